@@ -1,0 +1,35 @@
+# Every target creates (once) and reuses the local virtual environment in .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: report test lab bench lint clean
+
+report: $(STAMP)  ## run every notebook through papermill into reports/ (HTML)
+	$(BIN)/chronik-lab report --out reports
+
+test: $(STAMP)  ## lint and run the test suite
+	$(BIN)/ruff check chronik_lab tests benchmarks
+	@# pytest exits 5 when it collected nothing: treat that as a failure, not a pass.
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+
+lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)  ## print speed and memory figures against same-run baselines
+	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_check.py
+
+# Reinstall only when pyproject.toml changes; the kernel is registered inside the venv so
+# papermill and JupyterLab use this environment, never a system one.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,notebooks,bench]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (chronik_lab)"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) reports build *.egg-info

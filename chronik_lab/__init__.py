@@ -1,0 +1,37 @@
+"""chronik_lab: reproduce, see and explain message duplication and loss in a Kafka-style broker."""
+
+from .broker import Broker
+from .bugs import BUGS, PRESETS, Bug
+from .clock import SimClock
+from .errors import (
+    BrokerClosedError,
+    ChronikLabError,
+    CorruptSegmentError,
+    InvalidArgumentError,
+    InvalidTopicError,
+    OffsetOutOfRangeError,
+    UnknownBugError,
+    UnknownTopicOrPartitionError,
+)
+from .fetch import FetchResult
+from .produce import ProduceResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUGS",
+    "PRESETS",
+    "Broker",
+    "BrokerClosedError",
+    "Bug",
+    "ChronikLabError",
+    "CorruptSegmentError",
+    "FetchResult",
+    "InvalidArgumentError",
+    "InvalidTopicError",
+    "OffsetOutOfRangeError",
+    "ProduceResult",
+    "SimClock",
+    "UnknownBugError",
+    "UnknownTopicOrPartitionError",
+]

@@ -1,0 +1,50 @@
+"""Validation of user arguments, so bad input fails before any state moves."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidArgumentError, InvalidPartitionError, InvalidTopicError
+
+# Kafka's rule (kafka.common.internals.Topic): legal characters, at most 249 of them, and not
+# "." or "..". It also guarantees that a topic directory cannot escape data_dir.
+_TOPIC_RE = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_MAX_PARTITION = 2**31 - 1  # Kafka partitions are int32
+
+
+def topic_name(topic: object) -> str:
+    if not isinstance(topic, str):
+        raise InvalidTopicError(topic, f"must be str, not {type(topic).__name__}")
+    if topic in (".", ".."):
+        raise InvalidTopicError(topic, "'.' and '..' are not allowed")
+    if not _TOPIC_RE.fullmatch(topic):
+        raise InvalidTopicError(topic, "use 1 to 249 characters of [a-zA-Z0-9._-]")
+    return topic
+
+
+def partition_number(partition: object) -> int:
+    if isinstance(partition, bool) or not isinstance(partition, int):
+        raise InvalidPartitionError(partition)
+    if not 0 <= partition <= _MAX_PARTITION:
+        raise InvalidPartitionError(partition)
+    return partition
+
+
+def acks_value(acks: object) -> int:
+    if isinstance(acks, bool) or acks not in (0, 1, -1):
+        raise InvalidArgumentError(f"acks must be 0, 1 or -1, not {acks!r}")
+    return int(acks)  # type: ignore[arg-type]
+
+
+def non_negative_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"{name} must be an int >= 0, not {value!r}")
+    return value
+
+
+def positive_int_or_none(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be None or an int >= 1, not {value!r}")
+    return value
