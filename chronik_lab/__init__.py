@@ -15,11 +15,13 @@ from .errors import (
 )
 from .fetch import FetchResult
 from .produce import ProduceResult
+from .scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUGS",
+    "COMPAT",
     "PRESETS",
     "Broker",
     "BrokerClosedError",
@@ -31,7 +33,12 @@ __all__ = [
     "InvalidTopicError",
     "OffsetOutOfRangeError",
     "ProduceResult",
+    "Run",
+    "SEED",
+    "Scenario",
     "SimClock",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
+    "run",
+    "run_presets",
 ]
