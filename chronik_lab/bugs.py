@@ -19,7 +19,7 @@ class Bug:
     summary: str
     introduced_in: str
     fixed_in: str
-    chronik_commit: str
+    chronik_commit: str  # the commit that fixed it; for a bug never fixed, one that has it
     where: str
 
 
@@ -60,17 +60,18 @@ _CATALOGUE = [
     Bug(
         "active_segment_invisible",
         "the active segment is registered with the metadata store (visible to fetch) only when "
-        "it rotates (256 MB or 30 s), not on every write",
-        "v0.7.5",
+        "it rotates (256 MB or 30 s), not on every write (8eb1c4d returns the active segment's "
+        "metadata; a1d9255 also uploads it at flush time)",
+        "v0.7.4",
         "v1.0",
-        "a1d9255",
+        "8eb1c4d",
         "segment_writer.py: append",
     ),
     Bug(
         "buffer_first_fetch",
         "fetch reads every buffered record in [offset, hw) first, in buffer order, then segments "
         "from the last pushed offset + 1",
-        "v0.7.5",
+        "v0.7.4",
         "v0.7.6",
         "fc6e6ce",
         "fetch.py: fetch",
@@ -78,17 +79,19 @@ _CATALOGUE = [
     Bug(
         "renumber_response_offsets",
         "the response encoder writes base_offset = records[0].offset and offset_delta = position, "
-        "so the client sees records[0].offset + position instead of each record's own offset",
+        "so the client sees records[0].offset + position instead of each record's own offset "
+        "(chronik never changed it: harmless once fetch returns each offset once, in order; "
+        "the lab's v1.0 turns it off so the fixed engine is a plain Kafka log)",
         "v0.7.5",
-        "v1.0",
-        "8eb1c4d",
+        "never",
+        "e4f2615",
         "fetch.py: encode_response",
     ),
     Bug(
         "hw_only_acks_all",
         "the high watermark advances only for acks=-1 requests: acks=0/1 records stay unreadable",
-        "v0.7.x",
-        "v0.7.x",
+        "v0.7.4",
+        "v0.7.5",
         "3ed116d",
         "produce.py: produce",
     ),
