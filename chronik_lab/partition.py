@@ -67,6 +67,10 @@ class Partition:
         """Reopen from disk: offsets continue after the last flushed record."""
         self.writer.recover()
         self.next_offset = self.high_watermark = self.writer.next_offset
+        # Segments gone from the front (retention, or by hand) move the log start, so a fetch
+        # below it is out of range instead of being served silently from a later offset.
+        segments = self.writer.segments
+        self.log_start_offset = segments[0].base_offset if segments else self.next_offset
         self.buffer.flushed_through = self.next_offset - 1
         self.last_flush_ms = self.clock.now_ms
 

@@ -144,8 +144,9 @@ class Segment:
         base = _base_from_name(path)
         seg = cls(path, base, created_ms=0)
         size = path.stat().st_size
-        data = pa.memory_map(str(path), "r") if size else None
-        head = data.read_at(min(size, len(HEADER)), 0).to_pybytes() if data else b""
+        # The whole file as one zero-copy buffer (read_at would copy the rest at every message).
+        data = pa.memory_map(str(path), "r").read_buffer() if size else None
+        head = data.slice(0, min(size, len(HEADER))).to_pybytes() if data else b""
         if head != HEADER[: len(head)]:
             raise CorruptSegmentError(path, "not an Arrow IPC stream of chronik_lab records")
         good_end = seg._scan(data, size) if size >= len(HEADER) else 0
@@ -164,12 +165,12 @@ class Segment:
         seg.size_bytes = path.stat().st_size
         return seg
 
-    def _scan(self, data: pa.MemoryMappedFile, size: int) -> int:
+    def _scan(self, data: pa.Buffer, size: int) -> int:
         """Index every complete record batch; return the end of the last good message."""
         pos = len(HEADER)
         while pos < size:
             try:
-                msg = pa.ipc.read_message(data.read_at(size - pos, pos))
+                msg = pa.ipc.read_message(data.slice(pos))
             except EOFError:  # the end-of-stream marker of a sealed segment
                 return size if size - pos == 8 else pos
             except (pa.ArrowInvalid, OSError) as exc:
