@@ -13,9 +13,11 @@ from .errors import (
     UnknownBugError,
     UnknownTopicOrPartitionError,
 )
+from .explain import explain, single_fixes
 from .fetch import FetchResult
 from .produce import ProduceResult
 from .scenario import COMPAT, SEED, Run, Scenario, run, run_presets
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -41,4 +43,7 @@ __all__ = [
     "UnknownTopicOrPartitionError",
     "run",
     "run_presets",
+    "explain",
+    "single_fixes",
+    "sweep",
 ]

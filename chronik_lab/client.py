@@ -11,14 +11,16 @@ one `Broker.produce` per partition, in partition order, as a Kafka ProduceReques
 batch per partition.
 
 The consumer does what kafka-python's does with `auto_offset_reset="earliest"`: it starts every
-partition at the log start offset, fetches from its position with `max_records`, skips records
-whose (client-visible) offset is below its position, and moves its position to the last offset it
-accepted + 1. A drain stops once each partition is caught up (position >= the high watermark of
-the last fetch, or a poll accepted nothing) -- or at a hard cap on polls, so no buggy broker can
-make a scenario loop forever. One deliberate difference: on OffsetOutOfRange (a buggy broker that
-renumbered offsets can push the position past the high watermark) kafka-python would reset to
-earliest and read everything again; here the failed poll is recorded and that partition's
-consumption ends, so the run stays finite and the failure stays visible in the history.
+partition at the log start offset, fetches from its position with `max_records`, skips the leading
+records whose (client-visible) offset is below that position, accepts the rest as they come
+(kafka-python does not re-check order inside a response), and moves its position to the last
+accepted record's offset + 1. A drain stops once each partition is caught up (position >= the
+high watermark of the last fetch, or a poll accepted nothing) -- or at a hard cap on polls, so no
+buggy broker can make a scenario loop forever. One deliberate difference: on OffsetOutOfRange (a
+buggy broker that renumbered offsets can push the position past the high watermark)
+kafka-python would reset to earliest and read everything again; here the failed poll ends that
+partition's consumption, so the run stays finite; the failure shows in the trace (`poll_error`)
+and in `Consumer.failed` (not in the history, whose rows each need a message id).
 """
 
 from __future__ import annotations
@@ -248,16 +250,19 @@ class Consumer:
         try:
             result = self.broker.fetch(self.topic, p, position, max_records=self.max_records)
         except OffsetOutOfRangeError as exc:
+            # No history row: the history format needs a message id on every row, and a failed
+            # poll touched none. The failure stays in the trace and in `failed`.
             self.failed.add(p)
-            self.history.add(op, "consumer", "poll", "fail", p, [position], [None])
             self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
             return False
         records = result.records
         client = records.column("offset").to_numpy()
-        accept = client >= position  # kafka-python skips records below its position
-        offsets = client[accept]
-        ids = decode_ids(records.column("value"))[accept]
-        server = records.column("server_offset").to_numpy()[accept]
+        # kafka-python (PartitionRecords) skips the *leading* records below the fetch position
+        # -- a compressed batch fetched from its middle -- and takes everything after them.
+        start = int(np.argmax(client >= position)) if (client >= position).any() else len(client)
+        offsets = client[start:]
+        ids = decode_ids(records.column("value").slice(start))
+        server = records.column("server_offset").to_numpy()[start:]
         span = (int(offsets[0]), int(offsets[-1])) if len(offsets) else None
         self.hook(
             "consumer",

@@ -263,7 +263,7 @@ def _history_frame(history: History) -> pd.DataFrame:
             "type": pd.array(r["type"], dtype="str"),
             "partition": pd.array(r["partition"], dtype="int64"),
             "offset": pd.array(r["offset"], dtype="Int64"),
-            "value": pd.array(r["value"], dtype="Int64"),
+            "value": pd.array(r["value"], dtype="int64"),
         }
     )
 
