@@ -87,9 +87,15 @@ class Broker:
         topic = validate.topic_name(topic)
         partition = validate.partition_number(partition)
         acks = validate.acks_value(acks)
-        return produce_to_partition(
-            self._partition(topic, partition, create=True), values, keys, acks
-        )
+        new = (topic, partition) not in self._partitions
+        try:
+            return produce_to_partition(
+                self._partition(topic, partition, create=True), values, keys, acks
+            )
+        except InvalidArgumentError:
+            if new:  # bad values leave no trace, not even the topic-partition they named
+                del self._partitions[(topic, partition)]
+            raise
 
     def fetch(
         self,

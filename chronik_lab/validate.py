@@ -31,7 +31,7 @@ def partition_number(partition: object) -> int:
 
 
 def acks_value(acks: object) -> int:
-    if isinstance(acks, bool) or acks not in (0, 1, -1):
+    if isinstance(acks, bool) or not isinstance(acks, int) or acks not in (0, 1, -1):
         raise InvalidArgumentError(f"acks must be 0, 1 or -1, not {acks!r}")
     return int(acks)  # type: ignore[arg-type]
 
