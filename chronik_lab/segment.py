@@ -137,11 +137,19 @@ class Segment:
 
     # -- recovery -------------------------------------------------------------------------
     @classmethod
-    def recover(cls, path: Path) -> Segment | None:
+    def recover(
+        cls, path: Path, expected_base: int | None = None, last: bool = True
+    ) -> Segment | None:
         """Open an existing file: rebuild its index, cut a torn tail back to the last complete
         record batch (with a warning), and return it sealed; None if it held no complete batch.
+
+        Only the `last` segment of a partition is repaired: a crash can tear only the file being
+        written, so a torn or empty earlier one is corruption. Every check runs before the file
+        is changed, so a corrupt log is reported exactly as it was found.
         """
         base = _base_from_name(path)
+        if expected_base is not None and base != expected_base:
+            raise CorruptSegmentError(path, f"starts at {base}, expected {expected_base}")
         seg = cls(path, base, created_ms=0)
         size = path.stat().st_size
         # The whole file as one zero-copy buffer (read_at would copy the rest at every message).
@@ -150,6 +158,8 @@ class Segment:
         if head != HEADER[: len(head)]:
             raise CorruptSegmentError(path, "not an Arrow IPC stream of chronik_lab records")
         good_end = seg._scan(data, size) if size >= len(HEADER) else 0
+        if not last and (good_end < size or not seg.batch_count):
+            raise CorruptSegmentError(path, f"torn at byte {good_end}, and not the last segment")
         if good_end < size:
             warnings.warn(
                 f"{path.name}: cut a torn tail of {size - good_end} bytes after the last "

@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from .bugs import BugSet
 from .clock import SimClock
-from .errors import CorruptSegmentError
 from .registry import SegmentRegistry
 from .segment import SUFFIX, Segment
 
@@ -90,8 +89,10 @@ class SegmentWriter:
         if not self.directory.is_dir():
             return
         expected: int | None = None
-        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
-            segment = Segment.recover(path)
+        paths = sorted(self.directory.glob(f"*{SUFFIX}"))
+        for path in paths:
+            # recover checks the base against `expected` before it reads or repairs the file
+            segment = Segment.recover(path, expected, last=path == paths[-1])
             if segment is None:  # no complete batch: a crash right after the file was created
                 warnings.warn(
                     f"{path.name}: removed, it held no complete record batch",
@@ -100,10 +101,6 @@ class SegmentWriter:
                 )
                 path.unlink()
                 continue
-            if expected is not None and segment.base_offset != expected:
-                raise CorruptSegmentError(
-                    path, f"starts at {segment.base_offset}, expected {expected}"
-                )
             self.segments.append(segment)
             self.registry.register(segment)
             expected = segment.next_offset
