@@ -136,7 +136,7 @@ def encode_response(p: Partition, batches: list[pa.RecordBatch]) -> pa.Table:
         # offset_delta = position, so the client sees offsets the server never stored.
         base = server[0].as_py()
         client = pa.array(np.arange(base, base + table.num_rows, dtype=np.int64))
-        table = table.set_column(0, "offset", client)
+        table = table.set_column(0, SCHEMA.field("offset"), client)  # keeps not-null
     return table.append_column(FETCH_SCHEMA.field("server_offset"), server)
 
 

@@ -1,0 +1,227 @@
+"""Each bug switch, alone, changes the engine in the way its catalogue entry documents; the
+catalogue and the presets are consistent with each other and with the engine's code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import chronik_lab as cl
+from chronik_lab.buffer import PartitionBuffer
+from chronik_lab.bugs import BugSet, resolve_bugs
+from chronik_lab.fetch import encode_response
+from chronik_lab.records import make_batch
+
+T = "topic"
+ENGINE = Path(cl.__file__).parent
+
+
+def broker(make_broker, bug: str | None, **kwargs: Any) -> cl.Broker:
+    """A broker with exactly one bug switch on (or none)."""
+    return make_broker(data_dir=None, bugs=[] if bug is None else [bug], **kwargs)
+
+
+def produce_range(b: cl.Broker, lo: int, hi: int, acks: int) -> None:
+    b.produce(T, 0, [str(i) for i in range(lo, hi)], acks=acks)
+
+
+def offsets(table: pa.Table) -> list[int]:
+    return table.column("offset").to_pylist()
+
+
+def values(table: pa.Table) -> list[int]:
+    return [int(v) for v in table.column("value").to_pylist()]
+
+
+# -- one test per switch -------------------------------------------------------------------
+@pytest.mark.parametrize("bug", [None, "cumulative_update_buffer"])
+def test_cumulative_update_buffer_makes_flush_push_pending_records(make_broker, bug) -> None:
+    events: list[dict] = []
+    b = broker(make_broker, bug, flush_batches=2, tracer=events.append)
+    produce_range(b, 0, 4, acks=-1)
+    produce_range(b, 4, 10, acks=-1)  # its acks=-1 flush runs before its own update_buffer
+    updates = [(e["source"], e["ranges"]) for e in events if e["step"] == "update_buffer"]
+    if bug:
+        # flush buffers the pending 4-9 (0-3 are deduplicated), so the request's own update
+        # finds nothing new
+        assert updates == [("produce", [(0, 3)]), ("flush", [(4, 9)]), ("produce", [])]
+    else:
+        assert updates == [("produce", [(0, 3)]), ("produce", [])]
+    assert values(b.fetch(T, 0).records) == list(range(10))
+
+
+@pytest.mark.parametrize("bug", [None, "blind_append_buffer"])
+def test_blind_append_buffer_buffers_records_already_flushed(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=1)
+    produce_range(b, 0, 4, acks=-1)  # flushed before its update_buffer runs
+    assert offsets(b.buffer(T, 0)) == ([0, 1, 2, 3] if bug else [])
+    assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]  # phase 2 skips them
+
+
+@pytest.mark.parametrize("bug", [None, "blind_append_buffer"])
+def test_blind_append_buffer_appends_the_same_offsets_twice(bug) -> None:
+    buffer = PartitionBuffer(BugSet([] if bug is None else [bug]))
+    batch = make_batch(0, [b"a", b"b"], None, 0)
+    assert buffer.update_buffer([batch]) == [(0, 1)]
+    assert buffer.update_buffer([batch]) == ([(0, 1)] if bug else [])
+    assert offsets(buffer.to_table()) == ([0, 1, 0, 1] if bug else [0, 1])
+
+
+@pytest.mark.parametrize("bug", [None, "no_mark_flushed"])
+def test_no_mark_flushed_keeps_flushed_records_in_the_buffer(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=100)
+    produce_range(b, 0, 4, acks=1)
+    b.flush()
+    assert offsets(b.buffer(T, 0)) == ([0, 1, 2, 3] if bug else [])
+    assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("bug", [None, "mark_flushed_clears_all"])
+def test_mark_flushed_clears_all_drops_records_above_the_flushed_offset(bug) -> None:
+    buffer = PartitionBuffer(BugSet([] if bug is None else [bug]))
+    buffer.update_buffer([make_batch(0, [b"x"] * 6, None, 0), make_batch(6, [b"y"] * 4, None, 0)])
+    buffer.mark_flushed(3)
+    assert offsets(buffer.to_table()) == ([] if bug else list(range(4, 10)))
+    assert buffer.flushed_through == 3
+
+
+@pytest.mark.parametrize("bug", [None, "active_segment_invisible"])
+def test_active_segment_invisible_hides_flushed_records_until_rotation(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=100, segment_ms=1000)
+    produce_range(b, 0, 4, acks=1)
+    b.flush()
+    assert b.segments(T, 0)["visible"].tolist() == [not bug]
+    assert values(b.fetch(T, 0).records) == ([] if bug else [0, 1, 2, 3])
+    b.advance(1000)  # rotation seals and registers the segment
+    assert b.segments(T, 0)["visible"].tolist() == [True]
+    assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("bug", [None, "buffer_first_fetch"])
+def test_buffer_first_fetch_skips_segments_below_the_buffer(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=100)
+    produce_range(b, 0, 4, acks=1)
+    b.flush()
+    produce_range(b, 4, 6, acks=1)  # buffered, not flushed
+    # buffer first (4, 5), then segments from the last pushed offset + 1 = 6: 0-3 are skipped
+    assert values(b.fetch(T, 0).records) == ([4, 5] if bug else list(range(6)))
+    assert values(b.fetch(T, 0, 4).records) == [4, 5]
+
+
+@pytest.mark.parametrize("bug", [None, "renumber_response_offsets"])
+def test_renumber_response_offsets_numbers_records_from_the_first(bug) -> None:
+    p = SimpleNamespace(bugs=BugSet([] if bug is None else [bug]))
+    batches = [make_batch(4, [b"a", b"b"], None, 0), make_batch(2, [b"c"], None, 0)]
+    records = encode_response(p, batches)
+    assert offsets(records) == ([4, 5, 6] if bug else [4, 5, 2])
+    assert records.column("server_offset").to_pylist() == [4, 5, 2]
+
+
+def test_renumber_response_offsets_alone_is_harmless(make_broker) -> None:
+    # As its catalogue entry says: once fetch returns each offset once, in order, renumbering
+    # from the first record gives every record its own offset.
+    fetched = []
+    for bug in (None, "renumber_response_offsets"):
+        b = broker(make_broker, bug, flush_batches=2)
+        produce_range(b, 0, 4, acks=-1)
+        produce_range(b, 4, 10, acks=-1)
+        fetched.append(b.fetch(T, 0, 3).records)
+    assert fetched[0].equals(fetched[1])
+
+
+@pytest.mark.parametrize("bug", [None, "hw_only_acks_all"])
+def test_hw_only_acks_all_leaves_acks_0_and_1_records_unreadable(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=100)
+    produce_range(b, 0, 2, acks=1)
+    produce_range(b, 2, 3, acks=0)
+    assert b.log_end_offset(T, 0) == 3
+    assert b.high_watermark(T, 0) == (0 if bug else 3)
+    assert values(b.fetch(T, 0).records) == ([] if bug else [0, 1, 2])
+    produce_range(b, 3, 4, acks=-1)  # acks=-1 moves the high watermark past everything
+    assert b.high_watermark(T, 0) == 4
+    assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
+def test_every_bug_has_a_targeted_test_above() -> None:
+    source = Path(__file__).read_text()
+    missing = [name for name in cl.BUGS if f'"{name}"])' not in source]
+    assert missing == []
+
+
+# -- the catalogue and the presets ---------------------------------------------------------
+def test_fixed_and_v1_0_presets_have_no_bugs() -> None:
+    assert cl.PRESETS["fixed"] == cl.PRESETS["v1.0"] == frozenset()
+    assert resolve_bugs("fixed") == resolve_bugs(None) == frozenset()
+
+
+def test_presets_name_only_catalogued_bugs() -> None:
+    assert {"v0.7.5", "v0.7.6", "v1.0", "fixed"} <= set(cl.PRESETS)
+    for names in cl.PRESETS.values():
+        assert isinstance(names, frozenset)
+        assert names <= set(cl.BUGS)
+
+
+def test_v075_and_v076_presets_hold_the_bugs_of_design_section_1() -> None:
+    assert {"cumulative_update_buffer", "blind_append_buffer", "no_mark_flushed"} <= cl.PRESETS[
+        "v0.7.5"
+    ]
+    assert {"mark_flushed_clears_all", "active_segment_invisible"} <= cl.PRESETS["v0.7.6"]
+    # fc6e6ce fixed these in v0.7.6
+    assert not {"cumulative_update_buffer", "blind_append_buffer"} & cl.PRESETS["v0.7.6"]
+
+
+@pytest.mark.parametrize("name", sorted(cl.BUGS))
+def test_every_bug_has_a_chronik_commit_and_a_summary(name: str) -> None:
+    bug = cl.BUGS[name]
+    assert bug.name == name
+    assert re.fullmatch(r"[0-9a-f]{7,40}", bug.chronik_commit)
+    assert bug.summary and bug.introduced_in and bug.fixed_in
+
+
+@pytest.mark.parametrize("name", sorted(cl.BUGS))
+def test_every_bug_switch_is_read_in_the_one_module_its_entry_names(name: str) -> None:
+    module = cl.BUGS[name].where.split(":")[0].strip()
+    places = [
+        path.name
+        for path in sorted(ENGINE.glob("*.py"))
+        if path.name != "bugs.py"  # the catalogue itself
+        for line in path.read_text().splitlines()
+        if re.search(rf"\bbugs\.{name}\b", line)
+    ]
+    assert places == [module]
+
+
+def test_bug_names_resolve_from_presets_names_and_lists() -> None:
+    assert resolve_bugs("no_mark_flushed") == {"no_mark_flushed"}
+    assert resolve_bugs("no_mark_flushed, buffer_first_fetch") == {
+        "no_mark_flushed",
+        "buffer_first_fetch",
+    }
+    assert resolve_bugs("v1.0+hw_only_acks_all") == {"hw_only_acks_all"}
+    assert resolve_bugs(["v0.7.6", "no_mark_flushed"]) == cl.PRESETS["v0.7.6"] | {"no_mark_flushed"}
+    assert resolve_bugs(()) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "bugs", ["nope", "v0.7.7", ["no_mark_flushed", "nope"], "v0.7.5+nope", ("NO_MARK_FLUSHED",)]
+)
+def test_unknown_bug_names_raise_unknown_bug_error(bugs) -> None:
+    with pytest.raises(cl.UnknownBugError) as info:
+        resolve_bugs(bugs)
+    assert info.value.name in {"nope", "v0.7.7", "NO_MARK_FLUSHED"}
+    assert set(cl.BUGS) <= set(info.value.known)
+    with pytest.raises(cl.UnknownBugError):
+        cl.Broker(bugs=bugs)
+
+
+def test_a_bugset_refuses_to_answer_for_a_bug_it_does_not_know() -> None:
+    # a typo in an engine guard must fail loudly, not read as "switch off"
+    with pytest.raises(AttributeError):
+        BugSet("v0.7.5").no_such_bug  # noqa: B018
+    assert BugSet("v0.7.5").no_mark_flushed is True
+    assert BugSet("v1.0").no_mark_flushed is False
