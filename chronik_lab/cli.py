@@ -72,9 +72,9 @@ def parse_parameter_value(name: str, text: str) -> Any:
         if text.lstrip()[:1] in "[{":  # meant as a list or a mapping, so a typo, not text
             raise BadInput(f"-p {name}: cannot parse {text!r}: {_one_line(exc)}") from None
         return text
+    if text.strip() == "None":  # papermill's spelling of None
+        return None
     # YAML also reads dates and the like; a notebook parameter only takes JSON-like values.
-    if value is None and text.strip() not in ("null", "None", "~", ""):
-        return text
     return value if _json_like(value) else text
 
 
@@ -277,7 +277,8 @@ def check(path: str, as_json: bool) -> None:
 @click.option(
     "--observed-file",
     type=click.Path(dir_okay=False),
-    help="A file of observed message ids, separated by commas or whitespace.",
+    help="A file of observed message ids: a CSV with a message_id column (as in "
+    "data/observed/), or ids separated by commas or whitespace.",
 )
 @_scenario_options
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the ranking shown.")
@@ -321,6 +322,10 @@ def explain(
 def _observed_ids(observed: str | None, observed_file: str | None) -> list[int]:
     if (observed is None) == (observed_file is None):
         raise BadInput("give the observed ids either as an argument or with --observed-file")
+    if observed_file and observed_file.lower().endswith(".csv"):
+        from .summary import read_observed  # a consumer dump, as in data/observed/
+
+        return read_observed(observed_file)["message_id"].tolist()
     text = Path(observed_file).read_text() if observed_file else observed
     parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     try:
