@@ -90,6 +90,8 @@ def _keep_states(steps: np.ndarray, n: int) -> np.ndarray:
 
 def _state_ends(steps: np.ndarray, end: int) -> dict[int, int]:
     """Each snapshot step -> the step where the next snapshot replaces it (or the run's end)."""
+    if len(steps) == 0:
+        return {}
     return dict(zip(steps.tolist(), [*steps[1:].tolist(), end], strict=True))
 
 

@@ -23,10 +23,14 @@ from . import chartdata
 from .bugs import resolve_bugs
 from .errors import InvalidArgumentError, NotebookError
 from .explain import outcome
+from .pattern import pattern_text
 from .sweep import split_label
 
 __all__ = [
     "buffer_facts",
+    "explain_digest",
+    "observed_pattern",
+    "sweep_cell",
     "notebook_summary",
     "read_observed",
     "run_digest",
@@ -196,6 +200,59 @@ def sweep_digest(
             },
         }
     return out
+
+
+def sweep_cell(batch_sizes: Iterable[int] | None, messages: int, flush_batches: int) -> dict:
+    """The sweep cell of one workload, as `sweep_heatmap(highlight=...)` takes it."""
+    label = split_label(None if batch_sizes is None else list(batch_sizes), messages)
+    return {"batch_split": label, "flush_batches": flush_batches}
+
+
+def explain_digest(
+    observed: pd.DataFrame, messages: int, ranking: pd.DataFrame, fixes: pd.DataFrame
+) -> dict[str, Any]:
+    """The summary figures of an explanation: the observation's counts and pattern, how many
+    combinations reproduce it exactly, the minimal ones, and the single fixes that remove the
+    duplication."""
+    ids = observed["message_id"].tolist()
+    counts = outcome(ids, messages)
+    return {
+        "sent": messages,
+        "received": counts["received"],
+        "counts": {"duplicate": counts["duplicates"], "lost": counts["lost"]},
+        "pattern": observed_pattern(observed),
+        "outcome": counts,
+        "exact": int(ranking["exact"].sum()),
+        "minimal": [list(bugs) for bugs in ranking.loc[ranking["minimal"], "bugs"]],
+        "fixes_removing_duplication": fixes.loc[fixes["removes_duplication"], "fixed_bug"].tolist(),
+    }
+
+
+def observed_pattern(observed: pd.DataFrame) -> str:
+    """The pattern (`0–3 ↦ 0–3, 4–13 ↦ 0–9, …`) of an observation with offset and message_id
+    columns, in file order; "" without an offset column."""
+    if "offset" not in observed.columns or observed.empty:
+        return ""
+    offset = observed["offset"].to_numpy("int64")
+    value = observed["message_id"].to_numpy("int64")
+    part = observed["partition"].to_numpy("int64") if "partition" in observed else offset * 0
+    start = np.ones(len(offset), bool)
+    start[1:] = (
+        (offset[1:] != offset[:-1] + 1) | (value[1:] != value[:-1] + 1) | (part[1:] != part[:-1])
+    )
+    first = np.flatnonzero(start)
+    last = np.append(first[1:] - 1, len(offset) - 1)
+    runs = pd.DataFrame(
+        {
+            "partition": part[first],
+            "offset_start": offset[first],
+            "offset_end": offset[last],
+            "value_start": value[first],
+            "value_end": value[last],
+            "count": last - first + 1,
+        }
+    )
+    return pattern_text(runs)
 
 
 def read_observed(path: str | Path) -> pd.DataFrame:
