@@ -101,7 +101,7 @@ def test_sigkill_at_any_moment_keeps_exactly_the_written_sequence(tmp_path, dela
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
-    assert child.returncode == -signal.SIGKILL
+    assert child.returncode == -signal.SIGKILL, (tmp_path / "child.err").read_text()
     assert_exact_recovery(tmp_path / "data", last_acknowledged(out))
 
 
