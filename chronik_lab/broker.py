@@ -84,6 +84,9 @@ class Broker:
     ) -> ProduceResult:
         """Append records; returns their offsets. Creates the topic-partition if new."""
         self._check_open()
+        known = self._existing(topic, partition)
+        if known is not None:  # the common case, and the hot path of small requests
+            return produce_to_partition(known, values, keys, validate.acks_value(acks))
         topic = validate.topic_name(topic)
         partition = validate.partition_number(partition)
         acks = validate.acks_value(acks)
@@ -212,6 +215,9 @@ class Broker:
 
     # -- internals ------------------------------------------------------------------------
     def _partition(self, topic: str, partition: int, create: bool = False) -> Partition:
+        known = self._existing(topic, partition)
+        if known is not None:
+            return known
         key = (validate.topic_name(topic), validate.partition_number(partition))
         p = self._partitions.get(key)
         if p is None:
@@ -219,6 +225,14 @@ class Broker:
                 raise UnknownTopicOrPartitionError(*key)
             p = self._new_partition(*key)
         return p
+
+    def _existing(self, topic: object, partition: object) -> Partition | None:
+        """A known topic-partition, found without validating its name again (every key was
+        validated when it was created). Exact types only: True == 1, and a list is unhashable.
+        """
+        if type(topic) is str and type(partition) is int:
+            return self._partitions.get((topic, partition))
+        return None
 
     def _new_partition(self, topic: str, partition: int) -> Partition:
         p = Partition(

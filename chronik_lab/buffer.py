@@ -3,35 +3,50 @@
 Modelled on chronik's `PartitionBuffer` (fetch_handler.rs). Invariants of the correct buffer:
 every offset appears once, in increasing order, and every one is above the last flushed offset
 (`flushed_through`), so the buffer and the visible segments never both hold a record. Each entry
-is a record batch with contiguous offsets. Not thread-safe.
+holds records with contiguous offsets: a `LazyBatch`, whose record batch is built when first read.
+Not thread-safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
 from .bugs import BugSet
-from .records import SCHEMA, first_offset, last_offset, slice_offsets
+from .records import SCHEMA, LazyBatch
 
 
 class PartitionBuffer:
     def __init__(self, bugs: BugSet, flushed_through: int = -1) -> None:
         self.bugs = bugs
-        self.batches: list[pa.RecordBatch] = []
+        # Entries stay Python lists until a fetch reads them (see records.LazyBatch): most are
+        # flushed, and dropped, without ever being converted on their own.
+        self.entries: list[LazyBatch] = []
         self.flushed_through = flushed_through  # the last offset known to be in a segment
 
-    def update_buffer(self, batches: list[pa.RecordBatch]) -> list[tuple[int, int]]:
+    @property
+    def batches(self) -> list[pa.RecordBatch]:
+        """The entries as record batches, in buffer order (built on first use, then cached)."""
+        return [entry.batch() for entry in self.entries]
+
+    def spans(self) -> list[tuple[int, int, int]]:
+        """(first offset, last offset, count) of each entry, without building any Arrow."""
+        return [(e.first, e.last, e.num_rows) for e in self.entries]
+
+    def update_buffer(self, batches: Iterable[LazyBatch | pa.RecordBatch]) -> list[tuple[int, int]]:
         """Add records for fetch to serve; return the (first, last) offset ranges added."""
         added: list[tuple[int, int]] = []
-        for batch in batches:
+        for entry in map(LazyBatch.wrap, batches):
             if not self.bugs.blind_append_buffer:
                 # fc6e6ce: skip offsets already buffered or already flushed. Produce requests
                 # arrive in offset order, so "new" means above both marks.
                 floor = max(self.flushed_through, self.high_offset())
-                batch = slice_offsets(batch, floor + 1, last_offset(batch) + 1)
-            if batch.num_rows:
-                self.batches.append(batch)
-                added.append((first_offset(batch), last_offset(batch)))
+                if entry.first <= floor:
+                    entry = entry.slice_offsets(floor + 1, entry.last + 1)
+            if entry.num_rows:
+                self.entries.append(entry)
+                added.append((entry.first, entry.last))
         return added
 
     def mark_flushed(self, up_to: int) -> None:
@@ -39,22 +54,26 @@ class PartitionBuffer:
         self.flushed_through = max(self.flushed_through, up_to)
         if self.bugs.mark_flushed_clears_all:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
-            self.batches.clear()
+            self.entries.clear()
             return
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
-        kept = [slice_offsets(b, up_to + 1, last_offset(b) + 1) for b in self.batches]
-        self.batches = [b for b in kept if b.num_rows]
+        # (Entries wholly flushed, the usual case, are dropped without slicing them.)
+        self.entries = [
+            e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1)
+            for e in self.entries
+            if e.last > up_to
+        ]
 
     def high_offset(self) -> int:
-        return last_offset(self.batches[-1]) if self.batches else -1
+        return self.entries[-1].last if self.entries else -1
 
     def read(self, lo: int, hi: int) -> list[pa.RecordBatch]:
         """Buffered records with lo <= offset < hi, in buffer order (duplicates and all)."""
-        out = [slice_offsets(b, lo, hi) for b in self.batches]
-        return [b for b in out if b.num_rows]
+        out = [e.slice_offsets(lo, hi) for e in self.entries]
+        return [e.batch() for e in out if e.num_rows]
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_batches(self.batches, schema=SCHEMA)
 
     def __len__(self) -> int:
-        return sum(b.num_rows for b in self.batches)
+        return sum(e.num_rows for e in self.entries)

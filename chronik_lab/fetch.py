@@ -50,13 +50,14 @@ def fetch(p: Partition, offset: int, max_records: int | None, max_bytes: int | N
     if max_bytes is not None:
         batches = _take(batches, _fit_bytes(batches, max_bytes))
     records = encode_response(p, batches)
-    p.emit(
-        "fetch_response",
-        *_span(records),
-        f"{records.num_rows} records from {offset}",
-        count=records.num_rows,
-        fetch_offset=offset,
-    )
+    if p.tracer is not None:  # no spans or details to compute when nobody listens
+        p.emit(
+            "fetch_response",
+            *_span(records),
+            f"{records.num_rows} records from {offset}",
+            count=records.num_rows,
+            fetch_offset=offset,
+        )
     return FetchResult(records, p.high_watermark, p.log_start_offset)
 
 
@@ -71,30 +72,20 @@ def _segments_then_buffer(p: Partition, offset: int, limit: int) -> list[pa.Reco
         if position >= segment_end or wanted <= 0:
             break
         start = max(position, segment.base_offset)
-        for batch in segment.read(start, min(wanted, segment_end - start)):
-            out.append(batch)
-            wanted -= batch.num_rows
-            position = last_offset(batch) + 1
-    p.emit(
-        "fetch_phase1",
-        *_span_batches(out),
-        f"segments up to {segment_end - 1}",
-        count=sum(b.num_rows for b in out),
-        fetch_offset=offset,
-    )
+        batches = segment.read(start, min(wanted, segment_end - start))
+        if batches:  # contiguous from `start`: count them, no need to read their offsets
+            out += batches
+            read = sum(b.num_rows for b in batches)
+            wanted -= read
+            position = start + read
+    _emit_batches(p, "fetch_phase1", out, f"segments up to {segment_end - 1}", offset)
     # Phase 2: only buffered records above the last visible segment offset, so nothing that a
     # segment already returned can come back a second time.
     phase2: list[pa.RecordBatch] = []
     if wanted > 0:
         phase2 = p.buffer.read(max(position, max_segment_offset + 1), hw)
         phase2 = _take(phase2, wanted)
-    p.emit(
-        "fetch_phase2",
-        *_span_batches(phase2),
-        f"buffer above {max_segment_offset}",
-        count=sum(b.num_rows for b in phase2),
-        fetch_offset=offset,
-    )
+    _emit_batches(p, "fetch_phase2", phase2, f"buffer above {max_segment_offset}", offset)
     return out + phase2
 
 
@@ -102,13 +93,7 @@ def _buffer_first(p: Partition, offset: int) -> list[pa.RecordBatch]:
     hw = p.high_watermark
     # v0.7.5: every buffered record in [offset, hw), in buffer order, duplicates included ...
     from_buffer = p.buffer.read(offset, hw)
-    p.emit(
-        "fetch_buffer",
-        *_span_batches(from_buffer),
-        "buffer first",
-        count=sum(b.num_rows for b in from_buffer),
-        fetch_offset=offset,
-    )
+    _emit_batches(p, "fetch_buffer", from_buffer, "buffer first", offset)
     # ... then segments from the last *pushed* offset + 1, not from the highest one served.
     start = last_offset(from_buffer[-1]) + 1 if from_buffer else offset
     from_segments: list[pa.RecordBatch] = []
@@ -118,13 +103,7 @@ def _buffer_first(p: Partition, offset: int) -> list[pa.RecordBatch]:
         if begin >= segment_end:
             break
         from_segments += segment.read(begin, segment_end - begin)
-    p.emit(
-        "fetch_segments",
-        *_span_batches(from_segments),
-        f"segments from {start}",
-        count=sum(b.num_rows for b in from_segments),
-        fetch_offset=offset,
-    )
+    _emit_batches(p, "fetch_segments", from_segments, f"segments from {start}", offset)
     return from_buffer + from_segments
 
 
@@ -164,6 +143,15 @@ def _fit_bytes(batches: list[pa.RecordBatch], max_bytes: int) -> int:
             break
         total = int(cumulative[-1]) if len(cumulative) else total
     return max(1, count)
+
+
+def _emit_batches(
+    p: Partition, step: str, batches: list[pa.RecordBatch], detail: str, offset: int
+) -> None:
+    """A fetch phase's trace event; nothing to compute when nobody listens."""
+    if p.tracer is not None:
+        count = sum(b.num_rows for b in batches)
+        p.emit(step, *_span_batches(batches), detail, count=count, fetch_offset=offset)
 
 
 def _span_batches(batches: list[pa.RecordBatch]) -> tuple[int | None, int | None]:

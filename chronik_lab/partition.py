@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from .buffer import PartitionBuffer
 from .bugs import BugSet
 from .clock import SimClock
+from .records import LazyBatch
 from .registry import SegmentRegistry
 from .segment_writer import SegmentWriter
 
@@ -46,7 +45,7 @@ class Partition:
     high_watermark: int = 0
     log_start_offset: int = 0
     last_flush_ms: int = 0
-    pending_batches: list[pa.RecordBatch] = field(default_factory=list)
+    pending_batches: list[LazyBatch] = field(default_factory=list)
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentWriter = field(init=False)

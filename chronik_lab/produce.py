@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .partition import Partition
-from .records import SCHEMA, Payload, concat, first_offset, last_offset, make_batch
+from .records import SCHEMA, Payload, build_batch, make_request
 
 
 @dataclass(frozen=True)
@@ -34,19 +34,21 @@ class ProduceResult:
 def produce_to_partition(
     p: Partition, values: Payload, keys: Payload | None, acks: int
 ) -> ProduceResult:
-    # Build (and so validate) the batch before any state moves: bad input changes nothing.
-    batch = make_batch(p.next_offset, values, keys, p.clock.now_ms)
-    base, last = first_offset(batch), last_offset(batch)
+    # Validate the request before any state moves: bad input changes nothing.
+    batch = make_request(p.next_offset, values, keys, p.clock.now_ms)
+    base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.pending_batches.append(batch)
-    p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
+    if p.tracer is not None:  # no detail strings to build when nobody listens
+        p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
 
     if acks == -1:
         flush_partition_if_needed(p)
     if acks == -1 or not p.bugs.hw_only_acks_all:
         # 3ed116d: the high watermark moves for every acks level, not only for acks=-1.
         p.high_watermark = last + 1
-        p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
+        if p.tracer is not None:
+            p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
     added = p.buffer.update_buffer([batch])
     _emit_update(p, added, "produce")
     flush_partition_if_needed(p)
@@ -58,10 +60,11 @@ def flush_partition_if_needed(p: Partition) -> bool:
     if not p.pending_batches:
         return False
     cfg = p.config
+    active = p.writer.active
     reason = ""
     if len(p.pending_batches) >= cfg.flush_batches:
         reason = f"{len(p.pending_batches)} pending batches >= {cfg.flush_batches}"
-    elif p.writer.active is not None and p.writer.active.size_bytes >= cfg.segment_bytes:
+    elif active is not None and active.size_bytes >= cfg.segment_bytes:
         reason = "segment size limit"
     elif cfg.linger_ms is not None and p.clock.now_ms - p.last_flush_ms >= cfg.linger_ms:
         reason = f"linger {cfg.linger_ms} ms"
@@ -76,8 +79,8 @@ def flush_partition(p: Partition, reason: str = "forced") -> None:
     if not p.pending_batches:
         return
     pending, p.pending_batches = p.pending_batches, []
-    batch = concat(pending)
-    base, last = first_offset(batch), last_offset(batch)
+    batch = build_batch(pending)  # one conversion for all the requests since the last flush
+    base, last = pending[0].first, pending[-1].last
     p.emit("flush_start", base, last, reason)
     segment = p.writer.append(batch)
     p.emit(
@@ -111,6 +114,8 @@ def maybe_roll(p: Partition) -> None:
 
 def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> None:
     """One trace event per update_buffer call, with every offset range it added."""
+    if p.tracer is None:
+        return
     detail = ", ".join(f"{a}-{b}" for a, b in added) or "nothing new"
     first = min((a for a, _ in added), default=None)
     last = max((b for _, b in added), default=None)
@@ -119,4 +124,4 @@ def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> Non
 
 
 def pending_table(p: Partition) -> pa.Table:
-    return pa.Table.from_batches(p.pending_batches, schema=SCHEMA)
+    return pa.Table.from_batches([b.batch() for b in p.pending_batches], schema=SCHEMA)
