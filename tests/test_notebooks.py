@@ -53,7 +53,16 @@ def _execute(name: str, tmp_path: Path, **parameters) -> dict:
         cwd=str(NOTEBOOKS),  # as the report and JupyterLab run them: relative paths work
         progress_bar=False,
     )
+    _assert_charts_are_svg(tmp_path / f"{name}.ipynb")
     return json.loads(summary_path.read_text(encoding="utf-8"))
+
+
+def _assert_charts_are_svg(executed: Path) -> None:
+    """Every chart output is an SVG image; none is a vega-lite spec that needs JavaScript."""
+    outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
+    kinds = [kind for o in outputs for kind in o.get("data", {})]
+    assert "image/svg+xml" in kinds
+    assert not [k for k in kinds if "vegalite" in k or "javascript" in k]
 
 
 # -- the stored notebooks -----------------------------------------------------------------
