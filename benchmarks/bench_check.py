@@ -12,10 +12,10 @@ of the sends are retried after an indeterminate first attempt (an `info` send wh
 written anyway, so the log holds the id twice); one consumer polls every partition from offset 0
 in chunks of 500 and misses 0.1% of the records. So the checker finds ~1% duplicates, ~0.1%
 lost writes and as many offset gaps (some also poll skips or inconsistent offsets), nothing
-going backwards. The table is in the normalised form that
-`read_history` returns (categorical f and type, nullable offset). Timings are the best of
---repeat runs; the median is printed beside it. Exit status 1 only if the checker's counts are
-wrong; a missed target is a result, printed as MISS.
+going backwards. The table is in the normalised form that `read_history` returns (categorical f
+and type, nullable offset); --str-labels makes f and type plain str columns instead. Timings
+are the best of --repeat runs; the median is printed beside it. Exit status 1 only if the
+checker's counts are wrong; a missed target is a result, printed as MISS.
 """
 
 from __future__ import annotations
@@ -140,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=4, help="partitions in the history")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each side")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--str-labels",
+        action="store_true",
+        help="f and type as str columns (as the simulated client writes them), not categorical",
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     history, expected = build_history(args.rows, args.partitions, args.seed)
+    if args.str_labels:
+        history = history.astype({"f": "str", "type": "str"})
     print(
         f"history: {len(history):,} rows, {args.partitions} partitions, "
         f"built in {time.perf_counter() - t0:.1f} s"

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from .errors import HistoryError
@@ -185,20 +186,33 @@ def _int_column(
 
 
 def _label_codes(s: pd.Series, name: str, allowed: tuple[str, ...]) -> np.ndarray:
-    """Codes into `allowed`; categorical columns are mapped through their categories (cheap)."""
+    """Codes into `allowed` (int8). Categorical columns map through their categories; string
+    columns go through Arrow's index_in, about twice as fast as making them categorical."""
     if not isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype("category")  # one hash pass; missing cells get code -1
+        try:
+            arr = pa.array(s, from_pandas=True)  # zero-copy for pandas' Arrow-backed str
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: let pandas sort them out
+            arr = None
+        if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            codes = pc.index_in(arr, value_set=pa.array(allowed, arr.type))
+            if codes.null_count:
+                bad = pc.unique(pc.filter(arr, pc.is_null(codes))).to_pylist()
+                _bad_labels(name, allowed, bad)
+            return codes.to_numpy(zero_copy_only=False).astype(np.int8)
+        s = s.astype("category")  # missing cells get code -1
     cats = list(s.cat.categories)
     # Position len(cats) receives code -1 (a missing value) and maps to -1 like an unknown label.
     table = np.array([allowed.index(c) if c in allowed else -1 for c in cats] + [-1], np.int8)
     codes = table[s.cat.codes.to_numpy()]
     if (codes < 0).any():
         used = np.unique(s.cat.codes.to_numpy()[codes < 0])
-        bad = ", ".join(repr(cats[c]) if c >= 0 else "an empty cell" for c in used[:5])
-        raise HistoryError(
-            f"history column {name!r} must be one of {'/'.join(allowed)}, found {bad}"
-        )
+        _bad_labels(name, allowed, [cats[c] if c >= 0 else None for c in used])
     return codes
+
+
+def _bad_labels(name: str, allowed: tuple[str, ...], bad: list[object]) -> None:
+    found = ", ".join("an empty cell" if b is None else repr(b) for b in bad[:5])
+    raise HistoryError(f"history column {name!r} must be one of {'/'.join(allowed)}, found {found}")
 
 
 def _process_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
