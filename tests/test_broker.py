@@ -51,6 +51,23 @@ def test_partitions_have_independent_offsets(broker: cl.Broker) -> None:
     assert values(broker.fetch(T, 1)) == [b"x"]
 
 
+@pytest.mark.parametrize("flush", [False, True], ids=["buffered", "flushed"])
+def test_produce_keeps_the_records_as_they_were_sent(make_broker, flush: bool) -> None:
+    # The caller may reuse or change its lists (and bytearrays) once produce returned.
+    b = make_broker(flush_batches=100)
+    item = bytearray(b"abc")
+    values, keys = [item, b"b"], [b"k", None]
+    b.produce(T, 0, values, keys=keys, acks=1)
+    item[:] = b"XYZ"
+    values[1], keys[1] = b"changed", b"changed"
+    values.append(b"extra")
+    if flush:
+        b.flush()
+    records = b.fetch(T, 0).records
+    assert records.column("value").to_pylist() == [b"abc", b"b"]
+    assert records.column("key").to_pylist() == [b"k", None]
+
+
 # -- fetch ---------------------------------------------------------------------------------
 def test_read_from_the_start(make_broker) -> None:
     b = make_broker(flush_batches=2)
