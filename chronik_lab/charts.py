@@ -40,6 +40,7 @@ fit_rows = cd.fit_rows
 
 WIDTH, HEIGHT = 640, 280
 MAX_FETCH_RULES = 50
+MAX_BAND_LABELS = 8
 SEG_VISIBLE, SEG_INVISIBLE, BUFFER = "segment (fetch sees it)", "segment (invisible)", "buffer"
 MEASURE_NAMES = {"high_watermark": "high watermark", "log_end_offset": "log end offset"}
 FETCH = "fetch"
@@ -79,14 +80,14 @@ def _inline_rows(node: Any) -> int:
     return 0
 
 
-def _per_partition(run: Any, build, budget: int, title: str) -> alt.TopLevelMixin:
-    """One chart per partition, stacked; the row budget is shared between them."""
+def _per_partition(run: Any, build, budget: int, title: str | list[str]) -> alt.TopLevelMixin:
+    """One chart per partition, stacked under one title; the row budget is shared."""
     parts = cd.partitions_of(run)
+    if len(parts) == 1:
+        return build(run, parts[0], budget, title)
     share = max(1, budget // len(parts))
-    charts = [
-        build(run, p, share, f"{title} — partition {p}" if len(parts) > 1 else title) for p in parts
-    ]
-    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    charts = [build(run, p, share, f"partition {p}") for p in parts]
+    return alt.vconcat(*charts).properties(title=title)
 
 
 def _bugs_label(run: Any) -> str:
@@ -266,12 +267,14 @@ def _copies_scale(spans: pd.DataFrame) -> alt.Scale:
 
 
 def received_vs_sent(
-    run: Any, max_rows: int = MAX_ROWS, compact: bool = False
+    run: Any, max_rows: int = MAX_ROWS, compact: bool = False, title: str | list[str] | None = None
 ) -> alt.TopLevelMixin:
     """Client offset (x) against message id (y) for every received record: blue the first time
     an id arrives, orange again; red crosses for sent ids never received (at the offset the
-    producer was given). Bands: the runs of the pattern table, labelled "offsets ↦ ids"."""
-    title = f"Received vs sent ({_bugs_label(run)}): {_outcome(run)}"
+    producer was given). Bands: the runs of the pattern table, labelled "offsets ↦ ids".
+    `compact`: a smaller panel without band labels, for side-by-side use."""
+    if title is None:
+        title = f"Received vs sent ({_bugs_label(run)}): {_outcome(run)}"
 
     def build(r: Any, p: int, budget: int, t: str) -> alt.LayerChart:
         return _received_one(r, p, budget, t, compact)
@@ -307,7 +310,7 @@ def _received_one(run: Any, partition: int, budget: int, title: str, compact: bo
                 tooltip=["label:N", "count:Q"],
             )
         )
-        if not compact:
+        if not compact and len(bands) <= MAX_BAND_LABELS:  # more would overprint each other
             layers.append(
                 alt.Chart(bands)
                 .mark_text(baseline="top", dy=4, fontSize=11, font="sans-serif")
@@ -377,6 +380,5 @@ def before_after(runs: Mapping[str, Any], max_rows: int = MAX_ROWS) -> alt.HConc
     share = max(1, max_rows // len(runs))
     charts = []
     for label, run in runs.items():
-        chart = received_vs_sent(run, share, compact=True)
-        charts.append(chart.properties(title=[str(label), _outcome(run)]))
+        charts.append(received_vs_sent(run, share, True, title=[str(label), _outcome(run)]))
     return alt.hconcat(*charts).resolve_scale(y="shared")
