@@ -70,6 +70,8 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
     distance from the observation (0 = reproduced exactly). Shows the `top` best, every
     minimal combination (red: a candidate cause) and every preset, in rank order."""
     _require(df, ["bugs", "distance"], "explain ranking")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise InvalidArgumentError(f"top must be an int >= 1, not {top!r}")
     ranked = df.sort_values("rank") if "rank" in df else df
     keep = pd.Series(False, index=ranked.index)
     keep.iloc[:top] = True

@@ -162,6 +162,12 @@ def test_explain_chart_highlights_minimal_combinations():
     assert rows[2]["combination"] == "[v1.0] (no bugs)"
 
 
+def test_explain_chart_rejects_a_bad_top():
+    ranking = pd.DataFrame({"bugs": [()], "distance": [0]})
+    with pytest.raises(InvalidArgumentError, match="top"):
+        charts.explain_chart(ranking, top=0)
+
+
 def test_partitions_are_stacked_within_one_budget():
     run = cl.run(cl.Scenario(messages=30, batch_sizes=[10, 10, 10], partitions=3, bugs="v0.7.5"))
     for build in (charts.segment_map, charts.buffer_contents, charts.received_vs_sent):
