@@ -150,10 +150,24 @@ def make_request(
 
 
 def build_batch(entries: list[LazyBatch]) -> pa.RecordBatch:
-    """One record batch of contiguous entries: one conversion of their lists when none is
-    built yet (the usual flush), else a concatenation of their batches."""
-    if any(e._batch is not None for e in entries):
-        return concat([e.batch() for e in entries])
+    """One record batch of contiguous entries. Each run of entries still held as lists is
+    converted in one go (a whole flush, usually); entries a fetch already built are reused."""
+    parts: list[pa.RecordBatch] = []
+    lists: list[LazyBatch] = []
+    for entry in entries:
+        if entry._batch is None:
+            lists.append(entry)
+            continue
+        if lists:
+            parts.append(_from_lists(lists))
+            lists = []
+        parts.append(entry._batch)
+    if lists:
+        parts.append(_from_lists(lists))
+    return concat(parts)
+
+
+def _from_lists(entries: list[LazyBatch]) -> pa.RecordBatch:
     values = pa.array(list(chain.from_iterable(e._values for e in entries)), type=pa.binary())
     if all(e._keys is None for e in entries):
         keys = pa.nulls(len(values), pa.binary())
