@@ -85,7 +85,7 @@ def run_digest(run: Any) -> dict[str, Any]:
         "received": digest["received"],
         "counts": digest["counts"],
         "pattern": digest["pattern"],
-        "outcome": outcome(run.received_ids, digest["sent"]),
+        "outcome": outcome(run.received["message_id"].to_numpy("int64"), digest["sent"]),
         "ok": digest["ok"],
         "bug_set": digest["bug_set"],
     }
