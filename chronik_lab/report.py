@@ -16,11 +16,14 @@ Invariants of a report folder:
 
 from __future__ import annotations
 
+import ast
 import html
+import io
 import json
 import os
 import sys
 import time
+import tokenize
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -31,7 +34,6 @@ import nbformat
 import papermill
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
-from papermill.translators import papermill_translators
 from tqdm import tqdm
 
 from .bugs import resolve_bugs
@@ -130,8 +132,13 @@ def find_notebooks(notebooks_dir: Path) -> list[Path]:
     return found
 
 
-def declared_parameters(notebook: Path, kernel: str = "python3") -> dict[str, dict[str, Any]]:
-    """The parameters a notebook's `parameters` cell declares: name -> papermill's description."""
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook's `parameters` cell declares: name -> {name,
+    inferred_type_name, default, help}, the fields of papermill's inspection.
+
+    Read with `ast`, not papermill's line regex, which skips any line with a second "=" (as in
+    `# None = one request per message`) and would leave that parameter undeclared.
+    """
     try:
         nb = nbformat.read(notebook, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types on a bad file
@@ -139,9 +146,35 @@ def declared_parameters(notebook: Path, kernel: str = "python3") -> dict[str, di
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         return {}
-    language = nb.metadata.get("kernelspec", {}).get("language", "python")
-    translator = papermill_translators.find_translator(kernel, language)
-    return {p.name: p._asdict() for p in translator.inspect(cells[0])}
+    source = cells[0].source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise NotebookError(f"{notebook.name}: the parameters cell is not Python: {exc}") from exc
+    lines = source.splitlines()
+    params = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            annotation = getattr(node, "annotation", None)
+            for target in (t for t in targets if isinstance(t, ast.Name)):
+                params[target.id] = {
+                    "name": target.id,
+                    "inferred_type_name": ast.unparse(annotation) if annotation else "None",
+                    "default": ast.unparse(node.value),
+                    "help": _comment(lines[node.end_lineno - 1]),
+                }
+    return params
+
+
+def _comment(line: str) -> str:
+    """The trailing `# comment` of a line of code (a '#' inside a string is not one)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ""
+    comments = [t.string for t in tokens if t.type == tokenize.COMMENT]
+    return comments[-1].lstrip("#").strip() if comments else ""
 
 
 def build_report(
@@ -162,7 +195,7 @@ def build_report(
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
     notebooks = find_notebooks(source_dir)
     params = dict(parameters or {})
-    declared = {nb: declared_parameters(nb, kernel) for nb in notebooks}
+    declared = {nb: declared_parameters(nb) for nb in notebooks}
     _check_parameters(params, declared)
 
     workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
@@ -252,9 +285,15 @@ def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str):
             str(executed),
             parameters=given,
             kernel_name=kernel,
-            cwd=str(notebook.parent),
+            # The kernel starts in the notebook's folder (relative paths work as in JupyterLab).
+            # Not papermill's cwd=: that chdir()s this whole process, which races between
+            # threads and can start another notebook's kernel in the wrong folder.
+            resources={"metadata": {"path": str(notebook.parent)}},
             progress_bar=False,
             extra_arguments=_QUIET_KERNEL,
+            # The outputs are all in by then; a graceful shutdown only waits (up to 5 s on a
+            # loaded machine) for atexit hooks the notebooks do not use.
+            shutdown_kernel="immediate",
         )
     except Exception as exc:  # any failure of one notebook is reported, and the others still run
         return time.perf_counter() - started, _one_line(exc)

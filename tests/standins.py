@@ -29,8 +29,12 @@ alt.Chart(df, width=500, height=250).mark_bar(color="#e45756").encode(
 )
 """
 
-SUMMARY = """with open(summary_path, "w") as f:
-    json.dump({"sent": messages, "received": 2 * messages, "bugs": bugs,
+# The kernel's working directory goes in the summary: the report starts each kernel in its
+# notebook's folder.
+SUMMARY = """import os
+
+with open(summary_path, "w") as f:
+    json.dump({"sent": messages, "received": 2 * messages, "bugs": bugs, "cwd": os.getcwd(),
                "counts": {"duplicate": messages, "lost-write": 0},
                "pattern": f"0–{messages - 1} ↦ 0–{messages - 1}"}, f)
 """
@@ -69,3 +73,22 @@ def plain_notebook(path: Path) -> Path:
         '    json.dump({"sent": messages, "received": messages, "counts": {}}, f)',
         parameters=params,
     )
+
+
+def silent_notebook(path: Path) -> Path:
+    """Declares summary_path but never writes it: a notebook bug the report must flag."""
+    return write_notebook(path, "print(messages)")
+
+
+_REAL_REPORT: list = []
+
+
+def real_report(tmp_path_factory):
+    """The report of the project's own notebooks on default parameters, built once per test
+    session and shared by the tests that read it (each build runs every notebook)."""
+    from chronik_lab.report import build_report
+
+    if not _REAL_REPORT:
+        out = tmp_path_factory.mktemp("real_report")
+        _REAL_REPORT.append(build_report(out, progress=False))
+    return _REAL_REPORT[0]
