@@ -12,8 +12,9 @@ partition's buffer, segments or offsets, the recorder snapshots that partition:
 
 Snapshots stop for good (and `truncated` becomes True) once any snapshot table would pass
 `limit` rows, so a long run stays bounded; the three tables then agree up to the same step.
-It reads the broker's partitions directly (`Broker._partitions`): the public accessors build Arrow
-tables and DataFrames, far too slow to call after every step. Not thread-safe.
+It reads the broker's partitions directly (`Broker._partitions`, and `PartitionBuffer.spans()`):
+the public accessors build Arrow tables and DataFrames, far too slow to call after every step.
+Not thread-safe.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from .partition import Partition
 
@@ -94,7 +94,6 @@ class Recorder:
         self.offsets: dict[str, list[Any]] = {c: [] for c in OFFSETS_COLUMNS}
         self._context: tuple[str, int | None, int | None] = ("setup", None, None)
         self._last: dict[int, tuple[Any, Any, Any]] = {}  # partition -> last snapshot keys
-        self._ranges: dict[int, tuple[pa.RecordBatch, int, int]] = {}  # id(batch) -> range
 
     def attach(self, broker: Any) -> None:
         self.partitions = broker._partitions  # read-only use; see the module doc
@@ -173,7 +172,7 @@ class Recorder:
 
     # -- snapshots ------------------------------------------------------------------------
     def _snapshot(self, index: int, step: str, p: Partition) -> None:
-        entries = [self._range(b) for b in p.buffer.batches]
+        entries = p.buffer.spans()
         segments = [
             (s.base_offset, s.last_offset, s.record_count, p.registry.is_visible(s), s.sealed)
             for s in p.writer.segments
@@ -210,17 +209,6 @@ class Recorder:
             for seg in segments:
                 _append(self.segments, (*head, *seg))
         _append(self.offsets, (*head, *offsets))
-
-    def _range(self, batch: pa.RecordBatch) -> tuple[int, int, int]:
-        # Cached by identity (the batch is kept alive in the cache, so its id is never reused):
-        # the same entries are looked at after every step.
-        hit = self._ranges.get(id(batch))
-        if hit is None:
-            offsets = batch.column(0)
-            first = offsets[0].as_py()
-            hit = (batch, first, first + batch.num_rows - 1)
-            self._ranges[id(batch)] = hit
-        return hit[1], hit[2], batch.num_rows
 
     # -- tables ---------------------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:

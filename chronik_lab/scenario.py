@@ -17,6 +17,7 @@ import pandas as pd
 from . import validate
 from .broker import Broker
 from .bugs import resolve_bugs
+from .check import Report, check
 from .client import Consumer, History, Producer, plan_requests
 from .errors import InvalidArgumentError, ScenarioError
 from .recorder import Recorder
@@ -142,7 +143,7 @@ class Run:
     buffer_history: pd.DataFrame
     segment_history: pd.DataFrame
     offsets_history: pd.DataFrame
-    report: Any  # chronik_lab.check.Report
+    report: Report  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
     consumer_capped: bool = False  # the hard cap on polls stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
@@ -162,9 +163,9 @@ class Run:
             "sent": len(self.sent),
             "received": len(self.received),
             "distinct_received": int(self.received["message_id"].nunique()),
-            "ok": None if report is None else bool(report.ok),
-            "counts": {} if report is None else {k: int(v) for k, v in report.counts.items()},
-            "pattern": None if report is None else report.pattern_text(),
+            "ok": bool(report.ok),
+            "counts": {k: int(v) for k, v in report.counts.items()},
+            "pattern": report.pattern_text(),
             "polls": self.polls,
             "consumer_capped": self.consumer_capped,
             "failed_partitions": list(self.failed_partitions),
@@ -172,7 +173,7 @@ class Run:
         }
 
     def __repr__(self) -> str:
-        ok = "?" if self.report is None else ("ok" if self.report.ok else "anomalies")
+        ok = "ok" if self.report.ok else "anomalies"
         return (
             f"Run(bugs={self.scenario.bugs!r}, sent={len(self.sent)}, "
             f"received={len(self.received)}, {ok})"
@@ -191,7 +192,7 @@ def run(scenario: Scenario) -> Run:
         sent=_frame(history.sent),
         received=_frame(history.received),
         history=hist,
-        report=_check(hist),
+        report=check(hist),
         polls=consumer.polls,
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
@@ -266,14 +267,6 @@ def _history_frame(history: History) -> pd.DataFrame:
             "value": pd.array(r["value"], dtype="int64"),
         }
     )
-
-
-def _check(history: pd.DataFrame) -> Any:
-    try:
-        from .check import check
-    except ImportError:  # check.py is written in parallel; a run works without it meanwhile
-        return None
-    return check(history)
 
 
 SEED = Scenario(messages=10, batch_sizes=(4, 6), acks=-1, bugs="v0.7.5", flush_batches=2)
