@@ -17,7 +17,6 @@ Invariants of a report folder:
 from __future__ import annotations
 
 import ast
-import html
 import io
 import json
 import os
@@ -33,11 +32,13 @@ from typing import Any
 import nbformat
 import papermill
 from jinja2 import DictLoader
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbconvert import HTMLExporter
 from tqdm import tqdm
 
 from .bugs import resolve_bugs
 from .errors import InvalidArgumentError, NotebookError
+from .report_index import error_page, relative, render_index
 
 __all__ = ["NotebookResult", "ReportResult", "build_report", "default_notebooks_dir"]
 
@@ -76,8 +77,8 @@ class NotebookResult:
             "name": self.name,
             "status": "ok" if self.ok else "failed",
             "duration_s": round(self.duration_s, 2),
-            "html": _relative(self.html, out_dir),
-            "notebook": _relative(self.executed, out_dir),
+            "html": relative(self.html, out_dir),
+            "notebook": relative(self.executed, out_dir),
             "summary": self.summary,
             "error": self.error,
         }
@@ -198,10 +199,13 @@ def build_report(
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     _check_parameters(params, declared)
 
+    _check_kernel(kernel)
     workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     if workers < 1:
         raise InvalidArgumentError(f"jobs must be >= 1, not {workers}")
     out = Path(out_dir).resolve()
+    if out.is_relative_to(source_dir.resolve()):  # executed copies never go back to notebooks/
+        raise NotebookError(f"the report folder {out} must not be inside {source_dir}")
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     exporter = _exporter()
     bar = tqdm(
@@ -254,6 +258,15 @@ def _check_parameters(params: dict[str, Any], declared: dict[Path, dict[str, Any
     # A bad bug name would fail every notebook one by one; say it once, before running anything.
     if "bugs" in params:
         resolve_bugs(params["bugs"])
+
+
+def _check_kernel(kernel: str) -> None:
+    """A missing kernel would fail every notebook one by one; say it once."""
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        known = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+        raise NotebookError(f"no Jupyter kernel named {kernel!r}; installed: {known}") from None
 
 
 def _paths(notebook: Path, out: Path) -> tuple[Path, Path, Path]:
@@ -337,12 +350,12 @@ def _exporter() -> HTMLExporter:
 def _export_html(exporter: HTMLExporter, executed: Path, html_path: Path, error: str | None):
     """Write the page of an executed (or partially executed) notebook; return the run's error."""
     if not executed.exists():  # papermill failed before writing anything (e.g. no kernel)
-        html_path.write_text(_error_page(executed.stem, error or "not executed"), encoding="utf-8")
+        html_path.write_text(error_page(executed.stem, error or "not executed"), encoding="utf-8")
         return error or "the executed notebook was not written"
     try:
         body, _ = exporter.from_filename(str(executed))
     except Exception as exc:  # a page we cannot render is a failed notebook, not a crash
-        html_path.write_text(_error_page(executed.stem, _one_line(exc)), encoding="utf-8")
+        html_path.write_text(error_page(executed.stem, _one_line(exc)), encoding="utf-8")
         return error or f"HTML export failed: {_one_line(exc)}"
     html_path.write_text(body, encoding="utf-8")
     return error
@@ -363,94 +376,3 @@ def _one_line(exc: BaseException) -> str:
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
     text = f"{ename}: {evalue}" if ename else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())[:500]
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _error_page(name: str, error: str) -> str:
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}"
-        f"</title></head><body><h1>{html.escape(name)}: failed</h1>"
-        f"<pre>{html.escape(error)}</pre></body></html>"
-    )
-
-
-# --- index.html -------------------------------------------------------------------------------
-
-_INDEX_CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #ddd; padding: .4em .6em; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.ok { color: #1a7f37; font-weight: 600; } .failed { color: #cf222e; font-weight: 600; }
-.error { color: #cf222e; font-size: 90%; }
-code { background: #f4f4f4; padding: 0 .2em; }
-"""
-
-
-def render_index(result: ReportResult) -> str:
-    """index.html: one row per notebook, linking its page, with its summary's figures."""
-    rows = "\n".join(_index_row(nb, result.out_dir) for nb in result.notebooks)
-    params = ", ".join(
-        f"<code>{html.escape(f'{k}={v!r}')}</code>" for k, v in result.parameters.items()
-    )
-    verdict = "all notebooks ran" if result.ok else f"{len(result.failed)} notebook(s) failed"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>chronik_lab report</title>
-<style>{_INDEX_CSS}</style></head>
-<body>
-<h1>chronik_lab report</h1>
-<p class="{"ok" if result.ok else "failed"}">{verdict} ({result.duration_s:.1f} s)</p>
-<p>Parameters: {params or "the notebooks' defaults (the seed)"}</p>
-<table id="summary">
-<thead><tr><th>notebook</th><th>status</th><th>duration</th><th>sent</th><th>received</th>
-<th>anomalies</th><th>pattern</th></tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-<p>Each notebook's summary is in <a href="summary.json">summary.json</a>; the executed notebooks
-are in <a href="notebooks/">notebooks/</a>.</p>
-</body></html>
-"""
-
-
-def _index_row(nb: NotebookResult, out_dir: Path) -> str:
-    s = nb.summary or {}
-    status = "ok" if nb.ok else "failed"
-    error = f'<div class="error">{html.escape(nb.error)}</div>' if nb.error else ""
-    cells = [
-        f'<a href="{html.escape(_relative(nb.html, out_dir))}">{html.escape(nb.name)}</a>',
-        f'<span class="{status}">{status}</span>{error}',
-        f"{nb.duration_s:.1f} s",
-        html.escape(_figure(s.get("sent"))),
-        html.escape(_figure(s.get("received"))),
-        html.escape(_anomalies(s.get("counts"))),
-        html.escape(str(s.get("pattern", s.get("pattern_text", "")) or "")),
-    ]
-    classes = ["", "", "num", "num", "num", "", ""]
-    tds = "".join(
-        f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
-        for c, v in zip(classes, cells, strict=True)
-    )
-    return f"<tr>{tds}</tr>"
-
-
-def _figure(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, list | tuple):  # e.g. a sequence of received ids: show its length
-        return str(len(value))
-    return str(value)
-
-
-def _anomalies(counts: Any) -> str:
-    if not isinstance(counts, Mapping):
-        return "—"
-    found = {k: v for k, v in counts.items() if v}
-    return ", ".join(f"{k} {v}" for k, v in found.items()) if found else "none"

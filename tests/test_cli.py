@@ -90,6 +90,8 @@ BAD_INPUTS = {
     "report: unparsable -p": ["report", "--notebooks", "{tmp}/nb", "-p", "bugs", "[v0,"],
     "report: unknown bug": ["report", "--notebooks", "{tmp}/nb", "-p", "bugs", "v9"],
     "report: summary_path": ["report", "--notebooks", "{tmp}/nb", "-p", "summary_path", "x"],
+    "report: unknown kernel": ["report", "--notebooks", "{tmp}/nb", "--kernel", "nope"],
+    "report: out inside notebooks": ["report", "--notebooks", "{tmp}/nb", "--out", "{tmp}/nb/r"],
     "report: missing notebooks": ["report", "--notebooks", "{tmp}/nowhere"],
     "report: no notebooks": ["report", "--notebooks", "{tmp}"],
 }  # fmt: skip

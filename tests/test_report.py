@@ -152,9 +152,10 @@ def test_build_report_never_moves_this_process_to_another_folder(tmp_path, monke
     targets = []
     real_chdir = os.chdir
     monkeypatch.setattr(os, "chdir", lambda path: (targets.append(str(path)), real_chdir(path)))
-    chart_notebook(tmp_path / "01_chart.ipynb")
-    result = build_report(tmp_path / "out", tmp_path, progress=False)
-    assert result.ok and result.notebooks[0].summary["cwd"] == str(tmp_path)
+    (tmp_path / "nb").mkdir()
+    chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
+    result = build_report(tmp_path / "out", tmp_path / "nb", progress=False)
+    assert result.ok and result.notebooks[0].summary["cwd"] == str(tmp_path / "nb")
     assert set(targets) <= {here}
 
 
@@ -240,6 +241,20 @@ def test_missing_or_empty_notebooks_dir_is_a_clear_error(tmp_path):
         build_report(tmp_path / "out", tmp_path / "nowhere", progress=False)
     with pytest.raises(NotebookError, match=r"no notebooks \(\*\.ipynb\)"):
         build_report(tmp_path / "out", tmp_path, progress=False)
+
+
+def test_unknown_kernel_is_rejected_before_anything_runs(tmp_path):
+    chart_notebook(tmp_path / "01_chart.ipynb")
+    with pytest.raises(NotebookError, match="no Jupyter kernel named 'nope'; installed: .*python3"):
+        build_report(tmp_path / "out", tmp_path, kernel="nope", progress=False)
+
+
+def test_the_report_folder_may_not_be_inside_the_notebooks_folder(tmp_path):
+    chart_notebook(tmp_path / "01_chart.ipynb")
+    for out in (tmp_path, tmp_path / "reports"):
+        with pytest.raises(NotebookError, match="must not be inside"):
+            build_report(out, tmp_path, progress=False)
+    assert not (tmp_path / "reports").exists()
 
 
 def test_jobs_below_one_is_rejected(tmp_path):
