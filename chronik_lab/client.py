@@ -25,13 +25,12 @@ and in `Consumer.failed` (not in the history, whose rows each need a message id)
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -54,8 +53,8 @@ ClientHook = Callable[..., None]
 
 
 def encode_value(message_id: int) -> bytes:
-    """The value chronik's compat test sends: `json.dumps({'id': i})`."""
-    return json.dumps({"id": message_id}).encode()
+    """The value chronik's compat test sends: `json.dumps({'id': i})`, byte for byte."""
+    return b'{"id": %d}' % message_id
 
 
 def decode_ids(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -80,13 +79,13 @@ def partition_of(message_id: int, partitions: int, keyed: bool, seed: int = 0) -
     return (message_id + seed) % partitions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProduceCall:
     """One `Broker.produce`: part of client request `request`, for one partition."""
 
     request: int
     partition: int
-    message_ids: tuple[int, ...]
+    message_ids: np.ndarray  # int64
 
 
 def plan_requests(
@@ -100,52 +99,95 @@ def plan_requests(
     sizes = [1] * messages if batch_sizes is None else list(batch_sizes)
     if sum(sizes) != messages:
         raise ScenarioError(f"batch_sizes {sizes} sum to {sum(sizes)}, not messages={messages}")
+    ids = np.arange(messages, dtype=np.int64)
+    if partitions == 1:
+        parts = np.zeros(messages, dtype=np.int64)
+    elif keyed:
+        parts = np.array([partition_of(i, partitions, True) for i in range(messages)], np.int64)
+    else:
+        parts = (ids + seed) % partitions
     requests: list[list[ProduceCall]] = []
     start = 0
     for index, size in enumerate(sizes):
-        by_partition: dict[int, list[int]] = {}
-        for i in range(start, start + size):
-            by_partition.setdefault(partition_of(i, partitions, keyed, seed), []).append(i)
-        calls = [ProduceCall(index, p, tuple(ids)) for p, ids in sorted(by_partition.items())]
-        requests.append(calls)
+        chunk, where = ids[start : start + size], parts[start : start + size]
+        if partitions == 1:
+            requests.append([ProduceCall(index, 0, chunk)])
+        else:
+            requests.append(
+                [ProduceCall(index, int(p), chunk[where == p]) for p in np.unique(where)]
+            )
         start += size
     return requests
 
 
-@dataclass
-class History:
-    """The Jepsen-style history of a run, plus the sent and received tables, as column lists."""
+PROCESSES = ("producer", "consumer")
+F_VALUES = ("send", "poll")
+TYPES = ("ok", "fail", "info")
 
-    op_index: int = 0
-    rows: dict[str, list[Any]] = field(
-        default_factory=lambda: {
-            k: [] for k in ("op_index", "process", "f", "type", "partition", "offset", "value")
-        }
-    )
-    sent: dict[str, list[Any]] = field(
-        default_factory=lambda: {k: [] for k in ("message_id", "partition", "offset", "request")}
-    )
-    received: dict[str, list[Any]] = field(
-        default_factory=lambda: {
-            k: []
-            for k in ("poll", "partition", "offset", "server_offset", "message_id", "op_index")
-        }
-    )
+
+class History:
+    """What the clients did, one entry per operation; `tables()` expands it into the history
+    (one row per record, Jepsen-style), `sent` and `received` tables, all vectorised."""
+
+    def __init__(self) -> None:
+        self.op_index = 0
+        # per op: op_index, process, f, type (codes), partition, rows, request, poll (-1: none)
+        self.ops: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
+        self.values: list[np.ndarray] = []  # message ids
+        self.server: list[np.ndarray] = []  # offsets the broker stored (sends: the same)
 
     def next_op(self) -> int:
         self.op_index += 1
         return self.op_index - 1
 
-    def add(self, op: int, process: str, f: str, type_: str, partition: int, offsets, values):
-        n = len(offsets)
-        r = self.rows
-        r["op_index"] += [op] * n
-        r["process"] += [process] * n
-        r["f"] += [f] * n
-        r["type"] += [type_] * n
-        r["partition"] += [partition] * n
-        r["offset"] += list(offsets)
-        r["value"] += list(values)
+    def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
+        self.ops.append((op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
+        self.offsets.append(offsets)
+        self.values.append(ids)
+        self.server.append(offsets)
+
+    def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
+        self.ops.append((op, 1, 1, 0, partition, len(ids), -1, poll))
+        self.offsets.append(offsets)
+        self.values.append(ids)
+        self.server.append(server)
+
+    def received_ids(self) -> list[int]:
+        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op[2] == 1]
+        return _concat(polls).tolist()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        meta = np.array(self.ops, dtype=np.int64).reshape(-1, 8)
+        rows = meta[:, 5]
+
+        def per_row(column: int) -> np.ndarray:
+            return np.repeat(meta[:, column], rows)
+
+        offsets, values, server = map(_concat, (self.offsets, self.values, self.server))
+        f, partition = per_row(2), per_row(4)
+        history = pd.DataFrame(
+            {
+                "op_index": per_row(0),
+                "process": pd.Categorical.from_codes(per_row(1), categories=PROCESSES),
+                "f": pd.Categorical.from_codes(f, categories=F_VALUES),
+                "type": pd.Categorical.from_codes(per_row(3), categories=TYPES),
+                "partition": partition,
+                "offset": offsets,
+                "value": values,
+            }
+        )
+        send, poll = f == 0, f == 1
+        sent = {"message_id": values, "partition": partition, "offset": offsets}
+        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | {"request": per_row(6)[send]})
+        received = {"poll": per_row(7), "partition": partition, "offset": offsets}
+        received |= {"server_offset": server, "message_id": values, "op_index": per_row(0)}
+        received = pd.DataFrame({k: v[poll] for k, v in received.items()})
+        return {"history": history, "sent": sent, "received": received}
+
+
+def _concat(chunks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(chunks).astype(np.int64, copy=False) if chunks else np.empty(0, np.int64)
 
 
 class Producer:
@@ -170,31 +212,27 @@ class Producer:
     def send(self, calls: list[ProduceCall]) -> None:
         for call in calls:
             ids = call.message_ids
-            detail = f"ids {ids[0]}-{ids[-1]}, acks={self.acks}"
+            id_list = ids.tolist()
+            detail = f"ids {id_list[0]}-{id_list[-1]}, acks={self.acks}"
             self.hook("producer", "send", call.request, call.partition, None, len(ids), detail)
             op = self.history.next_op()
-            keys = [str(i) for i in ids] if self.keyed else None
-            result = self.broker.produce(
-                self.topic, call.partition, [encode_value(i) for i in ids], keys, acks=self.acks
-            )
-            offsets = range(result.base_offset, result.last_offset + 1)
+            keys = [str(i) for i in id_list] if self.keyed else None
+            values = [b'{"id": %d}' % i for i in id_list]  # encode_value, inlined: 1M calls
+            result = self.broker.produce(self.topic, call.partition, values, keys, acks=self.acks)
+            first, last = result.base_offset, result.last_offset
             self.hook(
                 "producer",
                 "ack",
                 call.request,
                 call.partition,
-                (result.base_offset, result.last_offset),
+                (first, last),
                 len(ids),
-                f"offsets {result.base_offset}-{result.last_offset}, hw {result.high_watermark}",
+                f"offsets {first}-{last}, hw {result.high_watermark}",
             )
             # acks=0: the client is not told whether the write happened -- Jepsen's "info".
             type_ = "info" if self.acks == 0 else "ok"
-            self.history.add(op, "producer", "send", type_, call.partition, offsets, ids)
-            s = self.history.sent
-            s["message_id"] += ids
-            s["partition"] += [call.partition] * len(ids)
-            s["offset"] += offsets
-            s["request"] += [call.request] * len(ids)
+            offsets = np.arange(first, last + 1, dtype=np.int64)
+            self.history.add_send(op, type_, call.partition, call.request, offsets, ids)
 
 
 class Consumer:
@@ -275,14 +313,6 @@ class Consumer:
         )
         if not len(offsets):
             return False  # an empty poll: caught up (or stuck, which the checker will see)
-        self.history.add(op, "consumer", "poll", "ok", p, offsets.tolist(), ids.tolist())
-        rec = self.history.received
-        n = len(offsets)
-        rec["poll"] += [poll] * n
-        rec["partition"] += [p] * n
-        rec["offset"] += offsets.tolist()
-        rec["server_offset"] += server.tolist()
-        rec["message_id"] += ids.tolist()
-        rec["op_index"] += [op] * n
+        self.history.add_poll(op, p, poll, offsets, ids, server)
         self.positions[p] = int(offsets[-1]) + 1
         return self.positions[p] < result.high_watermark

@@ -8,8 +8,8 @@ wall time or unseeded randomness: the same scenario gives identical tables on ev
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -148,7 +148,6 @@ class Run:
     consumer_capped: bool = False  # the hard cap on polls stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def received_ids(self) -> list[int]:
@@ -185,14 +184,10 @@ def run(scenario: Scenario) -> Run:
     if not isinstance(scenario, Scenario):
         raise InvalidArgumentError(f"run() needs a cl.Scenario, not {type(scenario).__name__}")
     history, consumer, recorder = _execute(scenario, trace=True)
-    tables = recorder.tables()
-    hist = _history_frame(history)
+    tables = recorder.tables() | history.tables()
     return Run(
         scenario=scenario,
-        sent=_frame(history.sent),
-        received=_frame(history.received),
-        history=hist,
-        report=check(hist),
+        report=check(tables["history"]),
         polls=consumer.polls,
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
@@ -204,7 +199,7 @@ def run(scenario: Scenario) -> Run:
 def received_ids(scenario: Scenario) -> list[int]:
     """Only the message ids the consumer received: no trace, snapshots or check (for explain)."""
     history, _, _ = _execute(scenario, trace=False)
-    return history.received["message_id"]
+    return history.received_ids()
 
 
 def run_presets(
@@ -248,25 +243,6 @@ def _execute(scenario: Scenario, trace: bool) -> tuple[History, Consumer, Record
 
 def _no_hook(*args: object) -> None:
     return None
-
-
-def _frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
-    return pd.DataFrame({k: pd.array(v, dtype="int64") for k, v in columns.items()})
-
-
-def _history_frame(history: History) -> pd.DataFrame:
-    r = history.rows
-    return pd.DataFrame(
-        {
-            "op_index": pd.array(r["op_index"], dtype="int64"),
-            "process": pd.array(r["process"], dtype="str"),
-            "f": pd.array(r["f"], dtype="str"),
-            "type": pd.array(r["type"], dtype="str"),
-            "partition": pd.array(r["partition"], dtype="int64"),
-            "offset": pd.array(r["offset"], dtype="Int64"),
-            "value": pd.array(r["value"], dtype="int64"),
-        }
-    )
 
 
 SEED = Scenario(messages=10, batch_sizes=(4, 6), acks=-1, bugs="v0.7.5", flush_batches=2)
