@@ -213,8 +213,9 @@ def build_report(
     )
     done: dict[Path, NotebookResult] = {}
     # Threads are enough: each notebook runs in its own kernel process, and the thread only
-    # waits on it. Two at a time overlap one kernel's start-up with another's work (measured:
-    # 6 small notebooks in 13 s instead of 23 s on 2 cores); more only adds contention.
+    # waits on it. Two at a time overlap one kernel's start-up with another's work. Measured on
+    # 2 cores: 6 stand-in notebooks in 13 s instead of 23 s; the 6 real ones in 22-24 s instead
+    # of 25-26 s (with other work on the machine). More than 2 only adds contention.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(_execute, nb, out, _given(params, declared[nb], out, nb), kernel): nb
