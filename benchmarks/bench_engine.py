@@ -1,6 +1,6 @@
 """Speed and memory figures of the chronik_lab engine, each against a baseline from the same run.
 
-    .venv/bin/python benchmarks/bench_engine.py            # the full figures (about a minute)
+    .venv/bin/python benchmarks/bench_engine.py            # the full figures (under a minute)
     .venv/bin/python benchmarks/bench_engine.py --quick    # small sizes: a smoke run, seconds
     .venv/bin/python benchmarks/bench_engine.py --only bulk,small
 

@@ -2,7 +2,9 @@
 
 Every batch the engine handles -- a produce request, a pending batch, a buffer entry, a segment's
 record batch -- holds records with *contiguous* offsets `base .. base+n-1` in its `offset` column.
-The helpers rely on that to slice by arithmetic instead of scanning.
+The helpers rely on that to slice by arithmetic instead of scanning. Produce requests, pending
+batches and buffer entries are `LazyBatch`es: short requests wait as Python lists, and a flush
+converts all of its requests to Arrow in one go.
 """
 
 from __future__ import annotations
