@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -316,3 +317,18 @@ def test_the_real_reproduce_notebook_reports_the_seeds_duplication(tmp_path_fact
     assert reproduce.summary["sent"] == 10 and reproduce.summary["received"] == 20
     assert reproduce.summary["counts"]["duplicate"] == 10
     assert reproduce.summary["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_a_p_parameter_reaches_the_real_reproduce_notebook(tmp_path):
+    # -p bugs v1.0 as `chronik-lab report` passes it: the fixed broker returns ids 0-9 once
+    reproduce = next(p for p in REAL_NOTEBOOKS if "reproduce" in p.name)
+    (tmp_path / "nb").mkdir()
+    shutil.copy(reproduce, tmp_path / "nb" / reproduce.name)
+    result = build_report(tmp_path / "out", tmp_path / "nb", {"bugs": "v1.0"}, progress=False)
+    assert result.ok, result.failed
+    summary = result.notebooks[0].summary
+    assert summary["sent"] == summary["received"] == 10
+    assert not any(summary["counts"].values())
+    assert summary["pattern"] == "0–9 ↦ 0–9"
