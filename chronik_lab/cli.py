@@ -66,6 +66,8 @@ def main() -> None:
 
 def parse_parameter_value(name: str, text: str) -> Any:
     """A `-p NAME VALUE` value as papermill reads it: a YAML literal (10, [4, 6], true), or text."""
+    if not text.strip():  # -p bugs "" means the empty text, not YAML's null
+        return text
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:

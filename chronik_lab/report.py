@@ -216,7 +216,8 @@ def build_report(
     # waits on it. Two at a time overlap one kernel's start-up with another's work. Measured on
     # 2 cores: 6 stand-in notebooks in 13 s instead of 23 s; the 6 real ones in 22-24 s instead
     # of 25-26 s (with other work on the machine). More than 2 only adds contention.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = {
             pool.submit(_execute, nb, out, _given(params, declared[nb], out, nb), kernel): nb
             for nb in notebooks
@@ -228,7 +229,10 @@ def build_report(
             done[nb] = _finish(nb, out, declared[nb], exporter, duration, error)
             bar.set_postfix_str(nb.stem)
             bar.update()
-    bar.close()
+    finally:
+        # On Ctrl-C, the notebooks not yet started are dropped (the running ones finish).
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
     results = [done[nb] for nb in notebooks]
 
     result = ReportResult(

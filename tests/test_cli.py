@@ -142,6 +142,7 @@ def test_usage_errors_exit_2_without_traceback():
         ("True", True),
         ("None", None),
         ("null", None),
+        ("", ""),
         ("2024-01-01", "2024-01-01"),  # YAML would make it a date; a notebook wants text
         ("{acks: -1}", {"acks": -1}),
         ("a: b: c", "a: b: c"),  # not YAML: plain text, as papermill's -p would keep it
