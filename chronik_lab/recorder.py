@@ -191,11 +191,8 @@ class Recorder:
         if (entries, segments, offsets) == last:
             return
         new_rows = (entries != last[0]) * len(entries) + (segments != last[1]) * len(segments)
-        if (
-            len(self.buffer["step_index"]) + len(self.segments["step_index"]) + new_rows
-            > (self.limit)
-            or len(self.offsets["step_index"]) >= self.limit
-        ):
+        rows = len(self.buffer["step_index"]) + len(self.segments["step_index"]) + new_rows
+        if rows > self.limit or len(self.offsets["step_index"]) >= self.limit:
             self.truncated = True
             return
         self._last[p.number] = (entries, segments, offsets)
