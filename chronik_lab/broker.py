@@ -25,6 +25,7 @@ from .fetch import FetchResult, fetch
 from .partition import BrokerConfig, Partition, Tracer
 from .produce import (
     ProduceResult,
+    complete_due_flush,
     flush_partition,
     flush_partition_if_needed,
     maybe_roll,
@@ -44,6 +45,7 @@ class Broker:
         segment_bytes: int = 256 * 1024 * 1024,
         segment_ms: int = 30_000,
         linger_ms: int | None = None,
+        flush_ms: int = 0,
         fsync: bool = False,
         clock: SimClock | None = None,
         tracer: Tracer | None = None,
@@ -57,6 +59,7 @@ class Broker:
             if linger_ms is None
             else validate.non_negative_int(linger_ms, "linger_ms"),
             fsync=bool(fsync),
+            flush_ms=validate.non_negative_int(flush_ms, "flush_ms"),
         )
         if clock is not None and not isinstance(clock, SimClock):
             raise InvalidArgumentError("clock must be a chronik_lab.SimClock")
@@ -114,6 +117,7 @@ class Broker:
         offset = validate.non_negative_int(offset, "offset")
         max_records = validate.positive_int_or_none(max_records, "max_records")
         max_bytes = validate.positive_int_or_none(max_bytes, "max_bytes")
+        complete_due_flush(p)  # a segment write that finished by now is visible to this fetch
         return fetch(p, offset, max_records, max_bytes)
 
     def flush(self, topic: str | None = None, partition: int | None = None) -> None:
@@ -128,6 +132,7 @@ class Broker:
         self._check_open()
         self.clock.advance(ms)
         for p in self._partitions.values():
+            complete_due_flush(p)
             flush_partition_if_needed(p)
             maybe_roll(p)
 

@@ -30,6 +30,10 @@ class BrokerConfig:
     segment_ms: int = 30_000  # ... or 30 s
     linger_ms: int | None = None  # flush pending batches this long after the last flush
     fsync: bool = False  # as in Kafka: durability by replication, not by fsync
+    # How long a flush's segment write takes, in simulated ms. 0: the flush completes inside the
+    # request that triggered it. More: requests keep arriving while it is in flight, so the
+    # buffer holds records above the offset the flush will mark -- as under chronik's async I/O.
+    flush_ms: int = 0
 
 
 @dataclass
@@ -46,6 +50,8 @@ class Partition:
     log_start_offset: int = 0
     last_flush_ms: int = 0
     pending_batches: list[LazyBatch] = field(default_factory=list)
+    # A flush whose segment write has not finished: (its batches, reason, done at this time).
+    inflight: tuple[list[LazyBatch], str, int] | None = None
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentWriter = field(init=False)
@@ -72,6 +78,12 @@ class Partition:
         self.log_start_offset = segments[0].base_offset if segments else self.next_offset
         self.buffer.flushed_through = self.next_offset - 1
         self.last_flush_ms = self.clock.now_ms
+
+    @property
+    def unflushed_batches(self) -> list[LazyBatch]:
+        """Everything not yet in a segment: the in-flight flush's batches, then the pending."""
+        inflight = self.inflight[0] if self.inflight else []
+        return inflight + self.pending_batches
 
     @property
     def log_end_offset(self) -> int:

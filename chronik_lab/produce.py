@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .partition import Partition
-from .records import SCHEMA, Payload, build_batch, make_request
+from .records import SCHEMA, LazyBatch, Payload, build_batch, make_request
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ def produce_to_partition(
 ) -> ProduceResult:
     # Validate the request before any state moves: bad input changes nothing.
     batch = make_request(p.next_offset, values, keys, p.clock.now_ms)
+    complete_due_flush(p)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.pending_batches.append(batch)
@@ -57,8 +58,8 @@ def produce_to_partition(
 
 def flush_partition_if_needed(p: Partition) -> bool:
     """Flush when enough batches wait, the segment is full, or linger_ms has passed."""
-    if not p.pending_batches:
-        return False
+    if not p.pending_batches or p.inflight is not None:
+        return False  # one flush at a time per partition, as under chronik's flush lock
     cfg = p.config
     active = p.writer.active
     reason = ""
@@ -70,18 +71,39 @@ def flush_partition_if_needed(p: Partition) -> bool:
         reason = f"linger {cfg.linger_ms} ms"
     if not reason:
         return False
-    flush_partition(p, reason)
+    flush_partition(p, reason, wait=False)
     return True
 
 
-def flush_partition(p: Partition, reason: str = "forced") -> None:
-    """Write every pending batch to the active segment as one record batch."""
+def flush_partition(p: Partition, reason: str = "forced", wait: bool = True) -> None:
+    """Write every pending batch to the active segment as one record batch.
+
+    With `wait` (a forced flush, close) the write completes before this returns. Otherwise,
+    when `flush_ms` > 0, the flush stays in flight until the clock reaches its end.
+    """
+    if wait:
+        complete_due_flush(p, force=True)
     if not p.pending_batches:
         return
     pending, p.pending_batches = p.pending_batches, []
+    p.emit("flush_start", pending[0].first, pending[-1].last, reason)
+    if wait or p.config.flush_ms == 0:
+        _complete_flush(p, pending, reason)
+    else:
+        p.inflight = (pending, reason, p.clock.now_ms + p.config.flush_ms)
+
+
+def complete_due_flush(p: Partition, force: bool = False) -> None:
+    """Finish the in-flight flush if its time has come (or at once, with `force`)."""
+    if p.inflight is not None and (force or p.clock.now_ms >= p.inflight[2]):
+        pending, reason, _ = p.inflight
+        p.inflight = None
+        _complete_flush(p, pending, reason)
+
+
+def _complete_flush(p: Partition, pending: list[LazyBatch], reason: str) -> None:
     batch = build_batch(pending)  # one conversion for all the requests since the last flush
     base, last = pending[0].first, pending[-1].last
-    p.emit("flush_start", base, last, reason)
     segment = p.writer.append(batch)
     p.emit(
         "segment_write",
@@ -124,4 +146,4 @@ def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> Non
 
 
 def pending_table(p: Partition) -> pa.Table:
-    return pa.Table.from_batches([b.batch() for b in p.pending_batches], schema=SCHEMA)
+    return pa.Table.from_batches([b.batch() for b in p.unflushed_batches], schema=SCHEMA)

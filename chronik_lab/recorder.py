@@ -182,7 +182,7 @@ class Recorder:
             p.high_watermark,
             p.log_end_offset,
             p.log_start_offset,
-            sum(b.num_rows for b in p.pending_batches),
+            sum(b.num_rows for b in p.unflushed_batches),
             buffered,
             len(entries),
             sum(1 for s in segments if s[3]),

@@ -42,6 +42,8 @@ class Scenario:
     topic: the topic name
     linger_ms: when set, the broker flushes after linger_ms and the producer waits that long
         (simulated) between requests
+    flush_ms: how long (simulated) a flush's segment write takes; with linger_ms moving the
+        clock, later requests arrive while a flush is in flight (0 = flushes complete at once)
     poll_every: when set, the consumer also drains after every poll_every requests
     max_records: the consumer's max_poll_records
     keyed: key each message by str(id) and partition by crc32(key)
@@ -57,6 +59,7 @@ class Scenario:
     seed: int = 0
     topic: str = "chronik-test"
     linger_ms: int | None = None
+    flush_ms: int = 0
     poll_every: int | None = None
     max_records: int = 500
     keyed: bool = False
@@ -80,6 +83,7 @@ class Scenario:
         for name in ("linger_ms", "poll_every"):
             if getattr(self, name) is not None:
                 _int(getattr(self, name), name, 0 if name == "linger_ms" else 1)
+        _int(self.flush_ms, "flush_ms", 0)
         _int(self.max_records, "max_records", 1)
         for name in ("keyed", "snapshots"):
             if not isinstance(getattr(self, name), bool):
@@ -217,6 +221,7 @@ def _execute(scenario: Scenario, trace: bool) -> tuple[History, Consumer, Record
         bugs=s.bug_set,
         flush_batches=s.flush_batches,
         linger_ms=s.linger_ms,
+        flush_ms=s.flush_ms,
         tracer=recorder.broker_step if trace else None,
     )
     recorder.attach(broker)

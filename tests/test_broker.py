@@ -459,3 +459,28 @@ def test_broker_is_a_context_manager(data_dir: Path) -> None:
         b.produce(T, 0, [b"y"])
     with cl.Broker(data_dir) as reopened:
         assert values(reopened.fetch(T, 0)) == [b"x"]
+
+
+def test_a_flush_in_flight_keeps_its_records_readable_from_the_buffer(make_broker) -> None:
+    b = make_broker(data_dir=None, flush_batches=2, flush_ms=10)
+    produce_range(b, 0, 1, acks=1)
+    produce_range(b, 1, 2, acks=1)  # the second request starts a flush that takes 10 ms
+    assert b.segments(T, 0).empty  # nothing is written yet ...
+    produce_range(b, 2, 3, acks=1)  # ... and a request arrives while it is in flight
+    assert b.pending(T, 0).column("offset").to_pylist() == [0, 1, 2]
+    assert offsets(b.fetch(T, 0)) == [0, 1, 2]
+    b.advance(10)  # the write completes: 0-1 move to the segment, 2 stays buffered
+    assert b.segments(T, 0)[["base_offset", "last_offset"]].values.tolist() == [[0, 1]]
+    assert b.buffer(T, 0).column("offset").to_pylist() == [2]
+    assert offsets(b.fetch(T, 0)) == [0, 1, 2]
+
+
+def test_a_forced_flush_completes_a_flush_in_flight_first(make_broker) -> None:
+    b = make_broker(data_dir=None, flush_batches=2, flush_ms=1_000)
+    produce_range(b, 0, 1, acks=1)
+    produce_range(b, 1, 2, acks=1)
+    produce_range(b, 2, 3, acks=1)
+    b.flush()  # written before flush() returns, whatever flush_ms says
+    segments = b.segments(T, 0)  # both flushes, in order, in the one active segment
+    assert segments[["last_offset", "batch_count"]].values.tolist() == [[2, 2]]
+    assert b.pending(T, 0).num_rows == 0

@@ -17,7 +17,10 @@ import chronik_lab as cl
 T = "model"
 # Small limits, so that flushes (by count, by linger, forced, on close) and rotations (by size
 # and by age) all happen within a few steps.
-CONFIG = dict(bugs="v1.0", flush_batches=3, segment_bytes=1500, segment_ms=400, linger_ms=150)
+# flush_ms: some flushes stay in flight across requests, the case mark_flushed must get right
+CONFIG = dict(
+    bugs="v1.0", flush_batches=3, segment_bytes=1500, segment_ms=400, linger_ms=150, flush_ms=100
+)
 
 payload = st.one_of(st.none(), st.binary(max_size=12), st.text(max_size=6))
 requests = st.integers(1, 5).flatmap(

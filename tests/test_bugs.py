@@ -90,6 +90,17 @@ def test_mark_flushed_clears_all_drops_records_above_the_flushed_offset(bug) -> 
     assert buffer.flushed_through == 3
 
 
+@pytest.mark.parametrize("bug", [None, "mark_flushed_clears_all"])
+def test_mark_flushed_clears_all_loses_records_buffered_during_a_flush(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=2, flush_ms=10)
+    produce_range(b, 0, 1, acks=1)
+    produce_range(b, 1, 2, acks=1)  # the second request starts a flush that ends at 10 ms
+    produce_range(b, 2, 3, acks=1)  # buffered while the flush is in flight
+    b.advance(10)  # the flush ends: mark_flushed(1)
+    assert offsets(b.buffer(T, 0)) == ([] if bug else [2])
+    assert values(b.fetch(T, 0).records) == ([0, 1] if bug else [0, 1, 2])
+
+
 @pytest.mark.parametrize("bug", [None, "active_segment_invisible"])
 def test_active_segment_invisible_hides_flushed_records_until_rotation(make_broker, bug) -> None:
     b = broker(make_broker, bug, flush_batches=100, segment_ms=1000)
