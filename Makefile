@@ -21,6 +21,8 @@ lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment
 bench: $(STAMP)  ## print speed and memory figures against same-run baselines
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_check.py
+	$(BIN)/python benchmarks/bench_scenario.py
+	$(BIN)/python benchmarks/bench_charts.py
 
 # Reinstall only when pyproject.toml changes; the kernel is registered inside the venv so
 # papermill and JupyterLab use this environment, never a system one.
