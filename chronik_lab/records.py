@@ -202,14 +202,6 @@ def last_offset(batch: pa.RecordBatch) -> int:
     return batch.column(0)[batch.num_rows - 1].as_py()
 
 
-def slice_offsets(batch: pa.RecordBatch, lo: int, hi: int) -> pa.RecordBatch:
-    """Records of a contiguous batch with lo <= offset < hi (zero-copy)."""
-    base = first_offset(batch)
-    start = max(0, lo - base)
-    stop = min(batch.num_rows, hi - base)
-    return batch.slice(start, max(0, stop - start))
-
-
 def concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     if len(batches) == 1:
         return batches[0]
@@ -224,7 +216,3 @@ def record_sizes(batch: pa.RecordBatch) -> np.ndarray:
         lengths = pc.binary_length(col).fill_null(0)
         sizes += lengths.to_numpy(zero_copy_only=False)
     return sizes
-
-
-def empty_batch(schema: pa.Schema = SCHEMA) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=schema)
