@@ -144,7 +144,8 @@ def report(out_dir, parameters, notebooks_dir, no_progress, kernel, jobs) -> Non
 # --- scenario options shared by simulate and explain ------------------------------------------
 
 
-def _scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
+    """The scenario flags; explain leaves out --bugs, since it runs every bug combination."""
     options = [
         click.option("--messages", type=int, help="Messages the producer sends [seed: 10]."),
         click.option(
@@ -174,9 +175,15 @@ def _scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--linger-ms", type=int, help="Flush after this many ms [off]."),
         click.option("--seed", type=int, help="Where round-robin partitioning starts [0]."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    if not with_bugs:
+        del options[3]  # --bugs
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def scenario_from_flags(**flags: Any) -> cl.Scenario:
@@ -210,7 +217,7 @@ def _echo_json(data: Any) -> None:
 
 
 @main.command()
-@_scenario_options
+@_scenario_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @_library_errors
 def simulate(as_json: bool, **flags: Any) -> None:
@@ -282,7 +289,7 @@ def check(path: str, as_json: bool) -> None:
     help="A file of observed message ids: a CSV with a message_id column (as in "
     "data/observed/), or ids separated by commas or whitespace.",
 )
-@_scenario_options
+@_scenario_options(with_bugs=False)
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the ranking shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
 @_library_errors
