@@ -52,9 +52,9 @@ class Broker:
     ) -> None:
         self.bugs = BugSet(bugs)
         self.config = BrokerConfig(
-            flush_batches=_positive(flush_batches, "flush_batches"),
-            segment_bytes=_positive(segment_bytes, "segment_bytes"),
-            segment_ms=_positive(segment_ms, "segment_ms"),
+            flush_batches=validate.positive_int(flush_batches, "flush_batches"),
+            segment_bytes=validate.positive_int(segment_bytes, "segment_bytes"),
+            segment_ms=validate.positive_int(segment_ms, "segment_ms"),
             linger_ms=None
             if linger_ms is None
             else validate.non_negative_int(linger_ms, "linger_ms"),
@@ -71,7 +71,10 @@ class Broker:
         elif not isinstance(data_dir, (str, Path)):
             raise InvalidArgumentError(f"data_dir must be a path, not {type(data_dir).__name__}")
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a file of that name, or no permission
+            raise InvalidArgumentError(f"data_dir {str(data_dir)!r} is not usable: {exc}") from None
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._closed = False
         self._recover()
@@ -189,7 +192,11 @@ class Broker:
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        """Flush what is pending, seal the active segments; remove a private data_dir."""
+        """Flush what is pending, seal the active segments; remove a private data_dir.
+
+        Requests fail after close; the state queries (segments, buffer, watermarks) still
+        describe the log as it was closed, for post-mortems.
+        """
         if self._closed:
             return
         try:
@@ -273,9 +280,3 @@ class Broker:
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerClosedError("the broker is closed")
-
-
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{name} must be an int >= 1, not {value!r}")
-    return value

@@ -5,10 +5,14 @@ every offset appears once, in increasing order, and every one is above the last 
 (`flushed_through`), so the buffer and the visible segments never both hold a record. Each entry
 holds records with contiguous offsets: a `LazyBatch`, whose record batch is built when first read.
 Not thread-safe.
+
+Unlike chronik's buffer, which kept only its last 1000 records (through v1.0), this one is not
+capped: a cap drops unflushed records that fetch must still serve, and no preset needs it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -67,10 +71,20 @@ class PartitionBuffer:
     def high_offset(self) -> int:
         return self.entries[-1].last if self.entries else -1
 
-    def read(self, lo: int, hi: int) -> list[pa.RecordBatch]:
-        """Buffered records with lo <= offset < hi, in buffer order (duplicates and all)."""
-        out = [e.slice_offsets(lo, hi) for e in self.entries]
-        return [e.batch() for e in out if e.num_rows]
+    def read(self, lo: int, hi: int, limit: int = sys.maxsize) -> list[pa.RecordBatch]:
+        """The first `limit` buffered records with lo <= offset < hi, in buffer order
+        (duplicates and all). Stops once it has them: a buggy buffer can be long."""
+        out: list[pa.RecordBatch] = []
+        for entry in self.entries:
+            if limit <= 0:
+                break
+            piece = entry.slice_offsets(lo, hi)
+            if piece.num_rows > limit:  # contiguous: the first `limit` offsets
+                piece = piece.slice_offsets(piece.first, piece.first + limit)
+            if piece.num_rows:
+                out.append(piece.batch())
+                limit -= piece.num_rows
+        return out
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_batches(self.batches, schema=SCHEMA)

@@ -31,7 +31,7 @@ _CATALOGUE = [
         "v0.7.5",
         "v0.7.6",
         "fc6e6ce",
-        "produce.py: flush_partition",
+        "produce.py: _complete_flush",
     ),
     Bug(
         "blind_append_buffer",
@@ -47,7 +47,7 @@ _CATALOGUE = [
         "v0.7.5",
         "v0.7.6",
         "fc6e6ce",
-        "produce.py: flush_partition",
+        "produce.py: _complete_flush",
     ),
     Bug(
         "mark_flushed_clears_all",
@@ -93,7 +93,7 @@ _CATALOGUE = [
         "v0.7.4",
         "v0.7.5",
         "3ed116d",
-        "produce.py: produce",
+        "produce.py: produce_to_partition",
     ),
 ]
 

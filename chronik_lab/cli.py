@@ -57,7 +57,7 @@ def _one_line(exc: BaseException) -> str:
 def main() -> None:
     """Reproduce, see and explain message duplication and loss in a Kafka-style broker.
 
-    Exit codes: 0 ok, 1 anomalies found or a notebook failed, 2 bad input.
+    Exit codes: 0 ok, 1 anomalies found (check) or a notebook failed (report), 2 bad input.
     """
 
 
@@ -157,11 +157,6 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
             "--acks", type=click.Choice(["-1", "0", "1", "all"]), help="Producer acks [seed: -1]."
         ),
         click.option(
-            "--bugs",
-            help="A preset (v0.7.5, v0.7.6, v1.0, fixed) or bug names "
-            "joined by commas [seed: v0.7.5].",
-        ),
-        click.option(
             "--flush-batches",
             type=int,
             help="The broker flushes when this many batches are pending [seed: 2].",
@@ -173,10 +168,18 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
             help="The consumer also polls after every N requests [only at the end].",
         ),
         click.option("--linger-ms", type=int, help="Flush after this many ms [off]."),
+        click.option(
+            "--flush-ms", type=int, help="How long a flush's segment write takes, in ms [0]."
+        ),
         click.option("--seed", type=int, help="Where round-robin partitioning starts [0]."),
     ]
-    if not with_bugs:
-        del options[3]  # --bugs
+    if with_bugs:
+        bugs = click.option(
+            "--bugs",
+            help="A preset (v0.7.5, v0.7.6, v1.0, fixed) or bug names "
+            "joined by commas [seed: v0.7.5].",
+        )
+        options.insert(3, bugs)  # after --acks, as in the help of simulate
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed(options):
@@ -317,7 +320,7 @@ def explain(
         )
         return
     view = shown.drop(columns=["received_ids"]).assign(
-        bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("").replace("None", "")
+        bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("")
     )
     click.echo(view.to_string(index=False))
     if minimal:

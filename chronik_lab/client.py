@@ -216,7 +216,7 @@ class Producer:
             detail = f"ids {id_list[0]}-{id_list[-1]}, acks={self.acks}"
             self.hook("producer", "send", call.request, call.partition, None, len(ids), detail)
             op = self.history.next_op()
-            keys = [str(i) for i in id_list] if self.keyed else None
+            keys = [b"%d" % i for i in id_list] if self.keyed else None  # bytes: stays lazy
             values = [b'{"id": %d}' % i for i in id_list]  # encode_value, inlined: 1M calls
             result = self.broker.produce(self.topic, call.partition, values, keys, acks=self.acks)
             first, last = result.base_offset, result.last_offset

@@ -43,7 +43,7 @@ def fetch(p: Partition, offset: int, max_records: int | None, max_bytes: int | N
     # but buggy ones can return more (the seed's 20 for 10), and must be allowed to.
     limit = max_records if max_records is not None else sys.maxsize
     if p.bugs.buffer_first_fetch:
-        batches = _buffer_first(p, offset)
+        batches = _buffer_first(p, offset, limit)
     else:
         batches = _segments_then_buffer(p, offset, limit)
     batches = _take(batches, limit)
@@ -83,16 +83,16 @@ def _segments_then_buffer(p: Partition, offset: int, limit: int) -> list[pa.Reco
     # segment already returned can come back a second time.
     phase2: list[pa.RecordBatch] = []
     if wanted > 0:
-        phase2 = p.buffer.read(max(position, max_segment_offset + 1), hw)
-        phase2 = _take(phase2, wanted)
+        phase2 = p.buffer.read(max(position, max_segment_offset + 1), hw, wanted)
     _emit_batches(p, "fetch_phase2", phase2, f"buffer above {max_segment_offset}", offset)
     return out + phase2
 
 
-def _buffer_first(p: Partition, offset: int) -> list[pa.RecordBatch]:
+def _buffer_first(p: Partition, offset: int, limit: int) -> list[pa.RecordBatch]:
     hw = p.high_watermark
     # v0.7.5: every buffered record in [offset, hw), in buffer order, duplicates included ...
-    from_buffer = p.buffer.read(offset, hw)
+    from_buffer = p.buffer.read(offset, hw, limit)
+    wanted = limit - sum(b.num_rows for b in from_buffer)
     _emit_batches(p, "fetch_buffer", from_buffer, "buffer first", offset)
     # ... then segments from the last *pushed* offset + 1, not from the highest one served.
     start = last_offset(from_buffer[-1]) + 1 if from_buffer else offset
@@ -100,9 +100,11 @@ def _buffer_first(p: Partition, offset: int) -> list[pa.RecordBatch]:
     segment_end = min(hw, p.registry.max_offset() + 1)
     for segment in p.registry.segments_from(start):
         begin = max(start, segment.base_offset)
-        if begin >= segment_end:
+        if begin >= segment_end or wanted <= 0:
             break
-        from_segments += segment.read(begin, segment_end - begin)
+        batches = segment.read(begin, min(wanted, segment_end - begin))
+        from_segments += batches
+        wanted -= sum(b.num_rows for b in batches)
     _emit_batches(p, "fetch_segments", from_segments, f"segments from {start}", offset)
     return from_buffer + from_segments
 

@@ -25,13 +25,6 @@ import pandas as pd
 
 from .errors import InvalidArgumentError
 
-INVARIANTS = (
-    "segments-overlap",
-    "segments-contiguous",
-    "buffer-above-segments",
-    "buffer-unique",
-    "high-watermark",
-)
 SEGMENT_COLUMNS = ("base_offset", "last_offset", "visible")
 
 

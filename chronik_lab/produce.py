@@ -57,16 +57,15 @@ def produce_to_partition(
 
 
 def flush_partition_if_needed(p: Partition) -> bool:
-    """Flush when enough batches wait, the segment is full, or linger_ms has passed."""
+    """Flush when enough batches wait, or linger_ms has passed since the last flush."""
     if not p.pending_batches or p.inflight is not None:
         return False  # one flush at a time per partition, as under chronik's flush lock
     cfg = p.config
-    active = p.writer.active
+    # chronik also flushed when the segment reached its size limit; here maybe_roll seals a
+    # segment at that size right after the flush that filled it, so that check never fires.
     reason = ""
     if len(p.pending_batches) >= cfg.flush_batches:
         reason = f"{len(p.pending_batches)} pending batches >= {cfg.flush_batches}"
-    elif active is not None and active.size_bytes >= cfg.segment_bytes:
-        reason = "segment size limit"
     elif cfg.linger_ms is not None and p.clock.now_ms - p.last_flush_ms >= cfg.linger_ms:
         reason = f"linger {cfg.linger_ms} ms"
     if not reason:

@@ -137,7 +137,7 @@ class LazyBatch:
             return self
         count = max(0, stop - start)
         if count == 0:
-            return LazyBatch(start, 0, values=[])  # cheap: mark_flushed makes one per entry
+            return LazyBatch(start, 0, values=[])  # cheap: buffer reads make one per entry
         return LazyBatch(start, count, batch=self.batch().slice(start - self.first, count))
 
     def __repr__(self) -> str:

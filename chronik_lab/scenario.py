@@ -69,7 +69,7 @@ class Scenario:
         _int(self.messages, "messages", 1)
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "batch_sizes", _batch_sizes(self.batch_sizes, self.messages))
-        if isinstance(self.acks, bool) or self.acks not in (0, 1, -1):
+        if isinstance(self.acks, bool) or type(self.acks) is not int or self.acks not in (0, 1, -1):
             raise ScenarioError(f"acks must be 0, 1 or -1, not {self.acks!r}")
         set_(self, "bugs", _bugs(self.bugs))
         _int(self.flush_batches, "flush_batches", 1)

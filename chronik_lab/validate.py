@@ -42,6 +42,12 @@ def non_negative_int(value: object, name: str) -> int:
     return value
 
 
+def positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be an int >= 1, not {value!r}")
+    return value
+
+
 def positive_int_or_none(value: object, name: str) -> int | None:
     if value is None:
         return None

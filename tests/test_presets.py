@@ -131,3 +131,16 @@ def test_fetch_results_share_one_schema_under_every_preset(make_broker, preset) 
     full, empty = b.fetch(T, 0, 0), b.fetch(T, 0, 10)
     assert full.records.schema == empty.records.schema == FETCH_SCHEMA
     assert pa.concat_tables([full.records, empty.records]).num_rows == full.records.num_rows
+
+
+@pytest.mark.parametrize("max_records", [1, 5, 14, 19])
+def test_v075_max_records_takes_the_first_records_of_the_buggy_response(max_records) -> None:
+    # The buffer-first fetch stops reading once it has max_records (a buggy buffer can be
+    # long), and returns the first ones of the full 20-record response, in the same order.
+    with cl.Broker(bugs="v0.7.5", flush_batches=2) as b:
+        b.produce("t", 0, [str(i) for i in range(4)], acks=-1)
+        b.produce("t", 0, [str(i) for i in range(4, 10)], acks=-1)
+        full = b.fetch("t", 0, 0).records.column("value").to_pylist()
+        part = b.fetch("t", 0, 0, max_records=max_records).records
+    assert part.column("value").to_pylist() == full[:max_records]
+    assert part.column("offset").to_pylist() == list(range(max_records))

@@ -237,3 +237,17 @@ def test_bad_broker_configuration_is_rejected(tmp_path, kwargs: dict, error) -> 
     with pytest.raises(error):
         cl.Broker(**kwargs)
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_data_dir_that_is_a_file_is_refused_and_left_alone(tmp_path) -> None:
+    path = tmp_path / "not-a-dir"
+    path.write_bytes(b"keep me")
+    with pytest.raises(cl.InvalidArgumentError, match="data_dir"):
+        cl.Broker(data_dir=path)
+    assert path.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("acks", [1.0, "1", True])
+def test_scenario_acks_must_be_an_int(acks) -> None:
+    with pytest.raises(cl.ChronikLabError, match="acks"):
+        cl.Scenario(acks=acks)
