@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .pattern import run_labels
+
 __all__ = [
     "MAX_ROWS",
     "buffer_spans",
@@ -403,14 +405,5 @@ def pattern_bands(run: Any, partition: int, budget: int = 200) -> pd.DataFrame:
         }
     )
     out["band"] = np.arange(len(out)) % 2
-    out["label"] = [
-        f"{a}–{b} ↦ {c}–{d}"
-        for a, b, c, d in zip(
-            out["offset_start"],
-            out["offset_end"],
-            out["value_start"],
-            out["value_end"],
-            strict=True,
-        )
-    ]
+    out["label"] = run_labels(out).to_numpy()  # the same text as Report.pattern_text()
     return out

@@ -45,8 +45,7 @@ def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
     if pattern.empty:
         return ""
     keys = [c for c in ("topic", "partition", "process") if c in pattern.columns]
-    item = _span(pattern.offset_start, pattern.offset_end) + " ↦ "
-    item += _span(pattern.value_start, pattern.value_end)
+    item = run_labels(pattern)
     by = [pattern[k] for k in keys]
     total = item.groupby(by, sort=False).size()
     if limit is not None:
@@ -63,6 +62,16 @@ def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
         return str(lines.iloc[0])
     several = "process" in keys and pattern["process"].nunique() > 1
     return "\n".join(f"{_label(key, keys, several)}: {line}" for key, line in lines.items())
+
+
+def run_labels(pattern: pd.DataFrame) -> pd.Series:
+    """`4–13 ↦ 0–9` for each run (a single number where a run has one record), as in
+    pattern_text; charts use it to label the bands."""
+    return (
+        _span(pattern.offset_start, pattern.offset_end)
+        + " ↦ "
+        + _span(pattern.value_start, pattern.value_end)
+    )
 
 
 def _span(start: pd.Series, end: pd.Series) -> pd.Series:
