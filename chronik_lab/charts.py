@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import chartdata as cd
 from .errors import InvalidArgumentError
+from .explain import outcome
 from .tablecharts import explain_chart, sweep_heatmap
 
 __all__ = [
@@ -283,11 +284,11 @@ def received_vs_sent(
 
 
 def _outcome(run: Any) -> str:
-    sent, received = len(run.sent), len(run.received)
-    distinct = int(run.received["message_id"].nunique())
-    lost = int((~run.sent["message_id"].isin(run.received["message_id"])).sum())
+    sent = len(run.sent)
+    o = outcome(run.received["message_id"].to_numpy(), sent)
     return (
-        f"{sent:,} sent, {received:,} received, {received - distinct:,} duplicates, {lost:,} lost"
+        f"{sent:,} sent, {o['received']:,} received, {o['duplicates']:,} duplicates, "
+        f"{o['lost']:,} lost"
     )
 
 
