@@ -21,9 +21,9 @@ import pandas as pd
 
 from . import chartdata
 from .bugs import resolve_bugs
+from .check import check
 from .errors import InvalidArgumentError, NotebookError
 from .explain import outcome
-from .pattern import pattern_text
 from .sweep import split_label
 
 __all__ = [
@@ -230,29 +230,22 @@ def explain_digest(
 
 def observed_pattern(observed: pd.DataFrame) -> str:
     """The pattern (`0–3 ↦ 0–3, 4–13 ↦ 0–9, …`) of an observation with offset and message_id
-    columns, in file order; "" without an offset column."""
+    columns, in file order; "" without an offset column. The observation is read as one
+    consumer's polls and handed to the checker, which finds the runs."""
     if "offset" not in observed.columns or observed.empty:
         return ""
-    offset = observed["offset"].to_numpy("int64")
-    value = observed["message_id"].to_numpy("int64")
-    part = observed["partition"].to_numpy("int64") if "partition" in observed else offset * 0
-    start = np.ones(len(offset), bool)
-    start[1:] = (
-        (offset[1:] != offset[:-1] + 1) | (value[1:] != value[:-1] + 1) | (part[1:] != part[:-1])
-    )
-    first = np.flatnonzero(start)
-    last = np.append(first[1:] - 1, len(offset) - 1)
-    runs = pd.DataFrame(
+    history = pd.DataFrame(
         {
-            "partition": part[first],
-            "offset_start": offset[first],
-            "offset_end": offset[last],
-            "value_start": value[first],
-            "value_end": value[last],
-            "count": last - first + 1,
+            "op_index": observed.get("poll", 0),
+            "process": 0,
+            "f": "poll",
+            "type": "ok",
+            "partition": observed.get("partition", 0),
+            "offset": observed["offset"],
+            "value": observed["message_id"],
         }
     )
-    return pattern_text(runs)
+    return check(history).pattern_text()
 
 
 def read_observed(path: str | Path) -> pd.DataFrame:
