@@ -93,17 +93,17 @@ class Broker:
         known = self._existing(topic, partition)
         if known is not None:  # the common case, and the hot path of small requests
             return produce_to_partition(known, values, keys, validate.acks_value(acks))
-        topic = validate.topic_name(topic)
-        partition = validate.partition_number(partition)
+        key = (validate.topic_name(topic), validate.partition_number(partition))
         acks = validate.acks_value(acks)
-        new = (topic, partition) not in self._partitions
+        p = self._partitions.get(key)  # known, but named by a str or int subclass
+        new = p is None
+        if new:
+            p = self._new_partition(*key)
         try:
-            return produce_to_partition(
-                self._partition(topic, partition, create=True), values, keys, acks
-            )
+            return produce_to_partition(p, values, keys, acks)
         except InvalidArgumentError:
             if new:  # bad values leave no trace, not even the topic-partition they named
-                del self._partitions[(topic, partition)]
+                del self._partitions[key]
             raise
 
     def fetch(
