@@ -4,15 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: report test lab bench lint clean
+.PHONY: report test test-fast lab bench lint clean
 
 report: $(STAMP)  ## run every notebook through papermill into reports/ (HTML)
 	$(BIN)/chronik-lab report --out reports
 
-test: $(STAMP)  ## lint and run the test suite
+test: $(STAMP)  ## lint, check the layer contract, run the whole test suite
 	$(BIN)/ruff check chronik_lab tests benchmarks
+	$(BIN)/lint-imports
 	@# pytest exits 5 when it collected nothing: treat that as a failure, not a pass.
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+
+test-fast: $(STAMP)  ## the edit loop: skip tests marked slow, fewer hypothesis examples
+	$(BIN)/ruff check chronik_lab tests benchmarks
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
 lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_charts.py --messages 100000   # a quick run
 
 Figure (issue 4, "Speed": a notebook on a one-million-record run stays interactive, each chart
-under 2 s to render): for each chart of `chronik_lab.charts`, the time to build it from the run
+under 2 s to render): for each chart of `chronik_lab.viz.charts`, the time to build it from the run
 (reduce the tables, make the altair spec) plus the time to render it to SVG with vl-convert, as
 a notebook with the offline renderer does. Baseline: the same chart of the seed run (10
 messages), timed in the same process, so the ratio says what the size costs. The rows each chart
@@ -26,7 +26,7 @@ from collections.abc import Callable
 import vl_convert
 
 import chronik_lab as cl
-from chronik_lab import charts
+from chronik_lab.viz import charts
 
 TARGET_S = 2.0
 

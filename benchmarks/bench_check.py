@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chronik_lab.check import check
-from chronik_lab.history import F_DTYPE, TYPE_DTYPE
+from chronik_lab.checker.history import F_DTYPE, TYPE_DTYPE
+from chronik_lab.checker.verdict import check
 
 TARGET = 3.0
 CONSUMER = 1_000  # the consumer's process id; producers are 0..PRODUCERS-1

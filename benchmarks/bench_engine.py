@@ -40,7 +40,7 @@ import pyarrow as pa
 from engine_workload import TOPIC, check, digest, expected_digest, make_values
 
 import chronik_lab as cl
-from chronik_lab.records import SCHEMA
+from chronik_lab.engine.records import SCHEMA
 
 MB = 1024 * 1024
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 import chronik_lab as cl
-from chronik_lab.client import decode_ids, encode_value
-from chronik_lab.scenario import received_ids
+from chronik_lab.sim.clients import decode_ids, encode_value
+from chronik_lab.sim.scenario import received_ids
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 

@@ -1,10 +1,13 @@
 """chronik_lab: reproduce, see and explain message duplication and loss in a Kafka-style broker."""
 
-from .broker import Broker
-from .bugs import BUGS, PRESETS, Bug
-from .check import ANOMALY_TYPES, LogReport, Report, check, check_log
-from .clock import SimClock
-from .errors import (
+from chronik_lab.bugs import BUGS, PRESETS, Bug
+from chronik_lab.checker.history import read_history, write_history
+from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport, LogReport, check, check_log
+from chronik_lab.engine.broker import Broker
+from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.fetch import FetchResult
+from chronik_lab.engine.produce import ProduceResult
+from chronik_lab.errors import (
     BrokerClosedError,
     ChronikLabError,
     CorruptSegmentError,
@@ -14,12 +17,9 @@ from .errors import (
     UnknownBugError,
     UnknownTopicOrPartitionError,
 )
-from .explain import explain, single_fixes
-from .fetch import FetchResult
-from .history import read_history, write_history
-from .produce import ProduceResult
-from .scenario import COMPAT, SEED, Run, Scenario, run, run_presets
-from .sweep import sweep
+from chronik_lab.sim.causes import explain, single_fixes
+from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
+from chronik_lab.sim.sweeps import sweep
 
 __version__ = "0.1.0"
 
@@ -39,7 +39,7 @@ __all__ = [
     "LogReport",
     "OffsetOutOfRangeError",
     "ProduceResult",
-    "Report",
+    "CheckReport",
     "Run",
     "SEED",
     "Scenario",

@@ -1,5 +1,5 @@
 """`python -m chronik_lab` runs the `chronik-lab` command line."""
 
-from .cli import main
+from chronik_lab.cli import main
 
 main(prog_name="chronik-lab")

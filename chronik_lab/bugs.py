@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import InvalidArgumentError, UnknownBugError
+from chronik_lab.errors import InvalidArgumentError, UnknownBugError
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ _CATALOGUE = [
         "v0.7.5",
         "v0.7.6",
         "fc6e6ce",
-        "produce.py: _complete_flush",
+        "engine/produce.py: _complete_flush",
     ),
     Bug(
         "blind_append_buffer",
@@ -39,7 +39,7 @@ _CATALOGUE = [
         "v0.7.5",
         "v0.7.6",
         "fc6e6ce",
-        "buffer.py: update_buffer",
+        "engine/buffer.py: update_buffer",
     ),
     Bug(
         "no_mark_flushed",
@@ -47,7 +47,7 @@ _CATALOGUE = [
         "v0.7.5",
         "v0.7.6",
         "fc6e6ce",
-        "produce.py: _complete_flush",
+        "engine/produce.py: _complete_flush",
     ),
     Bug(
         "mark_flushed_clears_all",
@@ -55,7 +55,7 @@ _CATALOGUE = [
         "v0.7.6",
         "v1.0",
         "8eb1c4d",
-        "buffer.py: mark_flushed",
+        "engine/buffer.py: mark_flushed",
     ),
     Bug(
         "active_segment_invisible",
@@ -65,7 +65,7 @@ _CATALOGUE = [
         "v0.7.4",
         "v1.0",
         "8eb1c4d",
-        "segment_writer.py: append",
+        "engine/segment_log.py: append",
     ),
     Bug(
         "buffer_first_fetch",
@@ -74,7 +74,7 @@ _CATALOGUE = [
         "v0.7.4",
         "v0.7.6",
         "fc6e6ce",
-        "fetch.py: fetch",
+        "engine/fetch.py: fetch",
     ),
     Bug(
         "renumber_response_offsets",
@@ -85,7 +85,7 @@ _CATALOGUE = [
         "v0.7.5",
         "never",
         "e4f2615",
-        "fetch.py: encode_response",
+        "engine/fetch.py: encode_response",
     ),
     Bug(
         "hw_only_acks_all",
@@ -93,7 +93,7 @@ _CATALOGUE = [
         "v0.7.4",
         "v0.7.5",
         "3ed116d",
-        "produce.py: produce_to_partition",
+        "engine/produce.py: produce_to_partition",
     ),
 ]
 

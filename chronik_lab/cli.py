@@ -19,8 +19,7 @@ import click
 import yaml
 
 import chronik_lab as cl
-
-from .errors import ChronikLabError
+from chronik_lab.errors import ChronikLabError
 
 __all__ = ["main"]
 
@@ -125,7 +124,9 @@ def report(out_dir, parameters, notebooks_dir, no_progress, kernel, jobs) -> Non
     Writes OUT/index.html (a table of each notebook's summary), OUT/<notebook>.html, the
     executed notebooks in OUT/notebooks/ and OUT/summary.json. Exits 1 if a notebook failed.
     """
-    from .report import build_report  # papermill and nbconvert load only for this command
+    from chronik_lab.report.build import (
+        build_report,  # papermill and nbconvert load only for this command
+    )
 
     params = {name: parse_parameter_value(name, value) for name, value in parameters}
     result = build_report(
@@ -268,9 +269,9 @@ def check(path: str, as_json: bool) -> None:
     Columns: op_index, process, f (send|poll), type (ok|fail|info), partition, offset, value.
     Exits 1 when anomalies are found, 0 when the history is clean, 2 when it cannot be read.
     """
-    # From the modules, not `cl.`: `chronik_lab.check` is also the name of the submodule.
-    from .check import check as check_history
-    from .history import read_history
+    # From the modules, not `cl.`: `chronik_lab.checker.verdict` is also the name of the submodule.
+    from chronik_lab.checker.history import read_history
+    from chronik_lab.checker.verdict import check as check_history
 
     result = check_history(read_history(path))
     if as_json:
@@ -335,7 +336,9 @@ def _observed_ids(observed: str | None, observed_file: str | None) -> list[int]:
     if (observed is None) == (observed_file is None):
         raise BadInput("give the observed ids either as an argument or with --observed-file")
     if observed_file and observed_file.lower().endswith(".csv"):
-        from .summary import read_observed  # a consumer dump, as in data/observed/
+        from chronik_lab.notebook.digest import (
+            read_observed,  # a consumer dump, as in data/observed/
+        )
 
         return read_observed(observed_file)["message_id"].tolist()
     text = Path(observed_file).read_text() if observed_file else observed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidArgumentError, InvalidPartitionError, InvalidTopicError
+from chronik_lab.errors import InvalidArgumentError, InvalidPartitionError, InvalidTopicError
 
 # Kafka's rule (kafka.common.internals.Topic): legal characters, at most 249 of them, and not
 # "." or "..". It also guarantees that a topic directory cannot escape data_dir.

@@ -1,13 +1,26 @@
-"""Shared fixtures: a tmp data directory and a fresh broker over it (closed after the test)."""
+"""Shared fixtures: a tmp data directory and a fresh broker over it (closed after the test).
+
+Hypothesis example counts come from a profile, chosen by HYPOTHESIS_PROFILE: `dev` (the edit
+loop, `make test-fast`), `ci` (the default, `make test`) or `thorough` (ten times ci, for a
+deliberate search). Tests set only what is theirs (deadline, health checks, step counts).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import chronik_lab as cl
+
+_RELAXED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=20, **_RELAXED)
+settings.register_profile("ci", max_examples=100, **_RELAXED)
+settings.register_profile("thorough", max_examples=1000, **_RELAXED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ _REAL_REPORT: list = []
 def real_report(tmp_path_factory):
     """The report of the project's own notebooks on default parameters, built once per test
     session and shared by the tests that read it (each build runs every notebook)."""
-    from chronik_lab.report import build_report
+    from chronik_lab.report.build import build_report
 
     if not _REAL_REPORT:
         out = tmp_path_factory.mktemp("real_report")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import chronik_lab as cl
-from chronik_lab.segment import Segment
+from chronik_lab.engine.segment import Segment
 
 T = "topic"
 

@@ -164,7 +164,6 @@ def fitting(records: list[tuple[bytes | None, bytes | None]], max_bytes: int) ->
 
 
 BrokerModel.TestCase.settings = settings(
-    max_examples=60,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -10,7 +10,7 @@ poll_every, max_records) and bug sets, smallest sets first, then pinned here.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import chronik_lab as cl
@@ -43,7 +43,6 @@ def workloads(draw) -> cl.Scenario:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads())
 def test_the_fixed_broker_delivers_every_workload_exactly_once_in_order(scenario):
     run = cl.run(scenario)

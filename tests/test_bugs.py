@@ -12,13 +12,13 @@ import pyarrow as pa
 import pytest
 
 import chronik_lab as cl
-from chronik_lab.buffer import PartitionBuffer
 from chronik_lab.bugs import BugSet, resolve_bugs
-from chronik_lab.fetch import encode_response
-from chronik_lab.records import make_batch
+from chronik_lab.engine.buffer import PartitionBuffer
+from chronik_lab.engine.fetch import encode_response
+from chronik_lab.engine.records import make_batch
 
 T = "topic"
-ENGINE = Path(cl.__file__).parent
+PACKAGE = Path(cl.__file__).parent
 
 
 def broker(make_broker, bug: str | None, **kwargs: Any) -> cl.Broker:
@@ -198,8 +198,8 @@ def test_every_bug_has_a_chronik_commit_and_a_summary(name: str) -> None:
 def test_every_bug_switch_is_read_in_the_one_module_its_entry_names(name: str) -> None:
     module = cl.BUGS[name].where.split(":")[0].strip()
     places = [
-        path.name
-        for path in sorted(ENGINE.glob("*.py"))
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
         if path.name != "bugs.py"  # the catalogue itself
         for line in path.read_text().splitlines()
         if re.search(rf"\bbugs\.{name}\b", line)

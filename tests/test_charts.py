@@ -18,8 +18,8 @@ import pytest
 import vl_convert
 
 import chronik_lab as cl
-from chronik_lab import chartdata, charts
 from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.viz import chartdata, charts
 
 
 @pytest.fixture(scope="module")

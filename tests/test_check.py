@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from chronik_lab import anomalies
-from chronik_lab.check import ANOMALY_TYPES, Report, check, check_log
+from chronik_lab.checker import anomalies
+from chronik_lab.checker.history import COLUMNS, normalise_history, read_history, write_history
+from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport, check, check_log
 from chronik_lab.errors import ChronikLabError, HistoryError
-from chronik_lab.history import COLUMNS, normalise_history, read_history, write_history
 
 SEED_IDS = [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9]
 
@@ -63,11 +63,11 @@ def frame(*parts: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([r for part in parts for r in part], columns=list(COLUMNS))
 
 
-def found(report: Report) -> dict[str, int]:
+def found(report: CheckReport) -> dict[str, int]:
     return {t: n for t, n in report.counts.items() if n}
 
 
-def of_type(report: Report, type_: str) -> pd.DataFrame:
+def of_type(report: CheckReport, type_: str) -> pd.DataFrame:
     return report.anomalies[report.anomalies["type"] == type_]
 
 
@@ -150,7 +150,7 @@ def test_summary_and_html_show_the_pattern_and_the_verdict():
     assert "duplicate 10" in report.summary().splitlines()[0]
     assert "14–19 ↦ 4–9" in report._repr_html_()
     assert check(frame(sends([0]), poll(1, [0]))).summary().startswith("history check: ok")
-    assert repr(report) == "<Report: 16 anomalies (duplicate 10, inconsistent-offsets 6)>"
+    assert repr(report) == "<CheckReport: 16 anomalies (duplicate 10, inconsistent-offsets 6)>"
 
 
 def test_to_dict_is_json_with_every_count():
@@ -430,7 +430,6 @@ def clean_histories(draw) -> pd.DataFrame:
     return frame(*[ops[i] for i in order])
 
 
-@settings(max_examples=200, deadline=None)
 @given(clean_histories())
 def test_random_clean_histories_are_ok(history):
     report = check(history)
@@ -459,12 +458,11 @@ def reference(history: pd.DataFrame) -> tuple[dict, set, set]:
     return dups, lost, set(missing) - lost
 
 
-def reported(report: Report, type_: str) -> dict:
+def reported(report: CheckReport, type_: str) -> dict:
     rows = of_type(report, type_)
     return dict(zip(zip(rows["partition"], rows["value"], strict=True), rows["count"], strict=True))
 
 
-@settings(max_examples=200, deadline=None)
 @given(clean_histories(), st.data(), st.booleans())
 def test_injected_duplicates_and_drops_match_the_reference(history, data, sparse):
     polls = np.flatnonzero((history["f"] == "poll").to_numpy())

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chronik_lab as cl
+from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
-from chronik_lab.explain import edit_distance, outcome
+from chronik_lab.sim.causes import edit_distance
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 

@@ -19,8 +19,8 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 import chronik_lab as cl
-from chronik_lab import summary
 from chronik_lab.errors import InvalidArgumentError, NotebookError, UnknownBugError
+from chronik_lab.notebook import digest as summary
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = [

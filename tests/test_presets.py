@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import chronik_lab as cl
-from chronik_lab.records import FETCH_SCHEMA
+from chronik_lab.engine.records import FETCH_SCHEMA
 
 T = "chronik-test"
 SEED_IDS = [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 4, 5, 6, 7, 8, 9]

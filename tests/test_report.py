@@ -22,7 +22,7 @@ from standins import (
 )
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError, NotebookError
-from chronik_lab.report import build_report, declared_parameters, default_notebooks_dir
+from chronik_lab.report.build import build_report, declared_parameters, default_notebooks_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from standins import chart_notebook, real_report
 
-from chronik_lab.report import build_report
+from chronik_lab.report.build import build_report
 
 PIL = pytest.importorskip("PIL.Image", reason="pillow decodes the screenshots (test extra)")
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import chronik_lab as cl
-from chronik_lab import scenario as scenario_module
-from chronik_lab.client import Consumer, History, decode_ids, encode_value, partition_of
 from chronik_lab.errors import ChronikLabError, ScenarioError, UnknownBugError
+from chronik_lab.sim import scenario as scenario_module
+from chronik_lab.sim.clients import Consumer, Operations, decode_ids, encode_value, partition_of
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 PRESETS = ("v0.7.5", "v0.7.6", "v1.0")
@@ -266,7 +266,7 @@ def test_a_fetch_past_the_high_watermark_ends_that_partitions_consumption():
 def test_the_consumer_stops_at_the_poll_cap():
     with cl.Broker() as broker:
         broker.produce("t", 0, [encode_value(i) for i in range(10)])
-        consumer = Consumer(broker, "t", 1, 1, History(), lambda *a: None, max_polls=3)
+        consumer = Consumer(broker, "t", 1, 1, Operations(), lambda *a: None, max_polls=3)
         consumer.drain()
     assert consumer.capped and consumer.polls == 3
 

@@ -1,0 +1,87 @@
+"""The pattern of a received stream: maximal runs where offset and message id both step by one.
+
+Chronik v0.7.5's seed (DESIGN.md §1) received ids `0 1 2 3 0 1 2 3 4 5 6 7 8 9 4 5 6 7 8 9` at
+client offsets 0..19, which reads as three runs: `0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`. A clean
+stream is one run per consumer and partition; every duplication or loss starts a new run, so the
+runs are the shortest faithful description of what the consumer saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.checker.anomalies import Side
+
+RUN_COLUMNS = ("offset_start", "offset_end", "value_start", "value_end", "count")
+
+
+def runs(recv: Side) -> dict[str, np.ndarray]:
+    """Runs of the received records, per stream (partition and process), in stream order.
+
+    Returns the row index of each run's first record (`first`) and the RUN_COLUMNS."""
+    n = len(recv)
+    starts = np.ones(n, bool)
+    starts[1:] = (
+        ~recv.steps()
+        | (recv.offset[1:] != recv.offset[:-1] + 1)
+        | (recv.value[1:] != recv.value[:-1] + 1)
+    )
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:] - 1, n - 1) if n else first
+    return {
+        "first": first,
+        "offset_start": recv.offset[first],
+        "offset_end": recv.offset[last],
+        "value_start": recv.value[first],
+        "value_end": recv.value[last],
+        "count": last - first + 1,
+    }
+
+
+def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
+    """`0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`: one line per stream, prefixed by the partition
+    (and process) when there is more than one stream; at most `limit` (>= 1) runs per stream."""
+    if pattern.empty:
+        return ""
+    keys = [c for c in ("topic", "partition", "process") if c in pattern.columns]
+    item = run_labels(pattern)
+    by = [pattern[k] for k in keys]
+    total = item.groupby(by, sort=False).size()
+    if limit is not None:
+        keep = item.groupby(by, sort=False).cumcount() < limit
+        item, by = item[keep], [b[keep] for b in by]
+    # The runs are few next to the records (one per duplication or loss), so joining them
+    # per stream in Python is cheap.
+    lines = item.groupby(by, sort=False).agg(", ".join)
+    if limit is not None:
+        # Say how many runs were left out, so a cut line is never mistaken for the whole.
+        hidden = (total - limit).clip(lower=0).reindex(lines.index)
+        lines = lines.where(hidden == 0, lines + ", … (+" + hidden.astype(str) + " more runs)")
+    if len(lines) == 1:
+        return str(lines.iloc[0])
+    several = "process" in keys and pattern["process"].nunique() > 1
+    return "\n".join(f"{_label(key, keys, several)}: {line}" for key, line in lines.items())
+
+
+def run_labels(pattern: pd.DataFrame) -> pd.Series:
+    """`4–13 ↦ 0–9` for each run (a single number where a run has one record), as in
+    pattern_text; charts use it to label the bands."""
+    return (
+        _span(pattern.offset_start, pattern.offset_end)
+        + " ↦ "
+        + _span(pattern.value_start, pattern.value_end)
+    )
+
+
+def _span(start: pd.Series, end: pd.Series) -> pd.Series:
+    a, b = start.astype(str), end.astype(str)
+    return a.where(start == end, a + "–" + b)
+
+
+def _label(key: object, keys: list[str], with_process: bool) -> str:
+    values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+    where = f"partition {values['partition']}"
+    if "topic" in values:
+        where = f"{values['topic']}-{values['partition']}"
+    return f"{where} process {values['process']}" if with_process else where

@@ -1,0 +1,117 @@
+"""The state of one topic-partition, shared by the produce and fetch handlers.
+
+Invariants of the correct engine: log_start_offset <= high_watermark <= next_offset; every offset
+below next_offset is in exactly one place -- a pending batch (not yet readable), the buffer, or a
+segment -- and everything below the high watermark is readable from the visible segments or the
+buffer. Not thread-safe: the broker serialises requests, as chronik's per-partition lock did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chronik_lab.bugs import BugSet
+from chronik_lab.engine.buffer import PartitionBuffer
+from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.records import LazyBatch
+from chronik_lab.engine.registry import SegmentRegistry
+from chronik_lab.engine.segment_log import SegmentLog
+
+Tracer = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    flush_batches: int = 10  # chronik's debug-build threshold (release: 100)
+    segment_bytes: int = 256 * 1024 * 1024  # chronik rotated at 256 MB ...
+    segment_ms: int = 30_000  # ... or 30 s
+    linger_ms: int | None = None  # flush pending batches this long after the last flush
+    fsync: bool = False  # as in Kafka: durability by replication, not by fsync
+    # How long a flush's segment write takes, in simulated ms. 0: the flush completes inside the
+    # request that triggered it. More: requests keep arriving while it is in flight, so the
+    # buffer holds records above the offset the flush will mark -- as under chronik's async I/O.
+    flush_ms: int = 0
+
+
+@dataclass
+class Partition:
+    topic: str
+    number: int
+    bugs: BugSet
+    config: BrokerConfig
+    clock: SimClock
+    directory: Path
+    tracer: Tracer | None = None
+    next_offset: int = 0
+    high_watermark: int = 0
+    log_start_offset: int = 0
+    last_flush_ms: int = 0
+    pending_batches: list[LazyBatch] = field(default_factory=list)
+    # A flush whose segment write has not finished: (its batches, reason, done at this time).
+    inflight: tuple[list[LazyBatch], str, int] | None = None
+    registry: SegmentRegistry = field(default_factory=SegmentRegistry)
+    buffer: PartitionBuffer = field(init=False)
+    writer: SegmentLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.buffer = PartitionBuffer(self.bugs)
+        self.writer = SegmentLog(
+            self.directory,
+            self.registry,
+            self.bugs,
+            self.clock,
+            self.config.segment_bytes,
+            self.config.segment_ms,
+            self.config.fsync,
+        )
+
+    def recover(self) -> None:
+        """Reopen from disk: offsets continue after the last flushed record."""
+        self.writer.recover()
+        self.next_offset = self.high_watermark = self.writer.next_offset
+        # Segments gone from the front (retention, or by hand) move the log start, so a fetch
+        # below it is out of range instead of being served silently from a later offset.
+        segments = self.writer.segments
+        self.log_start_offset = segments[0].base_offset if segments else self.next_offset
+        self.buffer.flushed_through = self.next_offset - 1
+        self.last_flush_ms = self.clock.now_ms
+
+    @property
+    def unflushed_batches(self) -> list[LazyBatch]:
+        """Everything not yet in a segment: the in-flight flush's batches, then the pending."""
+        inflight = self.inflight[0] if self.inflight else []
+        return inflight + self.pending_batches
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.next_offset
+
+    def emit(
+        self,
+        step: str,
+        first: int | None = None,
+        last: int | None = None,
+        detail: str = "",
+        count: int | None = None,
+        **extra: Any,
+    ) -> None:
+        """Report a handler step to the tracer (scenarios record every step for the charts)."""
+        if self.tracer is None:
+            return
+        if count is None:
+            count = 0 if first is None or last is None else last - first + 1
+        event = {
+            "step": step,
+            "topic": self.topic,
+            "partition": self.number,
+            "first_offset": first,
+            "last_offset": last,
+            "count": count,
+            "detail": detail,
+            "time_ms": self.clock.now_ms,
+            **extra,
+        }
+        self.tracer(event)

@@ -1,0 +1,148 @@
+"""The produce handler, modelled on chronik's `produce_to_partition` (produce_handler.rs).
+
+A request takes offsets next_offset .. next_offset+n-1 and joins `pending_batches`. The order of
+the steps after that matters, and is chronik's:
+
+1. with acks=-1, `flush_partition_if_needed` runs *before* the high watermark moves;
+2. the high watermark moves to last_offset + 1;
+3. `update_buffer` with this request's records, so fetch can serve them before they are flushed;
+4. `flush_partition_if_needed` runs again.
+
+Step 1 is why, in the seed, the second request's flush wrote 0-9 while 4-9 were not buffered yet:
+with the cumulative update_buffer bug, the buffer became [0-3] + [0-9] + [4-9].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from chronik_lab.engine.partition import Partition
+from chronik_lab.engine.records import SCHEMA, LazyBatch, Payload, build_batch, make_request
+
+
+@dataclass(frozen=True)
+class ProduceResult:
+    topic: str
+    partition: int
+    base_offset: int
+    last_offset: int
+    high_watermark: int
+
+
+def produce_to_partition(
+    p: Partition, values: Payload, keys: Payload | None, acks: int
+) -> ProduceResult:
+    # Validate the request before any state moves: bad input changes nothing.
+    batch = make_request(p.next_offset, values, keys, p.clock.now_ms)
+    complete_due_flush(p)
+    base, last = batch.first, batch.last
+    p.next_offset = last + 1
+    p.pending_batches.append(batch)
+    if p.tracer is not None:  # no detail strings to build when nobody listens
+        p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
+
+    if acks == -1:
+        flush_partition_if_needed(p)
+    if acks == -1 or not p.bugs.hw_only_acks_all:
+        # 3ed116d: the high watermark moves for every acks level, not only for acks=-1.
+        p.high_watermark = last + 1
+        if p.tracer is not None:
+            p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
+    added = p.buffer.update_buffer([batch])
+    _emit_update(p, added, "produce")
+    flush_partition_if_needed(p)
+    return ProduceResult(p.topic, p.number, base, last, p.high_watermark)
+
+
+def flush_partition_if_needed(p: Partition) -> bool:
+    """Flush when enough batches wait, or linger_ms has passed since the last flush."""
+    if not p.pending_batches or p.inflight is not None:
+        return False  # one flush at a time per partition, as under chronik's flush lock
+    cfg = p.config
+    # chronik also flushed when the segment reached its size limit; here maybe_roll seals a
+    # segment at that size right after the flush that filled it, so that check never fires.
+    reason = ""
+    if len(p.pending_batches) >= cfg.flush_batches:
+        reason = f"{len(p.pending_batches)} pending batches >= {cfg.flush_batches}"
+    elif cfg.linger_ms is not None and p.clock.now_ms - p.last_flush_ms >= cfg.linger_ms:
+        reason = f"linger {cfg.linger_ms} ms"
+    if not reason:
+        return False
+    flush_partition(p, reason, wait=False)
+    return True
+
+
+def flush_partition(p: Partition, reason: str = "forced", wait: bool = True) -> None:
+    """Write every pending batch to the active segment as one record batch.
+
+    With `wait` (a forced flush, close) the write completes before this returns. Otherwise,
+    when `flush_ms` > 0, the flush stays in flight until the clock reaches its end.
+    """
+    if wait:
+        complete_due_flush(p, force=True)
+    if not p.pending_batches:
+        return
+    pending, p.pending_batches = p.pending_batches, []
+    p.emit("flush_start", pending[0].first, pending[-1].last, reason)
+    if wait or p.config.flush_ms == 0:
+        _complete_flush(p, pending, reason)
+    else:
+        p.inflight = (pending, reason, p.clock.now_ms + p.config.flush_ms)
+
+
+def complete_due_flush(p: Partition, force: bool = False) -> None:
+    """Finish the in-flight flush if its time has come (or at once, with `force`)."""
+    if p.inflight is not None and (force or p.clock.now_ms >= p.inflight[2]):
+        pending, reason, _ = p.inflight
+        p.inflight = None
+        _complete_flush(p, pending, reason)
+
+
+def _complete_flush(p: Partition, pending: list[LazyBatch], reason: str) -> None:
+    batch = build_batch(pending)  # one conversion for all the requests since the last flush
+    base, last = pending[0].first, pending[-1].last
+    segment = p.writer.append(batch)
+    p.emit(
+        "segment_write",
+        base,
+        last,
+        segment.path.name,
+        segment_base=segment.base_offset,
+        visible=p.registry.is_visible(segment),
+    )
+    if p.bugs.cumulative_update_buffer:
+        # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
+        # although the produce path had already buffered them -- the seed's duplicates.
+        added = p.buffer.update_buffer(pending)
+        _emit_update(p, added, "flush")
+    if not p.bugs.no_mark_flushed:
+        # fc6e6ce: once a record is in a segment, the buffer stops serving it.
+        p.buffer.mark_flushed(last)
+        p.emit("mark_flushed", base, last, f"up to {last}")
+    p.last_flush_ms = p.clock.now_ms
+    p.emit("flush_end", base, last, reason)
+    maybe_roll(p)
+
+
+def maybe_roll(p: Partition) -> None:
+    if p.writer.should_roll():
+        segment = p.writer.roll()
+        if segment is not None:
+            p.emit("rotation", segment.base_offset, segment.last_offset, segment.path.name)
+
+
+def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> None:
+    """One trace event per update_buffer call, with every offset range it added."""
+    if p.tracer is None:
+        return
+    detail = ", ".join(f"{a}-{b}" for a, b in added) or "nothing new"
+    first = min((a for a, _ in added), default=None)
+    last = max((b for _, b in added), default=None)
+    count = sum(b - a + 1 for a, b in added)
+    p.emit("update_buffer", first, last, detail, count=count, source=source, ranges=added)
+
+
+def pending_table(p: Partition) -> pa.Table:
+    return pa.Table.from_batches([b.batch() for b in p.unflushed_batches], schema=SCHEMA)

@@ -1,0 +1,218 @@
+"""The Arrow schema of a record, and helpers to build and slice record batches.
+
+Every batch the engine handles -- a produce request, a pending batch, a buffer entry, a segment's
+record batch -- holds records with *contiguous* offsets `base .. base+n-1` in its `offset` column.
+The helpers rely on that to slice by arithmetic instead of scanning. Produce requests, pending
+batches and buffer entries are `LazyBatch`es: short requests wait as Python lists, and a flush
+converts all of its requests to Arrow in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chronik_lab.errors import InvalidArgumentError
+
+SCHEMA = pa.schema(
+    [
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("timestamp", pa.int64(), nullable=False),
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+    ]
+)
+# What fetch returns: the stored columns plus the offset the server stored, next to the offset
+# the client sees (they differ only under the renumber_response_offsets bug).
+FETCH_SCHEMA = SCHEMA.append(pa.field("server_offset", pa.int64(), nullable=False))
+
+Payload = Sequence[bytes | str | None]
+
+
+def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
+    """Values and keys: bytes, str (UTF-8) or None. Arrow does the type check in C."""
+    if isinstance(items, (bytes, bytearray, str)) or not isinstance(items, Sequence):
+        raise InvalidArgumentError(f"{what} must be a list of bytes, str or None")
+    if n is not None and len(items) != n:
+        raise InvalidArgumentError(f"{what} has {len(items)} items, values has {n}")
+    try:
+        return pa.array(items, type=pa.binary())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        raise InvalidArgumentError(f"{what} must hold only bytes, str or None ({exc})") from None
+
+
+def make_batch(
+    base_offset: int, values: Payload, keys: Payload | None, timestamp: int
+) -> pa.RecordBatch:
+    """Build one produce request's records at offsets base_offset .. base_offset+len-1."""
+    value_col = _binary_column(values, "values")
+    n = len(value_col)
+    if n == 0:
+        raise InvalidArgumentError("a produce request needs at least one record")
+    key_col = pa.nulls(n, pa.binary()) if keys is None else _binary_column(keys, "keys", n)
+    return _assemble(base_offset, np.full(n, timestamp, dtype=np.int64), key_col, value_col)
+
+
+def _assemble(
+    base_offset: int, stamps: np.ndarray, key_col: pa.Array, value_col: pa.Array
+) -> pa.RecordBatch:
+    n = len(value_col)
+    offsets = pa.array(np.arange(base_offset, base_offset + n, dtype=np.int64))
+    return pa.RecordBatch.from_arrays(
+        [offsets, pa.array(stamps), key_col, value_col], schema=SCHEMA
+    )
+
+
+# What a produce request may hold without being converted at once: pa.array accepts exactly
+# these, so checking the types now validates the request as fully as building it would.
+_PLAIN = frozenset({bytes, type(None)})
+# Up to this many records a request waits as lists. Converting one at once has a fixed cost
+# (~12 us) but the wait's type check costs ~20 ns a record and reads every value object a
+# second time at the flush; past a few hundred records converting at once is cheaper.
+LAZY_MAX_RECORDS = 256
+
+
+def _plain(items: object) -> bool:
+    return (
+        type(items) in (list, tuple)
+        and 0 < len(items) <= LAZY_MAX_RECORDS
+        and set(map(type, items)) <= _PLAIN
+    )
+
+
+class LazyBatch:
+    """Records at contiguous offsets `first..last`: a record batch built on first use.
+
+    A produce request is kept as the Python lists it came with. Building Arrow arrays and a
+    record batch costs ~12 us whatever the size -- more than the whole rest of a single-record
+    produce request -- so a flush builds one batch from all its pending requests at once
+    (`build_batch`), and an entry builds (and caches) its own batch only if a fetch or a chart
+    asks for it. Immutable: the lists are copies, so the caller may reuse theirs.
+    """
+
+    __slots__ = ("first", "last", "_values", "_keys", "_timestamp", "_batch")
+
+    def __init__(
+        self,
+        first: int,
+        count: int,
+        values: list | None = None,
+        keys: list | None = None,
+        timestamp: int = 0,
+        batch: pa.RecordBatch | None = None,
+    ) -> None:
+        self.first = first
+        self.last = first + count - 1
+        self._values = values
+        self._keys = keys
+        self._timestamp = timestamp
+        self._batch = batch
+
+    @classmethod
+    def wrap(cls, batch: pa.RecordBatch) -> LazyBatch:
+        """An already built record batch (its offsets contiguous, as every batch here)."""
+        if isinstance(batch, LazyBatch):
+            return batch
+        first = first_offset(batch) if batch.num_rows else 0
+        return cls(first, batch.num_rows, batch=batch)
+
+    @property
+    def num_rows(self) -> int:
+        return self.last - self.first + 1
+
+    def batch(self) -> pa.RecordBatch:
+        if self._batch is None:
+            self._batch = build_batch([self])
+            self._values = self._keys = None  # the batch holds the records now
+        return self._batch
+
+    def slice_offsets(self, lo: int, hi: int) -> LazyBatch:
+        """The records with lo <= offset < hi: itself when they all are (no copy, no Arrow)."""
+        start, stop = max(lo, self.first), min(hi, self.last + 1)
+        if start <= self.first and stop > self.last:
+            return self
+        count = max(0, stop - start)
+        if count == 0:
+            return LazyBatch(start, 0, values=[])  # cheap: buffer reads make one per entry
+        return LazyBatch(start, count, batch=self.batch().slice(start - self.first, count))
+
+    def __repr__(self) -> str:
+        state = "built" if self._batch is not None else "lists"
+        return f"LazyBatch({self.first}..{self.last}, {state})"
+
+
+def make_request(
+    base_offset: int, values: Payload, keys: Payload | None, timestamp: int
+) -> LazyBatch:
+    """One produce request's records, validated now and built as Arrow when first needed.
+
+    Short lists of bytes/None stay lists until a flush; anything else (str values, other
+    sequences, long requests) is built at once, so that conversion errors are raised here,
+    before any state moves.
+    """
+    if _plain(values) and (keys is None or (_plain(keys) and len(keys) == len(values))):
+        keys = None if keys is None else list(keys)
+        return LazyBatch(base_offset, len(values), list(values), keys, timestamp)
+    return LazyBatch.wrap(make_batch(base_offset, values, keys, timestamp))
+
+
+def build_batch(entries: list[LazyBatch]) -> pa.RecordBatch:
+    """One record batch of contiguous entries. Each run of entries still held as lists is
+    converted in one go (a whole flush, usually); entries a fetch already built are reused."""
+    parts: list[pa.RecordBatch] = []
+    lists: list[LazyBatch] = []
+    for entry in entries:
+        if entry._batch is None:
+            lists.append(entry)
+            continue
+        if lists:
+            parts.append(_from_lists(lists))
+            lists = []
+        parts.append(entry._batch)
+    if lists:
+        parts.append(_from_lists(lists))
+    return concat(parts)
+
+
+def _from_lists(entries: list[LazyBatch]) -> pa.RecordBatch:
+    values = pa.array(list(chain.from_iterable(e._values for e in entries)), type=pa.binary())
+    if all(e._keys is None for e in entries):
+        keys = pa.nulls(len(values), pa.binary())
+    else:
+        keys = pa.array(
+            list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries)),
+            type=pa.binary(),
+        )
+    stamps = np.repeat(
+        np.array([e._timestamp for e in entries], dtype=np.int64),
+        [e.num_rows for e in entries],
+    )
+    return _assemble(entries[0].first, stamps, keys, values)
+
+
+def first_offset(batch: pa.RecordBatch) -> int:
+    return batch.column(0)[0].as_py()
+
+
+def last_offset(batch: pa.RecordBatch) -> int:
+    return batch.column(0)[batch.num_rows - 1].as_py()
+
+
+def concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.concat_batches(batches)
+
+
+def record_sizes(batch: pa.RecordBatch) -> np.ndarray:
+    """Bytes of key + value per record: what max_bytes counts."""
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+    for name in ("key", "value"):
+        col = batch.column(name)
+        lengths = pc.binary_length(col).fill_null(0)
+        sizes += lengths.to_numpy(zero_copy_only=False)
+    return sizes

@@ -1,0 +1,269 @@
+"""What a notebook reads and writes besides its charts: the observation it explains, the
+versions it compares, and the small JSON summary the report tabulates.
+
+Each notebook ends with `write_summary(summary_path, notebook_summary(...))`. The summary's
+top-level keys are the same for every notebook, so the report's index can show them side by
+side: `notebook`, `parameters`, `sent`, `received`, `counts` (the checker's anomaly counts),
+`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}); notebooks
+add their own keys after those.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.bugs import resolve_bugs
+from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.verdict import check
+from chronik_lab.errors import InvalidArgumentError, NotebookError
+from chronik_lab.sim.sweeps import split_label
+from chronik_lab.viz import chartdata
+
+__all__ = [
+    "buffer_facts",
+    "explain_digest",
+    "observed_pattern",
+    "sweep_cell",
+    "notebook_summary",
+    "read_observed",
+    "run_digest",
+    "sweep_digest",
+    "trace_steps",
+    "versions",
+    "versions_table",
+    "write_summary",
+]
+
+
+def write_summary(path: str | Path, summary: Mapping[str, Any]) -> Path | None:
+    """Write `summary` as JSON to `path` (parents created); an empty path writes nothing.
+
+    numpy and pandas scalars, tuples and sets become JSON numbers and lists; NaN becomes null.
+    """
+    if not isinstance(path, (str, Path)):
+        raise NotebookError(f"summary_path must be a str, not {type(path).__name__}")
+    if str(path) == "":
+        return None
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(_plain(summary), indent=2, ensure_ascii=False)
+        target.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise NotebookError(f"cannot write the summary to {target}: {exc}") from exc
+    return target
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copies of the values notebooks put in a summary."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Series)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+        return [_plain(v) for v in items]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def run_digest(run: Any) -> dict[str, Any]:
+    """The figures of one run that every summary carries (see the module doc)."""
+    digest = run.summary()
+    return {
+        "sent": digest["sent"],
+        "received": digest["received"],
+        "counts": digest["counts"],
+        "pattern": digest["pattern"],
+        "outcome": outcome(run.received["message_id"].to_numpy("int64"), digest["sent"]),
+        "ok": digest["ok"],
+        "bug_set": digest["bug_set"],
+    }
+
+
+def notebook_summary(
+    notebook: str, parameters: Mapping[str, Any], run: Any = None, **extra: Any
+) -> dict[str, Any]:
+    """A notebook's summary: its name, its parameters, the run's digest (if any), `extra`."""
+    summary: dict[str, Any] = {"notebook": notebook, "parameters": dict(parameters)}
+    if run is not None:
+        summary.update(run_digest(run))
+    summary.update(extra)
+    return summary
+
+
+def buffer_facts(run: Any) -> dict[str, Any]:
+    """The buffer and segments at a glance: the most copies of one offset the buffer ever held,
+    and the segments at the end of the run (how many, how many fetch could see)."""
+    most = 1 if len(run.buffer_history) else 0
+    segments = visible = 0
+    for partition in chartdata.partitions_of(run):
+        spans, _ = chartdata.buffer_spans(run, partition)
+        if len(spans):
+            most = max(most, int(spans["multiplicity"].max()))
+        seg = run.segment_history[run.segment_history["partition"] == partition]
+        last = seg[seg["step_index"] == seg["step_index"].max()] if len(seg) else seg
+        segments += len(last)
+        visible += int(last["visible"].sum()) if len(last) else 0
+    return {"max_buffer_copies": most, "segments": segments, "visible_segments": visible}
+
+
+def trace_steps(run: Any, steps: str | Iterable[str]) -> pd.DataFrame:
+    """The rows of `run.trace` for the named steps (e.g. "update_buffer"), with the columns an
+    investigator reads: step_index, request, poll, step, source, first/last offset, count,
+    detail."""
+    wanted = [steps] if isinstance(steps, str) else list(steps)
+    known = set(run.trace["step"].unique())
+    columns = ["step_index", "request", "poll", "step", "source", "partition"]
+    columns += ["first_offset", "last_offset", "count", "detail"]
+    rows = run.trace[run.trace["step"].isin(wanted).to_numpy(bool)]
+    if rows.empty and not known.intersection(wanted):
+        names = ", ".join(sorted(known)) or "none"
+        raise InvalidArgumentError(f"no step named {', '.join(wanted)} in this run; steps: {names}")
+    return rows[columns].reset_index(drop=True)
+
+
+def versions(bugs: str, compare_with: Iterable[str] = ()) -> list[str]:
+    """`bugs` followed by the versions to compare it with, each validated, repeats dropped."""
+    out: list[str] = []
+    for name in [bugs, *_listed(compare_with)]:
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"a version must be a preset or bug names, not {name!r}")
+        resolve_bugs(name)  # raises UnknownBugError with the known names
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _listed(values: Any) -> list[Any]:
+    if values is None:
+        return []
+    if isinstance(values, str):  # one version; "a,b" is one version made of two bugs
+        return [values]
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"compare_with must be a list of versions, not {values!r}"
+        ) from None
+
+
+def versions_table(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per version: sent, received, duplicates, lost, whether the checker found nothing,
+    and the received pattern."""
+    rows = []
+    for label, run in runs.items():
+        digest = run_digest(run)
+        rows.append(
+            {
+                "version": label,
+                "sent": digest["sent"],
+                "received": digest["received"],
+                "duplicates": digest["outcome"]["duplicates"],
+                "lost": digest["outcome"]["lost"],
+                "ok": digest["ok"],
+                "pattern": digest["pattern"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_digest(
+    grid: pd.DataFrame, batch_sizes: Iterable[int] | None, flush_batches: int, messages: int
+) -> dict[str, Any]:
+    """Per version: the worst duplication and loss rates of a sweep, and the rates in the cell
+    of the given workload (None when the sweep did not cover it)."""
+    label = split_label(None if batch_sizes is None else list(batch_sizes), messages)
+    out: dict[str, Any] = {}
+    for preset, rows in grid.groupby("preset", sort=False):
+        cell = rows[(rows["batch_split"] == label) & (rows["flush_batches"] == flush_batches)]
+        out[str(preset)] = {
+            "max_duplication_rate": float(rows["duplication_rate"].max()),
+            "max_loss_rate": float(rows["loss_rate"].max()),
+            "cell": None
+            if cell.empty
+            else {
+                "batch_split": label,
+                "flush_batches": int(flush_batches),
+                "duplication_rate": float(cell["duplication_rate"].iloc[0]),
+                "loss_rate": float(cell["loss_rate"].iloc[0]),
+            },
+        }
+    return out
+
+
+def sweep_cell(batch_sizes: Iterable[int] | None, messages: int, flush_batches: int) -> dict:
+    """The sweep cell of one workload, as `sweep_heatmap(highlight=...)` takes it."""
+    label = split_label(None if batch_sizes is None else list(batch_sizes), messages)
+    return {"batch_split": label, "flush_batches": flush_batches}
+
+
+def explain_digest(
+    observed: pd.DataFrame, messages: int, ranking: pd.DataFrame, fixes: pd.DataFrame
+) -> dict[str, Any]:
+    """The summary figures of an explanation: the observation's counts and pattern, how many
+    combinations reproduce it exactly, the minimal ones, and the single fixes that remove the
+    duplication."""
+    ids = observed["message_id"].tolist()
+    counts = outcome(ids, messages)
+    return {
+        "sent": messages,
+        "received": counts["received"],
+        "counts": {"duplicate": counts["duplicates"], "lost": counts["lost"]},
+        "pattern": observed_pattern(observed),
+        "outcome": counts,
+        "exact": int(ranking["exact"].sum()),
+        "minimal": [list(bugs) for bugs in ranking.loc[ranking["minimal"], "bugs"]],
+        "fixes_removing_duplication": fixes.loc[fixes["removes_duplication"], "fixed_bug"].tolist(),
+    }
+
+
+def observed_pattern(observed: pd.DataFrame) -> str:
+    """The pattern (`0–3 ↦ 0–3, 4–13 ↦ 0–9, …`) of an observation with offset and message_id
+    columns, in file order; "" without an offset column. The observation is read as one
+    consumer's polls and handed to the checker, which finds the runs."""
+    if "offset" not in observed.columns or observed.empty:
+        return ""
+    history = pd.DataFrame(
+        {
+            "op_index": observed.get("poll", 0),
+            "process": 0,
+            "f": "poll",
+            "type": "ok",
+            "partition": observed.get("partition", 0),
+            "offset": observed["offset"],
+            "value": observed["message_id"],
+        }
+    )
+    return check(history).pattern_text()
+
+
+def read_observed(path: str | Path) -> pd.DataFrame:
+    """An observation: what a consumer received from a real broker, one row per record (the
+    CSVs in data/observed/: poll, partition, offset, message_id; only message_id is required).
+    """
+    target = Path(path)
+    try:
+        table = pd.read_csv(target)
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"no observation file {target}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(f"cannot read observation {target}: {exc}") from exc
+    if "message_id" not in table.columns:
+        raise InvalidArgumentError(
+            f"observation {target} has no message_id column; columns: {', '.join(table.columns)}"
+        )
+    ids = pd.to_numeric(table["message_id"], errors="coerce")
+    if ids.isna().any() or (ids < 0).any() or (ids % 1 != 0).any():
+        raise InvalidArgumentError(f"observation {target}: message_id must be ints >= 0")
+    return table.assign(message_id=ids.astype("int64"))

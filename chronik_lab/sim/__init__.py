@@ -1,0 +1,1 @@
+"""Simulated clients, the recorder, scenarios and runs, explain and sweep."""

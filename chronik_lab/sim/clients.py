@@ -1,0 +1,318 @@
+"""Simulated clients: a producer that sends message ids, a consumer that polls like kafka-python.
+
+Both talk to a `Broker` in-process and write what they did into a shared `Operations` (one row per
+record an operation touched, Jepsen-style), so a run can be checked exactly as a consumer dump
+from a real broker would be. Nothing here reads wall time or random state: the same plan gives
+the same calls, in the same order, every time. Not thread-safe.
+
+The producer sends message ids 0..n-1 with the value `{"id": i}` (chronik's compat test,
+`test_single_partition_no_dup.py`). A request of k messages spread over several partitions becomes
+one `Broker.produce` per partition, in partition order, as a Kafka ProduceRequest carries one
+batch per partition.
+
+The consumer does what kafka-python's does with `auto_offset_reset="earliest"`: it starts every
+partition at the log start offset, fetches from its position with `max_records`, skips the leading
+records whose (client-visible) offset is below that position, accepts the rest as they come
+(kafka-python does not re-check order inside a response), and moves its position to the last
+accepted record's offset + 1. A drain stops once each partition is caught up (position >= the
+high watermark of the last fetch, or a poll accepted nothing) -- or at a hard cap on polls, so no
+buggy broker can make a scenario loop forever. One deliberate difference: on OffsetOutOfRange (a
+buggy broker that renumbered offsets can push the position past the high watermark)
+kafka-python would reset to earliest and read everything again; here the failed poll ends that
+partition's consumption, so the run stays finite; the failure shows in the trace (`poll_error`)
+and in `Consumer.failed` (not in the history, whose rows each need a message id).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chronik_lab.engine.broker import Broker
+from chronik_lab.errors import OffsetOutOfRangeError, ScenarioError, UnknownTopicOrPartitionError
+
+__all__ = [
+    "Consumer",
+    "Operations",
+    "Producer",
+    "ProduceCall",
+    "decode_ids",
+    "encode_value",
+    "plan_requests",
+]
+
+# Called before (phase "before") and after ("after") each client step, so a run can attribute
+# every broker step to the request or poll that caused it.
+ClientHook = Callable[..., None]
+
+
+def encode_value(message_id: int) -> bytes:
+    """The value chronik's compat test sends: `json.dumps({'id': i})`, byte for byte."""
+    return b'{"id": %d}' % message_id
+
+
+def decode_ids(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Message ids from `{"id": i}` values, vectorised (no Python loop per record)."""
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    text = pc.cast(values, pa.string())
+    found = pc.extract_regex(text, r'"id":\s*(?P<id>-?\d+)')
+    ids = pc.struct_field(found, [0])
+    if ids.null_count:
+        raise ScenarioError('a fetched value does not carry a message id ({"id": i})')
+    return pc.cast(ids, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def partition_of(message_id: int, partitions: int, keyed: bool, seed: int = 0) -> int:
+    """By a deterministic hash of the key str(id) (crc32: Python's hash() is salted per
+    process), or round-robin starting at partition `seed % partitions`."""
+    if partitions == 1:
+        return 0
+    if keyed:
+        return zlib.crc32(str(message_id).encode()) % partitions
+    return (message_id + seed) % partitions
+
+
+@dataclass(frozen=True, eq=False)
+class ProduceCall:
+    """One `Broker.produce`: part of client request `request`, for one partition."""
+
+    request: int
+    partition: int
+    message_ids: np.ndarray  # int64
+
+
+def plan_requests(
+    messages: int,
+    batch_sizes: Sequence[int] | None,
+    partitions: int = 1,
+    keyed: bool = False,
+    seed: int = 0,
+) -> list[list[ProduceCall]]:
+    """The produce calls of each client request, in send order."""
+    sizes = [1] * messages if batch_sizes is None else list(batch_sizes)
+    if sum(sizes) != messages:
+        raise ScenarioError(f"batch_sizes {sizes} sum to {sum(sizes)}, not messages={messages}")
+    ids = np.arange(messages, dtype=np.int64)
+    if partitions == 1:
+        parts = np.zeros(messages, dtype=np.int64)
+    elif keyed:
+        parts = np.array([partition_of(i, partitions, True) for i in range(messages)], np.int64)
+    else:
+        parts = (ids + seed) % partitions
+    requests: list[list[ProduceCall]] = []
+    start = 0
+    for index, size in enumerate(sizes):
+        chunk, where = ids[start : start + size], parts[start : start + size]
+        if partitions == 1:
+            requests.append([ProduceCall(index, 0, chunk)])
+        else:
+            requests.append(
+                [ProduceCall(index, int(p), chunk[where == p]) for p in np.unique(where)]
+            )
+        start += size
+    return requests
+
+
+PROCESSES = ("producer", "consumer")
+F_VALUES = ("send", "poll")
+TYPES = ("ok", "fail", "info")
+
+
+class Operations:
+    """What the clients did, one entry per operation; `tables()` expands it into the history
+    (one row per record, Jepsen-style), `sent` and `received` tables, all vectorised."""
+
+    def __init__(self) -> None:
+        self.op_index = 0
+        # per op: op_index, process, f, type (codes), partition, rows, request, poll (-1: none)
+        self.ops: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
+        self.values: list[np.ndarray] = []  # message ids
+        self.server: list[np.ndarray] = []  # offsets the broker stored (sends: the same)
+
+    def next_op(self) -> int:
+        self.op_index += 1
+        return self.op_index - 1
+
+    def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
+        self.ops.append((op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
+        self.offsets.append(offsets)
+        self.values.append(ids)
+        self.server.append(offsets)
+
+    def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
+        self.ops.append((op, 1, 1, 0, partition, len(ids), -1, poll))
+        self.offsets.append(offsets)
+        self.values.append(ids)
+        self.server.append(server)
+
+    def received_ids(self) -> list[int]:
+        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op[2] == 1]
+        return _concat(polls).tolist()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        meta = np.array(self.ops, dtype=np.int64).reshape(-1, 8)
+        rows = meta[:, 5]
+
+        def per_row(column: int) -> np.ndarray:
+            return np.repeat(meta[:, column], rows)
+
+        offsets, values, server = map(_concat, (self.offsets, self.values, self.server))
+        f, partition = per_row(2), per_row(4)
+        history = pd.DataFrame(
+            {
+                "op_index": per_row(0),
+                "process": pd.Categorical.from_codes(per_row(1), categories=PROCESSES),
+                "f": pd.Categorical.from_codes(f, categories=F_VALUES),
+                "type": pd.Categorical.from_codes(per_row(3), categories=TYPES),
+                "partition": partition,
+                "offset": offsets,
+                "value": values,
+            }
+        )
+        send, poll = f == 0, f == 1
+        sent = {"message_id": values, "partition": partition, "offset": offsets}
+        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | {"request": per_row(6)[send]})
+        received = {"poll": per_row(7), "partition": partition, "offset": offsets}
+        received |= {"server_offset": server, "message_id": values, "op_index": per_row(0)}
+        received = pd.DataFrame({k: v[poll] for k, v in received.items()})
+        return {"history": history, "sent": sent, "received": received}
+
+
+def _concat(chunks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(chunks).astype(np.int64, copy=False) if chunks else np.empty(0, np.int64)
+
+
+class Producer:
+    """Sends the planned requests; records every message it sent and the offsets it got back."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        acks: int,
+        history: Operations,
+        hook: ClientHook,
+        keyed: bool = False,
+    ) -> None:
+        self.keyed = keyed
+        self.broker = broker
+        self.topic = topic
+        self.acks = acks
+        self.history = history
+        self.hook = hook
+
+    def send(self, calls: list[ProduceCall]) -> None:
+        for call in calls:
+            ids = call.message_ids
+            id_list = ids.tolist()
+            detail = f"ids {id_list[0]}-{id_list[-1]}, acks={self.acks}"
+            self.hook("producer", "send", call.request, call.partition, None, len(ids), detail)
+            op = self.history.next_op()
+            keys = [b"%d" % i for i in id_list] if self.keyed else None  # bytes: stays lazy
+            values = [b'{"id": %d}' % i for i in id_list]  # encode_value, inlined: 1M calls
+            result = self.broker.produce(self.topic, call.partition, values, keys, acks=self.acks)
+            first, last = result.base_offset, result.last_offset
+            self.hook(
+                "producer",
+                "ack",
+                call.request,
+                call.partition,
+                (first, last),
+                len(ids),
+                f"offsets {first}-{last}, hw {result.high_watermark}",
+            )
+            # acks=0: the client is not told whether the write happened -- Jepsen's "info".
+            type_ = "info" if self.acks == 0 else "ok"
+            offsets = np.arange(first, last + 1, dtype=np.int64)
+            self.history.add_send(op, type_, call.partition, call.request, offsets, ids)
+
+
+class Consumer:
+    """kafka-python's consumer loop over every partition of one topic (see the module doc)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        partitions: int,
+        max_records: int,
+        history: Operations,
+        hook: ClientHook,
+        max_polls: int,
+    ) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.partitions = range(partitions)
+        self.max_records = max_records
+        self.history = history
+        self.hook = hook
+        self.max_polls = max_polls
+        self.polls = 0
+        self.positions: dict[int, int] = {}
+        self.failed: set[int] = set()  # partitions whose consumption ended on a fetch error
+        self.capped = False  # True once the hard cap on polls stopped the consumer
+
+    def drain(self) -> None:
+        """Poll every partition until each is caught up, failed, or the poll cap is reached."""
+        todo = [p for p in self.partitions if p not in self.failed]
+        while todo:
+            still = []
+            for p in todo:
+                if self.polls >= self.max_polls:
+                    self.capped = True
+                    return
+                if self._poll(p):
+                    still.append(p)
+            todo = still
+
+    def _poll(self, p: int) -> bool:
+        """One fetch of one partition; True when the partition is not caught up yet."""
+        if p not in self.positions:
+            try:  # "earliest": the log start offset, once the partition exists
+                self.positions[p] = self.broker.log_start_offset(self.topic, p)
+            except UnknownTopicOrPartitionError:
+                return False  # nothing was ever produced there: nothing to read yet
+        position = self.positions[p]
+        poll = self.polls
+        self.polls += 1
+        op = self.history.next_op()
+        self.hook("consumer", "poll", poll, p, (position, None), 0, f"fetch from {position}")
+        try:
+            result = self.broker.fetch(self.topic, p, position, max_records=self.max_records)
+        except OffsetOutOfRangeError as exc:
+            # No history row: the history format needs a message id on every row, and a failed
+            # poll touched none. The failure stays in the trace and in `failed`.
+            self.failed.add(p)
+            self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
+            return False
+        records = result.records
+        client = records.column("offset").to_numpy()
+        # kafka-python (PartitionRecords) skips the *leading* records below the fetch position
+        # -- a compressed batch fetched from its middle -- and takes everything after them.
+        start = int(np.argmax(client >= position)) if (client >= position).any() else len(client)
+        offsets = client[start:]
+        ids = decode_ids(records.column("value").slice(start))
+        server = records.column("server_offset").to_numpy()[start:]
+        span = (int(offsets[0]), int(offsets[-1])) if len(offsets) else None
+        self.hook(
+            "consumer",
+            "consume",
+            poll,
+            p,
+            span,
+            len(offsets),
+            f"{records.num_rows} fetched, {len(offsets)} accepted, hw {result.high_watermark}",
+        )
+        if not len(offsets):
+            return False  # an empty poll: caught up (or stuck, which the checker will see)
+        self.history.add_poll(op, p, poll, offsets, ids, server)
+        self.positions[p] = int(offsets[-1]) + 1
+        return self.positions[p] < result.high_watermark

@@ -1,0 +1,256 @@
+"""Scenario (a client workload + a broker version) and `run(scenario) -> Run`.
+
+A run creates a private broker, sends the planned produce requests, lets the consumer poll
+(every `poll_every` requests, and once at the end), and records every step. Nothing depends on
+wall time or unseeded randomness: the same scenario gives identical tables on every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from chronik_lab import validate
+from chronik_lab.bugs import resolve_bugs
+from chronik_lab.checker.verdict import CheckReport, check
+from chronik_lab.engine.broker import Broker
+from chronik_lab.errors import InvalidArgumentError, ScenarioError
+from chronik_lab.sim.clients import Consumer, Operations, Producer, plan_requests
+from chronik_lab.sim.recorder import Recorder
+
+__all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
+
+SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it snapshots stop
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A workload and a broker version. Fields are validated on creation.
+
+    messages: how many messages the producer sends (ids 0..messages-1)
+    batch_sizes: messages per produce request (must sum to messages); None = one per message
+    acks: 0, 1 or -1 (kafka-python's default is 1)
+    bugs: a preset name ("v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
+    flush_batches: the broker flushes when this many batches are pending
+    partitions: partitions of the topic; messages go round-robin, or by key when `keyed`
+    seed: where the round-robin starts (Kafka's partitioner starts at a random partition);
+        the only source of variation, so a seed fixes a run completely
+    topic: the topic name
+    linger_ms: when set, the broker flushes after linger_ms and the producer waits that long
+        (simulated) between requests
+    flush_ms: how long (simulated) a flush's segment write takes; with linger_ms moving the
+        clock, later requests arrive while a flush is in flight (0 = flushes complete at once)
+    poll_every: when set, the consumer also drains after every poll_every requests
+    max_records: the consumer's max_poll_records
+    keyed: key each message by str(id) and partition by crc32(key)
+    snapshots: record buffer / segment / offsets history (off makes a run cheaper)
+    """
+
+    messages: int = 10
+    batch_sizes: tuple[int, ...] | None = None
+    acks: int = 1
+    bugs: str | tuple[str, ...] | None = "v1.0"
+    flush_batches: int = 10
+    partitions: int = 1
+    seed: int = 0
+    topic: str = "chronik-test"
+    linger_ms: int | None = None
+    flush_ms: int = 0
+    poll_every: int | None = None
+    max_records: int = 500
+    keyed: bool = False
+    snapshots: bool = True
+
+    def __post_init__(self) -> None:
+        _int(self.messages, "messages", 1)
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "batch_sizes", _batch_sizes(self.batch_sizes, self.messages))
+        if isinstance(self.acks, bool) or type(self.acks) is not int or self.acks not in (0, 1, -1):
+            raise ScenarioError(f"acks must be 0, 1 or -1, not {self.acks!r}")
+        set_(self, "bugs", _bugs(self.bugs))
+        _int(self.flush_batches, "flush_batches", 1)
+        _int(self.partitions, "partitions", 1)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ScenarioError(f"seed must be an int, not {self.seed!r}")
+        try:
+            validate.topic_name(self.topic)
+        except InvalidArgumentError as exc:
+            raise ScenarioError(str(exc)) from None
+        for name in ("linger_ms", "poll_every"):
+            if getattr(self, name) is not None:
+                _int(getattr(self, name), name, 0 if name == "linger_ms" else 1)
+        _int(self.flush_ms, "flush_ms", 0)
+        _int(self.max_records, "max_records", 1)
+        for name in ("keyed", "snapshots"):
+            if not isinstance(getattr(self, name), bool):
+                raise ScenarioError(f"{name} must be True or False, not {getattr(self, name)!r}")
+
+    @property
+    def bug_set(self) -> frozenset[str]:
+        """The bug switches this scenario turns on."""
+        return resolve_bugs(self.bugs)
+
+    def with_bugs(self, bugs: str | Iterable[str] | None) -> Scenario:
+        """The same workload on another broker version."""
+        return dataclasses.replace(self, bugs=bugs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields (tuples as lists)."""
+        out = dataclasses.asdict(self)
+        for name in ("batch_sizes", "bugs"):
+            if isinstance(out[name], tuple):
+                out[name] = list(out[name])
+        return out
+
+
+def _int(value: object, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ScenarioError(f"{name} must be an int >= {minimum}, not {value!r}")
+
+
+def _batch_sizes(sizes: object, messages: int) -> tuple[int, ...] | None:
+    if sizes is None:
+        return None
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise ScenarioError(f"batch_sizes must be None or a list of ints, not {sizes!r}")
+    sizes = tuple(sizes)
+    for size in sizes:
+        _int(size, "every batch size", 1)
+    if sum(sizes) != messages:
+        raise ScenarioError(f"batch_sizes {list(sizes)} sum to {sum(sizes)}, not {messages}")
+    return sizes
+
+
+def _bugs(bugs: object) -> str | tuple[str, ...] | None:
+    """Keep a name as given (a preset reads better in charts); lists become sorted tuples."""
+    if bugs is not None and not isinstance(bugs, (str, Iterable)):
+        raise ScenarioError(f"bugs must be a preset name or bug names, not {bugs!r}")
+    resolve_bugs(bugs)  # type: ignore[arg-type]  # raises UnknownBugError
+    if bugs is None or isinstance(bugs, str):
+        return bugs
+    return tuple(sorted(set(bugs)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of a scenario did. Tables are pandas DataFrames (see DESIGN.md §3)."""
+
+    scenario: Scenario
+    sent: pd.DataFrame
+    received: pd.DataFrame
+    history: pd.DataFrame
+    trace: pd.DataFrame
+    buffer_history: pd.DataFrame
+    segment_history: pd.DataFrame
+    offsets_history: pd.DataFrame
+    report: CheckReport  # = cl.check(history)
+    polls: int = 0  # fetches the consumer made (empty and failed ones included)
+    consumer_capped: bool = False  # the hard cap on polls stopped the consumer
+    failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
+    snapshots_truncated: bool = False
+
+    @property
+    def received_ids(self) -> list[int]:
+        return self.received["message_id"].tolist()
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable digest: the scenario, counts, and the received pattern."""
+        report = self.report
+        return {
+            "scenario": self.scenario.to_dict(),
+            "bug_set": sorted(self.scenario.bug_set),
+            "sent": len(self.sent),
+            "received": len(self.received),
+            "distinct_received": int(self.received["message_id"].nunique()),
+            "ok": bool(report.ok),
+            "counts": {k: int(v) for k, v in report.counts.items()},
+            "pattern": report.pattern_text(),
+            "polls": self.polls,
+            "consumer_capped": self.consumer_capped,
+            "failed_partitions": list(self.failed_partitions),
+            "snapshots_truncated": self.snapshots_truncated,
+        }
+
+    def __repr__(self) -> str:
+        ok = "ok" if self.report.ok else "anomalies"
+        return (
+            f"Run(bugs={self.scenario.bugs!r}, sent={len(self.sent)}, "
+            f"received={len(self.received)}, {ok})"
+        )
+
+
+def run(scenario: Scenario) -> Run:
+    """Run a scenario on a fresh private broker and check its history."""
+    if not isinstance(scenario, Scenario):
+        raise InvalidArgumentError(f"run() needs a cl.Scenario, not {type(scenario).__name__}")
+    history, consumer, recorder = _execute(scenario, trace=True)
+    tables = recorder.tables() | history.tables()
+    return Run(
+        scenario=scenario,
+        report=check(tables["history"]),
+        polls=consumer.polls,
+        consumer_capped=consumer.capped,
+        failed_partitions=tuple(sorted(consumer.failed)),
+        snapshots_truncated=recorder.truncated,
+        **tables,
+    )
+
+
+def received_ids(scenario: Scenario) -> list[int]:
+    """Only the message ids the consumer received: no trace, snapshots or check (for explain)."""
+    history, _, _ = _execute(scenario, trace=False)
+    return history.received_ids()
+
+
+def run_presets(
+    scenario: Scenario, presets: Iterable[str] = ("v0.7.5", "v0.7.6", "v1.0")
+) -> dict[str, Run]:
+    """The same workload on several broker versions, for before/after charts."""
+    return {name: run(scenario.with_bugs(name)) for name in presets}
+
+
+def _execute(scenario: Scenario, trace: bool) -> tuple[Operations, Consumer, Recorder]:
+    s = scenario
+    recorder = Recorder(s.topic, snapshots=trace and s.snapshots, limit=SNAPSHOT_ROW_LIMIT)
+    hook = recorder.client_step if trace else _no_hook
+    broker = Broker(
+        bugs=s.bug_set,
+        flush_batches=s.flush_batches,
+        linger_ms=s.linger_ms,
+        flush_ms=s.flush_ms,
+        tracer=recorder.broker_step if trace else None,
+    )
+    recorder.attach(broker)
+    history = Operations()
+    producer = Producer(broker, s.topic, s.acks, history, hook, keyed=s.keyed)
+    consumer = Consumer(
+        broker, s.topic, s.partitions, s.max_records, history, hook, 10 * s.messages + 100
+    )
+    try:
+        plan = plan_requests(s.messages, s.batch_sizes, s.partitions, s.keyed, s.seed)
+        for i, calls in enumerate(plan):
+            producer.send(calls)
+            if s.linger_ms is not None:
+                recorder.set_cause("linger")
+                broker.advance(s.linger_ms)
+            if s.poll_every is not None and (i + 1) % s.poll_every == 0:
+                consumer.drain()
+        consumer.drain()
+    finally:
+        recorder.enabled = False  # close() flushes and seals: not part of the workload
+        broker.close()
+    return history, consumer, recorder
+
+
+def _no_hook(*args: object) -> None:
+    return None
+
+
+SEED = Scenario(messages=10, batch_sizes=(4, 6), acks=-1, bugs="v0.7.5", flush_batches=2)
+# chronik's compat-tests/test_single_partition_no_dup.py: ten single sends with kafka-python's
+# default acks=1, then consume from earliest; it requires ids 0-9 at offsets 0-9 exactly.
+COMPAT = Scenario(messages=10, batch_sizes=None, acks=1, bugs="v0.7.5", flush_batches=10)

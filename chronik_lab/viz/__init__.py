@@ -1,0 +1,1 @@
+"""Chart data reductions and altair charts."""

@@ -1,0 +1,409 @@
+"""Chart data: a Run's tables reduced to what a chart draws, within a row budget.
+
+Altair embeds every row it is given into the chart spec and refuses more than 5,000 rows per
+dataset (`MaxRowsError`); a run of a million records has millions of received rows and up to
+100,000 snapshot rows. The limit stays on. Instead, every function here returns at most `budget`
+rows, by the cheapest reduction that keeps the picture true:
+
+1. run-length encoding over steps: a segment, a buffer range or a multiplicity that does not
+   change between snapshots becomes one rectangle spanning those steps (exact, no loss);
+2. if that is still too many: keep evenly spaced snapshots (each drawn until the next kept one)
+   and bin offsets (a bin shows the *maximum* multiplicity inside it, so a duplicate never hides);
+3. `fit_rows` as the last guard: an evenly strided sample, first and last rows kept.
+
+Snapshots are change-only (see recorder.py): a buffer or segment table has rows only at steps
+where it changed, and an emptied buffer has no rows at all -- the offsets table (one row per
+change, with `buffer_entries`) says when the buffer became empty. A snapshot holds until the next
+one, or until the end of the run. All functions are pure; they never modify the Run's tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.checker.pattern import run_labels
+
+__all__ = [
+    "MAX_ROWS",
+    "buffer_spans",
+    "fit_rows",
+    "lost_points",
+    "offset_lines",
+    "partitions_of",
+    "pattern_bands",
+    "received_points",
+    "run_end",
+    "segment_spans",
+]
+
+MAX_ROWS = 5_000  # altair's default per-dataset limit; charts keep their *total* under it
+OFFSET_BINS = 40  # offset bins per snapshot once a buffer chart must be aggregated
+GRID_BINS = 60  # offset x message-id grid for received records of a big run
+
+
+def fit_rows(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> pd.DataFrame:
+    """At most `max_rows` rows: `df` itself if it fits, else an evenly strided sample.
+
+    The first and the last rows are always kept, so a line still spans the whole run.
+    """
+    if max_rows < 1:
+        return df.iloc[:0]
+    if len(df) <= max_rows:
+        return df
+    index = np.unique(np.linspace(0, len(df) - 1, max_rows).round().astype(np.int64))
+    return df.iloc[index]
+
+
+def run_end(run: Any) -> int:
+    """The step after the last one a chart may draw: the end of the trace, or of the snapshots
+    when the recorder stopped taking them (`run.snapshots_truncated`)."""
+    ends = [int(t["step_index"].max()) + 1 for t in _histories(run) if len(t)]
+    if not getattr(run, "snapshots_truncated", False) and len(run.trace):
+        ends.append(int(run.trace["step_index"].max()) + 1)
+    return max(ends, default=1)
+
+
+def partitions_of(run: Any) -> list[int]:
+    """Every partition a run touched (sent to, received from, or snapshotted), sorted."""
+    seen: set[int] = set()
+    for table in (run.sent, run.received, *_histories(run)):
+        if len(table):
+            seen.update(int(p) for p in table["partition"].unique())
+    return sorted(seen) or [0]
+
+
+def _histories(run: Any) -> list[pd.DataFrame]:
+    return [run.buffer_history, run.segment_history, run.offsets_history]
+
+
+def _of(df: pd.DataFrame, partition: int) -> pd.DataFrame:
+    return df[df["partition"] == partition]
+
+
+def _keep_states(steps: np.ndarray, n: int) -> np.ndarray:
+    """At most n of the sorted snapshot steps, evenly spaced, first and last kept."""
+    if len(steps) <= n:
+        return steps
+    return steps[np.unique(np.linspace(0, len(steps) - 1, max(n, 1)).round().astype(np.int64))]
+
+
+def _state_ends(steps: np.ndarray, end: int) -> dict[int, int]:
+    """Each snapshot step -> the step where the next snapshot replaces it (or the run's end)."""
+    if len(steps) == 0:
+        return {}
+    return dict(zip(steps.tolist(), [*steps[1:].tolist(), end], strict=True))
+
+
+def _merge_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Merge rows with equal `keys` in consecutive snapshots (`ord`) into one step span."""
+    if df.empty:
+        return df.drop(columns="ord")
+    df = df.sort_values([*keys, "ord"], kind="stable")
+    same = df[keys].eq(df[keys].shift()).all(axis=1) & df["ord"].eq(df["ord"].shift() + 1)
+    group = (~same).cumsum()
+    agg = {k: "first" for k in df.columns if k not in ("ord", "step_end")}
+    agg["step_end"] = "max"
+    out = df.groupby(group, sort=False).agg(agg)
+    return out.sort_values(["step_start", *keys], kind="stable").reset_index(drop=True)
+
+
+# -- segments -----------------------------------------------------------------------------
+
+
+def segment_spans(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+    """One row per segment and span of steps over which its range and visibility held.
+
+    Columns: step_start, step_end, base_offset, end_offset (last + 1), record_count, visible,
+    sealed, step (the step that produced the state).
+    """
+    seg = _of(run.segment_history, partition)
+    steps = np.sort(seg["step_index"].unique())
+    end = run_end(run)
+    n = len(steps)
+    while True:
+        out = _segment_spans(seg, _keep_states(steps, n), end)
+        if len(out) <= budget or n <= 1:
+            return fit_rows(out, budget)
+        n = max(1, n // 2)
+
+
+def _segment_spans(seg: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFrame:
+    df = seg[seg["step_index"].isin(steps)]
+    ends = _state_ends(steps, end)
+    order = {s: i for i, s in enumerate(steps.tolist())}
+    df = pd.DataFrame(
+        {
+            "ord": df["step_index"].map(order).to_numpy(np.int64),
+            "step_start": df["step_index"].to_numpy(np.int64),
+            "step_end": df["step_index"].map(ends).to_numpy(np.int64),
+            "base_offset": df["base_offset"].to_numpy(np.int64),
+            # An empty active segment has no last offset: draw it with zero height.
+            "end_offset": df["last_offset"].fillna(df["base_offset"] - 1).to_numpy(np.int64) + 1,
+            "record_count": df["record_count"].to_numpy(np.int64),
+            "visible": df["visible"].to_numpy(bool),
+            "sealed": df["sealed"].to_numpy(bool),
+            "step": df["step"].astype(str).to_numpy(object),
+        }
+    )
+    return _merge_runs(df, ["base_offset", "end_offset", "record_count", "visible", "sealed"])
+
+
+# -- offsets (high watermark, log end) ----------------------------------------------------
+
+
+def offset_lines(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+    """High watermark and log end offset as step lines: step_index, measure, value.
+
+    Only the steps where a value changed, plus a closing point at the run's end.
+    """
+    off = _of(run.offsets_history, partition)
+    measures = ["high_watermark", "log_end_offset"]
+    frames = []
+    for measure in measures:
+        values = off[["step_index", measure]].rename(columns={measure: "value"})
+        values = values[values["value"].ne(values["value"].shift())]
+        if len(values):
+            closing = pd.DataFrame(
+                {"step_index": [run_end(run)], "value": [values["value"].iloc[-1]]}
+            )
+            values = pd.concat([values, closing], ignore_index=True)
+        frames.append(fit_rows(values, budget // len(measures)).assign(measure=measure))
+    out = pd.concat(frames, ignore_index=True)
+    return out.astype({"step_index": np.int64, "value": np.int64, "measure": object})
+
+
+# -- buffer -------------------------------------------------------------------------------
+
+
+def buffer_spans(
+    run: Any, partition: int, budget: int = 2_000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The buffer over the steps of a run, as (multiplicity spans, buffer range spans).
+
+    Multiplicity spans: step_start, step_end, offset_start, offset_end (exclusive),
+    multiplicity (how many times each offset in the range is in the buffer; the maximum over
+    the range once offsets are binned), binned (bool), step. Range spans: step_start, step_end,
+    offset_start, offset_end -- the lowest and highest buffered offsets.
+    """
+    entries, steps = _buffer_states(run, partition)
+    end = run_end(run)
+    spans = _multiplicity_spans(entries, steps, end, bins=None)
+    if len(spans) > budget:
+        keep = _keep_states(steps, max(1, budget // OFFSET_BINS))
+        spans = _multiplicity_spans(entries, keep, end, bins=OFFSET_BINS)
+    return fit_rows(spans, budget), fit_rows(_range_spans(entries, steps, end), budget)
+
+
+def _buffer_states(run: Any, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The buffer entries of each snapshot, and every step where the buffer changed.
+
+    An emptied buffer leaves no rows in buffer_history; the offsets table says when it happened.
+    """
+    buf = _of(run.buffer_history, partition)
+    off = _of(run.offsets_history, partition)
+    empty = off.loc[off["buffer_entries"] == 0, "step_index"].to_numpy(np.int64)
+    steps = np.union1d(buf["step_index"].to_numpy(np.int64), empty)
+    # An empty snapshot matters only where the buffer held records just before it.
+    had = np.isin(steps, buf["step_index"].to_numpy(np.int64))
+    keep = had | np.concatenate([[False], had[:-1]])
+    return buf, steps[keep]
+
+
+def _multiplicity_spans(
+    entries: pd.DataFrame, steps: np.ndarray, end: int, bins: int | None
+) -> pd.DataFrame:
+    """Sweep each kept snapshot's entries into ranges of constant multiplicity (no expansion
+    into single offsets), optionally bin them, then merge equal ranges across snapshots."""
+    ends = _state_ends(steps, end)
+    order = {s: i for i, s in enumerate(steps.tolist())}
+    df = entries[entries["step_index"].isin(steps)]
+    first = df["first_offset"].to_numpy(np.int64)
+    stop = df["last_offset"].to_numpy(np.int64) + 1
+    state = df["step_index"].to_numpy(np.int64)
+    events = pd.DataFrame(
+        {
+            "state": np.concatenate([state, state]),
+            "pos": np.concatenate([first, stop]),
+            "delta": np.concatenate([np.ones(len(df), np.int64), -np.ones(len(df), np.int64)]),
+        }
+    )
+    events = events.groupby(["state", "pos"], as_index=False)["delta"].sum()
+    events = events[events["delta"] != 0]  # an entry ending where the next starts: no change
+    events["multiplicity"] = events.groupby("state")["delta"].cumsum()
+    events["next"] = events.groupby("state")["pos"].shift(-1)
+    spans = events[(events["multiplicity"] > 0) & events["next"].notna()]
+    spans = pd.DataFrame(
+        {
+            "state": spans["state"].to_numpy(np.int64),
+            "offset_start": spans["pos"].to_numpy(np.int64),
+            "offset_end": spans["next"].to_numpy(np.int64),
+            "multiplicity": spans["multiplicity"].to_numpy(np.int64),
+        }
+    )
+    binned = bins is not None and len(spans) > 0
+    if binned:
+        spans = _bin_offsets(spans, bins)
+    step_names = entries.drop_duplicates("step_index").set_index("step_index")["step"]
+    spans.insert(0, "ord", spans["state"].map(order).to_numpy(np.int64))
+    spans.insert(1, "step_start", spans["state"])
+    spans.insert(2, "step_end", spans["state"].map(ends).to_numpy(np.int64))
+    spans["binned"] = binned
+    spans["step"] = spans["state"].map(step_names).astype(object).to_numpy()
+    spans = spans.drop(columns="state")
+    return _merge_runs(spans, ["offset_start", "offset_end", "multiplicity"])
+
+
+def _bin_offsets(spans: pd.DataFrame, bins: int) -> pd.DataFrame:
+    """Offsets in `bins` equal bins per snapshot, each with the maximum multiplicity inside it;
+    adjacent bins with the same multiplicity are joined again."""
+    lo, hi = int(spans["offset_start"].min()), int(spans["offset_end"].max())
+    width = max(1, -(-(hi - lo) // bins))
+    b0 = (spans["offset_start"].to_numpy() - lo) // width
+    b1 = (spans["offset_end"].to_numpy() - 1 - lo) // width
+    reps = b1 - b0 + 1
+    rows = pd.DataFrame(
+        {
+            "state": np.repeat(spans["state"].to_numpy(), reps),
+            "bin": np.repeat(b0, reps) + _ramp(reps),
+            "multiplicity": np.repeat(spans["multiplicity"].to_numpy(), reps),
+        }
+    )
+    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
+    # Join runs of adjacent bins with equal multiplicity inside one snapshot.
+    new = (
+        rows["state"].ne(rows["state"].shift())
+        | rows["bin"].ne(rows["bin"].shift() + 1)
+        | rows["multiplicity"].ne(rows["multiplicity"].shift())
+    )
+    rows["run"] = new.cumsum()
+    out = rows.groupby("run").agg(
+        state=("state", "first"),
+        b0=("bin", "first"),
+        b1=("bin", "last"),
+        multiplicity=("multiplicity", "first"),
+    )
+    return pd.DataFrame(
+        {
+            "state": out["state"].to_numpy(np.int64),
+            "offset_start": lo + out["b0"].to_numpy(np.int64) * width,
+            "offset_end": np.minimum(hi, lo + (out["b1"].to_numpy(np.int64) + 1) * width),
+            "multiplicity": out["multiplicity"].to_numpy(np.int64),
+        }
+    )
+
+
+def _ramp(reps: np.ndarray) -> np.ndarray:
+    """0..r-1 for each r in reps, concatenated (vectorised)."""
+    if len(reps) == 0:
+        return np.empty(0, np.int64)
+    starts = np.repeat(np.cumsum(reps) - reps, reps)
+    return np.arange(int(reps.sum())) - starts
+
+
+def _range_spans(entries: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFrame:
+    ends = _state_ends(steps, end)
+    order = {s: i for i, s in enumerate(steps.tolist())}
+    g = entries.groupby("step_index").agg(lo=("first_offset", "min"), hi=("last_offset", "max"))
+    g = g[g.index.isin(steps)]
+    df = pd.DataFrame(
+        {
+            "ord": g.index.map(order).to_numpy(np.int64),
+            "step_start": g.index.to_numpy(np.int64),
+            "step_end": g.index.map(ends).to_numpy(np.int64),
+            "offset_start": g["lo"].to_numpy(np.int64),
+            "offset_end": g["hi"].to_numpy(np.int64) + 1,
+        }
+    )
+    return _merge_runs(df, ["offset_start", "offset_end"])
+
+
+# -- received vs sent ---------------------------------------------------------------------
+
+
+def received_points(run: Any, partition: int, budget: int = 3_000) -> pd.DataFrame:
+    """Received records: offset (client-seen), message_id, status ("first" | "duplicate").
+
+    A record is a duplicate when its message id was already received (earlier in the run).
+    Past `budget` rows: an offset x message-id grid instead, with offset_end / id_end, count
+    and duplicates per cell, status "duplicate" when the cell holds any.
+    """
+    rec = run.received
+    dup = rec["message_id"].duplicated(keep="first").to_numpy(bool)
+    mask = (rec["partition"] == partition).to_numpy(bool)
+    pts = pd.DataFrame(
+        {
+            "offset": rec["offset"].to_numpy(np.int64)[mask],
+            "message_id": rec["message_id"].to_numpy(np.int64)[mask],
+            "duplicate": dup[mask],
+        }
+    )
+    if len(pts) <= budget:
+        return pd.DataFrame(
+            {
+                "offset": pts["offset"],
+                "message_id": pts["message_id"],
+                "status": np.where(pts["duplicate"], "duplicate", "first").astype(object),
+            }
+        )
+    return fit_rows(_grid(pts, "offset", "duplicate"), budget)
+
+
+def lost_points(run: Any, partition: int, budget: int = 1_000) -> pd.DataFrame:
+    """Sent, acknowledged ids never received, at the offset the producer got back: offset,
+    message_id (or a grid like `received_points` past `budget`), status "lost"."""
+    sent = run.sent
+    sent = sent[(sent["partition"] == partition).to_numpy(bool)]
+    lost = sent[~sent["message_id"].isin(run.received["message_id"])]
+    pts = pd.DataFrame(
+        {
+            "offset": lost["offset"].to_numpy("float64", na_value=np.nan),
+            "message_id": lost["message_id"].to_numpy(np.int64),
+        }
+    )
+    if len(pts) > budget:
+        pts = pts.dropna()
+        pts["offset"] = pts["offset"].astype(np.int64)
+        out = fit_rows(_grid(pts.assign(duplicate=False), "offset", "duplicate"), budget)
+        return out.assign(status="lost")
+    return pts.assign(status="lost")
+
+
+def _grid(pts: pd.DataFrame, x: str, flag: str) -> pd.DataFrame:
+    """Count points per cell of a GRID_BINS x GRID_BINS grid over (x, message_id)."""
+    cells = {}
+    for col in (x, "message_id"):
+        lo, hi = int(pts[col].min()), int(pts[col].max()) + 1
+        width = max(1, -(-(hi - lo) // GRID_BINS))
+        cells[col] = (lo + (pts[col].to_numpy(np.int64) - lo) // width * width, width)
+    df = pd.DataFrame({x: cells[x][0], "message_id": cells["message_id"][0], flag: pts[flag]})
+    g = df.groupby([x, "message_id"], as_index=False).agg(
+        count=(flag, "size"), duplicates=(flag, "sum")
+    )
+    g[f"{x}_end"] = g[x] + cells[x][1]
+    g["id_end"] = g["message_id"] + cells["message_id"][1]
+    g["status"] = np.where(g["duplicates"] > 0, "duplicate", "first").astype(object)
+    return g
+
+
+def pattern_bands(run: Any, partition: int, budget: int = 200) -> pd.DataFrame:
+    """The pattern table's runs of one partition as bands, numbered; empty past `budget` runs
+    (hundreds of bands are unreadable; the table itself says more)."""
+    pattern = run.report.pattern
+    pattern = pattern[(pattern["partition"] == partition).to_numpy(bool)]
+    if len(pattern) > budget:
+        return pattern.iloc[:0].assign(band=0, label="")
+    out = pd.DataFrame(
+        {
+            "offset_start": pattern["offset_start"].to_numpy(np.int64),
+            "offset_end": pattern["offset_end"].to_numpy(np.int64),
+            "value_start": pattern["value_start"].to_numpy(np.int64),
+            "value_end": pattern["value_end"].to_numpy(np.int64),
+            "count": pattern["count"].to_numpy(np.int64),
+        }
+    )
+    out["band"] = np.arange(len(out)) % 2
+    out["label"] = run_labels(out).to_numpy()  # the same text as CheckReport.pattern_text()
+    return out
