@@ -127,7 +127,7 @@ def _bulk_broker(
     shutil.rmtree(data_dir, ignore_errors=True)
     gc.collect()
     start = now()
-    broker = cl.Broker(data_dir=data_dir, bugs="v1.0", flush_batches=10)
+    broker = cl.Broker(data_dir=data_dir, bugs="fixed", flush_batches=10)
     for values in requests:
         broker.produce(TOPIC, 0, values, acks=-1)
     got = np.zeros(4, dtype=np.int64)
@@ -192,7 +192,7 @@ def _small_broker(values: list[bytes], data_dir: Path) -> float:
     shutil.rmtree(data_dir, ignore_errors=True)
     gc.collect()
     start = now()
-    broker = cl.Broker(data_dir=data_dir, bugs="v1.0", flush_batches=100)
+    broker = cl.Broker(data_dir=data_dir, bugs="fixed", flush_batches=100)
     for value in values:
         broker.produce(TOPIC, 0, [value])
     pieces, offset = [], 0

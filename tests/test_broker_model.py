@@ -19,7 +19,7 @@ T = "model"
 # and by age) all happen within a few steps.
 # flush_ms: some flushes stay in flight across requests, the case mark_flushed must get right
 CONFIG = dict(
-    bugs="v1.0", flush_batches=3, segment_bytes=1500, segment_ms=400, linger_ms=150, flush_ms=100
+    bugs="fixed", flush_batches=3, segment_bytes=1500, segment_ms=400, linger_ms=150, flush_ms=100
 )
 
 payload = st.one_of(st.none(), st.binary(max_size=12), st.text(max_size=6))

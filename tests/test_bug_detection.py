@@ -31,7 +31,7 @@ def workloads(draw) -> cl.Scenario:
         messages=messages,
         batch_sizes=batch_sizes,
         acks=draw(st.sampled_from([-1, 0, 1])),
-        bugs="v1.0",
+        bugs="fixed",
         flush_batches=draw(st.integers(1, 12)),
         partitions=draw(st.integers(1, 4)),
         seed=draw(st.integers(0, 3)),

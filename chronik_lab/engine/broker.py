@@ -39,7 +39,7 @@ class Broker:
     def __init__(
         self,
         data_dir: str | Path | None = None,
-        bugs: str | Iterable[str] | None = "v1.0",
+        bugs: str | Iterable[str] | None = "fixed",
         flush_batches: int = 10,
         *,
         segment_bytes: int = 256 * 1024 * 1024,

@@ -53,7 +53,7 @@ class Scenario:
     messages: int = 10
     batch_sizes: tuple[int, ...] | None = None
     acks: int = 1
-    bugs: str | tuple[str, ...] | None = "v1.0"
+    bugs: str | tuple[str, ...] | None = "fixed"
     flush_batches: int = 10
     partitions: int = 1
     seed: int = 0
