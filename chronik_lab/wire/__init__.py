@@ -1,0 +1,1 @@
+"""The Kafka wire protocol over the engine (`cl.serve`) and real-client workloads."""
