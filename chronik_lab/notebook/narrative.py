@@ -1,0 +1,398 @@
+"""The prose of a page, generated from the run it describes: headline, "why", the switches.
+
+A notebook's fixed Markdown says only what is true for every parameter (what chronik's code did,
+how to read a chart). Everything that depends on the run -- how many records came back, what the
+buffer held when fetch read it, what fetch read, which switch made the difference -- is stated
+here from the run's own tables, so a page run with `-p bugs v0.7.6` or `-p messages 100000` says
+what that run did. Notebooks show it with `IPython.display.Markdown`.
+
+Each statement comes from the trace and the snapshots, never from the preset's name: a switch
+that is on but left no trace in this workload is said to have done nothing here. For runs up to
+`COUNTERFACTUAL_LIMIT` messages, "made the difference" is also tested by rerunning the workload
+without each switch (cheap: ids only, no trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.bugs import BUGS
+from chronik_lab.checker.counts import outcome
+from chronik_lab.sim.scenario import received_ids
+from chronik_lab.sim.tables import RunTables
+
+__all__ = [
+    "COUNTERFACTUAL_LIMIT",
+    "buffer_at",
+    "counterfactuals",
+    "fetch_reads",
+    "headline",
+    "max_buffer_copies",
+    "read_runs",
+    "switch_evidence",
+    "verdict",
+    "why",
+]
+
+COUNTERFACTUAL_LIMIT = 5_000  # messages; above it a page does not rerun the workload per switch
+ENTRIES_SHOWN = 6  # buffer entries written out in full; the rest are counted
+PARTITIONS_SHOWN = 4
+
+
+# -- the outcome ------------------------------------------------------------------------------
+
+
+def verdict(run: RunTables) -> str:
+    """'duplicates', 'loss', 'duplicates and loss' or 'exact' (each sent id received once)."""
+    o = outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+    kinds = [k for k, n in (("duplicates", o["duplicates"]), ("loss", o["lost"])) if n]
+    return " and ".join(kinds) or "exact"
+
+
+def headline(run: RunTables) -> str:
+    """'10 sent, 20 received: 10 duplicated', '… 0 received: all 10 lost', '… each once'."""
+    sent = len(run.sent)
+    o = outcome(run.received["message_id"].to_numpy("int64"), sent)
+    text = f"{sent:,} sent, {o['received']:,} received"
+    parts = []
+    if o["duplicates"]:
+        parts.append(f"{o['duplicates']:,} duplicated")
+    if o["lost"]:
+        parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
+    return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
+
+
+# -- facts from the tables ------------------------------------------------------------------
+
+
+def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
+    """The most copies of one offset any buffer snapshot held (0: the buffer never held any).
+
+    A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
+    equal positions the ends come first, so entries that only touch do not count as overlapping.
+    """
+    if buffer_history.empty:
+        return 0
+    first = buffer_history["first_offset"].to_numpy(np.int64)
+    stop = buffer_history["last_offset"].to_numpy(np.int64) + 1
+    keys = [buffer_history[c].to_numpy(np.int64) for c in ("partition", "step_index")]
+    events = pd.DataFrame(
+        {
+            "partition": np.concatenate([keys[0], keys[0]]),
+            "step_index": np.concatenate([keys[1], keys[1]]),
+            "pos": np.concatenate([first, stop]),
+            "delta": np.concatenate([np.ones_like(first), -np.ones_like(stop)]),
+        }
+    ).sort_values(["partition", "step_index", "pos", "delta"], kind="stable")
+    depth = events.groupby(["partition", "step_index"])["delta"].cumsum()
+    return int(depth.max())
+
+
+def recorded_until(run: RunTables) -> int | None:
+    """The last step the snapshots cover when the recorder stopped early, else None."""
+    if not run.snapshots_truncated:
+        return None
+    tables = (run.buffer_history, run.segment_history, run.offsets_history)
+    return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
+
+
+def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
+    """The buffer's entries (first_offset, last_offset, count; in buffer order) just before
+    `step`; None when the snapshots stopped before it. Snapshots are change-only: the last one
+    before `step` holds, unless the offsets table says the buffer was emptied after it."""
+    until = recorded_until(run)
+    if until is not None and step > until + 1:
+        return None
+    buf = run.buffer_history
+    buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
+    off = run.offsets_history
+    off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
+    emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
+    last = int(buf["step_index"].max()) if len(buf) else -1
+    if last < 0 or (len(emptied) and int(emptied.max()) > last):
+        return buf.iloc[:0][["first_offset", "last_offset", "count"]]
+    state = buf[buf["step_index"] == last].sort_values("position")
+    return state[["first_offset", "last_offset", "count"]].reset_index(drop=True)
+
+
+def fetch_reads(run: RunTables, partition: int) -> dict[str, int]:
+    """Records fetch read per source over the run (from_buffer, from_segments), the fetches,
+    and the first fetch's step (-1 without one). Read from the trace, which is never cut."""
+    t = run.trace
+    t = t[(t["partition"] == partition).to_numpy(bool)]
+    steps = t["step"].to_numpy(object)
+    count = t["count"].to_numpy(np.int64)
+    buffer_steps = np.isin(steps, ["fetch_buffer", "fetch_phase2"])
+    segment_steps = np.isin(steps, ["fetch_segments", "fetch_phase1"])
+    polls = t.loc[steps == "poll", "step_index"]
+    return {
+        "fetches": int((steps == "fetch_response").sum()),
+        "from_buffer": int(count[buffer_steps].sum()),
+        "from_segments": int(count[segment_steps].sum()),
+        "buffer_first": bool((steps == "fetch_buffer").any()),
+        "first_fetch_step": int(polls.min()) if len(polls) else -1,
+    }
+
+
+def _step_rows(run: RunTables, step: str, partition: int | None = None) -> pd.DataFrame:
+    t = run.trace
+    mask = (t["step"] == step).to_numpy(bool)
+    if partition is not None:
+        mask &= (t["partition"] == partition).to_numpy(bool)
+    return t[mask]
+
+
+# -- what each switch did ---------------------------------------------------------------------
+
+
+def _cumulative(run: RunTables) -> str | None:
+    rows = _step_rows(run, "update_buffer")
+    flush = rows[(rows["source"] == "flush").to_numpy(bool) & (rows["count"] > 0).to_numpy(bool)]
+    if flush.empty:
+        return None
+    return (
+        f"the flush called `update_buffer` {_n(len(flush), 'time')} with "
+        f"{int(flush['count'].sum()):,} records the produce path had already buffered"
+    )
+
+
+def _blind_append(run: RunTables) -> str | None:
+    copies = max_buffer_copies(run.buffer_history)
+    if copies < 2:
+        return None
+    return (
+        "`update_buffer` appended without a check: "
+        f"the buffer held up to {copies} copies of an offset"
+    )
+
+
+def _no_mark_flushed(run: RunTables) -> str | None:
+    flushes = len(_step_rows(run, "flush_start"))
+    if not flushes or len(_step_rows(run, "mark_flushed")):
+        return None
+    flushed = _n(flushes, "flush", "flushes")
+    return f"{flushed}, and no step removed the flushed records from the buffer"
+
+
+def _clears_all(run: RunTables) -> str | None:
+    marks = _step_rows(run, "mark_flushed")
+    if marks.empty:
+        return None
+    off = run.offsets_history
+    at = off[off["step_index"].isin(marks["step_index"]).to_numpy(bool)]
+    cleared = int((at["buffer_entries"] == 0).sum())
+    if run.snapshots_truncated and cleared < len(marks):
+        return f"`mark_flushed` ran {_n(len(marks), 'time')}, clearing the whole buffer each time"
+    if not cleared:
+        return None
+    return f"`mark_flushed` cleared the whole buffer {_n(cleared, 'time')}, unflushed records too"
+
+
+def _invisible(run: RunTables) -> str | None:
+    seg = run.segment_history
+    hidden = seg[~seg["visible"].to_numpy(bool)]
+    if hidden.empty:
+        return None
+    reads = sum(fetch_reads(run, p)["from_segments"] for p in sorted(set(seg["partition"])))
+    last = hidden.drop_duplicates(["partition", "base_offset"], keep="last")
+    ranges = ", ".join(_range(r.base_offset, r.last_offset) for r in last.head(3).itertuples())
+    more = f" and {len(last) - 3:,} more" if len(last) > 3 else ""
+    return (
+        f"segments were written but not visible to fetch (offsets {ranges}{more}); "
+        f"fetch read {reads:,} records from segments"
+    )
+
+
+def _buffer_first(run: RunTables) -> str | None:
+    rows = _step_rows(run, "fetch_buffer")
+    if rows.empty:
+        return None
+    return f"fetch read {int(rows['count'].sum()):,} records from the buffer first, in buffer order"
+
+
+def _renumber(run: RunTables) -> str | None:
+    rec = run.received
+    moved = rec["offset"].to_numpy(np.int64) != rec["server_offset"].to_numpy(np.int64)
+    if not moved.any():
+        return None
+    return (
+        f"the response numbered records by position: {int(moved.sum()):,} records reached the "
+        "client at an offset other than the one the broker stored them at"
+    )
+
+
+def _hw_acks(run: RunTables) -> str | None:
+    off = run.offsets_history
+    if off.empty:
+        return None
+    last = off.groupby("partition").tail(1)
+    behind = last[last["high_watermark"] < last["log_end_offset"]]
+    if behind.empty:
+        return None
+    gap = int((behind["log_end_offset"] - behind["high_watermark"]).sum())
+    return (
+        f"the high watermark stayed {_n(gap, 'offset')} below the log end: "
+        "those records stayed unreadable"
+    )
+
+
+EVIDENCE: dict[str, Callable[[RunTables], str | None]] = {
+    "cumulative_update_buffer": _cumulative,
+    "blind_append_buffer": _blind_append,
+    "no_mark_flushed": _no_mark_flushed,
+    "mark_flushed_clears_all": _clears_all,
+    "active_segment_invisible": _invisible,
+    "buffer_first_fetch": _buffer_first,
+    "renumber_response_offsets": _renumber,
+    "hw_only_acks_all": _hw_acks,
+}
+
+
+def switch_evidence(run: RunTables) -> dict[str, str | None]:
+    """Each switch that is on in the run -> what the trace shows it did (None: nothing here)."""
+    on = sorted(run.scenario.bug_set)
+    return {name: (EVIDENCE[name](run) if name in EVIDENCE else None) for name in on}
+
+
+def counterfactuals(run: RunTables) -> dict[str, dict[str, int]] | None:
+    """Each switch that is on -> the outcome of the same workload without it; None above
+    `COUNTERFACTUAL_LIMIT` messages (the explain notebook runs every combination)."""
+    scenario = run.scenario
+    if len(run.sent) > COUNTERFACTUAL_LIMIT:
+        return None
+    on = sorted(scenario.bug_set)
+    out = {}
+    for name in on:
+        ids = received_ids(scenario.with_bugs([b for b in on if b != name]))
+        out[name] = outcome(ids, len(run.sent))
+    return out
+
+
+# -- the "why" text ---------------------------------------------------------------------------
+
+
+def why(run: RunTables) -> str:
+    """Markdown: per partition what the buffer held at the first fetch and what fetch read,
+    then each switch that is on, what it did in this run, and whether it made the difference."""
+    parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
+    out = [f"**This run** ({_version(run)}): {headline(run)}."]
+    for p in parts[:PARTITIONS_SHOWN]:
+        prefix = f"Partition {p}: " if len(parts) > 1 else ""
+        out.append(prefix + _fetch_story(run, int(p)))
+    if len(parts) > PARTITIONS_SHOWN:
+        out.append(f"({len(parts) - PARTITIONS_SHOWN} more partitions not described.)")
+    out.append(_switch_story(run))
+    return "\n\n".join(out)
+
+
+def _version(run: RunTables) -> str:
+    bugs = run.scenario.bugs
+    if not bugs:
+        return "no bug switch on"
+    return bugs if isinstance(bugs, str) else "+".join(bugs)
+
+
+def _fetch_story(run: RunTables, partition: int) -> str:
+    reads = fetch_reads(run, partition)
+    if reads["first_fetch_step"] < 0:
+        return "The consumer never fetched."
+    held = buffer_at(run, partition, reads["first_fetch_step"])
+    if held is None:
+        buffer = (
+            f"The snapshots stopped at step {recorded_until(run):,}, before the first fetch "
+            f"(step {reads['first_fetch_step']:,}): what the buffer held then is not recorded."
+        )
+    elif held.empty:
+        buffer = "When the consumer first fetched, the buffer was **empty**."
+    else:
+        buffer = "When the consumer first fetched, the buffer held " + _entries(held) + "."
+    order = "the buffer first, then segments" if reads["buffer_first"] else "segments first"
+    return (
+        f"{buffer} Over {_n(reads['fetches'], 'fetch', 'fetches')} ({order}), fetch read "
+        f"**{reads['from_buffer']:,}** records from the buffer and "
+        f"**{reads['from_segments']:,}** from segments."
+    )
+
+
+def read_runs(held: pd.DataFrame) -> list[tuple[int, int]]:
+    """The buffer's entries, in buffer order, as the runs of consecutive offsets fetch reads:
+    an entry that continues the previous one (its first offset = the last + 1) joins it."""
+    runs: list[tuple[int, int]] = []
+    firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
+    for lo, hi in zip(firsts, lasts, strict=True):
+        if runs and lo == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], hi)
+        else:
+            runs.append((lo, hi))
+    return runs
+
+
+def _entries(held: pd.DataFrame) -> str:
+    runs = read_runs(held)
+    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in runs[:ENTRIES_SHOWN]]
+    if len(runs) > ENTRIES_SHOWN:
+        shown.append(f"… {len(runs) - ENTRIES_SHOWN:,} more runs")
+    records = int(held["count"].sum())
+    lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
+    distinct = _distinct(held)
+    twice = f", {records - distinct:,} of them extra copies" if records > distinct else ""
+    return (
+        f"`{' + '.join(shown)}` in buffer order: {records:,} records for {distinct:,} offsets "
+        f"({_range(lo, hi)}){twice}"
+    )
+
+
+def _distinct(held: pd.DataFrame) -> int:
+    """Offsets covered by the entries (each counted once): merge the sorted ranges."""
+    firsts, stops = held["first_offset"].astype(int), held["last_offset"].astype(int) + 1
+    spans = sorted(zip(firsts, stops, strict=True))
+    total, end = 0, None
+    for lo, hi in spans:
+        if end is None or lo > end:
+            total, end = total + hi - lo, hi
+        elif hi > end:
+            total, end = total + hi - end, hi
+    return total
+
+
+def _switch_story(run: RunTables) -> str:
+    evidence = switch_evidence(run)
+    if not evidence:
+        return "No bug switch is on: the engine is a correct Kafka-style log."
+    changes = counterfactuals(run)
+    lines = ["**The switches that are on, and what each did in this run:**", ""]
+    for name, seen in evidence.items():
+        text = seen or "nothing visible in this run's trace"
+        if changes is not None:
+            text += f"; without it: {_outcome_text(changes[name])}"
+            text += (
+                " (**made the difference**)" if changes[name] != _own(run) else " (same outcome)"
+            )
+        lines.append(f"- `{name}` ({BUGS[name].introduced_in}): {text}.")
+    if changes is None:
+        lines += [
+            "",
+            f"(Above {COUNTERFACTUAL_LIMIT:,} messages this page does not rerun the "
+            "workload without each switch; notebook 5 ranks every combination.)",
+        ]
+    return "\n".join(lines)
+
+
+def _own(run: RunTables) -> dict[str, int]:
+    return outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+
+
+def _outcome_text(o: dict[str, int]) -> str:
+    return f"{o['received']:,} received, {o['duplicates']:,} duplicated, {o['lost']:,} lost"
+
+
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else plural or word + 's'}"
+
+
+def _range(lo: object, hi: object, sep: str = "–") -> str:
+    lo, hi = int(lo), int(hi)  # type: ignore[call-overload]
+    return f"{lo:,}" if lo == hi else f"{lo:,}{sep}{hi:,}"

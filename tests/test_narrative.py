@@ -1,0 +1,111 @@
+"""The generated prose: what the headline and the "why" say follows the run, for every preset
+and at sizes where nothing, or everything, comes back -- never the seed's text by default."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import chronik_lab as cl
+from chronik_lab.notebook import narrative
+
+
+@pytest.fixture(scope="module")
+def preset_runs() -> dict[str, cl.Run]:
+    return {name: cl.run(cl.SEED.with_bugs(name)) for name in cl.PRESETS}
+
+
+def _expected_headline(run: cl.Run) -> str:
+    ids = run.received["message_id"]
+    sent, received = len(run.sent), len(ids)
+    duplicated = received - ids.nunique()
+    lost = sent - ids.nunique()
+    tail = []
+    if duplicated:
+        tail.append(f"{duplicated} duplicated")
+    if lost:
+        tail.append(f"all {lost} lost" if lost == sent else f"{lost} lost")
+    return f"{sent} sent, {received} received: {', '.join(tail) or 'each exactly once'}"
+
+
+@pytest.mark.parametrize("preset", list(cl.PRESETS))
+def test_headline_counts_what_this_preset_returned(preset_runs, preset):
+    run = preset_runs[preset]
+    assert narrative.headline(run) == _expected_headline(run)
+
+
+@pytest.mark.parametrize("preset", list(cl.PRESETS))
+def test_why_names_only_the_switches_that_are_on(preset_runs, preset):
+    run = preset_runs[preset]
+    text = narrative.why(run)
+    for name in cl.BUGS:
+        assert (f"`{name}`" in text) == (name in run.scenario.bug_set), name
+    if not run.scenario.bug_set:
+        assert "No bug switch is on" in text
+
+
+def test_seed_why_gives_the_buffer_fetch_read_and_the_switches_that_mattered(preset_runs):
+    text = narrative.why(preset_runs["v0.7.5"])
+    assert "10 sent, 20 received: 10 duplicated" in text
+    assert "`[0..3] + [0..9] + [4..9]` in buffer order" in text
+    assert "**20** records from the buffer and **0** from segments" in text
+    made = [line for line in text.splitlines() if "made the difference" in line]
+    assert {line.split("`")[1] for line in made} == {
+        "cumulative_update_buffer",
+        "blind_append_buffer",
+        "no_mark_flushed",
+    }
+
+
+def test_v076_why_says_the_buffer_was_empty_and_nothing_was_read(preset_runs):
+    text = narrative.why(preset_runs["v0.7.6"])
+    assert "10 sent, 0 received: all 10 lost" in text
+    assert "the buffer was **empty**" in text
+    assert "**0** records from the buffer and **0** from segments" in text
+    assert "[0..3]" not in text  # none of the seed's story
+    made = {line.split("`")[1] for line in text.splitlines() if "made the difference" in line}
+    assert made == {"active_segment_invisible"}
+
+
+def test_fixed_why_reads_every_record_from_segments(preset_runs):
+    text = narrative.why(preset_runs["fixed"])
+    assert "each exactly once" in text and "**10** from segments" in text
+
+
+def test_a_big_run_says_it_did_not_rerun_each_switch():
+    scenario = cl.Scenario(messages=6_000, batch_sizes=[3_000, 3_000], bugs="v0.7.5")
+    run = cl.run(scenario)
+    text = narrative.why(run)
+    assert narrative.counterfactuals(run) is None
+    assert "does not rerun the workload" in text
+    assert narrative.headline(run) in text
+
+
+def test_truncated_snapshots_are_said_rather_than_guessed(preset_runs):
+    run = preset_runs["v0.7.5"]
+    cut = run.buffer_history[run.buffer_history["step_index"] < 5]
+    short = cl.Run(**{**run.__dict__, "buffer_history": cut, "snapshots_truncated": True})
+    assert narrative.buffer_at(short, 0, 14) is None
+    assert "not recorded" in narrative.why(short)
+
+
+def test_max_buffer_copies_counts_overlaps_not_touching_entries():
+    touching = pd.DataFrame(
+        {"partition": 0, "step_index": 1, "first_offset": [0, 4], "last_offset": [3, 9]}
+    )
+    assert narrative.max_buffer_copies(touching) == 1
+    overlapping = touching.assign(first_offset=[0, 3])
+    assert narrative.max_buffer_copies(overlapping) == 2
+    assert narrative.max_buffer_copies(touching.iloc[:0]) == 0
+
+
+def test_read_runs_joins_entries_that_continue_each_other():
+    held = pd.DataFrame({"first_offset": [0, 0, 4, 4], "last_offset": [3, 3, 9, 9]})
+    assert narrative.read_runs(held) == [(0, 3), (0, 9), (4, 9)]
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"), [("v0.7.5", "duplicates"), ("v0.7.6", "loss"), ("fixed", "exact")]
+)
+def test_verdict_names_what_went_wrong(preset_runs, preset, expected):
+    assert narrative.verdict(preset_runs[preset]) == expected
