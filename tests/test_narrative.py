@@ -8,6 +8,7 @@ import pytest
 
 import chronik_lab as cl
 from chronik_lab.notebook import narrative
+from chronik_lab.sim import tables
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_truncated_snapshots_are_said_rather_than_guessed(preset_runs):
     run = preset_runs["v0.7.5"]
     cut = run.buffer_history[run.buffer_history["step_index"] < 5]
     short = cl.Run(**{**run.__dict__, "buffer_history": cut, "snapshots_truncated": True})
-    assert narrative.buffer_at(short, 0, 14) is None
+    assert tables.buffer_at(short, 0, 14) is None
     assert "not recorded" in narrative.why(short)
 
 
@@ -93,10 +94,10 @@ def test_max_buffer_copies_counts_overlaps_not_touching_entries():
     touching = pd.DataFrame(
         {"partition": 0, "step_index": 1, "first_offset": [0, 4], "last_offset": [3, 9]}
     )
-    assert narrative.max_buffer_copies(touching) == 1
+    assert tables.max_buffer_copies(touching) == 1
     overlapping = touching.assign(first_offset=[0, 3])
-    assert narrative.max_buffer_copies(overlapping) == 2
-    assert narrative.max_buffer_copies(touching.iloc[:0]) == 0
+    assert tables.max_buffer_copies(overlapping) == 2
+    assert tables.max_buffer_copies(touching.iloc[:0]) == 0
 
 
 def test_read_runs_joins_entries_that_continue_each_other():

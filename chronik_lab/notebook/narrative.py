@@ -22,15 +22,18 @@ import pandas as pd
 from chronik_lab.bugs import BUGS
 from chronik_lab.checker.counts import outcome
 from chronik_lab.sim.scenario import received_ids
-from chronik_lab.sim.tables import RunTables
+from chronik_lab.sim.tables import (
+    RunTables,
+    buffer_at,
+    fetch_reads,
+    max_buffer_copies,
+    recorded_until,
+)
 
 __all__ = [
     "COUNTERFACTUAL_LIMIT",
-    "buffer_at",
     "counterfactuals",
-    "fetch_reads",
     "headline",
-    "max_buffer_copies",
     "read_runs",
     "switch_evidence",
     "verdict",
@@ -63,78 +66,6 @@ def headline(run: RunTables) -> str:
     if o["lost"]:
         parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
     return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
-
-
-# -- facts from the tables ------------------------------------------------------------------
-
-
-def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
-    """The most copies of one offset any buffer snapshot held (0: the buffer never held any).
-
-    A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
-    equal positions the ends come first, so entries that only touch do not count as overlapping.
-    """
-    if buffer_history.empty:
-        return 0
-    first = buffer_history["first_offset"].to_numpy(np.int64)
-    stop = buffer_history["last_offset"].to_numpy(np.int64) + 1
-    keys = [buffer_history[c].to_numpy(np.int64) for c in ("partition", "step_index")]
-    events = pd.DataFrame(
-        {
-            "partition": np.concatenate([keys[0], keys[0]]),
-            "step_index": np.concatenate([keys[1], keys[1]]),
-            "pos": np.concatenate([first, stop]),
-            "delta": np.concatenate([np.ones_like(first), -np.ones_like(stop)]),
-        }
-    ).sort_values(["partition", "step_index", "pos", "delta"], kind="stable")
-    depth = events.groupby(["partition", "step_index"])["delta"].cumsum()
-    return int(depth.max())
-
-
-def recorded_until(run: RunTables) -> int | None:
-    """The last step the snapshots cover when the recorder stopped early, else None."""
-    if not run.snapshots_truncated:
-        return None
-    tables = (run.buffer_history, run.segment_history, run.offsets_history)
-    return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
-
-
-def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
-    """The buffer's entries (first_offset, last_offset, count; in buffer order) just before
-    `step`; None when the snapshots stopped before it. Snapshots are change-only: the last one
-    before `step` holds, unless the offsets table says the buffer was emptied after it."""
-    until = recorded_until(run)
-    if until is not None and step > until + 1:
-        return None
-    buf = run.buffer_history
-    buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
-    off = run.offsets_history
-    off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
-    emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
-    last = int(buf["step_index"].max()) if len(buf) else -1
-    if last < 0 or (len(emptied) and int(emptied.max()) > last):
-        return buf.iloc[:0][["first_offset", "last_offset", "count"]]
-    state = buf[buf["step_index"] == last].sort_values("position")
-    return state[["first_offset", "last_offset", "count"]].reset_index(drop=True)
-
-
-def fetch_reads(run: RunTables, partition: int) -> dict[str, int]:
-    """Records fetch read per source over the run (from_buffer, from_segments), the fetches,
-    and the first fetch's step (-1 without one). Read from the trace, which is never cut."""
-    t = run.trace
-    t = t[(t["partition"] == partition).to_numpy(bool)]
-    steps = t["step"].to_numpy(object)
-    count = t["count"].to_numpy(np.int64)
-    buffer_steps = np.isin(steps, ["fetch_buffer", "fetch_phase2"])
-    segment_steps = np.isin(steps, ["fetch_segments", "fetch_phase1"])
-    polls = t.loc[steps == "poll", "step_index"]
-    return {
-        "fetches": int((steps == "fetch_response").sum()),
-        "from_buffer": int(count[buffer_steps].sum()),
-        "from_segments": int(count[segment_steps].sum()),
-        "buffer_first": bool((steps == "fetch_buffer").any()),
-        "first_fetch_step": int(polls.min()) if len(polls) else -1,
-    }
 
 
 def _step_rows(run: RunTables, step: str, partition: int | None = None) -> pd.DataFrame:
