@@ -126,7 +126,9 @@ def segment_spans(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame
     while True:
         out = _segment_spans(seg, _keep_states(steps, n), end)
         if len(out) <= budget or n <= 1:
-            return fit_rows(out, budget)
+            fitted = fit_rows(out, budget)
+            fitted.attrs = {"snapshots": (min(n, len(steps)), len(steps))}
+            return fitted
         n = max(1, n // 2)
 
 
@@ -191,10 +193,68 @@ def buffer_spans(
     entries, steps = _buffer_states(run, partition)
     end = run_end(run)
     spans = _multiplicity_spans(entries, steps, end, bins=None)
+    cells = None
     if len(spans) > budget:
-        keep = _keep_states(steps, max(1, budget // OFFSET_BINS))
-        spans = _multiplicity_spans(entries, keep, end, bins=OFFSET_BINS)
-    return fit_rows(spans, budget), fit_rows(_range_spans(entries, steps, end), budget)
+        step_bins = max(1, budget // OFFSET_BINS)
+        spans, cells = _binned_cells(spans, end, step_bins, OFFSET_BINS)
+    out = fit_rows(spans, budget)
+    # What the reduction did, for the chart to say it: (steps, offsets) per cell, rows dropped.
+    out.attrs = {"cells": cells, "sampled": len(out) < len(spans)}
+    return out, fit_rows(_range_spans(entries, steps, end), budget)
+
+
+def _binned_cells(
+    spans: pd.DataFrame, end: int, step_bins: int, offset_bins: int
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Every snapshot kept, aggregated: a grid of step blocks x offset blocks, each cell the
+    most copies any snapshot in its steps held of any offset in its offsets (so a duplicate
+    never hides and no snapshot is skipped). Adjacent offset blocks with equal multiplicity
+    are joined again."""
+    lo, hi = int(spans["offset_start"].min()), int(spans["offset_end"].max())
+    sw = max(1, -(-end // step_bins))
+    ow = max(1, -(-(hi - lo) // offset_bins))
+    s0 = spans["step_start"].to_numpy(np.int64) // sw
+    s1 = (spans["step_end"].to_numpy(np.int64) - 1) // sw
+    o0 = (spans["offset_start"].to_numpy(np.int64) - lo) // ow
+    o1 = (spans["offset_end"].to_numpy(np.int64) - 1 - lo) // ow
+    reps = s1 - s0 + 1
+    sbin = np.repeat(s0, reps) + _ramp(reps)
+    ob0, ob1 = np.repeat(o0, reps), np.repeat(o1, reps)
+    mult = np.repeat(spans["multiplicity"].to_numpy(np.int64), reps)
+    oreps = ob1 - ob0 + 1
+    rows = pd.DataFrame(
+        {
+            "state": np.repeat(sbin, oreps),
+            "bin": np.repeat(ob0, oreps) + _ramp(oreps),
+            "multiplicity": np.repeat(mult, oreps),
+        }
+    )
+    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
+    new = (
+        rows["state"].ne(rows["state"].shift())
+        | rows["bin"].ne(rows["bin"].shift() + 1)
+        | rows["multiplicity"].ne(rows["multiplicity"].shift())
+    )
+    rows["run"] = new.cumsum()
+    g = rows.groupby("run").agg(
+        state=("state", "first"),
+        b0=("bin", "first"),
+        b1=("bin", "last"),
+        m=("multiplicity", "first"),
+    )
+    state = g["state"].to_numpy(np.int64)
+    out = pd.DataFrame(
+        {
+            "step_start": state * sw,
+            "step_end": np.minimum(end, (state + 1) * sw),
+            "offset_start": lo + g["b0"].to_numpy(np.int64) * ow,
+            "offset_end": np.minimum(hi, lo + (g["b1"].to_numpy(np.int64) + 1) * ow),
+            "multiplicity": g["m"].to_numpy(np.int64),
+            "binned": True,
+            "step": f"{sw:,} steps",
+        }
+    )
+    return out, (sw, ow)
 
 
 def _buffer_states(run: Any, partition: int) -> tuple[pd.DataFrame, np.ndarray]:

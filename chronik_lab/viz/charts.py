@@ -132,7 +132,7 @@ def _lanes_chart(
     tooltip += [c for c in ("detail:N", "count:Q") if c.split(":")[0] in lanes]
     return (
         alt.Chart(lanes)
-        .mark_rect(color=LANE_COLOR, stroke="white", strokeWidth=0.5)
+        .mark_rect(color=LANE_COLOR, stroke="white", strokeWidth=0.5 if len(lanes) <= 100 else 0)
         .encode(
             x=alt.X("step_start:Q", scale=x_scale, axis=axis),
             x2="step_end:Q",
@@ -162,8 +162,8 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     segments = cd.segment_spans(run, partition, budget * 3 // 10)
     _, ranges = cd.buffer_spans(run, partition, budget // 5)
     lines = cd.offset_lines(run, partition, budget // 5)
-    fetches = _steps(run, partition, "fetch_response", budget // 10)
-    end = cd.run_end(run)
+    end = _trace_end(run)
+    fetches = _steps(run, partition, "fetch_response", budget // 10, end)
     lanes = st.event_lanes(run, partition, end, budget // 5)
     if len(fetches) > MAX_FETCH_RULES:  # thousands of polls would grey the plot out: lanes say it
         fetches = fetches.iloc[:0]
@@ -224,7 +224,8 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             tooltip=["what:N", "value:Q", "step_index:Q"],
         )
     )
-    plot = alt.layer(seg, band, rules, watermarks).properties(width=WIDTH, height=HEIGHT)
+    layers = [seg, band, rules, watermarks, *_unrecorded(run, end)]
+    plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     plot = plot.resolve_scale(color="independent", strokeDash="independent")
     entries = [(s, "fill") for s in shown]
     entries += [(BUFFER, "outline")] if len(ranges) else []
@@ -234,14 +235,47 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     body = alt.vconcat(plot, lanes_chart, spacing=4).resolve_scale(color="independent")
     chart = alt.hconcat(body, legend(entries, COLORS, DASHES))
     chart = chart.resolve_scale(color="independent", strokeDash="independent")
-    return chart.properties(title=titled(title, st.coverage_note(run, partition)))
+    notes = [st.coverage_note(run, partition), _sampled(segments, "segment")]
+    return chart.properties(title=titled(title, _joined(notes)))
 
 
-def _steps(run: RunTables, partition: int, step: str, budget: int) -> pd.DataFrame:
-    """The trace rows of one kind of step in one partition: step_index, source, detail, count."""
+def _trace_end(run: RunTables) -> int:
+    """The x range of a step chart: the whole trace, which is never cut (snapshots may be),
+    unless the snapshots cover less than half of it -- then only what they cover, which would
+    otherwise be squeezed into a sliver (the subtitle says how much that is)."""
+    recorded = cd.run_end(run)
+    steps = int(run.trace["step_index"].max()) + 1 if len(run.trace) else 1
+    return recorded if run.snapshots_truncated and recorded * 2 < steps else max(recorded, steps)
+
+
+def _unrecorded(run: RunTables, end: int) -> list[alt.Chart]:
+    """A grey band over the steps after the snapshots stopped, saying so, so that an empty
+    stretch of the chart is never read as an empty buffer or log."""
+    recorded = cd.run_end(run)
+    if not run.snapshots_truncated or recorded >= end:
+        return []
+    band = pd.DataFrame(
+        {"start": [recorded], "stop": [end], "text": [f"no snapshots after step {recorded:,}"]}
+    )
+    base = alt.Chart(band)
+    return [
+        base.mark_rect(color="#bbbbbb", opacity=0.35).encode(
+            x="start:Q", x2="stop:Q", tooltip=["text:N"]
+        ),
+        base.mark_text(
+            align="left", baseline="top", dx=4, dy=4, fontSize=11, color="#555555"
+        ).encode(x="start:Q", y=alt.value(0), text="text:N"),
+    ]
+
+
+def _steps(run: RunTables, partition: int, step: str, budget: int, end: int) -> pd.DataFrame:
+    """The trace rows of one kind of step in one partition before `end`: step_index, source,
+    detail, count."""
     trace = run.trace
     rows = trace[
-        (trace["step"] == step).to_numpy(bool) & (trace["partition"] == partition).to_numpy(bool)
+        (trace["step"] == step).to_numpy(bool)
+        & (trace["partition"] == partition).to_numpy(bool)
+        & (trace["step_index"] < end).to_numpy(bool)
     ]
     out = pd.DataFrame(
         {
@@ -272,9 +306,9 @@ def buffer_contents(run: RunTables, max_rows: int = MAX_ROWS) -> alt.TopLevelMix
 
 def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str):
     spans, _ = cd.buffer_spans(run, partition, budget * 3 // 5)
-    end = cd.run_end(run)
+    end = _trace_end(run)
     lanes = st.buffer_events(run, partition, end, budget // 5)
-    marks = _steps(run, partition, "mark_flushed", budget // 10)
+    marks = _steps(run, partition, "mark_flushed", budget // 10, end)
     if len(marks) > MAX_FETCH_RULES:
         marks = marks.iloc[:0]
     x_scale = alt.Scale(domain=[0, end], nice=False)
@@ -307,14 +341,36 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         .mark_rule(strokeDash=DASHES[CLEARED], color=COLORS[CLEARED], strokeWidth=1.5)
         .encode(x="step_index:Q", tooltip=["step_index:Q", "detail:N"])
     )
-    plot = alt.layer(heat, cleared).properties(width=WIDTH, height=HEIGHT)
+    plot = alt.layer(heat, cleared, *_unrecorded(run, end)).properties(width=WIDTH, height=HEIGHT)
     axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
     body = alt.vconcat(plot, lanes_chart, spacing=4)
     if len(marks):
         body = alt.hconcat(body, legend([(CLEARED, "line")], COLORS, DASHES))
         body = body.resolve_scale(color="independent", strokeDash="independent")
-    return body.properties(title=titled(title, st.coverage_note(run, partition)))
+    notes = [st.coverage_note(run, partition), _sampled(spans, "buffer")]
+    if spans.attrs.get("cells"):
+        sw, ow = spans.attrs["cells"]
+        notes.append(
+            f"each cell: {sw:,} steps × {ow:,} offsets, coloured by the most copies any "
+            "snapshot in it held"
+        )
+    return body.properties(title=titled(title, _joined(notes)))
+
+
+def _sampled(spans: pd.DataFrame, what: str) -> str | None:
+    """'120 of 50,000 buffer snapshots drawn, each until the next' when the data was thinned."""
+    kept, total = spans.attrs.get("snapshots", (0, 0))
+    if spans.attrs.get("sampled"):
+        return f"an even sample of the {what} rows drawn (too many to draw each)"
+    if kept >= total:
+        return None
+    return f"{kept:,} of {total:,} {what} snapshots drawn, each until the next drawn one"
+
+
+def _joined(notes: list[str | None]) -> list[str] | None:
+    kept = [n for n in notes if n]
+    return kept or None
 
 
 def _copies_scale(spans: pd.DataFrame) -> alt.Scale:

@@ -126,7 +126,7 @@ def _received_one(
     if bands is None:
         notes.append("pattern bands left out: too many runs to draw")
     chart = alt.hconcat(plot, lane, spacing=6).resolve_scale(y="shared")
-    return chart.properties(title=titled(title, "; ".join(notes) or None))
+    return chart.properties(title=titled(title, notes or None))
 
 
 def _id_domain(run: RunTables, partition: int) -> list[float]:

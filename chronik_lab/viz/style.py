@@ -29,8 +29,10 @@ def bugs_label(run: RunTables) -> str:
     return bugs if isinstance(bugs, str) else "+".join(bugs)  # type: ignore[arg-type]
 
 
-def titled(text: str | list[str], subtitle: str | None) -> alt.TitleParams | str | list[str]:
-    """A title, with a grey subtitle line when there is something to qualify."""
+def titled(
+    text: str | list[str], subtitle: str | list[str] | None
+) -> alt.TitleParams | str | list[str]:
+    """A title, with subtitle lines (in red: they qualify what the chart shows) if any."""
     if not subtitle:
         return text
     return alt.TitleParams(text=text, subtitle=subtitle, subtitleColor="#b22222", anchor="start")
