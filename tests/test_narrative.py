@@ -3,12 +3,15 @@ and at sizes where nothing, or everything, comes back -- never the seed's text b
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 
 import chronik_lab as cl
-from chronik_lab.notebook import narrative
+from chronik_lab.notebook import digest, narrative
 from chronik_lab.sim import tables
+from chronik_lab.validate import listed
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +113,61 @@ def test_read_runs_joins_entries_that_continue_each_other():
 )
 def test_verdict_names_what_went_wrong(preset_runs, preset, expected):
     assert narrative.verdict(preset_runs[preset]) == expected
+
+
+# -- the tables a page shows, and the facts it states --------------------------------------
+
+
+def test_trace_table_of_produce_steps_has_no_poll_column(preset_runs):
+    steps = digest.trace_steps(preset_runs["v0.7.5"], "update_buffer")
+    assert "poll" not in steps.columns and "request" in steps.columns
+    assert not steps.isna().any().any()
+
+
+def test_trace_table_of_mixed_steps_leaves_missing_values_blank(preset_runs):
+    steps = digest.trace_steps(preset_runs["v0.7.5"], ["update_buffer", "poll"])
+    poll = steps[steps["step"] == "poll"].iloc[0]
+    buffer = steps[steps["step"] == "update_buffer"].iloc[0]
+    assert poll["request"] == "" and buffer["poll"] == ""
+    assert "<NA>" not in steps.to_string()
+
+
+def test_buffer_facts_come_from_the_tables_alone():
+    buffer_history = pd.DataFrame(
+        {
+            "partition": 0,
+            "step_index": [3, 9, 9],
+            "first_offset": [0, 0, 2],
+            "last_offset": [3, 3, 5],
+        }
+    )
+    segment_history = pd.DataFrame(
+        {"partition": [0, 0, 1], "step_index": [4, 8, 8], "visible": [False, True, False]}
+    )
+    tables = SimpleNamespace(buffer_history=buffer_history, segment_history=segment_history)
+    facts = digest.buffer_facts(tables)
+    assert facts == {"max_buffer_copies": 2, "segments": 2, "visible_segments": 1}
+
+
+def test_seed_buffer_facts(preset_runs):
+    assert digest.buffer_facts(preset_runs["v0.7.5"]) == {
+        "max_buffer_copies": 2,
+        "segments": 1,
+        "visible_segments": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, []), ("v1.0", ["v1.0"]), ("v0.7.5,v1.0", ["v0.7.5,v1.0"]), (("a", "b"), ["a", "b"])],
+)
+def test_one_listing_rule_for_list_parameters(value, expected):
+    assert listed(value, "compare_with") == expected
+
+
+@pytest.mark.parametrize("value", [3, b"v1.0", 2.5])
+def test_a_value_that_is_not_a_list_is_refused_by_name(value):
+    with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
+        listed(value, "compare_with")
+    with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
+        digest.versions("v0.7.5", value)

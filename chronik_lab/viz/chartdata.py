@@ -19,12 +19,11 @@ one, or until the end of the run. All functions are pure; they never modify the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.pattern import run_labels
+from chronik_lab.sim.tables import CheckedTables, RunTables
 
 __all__ = [
     "MAX_ROWS",
@@ -57,7 +56,7 @@ def fit_rows(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> pd.DataFrame:
     return df.iloc[index]
 
 
-def run_end(run: Any) -> int:
+def run_end(run: RunTables) -> int:
     """The step after the last one a chart may draw: the end of the trace, or of the snapshots
     when the recorder stopped taking them (`run.snapshots_truncated`)."""
     ends = [int(t["step_index"].max()) + 1 for t in _histories(run) if len(t)]
@@ -66,7 +65,7 @@ def run_end(run: Any) -> int:
     return max(ends, default=1)
 
 
-def partitions_of(run: Any) -> list[int]:
+def partitions_of(run: RunTables) -> list[int]:
     """Every partition a run touched (sent to, received from, or snapshotted), sorted."""
     seen: set[int] = set()
     for table in (run.sent, run.received, *_histories(run)):
@@ -75,7 +74,7 @@ def partitions_of(run: Any) -> list[int]:
     return sorted(seen) or [0]
 
 
-def _histories(run: Any) -> list[pd.DataFrame]:
+def _histories(run: RunTables) -> list[pd.DataFrame]:
     return [run.buffer_history, run.segment_history, run.offsets_history]
 
 
@@ -113,7 +112,7 @@ def _merge_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # -- segments -----------------------------------------------------------------------------
 
 
-def segment_spans(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+def segment_spans(run: RunTables, partition: int, budget: int = 2_000) -> pd.DataFrame:
     """One row per segment and span of steps over which its range and visibility held.
 
     Columns: step_start, step_end, base_offset, end_offset (last + 1), record_count, visible,
@@ -156,7 +155,7 @@ def _segment_spans(seg: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFra
 # -- offsets (high watermark, log end) ----------------------------------------------------
 
 
-def offset_lines(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+def offset_lines(run: RunTables, partition: int, budget: int = 2_000) -> pd.DataFrame:
     """High watermark and log end offset as step lines: step_index, measure, value.
 
     Only the steps where a value changed, plus a closing point at the run's end.
@@ -181,7 +180,7 @@ def offset_lines(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
 
 
 def buffer_spans(
-    run: Any, partition: int, budget: int = 2_000
+    run: RunTables, partition: int, budget: int = 2_000
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The buffer over the steps of a run, as (multiplicity spans, buffer range spans).
 
@@ -257,7 +256,7 @@ def _binned_cells(
     return out, (sw, ow)
 
 
-def _buffer_states(run: Any, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _buffer_states(run: RunTables, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The buffer entries of each snapshot, and every step where the buffer changed.
 
     An emptied buffer leaves no rows in buffer_history; the offsets table says when it happened.
@@ -383,7 +382,7 @@ def _range_spans(entries: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataF
 # -- received vs sent ---------------------------------------------------------------------
 
 
-def received_points(run: Any, partition: int, budget: int = 3_000) -> pd.DataFrame:
+def received_points(run: RunTables, partition: int, budget: int = 3_000) -> pd.DataFrame:
     """Received records: offset (client-seen), message_id, status ("first" | "duplicate").
 
     A record is a duplicate when its message id was already received (earlier in the run).
@@ -411,7 +410,7 @@ def received_points(run: Any, partition: int, budget: int = 3_000) -> pd.DataFra
     return fit_rows(_grid(pts, "offset", "duplicate"), budget)
 
 
-def lost_points(run: Any, partition: int, budget: int = 1_000) -> pd.DataFrame:
+def lost_points(run: RunTables, partition: int, budget: int = 1_000) -> pd.DataFrame:
     """Sent, acknowledged ids never received, at the offset the producer got back: offset,
     message_id (or a grid like `received_points` past `budget`), status "lost"."""
     sent = run.sent
@@ -448,7 +447,7 @@ def _grid(pts: pd.DataFrame, x: str, flag: str) -> pd.DataFrame:
     return g
 
 
-def pattern_bands(run: Any, partition: int, budget: int = 200) -> pd.DataFrame:
+def pattern_bands(run: CheckedTables, partition: int, budget: int = 200) -> pd.DataFrame:
     """The pattern table's runs of one partition as bands, numbered; empty past `budget` runs
     (hundreds of bands are unreadable; the table itself says more)."""
     pattern = run.report.pattern
