@@ -171,3 +171,35 @@ def test_a_value_that_is_not_a_list_is_refused_by_name(value):
         listed(value, "compare_with")
     with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
         digest.versions("v0.7.5", value)
+
+
+# -- the other generated sentences ---------------------------------------------------------
+
+
+def test_heading_names_the_version_and_the_outcome(preset_runs):
+    assert narrative.heading(preset_runs["v0.7.6"]) == "## v0.7.6: 10 sent, 0 received: all 10 lost"
+    assert narrative.heading(preset_runs["fixed"], 3).startswith("### fixed: 10 sent, 10 received")
+
+
+def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
+    assert "1 segment (offsets 0–9), 0 of them visible" in narrative.at_first_fetch(
+        preset_runs["v0.7.6"]
+    )
+    assert "1 of them visible" in narrative.at_first_fetch(preset_runs["fixed"])
+
+
+def test_observation_counts_duplicates_and_losses():
+    seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
+    assert narrative.observation(seed, 10) == (
+        "The observation: **20 records** for 10 messages sent: 10 duplicated."
+    )
+    assert "10 never received" in narrative.observation([], 10)
+
+
+def test_explanation_names_the_minimal_causes_or_says_there_are_none():
+    seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
+    text = narrative.explanation(cl.explain(seed, cl.SEED))
+    assert "are minimal" in text and "`cumulative_update_buffer`" in text
+    assert "Every minimal one has" in text
+    none = narrative.explanation(cl.explain([5, 5, 5], cl.SEED))
+    assert none.startswith("No combination") and "reproduces the observation exactly" in none

@@ -14,7 +14,7 @@ without each switch (cheap: ids only, no trace).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,10 @@ from chronik_lab.sim.tables import (
 
 __all__ = [
     "COUNTERFACTUAL_LIMIT",
+    "at_first_fetch",
+    "explanation",
+    "heading",
+    "observation",
     "counterfactuals",
     "headline",
     "read_runs",
@@ -74,6 +78,75 @@ def _step_rows(run: RunTables, step: str, partition: int | None = None) -> pd.Da
     if partition is not None:
         mask &= (t["partition"] == partition).to_numpy(bool)
     return t[mask]
+
+
+def heading(run: RunTables, level: int = 2) -> str:
+    """A Markdown heading for the run: '## v0.7.5: 10 sent, 20 received: 10 duplicated'."""
+    return f"{'#' * level} {_version(run)}: {headline(run)}"
+
+
+def observation(ids: Sequence[int], sent: int) -> str:
+    """A sentence on an observation (the ids a consumer received) against the messages sent."""
+    o = outcome(list(ids), sent)
+    parts = [
+        f"{o['duplicates']:,} duplicated" if o["duplicates"] else "",
+        f"{o['lost']:,} never received" if o["lost"] else "",
+    ]
+    what = ", ".join(p for p in parts if p) or "each id exactly once"
+    return f"The observation: **{o['received']:,} records** for {sent:,} messages sent: {what}."
+
+
+def explanation(ranking: pd.DataFrame) -> str:
+    """What a ranking (`cl.explain`) found, in words: how many combinations reproduce the
+    observation exactly, the minimal ones, and the switch every minimal one shares."""
+    exact = ranking[ranking["exact"].to_numpy(bool)]
+    minimal = ranking[ranking["minimal"].to_numpy(bool)]
+    if exact.empty:
+        best = int(ranking["distance"].min()) if len(ranking) else 0
+        return (
+            f"No combination of {len(ranking):,} reproduces the observation exactly; the closest "
+            f"is {best:,} edits away. The lab's switches do not explain it as it stands."
+        )
+    sets = [set(b) for b in minimal["bugs"]]
+    shared = sorted(set.intersection(*sets)) if sets else []
+    names = "; ".join(" + ".join(f"`{b}`" for b in sorted(s)) or "(no switch)" for s in sets)
+    text = (
+        f"**{len(exact):,}** of {len(ranking):,} combinations reproduce the observation exactly; "
+        f"**{len(minimal):,}** of them are minimal: {names}."
+    )
+    if shared:
+        text += " Every minimal one has " + ", ".join(f"`{b}`" for b in shared) + "."
+    return text
+
+
+def at_first_fetch(run: RunTables) -> str:
+    """Markdown: per partition, what the buffer held when the consumer first fetched, what
+    fetch read, and the segments then (how many, which offsets, visible or not)."""
+    parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
+    out = []
+    for p in parts[:PARTITIONS_SHOWN]:
+        prefix = f"Partition {p}: " if len(parts) > 1 else ""
+        out.append(prefix + _fetch_story(run, int(p)) + " " + _segments_story(run, int(p)))
+    return "\n\n".join(out)
+
+
+def _segments_story(run: RunTables, partition: int) -> str:
+    step = fetch_reads(run, partition)["first_fetch_step"]
+    seg = run.segment_history
+    seg = seg[(seg["partition"] == partition).to_numpy(bool)]
+    until = recorded_until(run)
+    if step < 0 or (until is not None and step > until + 1):
+        return ""
+    seg = seg[seg["step_index"] < step]
+    if seg.empty:
+        return "No segment had been written by then."
+    last = seg[seg["step_index"] == seg["step_index"].max()]
+    visible = int(last["visible"].sum())
+    lo, hi = int(last["base_offset"].min()), int(last["last_offset"].max())
+    return (
+        f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), "
+        f"{visible:,} of them visible to fetch."
+    )
 
 
 # -- what each switch did ---------------------------------------------------------------------
