@@ -36,6 +36,7 @@ __all__ = [
     "explanation",
     "heading",
     "observation",
+    "sweep_story",
     "counterfactuals",
     "headline",
     "read_runs",
@@ -400,3 +401,29 @@ def _n(count: int, word: str, plural: str | None = None) -> str:
 def _range(lo: object, hi: object, sep: str = "–") -> str:
     lo, hi = int(lo), int(hi)  # type: ignore[call-overload]
     return f"{lo:,}" if lo == hi else f"{lo:,}{sep}{hi:,}"
+
+
+def sweep_story(grid: pd.DataFrame, cell: dict) -> str:
+    """Per version of a sweep (`cl.sweep`): in how many of its cells messages came back twice
+    or not at all, the worst rates, and the rates in `cell` (the parameters' workload)."""
+    lines = []
+    for preset, rows in grid.groupby("preset", sort=False):
+        dup = int((rows["duplication_rate"] > 0).sum())
+        lost = int((rows["loss_rate"] > 0).sum())
+        here = rows[
+            (rows["batch_split"].astype(str) == str(cell["batch_split"]))
+            & (rows["flush_batches"] == cell["flush_batches"])
+        ]
+        at = "; this workload is not in the grid"
+        if len(here):
+            dup_here, lost_here = here["duplication_rate"].iloc[0], here["loss_rate"].iloc[0]
+            at = (
+                f"; this workload ({cell['batch_split']}, flush at {cell['flush_batches']}): "
+                f"{dup_here:.0%} duplicated, {lost_here:.0%} lost"
+            )
+        lines.append(
+            f"- `{preset}`: duplicates in {dup} of {len(rows)} cells (at worst "
+            f"{rows['duplication_rate'].max():.0%}), loss in {lost} (at worst "
+            f"{rows['loss_rate'].max():.0%}){at}."
+        )
+    return "\n".join(lines)
