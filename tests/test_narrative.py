@@ -203,3 +203,12 @@ def test_explanation_names_the_minimal_causes_or_says_there_are_none():
     assert "Every minimal one has" in text
     none = narrative.explanation(cl.explain([5, 5, 5], cl.SEED))
     assert none.startswith("No combination") and "reproduces the observation exactly" in none
+
+
+@pytest.mark.parametrize("preset", ["v0.7.5", "v0.7.6", "fixed"])
+def test_every_summary_carries_the_runs_verdict_and_headline(preset_runs, preset):
+    run = preset_runs[preset]
+    summary = digest.notebook_summary("01_reproduce", {}, run)
+    assert summary["verdict"] == narrative.verdict(run)
+    assert summary["headline"] == narrative.headline(run)
+    assert summary["snapshots_truncated"] is False

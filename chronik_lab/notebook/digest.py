@@ -4,8 +4,9 @@ versions it compares, and the small JSON summary the report tabulates.
 Each notebook ends with `write_summary(summary_path, notebook_summary(...))`. The summary's
 top-level keys are the same for every notebook, so the report's index can show them side by
 side: `notebook`, `parameters`, `sent`, `received`, `counts` (the checker's anomaly counts),
-`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}); notebooks
-add their own keys after those.
+`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}), `verdict`
+(duplicates / loss / exact) and `headline` (the outcome in words, as the page's heading says
+it); notebooks add their own keys after those.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
+from chronik_lab.notebook.narrative import headline, verdict
 from chronik_lab.sim.scenario import Run
 from chronik_lab.sim.sweeps import split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
@@ -90,6 +92,9 @@ def run_digest(run: Run) -> dict[str, Any]:
         "outcome": outcome(run.received["message_id"].to_numpy("int64"), digest["sent"]),
         "ok": digest["ok"],
         "bug_set": digest["bug_set"],
+        "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact
+        "headline": headline(run),  # "10 sent, 20 received: 10 duplicated"
+        "snapshots_truncated": digest["snapshots_truncated"],
     }
 
 
