@@ -193,7 +193,10 @@ def _clears_all(run: RunTables) -> str | None:
         return f"`mark_flushed` ran {_n(len(marks), 'time')}, clearing the whole buffer each time"
     if not cleared:
         return None
-    return f"`mark_flushed` cleared the whole buffer {_n(cleared, 'time')}, unflushed records too"
+    return (
+        f"`mark_flushed` cleared the whole buffer {_n(cleared, 'time')}, keeping no record "
+        "above the flushed offset"
+    )
 
 
 def _invisible(run: RunTables) -> str | None:

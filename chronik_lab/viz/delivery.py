@@ -71,22 +71,18 @@ def _received_one(
     width, height = (WIDTH // 2, HEIGHT * 4 // 5) if compact else (WIDTH, HEIGHT)
     ids = _id_domain(run, partition)
     if x_domain is None:
-        top = float(points["offset_end"].max()) if "offset_end" in points else None
-        top = (
-            top if top is not None else float(points["offset"].max()) + 0.5 if len(points) else 0.5
-        )
-        x_domain = (-0.5, max(top, 0.5))
+        x_domain = offset_domain([run])
     x = alt.X(
         "offset:Q",
         title="offset (as the client saw it)",
         scale=alt.Scale(domain=list(x_domain), nice=False),
-        axis=alt.Axis(format="~s", tickMinStep=1, labelOverlap=True),
+        axis=alt.Axis(format=_format(x_domain[1]), tickMinStep=1, labelOverlap=True),
     )
     y = alt.Y(
         "message_id:Q",
         title="message id",
         scale=alt.Scale(domain=ids, nice=False),
-        axis=alt.Axis(format="~s", tickMinStep=1),
+        axis=alt.Axis(format=_format(ids[1]), tickMinStep=1),
     )
     color = alt.Color("status:N", scale=STATUS, title="record")
     shape = alt.Shape("status:N", scale=SHAPES, title="record")
@@ -127,6 +123,20 @@ def _received_one(
         notes.append("pattern bands left out: too many runs to draw")
     chart = alt.hconcat(plot, lane, spacing=6).resolve_scale(y="shared")
     return chart.properties(title=titled(title, notes or None))
+
+
+def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
+    """The client-offset axis of one or several panels: every received offset (a grid cell
+    reaches its block's end), and at least as many offsets as messages were sent, so an empty
+    panel still has an axis of whole numbers."""
+    top = max((float(r.received["offset"].max()) for r in runs if len(r.received)), default=-1.0)
+    top = max([top, *(float(len(r.sent)) - 1 for r in runs), 0.0])
+    return (-0.5, top + 0.5)
+
+
+def _format(top: float) -> str:
+    """Whole numbers with separators up to 10,000, then "100k": labels that never collide."""
+    return ",d" if top < 10_000 else "~s"
 
 
 def _id_domain(run: RunTables, partition: int) -> list[float]:
@@ -215,10 +225,7 @@ def before_after(
     if not isinstance(runs, Mapping) or not runs:
         raise InvalidArgumentError("before_after needs a non-empty dict of label -> Run")
     share = max(1, max_rows // len(runs))
-    top = max(
-        (float(r.received["offset"].max()) for r in runs.values() if len(r.received)), default=0.0
-    )
-    domain = (-0.5, top + 0.5)
+    domain = offset_domain(list(runs.values()))
     charts = [
         received_vs_sent(run, share, True, title=[str(label), outcome_text(run)], x_domain=domain)
         for label, run in runs.items()
