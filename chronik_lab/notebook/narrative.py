@@ -247,7 +247,27 @@ def _hw_acks(run: RunTables) -> str | None:
     )
 
 
+def _fetch_range(run: RunTables) -> str | None:
+    """Polls from past the log end that got an empty answer instead of OFFSET_OUT_OF_RANGE."""
+    polls = _step_rows(run, "poll")
+    sent = run.sent.dropna(subset=["offset"])
+    if polls.empty or sent.empty:
+        return None
+    ends = sent.groupby("partition")["offset"].max() + 1
+    start = polls["first_offset"].astype("Int64")
+    past = polls[(start > polls["partition"].map(ends)).fillna(False).to_numpy(bool)]
+    if past.empty:
+        return None
+    first = past.iloc[0]
+    return (
+        f"{_n(len(past), 'fetch', 'fetches')} from past the log end (the first from offset "
+        f"{int(first['first_offset']):,}, the log ending at "
+        f"{int(ends[first['partition']]):,}) got an empty answer, not OFFSET_OUT_OF_RANGE"
+    )
+
+
 EVIDENCE: dict[str, Callable[[RunTables], str | None]] = {
+    "chronik_fetch_range": _fetch_range,
     "cumulative_update_buffer": _cumulative,
     "blind_append_buffer": _blind_append,
     "no_mark_flushed": _no_mark_flushed,
