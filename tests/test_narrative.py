@@ -219,3 +219,19 @@ def test_every_summary_carries_the_runs_verdict_and_headline(preset_runs, preset
     assert summary["verdict"] == narrative.verdict(run)
     assert summary["headline"] == narrative.headline(run)
     assert summary["snapshots_truncated"] is False
+
+
+def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():
+    grid = cl.sweep(10, [None, [4, 6]], [1, 2], ["v0.7.5", "fixed"])
+    text = narrative.sweep_story(grid, digest.sweep_cell([4, 6], 10, 2))
+    v075, fixed = text.splitlines()
+    assert (
+        v075.startswith("- `v0.7.5`: duplicates in ")
+        and "(4+6, flush at 2): 100% duplicated" in v075
+    )
+    assert fixed == (
+        "- `fixed`: duplicates in 0 of 4 cells (at worst 0%), loss in 0 (at worst 0%); "
+        "this workload (4+6, flush at 2): 0% duplicated, 0% lost."
+    )
+    missing = narrative.sweep_story(grid, digest.sweep_cell([5, 5], 10, 2))
+    assert "this workload is not in the grid" in missing
