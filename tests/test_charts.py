@@ -424,7 +424,7 @@ def test_buffer_contents_marks_mark_flushed_and_has_integer_offset_ticks(version
     axes = [
         m["encoding"]["y"].get("axis") or {} for m in _marks(spec) if "y" in m.get("encoding", {})
     ]
-    offset_axes = [a for a in axes if a.get("format") == "d"]
+    offset_axes = [a for a in axes if a.get("format") == ",d"]  # whole numbers, no 0.5
     assert offset_axes and all(a["tickMinStep"] == 1 for a in offset_axes)
 
 

@@ -179,13 +179,24 @@ def buffer_spans(
     end = run_end(run)
     spans = _multiplicity_spans(entries, steps, end, bins=None)
     cells = None
-    if len(spans) > budget:
+    if len(spans) > budget or _too_small(spans, end):
         step_bins = max(1, budget // OFFSET_BINS)
         spans, cells = _binned_cells(spans, end, step_bins, OFFSET_BINS)
     out = fit_rows(spans, budget)
     # What the reduction did, for the chart to say it: (steps, offsets) per cell, rows dropped.
     out.attrs = {"cells": cells, "sampled": len(out) < len(spans)}
     return out, fit_rows(_range_spans(entries, steps, end), budget)
+
+
+def _too_small(spans: pd.DataFrame, end: int) -> bool:
+    """Whether the typical span would be a speck: under 1/150 of the offsets *and* of the steps
+    (a small buffer moving over a long log). Binned cells are at least 1/40 x 1/75 of the plot."""
+    if len(spans) < 2:
+        return False
+    offsets = int(spans["offset_end"].max()) - int(spans["offset_start"].min())
+    tall = float((spans["offset_end"] - spans["offset_start"]).median())
+    wide = float((spans["step_end"] - spans["step_start"]).median())
+    return tall * 150 < offsets and wide * 150 < end
 
 
 def _binned_cells(

@@ -30,7 +30,15 @@ from chronik_lab.viz import chartdata as cd
 from chronik_lab.viz import steps as st
 from chronik_lab.viz.delivery import before_after, received_vs_sent
 from chronik_lab.viz.sequence import buffer_sequence
-from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, legend, per_partition, titled
+from chronik_lab.viz.style import (
+    HEIGHT,
+    WIDTH,
+    bugs_label,
+    legend,
+    number_format,
+    per_partition,
+    titled,
+)
 from chronik_lab.viz.tablecharts import (
     combination_table,
     explain_chart,
@@ -73,6 +81,7 @@ COLORS = {
 }
 DASHES = {HW: [1, 0], LEO: [6, 3], FETCH: [2, 3], CLEARED: [2, 3], BUFFER: [4, 3]}
 LANE_COLOR = "#8c8c8c"
+LANE_ROWS = 300  # more rectangles than that in 640 px are specks: bin the steps instead
 # Copies of an offset in the buffer: 1 is the correct state (blue), every extra copy hotter.
 COPIES = ["#9ecae9", "#f58518", "#e45756", "#b22222", "#6b0000"]
 
@@ -165,14 +174,17 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     lines = cd.offset_lines(run, partition, budget // 5)
     end = _trace_end(run)
     fetches = _steps(run, partition, "fetch_response", budget // 10, end)
-    lanes = st.event_lanes(run, partition, end, budget // 5)
+    lanes = st.event_lanes(run, partition, end, min(budget // 5, LANE_ROWS))
     if len(fetches) > MAX_FETCH_RULES:  # thousands of polls would grey the plot out: lanes say it
         fetches = fetches.iloc[:0]
     segments["what"] = segments["visible"].map({True: SEG_VISIBLE, False: SEG_INVISIBLE})
     lines["what"] = lines["measure"].map(MEASURES)
     x_scale = alt.Scale(domain=[0, end], nice=False)
     x = alt.X("step_start:Q", scale=x_scale, axis=alt.Axis(labels=False, title=None))
-    y = alt.Y("base_offset:Q", title="offset", axis=alt.Axis(format="d", tickMinStep=1))
+    top = max(float(segments["end_offset"].max()) if len(segments) else 0.0, _top(lines, "value"))
+    y = alt.Y(
+        "base_offset:Q", title="offset", axis=alt.Axis(format=number_format(top), tickMinStep=1)
+    )
     shown = sorted(set(segments["what"]), key=list(COLORS).index)
     seg = (
         alt.Chart(segments)
@@ -308,18 +320,22 @@ def buffer_contents(run: RunTables, max_rows: int = MAX_ROWS) -> alt.TopLevelMix
 def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str):
     spans, _ = cd.buffer_spans(run, partition, budget * 3 // 5)
     end = _trace_end(run)
-    lanes = st.buffer_events(run, partition, end, budget // 5)
+    lanes = st.buffer_events(run, partition, end, min(budget // 5, LANE_ROWS))
     marks = _steps(run, partition, "mark_flushed", budget // 10, end)
     if len(marks) > MAX_FETCH_RULES:
         marks = marks.iloc[:0]
     x_scale = alt.Scale(domain=[0, end], nice=False)
     heat = (
         alt.Chart(spans)
-        .mark_rect(stroke="white", strokeWidth=0.5)
+        .mark_rect(stroke="white", strokeWidth=0.5 if len(spans) <= 200 else 0)
         .encode(
             x=alt.X("step_start:Q", scale=x_scale, axis=alt.Axis(labels=False, title=None)),
             x2="step_end:Q",
-            y=alt.Y("offset_start:Q", title="offset", axis=alt.Axis(format="d", tickMinStep=1)),
+            y=alt.Y(
+                "offset_start:Q",
+                title="offset",
+                axis=alt.Axis(format=number_format(_top(spans, "offset_end")), tickMinStep=1),
+            ),
             y2="offset_end:Q",
             color=alt.Color(
                 "multiplicity:O",
@@ -372,6 +388,10 @@ def _sampled(spans: pd.DataFrame, what: str) -> str | None:
 def _joined(notes: list[str | None]) -> list[str] | None:
     kept = [n for n in notes if n]
     return kept or None
+
+
+def _top(df: pd.DataFrame, column: str) -> float:
+    return float(df[column].max()) if len(df) else 0.0
 
 
 def _copies_scale(spans: pd.DataFrame) -> alt.Scale:

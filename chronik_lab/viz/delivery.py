@@ -18,7 +18,7 @@ from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.tables import CheckedTables, RunTables
 from chronik_lab.viz import chartdata as cd
-from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, per_partition, titled
+from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_partition, titled
 
 __all__ = ["before_after", "received_vs_sent"]
 
@@ -76,13 +76,13 @@ def _received_one(
         "offset:Q",
         title="offset (as the client saw it)",
         scale=alt.Scale(domain=list(x_domain), nice=False),
-        axis=alt.Axis(format=_format(x_domain[1]), tickMinStep=1, labelOverlap=True),
+        axis=alt.Axis(format=number_format(x_domain[1]), tickMinStep=1, labelOverlap=True),
     )
     y = alt.Y(
         "message_id:Q",
         title="message id",
         scale=alt.Scale(domain=ids, nice=False),
-        axis=alt.Axis(format=_format(ids[1]), tickMinStep=1),
+        axis=alt.Axis(format=number_format(ids[1]), tickMinStep=1),
     )
     color = alt.Color("status:N", scale=STATUS, title="record")
     shape = alt.Shape("status:N", scale=SHAPES, title="record")
@@ -132,11 +132,6 @@ def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
     top = max((float(r.received["offset"].max()) for r in runs if len(r.received)), default=-1.0)
     top = max([top, *(float(len(r.sent)) - 1 for r in runs), 0.0])
     return (-0.5, top + 0.5)
-
-
-def _format(top: float) -> str:
-    """Whole numbers with separators up to 10,000, then "100k": labels that never collide."""
-    return ",d" if top < 10_000 else "~s"
 
 
 def _id_domain(run: RunTables, partition: int) -> list[float]:

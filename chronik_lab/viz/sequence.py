@@ -10,7 +10,7 @@ import pandas as pd
 from chronik_lab.sim.tables import RunTables
 from chronik_lab.viz import steps as st
 from chronik_lab.viz.rows import MAX_ROWS
-from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, per_partition, titled
+from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_partition, titled
 
 __all__ = ["buffer_sequence"]
 
@@ -36,7 +36,7 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
     x = alt.X(
         "position:Q",
         title="position in the buffer (= the offset the client sees)",
-        axis=alt.Axis(format="d", tickMinStep=1),
+        axis=alt.Axis(format=number_format(_top(entries, "position_end")), tickMinStep=1),
         scale=alt.Scale(nice=False),
     )
     bars = (
@@ -46,7 +46,9 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
             x=x,
             x2="position_end:Q",
             y=alt.Y(
-                "first_offset:Q", title="offset stored", axis=alt.Axis(format="d", tickMinStep=1)
+                "first_offset:Q",
+                title="offset stored",
+                axis=alt.Axis(format=number_format(_top(entries, "offset_end")), tickMinStep=1),
             ),
             y2="offset_end:Q",
             color=alt.Color("held:N", scale=kinds, title="offsets held"),
@@ -65,3 +67,7 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
         layers = [alt.Chart(note).mark_text(fontSize=13).encode(text="text:N")]
     chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT * 2 // 3)
     return chart.properties(title=titled(title, what))
+
+
+def _top(df: pd.DataFrame, column: str) -> float:
+    return float(df[column].max()) if len(df) else 0.0

@@ -17,7 +17,7 @@ import pandas as pd
 from chronik_lab.sim.tables import RunTables
 from chronik_lab.viz import chartdata as cd
 
-__all__ = ["HEIGHT", "WIDTH", "bugs_label", "legend", "per_partition", "titled"]
+__all__ = ["HEIGHT", "WIDTH", "bugs_label", "legend", "number_format", "per_partition", "titled"]
 
 WIDTH, HEIGHT = 640, 280
 
@@ -27,6 +27,12 @@ def bugs_label(run: RunTables) -> str:
     if bugs is None or bugs == ():
         return "no bugs"
     return bugs if isinstance(bugs, str) else "+".join(bugs)  # type: ignore[arg-type]
+
+
+def number_format(top: float) -> str:
+    """Axis labels: whole numbers with separators up to 10,000, then "100k" -- labels that
+    neither show fractions nor run into each other."""
+    return ",d" if top < 10_000 else "~s"
 
 
 def titled(
