@@ -455,3 +455,26 @@ def test_listed_takes_iterables_and_a_name_as_one_item():
 def test_listed_refuses_what_is_not_a_non_empty_list(values):
     with pytest.raises(InvalidArgumentError, match="batch_splits"):
         listed(values, "batch_splits")
+
+
+# -- switches: a bound the caller sets -------------------------------------------------------
+def test_switches_limits_explain_to_their_combinations(seed_observation, seed_explained):
+    table = cl.explain(seed_observation, cl.SEED, switches="v0.7.5")
+    allowed = cl.PRESETS["v0.7.5"]
+    assert len(table) == table.attrs["combinations"] == 2 ** len(allowed) >= table.attrs["runs"]
+    assert all(set(bugs) <= allowed for bugs in table["bugs"])
+    # Each combination's figures are those of the full table; the ranking is among them.
+    full = seed_explained.set_index("bugs")
+    mine = table.set_index("bugs")
+    columns = ["received_ids", "distance", "exact"]  # (same_as_preset: presets inside only)
+    pd.testing.assert_frame_equal(mine[columns], full.loc[mine.index, columns])
+    # Every switch of v0.7.5 in play: the same minimal causes as with all switches.
+    assert set(table.loc[table["minimal"], "bugs"]) == set(
+        seed_explained.loc[seed_explained["minimal"], "bugs"]
+    )
+
+
+@pytest.mark.parametrize("switches", ["no_such_bug", ["cumulative_update_buffer", 3]], ids=repr)
+def test_explain_rejects_unknown_switches(switches):
+    with pytest.raises(ChronikLabError):
+        cl.explain([0], cl.SEED, switches=switches)

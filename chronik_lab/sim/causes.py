@@ -30,7 +30,7 @@ from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.combinations import Explored, explore, mask_of
 from chronik_lab.sim.levenshtein import edit_distance
 from chronik_lab.sim.scenario import Scenario, received_ids
-from chronik_lab.sim.switch_reads import SWITCHES, names_of
+from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_of
 
 __all__ = ["COLUMNS", "edit_distance", "explain", "single_fixes"]
 
@@ -48,15 +48,17 @@ def explain(
     max_workers: int | None = None,
     progress: bool = False,
     prune: bool = True,
+    switches: str | Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Bug combinations, ranked by how well their runs reproduce `observed_ids`.
 
     Columns: rank, bugs (sorted tuple of names), n_bugs, preset (the preset this combination
     is, else missing), received_ids, received, duplicates, lost, distance, exact, minimal,
-    same_as_preset (the first preset of cl.PRESETS whose run received exactly these ids, else
-    missing), then one bool column per switch of cl.BUGS (True: on in this combination).
-    `table.attrs` holds runs (simulations run), combinations (2^n) and switches_read (those
-    some run read; the others never changed a thing).
+    same_as_preset (the first preset of cl.PRESETS, among those made of `switches`, whose run
+    received exactly these ids, else missing), then one bool column per switch of cl.BUGS
+    (True: on in this combination).
+    `table.attrs` holds runs (simulations run), combinations (2^n, or 2^k for k `switches`)
+    and switches_read (those some run read; the others never changed a thing).
 
     early_stop: skip the combinations that have an exact proper subset. The table then has one
         row per combination none of whose proper subsets reproduces the observation exactly;
@@ -67,6 +69,9 @@ def explain(
     max_workers: the size of the pool explain starts (default: the CPU count).
     progress: show a tqdm bar of the combinations settled (on stderr).
     prune: False runs every combination, without recording reads (the exhaustive baseline).
+    switches: combine only these switches (bug names, or a preset's name for its switches);
+        the others stay off. None: every switch of cl.BUGS. k switches bound the work to 2^k
+        runs, whatever the pruning finds.
     """
     observed = np.asarray(validate_ids(observed_ids), dtype=np.int64)
     workload = _workload(scenario)
@@ -81,13 +86,16 @@ def explain(
         executor=executor,
         max_workers=max_workers,
         progress=progress,
+        allowed=ALL if switches is None else mask_of(resolve_bugs(switches)),
     )
     shown = found.owner >= 0
     if early_stop:
         shown &= ~found.dominated
     table = _table(found, np.flatnonzero(shown), observed, workload.messages)
     table.attrs.update(
-        runs=found.runs, combinations=len(found.owner), switches_read=found.switches_read
+        runs=found.runs,
+        combinations=int(np.count_nonzero(found.inside)),
+        switches_read=found.switches_read,
     )
     return table
 

@@ -34,8 +34,9 @@ class Explored:
 
     reads: list[int]  # per class: the switches its run read (a mask over SWITCHES)
     ids: list[np.ndarray]  # per class: the ids the consumer received
-    owner: np.ndarray  # per combination mask: its class, or -1 when early stop skipped it
+    owner: np.ndarray  # per combination mask: its class, or -1 when not settled
     dominated: np.ndarray  # per combination mask: has an exact proper subset (early stop)
+    inside: np.ndarray  # per combination mask: only allowed switches on
     runs: int  # simulations run, the redundant ones included
 
     @property
@@ -52,15 +53,17 @@ def mask_of(names: frozenset[str]) -> int:
 class _Search:
     """The bookkeeping of one exploration (the loop itself is `explore`)."""
 
-    def __init__(self, observed: np.ndarray, early_stop: bool) -> None:
+    def __init__(self, observed: np.ndarray, early_stop: bool, allowed: int = ALL) -> None:
         size = 1 << len(SWITCHES)
         self.masks = np.arange(size, dtype=np.int64)
+        self.inside = (self.masks & ~allowed) == 0  # the combinations of the allowed switches
         bits = np.array([bin(m).count("1") for m in range(size)])
         self.order = self.masks[np.lexsort((self.masks, bits))]  # fewest bugs first
         self.owner = np.full(size, -1, dtype=np.int64)
         self.dominated = np.zeros(size, dtype=bool)
         self.required = np.zeros(size, dtype=bool)  # settled even under early stop
         self.required[[mask_of(bugs) for bugs in PRESETS.values()]] = True
+        self.required &= self.inside
         self.observed = observed
         self.early_stop = early_stop
         self.reads: list[int] = []
@@ -70,7 +73,7 @@ class _Search:
     def settle(self, mask: int, read: int, ids: np.ndarray) -> None:
         if self.owner[mask] >= 0:
             return  # a redundant run: its class was settled while it ran
-        members = (self.masks & read) == (mask & read)
+        members = ((self.masks & read) == (mask & read)) & self.inside
         if (self.owner[members] >= 0).any():
             raise RuntimeError(  # two classes overlap: a run was not deterministic
                 f"explain: the runs of combination {mask} and of an earlier one disagree"
@@ -85,11 +88,12 @@ class _Search:
 
     def settled(self) -> int:
         done = self.owner >= 0
-        return int(np.count_nonzero(done | self.dominated if self.early_stop else done))
+        done = (done | self.dominated) & self.inside if self.early_stop else done
+        return int(np.count_nonzero(done))
 
     def next(self, in_flight: list[int]) -> int | None:
         """The next combination to run, or None when nothing is left to submit now."""
-        wanted = self.owner[self.order] < 0
+        wanted = (self.owner[self.order] < 0) & self.inside[self.order]
         if self.early_stop:
             wanted &= ~self.dominated[self.order] | self.required[self.order]
         candidates = self.order[wanted]
@@ -108,18 +112,20 @@ def explore(
     executor: object = None,
     max_workers: int | None = None,
     progress: bool = False,
+    allowed: int = ALL,
 ) -> Explored:
-    """Settle every combination of `SWITCHES` for `scenario`'s workload (see the module doc).
+    """Settle every combination of the `allowed` switches (a mask over `SWITCHES`; the others
+    stay off) for `scenario`'s workload (see the module doc).
 
     `prune=False` runs every combination without recording reads: the exhaustive baseline.
     """
-    search = _Search(observed, early_stop)
+    search = _Search(observed, early_stop, allowed)
     runner = run_combination if prune else run_exhaustive
     runs = 0
     pending: dict[Future, int] = {}
     with (
         Pool(executor, max_workers) as pool,
-        progress_bar(progress, len(search.masks), "combinations") as bar,
+        progress_bar(progress, int(search.inside.sum()), "combinations") as bar,
     ):
         try:
             while True:
@@ -146,4 +152,4 @@ def explore(
             for future in pending:
                 future.cancel()
         bar.update(search.settled() - bar.n)
-    return Explored(search.reads, search.ids, search.owner, search.dominated, runs)
+    return Explored(search.reads, search.ids, search.owner, search.dominated, search.inside, runs)
