@@ -63,9 +63,10 @@ def explain(
     early_stop: skip the combinations that have an exact proper subset. The table then has one
         row per combination none of whose proper subsets reproduces the observation exactly;
         the minimal ones are the same as without it.
-    executor: None (automatic: this process for quick runs, else a process pool), "serial",
-        "processes", any concurrent.futures.Executor, or a dask.distributed Client (its
-        get_executor() runs the simulations on its cluster); see chronik_lab.sim.executors.
+    executor: None (automatic: a thread pool for quick work, a process pool when the work
+        left looks long), "serial", "processes", any concurrent.futures.Executor, or a
+        dask.distributed Client (its get_executor() runs the simulations on its cluster); see
+        chronik_lab.sim.executors. The table is the same whichever runs it.
     max_workers: the size of the pool explain starts (default: the CPU count).
     progress: show a tqdm bar of the combinations settled (on stderr).
     prune: False runs every combination, without recording reads (the exhaustive baseline).
