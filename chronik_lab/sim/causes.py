@@ -142,7 +142,7 @@ def _preset_by_ids(found: Explored, keys: list[bytes]) -> dict[bytes, str]:
     out: dict[bytes, str] = {}
     for name, members in PRESETS.items():
         owner = found.owner[mask_of(members)]
-        if owner >= 0:  # always, as presets are settled even under early stop
+        if owner >= 0:  # settled even under early stop; not when outside `switches`
             out.setdefault(keys[owner], name)
     return out
 

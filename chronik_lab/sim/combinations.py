@@ -134,7 +134,7 @@ def explore(
                     search.settle(first, read, ids)
                     runs += 1
                     # What it read bounds what is left: about one run per value of those bits.
-                    pool.decide(seconds * ((1 << bin(read).count("1")) - 1))
+                    pool.decide(seconds * ((1 << bin(read & allowed).count("1")) - 1))
                 while len(pending) < pool.window:
                     mask = search.next(list(pending.values()))
                     if mask is None:
