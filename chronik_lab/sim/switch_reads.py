@@ -34,7 +34,9 @@ class SwitchReads(BugSet):
 
     __slots__ = ("read",)
 
-    def __init__(self, bugs: str | Iterable[str] | None = None) -> None:
+    def __init__(self, bugs: str | Iterable[str] | BugSet | None = None) -> None:
+        if bugs is self:  # Broker's BugSet(self): passed through, keep what was recorded
+            return
         self.read = 0
         super().__init__(bugs)
         self.read = 0  # again: BugSet.__init__ reads `names` while it sets the slots
