@@ -89,3 +89,10 @@ class ScenarioError(InvalidArgumentError):
 
 class NotebookError(ChronikLabError):
     """A notebook that failed to run, or a bad notebook parameter."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text for a user: its message with whitespace collapsed
+    (a multi-line message, e.g. pyarrow's, stays readable after a CLI's `Error: `), or its type's
+    name when it has no message."""
+    return " ".join(str(exc).split()) or type(exc).__name__
