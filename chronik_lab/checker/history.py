@@ -202,7 +202,7 @@ def _int_column(
                 f"history column {name!r} must hold integers: {one_line(exc)}"
             ) from None
         dtype = s.dtype
-        if dtype == object:  # Python ints beyond int64 and uint64
+        if s.dtype == np.dtype(object):  # Python ints beyond int64 and uint64
             raise HistoryError(f"history column {name!r} holds integers beyond int64")
     if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
         raise HistoryError(f"history column {name!r} must hold integers, not {dtype}")
