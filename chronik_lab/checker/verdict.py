@@ -100,7 +100,7 @@ class CheckReport:
             lines.append("anomalies:")
             lines += ["  " + _anomaly_line(row) for row in shown.itertuples(index=False)]
             if len(self.anomalies) > len(shown):
-                lines.append(f"  … (+{len(self.anomalies) - len(shown)} more)")
+                lines.append(f"  … {len(self.anomalies) - len(shown):,} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -113,13 +113,18 @@ class CheckReport:
         }
 
     def __repr__(self) -> str:
-        return f"<CheckReport: {self._verdict()}>"
+        return f"<CheckReport: {self.verdict}>"
+
+    @property
+    def verdict(self) -> str:
+        """One line: "ok, no anomalies" or "12 anomalies (duplicate 10, offset-gap 2)"."""
+        return self._verdict()
 
     def _verdict(self) -> str:
         if self.ok:
             return "ok, no anomalies"
-        found = ", ".join(f"{t} {n}" for t, n in self.counts.items() if n)
-        return f"{len(self.anomalies)} anomalies ({found})"
+        found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
+        return f"{len(self.anomalies):,} anomalies ({found})"
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
