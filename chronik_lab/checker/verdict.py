@@ -86,11 +86,16 @@ class CheckReport:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines."""
         s = self.stats
         lines = [f"history check: {self._verdict()}"]
+        # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
+        lost = (
+            f"lost {s['lost']:,} (lost-write {s['lost_write']:,}, unseen {s['unseen']:,})"
+            if s["sent"]
+            else "lost: not checked (no sends in the history)"
+        )
         lines.append(
-            f"sent {s['sent']}, acknowledged {s['acknowledged']}, received {s['received']} "
-            f"({s['distinct_received']} distinct), duplicated {s['duplicated']}, "
-            f"redelivered {s['redelivered']}, lost {s['lost']} "
-            f"(lost-write {s['lost_write']}, unseen {s['unseen']})"
+            f"sent {s['sent']:,}, acknowledged {s['acknowledged']:,}, received {s['received']:,} "
+            f"({s['distinct_received']:,} distinct), duplicated {s['duplicated']:,}, "
+            f"redelivered {s['redelivered']:,}, {lost}"
         )
         if not self.pattern.empty:
             lines.append("received (offset ↦ id):")
