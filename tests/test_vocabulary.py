@@ -10,6 +10,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+import chronik_lab as cl
 from chronik_lab.checker.counts import OUTCOME_KEYS, lost_ids, outcome
 from chronik_lab.checker.history import COLUMNS
 from chronik_lab.checker.verdict import check
@@ -57,6 +58,19 @@ def test_an_id_at_two_offsets_is_a_duplicate_in_both():
     report = check(h)
     assert report.counts["duplicate"] == 1 and report.stats["redelivered"] == 0
     assert outcome(h[h.f == "poll"], 1)["duplicates"] == 1
+
+
+def test_a_consumer_reset_to_earliest_redelivers_and_both_counts_say_so():
+    # v0.7.5 under Kafka's fetch range: the seed's renumbered offsets send the consumer back to
+    # offset 0 again and again, so the same 20 records arrive many times: 10 duplicates (ids at
+    # two offsets), everything else re-delivered.
+    bugs = sorted(cl.PRESETS["v0.7.5"] - {"chronik_fetch_range"})
+    run = cl.run(cl.SEED.with_bugs(bugs))
+    o = outcome(run.received, len(run.sent))
+    s = run.report.stats
+    assert o["duplicates"] == s["duplicated"] == 10
+    assert o["redelivered"] == s["redelivered"] == len(run.received) - 20 > 0
+    assert o["received"] == o["distinct"] + o["duplicates"] + o["redelivered"]
 
 
 def test_without_offsets_every_extra_receipt_counts_as_a_duplicate():
