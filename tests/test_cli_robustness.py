@@ -256,3 +256,19 @@ def test_check_refuses_sent_and_sent_file_together(tmp_path):
     one_error_line(
         invoke("check", str(SEED_DUMP), "--sent", "1", "--sent-file", str(tmp_path / "s.txt"))
     )
+
+
+def test_one_line_collapses_lines_hides_control_characters_and_is_bounded():
+    from chronik_lab.errors import ONE_LINE_MAX, one_line
+
+    assert one_line(ValueError("a\n  b\tc")) == "a b c"
+    assert one_line(ValueError("bell\x07 esc\x1b[31m")) == "bell? esc?[31m"
+    assert len(one_line(ValueError("x" * 10_000))) == ONE_LINE_MAX
+    assert one_line(KeyError()) == "KeyError"
+
+
+def test_a_binary_file_named_csv_is_one_printable_error_line(tmp_path):
+    path = tmp_path / "ls.csv"
+    path.write_bytes(bytes(range(256)) * 40 + b"\n,\n")
+    line = one_error_line(invoke("check", str(path)))
+    assert line.isprintable() and len(line) < 600
