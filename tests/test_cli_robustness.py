@@ -149,11 +149,20 @@ def test_an_unexpected_exception_exits_4_with_its_traceback(monkeypatch):
     assert "internal error" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the terminal's default, as a user's Ctrl-C meets it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_without_a_traceback():
-    child = run_cli("simulate", "--messages", "100000")
-    time.sleep(3)  # inside cl.run: 100,000 messages take well over 3 s
+    child = run_cli("simulate", "--messages", "100000", preexec_fn=_default_sigint)
+    # Past the imports (about 2 s of CPU) and inside cl.run (over 30 s of CPU for 100,000
+    # messages), with margins for a loaded machine.
+    time.sleep(10)
+    assert child.poll() is None, "the run ended before the interrupt"
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
+    out, err = child.communicate(timeout=120)
     assert child.returncode == 130, (out, err)
     assert "Traceback" not in err and "Interrupted" in err
 
