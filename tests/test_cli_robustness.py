@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 import chronik_lab as cl
 from chronik_lab import cli
@@ -281,3 +283,14 @@ def test_a_binary_file_named_csv_is_one_printable_error_line(tmp_path):
     path.write_bytes(bytes(range(256)) * 40 + b"\n,\n")
     line = one_error_line(invoke("check", str(path)))
     assert line.isprintable() and len(line) < 600
+
+
+@given(st.text(max_size=60) | st.from_regex(r"[\[\]{}&*!:, a-z0-9-]{0,40}", fullmatch=True))
+def test_any_parameter_text_is_a_json_like_value_or_one_bad_input(text):
+    try:
+        value = parse_parameter_value("x", text)
+    except BadInput as e:
+        assert "\n" not in e.message and e.message.startswith("-p x")
+    else:
+        text_form = json.dumps(value)  # JSON-like: survives a round trip (NaN included)
+        assert json.dumps(json.loads(text_form)) == text_form
