@@ -421,8 +421,11 @@ def _scenario_line(s: cl.Scenario) -> str:
     help="The ids that were sent (a CSV with a message_id column, or ints separated by "
     "commas or whitespace): also count the lost ones.",
 )
+@click.option("--full", is_flag=True, help="Print every anomaly and run, not the first ones.")
 @_library_errors
-def check(path: str, as_json: bool, sent_count: int | None, sent_file: str | None) -> None:
+def check(
+    path: str, as_json: bool, sent_count: int | None, sent_file: str | None, full: bool
+) -> None:
     """Check a history file (.csv, .parquet, .jsonl) for duplicates, losses and the rest.
 
     Columns: op_index, process, f (send|poll), type (ok|fail|info), partition, offset, value.
@@ -455,18 +458,19 @@ def check(path: str, as_json: bool, sent_count: int | None, sent_file: str | Non
             data["ok"] = data["ok"] and not len(lost)
         _echo_json(data)
     else:
-        click.echo(result.summary())
+        click.echo(result.summary(len(result.anomalies), None) if full else result.summary())
         if lost is not None:
-            click.echo(_lost_line(lost))
+            click.echo(_lost_line(lost, None if full else RUNS_SHOWN))
     if not result.ok or (lost is not None and len(lost)):
         raise click.exceptions.Exit(EXIT_ANOMALIES)
 
 
-def _lost_line(lost: Any) -> str:
+def _lost_line(lost: Any, limit: int | None) -> str:
     if not len(lost):
         return "lost (sent, never received): 0"
-    shown = ", ".join(map(str, lost[:RUNS_SHOWN].tolist()))
-    more = f", … {len(lost) - RUNS_SHOWN:,} more" if len(lost) > RUNS_SHOWN else ""
+    shown = ", ".join(map(str, lost[:limit].tolist()))
+    hidden = len(lost) - len(lost[:limit])
+    more = f", … {hidden:,} more" if hidden else ""
     return f"lost (sent, never received): {len(lost):,}: ids {shown}{more}"
 
 

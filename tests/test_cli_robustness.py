@@ -294,3 +294,14 @@ def test_any_parameter_text_is_a_json_like_value_or_one_bad_input(text):
     else:
         text_form = json.dumps(value)  # JSON-like: survives a round trip (NaN included)
         assert json.dumps(json.loads(text_form)) == text_form
+
+
+def test_check_full_prints_every_anomaly_and_lost_id(tmp_path):
+    dump = tmp_path / "dump.csv"
+    rows = "".join(f"0,{2 * i},{i}\n0,{2 * i + 1},{i}\n" for i in range(30))  # 30 duplicates
+    dump.write_text("partition,offset,message_id\n" + rows)
+    cut = invoke("check", str(dump), "--sent", "60").output
+    full = invoke("check", str(dump), "--sent", "60", "--full").output
+    assert "… 20 more" in cut and "… 18 more" in cut
+    assert "more" not in full
+    assert full.count("duplicate  ") == 30 and "ids " + ", ".join(map(str, range(30, 60))) in full

@@ -82,8 +82,9 @@ class CheckReport:
         """The received runs as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
         return _pattern_text(self.pattern, limit)
 
-    def summary(self, max_anomalies: int = 10, max_runs: int = 12) -> str:
-        """Verdict, stats, the received pattern and the first anomalies, as readable lines."""
+    def summary(self, max_anomalies: int = 10, max_runs: int | None = 12) -> str:
+        """Verdict, stats, the received pattern and the first anomalies, as readable lines
+        (max_runs=None: every run)."""
         s = self.stats
         lines = [f"history check: {self._verdict()}"]
         # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
