@@ -89,3 +89,18 @@ class ScenarioError(InvalidArgumentError):
 
 class NotebookError(ChronikLabError):
     """A notebook that failed to run, or a bad notebook parameter."""
+
+
+ONE_LINE_MAX = 500  # characters: a parser quoting a binary file must not flood the terminal
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text for a user: its message with whitespace collapsed (a
+    multi-line message, e.g. pyarrow's, stays readable after a CLI's `Error: `), control and other
+    unprintable characters shown as "?", cut at ONE_LINE_MAX characters; its type's name when it
+    has no message."""
+    text = " ".join(str(exc).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    if len(text) > ONE_LINE_MAX:
+        text = text[: ONE_LINE_MAX - 1] + "…"
+    return text or type(exc).__name__

@@ -146,7 +146,9 @@ def test_edit_distance_of_the_seed_to_the_clean_sequence_is_ten(seed_observation
 
 
 def test_outcome_counts_duplicates_and_losses():
-    assert outcome([0, 1, 1, 3, 3, 3], 5) == {"received": 6, "duplicates": 3, "lost": 2}
+    assert outcome([0, 1, 1, 3, 3, 3], 5) == {
+        "received": 6, "distinct": 3, "duplicates": 3, "redelivered": 0, "lost": 2,
+    }  # fmt: skip
 
 
 # -- sweep -----------------------------------------------------------------------------------
