@@ -108,6 +108,7 @@ def message_length(head: bytes) -> int | None:
     """The length of the message whose first bytes are `head` (up to HEAD_LEN of them), 0 for
     the end-of-stream marker, or None if `head` is too short: a torn tail. Raises FrameError
     when the bytes cannot be the start of a message chronik_lab wrote."""
+    head = bytes(head[:HEAD_LEN])
     if len(head) >= 8 and head[:8] == EOS:
         return 0
     if len(head) < 8 and head == EOS[: len(head)]:

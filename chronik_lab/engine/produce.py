@@ -130,6 +130,11 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         count -= len(group)
         _emit_write(p, group, segment)
         base, last = group[0].first, group[-1].last
+        if p.high_watermark <= last and not p.bugs.hw_only_acks_all:
+            # Only after a produce whose own flush failed (it raised before moving the high
+            # watermark): the retry that wrote its records commits them. Under the 3ed116d bug
+            # the high watermark lags by design, so it is left to acks=-1 requests.
+            p.high_watermark = last + 1
         if p.bugs.cumulative_update_buffer:
             # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
             # although the produce path had already buffered them -- the seed's duplicates.
