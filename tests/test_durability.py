@@ -506,44 +506,7 @@ def test_fsync_also_fsyncs_the_directories_of_new_files(data_dir, monkeypatch) -
     assert synced == []
 
 
-# -- tracebacks that become clear errors -----------------------------------------------------
-@pytest.mark.parametrize("where", ["values", "keys"])
-def test_a_lone_surrogate_is_an_invalid_argument(broker, where) -> None:
-    args = (["ok"], ["\ud800"]) if where == "keys" else (["\ud800"], None)
-    with pytest.raises(cl.InvalidArgumentError, match="UTF-8"):
-        broker.produce(T, 0, *args)
-    assert broker.partitions() == []
-
-
-@pytest.mark.parametrize("limit", ["max_records", "max_bytes"])
-def test_a_fetch_limit_past_int64_is_no_limit(broker, limit) -> None:
-    broker.produce(T, 0, ["a", "b"])
-    assert len(broker.fetch(T, 0, **{limit: 2**70})) == 2
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"data_dir": "\x00"}, "NUL"),
-        ({"data_dir": "a\x00b"}, "NUL"),
-        ({"data_dir": ""}, "empty"),
-        ({"data_dir": b"bytes"}, "path"),
-        ({"fsync": "no"}, "fsync"),
-        ({"fsync": 1}, "fsync"),
-        ({"tracer": 5}, "tracer"),
-    ],
-)
-def test_bad_broker_arguments_are_invalid_argument_errors(tmp_path, kwargs, match) -> None:
-    kwargs.setdefault("data_dir", tmp_path / "d")
-    with pytest.raises(cl.InvalidArgumentError, match=match):
-        cl.Broker(**kwargs)
-
-
-def test_flush_of_a_topic_that_is_not_a_name_is_refused(broker) -> None:
-    with pytest.raises(cl.InvalidTopicError):
-        broker.flush(5)
-
-
+# -- a broker never closed ------------------------------------------------------------------
 def test_a_broker_never_closed_removes_its_temporary_directory_when_collected() -> None:
     b = cl.Broker()
     path = b.data_dir
