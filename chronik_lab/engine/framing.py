@@ -51,29 +51,34 @@ def crc32c(data: object) -> int:
     return google_crc32c.value(data)
 
 
-def _serialize(batch: pa.RecordBatch) -> tuple[bytes, pa.Buffer]:
-    """The stream header and one batch message (with the placeholder), from Arrow's writer."""
+def _stream_header() -> bytes:
+    """The bytes every segment starts with: the schema message of an IPC stream."""
     sink = pa.BufferOutputStream()
+    pa.ipc.new_stream(sink, SCHEMA).close()
+    return sink.getvalue().to_pybytes()[: -len(EOS)]
+
+
+def _serialize(batch: pa.RecordBatch) -> pa.Buffer:
+    """One batch message (with the placeholder), from Arrow's stream writer. Written into a
+    buffer allocated at its final size: one copy of the data, no growing and re-copying."""
+    room = len(HEADER) + pa.ipc.get_record_batch_size(batch) + 1024 + len(EOS)
+    buf = pa.allocate_buffer(room)
+    sink = pa.FixedSizeBufferWriter(buf)
     with pa.ipc.new_stream(sink, SCHEMA) as writer:
         writer.write_batch(batch, custom_metadata={KEY: _PLACEHOLDER})
-    raw = sink.getvalue()
-    schema_sink = pa.BufferOutputStream()
-    pa.ipc.new_stream(schema_sink, SCHEMA).close()
-    header = schema_sink.getvalue().to_pybytes()[:-8]
-    return header, raw.slice(len(header), raw.size - len(header) - len(EOS))
+    return buf.slice(len(HEADER), sink.tell() - len(HEADER) - len(EOS))
 
 
 def _layout() -> tuple[bytes, int, int, int]:
-    """HEADER, META_LEN, and the positions (in a message) of the value and the body length."""
+    """META_LEN, and the positions (in a message) of the checksum value and the body length."""
     found = set()
-    header = b""
     for n in (1, 3):
         sample = pa.RecordBatch.from_arrays(
             [pa.array(np.arange(n, dtype=np.int64)), pa.array(np.zeros(n, dtype=np.int64))]
             + [pa.array([b"k" * 5] * n, pa.binary()), pa.array([None] * n, pa.binary())],
             schema=SCHEMA,
         )
-        header, message = _serialize(sample)
+        message = _serialize(sample)
         head = message.to_pybytes()
         meta_len = struct.unpack_from("<i", head, 4)[0]
         body_len = message.size - 8 - meta_len
@@ -82,10 +87,11 @@ def _layout() -> tuple[bytes, int, int, int]:
         found.add((meta_len, value_at, body_len_at))
     if len(found) != 1:
         raise RuntimeError(f"this pyarrow lays out record batch metadata unevenly: {found}")
-    return (header, *found.pop())
+    return found.pop()
 
 
-HEADER, META_LEN, _VALUE_AT, _BODY_LEN_AT = _layout()
+HEADER = _stream_header()
+META_LEN, _VALUE_AT, _BODY_LEN_AT = _layout()
 HEAD_LEN = 8 + META_LEN  # prefix + metadata: everything before the body
 PREFIX = CONTINUATION + struct.pack("<i", META_LEN)
 _H = slice(_VALUE_AT + 7, _VALUE_AT + 15)  # the header CRC's digits
@@ -94,7 +100,7 @@ _B = slice(_VALUE_AT + 16, _VALUE_AT + 24)  # the body CRC's digits
 
 def encode(batch: pa.RecordBatch) -> tuple[bytes, pa.Buffer]:
     """One record batch as (head, body): the bytes to append to a segment, in that order."""
-    _, message = _serialize(batch)
+    message = _serialize(batch)
     head = bytearray(message.slice(0, HEAD_LEN).to_pybytes())
     if bytes(head[:8]) != PREFIX or head[_VALUE_AT : _VALUE_AT + 24] != _PLACEHOLDER.encode():
         raise RuntimeError("record batch metadata is not laid out as at import")  # never seen
