@@ -241,10 +241,10 @@ def test_a_flush_over_2_gib_is_written_in_several_batches(data_dir) -> None:
         b.produce(T, 0, [big])
         b.produce(T, 0, [big, b"end"])
         b.flush()
-        assert b.segments(T, 0)["batch_count"].tolist() == [2]
+        assert b.segments(T, 0)["batch_count"].sum() == 2  # (each big batch fills a segment)
     with cl.Broker(data_dir) as b:
         got = b.fetch(T, 0).records.column("value")
-        assert got.to_pylist()[-1] == b"end" and len(got) == 3
+        assert got[2].as_py() == b"end" and len(got) == 3 and got[0].as_py()[:3] == b"vvv"
 
 
 def test_a_request_whose_values_exceed_a_binary_column_is_refused(broker, monkeypatch) -> None:

@@ -61,6 +61,7 @@ class Partition:
     log_start_offset: int = 0
     last_flush_ms: int = 0
     pending_batches: list[LazyBatch] = field(default_factory=list)
+    failed_through: int = -1  # the last offset pending when a segment write failed
     inflight: InflightFlush | None = None
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
     buffer: PartitionBuffer = field(init=False)

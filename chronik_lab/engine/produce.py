@@ -125,15 +125,18 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
     while count > 0:
         group = group_by_size(p.pending_batches[:count])
         batch = build_batch(group)  # one conversion for all the requests since the last flush
-        segment = p.writer.append(batch)  # SegmentWriteError: nothing changed, all still pending
+        try:
+            segment = p.writer.append(batch)  # on failure nothing changed, all still pending
+        except SegmentWriteError:
+            p.failed_through = max(p.failed_through, p.pending_batches[count - 1].last)
+            raise
         del p.pending_batches[: len(group)]
         count -= len(group)
         _emit_write(p, group, segment)
         base, last = group[0].first, group[-1].last
-        if p.high_watermark <= last and not p.bugs.hw_only_acks_all:
-            # Only after a produce whose own flush failed (it raised before moving the high
-            # watermark): the retry that wrote its records commits them. Under the 3ed116d bug
-            # the high watermark lags by design, so it is left to acks=-1 requests.
+        if p.high_watermark <= last <= p.failed_through:
+            # A produce whose own flush failed raised before moving the high watermark; the
+            # retry that wrote its records commits them (they are in the log now).
             p.high_watermark = last + 1
         if p.bugs.cumulative_update_buffer:
             # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
