@@ -398,6 +398,16 @@ def test_a_segment_cut_short_under_an_open_broker_is_an_error_not_a_crash(data_d
             b.fetch(T, 0)
 
 
+def test_a_segment_removed_under_an_open_broker_is_an_error_naming_it(data_dir) -> None:
+    with cl.Broker(data_dir, flush_batches=1) as b:
+        b.produce(T, 0, ["0"])
+        segment_file(data_dir).unlink()
+        with pytest.raises(cl.CorruptSegmentError, match="cannot be opened") as info:
+            b.fetch(T, 0)
+        assert info.value.path == segment_file(data_dir)
+        assert "not on disk" in b.check()[0].reason
+
+
 def test_a_directory_named_like_a_segment_is_a_corrupt_segment(data_dir) -> None:
     segment_file(data_dir).mkdir(parents=True)
     with pytest.raises(cl.CorruptSegmentError, match="not a regular file"):

@@ -171,7 +171,10 @@ class Segment:
         return out
 
     def _map(self) -> pa.Buffer:
-        fd = files.open_nofollow(self.path)
+        try:
+            fd = files.open_nofollow(self.path)
+        except OSError as exc:  # removed or replaced under the broker
+            raise CorruptSegmentError(self.path, None, f"cannot be opened: {exc}") from None
         try:
             size = os.fstat(fd).st_size
             end = self._positions[-1] + self._lengths[-1]
