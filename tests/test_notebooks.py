@@ -136,9 +136,10 @@ def test_before_after_reports_duplication_then_loss_then_nothing(tmp_path):
     s = _execute("04_before_after", tmp_path)
     outcomes = {v: d["outcome"] for v, d in s["versions"].items()}
     assert list(outcomes) == ["v0.7.5", "v0.7.6", "v1.0"]
-    assert outcomes["v0.7.5"] == {"received": 20, "duplicates": 10, "lost": 0}
-    assert outcomes["v0.7.6"] == {"received": 0, "duplicates": 0, "lost": 10}
-    assert outcomes["v1.0"] == {"received": 10, "duplicates": 0, "lost": 0}
+    keys = ("received", "distinct", "duplicates", "redelivered", "lost")
+    assert outcomes["v0.7.5"] == dict(zip(keys, (20, 10, 10, 0, 0), strict=True))
+    assert outcomes["v0.7.6"] == dict(zip(keys, (0, 0, 0, 0, 10), strict=True))
+    assert outcomes["v1.0"] == dict(zip(keys, (10, 10, 0, 0, 0), strict=True))
     # v1.0: the checker finds nothing; v0.7.6: every acknowledged id unseen.
     assert s["versions"]["v1.0"]["ok"] is True
     assert not any(s["versions"]["v1.0"]["counts"].values())

@@ -57,7 +57,8 @@ def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
     if limit is not None:
         # Say how many runs were left out, so a cut line is never mistaken for the whole.
         hidden = (total - limit).clip(lower=0).reindex(lines.index)
-        lines = lines.where(hidden == 0, lines + ", … (+" + hidden.astype(str) + " more runs)")
+        more = ", … " + hidden.map("{:,}".format) + " more runs"
+        lines = lines.where(hidden == 0, lines + more)
     if len(lines) == 1:
         return str(lines.iloc[0])
     several = "process" in keys and pattern["process"].nunique() > 1
