@@ -89,20 +89,3 @@ def positive_int_or_none(value: object, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(f"{name} must be None or an int >= 1, not {value!r}")
     return value
-
-
-def listed(values: object, name: str) -> list:
-    """A parameter that lists things, as a list. The one rule for every such parameter: None
-    lists nothing; a str is one item (a version name such as "v0.7.5", or bug names joined by
-    commas -- never split into characters); any other iterable is listed; anything else is
-    refused, naming the parameter. Callers that need at least one item check the length."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        return [values]
-    if isinstance(values, bytes):
-        raise InvalidArgumentError(f"{name} must be a list, not {values!r}")
-    try:
-        return list(values)  # type: ignore[call-overload]
-    except TypeError:
-        raise InvalidArgumentError(f"{name} must be a list, not {values!r}") from None

@@ -11,7 +11,6 @@ import pytest
 import chronik_lab as cl
 from chronik_lab.notebook import digest, narrative
 from chronik_lab.sim import tables
-from chronik_lab.validate import listed
 
 
 @pytest.fixture(scope="module")
@@ -166,16 +165,14 @@ def test_seed_buffer_facts(preset_runs):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, []), ("v1.0", ["v1.0"]), ("v0.7.5,v1.0", ["v0.7.5,v1.0"]), (("a", "b"), ["a", "b"])],
+    [(None, []), ([], []), ("v1.0", ["v1.0"]), (("v1.0", "fixed"), ["v1.0", "fixed"])],
 )
-def test_one_listing_rule_for_list_parameters(value, expected):
-    assert listed(value, "compare_with") == expected
+def test_compare_with_follows_the_labs_one_list_rule(value, expected):
+    assert digest.versions("v0.7.5", value) == ["v0.7.5", *expected]
 
 
-@pytest.mark.parametrize("value", [3, b"v1.0", 2.5])
-def test_a_value_that_is_not_a_list_is_refused_by_name(value):
-    with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
-        listed(value, "compare_with")
+@pytest.mark.parametrize("value", [3, b"v1.0", {"v1.0": 1}])
+def test_a_compare_with_that_is_not_a_list_is_refused_by_name(value):
     with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
         digest.versions("v0.7.5", value)
 

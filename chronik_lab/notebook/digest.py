@@ -26,9 +26,8 @@ from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
 from chronik_lab.notebook.narrative import headline, verdict
 from chronik_lab.sim.scenario import Run
-from chronik_lab.sim.sweeps import split_label
+from chronik_lab.sim.sweeps import listed, split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
-from chronik_lab.validate import listed
 
 __all__ = [
     "buffer_facts",
@@ -144,7 +143,8 @@ def trace_steps(run: RunTables, steps: str | Iterable[str]) -> pd.DataFrame:
 def versions(bugs: str, compare_with: Iterable[str] = ()) -> list[str]:
     """`bugs` followed by the versions to compare it with, each validated, repeats dropped."""
     out: list[str] = []
-    for name in [bugs, *listed(compare_with, "compare_with")]:
+    # the lab's one rule for list parameters: a str is one version, None or [] compare nothing
+    for name in [bugs, *listed(compare_with, "compare_with", str_is_one=True, may_be_empty=True)]:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"a version must be a preset or bug names, not {name!r}")
         resolve_bugs(name)  # raises UnknownBugError with the known names
