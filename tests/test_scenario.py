@@ -17,7 +17,7 @@ from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim.clients import Consumer, Operations, decode_ids, encode_value, partition_of
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
-PRESETS = ("v0.7.5", "v0.7.6", "v1.0")
+PRESETS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")
 
 
 def observed_seed() -> pd.DataFrame:
@@ -84,7 +84,7 @@ def test_compat_report_flags_the_buggy_versions(preset):
 def test_run_presets_runs_one_workload_per_version():
     runs = cl.run_presets(cl.SEED)
     assert list(runs) == list(PRESETS)
-    assert [len(r.received) for r in runs.values()] == [20, 0, 10]
+    assert [len(r.received) for r in runs.values()] == [10, 20, 6, 10]
     assert all(r.scenario.batch_sizes == (4, 6) for r in runs.values())
 
 

@@ -8,6 +8,9 @@ the steps after that matters, and is chronik's:
 3. `update_buffer` with this request's records, so fetch can serve them before they are flushed;
 4. `flush_partition_if_needed` runs again.
 
+Before 3ed116d (v0.7.4, `flush_every_request`) steps 3-4 were one unconditional
+`flush_partition`, and only the flush called update_buffer.
+
 Step 1 is why, in the seed, the second request's flush wrote 0-9 while 4-9 were not buffered yet:
 with the cumulative update_buffer bug, the buffer became [0-3] + [0-9] + [4-9].
 """
@@ -50,9 +53,15 @@ def produce_to_partition(
         p.high_watermark = last + 1
         if p.tracer is not None:
             p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
-    added = p.buffer.update_buffer([batch])
-    _emit_update(p, added, "produce")
-    flush_partition_if_needed(p)
+    if p.bugs.flush_every_request:
+        # v0.7.4: no update_buffer here (the flush fills the buffer), and every request ends
+        # with flush_partition, whatever is pending -- one flush at a time, as ever.
+        if p.inflight is None and p.pending_batches:
+            flush_partition(p, "every request", wait=False)
+    else:
+        added = p.buffer.update_buffer([batch], p.high_watermark)
+        _emit_update(p, added, "produce")
+        flush_partition_if_needed(p)
     return ProduceResult(p.topic, p.number, base, last, p.high_watermark)
 
 
@@ -115,7 +124,7 @@ def _complete_flush(p: Partition, pending: list[LazyBatch], reason: str) -> None
     if p.bugs.cumulative_update_buffer:
         # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
         # although the produce path had already buffered them -- the seed's duplicates.
-        added = p.buffer.update_buffer(pending)
+        added = p.buffer.update_buffer(pending, p.high_watermark)
         _emit_update(p, added, "flush")
     if not p.bugs.no_mark_flushed:
         # fc6e6ce: once a record is in a segment, the buffer stops serving it.
