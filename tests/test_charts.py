@@ -110,9 +110,9 @@ def test_received_vs_sent_marks_duplicates_and_bands(seed):
 
 
 def test_lost_ids_are_drawn_at_the_offset_the_producer_got(versions):
-    lost = chartdata.lost_points(versions["v0.7.6"], 0)
-    assert lost["message_id"].tolist() == list(range(10))
-    assert lost["offset"].tolist() == list(range(10))
+    lost = chartdata.lost_points(versions["v0.7.6"], 0)  # 4-9 re-entered the cleared buffer
+    assert lost["message_id"].tolist() == list(range(4))
+    assert lost["offset"].tolist() == list(range(4))
     assert chartdata.lost_points(versions["v1.0"], 0).empty
 
 

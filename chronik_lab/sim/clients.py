@@ -36,6 +36,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ from chronik_lab.errors import OffsetOutOfRangeError, ScenarioError, UnknownTopi
 
 __all__ = [
     "Consumer",
+    "Op",
     "Operations",
     "Producer",
     "ProduceCall",
@@ -134,14 +136,26 @@ F_VALUES = ("send", "poll")
 TYPES = ("ok", "fail", "info")
 
 
+class Op(NamedTuple):
+    """One client operation; process, f and type are codes into PROCESSES, F_VALUES, TYPES."""
+
+    op_index: int
+    process: int
+    f: int
+    type: int
+    partition: int
+    rows: int  # records it touched
+    request: int  # the producer's request number (-1: a poll)
+    poll: int  # the consumer's poll number (-1: a send)
+
+
 class Operations:
     """What the clients did, one entry per operation; `tables()` expands it into the history
     (one row per record, Jepsen-style), `sent` and `received` tables, all vectorised."""
 
     def __init__(self) -> None:
         self.op_index = 0
-        # per op: op_index, process, f, type (codes), partition, rows, request, poll (-1: none)
-        self.ops: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.ops: list[Op] = []
         self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
         self.values: list[np.ndarray] = []  # message ids
         self.server: list[np.ndarray] = []  # offsets the broker stored (sends: the same)
@@ -151,36 +165,36 @@ class Operations:
         return self.op_index - 1
 
     def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
-        self.ops.append((op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
+        self.ops.append(Op(op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(offsets)
 
     def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
-        self.ops.append((op, 1, 1, 0, partition, len(ids), -1, poll))
+        self.ops.append(Op(op, 1, 1, 0, partition, len(ids), -1, poll))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(server)
 
     def received_ids(self) -> list[int]:
-        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op[2] == 1]
+        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op.f == 1]
         return _concat(polls).tolist()
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        meta = np.array(self.ops, dtype=np.int64).reshape(-1, 8)
-        rows = meta[:, 5]
+        meta = np.array(self.ops, dtype=np.int64).reshape(-1, len(Op._fields))
+        rows = meta[:, Op._fields.index("rows")]
 
-        def per_row(column: int) -> np.ndarray:
-            return np.repeat(meta[:, column], rows)
+        def per_row(name: str) -> np.ndarray:
+            return np.repeat(meta[:, Op._fields.index(name)], rows)
 
         offsets, values, server = map(_concat, (self.offsets, self.values, self.server))
-        f, partition = per_row(2), per_row(4)
+        f, partition = per_row("f"), per_row("partition")
         history = pd.DataFrame(
             {
-                "op_index": per_row(0),
-                "process": pd.Categorical.from_codes(per_row(1), categories=PROCESSES),
+                "op_index": per_row("op_index"),
+                "process": pd.Categorical.from_codes(per_row("process"), categories=PROCESSES),
                 "f": pd.Categorical.from_codes(f, categories=F_VALUES),
-                "type": pd.Categorical.from_codes(per_row(3), categories=TYPES),
+                "type": pd.Categorical.from_codes(per_row("type"), categories=TYPES),
                 "partition": partition,
                 "offset": offsets,
                 "value": values,
@@ -188,9 +202,10 @@ class Operations:
         )
         send, poll = f == 0, f == 1
         sent = {"message_id": values, "partition": partition, "offset": offsets}
-        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | {"request": per_row(6)[send]})
-        received = {"poll": per_row(7), "partition": partition, "offset": offsets}
-        received |= {"server_offset": server, "message_id": values, "op_index": per_row(0)}
+        request = {"request": per_row("request")[send]}
+        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | request)
+        received = {"poll": per_row("poll"), "partition": partition, "offset": offsets}
+        received |= {"server_offset": server, "message_id": values, "op_index": per_row("op_index")}
         received = pd.DataFrame({k: v[poll] for k, v in received.items()})
         return {"history": history, "sent": sent, "received": received}
 
