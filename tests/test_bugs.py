@@ -297,6 +297,15 @@ def test_unknown_bug_names_raise_unknown_bug_error(bugs) -> None:
         cl.Broker(bugs=bugs)
 
 
+@pytest.mark.parametrize("bugs", [b"v1.0", bytearray(b"v0.7.5")])
+def test_bytes_bugs_are_refused_with_a_clear_message(bugs) -> None:
+    with pytest.raises(cl.InvalidArgumentError, match="bugs must be a str") as info:
+        resolve_bugs(bugs)
+    assert "not int" not in str(info.value)
+    with pytest.raises(cl.InvalidArgumentError, match="bugs must be a str"):
+        cl.Scenario(bugs=bugs)  # type: ignore[arg-type]
+
+
 def test_a_bugset_refuses_to_answer_for_a_bug_it_does_not_know() -> None:
     # a typo in an engine guard must fail loudly, not read as "switch off"
     with pytest.raises(AttributeError):

@@ -119,7 +119,7 @@ def test_lost_ids_are_drawn_at_the_offset_the_producer_got(versions):
 def test_before_after_puts_one_panel_per_version_side_by_side(versions):
     chart = charts.before_after(versions)
     spec = chart.to_dict()
-    assert len(spec["hconcat"]) == 3
+    assert len(spec["hconcat"]) == len(versions) == 4
     assert [panel["title"][0] for panel in spec["hconcat"]] == list(versions)
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
