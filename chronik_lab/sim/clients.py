@@ -26,9 +26,10 @@ ListOffsets answers a consumer), and "none" ends that partition's consumption (k
 to the application). Each reset shows in the trace (`poll_error`) and in `Consumer.resets`; the
 history has no row for a failed poll (its rows each need a message id). Resetting to earliest
 after an out-of-range is a classic source of re-delivered records: under Kafka's range rule a
-position pushed past the log end re-reads the partition from the start, again and again (until
-the poll cap); under chronik's rule (`chronik_fetch_range`) the fetch is empty and nothing is
-read again.
+position pushed past the log end re-reads the partition from the start, again and again; the
+lab stops a partition after MAX_RESETS resets (and counts it as capped, like the poll cap: a
+real consumer would loop on); under chronik's rule (`chronik_fetch_range`) the fetch is empty
+and nothing is read again.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def plan_requests(
 
 PROCESSES = ("producer", "consumer")
 RESET_POLICIES = ("earliest", "latest", "none")  # Kafka's auto.offset.reset values
+MAX_RESETS = 3  # per partition: enough to show the re-delivery loop, cheap for explain's runs
 F_VALUES = ("send", "poll")
 TYPES = ("ok", "fail", "info")
 
@@ -290,6 +292,7 @@ class Consumer:
         self.positions: dict[int, int] = {}
         self.failed: set[int] = set()  # partitions whose consumption ended on a fetch error
         self.resets = 0  # positions reset by auto_offset_reset after an out-of-range fetch
+        self._resets_of: dict[int, int] = {}
         self.capped = False  # True once the hard cap on polls stopped the consumer
 
     def drain(self) -> None:
@@ -353,6 +356,11 @@ class Consumer:
             self.failed.add(p)
             self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
             return False
+        if self._resets_of.get(p, 0) >= MAX_RESETS:  # a reset loop: stop it, as the poll cap would
+            self.capped = True
+            self.hook("consumer", "poll_error", poll, p, (position, None), 0, f"{exc}; reset cap")
+            return False
+        self._resets_of[p] = self._resets_of.get(p, 0) + 1
         if self.auto_offset_reset == "earliest":
             target = exc.log_start_offset
         else:
