@@ -9,11 +9,11 @@ written from chronik's source at each tag, not from the engine.
 from __future__ import annotations
 
 import pytest
+from chronik_model import received
 from hypothesis import given
 from hypothesis import strategies as st
 
 import chronik_lab as cl
-from tests.chronik_model import received
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed")
 
