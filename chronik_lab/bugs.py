@@ -1,8 +1,10 @@
 """The bug catalogue and the version presets.
 
-Each bug is one switch in the engine: one guard removed or one step swapped, in the one place
-chronik had it (`grep -n "bugs\\." chronik_lab/` lists those places). With no switch on, the
-engine is a correct Kafka-style log.
+Each bug is one switch in the engine: one guard removed or one step swapped, in the place
+chronik had it -- one function, or for hw_only_acks_all the two that 3ed116d fixed together
+(`grep -n "bugs\\." chronik_lab/` lists those places; each entry's `where` names them). With no
+switch on, the engine is a correct Kafka-style log ("fixed"). Each preset is chronik's code at
+its tag, switches it never fixed included; `v1.0` is the v1.0.0 release as tagged.
 """
 
 from __future__ import annotations
