@@ -77,9 +77,7 @@ def _out_of_range(p: Partition, offset: int) -> bool:
     return not p.bugs.chronik_fetch_range and offset > p.log_end_offset
 
 
-def _respond(
-    p: Partition, offset: int, batches: list[pa.RecordBatch], hw: int | None = None
-) -> FetchResult:
+def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch], hw: int) -> FetchResult:
     records = encode_response(p, batches)
     if p.tracer is not None:  # no spans or details to compute when nobody listens
         p.emit(
@@ -89,7 +87,7 @@ def _respond(
             count=records.num_rows,
             fetch_offset=offset,
         )
-    return FetchResult(records, p.high_watermark if hw is None else hw, p.log_start_offset)
+    return FetchResult(records, hw, p.log_start_offset)
 
 
 def _segments_then_buffer(p: Partition, offset: int, limit: int, hw: int) -> list[pa.RecordBatch]:

@@ -157,7 +157,7 @@ class Run:
     offsets_history: pd.DataFrame
     report: CheckReport  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
-    consumer_capped: bool = False  # the hard cap on polls stopped the consumer
+    consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
