@@ -219,7 +219,14 @@ class BugSet:
 
     __slots__ = ("names", *BUGS)
 
-    def __init__(self, bugs: str | Iterable[str] | None = None) -> None:
+    def __new__(cls, bugs: str | Iterable[str] | BugSet | None = None) -> BugSet:
+        # A BugSet passes through as it is, so a subclass reaches the engine intact (explain's
+        # records which switches a run reads: sim/switch_reads.py).
+        return bugs if isinstance(bugs, BugSet) else super().__new__(cls)
+
+    def __init__(self, bugs: str | Iterable[str] | BugSet | None = None) -> None:
+        if bugs is self:  # passed through by __new__, already set up
+            return
         self.names = resolve_bugs(bugs)
         for name in BUGS:
             setattr(self, name, name in self.names)

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from chronik_lab import validate
-from chronik_lab.bugs import resolve_bugs
+from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
@@ -211,9 +211,11 @@ def run(scenario: Scenario) -> Run:
     )
 
 
-def received_ids(scenario: Scenario) -> list[int]:
-    """Only the message ids the consumer received: no trace, snapshots or check (for explain)."""
-    history, _, _ = _execute(scenario, trace=False)
+def received_ids(scenario: Scenario, bugs: BugSet | None = None) -> list[int]:
+    """Only the message ids the consumer received: no trace, snapshots or check (for explain).
+    `bugs`: a BugSet to run with instead of the scenario's (explain's records the switches read).
+    """
+    history, _, _ = _execute(scenario, trace=False, bugs=bugs)
     return history.received_ids()
 
 
@@ -222,12 +224,14 @@ def run_presets(scenario: Scenario, presets: Iterable[str] = VERSIONS) -> dict[s
     return {name: run(scenario.with_bugs(name)) for name in presets}
 
 
-def _execute(scenario: Scenario, trace: bool) -> tuple[Operations, Consumer, Recorder]:
+def _execute(
+    scenario: Scenario, trace: bool, bugs: BugSet | None = None
+) -> tuple[Operations, Consumer, Recorder]:
     s = scenario
     recorder = Recorder(s.topic, snapshots=trace and s.snapshots, limit=SNAPSHOT_ROW_LIMIT)
     hook = recorder.client_step if trace else _no_hook
     broker = Broker(
-        bugs=s.bug_set,
+        bugs=s.bug_set if bugs is None else bugs,
         flush_batches=s.flush_batches,
         linger_ms=s.linger_ms,
         flush_ms=s.flush_ms,
