@@ -5,6 +5,11 @@ chronik had it -- one function, or for hw_only_acks_all the two that 3ed116d fix
 (`grep -n "bugs\\." chronik_lab/` lists those places; each entry's `where` names them). With no
 switch on, the engine is a correct Kafka-style log ("fixed"). Each preset is chronik's code at
 its tag, switches it never fixed included; `v1.0` is the v1.0.0 release as tagged.
+
+Each guard tests the engine's state before it reads its switch (`if state_differs and
+bugs.x:`), so a switch is read only where it could change the result: `cl.explain` records which
+switches a run read (sim/switch_reads.py) and settles every combination that agrees on those at
+once.
 """
 
 from __future__ import annotations

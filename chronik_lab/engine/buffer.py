@@ -67,14 +67,15 @@ class PartitionBuffer:
                 self.base_offset = entry.first
             if high_watermark is not None:
                 self.high_watermark = high_watermark
-            if self.bugs.blind_append_buffer:
+            above = not self.entries or entry.first > self.entries[-1].last
+            if above or self.bugs.blind_append_buffer:
                 self.entries.append(entry)  # records.extend(records): no check, no sort
                 added.append((entry.first, entry.last))
                 continue
             for piece in self._unbuffered(entry):  # 8eb1c4d: HashSet dedup, then sort
                 self._insert_sorted(piece)
                 added.append((piece.first, piece.last))
-        if self.bugs.buffer_keeps_last_1000:
+        if len(self) > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
             self._trim(BUFFER_CAP)
         return added
 
@@ -116,7 +117,7 @@ class PartitionBuffer:
     def mark_flushed(self, up_to: int) -> None:
         """Records up to `up_to` are in a segment now: stop serving them from the buffer."""
         self.flushed_through = max(self.flushed_through, up_to)
-        if self.bugs.mark_flushed_clears_all:
+        if any(e.last > up_to for e in self.entries) and self.bugs.mark_flushed_clears_all:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
             self.entries.clear()
             return

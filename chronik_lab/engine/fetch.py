@@ -65,7 +65,7 @@ def fetch_high_watermark(p: Partition) -> int:
     registered in the metadata store alone -- the last visible offset + 1 -- not from the
     producer; 3ed116d added the buffer's (the producer's) high watermark to it.
     """
-    if p.bugs.hw_only_acks_all:
+    if p.registry.max_offset() + 1 != p.high_watermark and p.bugs.hw_only_acks_all:
         return p.registry.max_offset() + 1
     return p.high_watermark
 
@@ -74,7 +74,7 @@ def _out_of_range(p: Partition, offset: int) -> bool:
     if offset < p.log_start_offset:
         return True
     # chronik never raised above the log: offset >= high watermark was an empty wait.
-    return not p.bugs.chronik_fetch_range and offset > p.log_end_offset
+    return offset > p.log_end_offset and not p.bugs.chronik_fetch_range
 
 
 def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch], hw: int) -> FetchResult:
@@ -142,7 +142,7 @@ def _buffer_first(p: Partition, offset: int, limit: int, hw: int) -> list[pa.Rec
 def encode_response(p: Partition, batches: list[pa.RecordBatch]) -> pa.Table:
     table = pa.Table.from_batches(batches, schema=SCHEMA)
     server = table.column("offset")
-    if p.bugs.renumber_response_offsets and table.num_rows:
+    if table.num_rows and not _consecutive(server) and p.bugs.renumber_response_offsets:
         # kafka_records.rs: one batch with base_offset = records[0].offset and
         # offset_delta = position, so the client sees offsets the server never stored.
         base = server[0].as_py()
@@ -197,3 +197,9 @@ def _span(table: pa.Table) -> tuple[int | None, int | None]:
         return None, None
     col = table.column("server_offset")
     return col[0].as_py(), col[table.num_rows - 1].as_py()
+
+
+def _consecutive(offsets: pa.ChunkedArray) -> bool:
+    """Offsets with no gap and no repeat: renumbering them would change nothing."""
+    values = offsets.to_numpy()
+    return bool((values == values[0] + np.arange(len(values))).all())
