@@ -145,7 +145,7 @@ def _bugs(bugs: object) -> str | tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class Run:
-    """What one run of a scenario did. Tables are pandas DataFrames (see DESIGN.md §3)."""
+    """What one run of a scenario did. Tables are pandas DataFrames (see docs/DESIGN.md §3)."""
 
     scenario: Scenario
     sent: pd.DataFrame
