@@ -62,14 +62,22 @@ def test_seed_why_gives_the_buffer_fetch_read_and_the_switches_that_mattered(pre
     }
 
 
-def test_v076_why_says_the_buffer_was_empty_and_nothing_was_read(preset_runs):
+def test_v076_why_says_fetch_read_only_what_re_entered_the_buffer(preset_runs):
     text = narrative.why(preset_runs["v0.7.6"])
+    assert "10 sent, 6 received: 4 lost" in text
+    assert "the buffer held `[4..9]` in buffer order" in text  # 0-3 cleared by mark_flushed
+    assert "**6** records from the buffer and **0** from segments" in text
+    assert "[0..3]" not in text  # none of the seed's v0.7.5 story
+    made = {line.split("`")[1] for line in text.splitlines() if "made the difference" in line}
+    assert made == {"active_segment_invisible"}
+
+
+def test_a_run_that_received_nothing_says_the_buffer_was_empty():
+    run = cl.run(cl.Scenario(messages=10, batch_sizes=[4, 6], flush_batches=1, bugs="v0.7.6"))
+    text = narrative.why(run)
     assert "10 sent, 0 received: all 10 lost" in text
     assert "the buffer was **empty**" in text
     assert "**0** records from the buffer and **0** from segments" in text
-    assert "[0..3]" not in text  # none of the seed's story
-    made = {line.split("`")[1] for line in text.splitlines() if "made the difference" in line}
-    assert made == {"active_segment_invisible"}
 
 
 def test_a_fetch_past_the_log_end_is_named_when_chronik_answered_it_empty(preset_runs):
@@ -181,7 +189,7 @@ def test_a_compare_with_that_is_not_a_list_is_refused_by_name(value):
 
 
 def test_heading_names_the_version_and_the_outcome(preset_runs):
-    assert narrative.heading(preset_runs["v0.7.6"]) == "## v0.7.6: 10 sent, 0 received: all 10 lost"
+    assert narrative.heading(preset_runs["v0.7.6"]) == "## v0.7.6: 10 sent, 6 received: 4 lost"
     assert narrative.heading(preset_runs["fixed"], 3).startswith("### fixed: 10 sent, 10 received")
 
 

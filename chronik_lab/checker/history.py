@@ -1,6 +1,6 @@
 """The history table the checker reads: its columns, their validation, and file IO.
 
-A history is Jepsen-style: one row per record touched by an operation. Columns (DESIGN.md §3):
+A history is Jepsen-style: one row per record touched by an operation. Columns (docs/DESIGN.md §3):
 `op_index` (int, the operation's place in time), `process` (int or str), `f` ("send" | "poll"),
 `type` ("ok" | "fail" | "info"), `partition` (int), `offset` (int, the offset as the client saw
 it; for sends, the acknowledged offset), `value` (int message id), and optionally `topic`. One poll

@@ -8,6 +8,9 @@ the steps after that matters, and is chronik's:
 3. `update_buffer` with this request's records, so fetch can serve them before they are flushed;
 4. `flush_partition_if_needed` runs again.
 
+Before 3ed116d (v0.7.4, `flush_every_request`) steps 3-4 were one unconditional
+`flush_partition`, and only the flush called update_buffer.
+
 A flush whose write fails raises SegmentWriteError from whichever request triggered it; the
 batches it did not write stay pending (still offsets of the log, like a Kafka request that timed
 out and may yet be written) and the next flush retries them.
@@ -63,9 +66,15 @@ def produce_to_partition(
         p.high_watermark = last + 1
         if p.tracer is not None:
             p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
-    added = p.buffer.update_buffer([batch])
-    _emit_update(p, added, "produce")
-    flush_partition_if_needed(p)
+    if p.bugs.flush_every_request:
+        # v0.7.4: no update_buffer here (the flush fills the buffer), and every request ends
+        # with flush_partition, whatever is pending -- one flush at a time, as ever.
+        if p.inflight is None and p.pending_batches:
+            flush_partition(p, "every request", wait=False)
+    else:
+        added = p.buffer.update_buffer([batch], p.high_watermark)
+        _emit_update(p, added, "produce")
+        flush_partition_if_needed(p)
     return ProduceResult(p.topic, p.number, base, last, p.high_watermark)
 
 
@@ -141,7 +150,7 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         if p.bugs.cumulative_update_buffer:
             # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
             # although the produce path had already buffered them -- the seed's duplicates.
-            added = p.buffer.update_buffer(group)
+            added = p.buffer.update_buffer(group, p.high_watermark)
             _emit_update(p, added, "flush")
         if not p.bugs.no_mark_flushed:
             # fc6e6ce: once a record is in a segment, the buffer stops serving it.

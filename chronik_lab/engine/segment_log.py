@@ -67,7 +67,7 @@ class SegmentLog:
             )
             self.segments.append(segment)
         segment.append(batch, fsync=self.fsync)
-        if not self.bugs.active_segment_invisible:
+        if not self.registry.is_visible(segment) and not self.bugs.active_segment_invisible:
             # a1d9255: register the active segment's metadata on every write, so what was just
             # flushed is readable at once. Without it, a flushed record is invisible until
             # rotation -- and once mark_flushed empties the buffer, fetch sees it nowhere.
