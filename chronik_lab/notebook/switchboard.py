@@ -262,7 +262,7 @@ class _Widgets:
 def _live_chart(board: Switchboard) -> Any:
     """One JupyterChart for the life of the board: redraws replace its spec (same params)."""
     alt.JupyterChart.enable_offline(True)  # vega bundled by vl-convert: nothing from a CDN
-    return alt.JupyterChart(interactive.explore(board.run))
+    return alt.JupyterChart(interactive.explore(board.run), embed_options=render.EMBED_OPTIONS)
 
 
 def _preset_tip(name: str) -> str:

@@ -292,4 +292,6 @@ def _bugs_label(run: Any) -> str:
     bugs = run.scenario.bugs
     if bugs is None or bugs == ():
         return "no bugs"
-    return bugs if isinstance(bugs, str) else "+".join(bugs)
+    if isinstance(bugs, str):
+        return bugs
+    return "+".join(bugs) if len(bugs) <= 2 else f"{len(bugs)} bug switches on"

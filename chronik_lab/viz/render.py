@@ -42,12 +42,22 @@ import altair as alt
 
 from chronik_lab.errors import InvalidArgumentError
 
-__all__ = ["ENV_VAR", "MODES", "active_mode", "detect", "use_renderer", "vega_bundle"]
+__all__ = [
+    "EMBED_OPTIONS",
+    "ENV_VAR",
+    "MODES",
+    "active_mode",
+    "detect",
+    "use_renderer",
+    "vega_bundle",
+]
 
 ENV_VAR = "CHRONIK_LAB_RENDERER"
 MODES = ("auto", "interactive", "svg", "html")
 REPORT_MODE = "svg"  # the report's choice under papermill (see the module docstring)
 _PAPERMILL_MARK = "# Parameters"
+# SVG marks (countable in the page, crisp when zoomed); no action menu: its links lead off-line.
+EMBED_OPTIONS = {"renderer": "svg", "actions": False}
 _HTML_RENDERER = "chronik_inline_html"
 
 _state: dict[str, Any] = {"mode": None, "bundle_sent": False}
@@ -61,7 +71,7 @@ def use_renderer(mode: str = "auto") -> str:
     chosen = detect() if mode == "auto" else mode
     if chosen == "interactive":
         # offline=True: vl-convert bundles the JavaScript (about 1.5 s once per kernel).
-        alt.renderers.enable("jupyter", offline=True)
+        alt.renderers.enable("jupyter", offline=True, embed_options=EMBED_OPTIONS)
     elif chosen == "svg":
         alt.renderers.enable("svg")
     else:
@@ -134,7 +144,7 @@ def _html_renderer(spec: dict, **metadata: Any) -> dict[str, str]:
         _state["bundle_sent"] = True
     # "</" must not close the script tag early inside the JSON (a label could hold "</script>").
     payload = json.dumps(spec).replace("</", "<\\/")
-    opts = json.dumps({"renderer": "svg", "actions": False})
+    opts = json.dumps(EMBED_OPTIONS)
     script = (
         f'<div id="{div}" class="chronik-chart"></div>\n'
         f"<script>vegaEmbed('#{div}', {payload}, {opts})"
