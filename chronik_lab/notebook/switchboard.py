@@ -172,7 +172,7 @@ class _Widgets:
             name: w.Checkbox(
                 value=name in s.bug_set,
                 description=name,
-                description_tooltip=f"{bug.summary} (chronik {bug.chronik_commit})",
+                tooltip=f"{bug.summary} (chronik {bug.chronik_commit})",
                 indent=False,
                 layout=w.Layout(width="260px"),
             )
