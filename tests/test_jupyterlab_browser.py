@@ -283,6 +283,25 @@ RECTS = ".vega-embed svg .mark-rect.role-mark path"
 TOOLTIP = "#vg-tooltip-element"
 
 
+def offline_exporter():
+    """nbconvert's lab template without its CDN scripts (require.js, MathJax, mermaid), as the
+    report's exporter (report/build.py) has it: what is left to load is the charts' own."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    template = (
+        "{%- extends 'lab/index.html.j2' -%}\n"
+        "{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}\n"
+        "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
+        "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
+    )
+    return HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"offline.html.j2": template})],
+        template_file="offline.html.j2",
+    )
+
+
 # -- the tests ---------------------------------------------------------------------------------
 
 
@@ -314,10 +333,7 @@ def test_clicking_a_record_outlines_its_buffer_and_segment_ranges(lab, browser, 
     page = _open(browser, lab, "explore.ipynb")
     try:
         page.wait_for(f"{_all(MARKS)}.length >= 20")
-        outlined = (
-            f"{_all(RECTS)}"
-            ".filter(p => p.getAttribute('stroke') === 'black').length"
-        )
+        outlined = f"{_all(RECTS)}.filter(p => p.getAttribute('stroke') === 'black').length"
         assert page.js(outlined) == 0
         mark = _box(page, MARKS, 4)  # client offset 4: message id 0, seen a second time
         page.click(mark["x"] + mark["width"] / 2, mark["y"] + mark["height"] / 2)
@@ -347,5 +363,56 @@ def test_switchboard_checkbox_reruns_and_redraws_in_the_browser(lab, browser, sh
         page.wait_for(f"{_all(MARKS)}.length === 10", timeout=30)  # the 10 records, once each
         page.screenshot(shots / "switchboard_toggled.png")
         _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_html_mode_report_page_is_interactive_offline(browser, tmp_path, shots, monkeypatch):
+    """The report's opt-in mode: a papermill run with CHRONIK_LAB_RENDERER=html, exported by
+    nbconvert, opened from disk: both charts drawn (the second uses the first's bundle) and a
+    hover shows a tooltip, with no request but the file itself."""
+    import papermill
+
+    source, executed = tmp_path / "page.ipynb", tmp_path / "page.out.ipynb"
+    _notebook(
+        source,
+        "import chronik_lab as cl\nfrom chronik_lab.viz import interactive, render\n"
+        'render.use_renderer("auto")',
+        "interactive.explore(cl.run(cl.SEED))",
+        'interactive.explore(cl.run(cl.SEED.with_bugs("fixed")))',
+    )
+    monkeypatch.setenv("CHRONIK_LAB_RENDERER", "html")  # the kernel inherits it
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    papermill.execute_notebook(
+        str(source), str(executed), kernel_name="python3", progress_bar=False
+    )
+    body, _ = offline_exporter().from_notebook_node(nbformat.read(executed, 4))
+    page_file = tmp_path / "page.html"
+    page_file.write_text(body, encoding="utf-8")
+    assert body.count("window.vegaEmbed=") == 1
+    with urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
+    ) as resp:
+        page = Page(json.load(resp)["webSocketDebuggerUrl"])
+    try:
+        page.send("Network.enable")
+        page.send("Page.navigate", url=page_file.as_uri())
+        marks = "document.querySelectorAll('.chronik-chart svg .mark-symbol.role-mark path')"
+        page.wait_for(f"{marks}.length === 30")  # 20 records of the seed, 10 of the fixed run
+        png = page.screenshot(shots / "html_page.png")
+        assert _drawn_fraction(png) > 0.03
+        mark = page.js(
+            f"(() => {{ const r = {marks}[3].getBoundingClientRect();"
+            " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()"
+        )
+        page.mouse("mouseMoved", mark["x"], mark["y"])
+        text = page.wait_for(
+            f"(() => {{ const t = document.querySelector({json.dumps(TOOLTIP)});"
+            " return t && t.classList.contains('visible') && t.innerText; })()",
+            timeout=20,
+        )
+        assert "broker offset" in text
+        schemes = {urlparse(u).scheme for u in page.requests}
+        assert schemes <= {"file", "data", "blob"}, sorted(page.requests)[:5]
     finally:
         page.ws.close()
