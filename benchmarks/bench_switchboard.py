@@ -148,7 +148,7 @@ def _load_time_s(page: Path, charts: str) -> float | None:
 
 
 def bench_pages() -> None:
-    print("\nnotebook 00 as an HTML page (papermill + nbconvert lab template)")
+    print("\nnotebook 00 as an HTML page (papermill + the report's offline lab template)")
     drawn = {
         # nbconvert embeds each SVG output as a base64 <img>: drawn once every image decoded.
         "svg": "document.readyState === 'complete' && document.images.length >= 2 && "
