@@ -14,6 +14,7 @@ import altair as alt
 import nbformat
 import papermill
 import pytest
+from altair.jupyter.jupyter_chart import load_js_src
 
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
@@ -89,6 +90,32 @@ def test_html_mode_inlines_the_vega_bundle_once_per_page(restore_renderer, seed)
     assert not re.search(r"<script[^>]+src=", first + second)  # nothing loaded by URL
     render.use_renderer("html")  # a new page: the bundle comes again
     assert "window.vegaEmbed" in renderer(interactive.explore_spec(seed))["text/html"]
+
+
+def test_every_existing_chart_builder_renders_as_a_live_jupyter_chart(seed):
+    """The drop-in: notebooks 01-06 keep their charts.* calls; in JupyterLab each becomes a
+    JupyterChart, whose spec is the chart's own."""
+    from chronik_lab.viz import charts
+
+    versions = cl.run_presets(cl.SEED)
+    built = [
+        charts.received_vs_sent(seed),
+        charts.segment_map(seed),
+        charts.buffer_contents(seed),
+        charts.before_after(versions),
+        interactive.explore(seed),
+    ]
+    alt.JupyterChart.enable_offline(True)
+    for chart in built:
+        widget = alt.JupyterChart(chart, embed_options=render.EMBED_OPTIONS)
+        assert "/vega-lite/v6" in widget.spec["$schema"]
+        assert widget.spec.get("datasets")  # the data travels inside the spec, not by URL
+    # The widget's JavaScript is vl-convert's bundle: no module imported from a URL (online,
+    # altair's own module starts with an import from a CDN).
+    assert alt.JupyterChart._is_offline
+    from_url = re.compile(r"""(import|from)\s*["']https?://""")
+    assert not from_url.search(alt.JupyterChart._esm)
+    assert from_url.search(load_js_src())  # the pattern does catch altair's online module
 
 
 # -- the linked charts' spec -------------------------------------------------------------------

@@ -146,6 +146,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         "import chronik_lab as cl\nfrom chronik_lab.viz import interactive, render\n"
         'mode = render.use_renderer("auto")\nmode',
         "interactive.explore(cl.run(cl.SEED))",
+        "from chronik_lab.viz import charts\ncharts.segment_map(cl.run(cl.SEED))",
     )
     _notebook(
         root / "board.ipynb",
@@ -312,6 +313,9 @@ def test_explore_chart_draws_marks_and_hover_shows_a_tooltip_offline(lab, browse
         assert count == 20  # the seed's 20 received records
         rects = page.js(f"{_all(RECTS)}.length")
         assert rects > 3  # buffer cells and the segment
+        # The existing charts.* builders draw live too (the notebooks' drop-in).
+        page.wait_for(f"{_all('.vega-embed')}.length === 2")
+        page.wait_for(f"{_all('.vega-embed')}[1].querySelectorAll('.role-mark path').length > 0")
         chart = _box(page, ".vega-embed")
         png = page.screenshot(shots / "explore.png", clip=chart)
         assert _drawn_fraction(png) > 0.03
