@@ -153,6 +153,13 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         'import chronik_lab as cl\nfrom chronik_lab.viz import render\nrender.use_renderer("auto")',
         "board = cl.switchboard(cl.SEED)\nboard",
     )
+    _notebook(
+        root / "live.ipynb",
+        "import chronik_lab as cl\nfrom chronik_lab.viz import live, render\n"
+        'render.use_renderer("auto")',
+        "big = cl.Scenario(messages=100_000, batch_sizes=[10_000] * 10, acks=-1, flush_batches=2)\n"
+        "explorer = live.live(cl.run(big))\nexplorer",
+    )
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("CHRONIK_LAB_RENDERER", None)
@@ -366,6 +373,27 @@ def test_switchboard_checkbox_reruns_and_redraws_in_the_browser(lab, browser, sh
         page.wait_for(f"{verdict}.includes('OK: a correct log')", timeout=30)
         page.wait_for(f"{_all(MARKS)}.length === 10", timeout=30)  # the 10 records, once each
         page.screenshot(shots / "switchboard_toggled.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_zooming_into_an_aggregated_run_refines_it_to_single_records(lab, browser, shots):
+    page = _open(browser, lab, "live.ipynb")
+    try:
+        title = f"{_all('.vega-embed svg .role-title-text')}.map(t => t.textContent).join(' | ')"
+        page.wait_for(f"{title}.includes('aggregated')")
+        assert page.js(f"{_all(MARKS)}.length") == 0  # 100,000 records: grid cells, no points
+        chart = _box(page, ".vega-embed")
+        x, y = chart["x"] + 320, chart["y"] + 150  # inside the received panel
+        page.mouse("mouseMoved", x, y)
+        for _ in range(8):  # Vega-Lite zooms by 1.001 ** -deltaY: about 120x in all
+            page.mouse("mouseWheel", x, y, deltaX=0, deltaY=-600)
+            time.sleep(0.05)
+        page.wait_for(f"{title}.includes('broker offsets')", timeout=60)  # the kernel refined
+        page.wait_for(f"{_all(MARKS)}.length > 100", timeout=30)  # single records now
+        assert "aggregated" not in page.js(title).split(" | ")[1]
+        page.screenshot(shots / "live_refined.png", clip=_box(page, ".vega-embed"))
         _assert_offline(page)
     finally:
         page.ws.close()

@@ -119,8 +119,9 @@ def _prepare(run, partition, offsets, max_rows) -> tuple[dict[str, pd.DataFrame]
         run = restrict(run, *offsets)
     data, notes = panel_data(run, p, max_rows)
     bugs = _bugs_label(run)
+    where = "" if offsets is None else f" (broker offsets {offsets[0]}..{offsets[1]})"
     titles = [
-        f"{bugs}, partition {p}: click a record, shift-drag offsets, drag/wheel to pan/zoom",
+        f"{bugs}, partition {p}{where}: click a record, shift-drag offsets, drag/wheel to zoom",
         f"Received vs sent: {len(run.received):,} received, {len(run.sent):,} sent"
         + notes["received"],
         "Fetch-side buffer: copies of each broker offset over steps" + notes["buffer"],
