@@ -22,16 +22,18 @@ from chronik_lab.viz import chartdata as cd
 
 __all__ = ["panel_data", "received_records", "restrict"]
 
+MAX_FETCH_RULES = 50
 MAX_COPIES = 5  # the colour scale's last step means "5 or more copies"
 AGGREGATED = " -- aggregated: zoom into a range with explore(run, offsets=(lo, hi))"
 
 
 def panel_data(
-    run: Any, partition: int, max_rows: int
+    run: Any, partition: int, max_rows: int, offsets: tuple[int, int] | None = None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The five tables of the linked charts (received, lost, buffer, segments, fetches), and a
     title note per panel ("" or why it is aggregated). Shares: received 40%, lost 10%,
-    buffer 30%, segments 15%, fetches 5%."""
+    buffer 30%, segments 15%, fetches 5%. `offsets`: the range `run` was restricted to; the
+    segments are drawn clipped to it (their file and base offset stay the real ones)."""
     received = received_records(run, partition, max_rows * 2 // 5)
     lost = cd.lost_points(run, partition, max_rows // 10)
     lost = lost.assign(server_offset=lost["offset"])  # the offset the producer got back
@@ -40,12 +42,20 @@ def panel_data(
     seg_budget = max_rows * 3 // 20
     seg_spans = cd.segment_spans(run, partition, seg_budget)
     segments = _segment_rows(seg_spans, run, partition)
+    if offsets is not None:
+        segments["lo"] = segments["lo"].clip(lower=offsets[0])
+        segments["hi"] = segments["hi"].clip(upper=offsets[1] + 1)
     fetches = _fetch_rows(run, partition, max_rows // 20)
+    trace = run.trace
+    polls = int(((trace["step"] == "fetch_response") & (trace["partition"] == partition)).sum())
+    if polls > MAX_FETCH_RULES:  # hundreds of dashed rules would grey the panel out
+        fetches = fetches.iloc[:0]
     binned = bool(len(buffer)) and bool(spans["binned"].any())
     notes = {
         "received": AGGREGATED if "count" in received or "count" in lost else "",
         "buffer": " -- aggregated (sampled steps, binned offsets)" if binned else "",
         "segments": " -- aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "",
+        "fetches": f" ({polls:,} fetches: too many to draw)" if polls > MAX_FETCH_RULES else "",
     }
     data = {
         "received": received,

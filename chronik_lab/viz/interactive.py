@@ -117,7 +117,7 @@ def _prepare(run, partition, offsets, max_rows) -> tuple[dict[str, pd.DataFrame]
         raise InvalidArgumentError(f"partition {p!r} is not in this run (it has {parts})")
     if offsets is not None:
         run = restrict(run, *offsets)
-    data, notes = panel_data(run, p, max_rows)
+    data, notes = panel_data(run, p, max_rows, offsets)
     bugs = _bugs_label(run)
     where = "" if offsets is None else f" (broker offsets {offsets[0]}..{offsets[1]})"
     titles = [
@@ -125,7 +125,9 @@ def _prepare(run, partition, offsets, max_rows) -> tuple[dict[str, pd.DataFrame]
         f"Received vs sent: {len(run.received):,} received, {len(run.sent):,} sent"
         + notes["received"],
         "Fetch-side buffer: copies of each broker offset over steps" + notes["buffer"],
-        "Segments over steps (green: fetch sees it), fetches dashed" + notes["segments"],
+        "Segments over steps (green: fetch sees it), fetches dashed"
+        + notes["segments"]
+        + notes["fetches"],
     ]
     return data, titles
 
@@ -176,7 +178,7 @@ def _params() -> tuple[Any, ...]:
 
 def _received_panel(aggregated: bool) -> alt.Chart:
     base = alt.Chart(alt.NamedData(name="received"))
-    scale = alt.Scale(nice=False, padding=8)
+    scale = alt.Scale(nice=False, zero=False, padding=8)  # a zoomed-in range starts far from 0
     x = alt.X("offset:Q", title="offset (as the client saw it)", axis=_INTEGER, scale=scale)
     y = alt.Y("message_id:Q", title="message id", axis=_INTEGER, scale=scale)
     color = alt.Color("status:N", scale=STATUS, title="record")
@@ -226,7 +228,12 @@ def _buffer_panel(step_end: int) -> alt.Chart:
         .encode(
             x=_step_x(step_end),
             x2="step_end:Q",
-            y=alt.Y("lo:Q", title="broker offset", axis=_INTEGER, scale=alt.Scale(nice=False)),
+            y=alt.Y(
+                "lo:Q",
+                title="broker offset",
+                axis=_INTEGER,
+                scale=alt.Scale(nice=False, zero=False),
+            ),
             y2="hi:Q",
             color=alt.Color("multiplicity:O", scale=COPIES, title="copies in buffer"),
             stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
@@ -243,7 +250,12 @@ def _segment_panel(step_end: int) -> alt.Chart:
         .encode(
             x=_step_x(step_end),
             x2="step_end:Q",
-            y=alt.Y("lo:Q", title="broker offset", axis=_INTEGER, scale=alt.Scale(nice=False)),
+            y=alt.Y(
+                "lo:Q",
+                title="broker offset",
+                axis=_INTEGER,
+                scale=alt.Scale(nice=False, zero=False),
+            ),
             y2="hi:Q",
             color=alt.Color("visible:N", scale=VISIBLE, title="fetch sees it"),
             stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
