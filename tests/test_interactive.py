@@ -340,3 +340,38 @@ def test_start_here_is_stored_clean_with_a_documented_parameters_cell():
         declared
     )
     assert all(p["help"].strip() and p["inferred_type_name"] != "None" for p in declared.values())
+
+
+# -- live: refining as the zoom settles --------------------------------------------------------
+
+
+def _zoom(explorer, lo: float, hi: float) -> None:
+    """What the browser sends when the received panel's zoom settles on client offsets lo..hi."""
+    chart = explorer.chart
+    chart._vl_selections = chart._vl_selections | {
+        "zoom_received": {"value": {"offset": [lo, hi]}, "store": []}
+    }
+
+
+def test_a_settled_zoom_refines_an_aggregated_run_to_single_records(big):
+    from chronik_lab.viz import live
+
+    explorer = live.live(big)
+    assert explorer.aggregated()
+    _zoom(explorer, 20_000.4, 20_600.6)
+    assert explorer.offsets == (20_001, 20_600) and explorer.refinements == 1
+    received = explorer.chart.spec["datasets"]["received"]
+    assert not explorer.aggregated() and len(received) == 600
+    _zoom(explorer, 20_100, 20_200)  # single records already: the browser's zoom suffices
+    assert explorer.refinements == 1
+    explorer.reset_button.click()
+    assert explorer.offsets is None and explorer.aggregated()
+
+
+def test_a_small_run_never_re_embeds(seed):
+    from chronik_lab.viz import live
+
+    explorer = live.live(seed)
+    before = explorer.chart.spec
+    _zoom(explorer, 2, 6)
+    assert explorer.refinements == 0 and explorer.chart.spec is before
