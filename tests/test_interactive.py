@@ -375,3 +375,14 @@ def test_a_small_run_never_re_embeds(seed):
     before = explorer.chart.spec
     _zoom(explorer, 2, 6)
     assert explorer.refinements == 0 and explorer.chart.spec is before
+
+
+def test_importing_chronik_lab_does_not_import_the_chart_or_widget_stack():
+    """cl.switchboard is exported, but altair and ipywidgets load only when a board is drawn:
+    the CLI and the engine start as fast as before."""
+    import subprocess
+    import sys
+
+    code = "import sys, chronik_lab; print(sorted({'altair', 'ipywidgets'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

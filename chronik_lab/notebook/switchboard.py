@@ -24,13 +24,13 @@ import html
 import time
 from typing import Any
 
-import altair as alt
-
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.sim.scenario import SEED, Run, Scenario, run
-from chronik_lab.viz import interactive, render
+
+# altair, the charts and ipywidgets are imported where a board is drawn, not here: `import
+# chronik_lab` (which exports switchboard) stays as fast as it was for the CLI and the engine.
 
 __all__ = ["Switchboard", "switchboard"]
 
@@ -111,6 +111,8 @@ class Switchboard:
 
     def spec(self) -> dict[str, Any]:
         """The linked charts' Vega-Lite spec for the current run."""
+        from chronik_lab.viz import interactive
+
         return interactive.explore_spec(self.run)
 
     def widget(self) -> Any:
@@ -123,6 +125,8 @@ class Switchboard:
         """Live (the renderer switch says interactive): the widgets. Otherwise the static
         state: settings and verdict as HTML, then the charts through the active renderer."""
         from IPython.display import HTML, display
+
+        from chronik_lab.viz import interactive, render
 
         mode = render.active_mode() or render.detect()  # the notebook's switch, if it was set
         if mode == "interactive":
@@ -261,6 +265,10 @@ class _Widgets:
 
 def _live_chart(board: Switchboard) -> Any:
     """One JupyterChart for the life of the board: redraws replace its spec (same params)."""
+    import altair as alt
+
+    from chronik_lab.viz import interactive, render
+
     alt.JupyterChart.enable_offline(True)  # vega bundled by vl-convert: nothing from a CDN
     return alt.JupyterChart(interactive.explore(board.run), embed_options=render.EMBED_OPTIONS)
 
