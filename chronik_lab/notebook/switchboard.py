@@ -204,7 +204,8 @@ class _Widgets:
                 max=50,
                 description="flush_batches",
                 continuous_update=False,
-            ),  # fmt: skip
+                style={"description_width": "initial"},  # the whole name, not "flush_batc..."
+            ),
         }
         for name, field in self.fields.items():
             field.observe(lambda ch, n=name: self._on_field(board, n, ch), names="value")
