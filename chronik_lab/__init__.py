@@ -21,6 +21,7 @@ from chronik_lab.errors import (
     UnknownBugError,
     UnknownTopicOrPartitionError,
 )
+from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
 from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 from chronik_lab.sim.sweeps import sweep
@@ -52,6 +53,7 @@ __all__ = [
     "Scenario",
     "SegmentWriteError",
     "SimClock",
+    "Switchboard",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
     "check",
@@ -61,6 +63,7 @@ __all__ = [
     "explain",
     "single_fixes",
     "sweep",
+    "switchboard",
     "read_history",
     "write_history",
 ]
