@@ -95,6 +95,18 @@ _CATALOGUE = [
         "3ed116d",
         "engine/produce.py: produce_to_partition",
     ),
+    Bug(
+        "crc32_ieee_batches",
+        "fetch responses' record batches carry an IEEE CRC-32 (crc32fast) where Kafka's v2 format "
+        "needs CRC-32C: clients that check CRCs (kafka-python 3, aiokafka) reject the batch, "
+        "kafka-python 2.0.2 and librdkafka (check.crcs off by default) do not look; only the "
+        "wire server has it, the in-process engine never encodes bytes (kafka_records.rs "
+        "calculate_crc32 since the file's first commit b3884a2, still so after v1.0.0)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "wire/batches.py: encode_batch",
+    ),
 ]
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
@@ -107,19 +119,25 @@ _V075 = frozenset(
         "active_segment_invisible",
         "buffer_first_fetch",
         "renumber_response_offsets",
+        "crc32_ieee_batches",
     }
 )
 # v0.7.6 (fc6e6ce) removed the cumulative update, deduplicated update_buffer, split fetch into
 # segment and buffer phases and added mark_flushed -- which cleared the whole buffer while the
 # active segment was still invisible: the 90% loss.
 _V076 = frozenset(
-    {"mark_flushed_clears_all", "active_segment_invisible", "renumber_response_offsets"}
+    {
+        "mark_flushed_clears_all",
+        "active_segment_invisible",
+        "renumber_response_offsets",
+        "crc32_ieee_batches",
+    }
 )
 
 PRESETS: dict[str, frozenset[str]] = {
     "v0.7.5": _V075,
     "v0.7.6": _V076,
-    "v1.0": frozenset(),
+    "v1.0": frozenset({"crc32_ieee_batches"}),  # the wire's CRC: the engine itself is correct
     "fixed": frozenset(),
 }
 
