@@ -20,6 +20,7 @@ from chronik_lab.errors import (
 from chronik_lab.sim.causes import explain, single_fixes
 from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 from chronik_lab.sim.sweeps import sweep
+from chronik_lab.wire import Server, serve
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "Run",
     "SEED",
     "Scenario",
+    "Server",
     "SimClock",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
@@ -50,6 +52,7 @@ __all__ = [
     "check_log",
     "run",
     "run_presets",
+    "serve",
     "explain",
     "single_fixes",
     "sweep",

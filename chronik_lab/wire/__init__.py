@@ -1,5 +1,10 @@
-"""The Kafka wire protocol over the engine (`cl.serve`) and real-client workloads."""
+"""The Kafka wire protocol over the engine (`cl.serve`) and real-client workloads.
 
+Importing it registers the real-client drivers of `cl.run(scenario, client=...)`.
+"""
+
+from chronik_lab.wire.runs import run_with_client
 from chronik_lab.wire.server import Server, ServerError, serve
+from chronik_lab.wire.workload import CLIENTS, Recording, record
 
-__all__ = ["Server", "ServerError", "serve"]
+__all__ = ["CLIENTS", "Recording", "Server", "ServerError", "record", "run_with_client", "serve"]

@@ -154,10 +154,7 @@ class Coordinator:
 
     def leave_group(self, req: Any) -> Any:
         g = self.groups.get(req.group_id)
-        if req.API_VERSION >= 3:
-            leaving = [m.member_id for m in req.members]
-        else:
-            leaving = [req.member_id]
+        leaving = [m.member_id for m in req.members] if req.API_VERSION >= 3 else [req.member_id]
         results = []
         for member_id in leaving:
             known = g is not None and member_id in g.members
