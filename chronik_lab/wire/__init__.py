@@ -4,7 +4,17 @@ Importing it registers the real-client drivers of `cl.run(scenario, client=...)`
 """
 
 from chronik_lab.wire.runs import run_with_client
-from chronik_lab.wire.server import Server, ServerError, serve
-from chronik_lab.wire.workload import CLIENTS, Recording, record
+from chronik_lab.wire.server import Server, ServerError, serve, serve_until_interrupted
+from chronik_lab.wire.workload import CLIENTS, Recording, record, record_history
 
-__all__ = ["CLIENTS", "Recording", "Server", "ServerError", "record", "run_with_client", "serve"]
+__all__ = [
+    "CLIENTS",
+    "Recording",
+    "Server",
+    "ServerError",
+    "record",
+    "record_history",
+    "run_with_client",
+    "serve",
+    "serve_until_interrupted",
+]

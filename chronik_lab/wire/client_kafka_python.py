@@ -10,6 +10,7 @@ rejects (the crc32_ieee_batches switch); pass True to see the client refuse them
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -59,10 +60,8 @@ class KafkaPythonClient:
                 futures.append(self._producer.send(topic, value=value, partition=partition))
             except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
                 futures.append(exc)
-        try:
+        with contextlib.suppress(Exception):  # the futures below say which sends failed
             self._producer.flush(timeout=timeout_s)
-        except Exception:  # noqa: BLE001, S110 - the futures below say which sends failed
-            pass
         out = []
         for f in futures:
             if isinstance(f, Exception):

@@ -46,7 +46,7 @@ from chronik_lab.wire.protocol import (
 )
 from chronik_lab.wire.service import DataService
 
-__all__ = ["Server", "ServerError", "serve"]
+__all__ = ["Server", "ServerError", "serve", "serve_until_interrupted"]
 
 log = logging.getLogger("chronik_lab.wire")
 START_TIMEOUT_S = 10.0
@@ -332,3 +332,18 @@ def serve(
         host=host,
         **options,
     ).start()
+
+
+def serve_until_interrupted(on_ready: Any = None, **options: Any) -> None:
+    """Serve (as `serve(**options)`) in the foreground until Ctrl-C, then stop cleanly.
+    `on_ready(server)` runs once the port is bound (the CLI prints its line there)."""
+    server = serve(**options)
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        while not server.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -15,20 +15,23 @@ read before it. `received.server_offset` is empty: a client only ever sees its o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from chronik_lab.checker.history import write_history
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests
 from chronik_lab.wire.outcomes import Outcome
 
-__all__ = ["CLIENTS", "Recording", "record"]
+__all__ = ["CLIENTS", "Recording", "record", "record_history"]
 
 CLIENTS = {
     "kafka-python": ("chronik_lab.wire.client_kafka_python", "KafkaPythonClient", "kafka-python"),
@@ -119,10 +122,8 @@ def _produce(driver, topic, plan, acks, log: _Log, pause_ms) -> str | None:
             if pause_ms and i + 1 < len(plan):
                 time.sleep(pause_ms / 1000)
     finally:
-        try:
+        with contextlib.suppress(Exception):  # closing a producer whose broker is gone
             driver.close_producer()
-        except Exception:  # noqa: BLE001, S110 - closing a producer whose broker is gone
-            pass
     return error
 
 
@@ -209,3 +210,11 @@ def _offsets(column: pd.Series) -> Any:
     """int64 like the simulation's tables, or nullable Int64 when some offset is unknown."""
     values = pd.array(column.tolist(), dtype="Int64")
     return values if values.isna().any() else values.astype(np.int64)
+
+
+def record_history(path: str | Path, bootstrap: str, **workload: Any) -> Recording:
+    """`record(...)` and write its history to `path` (.csv, .parquet, .jsonl), partial or not:
+    what a partial run saw is never thrown away."""
+    rec = record(bootstrap, **workload)
+    write_history(rec.history, path)
+    return rec

@@ -1,0 +1,305 @@
+"""The wire server at the byte level: real sockets on 127.0.0.1, requests built with the codec
+library, answers decoded with it. Every server a test starts is stopped by its fixture."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+
+import pytest
+from kafka.protocol.consumer import FetchRequest, FetchResponse
+from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from kafka.record.default_records import DefaultRecordBatch
+from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+
+import chronik_lab as cl
+from chronik_lab.wire.batches import encode_batch
+from chronik_lab.wire.protocol import SUPPORTED
+
+TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+def server() -> Iterator[cl.Server]:
+    s = cl.serve(bugs="fixed", partitions=1, max_frame_bytes=1024 * 1024)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _connect(server: cl.Server) -> socket.socket:
+    sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT_S)
+    sock.settimeout(TIMEOUT_S)
+    return sock
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    size = struct.unpack(">i", _read_exactly(sock, 4))[0]
+    return _read_exactly(sock, size)
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("closed")
+        out += chunk
+    return out
+
+
+def _call(sock: socket.socket, request, version: int, correlation_id: int = 1):
+    request.with_header(correlation_id=correlation_id, client_id="test")
+    sock.sendall(request.encode(version=version, header=True, framed=True))
+    frame = _read_frame(sock)
+    response_class = type(request).__name__.replace("Request", "Response")
+    module = __import__(type(request).__module__, fromlist=[response_class])
+    cls = getattr(module, response_class)
+    return cls.decode(frame, version=version, header=True)
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionError, TimeoutError):
+        return True
+
+
+def _records(*values: bytes) -> bytes:
+    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    for v in values:
+        b.append(timestamp=1, key=None, value=v)
+    b.close()
+    return bytes(b.buffer())
+
+
+def _produce(values: list[bytes], topic: str = "t", compression: int = 0) -> ProduceRequest:
+    b = MemoryRecordsBuilder(magic=2, compression_type=compression, batch_size=1 << 20)
+    for v in values:
+        b.append(timestamp=1, key=None, value=v)
+    b.close()
+    part = ProduceRequest.TopicProduceData.PartitionProduceData(index=0, records=b.buffer())
+    data = ProduceRequest.TopicProduceData(name=topic, partition_data=[part])
+    return ProduceRequest(acks=-1, timeout_ms=1000, topic_data=[data])
+
+
+def _fetch(offset: int, topic: str = "t", max_wait_ms: int = 0) -> FetchRequest:
+    p = FetchRequest.FetchTopic.FetchPartition(
+        partition=0, fetch_offset=offset, partition_max_bytes=1 << 20
+    )
+    return FetchRequest(
+        replica_id=-1,
+        max_wait_ms=max_wait_ms,
+        min_bytes=1,
+        max_bytes=1 << 20,
+        topics=[FetchRequest.FetchTopic(topic=topic, partitions=[p])],
+    )
+
+
+def _metadata(sock: socket.socket, topic: str = "t") -> None:
+    req = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)])
+    meta = _call(sock, req, 1)
+    assert meta.topics[0].error_code == 0
+
+
+def test_api_versions_advertises_exactly_the_served_ranges(server):
+    with _connect(server) as sock:
+        resp = _call(sock, ApiVersionsRequest(), 0)
+    assert resp.error_code == 0
+    assert {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys} == SUPPORTED
+
+
+def test_api_versions_above_the_range_answers_unsupported_version_as_v0(server):
+    req = ApiVersionsRequest(client_software_name="x", client_software_version="1")
+    req.with_header(correlation_id=9, client_id="test")
+    with _connect(server) as sock:
+        sock.sendall(req.encode(version=4, header=True, framed=True))
+        resp = ApiVersionsResponse.decode(_read_frame(sock), version=0, header=True)
+    assert resp.error_code == 35
+    assert resp.header.correlation_id == 9
+    assert {k.api_key for k in resp.api_keys} == set(SUPPORTED)
+
+
+@pytest.mark.parametrize("version", [2, 3, 7, 9])
+def test_produce_then_fetch_round_trips_ids_and_offsets(server, version):
+    with _connect(server) as sock:
+        _metadata(sock)
+        ack = _call(sock, _produce([b"a", b"b", b"c"]), version)
+        part = ack.responses[0].partition_responses[0]
+        assert (part.error_code, part.base_offset) == (0, 0)
+        fetched = _call(sock, _fetch(1), 4 if version < 9 else 12)
+    data = fetched.responses[0].partitions[0]
+    assert data.error_code == 0 and data.high_watermark == 3
+    records = [(r.offset, r.value) for batch in _batches(data.records) for r in batch]
+    assert records == [(1, b"b"), (2, b"c")]
+
+
+def _batches(data: bytes) -> list:
+    records = MemoryRecords(bytes(data))
+    out = []
+    while (batch := records.next_batch()) is not None:
+        assert batch.validate_crc()
+        out.append(batch)
+    return out
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])  # gzip, snappy, lz4, zstd
+def test_compressed_producer_batches_are_accepted(server, codec):
+    with _connect(server) as sock:
+        _metadata(sock)
+        ack = _call(sock, _produce([b"x" * 50, b"y" * 50], compression=codec), 7)
+        assert ack.responses[0].partition_responses[0].error_code == 0
+    assert server.broker.high_watermark("t", 0) == 2
+
+
+def test_a_batch_with_a_bad_crc_is_refused_as_corrupt_message(server):
+    req = _produce([b"a"])
+    raw = bytearray(req.topic_data[0].partition_data[0].records)
+    raw[-1] ^= 0xFF  # a flipped byte inside the CRC'd range
+    req.topic_data[0].partition_data[0].records = bytes(raw)
+    with _connect(server) as sock:
+        _metadata(sock)
+        ack = _call(sock, req, 7)
+    assert ack.responses[0].partition_responses[0].error_code == 2
+    assert server.broker.partitions() == []
+
+
+def test_fetch_above_the_log_is_the_engines_offset_out_of_range(server):
+    with _connect(server) as sock:
+        _metadata(sock)
+        _call(sock, _produce([b"a"]), 7)
+        data = _call(sock, _fetch(5), 11).responses[0].partitions[0]
+    assert data.error_code == 1
+
+
+def test_fetch_at_the_high_watermark_waits_for_new_data(server):
+    with _connect(server) as sock, _connect(server) as other:
+        _metadata(sock)
+        _call(sock, _produce([b"a"]), 7)
+        later = threading.Timer(0.3, lambda: _call(other, _produce([b"b"]), 7))
+        later.start()
+        try:
+            data = _call(sock, _fetch(1, max_wait_ms=3000), 11).responses[0].partitions[0]
+        finally:
+            later.join()
+    assert [r.value for b in _batches(data.records) for r in b] == [b"b"]
+
+
+def test_fetch_at_the_high_watermark_answers_empty_after_max_wait(server):
+    with _connect(server) as sock:
+        _metadata(sock)
+        _call(sock, _produce([b"a"]), 7)
+        data = _call(sock, _fetch(1, max_wait_ms=200), 11).responses[0].partitions[0]
+    assert (data.error_code, data.records) == (0, b"")
+
+
+def test_garbage_bytes_close_only_that_connection(server):
+    with _connect(server) as bad, _connect(server) as good:
+        bad.sendall(struct.pack(">i", 12) + b"\xff" * 12)
+        assert _closed(bad)
+        assert _call(good, ApiVersionsRequest(), 0).error_code == 0
+
+
+def test_an_oversized_frame_is_refused_and_others_are_still_served(server):
+    with _connect(server) as big, _connect(server) as good:
+        big.sendall(struct.pack(">i", 2 * 1024 * 1024) + b"\x00" * 1024)
+        assert _closed(big)
+        assert _call(good, ApiVersionsRequest(), 0).error_code == 0
+
+
+def test_an_unsupported_api_closes_the_connection_without_an_answer(server):
+    frame = struct.pack(">hhih", 42, 0, 1, 4) + b"test" + b"\x00" * 8  # DeleteGroups
+    with _connect(server) as sock, _connect(server) as good:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        assert _closed(sock)
+        assert _call(good, ApiVersionsRequest(), 0).error_code == 0
+
+
+def test_a_client_disconnecting_mid_request_leaves_the_server_serving(server):
+    whole = _produce([b"a"])
+    whole.with_header(correlation_id=1, client_id="test")
+    raw = whole.encode(version=7, header=True, framed=True)
+    with _connect(server) as sock:
+        sock.sendall(raw[: len(raw) // 2])  # half a frame, then gone
+    with _connect(server) as sock:
+        _metadata(sock)
+        ack = _call(sock, _produce([b"b"]), 7)
+    assert ack.responses[0].partition_responses[0].base_offset == 0  # the half never landed
+
+
+def test_produce_with_acks_0_gets_no_answer_but_is_written(server):
+    req = _produce([b"a"])
+    req.acks = 0
+    with _connect(server) as sock:
+        _metadata(sock)
+        req.with_header(correlation_id=5, client_id="test")
+        sock.sendall(req.encode(version=7, header=True, framed=True))
+        answer = _call(sock, ApiVersionsRequest(), 0, correlation_id=6)  # the next answer
+    assert answer.header.correlation_id == 6
+    assert server.broker.high_watermark("t", 0) == 1
+
+
+def test_stopping_leaves_no_thread_and_no_listening_socket():
+    s = cl.serve(bugs="fixed")
+    port = s.port
+    with _connect(s) as sock:
+        s.stop()
+        assert _closed(sock)
+    assert not [t for t in threading.enumerate() if t.name == "chronik-lab-wire"]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_taken_port_is_a_server_error():
+    with cl.serve() as first, pytest.raises(cl.ChronikLabError, match="cannot serve"):
+        cl.serve(port=first.port)
+
+
+def test_the_crc_switch_writes_ieee_crc32_and_only_there():
+    import pyarrow as pa
+
+    from chronik_lab.bugs import BugSet
+
+    table = pa.table(
+        {
+            "offset": pa.array([0, 1], pa.int64()),
+            "timestamp": pa.array([5, 5], pa.int64()),
+            "key": pa.array([None, None], pa.binary()),
+            "value": pa.array([b"a", b"b"], pa.binary()),
+        }
+    )
+    good = encode_batch(table, BugSet("fixed"))
+    bad = encode_batch(table, BugSet("crc32_ieee_batches"))
+    assert DefaultRecordBatch(good).validate_crc()
+    assert not DefaultRecordBatch(bad).validate_crc()
+    assert good[:17] == bad[:17] and good[21:] == bad[21:]  # only the 4 CRC bytes differ
+    import binascii
+
+    assert struct.unpack_from(">I", bad, 17)[0] == binascii.crc32(bad[21:])
+
+
+def test_renumbered_offsets_reach_the_bytes_as_base_plus_position():
+    import pyarrow as pa
+
+    from chronik_lab.bugs import BugSet
+
+    table = pa.table(
+        {
+            "offset": pa.array([3, 4, 5, 3], pa.int64()),  # a repeat starts a new batch
+            "timestamp": pa.array([0] * 4, pa.int64()),
+            "key": pa.array([None] * 4, pa.binary()),
+            "value": pa.array([b"a", b"b", b"c", b"d"], pa.binary()),
+        }
+    )
+    batches = _batches(encode_batch(table, BugSet("fixed")))
+    assert [b.base_offset for b in batches] == [3, 3]
+    assert [[r.offset for r in b] for b in batches] == [[3, 4, 5], [3]]
+
+
+def test_run_without_a_known_client_names_the_known_ones():
+    with pytest.raises(cl.InvalidArgumentError, match="kafka-python"):
+        cl.run(cl.SEED, client="no-such-client")
