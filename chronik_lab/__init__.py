@@ -20,7 +20,7 @@ from chronik_lab.errors import (
 from chronik_lab.sim.causes import explain, single_fixes
 from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 from chronik_lab.sim.sweeps import sweep
-from chronik_lab.wire import Server, serve
+from chronik_lab.wire import serve
 
 __version__ = "0.1.0"
 
@@ -44,7 +44,6 @@ __all__ = [
     "Run",
     "SEED",
     "Scenario",
-    "Server",
     "SimClock",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",

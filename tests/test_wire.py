@@ -16,6 +16,7 @@ from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 
 import chronik_lab as cl
+from chronik_lab import wire
 from chronik_lab.wire.batches import encode_batch
 from chronik_lab.wire.protocol import SUPPORTED
 
@@ -23,7 +24,7 @@ TIMEOUT_S = 5.0
 
 
 @pytest.fixture
-def server() -> Iterator[cl.Server]:
+def server() -> Iterator[wire.Server]:
     s = cl.serve(bugs="fixed", partitions=1, max_frame_bytes=1024 * 1024)
     try:
         yield s
@@ -31,7 +32,7 @@ def server() -> Iterator[cl.Server]:
         s.stop()
 
 
-def _connect(server: cl.Server) -> socket.socket:
+def _connect(server: wire.Server) -> socket.socket:
     sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT_S)
     sock.settimeout(TIMEOUT_S)
     return sock
@@ -303,3 +304,19 @@ def test_renumbered_offsets_reach_the_bytes_as_base_plus_position():
 def test_run_without_a_known_client_names_the_known_ones():
     with pytest.raises(cl.InvalidArgumentError, match="kafka-python"):
         cl.run(cl.SEED, client="no-such-client")
+
+
+def test_the_registered_drivers_are_the_workload_clients():
+    from chronik_lab.sim import drivers
+    from chronik_lab.wire import workload
+
+    assert set(wire.CLIENTS) == set(workload.CLIENTS) <= set(drivers.names())
+
+
+def test_importing_chronik_lab_does_not_load_the_codec():
+    import subprocess
+    import sys
+
+    code = "import sys, chronik_lab; print('kafka.protocol.producer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -14,17 +14,15 @@ after the producer), and a client that failed shows as a partial history plus a 
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import ScenarioError
-from chronik_lab.sim import drivers
 from chronik_lab.sim.recorder import Recorder
 from chronik_lab.sim.scenario import SNAPSHOT_ROW_LIMIT, Run, Scenario
 from chronik_lab.wire.server import Server
-from chronik_lab.wire.workload import CLIENTS, record
+from chronik_lab.wire.workload import record
 
 __all__ = ["run_with_client"]
 
@@ -73,7 +71,3 @@ def run_with_client(scenario: Scenario, client: str, **options: Any) -> Run:
         snapshots_truncated=recorder.truncated,
         **recorder.tables(),
     )
-
-
-for _name in CLIENTS:
-    drivers.register(_name, functools.partial(run_with_client, client=_name))
