@@ -88,6 +88,17 @@ _CATALOGUE = [
         "engine/fetch.py: encode_response",
     ),
     Bug(
+        "chronik_fetch_range",
+        "fetch answers OFFSET_OUT_OF_RANGE only below the log start offset; any offset at or "
+        "above the high watermark, however far above the log end, gets an empty response "
+        "(Kafka: out of range above the log end offset), so a consumer pushed past the log end "
+        "is never told to reset",
+        "v0.7.4",
+        "never",
+        "a25b774",
+        "engine/fetch.py: fetch",
+    ),
+    Bug(
         "hw_only_acks_all",
         "the high watermark advances only for acks=-1 requests: acks=0/1 records stay unreadable",
         "v0.7.4",
@@ -119,6 +130,7 @@ _V075 = frozenset(
         "active_segment_invisible",
         "buffer_first_fetch",
         "renumber_response_offsets",
+        "chronik_fetch_range",
         "crc32_ieee_batches",
     }
 )
@@ -130,14 +142,18 @@ _V076 = frozenset(
         "mark_flushed_clears_all",
         "active_segment_invisible",
         "renumber_response_offsets",
+        "chronik_fetch_range",
         "crc32_ieee_batches",
     }
 )
+# v1.0.0 as released (tag v1.0.0): 8eb1c4d made the active segment visible and mark_flushed keep
+# the records above the flushed offset; the fetch range never changed.
+_V10 = frozenset({"chronik_fetch_range", "crc32_ieee_batches"})
 
 PRESETS: dict[str, frozenset[str]] = {
     "v0.7.5": _V075,
     "v0.7.6": _V076,
-    "v1.0": frozenset({"crc32_ieee_batches"}),  # the wire's CRC: the engine itself is correct
+    "v1.0": _V10,
     "fixed": frozenset(),
 }
 
