@@ -388,7 +388,9 @@ def bugs(as_json: bool) -> None:
 @click.option("--port", type=int, default=9092, show_default=True, help="0 picks a free port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep segments here.")
-@click.option("--flush-batches", type=int, default=10, show_default=True)
+@click.option(
+    "--flush-batches", type=int, default=10, show_default=True, help="Flush at this many batches."
+)
 @click.option("--linger-ms", type=int, default=None, help="Flush after this long (real time).")
 @click.option("--partitions", type=int, default=3, show_default=True, help="Per new topic.")
 @_library_errors
@@ -414,15 +416,22 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 
 @main.command()
 @click.option("--bootstrap", required=True, help="HOST:PORT of any Kafka-compatible broker.")
-@click.option("--topic", default="chronik-test", show_default=True)
-@click.option("--messages", type=int, default=10, show_default=True)
+@click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
+@click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
 @click.option("--batch-sizes", default="", help='Messages per produce request, e.g. "4,6".')
-@click.option("--acks", type=click.Choice(["0", "1", "-1", "all"]), default="1", show_default=True)
+@click.option(
+    "--acks",
+    type=click.Choice(["0", "1", "-1", "all"]),
+    default="1",
+    show_default=True,
+    help="The producer's acks.",
+)
 @click.option(
     "--client",
     type=click.Choice(["kafka-python", "confluent-kafka", "aiokafka"]),
     default="kafka-python",
     show_default=True,
+    help="The client library.",
 )
 @click.option("--partitions", type=int, default=1, show_default=True, help="Partitions written.")
 @click.option(
