@@ -194,3 +194,27 @@ def test_an_unreachable_broker_gives_failed_sends_and_one_line():
     rec = wire.record("127.0.0.1:1", messages=3)
     assert rec.partial and "\n" not in rec.error
     assert rec.history["type"].tolist() == ["fail"] * 3
+
+
+def test_the_readme_five_line_kafka_python_example_sees_the_duplication():
+    # The example of the README's "Speak Kafka" section, as written there.
+    from kafka import KafkaConsumer, KafkaProducer
+
+    with cl.serve(bugs="v0.7.5", flush_batches=2, partitions=1) as server:
+        p = KafkaProducer(
+            bootstrap_servers=server.bootstrap, acks=-1, linger_ms=60000, enable_idempotence=False
+        )
+        for batch in ([0, 1, 2, 3], [4, 5, 6, 7, 8, 9]):
+            [p.send("t", b'{"id": %d}' % i, partition=0) for i in batch]
+            p.flush()
+        c = KafkaConsumer(
+            "t",
+            bootstrap_servers=server.bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=2000,
+            check_crcs=False,
+        )
+        got = [(m.offset, json.loads(m.value)["id"]) for m in c]
+        c.close()
+        p.close()
+    assert got == list(enumerate(SEED_IDS))
