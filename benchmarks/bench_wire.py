@@ -43,8 +43,22 @@ class Served:
     """`chronik-lab serve` in a child process, its address, and its RSS."""
 
     def __init__(self, data_dir: str, flush_batches: int = 10) -> None:
-        cmd = [sys.executable, "-m", "chronik_lab", "serve", "--port", "0", "--bugs", "fixed",
-               "--partitions", "1", "--data-dir", data_dir, "--flush-batches", str(flush_batches)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "chronik_lab",
+            "serve",
+            "--port",
+            "0",
+            "--bugs",
+            "fixed",
+            "--partitions",
+            "1",
+            "--data-dir",
+            data_dir,
+            "--flush-batches",
+            str(flush_batches),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self.proc.stdout.readline()
         match = re.search(r"serving (\S+)", line)
@@ -80,8 +94,16 @@ def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[in
     from confluent_kafka import Producer
 
     sizes: list[int] = []  # messages per request are not visible; count per-batch offsets
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 65536,
-                  "acks": 1, "enable.idempotence": False, "queue.buffering.max.messages": 500000})
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "batch.size": 65536,
+            "acks": 1,
+            "enable.idempotence": False,
+            "queue.buffering.max.messages": 500000,
+        }
+    )
     value = b"x" * size
     delivered = [0]
 
@@ -109,8 +131,15 @@ def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[in
 def confluent_consume(bootstrap: str, n: int) -> float:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
-                  "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 1048576})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 52428800,
+            "max.partition.fetch.bytes": 1048576,
+        }
+    )
     c.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
     got, started = 0, time.perf_counter()
     deadline = started + 300
@@ -132,8 +161,9 @@ def confluent_consume(bootstrap: str, n: int) -> float:
 def kafka_python_round_trip(bootstrap: str, topic: str, n: int, size: int) -> tuple[float, float]:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=65536, acks=1,
-                      enable_idempotence=False)
+    p = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, batch_size=65536, acks=1, enable_idempotence=False
+    )
     value = b"x" * size
     started = time.perf_counter()
     for _ in range(n):
@@ -141,8 +171,12 @@ def kafka_python_round_trip(bootstrap: str, topic: str, n: int, size: int) -> tu
     p.flush(timeout=300)
     produced = time.perf_counter() - started
     p.close()
-    c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                      enable_auto_commit=False, max_partition_fetch_bytes=1048576)
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1048576,
+    )
     c.assign([TopicPartition(topic, 0)])
     c.seek_to_beginning()
     got, started = 0, time.perf_counter()
@@ -204,18 +238,30 @@ def main() -> int:
     ratio = (produce_s + consume_s) / (base_p + base_f)
     rss_mb = (rss.peak_rss - rss.start_rss) / 1e6
     print(f"records {n:,} of 100 B, confluent-kafka {_version('confluent_kafka')}")
-    print(f"produce   {n / produce_s:>12,.0f} msg/s  ({produce_s:.2f} s)  target >= 100,000  "
-          f"{verdict(n / produce_s >= 100_000)}")
-    print(f"consume   {n / consume_s:>12,.0f} msg/s  ({consume_s:.2f} s)  target >= 200,000  "
-          f"{verdict(n / consume_s >= 200_000)}")
-    print(f"in-process produce {n / base_p:,.0f} msg/s, fetch {n / base_f:,.0f} msg/s "
-          f"({base_p + base_f:.2f} s)")
-    print(f"wire cost {ratio:>10.1f}x in-process                target <= 4x       "
-          f"{verdict(ratio <= 4)}")
-    print(f"kafka-python {_version('kafka')}: produce {args.kp_records / kp[0]:,.0f} msg/s, "
-          f"consume {args.kp_records / kp[1]:,.0f} msg/s ({args.kp_records:,} records)")
-    print(f"rss       {rss_mb:>10.0f} MB above start, serving {args.rss_gb:g} GB  "
-          f"target < 256 MB  {verdict(rss_mb < 256)}")
+    print(
+        f"produce   {n / produce_s:>12,.0f} msg/s  ({produce_s:.2f} s)  target >= 100,000  "
+        f"{verdict(n / produce_s >= 100_000)}"
+    )
+    print(
+        f"consume   {n / consume_s:>12,.0f} msg/s  ({consume_s:.2f} s)  target >= 200,000  "
+        f"{verdict(n / consume_s >= 200_000)}"
+    )
+    print(
+        f"in-process produce {n / base_p:,.0f} msg/s, fetch {n / base_f:,.0f} msg/s "
+        f"({base_p + base_f:.2f} s)"
+    )
+    print(
+        f"wire cost {ratio:>10.1f}x in-process                target <= 4x       "
+        f"{verdict(ratio <= 4)}"
+    )
+    print(
+        f"kafka-python {_version('kafka')}: produce {args.kp_records / kp[0]:,.0f} msg/s, "
+        f"consume {args.kp_records / kp[1]:,.0f} msg/s ({args.kp_records:,} records)"
+    )
+    print(
+        f"rss       {rss_mb:>10.0f} MB above start, serving {args.rss_gb:g} GB  "
+        f"target < 256 MB  {verdict(rss_mb < 256)}"
+    )
     return 0
 
 

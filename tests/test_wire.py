@@ -320,3 +320,82 @@ def test_importing_chronik_lab_does_not_load_the_codec():
     code = "import sys, chronik_lab; print('kafka.protocol.producer' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _library_bytes(offsets, stamps, values) -> bytes:
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    b = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, 2**31 - 1)
+    for o, t, v in zip(offsets, stamps, values, strict=True):
+        b.append(o - offsets[0], t, None, v, ())
+    buf = b.build()
+    struct.pack_into(">q", buf, 0, offsets[0])
+    return bytes(buf)
+
+
+@pytest.mark.parametrize(
+    "offsets, stamps, values",
+    [
+        ([0], [0], [b""]),
+        ([5, 6, 7], [1_700_000_000_000] * 3, [b"a", b"bc", b"x" * 300]),
+        ([10, 12, 400], [9, 3, 10**13], [b"q" * 20_000, b"", b"z" * 127]),
+        (list(range(2**20, 2**20 + 200)), list(range(200)), [b"v%d" % i for i in range(200)]),
+    ],
+)
+def test_the_vectorised_encoder_writes_the_librarys_bytes(offsets, stamps, values):
+    import numpy as np
+    import pyarrow as pa
+
+    from chronik_lab.wire.fastbatch import plain_batch
+
+    ours = plain_batch(np.array(offsets), np.array(stamps), pa.array(values, pa.binary()))
+    assert bytes(ours) == _library_bytes(offsets, stamps, values)
+    sliced = pa.array([b"skip", *values], pa.binary()).slice(1)  # a slice of a larger array
+    assert bytes(plain_batch(np.array(offsets), np.array(stamps), sliced)) == bytes(ours)
+
+
+def test_keys_and_null_values_go_through_the_library_builder():
+    import pyarrow as pa
+
+    from chronik_lab.bugs import BugSet
+
+    table = pa.table(
+        {
+            "offset": pa.array([0, 1], pa.int64()),
+            "timestamp": pa.array([1, 1], pa.int64()),
+            "key": pa.array([b"k", None], pa.binary()),
+            "value": pa.array([None, b"v"], pa.binary()),
+        }
+    )
+    records = [
+        (r.offset, r.key, r.value) for b in _batches(encode_batch(table, BugSet())) for r in b
+    ]
+    assert records == [(0, b"k", None), (1, None, b"v")]
+
+
+@pytest.mark.parametrize("codec", [0, 1])
+@pytest.mark.parametrize(
+    "records",
+    [
+        [(None, b"a")],
+        [(b"k", b"v" * 200), (None, None), (b"", b"")],
+        [(None, b"x" * 100_000), (b"key" * 50, b"y")],
+    ],
+)
+def test_decoding_producer_batches_agrees_with_the_library(records, codec):
+    from chronik_lab.wire.batches import decode_records
+
+    b = MemoryRecordsBuilder(magic=2, compression_type=codec, batch_size=1 << 22)
+    for key, value in records:
+        b.append(timestamp=7, key=key, value=value)
+    b.close()
+    assert decode_records(b.buffer()) == ([k for k, _ in records], [v for _, v in records])
+
+
+def test_records_with_headers_are_read_by_the_library():
+    from chronik_lab.wire.batches import decode_records
+
+    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    b.append(timestamp=7, key=None, value=b"v", headers=[("h", b"1")])
+    b.close()
+    assert decode_records(b.buffer()) == ([None], [b"v"])
