@@ -399,3 +399,76 @@ def test_records_with_headers_are_read_by_the_library():
     b.append(timestamp=7, key=None, value=b"v", headers=[("h", b"1")])
     b.close()
     assert decode_records(b.buffer()) == ([None], [b"v"])
+
+
+def _minimal_requests(version: int) -> dict:
+    """One small request per served API, valid at every served version."""
+    from kafka.protocol.admin import CreateTopicsRequest as CT
+    from kafka.protocol.consumer import (
+        HeartbeatRequest,
+        JoinGroupRequest,
+        LeaveGroupRequest,
+        ListOffsetsRequest,
+        OffsetCommitRequest,
+        OffsetFetchRequest,
+        SyncGroupRequest,
+    )
+    from kafka.protocol.metadata import FindCoordinatorRequest
+    from kafka.protocol.producer import InitProducerIdRequest
+
+    lo, oc, of = ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest
+    member = {"group_id": "g", "generation_id": 1, "member_id": "nobody"}
+    return {
+        0: _produce([b"a"]),
+        1: _fetch(0),
+        2: lo(
+            replica_id=-1,
+            topics=[lo.ListOffsetsTopic(name="t", partitions=[
+                lo.ListOffsetsTopic.ListOffsetsPartition(partition_index=0, timestamp=-2)])],
+        ),
+        3: MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name="t")]),
+        8: oc(
+            group_id="g",
+            generation_id_or_member_epoch=-1,
+            member_id="",
+            topics=[oc.OffsetCommitRequestTopic(name="t", partitions=[
+                oc.OffsetCommitRequestTopic.OffsetCommitRequestPartition(
+                    partition_index=0, committed_offset=1, committed_metadata="")])],
+        ),
+        9: of(group_id="g", topics=[of.OffsetFetchRequestTopic(name="t", partition_indexes=[0])]),
+        10: FindCoordinatorRequest(key="g", key_type=0),
+        11: JoinGroupRequest(
+            group_id=f"j{version}",
+            session_timeout_ms=10_000,
+            rebalance_timeout_ms=10_000,
+            member_id="",
+            protocol_type="consumer",
+            protocols=[JoinGroupRequest.JoinGroupRequestProtocol(name="range", metadata=b"m")],
+        ),
+        12: HeartbeatRequest(**member),
+        13: LeaveGroupRequest(
+            group_id="g",
+            member_id="nobody",
+            members=[LeaveGroupRequest.MemberIdentity(member_id="nobody")],
+        ),
+        14: SyncGroupRequest(**member, assignments=[]),
+        18: ApiVersionsRequest(client_software_name="t", client_software_version="1"),
+        19: CT(
+            topics=[CT.CreatableTopic(name=f"c{version}", num_partitions=1,
+                                      replication_factor=1, assignments=[], configs=[])],
+            timeout_ms=1000,
+        ),
+        22: InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=1000),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "api, version", [(k, v) for k, (lo, hi) in SUPPORTED.items() for v in range(lo, hi + 1)]
+)
+def test_every_advertised_version_is_answered_in_that_version(server, api, version):
+    with _connect(server) as sock:
+        _metadata(sock)
+        resp = _call(sock, _minimal_requests(version)[api], version, correlation_id=77)
+    assert resp.header.correlation_id == 77
+    errors = {getattr(resp, "error_code", 0)}
+    assert errors <= {0, 25}  # 25: the heartbeat/sync/leave of a member that never joined
