@@ -1,5 +1,6 @@
-"""Real Kafka clients against the wire server, end to end (kafka-python, confluent-kafka,
-aiokafka: kafka-python is a dependency, the other two are in the `test` extra). Every server is stopped by a `with` block or a finally."""
+"""Real Kafka clients against the wire server, end to end: kafka-python (a dependency),
+confluent-kafka and aiokafka (the `test` extra). Every server is stopped by a `with` block or a
+finally."""
 
 from __future__ import annotations
 
