@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from chronik_lab import validate
-from chronik_lab.bugs import resolve_bugs
+from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
@@ -25,6 +25,7 @@ from chronik_lab.sim.recorder import Recorder
 
 __all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
 
+VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it snapshots stop
 
 
@@ -35,7 +36,7 @@ class Scenario:
     messages: how many messages the producer sends (ids 0..messages-1)
     batch_sizes: messages per produce request (must sum to messages); None = one per message
     acks: 0, 1 or -1 (kafka-python's default is 1)
-    bugs: a preset name ("v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
+    bugs: a preset name ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
     flush_batches: the broker flushes when this many batches are pending
     partitions: partitions of the topic; messages go round-robin, or by key when `keyed`
     seed: where the round-robin starts (Kafka's partitioner starts at a random partition);
@@ -145,7 +146,7 @@ def _bugs(bugs: object) -> str | tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class Run:
-    """What one run of a scenario did. Tables are pandas DataFrames (see DESIGN.md §3)."""
+    """What one run of a scenario did. Tables are pandas DataFrames (see docs/DESIGN.md §3)."""
 
     scenario: Scenario
     sent: pd.DataFrame
@@ -157,7 +158,7 @@ class Run:
     offsets_history: pd.DataFrame
     report: CheckReport  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
-    consumer_capped: bool = False  # the hard cap on polls stopped the consumer
+    consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
@@ -219,25 +220,27 @@ def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
     )
 
 
-def received_ids(scenario: Scenario) -> list[int]:
-    """Only the message ids the consumer received: no trace, snapshots or check (for explain)."""
-    history, _, _ = _execute(scenario, trace=False)
+def received_ids(scenario: Scenario, bugs: BugSet | None = None) -> list[int]:
+    """Only the message ids the consumer received: no trace, snapshots or check (for explain).
+    `bugs`: a BugSet to run with instead of the scenario's (explain's records the switches read).
+    """
+    history, _, _ = _execute(scenario, trace=False, bugs=bugs)
     return history.received_ids()
 
 
-def run_presets(
-    scenario: Scenario, presets: Iterable[str] = ("v0.7.5", "v0.7.6", "v1.0")
-) -> dict[str, Run]:
+def run_presets(scenario: Scenario, presets: Iterable[str] = VERSIONS) -> dict[str, Run]:
     """The same workload on several broker versions, for before/after charts."""
     return {name: run(scenario.with_bugs(name)) for name in presets}
 
 
-def _execute(scenario: Scenario, trace: bool) -> tuple[Operations, Consumer, Recorder]:
+def _execute(
+    scenario: Scenario, trace: bool, bugs: BugSet | None = None
+) -> tuple[Operations, Consumer, Recorder]:
     s = scenario
     recorder = Recorder(s.topic, snapshots=trace and s.snapshots, limit=SNAPSHOT_ROW_LIMIT)
     hook = recorder.client_step if trace else _no_hook
     broker = Broker(
-        bugs=s.bug_set,
+        bugs=s.bug_set if bugs is None else bugs,
         flush_batches=s.flush_batches,
         linger_ms=s.linger_ms,
         flush_ms=s.flush_ms,
