@@ -139,11 +139,12 @@ _CATALOGUE = [
     ),
     Bug(
         "crc32_ieee_batches",
-        "fetch responses' record batches carry an IEEE CRC-32 (crc32fast) where Kafka's v2 format "
-        "needs CRC-32C: clients that check CRCs (kafka-python 3, aiokafka) reject the batch, "
-        "kafka-python 2.0.2 and librdkafka (check.crcs off by default) do not look; only the "
-        "wire server has it, the in-process engine never encodes bytes (kafka_records.rs "
-        "calculate_crc32 since the file's first commit b3884a2, still so after v1.0.0)",
+        # no hyphenated words: `chronik-lab bugs` wraps summaries with textwrap
+        "fetch responses' record batches carry an IEEE CRC32 (crc32fast) where Kafka's v2 format "
+        "needs CRC32C: clients that check CRCs by default (aiokafka, the kafka package 3.x) "
+        "reject the batch, librdkafka and the kafka package 2.0.2 do not look; only the wire "
+        "server has it, the engine itself never encodes bytes (kafka_records.rs calculate_crc32 "
+        "since the file's first commit b3884a2, still so after v1.0.0)",
         "v0.7.4",
         "never",
         "e4f2615",
