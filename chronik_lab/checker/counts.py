@@ -83,9 +83,17 @@ def _columns(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.nda
 
 
 def _distinct_rows(*columns: np.ndarray) -> int:
-    if not len(columns[0]):
+    """How many distinct rows the columns hold together. A lexsort and one comparison per
+    column: np.unique(axis=0) gives the same count but took 3 s on 1.5 million rows."""
+    n = len(columns[0])
+    if not n:
         return 0
-    return len(np.unique(np.stack(columns, axis=1), axis=0))
+    order = np.lexsort(columns[::-1])
+    change = np.zeros(n - 1, dtype=bool)
+    for column in columns:
+        ordered = column[order]
+        change |= ordered[1:] != ordered[:-1]
+    return int(np.count_nonzero(change)) + 1
 
 
 def lost_ids(received: Sequence[int] | np.ndarray, sent: Sequence[int] | np.ndarray) -> np.ndarray:
