@@ -137,6 +137,19 @@ _CATALOGUE = [
         "a25b774",
         "engine/buffer.py: update_buffer",
     ),
+    Bug(
+        "crc32_ieee_batches",
+        # no hyphenated words: `chronik-lab bugs` wraps summaries with textwrap
+        "fetch responses' record batches carry an IEEE CRC32 (crc32fast) where Kafka's v2 format "
+        "needs CRC32C: clients that check CRCs by default (aiokafka, the kafka package 3.x) "
+        "reject the batch, librdkafka and the kafka package 2.0.2 do not look; only the wire "
+        "server has it, the engine itself never encodes bytes (kafka_records.rs calculate_crc32 "
+        "since the file's first commit b3884a2, still so after v1.0.0)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "wire/batches.py: encode_batch",
+    ),
 ]
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
@@ -144,8 +157,16 @@ BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
 # Every preset was checked against chronik's code at its tag (fetch_handler.rs: fetch_partition,
 # fetch_records, update_buffer, mark_flushed, encode_kafka_records; produce_handler.rs:
 # produce_to_partition, flush_partition; chronik-storage segment_writer.rs: write_dual_format,
-# flush_all). The switches chronik never changed through v1.0.0:
-_ALWAYS = frozenset({"renumber_response_offsets", "chronik_fetch_range", "buffer_keeps_last_1000"})
+# flush_all). The switches chronik never changed through v1.0.0 (crc32_ieee_batches: the wire
+# server's, kafka_records.rs calculate_crc32 at every tag):
+_ALWAYS = frozenset(
+    {
+        "renumber_response_offsets",
+        "chronik_fetch_range",
+        "buffer_keeps_last_1000",
+        "crc32_ieee_batches",
+    }
+)
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and
 # flush_all made each flush visible); only the flush filled the buffer, by extend; buffer first.
 _V074 = _ALWAYS | {

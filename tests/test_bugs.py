@@ -209,6 +209,19 @@ def test_chronik_fetch_range_answers_empty_above_the_log_end(make_broker, bug) -
     assert values(b.fetch(T, 0, 3).records) == []  # at the log end: empty under both rules
 
 
+@pytest.mark.parametrize("bug", [None, "crc32_ieee_batches"])
+def test_crc32_ieee_batches_changes_the_wire_crc_and_nothing_in_the_engine(make_broker, bug):
+    from kafka.record.default_records import DefaultRecordBatch
+
+    from chronik_lab.wire.batches import encode_batch
+
+    b = broker(make_broker, bug, flush_batches=1)
+    produce_range(b, 0, 3, acks=-1)
+    fetched = b.fetch(T, 0).records
+    assert values(fetched) == [0, 1, 2]  # the engine's answer is the same either way
+    assert DefaultRecordBatch(encode_batch(fetched, b.bugs)).validate_crc() is (bug is None)
+
+
 def _targeted_bugs() -> set[str]:
     """The switches some test above is parametrized over as `bug`."""
     found: set[str] = set()

@@ -30,6 +30,7 @@ NAMES = [
     "04_before_after",
     "05_explain",
     "06_sweep",
+    "07_real_client",
 ]
 COMMON = {"messages", "batch_sizes", "acks", "bugs", "flush_batches", "summary_path"}
 SEED_DEFAULTS = {

@@ -19,6 +19,7 @@ from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
+from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
 from chronik_lab.sim.recorder import Recorder
 
@@ -193,10 +194,18 @@ class Run:
         )
 
 
-def run(scenario: Scenario) -> Run:
-    """Run a scenario on a fresh private broker and check its history."""
+def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
+    """Run a scenario on a fresh private broker and check its history.
+
+    client: None for the simulated clients; a registered driver's name (sim/drivers.py, e.g.
+    "kafka-python") runs the same scenario through that real client, with `options` for it.
+    """
     if not isinstance(scenario, Scenario):
         raise InvalidArgumentError(f"run() needs a cl.Scenario, not {type(scenario).__name__}")
+    if client is not None:
+        return drivers.lookup(client)(scenario, **options)
+    if options:
+        raise InvalidArgumentError(f"options {sorted(options)} need a client")
     history, consumer, recorder = _execute(scenario, trace=True)
     tables = recorder.tables() | history.tables()
     return Run(
