@@ -170,7 +170,9 @@ def test_ctrl_c_exits_130_without_a_traceback():
 
 
 def test_a_closed_pipe_ends_quietly_with_141():
-    child = run_cli("simulate", "--messages", "2000", "--full")  # ~100 KB: beyond a pipe buffer
+    # v0.7.5 without its buffer cap, so that the duplication shows: ~120 KB, beyond a pipe buffer
+    uncapped = ",".join(sorted(cl.PRESETS["v0.7.5"] - {"buffer_keeps_last_1000"}))
+    child = run_cli("simulate", "--messages", "2000", "--full", "--bugs", uncapped)
     assert child.stdout.readline().startswith("scenario:")
     child.stdout.close()
     err = child.stderr.read()
@@ -181,26 +183,36 @@ def test_a_closed_pipe_ends_quietly_with_141():
 # --- simulate: verdict and counts first, long lists cut ---------------------------------------
 
 
+MANY = dict(messages=300, flush_batches=2)  # v0.7.5, one request each: ~250 pattern runs
+
+
 @pytest.fixture(scope="module")
 def many_runs():
-    """2,000 messages under v0.7.5, one request each: about a thousand runs in the pattern."""
-    return invoke("simulate", "--messages", "2000", "--flush-batches", "2").output
+    """300 messages under v0.7.5, one request each (below the 1000-record buffer cap, so the
+    duplication shows): hundreds of runs in the pattern, the counts taken from the run itself."""
+    out = invoke("simulate", "--messages", "300", "--flush-batches", "2").output
+    return out, cl.run(cli.scenario_from_flags(**MANY)).report
 
 
 def test_simulate_prints_the_verdict_and_counts_before_the_lists(many_runs):
-    lines = many_runs.splitlines()
-    assert lines[1].startswith("verdict: ") and "duplicate 1,000" in lines[1]
-    assert lines[2] == (
-        "sent 2,000, received 2,000 (1,000 distinct): 1,000 duplicated, 0 redelivered, 1,000 lost"
-    )
-    assert lines[3] == "anomalies:" and lines[4].split() == ["duplicate", "1,000"]
+    out, report = many_runs
+    lines = out.splitlines()
+    counts = report.counts
+    assert counts["duplicate"] > 100  # the workload really shows the duplication
+    assert lines[1].startswith("verdict: ") and f"duplicate {counts['duplicate']:,}" in lines[1]
+    stats = report.stats
+    assert lines[2].startswith(f"sent {stats['sent']:,}, received {stats['received']:,}")
+    assert f"{counts['duplicate']:,} duplicated" in lines[2]
+    assert lines[3] == "anomalies:" and lines[4].split() == ["duplicate", f"{counts['duplicate']:,}"]
 
 
 def test_simulate_cuts_long_lists_with_a_count_of_what_is_left_out(many_runs):
-    lines = many_runs.splitlines()
+    out, report = many_runs
+    lines = out.splitlines()
     assert len(lines) < 60
     pattern = next(line for line in lines if line.startswith("received (offset ↦ id)"))
-    assert pattern.endswith("more runs") and "… 9" in pattern
+    shown = pattern.count("↦") - 1  # the label's own arrow
+    assert pattern.endswith(f"… {len(report.pattern) - shown:,} more runs")
     assert lines[-1].startswith("… ") and lines[-1].endswith("(--full or --json for everything)")
 
 
