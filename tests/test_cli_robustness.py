@@ -203,7 +203,8 @@ def test_simulate_prints_the_verdict_and_counts_before_the_lists(many_runs):
     stats = report.stats
     assert lines[2].startswith(f"sent {stats['sent']:,}, received {stats['received']:,}")
     assert f"{counts['duplicate']:,} duplicated" in lines[2]
-    assert lines[3] == "anomalies:" and lines[4].split() == ["duplicate", f"{counts['duplicate']:,}"]
+    assert lines[3] == "anomalies:"
+    assert lines[4].split() == ["duplicate", f"{counts['duplicate']:,}"]
 
 
 def test_simulate_cuts_long_lists_with_a_count_of_what_is_left_out(many_runs):
