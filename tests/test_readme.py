@@ -18,5 +18,5 @@ def test_readme_example_runs(block, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, str(README), "exec"), {})
     out = capsys.readouterr().out
-    if "cl.SEED" in block or "v0.7.5" in block:
+    if "pattern_text" in block:
         assert "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9" in out
