@@ -21,8 +21,12 @@ test-fast: $(STAMP)  ## the edit loop: skip tests marked slow, fewer hypothesis 
 	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
+# JupyterLab refuses to start as root ("Running as root is not recommended") unless told to:
+# containers and CI machines often run as root, so say so only then.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
 
 bench: $(STAMP)  ## print speed and memory figures against same-run baselines
 	$(BIN)/python benchmarks/bench_engine.py

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tmp data directory and a fresh broker over it (closed after the test).
+"""Shared fixtures: a tmp data directory and a fresh broker over it (closed after the test),
+and the two reports the notebook and report tests read, each built once per session.
 
 Hypothesis example counts come from a profile, chosen by HYPOTHESIS_PROFILE: `dev` (the edit
 loop, `make test-fast`), `ci` (the default, `make test`) or `thorough` (ten times ci, for a
@@ -21,6 +22,58 @@ settings.register_profile("dev", max_examples=20, **_RELAXED)
 settings.register_profile("ci", max_examples=100, **_RELAXED)
 settings.register_profile("thorough", max_examples=1000, **_RELAXED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def real_report(tmp_path_factory: pytest.TempPathFactory):
+    """The report of the project's own notebooks on their defaults, built once per session:
+    every real notebook runs in a kernel exactly once, and the notebook, report and browser
+    tests all assert on its summaries, executed notebooks and pages."""
+    from chronik_lab.report.build import build_report
+
+    return build_report(tmp_path_factory.mktemp("real_report"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def standin_report(tmp_path_factory: pytest.TempPathFactory):
+    """A report of the stand-in notebooks (tests/standins.py) with `-p messages 6 -p bugs
+    v0.7.6`, built once per session, two at a time. `chdir_calls` records every os.chdir()
+    the build made and `cwd_before` this process's folder before it: the kernels must start
+    in the notebooks' folder without moving this process (threads share one cwd)."""
+    from standins import standin_notebooks
+
+    from chronik_lab.report.build import build_report
+
+    root = tmp_path_factory.mktemp("report")
+    notebooks = standin_notebooks(root / "notebooks")
+    calls: list[str] = []
+    real_chdir = os.chdir
+
+    def recording_chdir(path):
+        calls.append(str(path))
+        real_chdir(path)
+
+    before = os.getcwd()
+    os.chdir = recording_chdir
+    try:
+        result = build_report(
+            root / "out", notebooks, {"messages": 6, "bugs": "v0.7.6"}, progress=False, jobs=2
+        )
+    finally:
+        os.chdir = real_chdir
+    return _Built(result, calls, before)
+
+
+class _Built:
+    """A ReportResult with what its build did to this process (see standin_report)."""
+
+    def __init__(self, result, chdir_calls: list[str], cwd_before: str) -> None:
+        self._result = result
+        self.chdir_calls = chdir_calls
+        self.cwd_before = cwd_before
+
+    def __getattr__(self, name: str):
+        return getattr(self._result, name)
 
 
 @pytest.fixture

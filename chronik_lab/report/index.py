@@ -78,7 +78,7 @@ class _Finding:
 def render_index(data: Mapping[str, Any]) -> str:
     """index.html from a report's summary.json data."""
     notebooks = list(data.get("notebooks", []))
-    findings = _merge([f for nb in notebooks for f in _findings(nb, data)])
+    findings = _merge([f for nb in notebooks for f in _findings(nb)])
     failed = [nb for nb in notebooks if nb.get("status") != "ok"]
     ran = "all notebooks ran" if not failed else f"{len(failed)} notebook(s) failed"
     given = data.get("parameters") or {}
@@ -116,12 +116,12 @@ are in <a href="notebooks/">notebooks/</a>.</p>
 # --- from summaries to findings --------------------------------------------------------------
 
 
-def _findings(nb: Mapping[str, Any], data: Mapping[str, Any]) -> list[_Finding]:
+def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
     s = nb.get("summary")
     if not isinstance(s, Mapping):
         return []
     params = s.get("parameters") if isinstance(s.get("parameters"), Mapping) else {}
-    version = str(params.get("bugs", s.get("bugs", (data.get("parameters") or {}).get("bugs", ""))))
+    version = str(params.get("bugs", s.get("bugs", "")))
     out: list[_Finding] = []
     if isinstance(s.get("versions"), Mapping):  # a before/after comparison
         lines = [_line(str(v), d) for v, d in s["versions"].items() if isinstance(d, Mapping)]
@@ -157,8 +157,17 @@ def _line(version: str, digest: Mapping[str, Any]) -> dict[str, Any]:
         "received": _count(digest.get("received")),
         "outcome": dict(outcome) if isinstance(outcome, Mapping) else None,
         "anomalies": _anomalies(counts),
-        "pattern": str(digest.get("pattern", digest.get("pattern_text", "")) or ""),
+        "pattern": _cut(str(digest.get("pattern", digest.get("pattern_text", "")) or "")),
     }
+
+
+def _cut(pattern: str, keep: int = 6) -> str:
+    """A pattern of thousands of runs (one request per message at 10⁵ messages) as its first
+    runs and a count; the whole one is in summary.json and on the notebook's page."""
+    runs = pattern.split(", ")
+    if len(runs) <= keep + 1:
+        return pattern
+    return f"{', '.join(runs[:keep])}, … {len(runs) - keep:,} more"
 
 
 def _merge(findings: list[_Finding]) -> list[_Finding]:
