@@ -279,6 +279,9 @@ def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
     assert stopped < 15
     psutil.wait_procs(kernels, timeout=10)
     assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    # the index is still written, and says which notebook did not finish
+    row = table_rows((tmp_path / "out" / "index.html").read_text(), "notebooks")[0]
+    assert '"failed">failed<' in row and "interrupted (Ctrl-C)" in row
 
 
 def test_missing_or_empty_notebooks_dir_is_a_clear_error(tmp_path):
@@ -531,3 +534,25 @@ def test_a_pattern_of_thousands_of_runs_is_cut_in_the_index():
     html = render_index({"notebooks": [_nb("01_x", _run_summary("v1.0", 10, 0, 0, pattern))]})
     assert "0 ↦ 0, 1 ↦ 1, 2 ↦ 2, 3 ↦ 3, 4 ↦ 4, 5 ↦ 5, … 99,994 more" in html
     assert len(html) < 20_000
+
+
+# --- the CLI's report command: its options and its pre-flight lines ----------------------------
+
+
+def test_the_cli_prints_one_error_line_per_bad_parameter_and_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from chronik_lab.cli import main
+
+    chart_notebook(tmp_path / "01_chart.ipynb")
+    args = ["report", "--notebooks", str(tmp_path), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "-p", "messages", "-5", "-p", "bugs", "v9"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("Error: ") for line in lines)
+    assert lines[0] == "Error: messages = -5: must be an int >= 1, not -5 (in 01_chart)"
+    assert lines[1].startswith("Error: bugs = 'v9': unknown bug or preset 'v9'")
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    unknown = CliRunner().invoke(main, [*args, "--notebook", "02_nope"])
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == ("Error: no notebook named '02_nope'; notebooks: 01_chart")

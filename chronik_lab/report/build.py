@@ -13,8 +13,8 @@ Invariants of a report folder:
   error), is marked failed in the index, and makes the whole report fail (`ok` is False);
 - each notebook receives only the parameters its `parameters` cell declares, so one `-p bugs ...`
   applies to every notebook that has a `bugs` parameter and is ignored by the others;
-- Ctrl-C stops the report at once: the running kernels are killed, not waited for, and the
-  pages already written stay.
+- Ctrl-C stops the report at once: the running kernels are killed, not waited for; the pages
+  already written stay, and the index lists them (the others as interrupted).
 """
 
 from __future__ import annotations
@@ -169,12 +169,23 @@ def build_report(
     if out.is_relative_to(source_dir.resolve()):  # executed copies never go back to notebooks/
         raise NotebookError(f"the report folder {out} must not be inside {source_dir}")
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    done = _run_all(chosen, out, params, declared, kernel, workers, progress)
+    done: dict[Path, NotebookResult] = {}
+    try:
+        _run_all(chosen, out, params, declared, kernel, workers, progress, done)
+    except KeyboardInterrupt:  # the notebooks that finished keep their rows in the index
+        _write(out, chosen, done, params, started)
+        raise
+    return _write(out, chosen, done, params, started)
+
+
+def _write(out, notebooks, done, params, started) -> ReportResult:
+    """summary.json and index.html (its view); a notebook not finished is marked failed."""
+    results = [done.get(nb) or _interrupted(nb, out) for nb in notebooks]
     result = ReportResult(
         out_dir=out,
         index=out / "index.html",
         summary_json=out / "summary.json",
-        notebooks=tuple(done[nb] for nb in chosen),
+        notebooks=tuple(results),
         parameters=params,
         duration_s=time.perf_counter() - started,
     )
@@ -184,8 +195,23 @@ def build_report(
     return result
 
 
-def _run_all(notebooks, out, params, declared, kernel, workers, progress):
-    """Run the notebooks, `workers` at a time; their results by notebook."""
+def _interrupted(notebook: Path, out: Path) -> NotebookResult:
+    executed, html_path, summary_path = _paths(notebook, out)
+    return NotebookResult(
+        name=notebook.stem,
+        source=notebook,
+        executed=executed,
+        html=html_path,
+        summary_path=summary_path,
+        summary=None,
+        ok=False,
+        duration_s=0.0,
+        error="interrupted (Ctrl-C) before it finished",
+    )
+
+
+def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) -> None:
+    """Run the notebooks, `workers` at a time, into `done` (notebook -> result)."""
     from chronik_lab.report.kernels import kill_running
     from chronik_lab.report.pages import page_exporter
 
@@ -215,7 +241,6 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress):
     # threads, so that a Ctrl-C never waits for them (a ThreadPoolExecutor's are joined at exit).
     for i in range(min(workers, len(notebooks))):
         threading.Thread(target=work, name=f"notebook-{i}", daemon=True).start()
-    done: dict[Path, NotebookResult] = {}
     try:
         while len(done) < len(notebooks):
             nb, (duration, error) = finished.get()
@@ -231,7 +256,6 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress):
         raise
     finally:
         bar.close()
-    return done
 
 
 def _check_kernel(kernel: str) -> None:
