@@ -24,6 +24,18 @@ settings.register_profile("thorough", max_examples=1000, **_RELAXED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+_SESSION_REPORTS = {"real_report", "standin_report"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`) a session fixture is built once per
+    worker: the tests that read a session-built report all go to one worker, so each report is
+    still built once."""
+    for item in items:
+        if _SESSION_REPORTS.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("session_reports"))
+
+
 @pytest.fixture(scope="session")
 def real_report(tmp_path_factory: pytest.TempPathFactory):
     """The report of the project's own notebooks on their defaults, built once per session:
