@@ -88,6 +88,17 @@ _CATALOGUE = [
         "engine/fetch.py: encode_response",
     ),
     Bug(
+        "chronik_fetch_range",
+        "fetch answers OFFSET_OUT_OF_RANGE only below the log start offset; any offset at or "
+        "above the high watermark, however far above the log end, gets an empty response "
+        "(Kafka: out of range above the log end offset), so a consumer pushed past the log end "
+        "is never told to reset",
+        "v0.7.4",
+        "never",
+        "a25b774",
+        "engine/fetch.py: fetch",
+    ),
+    Bug(
         "hw_only_acks_all",
         "the high watermark advances only for acks=-1 requests: acks=0/1 records stay unreadable",
         "v0.7.4",
@@ -107,19 +118,28 @@ _V075 = frozenset(
         "active_segment_invisible",
         "buffer_first_fetch",
         "renumber_response_offsets",
+        "chronik_fetch_range",
     }
 )
 # v0.7.6 (fc6e6ce) removed the cumulative update, deduplicated update_buffer, split fetch into
 # segment and buffer phases and added mark_flushed -- which cleared the whole buffer while the
 # active segment was still invisible: the 90% loss.
 _V076 = frozenset(
-    {"mark_flushed_clears_all", "active_segment_invisible", "renumber_response_offsets"}
+    {
+        "mark_flushed_clears_all",
+        "active_segment_invisible",
+        "renumber_response_offsets",
+        "chronik_fetch_range",
+    }
 )
+# v1.0.0 as released (tag v1.0.0): 8eb1c4d made the active segment visible and mark_flushed keep
+# the records above the flushed offset; the fetch range never changed.
+_V10 = frozenset({"chronik_fetch_range"})
 
 PRESETS: dict[str, frozenset[str]] = {
     "v0.7.5": _V075,
     "v0.7.6": _V076,
-    "v1.0": frozenset(),
+    "v1.0": _V10,
     "fixed": frozenset(),
 }
 

@@ -48,13 +48,13 @@ class UnknownTopicOrPartitionError(ChronikLabError, KeyError):
 
 
 class OffsetOutOfRangeError(ChronikLabError, IndexError):
-    """A fetch offset below the log start or above the high watermark."""
+    """A fetch offset below the log start or above the log end offset (Kafka's rule)."""
 
-    def __init__(self, offset: int, log_start_offset: int, high_watermark: int) -> None:
+    def __init__(self, offset: int, log_start_offset: int, log_end_offset: int) -> None:
         self.offset = offset
         self.log_start_offset = log_start_offset
-        self.high_watermark = high_watermark
-        super().__init__(f"offset {offset} is out of range [{log_start_offset}, {high_watermark}]")
+        self.log_end_offset = log_end_offset
+        super().__init__(f"offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")
 
 
 class UnknownBugError(InvalidArgumentError):

@@ -30,22 +30,27 @@ def partition_number(partition: object) -> int:
     return partition
 
 
-def acks_value(acks: object) -> int:
+def acks_value(acks: object, error: type[InvalidArgumentError] = InvalidArgumentError) -> int:
     if isinstance(acks, bool) or not isinstance(acks, int) or acks not in (0, 1, -1):
-        raise InvalidArgumentError(f"acks must be 0, 1 or -1, not {acks!r}")
+        raise error(f"acks must be 0, 1 or -1, not {acks!r}")
     return int(acks)  # type: ignore[arg-type]
 
 
-def non_negative_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgumentError(f"{name} must be an int >= 0, not {value!r}")
+def int_at_least(
+    value: object, name: str, minimum: int, error: type[InvalidArgumentError] = InvalidArgumentError
+) -> int:
+    """An int (not a bool) >= minimum; `error` lets a caller raise its own subclass."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise error(f"{name} must be an int >= {minimum}, not {value!r}")
     return value
+
+
+def non_negative_int(value: object, name: str) -> int:
+    return int_at_least(value, name, 0)
 
 
 def positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{name} must be an int >= 1, not {value!r}")
-    return value
+    return int_at_least(value, name, 1)
 
 
 def positive_int_or_none(value: object, name: str) -> int | None:

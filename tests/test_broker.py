@@ -137,7 +137,7 @@ def test_fetch_above_high_watermark_is_out_of_range(broker: cl.Broker) -> None:
     with pytest.raises(cl.OffsetOutOfRangeError) as info:
         broker.fetch(T, 0, 6)
     err = info.value
-    assert (err.offset, err.log_start_offset, err.high_watermark) == (6, 0, 5)
+    assert (err.offset, err.log_start_offset, err.log_end_offset) == (6, 0, 5)
     assert isinstance(err, cl.ChronikLabError)
 
 
@@ -154,7 +154,7 @@ def test_fetch_below_log_start_is_out_of_range(make_broker, data_dir: Path) -> N
     with pytest.raises(cl.OffsetOutOfRangeError) as info:
         reopened.fetch(T, 0, 2)
     err = info.value
-    assert (err.offset, err.log_start_offset, err.high_watermark) == (2, 3, 6)
+    assert (err.offset, err.log_start_offset, err.log_end_offset) == (2, 3, 6)
     f = reopened.fetch(T, 0, 3)
     assert offsets(f) == [3, 4, 5]
     assert f.log_start_offset == 3

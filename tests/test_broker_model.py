@@ -81,7 +81,7 @@ class BrokerModel(RuleBasedStateMachine):
         if offset > hw:
             with pytest.raises(cl.OffsetOutOfRangeError) as info:
                 self.broker.fetch(T, 0, offset, max_records, max_bytes)
-            assert (info.value.offset, info.value.high_watermark) == (offset, hw)
+            assert (info.value.offset, info.value.log_end_offset) == (offset, hw)
             return
         f = self.broker.fetch(T, 0, offset, max_records, max_bytes)
         expected = self.model[offset : hw if max_records is None else offset + max_records]

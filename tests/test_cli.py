@@ -233,13 +233,14 @@ def test_explain_reads_ids_from_a_file_as_from_the_argument(tmp_path):
 # --- bugs -------------------------------------------------------------------------------------
 
 
-def test_bugs_json_lists_all_eight_bugs_and_the_presets():
+def test_bugs_json_lists_every_bug_and_the_presets():
     data = json.loads(invoke("bugs", "--json").output)
-    assert len(data["bugs"]) == 8
+    assert len(data["bugs"]) == len(cl.BUGS)
     assert {b["name"] for b in data["bugs"]} == set(cl.BUGS)
     assert all(b["chronik_commit"] for b in data["bugs"])
     assert set(data["presets"]) >= {"v0.7.5", "v0.7.6", "v1.0"}
-    assert data["presets"]["v1.0"] == []
+    assert data["presets"]["fixed"] == []
+    assert data["presets"]["v1.0"] == sorted(cl.PRESETS["v1.0"])
 
 
 def test_bugs_table_names_every_bug():

@@ -163,7 +163,7 @@ def test_out_of_range_fetch_keeps_the_log(loaded: cl.Broker) -> None:
     info = raises_and_keeps_the_log(
         loaded, cl.OffsetOutOfRangeError, lambda: loaded.fetch(T, 0, offset=6)
     )
-    assert (info.value.offset, info.value.high_watermark) == (6, 5)
+    assert (info.value.offset, info.value.log_end_offset) == (6, 5)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,13 @@ min(high watermark, last visible offset + 1). Phase 2 reads the buffer above the
 offset, up to the high watermark. Each offset then comes from exactly one place. Then the
 response encoding: each record keeps its own offset.
 
-Kafka's rules: an offset below the log start or above the high watermark is out of range; an
-offset equal to the high watermark returns nothing; `max_bytes` still returns one record
-(KIP-74), so a consumer can always make progress.
+Kafka's range rule (Log.read / Partition.fetchRecords): an offset below the log start or above
+the log end offset is out of range; an offset from the high watermark up to the log end returns
+nothing (the records exist, but are not committed yet). chronik's rule (`chronik_fetch_range`,
+fetch_handler.rs `fetch_partition` at every tag from v0.7.4 through v1.0.0) raises only below the
+log start and answers empty for any offset at or above the high watermark, however far above the
+log end -- so a consumer pushed past the log end by renumbered offsets is never told to reset.
+`max_bytes` still returns one record (KIP-74), so a consumer can always make progress.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ class FetchResult:
 
 
 def fetch(p: Partition, offset: int, max_records: int | None, max_bytes: int | None) -> FetchResult:
-    if offset < p.log_start_offset or offset > p.high_watermark:
-        raise OffsetOutOfRangeError(offset, p.log_start_offset, p.high_watermark)
+    if _out_of_range(p, offset):
+        raise OffsetOutOfRangeError(offset, p.log_start_offset, p.log_end_offset)
+    # From the high watermark up, both fetch paths read nothing: an empty answer.
     # No max_records: no cap at all. The correct engine returns at most hw - offset records,
     # but buggy ones can return more (the seed's 20 for 10), and must be allowed to.
     limit = max_records if max_records is not None else sys.maxsize
@@ -49,6 +54,17 @@ def fetch(p: Partition, offset: int, max_records: int | None, max_bytes: int | N
     batches = _take(batches, limit)
     if max_bytes is not None:
         batches = _take(batches, _fit_bytes(batches, max_bytes))
+    return _respond(p, offset, batches)
+
+
+def _out_of_range(p: Partition, offset: int) -> bool:
+    if offset < p.log_start_offset:
+        return True
+    # chronik never raised above the log: offset >= high watermark was an empty wait.
+    return not p.bugs.chronik_fetch_range and offset > p.log_end_offset
+
+
+def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch]) -> FetchResult:
     records = encode_response(p, batches)
     if p.tracer is not None:  # no spans or details to compute when nobody listens
         p.emit(

@@ -10,17 +10,25 @@ The producer sends message ids 0..n-1 with the value `{"id": i}` (chronik's comp
 one `Broker.produce` per partition, in partition order, as a Kafka ProduceRequest carries one
 batch per partition.
 
-The consumer does what kafka-python's does with `auto_offset_reset="earliest"`: it starts every
-partition at the log start offset, fetches from its position with `max_records`, skips the leading
-records whose (client-visible) offset is below that position, accepts the rest as they come
-(kafka-python does not re-check order inside a response), and moves its position to the last
-accepted record's offset + 1. A drain stops once each partition is caught up (position >= the
-high watermark of the last fetch, or a poll accepted nothing) -- or at a hard cap on polls, so no
-buggy broker can make a scenario loop forever. One deliberate difference: on OffsetOutOfRange (a
-buggy broker that renumbered offsets can push the position past the high watermark)
-kafka-python would reset to earliest and read everything again; here the failed poll ends that
-partition's consumption, so the run stays finite; the failure shows in the trace (`poll_error`)
-and in `Consumer.failed` (not in the history, whose rows each need a message id).
+The consumer does what kafka-python's does: it starts every partition at the log start offset
+(`auto_offset_reset="earliest"`, chronik's compat test), fetches from its position with
+`max_records`, skips the leading records whose (client-visible) offset is below that position,
+accepts the rest as they come (kafka-python does not re-check order inside a response), and moves
+its position to the last accepted record's offset + 1. A drain stops once each partition is
+caught up (its position equals the high watermark of the last fetch, or a poll accepted nothing)
+-- or at a hard cap on polls, so no buggy broker can make a scenario loop forever. A position
+*past* the high watermark (renumbered offsets can put it there) is not caught up: the consumer
+polls again, as kafka-python keeps polling until a poll brings nothing.
+
+On OFFSET_OUT_OF_RANGE the consumer resets by its `auto_offset_reset` policy, as Kafka's
+consumers do: "earliest" to the log start offset, "latest" to the high watermark (what
+ListOffsets answers a consumer), and "none" ends that partition's consumption (kafka-python raises
+to the application). Each reset shows in the trace (`poll_error`) and in `Consumer.resets`; the
+history has no row for a failed poll (its rows each need a message id). Resetting to earliest
+after an out-of-range is a classic source of re-delivered records: under Kafka's range rule a
+position pushed past the log end re-reads the partition from the start, again and again (until
+the poll cap); under chronik's rule (`chronik_fetch_range`) the fetch is empty and nothing is
+read again.
 """
 
 from __future__ import annotations
@@ -121,6 +129,7 @@ def plan_requests(
 
 
 PROCESSES = ("producer", "consumer")
+RESET_POLICIES = ("earliest", "latest", "none")  # Kafka's auto.offset.reset values
 F_VALUES = ("send", "poll")
 TYPES = ("ok", "fail", "info")
 
@@ -247,7 +256,14 @@ class Consumer:
         history: Operations,
         hook: ClientHook,
         max_polls: int,
+        auto_offset_reset: str = "earliest",
     ) -> None:
+        if auto_offset_reset not in RESET_POLICIES:
+            raise ScenarioError(
+                f"auto_offset_reset must be one of {', '.join(RESET_POLICIES)}, "
+                f"not {auto_offset_reset!r}"
+            )
+        self.auto_offset_reset = auto_offset_reset
         self.broker = broker
         self.topic = topic
         self.partitions = range(partitions)
@@ -258,6 +274,7 @@ class Consumer:
         self.polls = 0
         self.positions: dict[int, int] = {}
         self.failed: set[int] = set()  # partitions whose consumption ended on a fetch error
+        self.resets = 0  # positions reset by auto_offset_reset after an out-of-range fetch
         self.capped = False  # True once the hard cap on polls stopped the consumer
 
     def drain(self) -> None:
@@ -289,10 +306,8 @@ class Consumer:
             result = self.broker.fetch(self.topic, p, position, max_records=self.max_records)
         except OffsetOutOfRangeError as exc:
             # No history row: the history format needs a message id on every row, and a failed
-            # poll touched none. The failure stays in the trace and in `failed`.
-            self.failed.add(p)
-            self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
-            return False
+            # poll touched none. The failure stays in the trace (and in `failed` or `resets`).
+            return self._reset(p, poll, position, exc)
         records = result.records
         client = records.column("offset").to_numpy()
         # kafka-python (PartitionRecords) skips the *leading* records below the fetch position
@@ -315,4 +330,20 @@ class Consumer:
             return False  # an empty poll: caught up (or stuck, which the checker will see)
         self.history.add_poll(op, p, poll, offsets, ids, server)
         self.positions[p] = int(offsets[-1]) + 1
-        return self.positions[p] < result.high_watermark
+        return self.positions[p] != result.high_watermark  # past it is not caught up either
+
+    def _reset(self, p: int, poll: int, position: int, exc: OffsetOutOfRangeError) -> bool:
+        """auto_offset_reset after an out-of-range fetch; True when the partition goes on."""
+        if self.auto_offset_reset == "none":
+            self.failed.add(p)
+            self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
+            return False
+        if self.auto_offset_reset == "earliest":
+            target = exc.log_start_offset
+        else:
+            target = self.broker.high_watermark(self.topic, p)
+        self.resets += 1
+        self.positions[p] = target
+        detail = f"{exc}; reset to {self.auto_offset_reset} ({target})"
+        self.hook("consumer", "poll_error", poll, p, (position, None), 0, detail)
+        return True

@@ -19,7 +19,7 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
-from chronik_lab.sim.clients import Consumer, Operations, Producer, plan_requests
+from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
 from chronik_lab.sim.recorder import Recorder
 
 __all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
@@ -47,6 +47,9 @@ class Scenario:
     poll_every: when set, the consumer also drains after every poll_every requests
     max_records: the consumer's max_poll_records
     keyed: key each message by str(id) and partition by crc32(key)
+    auto_offset_reset: where the consumer goes after OFFSET_OUT_OF_RANGE: "earliest" (the log
+        start, kafka-python's setting in chronik's compat test), "latest" (the high watermark)
+        or "none" (that partition's consumption ends)
     snapshots: record buffer / segment / offsets history (off makes a run cheaper)
     """
 
@@ -64,13 +67,13 @@ class Scenario:
     max_records: int = 500
     keyed: bool = False
     snapshots: bool = True
+    auto_offset_reset: str = "earliest"
 
     def __post_init__(self) -> None:
         _int(self.messages, "messages", 1)
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "batch_sizes", _batch_sizes(self.batch_sizes, self.messages))
-        if isinstance(self.acks, bool) or type(self.acks) is not int or self.acks not in (0, 1, -1):
-            raise ScenarioError(f"acks must be 0, 1 or -1, not {self.acks!r}")
+        validate.acks_value(self.acks, ScenarioError)
         set_(self, "bugs", _bugs(self.bugs))
         _int(self.flush_batches, "flush_batches", 1)
         _int(self.partitions, "partitions", 1)
@@ -88,6 +91,11 @@ class Scenario:
         for name in ("keyed", "snapshots"):
             if not isinstance(getattr(self, name), bool):
                 raise ScenarioError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.auto_offset_reset not in RESET_POLICIES:
+            raise ScenarioError(
+                f"auto_offset_reset must be one of {', '.join(RESET_POLICIES)}, "
+                f"not {self.auto_offset_reset!r}"
+            )
 
     @property
     def bug_set(self) -> frozenset[str]:
@@ -108,8 +116,7 @@ class Scenario:
 
 
 def _int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ScenarioError(f"{name} must be an int >= {minimum}, not {value!r}")
+    validate.int_at_least(value, name, minimum, ScenarioError)
 
 
 def _batch_sizes(sizes: object, messages: int) -> tuple[int, ...] | None:
@@ -152,6 +159,7 @@ class Run:
     consumer_capped: bool = False  # the hard cap on polls stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
+    offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
 
     @property
     def received_ids(self) -> list[int]:
@@ -172,6 +180,7 @@ class Run:
             "polls": self.polls,
             "consumer_capped": self.consumer_capped,
             "failed_partitions": list(self.failed_partitions),
+            "offset_resets": self.offset_resets,
             "snapshots_truncated": self.snapshots_truncated,
         }
 
@@ -196,6 +205,7 @@ def run(scenario: Scenario) -> Run:
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
         snapshots_truncated=recorder.truncated,
+        offset_resets=consumer.resets,
         **tables,
     )
 
@@ -228,7 +238,14 @@ def _execute(scenario: Scenario, trace: bool) -> tuple[Operations, Consumer, Rec
     history = Operations()
     producer = Producer(broker, s.topic, s.acks, history, hook, keyed=s.keyed)
     consumer = Consumer(
-        broker, s.topic, s.partitions, s.max_records, history, hook, 10 * s.messages + 100
+        broker,
+        s.topic,
+        s.partitions,
+        s.max_records,
+        history,
+        hook,
+        10 * s.messages + 100,
+        s.auto_offset_reset,
     )
     try:
         plan = plan_requests(s.messages, s.batch_sizes, s.partitions, s.keyed, s.seed)
