@@ -6,11 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: report test test-fast lab bench lint clean
 
-# One pytest worker per core (pytest-xdist). The tests that read a session-built report (the
-# real notebooks run once per session) share one worker (--dist loadgroup, see
-# tests/conftest.py), so each report is still built once. Measured on the 2-core machine,
-# loaded: 255 s instead of 384 s serially. XDIST= runs serially.
-XDIST ?= -n auto --dist loadgroup
+# One pytest worker per core (pytest-xdist). The reports the tests read (the real notebooks
+# run once) are still built once per run: the first worker builds, the others load it
+# (tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n auto
 
 report: $(STAMP)  ## run every notebook through papermill into reports/ (HTML)
 	$(BIN)/chronik-lab report --out reports

@@ -8,7 +8,9 @@ deliberate search). Tests set only what is theirs (deadline, health checks, step
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,39 +26,51 @@ settings.register_profile("thorough", max_examples=1000, **_RELAXED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-_SESSION_REPORTS = {"real_report", "standin_report"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`-n 2 --dist loadgroup`) a session fixture is built once per
-    worker: the tests that read a session-built report all go to one worker, so each report is
-    still built once."""
-    for item in items:
-        if _SESSION_REPORTS.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("session_reports"))
+def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build):
+    """`build(folder)` once per test run, even under pytest-xdist, where each worker has its
+    own session (a session fixture would run once per worker): the first worker builds into
+    a folder all workers share, under a lock, and the others load its pickled result.
+    (`--dist loadgroup` could keep these tests on one worker, but with pytest 9.2 it silently
+    stops grouping: pytest-xdist issue #1386.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    done = shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        result = build(shared / name)
+        done.write_bytes(pickle.dumps(result))
+        return result
 
 
 @pytest.fixture(scope="session")
 def real_report(tmp_path_factory: pytest.TempPathFactory):
-    """The report of the project's own notebooks on their defaults, built once per session:
+    """The report of the project's own notebooks on their defaults, built once per test run:
     every real notebook runs in a kernel exactly once, and the notebook, report and browser
     tests all assert on its summaries, executed notebooks and pages."""
     from chronik_lab.report.build import build_report
 
-    return build_report(tmp_path_factory.mktemp("real_report"), progress=False)
+    return _once_per_run(
+        tmp_path_factory, "real_report", lambda out: build_report(out, progress=False)
+    )
 
 
 @pytest.fixture(scope="session")
 def standin_report(tmp_path_factory: pytest.TempPathFactory):
     """A report of the stand-in notebooks (tests/standins.py) with `-p messages 6 -p bugs
-    v0.7.6`, built once per session, two at a time. `chdir_calls` records every os.chdir()
-    the build made and `cwd_before` this process's folder before it: the kernels must start
-    in the notebooks' folder without moving this process (threads share one cwd)."""
+    v0.7.6`, built once per test run, two at a time. `chdir_calls` records every os.chdir()
+    the build made and `cwd_before` the process's folder before it: the kernels must start in
+    the notebooks' folder without moving the process (threads share one cwd)."""
+    return _once_per_run(tmp_path_factory, "standin_report", _build_standins)
+
+
+def _build_standins(root: Path) -> _Built:
     from standins import standin_notebooks
 
     from chronik_lab.report.build import build_report
 
-    root = tmp_path_factory.mktemp("report")
     notebooks = standin_notebooks(root / "notebooks")
     calls: list[str] = []
     real_chdir = os.chdir
@@ -85,6 +99,8 @@ class _Built:
         self.cwd_before = cwd_before
 
     def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_result":  # pickle probes for dunders
+            raise AttributeError(name)
         return getattr(self._result, name)
 
 
