@@ -79,6 +79,10 @@ def main() -> int:
             lambda: charts.buffer_contents(big),
             lambda: charts.buffer_contents(seed),
         ),
+        "buffer_sequence": (
+            lambda: charts.buffer_sequence(big),
+            lambda: charts.buffer_sequence(seed),
+        ),
         "received_vs_sent": (
             lambda: charts.received_vs_sent(big),
             lambda: charts.received_vs_sent(seed),

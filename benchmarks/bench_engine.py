@@ -12,6 +12,9 @@ Figures (issue 2, "Speed"; benchmarks/README.md says what each one means):
             doing the same in memory. Target: <= 1x.
   segments  random single-record fetches in a log of 10,000 segments vs one of 10. Target: <= 2x.
   rss       fetch all of a 1 GB log in pieces of 10,000 records: peak RSS rise. Target: < 256 MB.
+  checksum  1,000,000 x 100 B written, reopened and fetched with CRC-32C and batch verification,
+            vs the same with checksums and verification stubbed out. Target: <= 1.25x. Also
+            prints what verifying on every read (not once per process) would cost.
 
 Every timed side does the same work on the data it gets back (a digest that reads one 8-byte id
 from every value, so every page is touched) and the digests are checked, so no side is measured
@@ -40,6 +43,7 @@ import pyarrow as pa
 from engine_workload import TOPIC, check, digest, expected_digest, make_values
 
 import chronik_lab as cl
+from chronik_lab.engine import framing, segment
 from chronik_lab.engine.records import SCHEMA
 
 MB = 1024 * 1024
@@ -50,6 +54,7 @@ FULL = {
     "segments_many": 10_000,
     "segment_fetches": 20_000,
     "rss_records": 1_000_000,  # of 1,000 bytes: a 1 GB log
+    "checksum_records": 1_000_000,
 }
 QUICK = {
     "bulk_records": 50_000,
@@ -57,6 +62,7 @@ QUICK = {
     "segments_many": 1_000,
     "segment_fetches": 2_000,
     "rss_records": 20_000,
+    "checksum_records": 50_000,
 }
 
 
@@ -351,8 +357,105 @@ def _probe(data_dir: Path, n: int, piece: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# -- 5. the cost of checksums -----------------------------------------------------------------
+def bench_checksum(sizes: dict, tmp: Path, repeat: int) -> Figure:
+    n, request, piece, size = sizes["checksum_records"], 1_000, 10_000, 100
+    requests = [make_values(i, request, size) for i in range(0, n, request)]
+    want = expected_digest(n, size)
+    runs = {
+        stubbed: [_checksum_run(requests, piece, tmp / "crc", want, stubbed)]
+        for stubbed in (False, True)
+    }
+    for _ in range(repeat - 1):  # taking turns, as best_of does
+        for stubbed in (False, True):
+            runs[stubbed].append(_checksum_run(requests, piece, tmp / "crc", want, stubbed))
+    w1, r1 = min(w for w, _ in runs[False]), min(r for _, r in runs[False])
+    w0, r0 = min(w for w, _ in runs[True]), min(r for _, r in runs[True])
+    every_s, once_s = best_of(
+        repeat,
+        lambda: _reread(requests, piece, tmp / "reread", want, every_read=True),
+        lambda: _reread(requests, piece, tmp / "reread", want, every_read=False),
+    )
+    print(
+        f"  checksum: {n:,} x {size} B in batches of 10,000 records (~1.2 MB):\n"
+        f"       write (produce + flush): {w1:.3f} s with CRC-32C, {w0:.3f} s stubbed "
+        f"({w1 / w0 - 1:+.1%})\n"
+        f"       reopen + first fetch of everything (every batch verified once): {r1:.3f} s, "
+        f"{r0:.3f} s stubbed ({r1 / r0 - 1:+.1%})\n"
+        f"       fetching the verified log again: {once_s:.3f} s (verified once, the default), "
+        f"{every_s:.3f} s verifying on every read ({every_s / once_s - 1:+.1%})"
+    )
+    return Figure(
+        "checksum",
+        w1 + r1,
+        w0 + r0,
+        "s",
+        1.25,
+        "write, reopen and fetch with CRC-32C (verified once per batch) vs checksums stubbed",
+    )
+
+
+def _checksum_run(requests, piece, data_dir: Path, want, stubbed: bool) -> tuple[float, float]:
+    """(write s, reopen + fetch s): write the log; reopen it (the last segment is verified) and
+    fetch it all (each batch verified on its first read). `stubbed`: the same work with the
+    CRC and the checks replaced by no-ops."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    gc.collect()
+    saved = framing.crc32c, framing.verify_body, framing.check_structure
+    if stubbed:
+        framing.crc32c = lambda data: 0
+        framing.verify_body = framing.check_structure = lambda *args: None
+    try:
+        start = now()
+        with cl.Broker(data_dir=data_dir, flush_batches=10, segment_bytes=64 * MB) as broker:
+            for values in requests:
+                broker.produce(TOPIC, 0, values, acks=-1)
+        written = now()
+        with cl.Broker(data_dir=data_dir) as broker:
+            got = _fetch_all(broker, piece)
+        read = now()
+    finally:
+        framing.crc32c, framing.verify_body, framing.check_structure = saved
+    check("checksum", got, want)
+    return written - start, read - written
+
+
+def _reread(requests, piece, data_dir: Path, want, every_read: bool) -> float:
+    """Fetch an already verified log again: free once per process, or verified every time."""
+    if not data_dir.exists():
+        _checksum_run(requests, piece, data_dir, want, stubbed=False)
+    with cl.Broker(data_dir=data_dir) as broker:
+        _fetch_all(broker, piece)  # the first read of each batch verifies it
+        segment.VERIFY_EVERY_READ = every_read
+        try:
+            gc.collect()
+            start = now()
+            got = _fetch_all(broker, piece)
+            elapsed = now() - start
+        finally:
+            segment.VERIFY_EVERY_READ = False
+    check("checksum reread", got, want)
+    return elapsed
+
+
+def _fetch_all(broker: cl.Broker, piece: int) -> np.ndarray:
+    got = np.zeros(4, dtype=np.int64)
+    offset, end = 0, broker.high_watermark(TOPIC, 0)
+    while offset < end:
+        records = broker.fetch(TOPIC, 0, offset, max_records=piece).records
+        got += digest(records)
+        offset += records.num_rows
+    return got
+
+
 # -- main -------------------------------------------------------------------------------------
-BENCHES = {"bulk": bench_bulk, "small": bench_small, "segments": bench_segments, "rss": bench_rss}
+BENCHES = {
+    "bulk": bench_bulk,
+    "small": bench_small,
+    "segments": bench_segments,
+    "rss": bench_rss,
+    "checksum": bench_checksum,
+}
 
 
 def print_table(figures: list[Figure]) -> None:

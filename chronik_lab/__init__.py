@@ -9,17 +9,23 @@ from chronik_lab.engine.fetch import FetchResult
 from chronik_lab.engine.produce import ProduceResult
 from chronik_lab.errors import (
     BrokerClosedError,
+    BrokerCloseError,
     ChronikLabError,
     CorruptSegmentError,
+    DataDirError,
+    DataDirLockedError,
     InvalidArgumentError,
     InvalidTopicError,
     OffsetOutOfRangeError,
+    SegmentWriteError,
     UnknownBugError,
     UnknownTopicOrPartitionError,
 )
+from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
 from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 from chronik_lab.sim.sweeps import sweep
+from chronik_lab.wire import serve
 
 __version__ = "0.1.0"
 
@@ -29,10 +35,13 @@ __all__ = [
     "COMPAT",
     "PRESETS",
     "Broker",
+    "BrokerCloseError",
     "BrokerClosedError",
     "Bug",
     "ChronikLabError",
     "CorruptSegmentError",
+    "DataDirError",
+    "DataDirLockedError",
     "FetchResult",
     "InvalidArgumentError",
     "InvalidTopicError",
@@ -43,16 +52,20 @@ __all__ = [
     "Run",
     "SEED",
     "Scenario",
+    "SegmentWriteError",
     "SimClock",
+    "Switchboard",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
     "check",
     "check_log",
     "run",
     "run_presets",
+    "serve",
     "explain",
     "single_fixes",
     "sweep",
+    "switchboard",
     "read_history",
     "write_history",
 ]

@@ -1,8 +1,15 @@
 """The bug catalogue and the version presets.
 
-Each bug is one switch in the engine: one guard removed or one step swapped, in the one place
-chronik had it (`grep -n "bugs\\." chronik_lab/` lists those places). With no switch on, the
-engine is a correct Kafka-style log.
+Each bug is one switch in the engine: one guard removed or one step swapped, in the place
+chronik had it -- one function, or for hw_only_acks_all the two that 3ed116d fixed together
+(`grep -n "bugs\\." chronik_lab/` lists those places; each entry's `where` names them). With no
+switch on, the engine is a correct Kafka-style log ("fixed"). Each preset is chronik's code at
+its tag, switches it never fixed included; `v1.0` is the v1.0.0 release as tagged.
+
+Each guard tests the engine's state before it reads its switch (`if state_differs and
+bugs.x:`), so a switch is read only where it could change the result: `cl.explain` records which
+switches a run read (sim/switch_reads.py) and settles every combination that agrees on those at
+once.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ class Bug:
 _CATALOGUE = [
     Bug(
         "cumulative_update_buffer",
-        "flush_partition also calls update_buffer with every record of every pending batch, "
-        "records the produce path already buffered",
-        "v0.7.5",
+        "flush_partition also calls update_buffer with every record of every pending batch "
+        "(at v0.7.4 the buffer's only source; from 3ed116d on, records the produce path had "
+        "already buffered)",
+        "v0.7.4",
         "v0.7.6",
         "fc6e6ce",
         "engine/produce.py: _complete_flush",
@@ -36,7 +44,7 @@ _CATALOGUE = [
     Bug(
         "blind_append_buffer",
         "update_buffer does records.extend(records) with no check for offsets already buffered",
-        "v0.7.5",
+        "v0.7.4",
         "v0.7.6",
         "fc6e6ce",
         "engine/buffer.py: update_buffer",
@@ -44,7 +52,7 @@ _CATALOGUE = [
     Bug(
         "no_mark_flushed",
         "nothing removes flushed records from the fetch-side buffer",
-        "v0.7.5",
+        "v0.7.4",
         "v0.7.6",
         "fc6e6ce",
         "engine/produce.py: _complete_flush",
@@ -61,8 +69,9 @@ _CATALOGUE = [
         "active_segment_invisible",
         "the active segment is registered with the metadata store (visible to fetch) only when "
         "it rotates (256 MB or 30 s), not on every write (8eb1c4d returns the active segment's "
-        "metadata; a1d9255 also uploads it at flush time)",
-        "v0.7.4",
+        "metadata; a1d9255 also uploads it at flush time). At v0.7.4 every flush ended with "
+        "flush_all, which sealed and registered the segment; 3ed116d removed that call",
+        "v0.7.5",
         "v1.0",
         "8eb1c4d",
         "engine/segment_log.py: append",
@@ -80,9 +89,9 @@ _CATALOGUE = [
         "renumber_response_offsets",
         "the response encoder writes base_offset = records[0].offset and offset_delta = position, "
         "so the client sees records[0].offset + position instead of each record's own offset "
-        "(chronik never changed it: harmless once fetch returns each offset once, in order; "
-        "the lab's v1.0 turns it off so the fixed engine is a plain Kafka log)",
-        "v0.7.5",
+        "(chronik never changed it through v1.0.0: harmless once fetch returns each offset "
+        "once, in order)",
+        "v0.7.4",
         "never",
         "e4f2615",
         "engine/fetch.py: encode_response",
@@ -100,43 +109,93 @@ _CATALOGUE = [
     ),
     Bug(
         "hw_only_acks_all",
-        "the high watermark advances only for acks=-1 requests: acks=0/1 records stay unreadable",
+        "the producer's high watermark advances only for acks=-1 requests, and fetch takes its "
+        "high watermark from the registered segments alone (last visible offset + 1); the "
+        "producer's serves only as the buffer's gate. Records neither flushed to a visible "
+        "segment nor (for acks=-1) buffered below it stay unreadable",
+        "v0.7.4",
+        "v0.7.5",
+        "3ed116d",
+        "engine/fetch.py: fetch_high_watermark; engine/produce.py: produce_to_partition",
+    ),
+    Bug(
+        "flush_every_request",
+        "produce_to_partition ends with flush_partition (not flush_partition_if_needed) and does "
+        "not call update_buffer itself: every request is flushed, and only the flush fills the "
+        "fetch buffer",
         "v0.7.4",
         "v0.7.5",
         "3ed116d",
         "engine/produce.py: produce_to_partition",
     ),
+    Bug(
+        "buffer_keeps_last_1000",
+        "update_buffer keeps only the last 1000 records (records.drain(0..trim)): records "
+        "neither flushed nor visible are dropped when more than 1000 wait",
+        "v0.7.4",
+        "never",
+        "a25b774",
+        "engine/buffer.py: update_buffer",
+    ),
+    Bug(
+        "crc32_ieee_batches",
+        # no hyphenated words: `chronik-lab bugs` wraps summaries with textwrap
+        "fetch responses' record batches carry an IEEE CRC32 (crc32fast) where Kafka's v2 format "
+        "needs CRC32C: clients that check CRCs by default (aiokafka, the kafka package 3.x) "
+        "reject the batch, librdkafka and the kafka package 2.0.2 do not look; only the wire "
+        "server has it, the engine itself never encodes bytes (kafka_records.rs calculate_crc32 "
+        "since the file's first commit b3884a2, still so after v1.0.0)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "wire/batches.py: encode_batch",
+    ),
 ]
 
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
 
-_V075 = frozenset(
+# Every preset was checked against chronik's code at its tag (fetch_handler.rs: fetch_partition,
+# fetch_records, update_buffer, mark_flushed, encode_kafka_records; produce_handler.rs:
+# produce_to_partition, flush_partition; chronik-storage segment_writer.rs: write_dual_format,
+# flush_all). The switches chronik never changed through v1.0.0 (crc32_ieee_batches: the wire
+# server's, kafka_records.rs calculate_crc32 at every tag):
+_ALWAYS = frozenset(
     {
-        "cumulative_update_buffer",
-        "blind_append_buffer",
-        "no_mark_flushed",
-        "active_segment_invisible",
-        "buffer_first_fetch",
         "renumber_response_offsets",
         "chronik_fetch_range",
+        "buffer_keeps_last_1000",
+        "crc32_ieee_batches",
     }
 )
-# v0.7.6 (fc6e6ce) removed the cumulative update, deduplicated update_buffer, split fetch into
-# segment and buffer phases and added mark_flushed -- which cleared the whole buffer while the
-# active segment was still invisible: the 90% loss.
-_V076 = frozenset(
-    {
-        "mark_flushed_clears_all",
-        "active_segment_invisible",
-        "renumber_response_offsets",
-        "chronik_fetch_range",
-    }
-)
-# v1.0.0 as released (tag v1.0.0): 8eb1c4d made the active segment visible and mark_flushed keep
-# the records above the flushed offset; the fetch range never changed.
-_V10 = frozenset({"chronik_fetch_range"})
+# v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and
+# flush_all made each flush visible); only the flush filled the buffer, by extend; buffer first.
+_V074 = _ALWAYS | {
+    "hw_only_acks_all",
+    "flush_every_request",
+    "cumulative_update_buffer",
+    "blind_append_buffer",
+    "no_mark_flushed",
+    "buffer_first_fetch",
+}
+# v0.7.5 (3ed116d, e4f2615): the produce path also buffers, flush_all is gone (the active segment
+# is invisible until it rotates), the high watermark moves for every acks level.
+_V075 = _ALWAYS | {
+    "cumulative_update_buffer",
+    "blind_append_buffer",
+    "no_mark_flushed",
+    "active_segment_invisible",
+    "buffer_first_fetch",
+}
+# v0.7.6 (fc6e6ce) removed the cumulative update, deduplicated update_buffer (against the
+# offsets buffered now), split fetch into segment and buffer phases and added mark_flushed --
+# which cleared the whole buffer while the active segment was still invisible: the 90% loss.
+_V076 = _ALWAYS | {"mark_flushed_clears_all", "active_segment_invisible"}
+# v1.0.0 as released (tag v1.0.0): 8eb1c4d made the active segment visible, mark_flushed keep
+# the records above the flushed offset, and update_buffer dedup by a HashSet and sort.
+_V10 = _ALWAYS
 
 PRESETS: dict[str, frozenset[str]] = {
+    "v0.7.4": _V074,
     "v0.7.5": _V075,
     "v0.7.6": _V076,
     "v1.0": _V10,
@@ -148,6 +207,10 @@ def resolve_bugs(bugs: str | Iterable[str] | None) -> frozenset[str]:
     """Turn a preset name, a bug name, or an iterable of bug names into a set of bug names."""
     if bugs is None:
         return frozenset()
+    if isinstance(bugs, (bytes, bytearray)):
+        raise InvalidArgumentError(
+            f"bugs must be a str (a preset or bug names), not {type(bugs).__name__} {bugs!r}"
+        )
     if isinstance(bugs, str):
         if bugs in PRESETS:
             return PRESETS[bugs]
@@ -182,7 +245,14 @@ class BugSet:
 
     __slots__ = ("names", *BUGS)
 
-    def __init__(self, bugs: str | Iterable[str] | None = None) -> None:
+    def __new__(cls, bugs: str | Iterable[str] | BugSet | None = None) -> BugSet:
+        # A BugSet passes through as it is, so a subclass reaches the engine intact (explain's
+        # records which switches a run reads: sim/switch_reads.py).
+        return bugs if isinstance(bugs, BugSet) else super().__new__(cls)
+
+    def __init__(self, bugs: str | Iterable[str] | BugSet | None = None) -> None:
+        if bugs is self:  # passed through by __new__, already set up
+            return
         self.names = resolve_bugs(bugs)
         for name in BUGS:
             setattr(self, name, name in self.names)

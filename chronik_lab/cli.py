@@ -1,8 +1,15 @@
 """`chronik-lab`: a thin command line over the library.
 
-Each command gathers its arguments, makes one call into chronik_lab and prints the result. A
-library error (any `ChronikLabError`) becomes a one-line message and exit code 2; exit code 1
-means the command worked and found something wrong (anomalies, a failed notebook).
+Each command gathers its arguments, makes one call into chronik_lab and prints the result. Exit
+codes, one meaning each (also in `chronik-lab --help`):
+
+    0    done, nothing wrong found
+    1    anomalies found (check)
+    2    bad input: a usage error, or a library error (any ChronikLabError) as one `Error:` line
+    3    a notebook failed (report)
+    4    internal error: a bug in chronik_lab; the traceback is printed, please report it
+    130  interrupted (Ctrl-C), as a shell reports a process stopped by SIGINT
+    141  the output pipe was closed (e.g. `| head`): the command stops quietly, as on SIGPIPE
 """
 
 from __future__ import annotations
@@ -10,27 +17,114 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import re
+import shutil
+import sys
+import textwrap
+import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
 import chronik_lab as cl
-from chronik_lab.errors import ChronikLabError
+from chronik_lab.errors import ChronikLabError, one_line
 
 __all__ = ["main"]
 
-EXIT_FOUND = 1  # anomalies found, or a notebook failed
+EXIT_ANOMALIES = 1
 EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
+EXIT_NOTEBOOK_FAILED = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE
+EXIT_FOUND = EXIT_ANOMALIES  # the older name
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    done, nothing wrong found
+  1    anomalies found (check)
+  2    bad input (a usage error or a one-line Error: message)
+  3    a notebook failed (report)
+  4    internal error (a bug: the traceback is printed)
+  130  interrupted (Ctrl-C)
+  141  output pipe closed (e.g. | head)"""
+
+# Kafka's partition, size and time fields are int32; the lab holds every message in memory, so
+# nothing near these bounds runs anyway, but beyond them numpy would overflow with a traceback.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# -p values: a notebook parameter is a scalar or a short list, never a document.
+PARAMETER_MAX_CHARS = 10_000
+PARAMETER_MAX_DEPTH = 8
+# What simulate prints of the long parts unless --full.
+RUNS_SHOWN = 12
+ROWS_SHOWN = 20
 
 
 class BadInput(click.ClickException):
     """A one-line `Error: ...` and exit code 2, without click's usage text."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class BoundedInt(click.ParamType):
+    """An int flag with a bound (Kafka's int32 by default): a number beyond it is one `Error:`
+    line, not an OverflowError deep in numpy."""
+
+    name = "integer"
+
+    def __init__(self, maximum: int = INT32_MAX) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not an integer", param, ctx)
+        if abs(number) > self.maximum:
+            name = param.opts[0] if param is not None and param.opts else "value"
+            raise BadInput(f"{name} {number} is too large: at most {self.maximum:,}")
+        return number
+
+
+class _Group(click.Group):
+    """Maps what escapes a command to its exit code (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_PIPE_CLOSED) from None
+        except Exception:
+            traceback.print_exc()
+            click.echo(
+                "chronik-lab: internal error (a bug in chronik_lab, not in your input); "
+                "please report it with the traceback above",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_INTERNAL) from None
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away, point stdout at /dev/null so that the flush at exit
+    does not raise a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (e.g. under a test runner)
+        pass
 
 
 def _library_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,43 +134,66 @@ def _library_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except ChronikLabError as exc:
-            raise BadInput(_one_line(exc)) from exc
+            raise BadInput(one_line(exc)) from exc
+        except BrokenPipeError:  # not a bad path: the reader went away (see _Group)
+            raise
+        except UnicodeDecodeError as exc:  # a binary file where text was expected
+            raise BadInput(f"not UTF-8 text: {one_line(exc)}") from exc
         except OSError as exc:  # unreadable or unwritable paths
             raise BadInput(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc
 
     return functools.update_wrapper(wrapper, func)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP
+)
 @click.version_option(cl.__version__, prog_name="chronik-lab")
 def main() -> None:
-    """Reproduce, see and explain message duplication and loss in a Kafka-style broker.
-
-    Exit codes: 0 ok, 1 anomalies found (check) or a notebook failed (report), 2 bad input.
-    """
+    """Reproduce, see and explain message duplication and loss in a Kafka-style broker."""
 
 
 # --- report -----------------------------------------------------------------------------------
 
 
 def parse_parameter_value(name: str, text: str) -> Any:
-    """A `-p NAME VALUE` value as papermill reads it: a YAML literal (10, [4, 6], true), or text."""
+    """A `-p NAME VALUE` value as papermill reads it: a YAML literal (10, [4, 6], true), or text.
+
+    Only plain values: at most PARAMETER_MAX_CHARS characters and PARAMETER_MAX_DEPTH levels of
+    nesting, and no anchors or aliases (`&a [*a]` recurses forever, a "billion laughs" list
+    expands to gigabytes), so that parsing a value is linear in its length."""
     if not text.strip():  # -p bugs "" means the empty text, not YAML's null
         return text
+    if len(text) > PARAMETER_MAX_CHARS:
+        raise BadInput(f"-p {name}: the value is {len(text):,} characters; at most "
+                       f"{PARAMETER_MAX_CHARS:,}")  # fmt: skip
     try:
+        _plain_yaml(name, text)
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         if text.lstrip()[:1] in "[{":  # meant as a list or a mapping, so a typo, not text
-            raise BadInput(f"-p {name}: cannot parse {text!r}: {_one_line(exc)}") from None
+            raise BadInput(f"-p {name}: cannot parse {text!r}: {one_line(exc)}") from None
         return text
     if text.strip() == "None":  # papermill's spelling of None
         return None
     # YAML also reads dates and the like; a notebook parameter only takes JSON-like values.
     return value if _json_like(value) else text
+
+
+def _plain_yaml(name: str, text: str) -> None:
+    """Refuse anchors, aliases, tags and deep nesting from YAML's token stream (linear time)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken | yaml.TagToken):
+            raise BadInput(f"-p {name}: YAML anchors, aliases and tags (&, *, !) are not allowed")
+        if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken
+                      | yaml.BlockSequenceStartToken | yaml.BlockMappingStartToken):  # fmt: skip
+            depth += 1
+            if depth > PARAMETER_MAX_DEPTH:
+                raise BadInput(f"-p {name}: nested deeper than {PARAMETER_MAX_DEPTH} levels")
+        elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken
+                        | yaml.BlockEndToken):  # fmt: skip
+            depth -= 1
 
 
 def _json_like(value: Any) -> bool:
@@ -122,14 +239,17 @@ def _json_like(value: Any) -> bool:
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel name.")
 @click.option(
-    "--jobs", type=int, default=None, help="Notebooks run at a time (default: 2, or 1 on one core)."
+    "--jobs",
+    type=BoundedInt(),
+    default=None,
+    help="Notebooks run at a time (default: 2, or 1 on one core).",
 )
 @_library_errors
 def report(out_dir, parameters, notebooks_dir, only, no_progress, kernel, jobs) -> None:
     """Run every notebook through papermill into an offline HTML report.
 
     Writes OUT/index.html (a table of each notebook's summary), OUT/<notebook>.html, the
-    executed notebooks in OUT/notebooks/ and OUT/summary.json. Exits 1 if a notebook failed.
+    executed notebooks in OUT/notebooks/ and OUT/summary.json. Exits 3 if a notebook failed.
     """
     from chronik_lab.notebook.params import ParameterError
     from chronik_lab.report.build import (
@@ -152,7 +272,7 @@ def report(out_dir, parameters, notebooks_dir, only, no_progress, kernel, jobs) 
         f"report: {result.index} ({len(result.notebooks)} notebooks, {result.duration_s:.1f} s)"
     )
     if not result.ok:
-        raise click.exceptions.Exit(EXIT_FOUND)
+        raise click.exceptions.Exit(EXIT_NOTEBOOK_FAILED)
 
 
 # --- scenario options shared by simulate and explain ------------------------------------------
@@ -161,7 +281,9 @@ def report(out_dir, parameters, notebooks_dir, only, no_progress, kernel, jobs) 
 def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
     """The scenario flags; explain leaves out --bugs, since it runs every bug combination."""
     options = [
-        click.option("--messages", type=int, help="Messages the producer sends [seed: 10]."),
+        click.option(
+            "--messages", type=BoundedInt(), help="Messages the producer sends [seed: 10]."
+        ),
         click.option(
             "--batch-sizes",
             help='Messages per produce request, e.g. "4,6", or "none" '
@@ -172,20 +294,24 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
         ),
         click.option(
             "--flush-batches",
-            type=int,
+            type=BoundedInt(),
             help="The broker flushes when this many batches are pending [seed: 2].",
         ),
-        click.option("--partitions", type=int, help="Partitions of the topic [1]."),
+        click.option("--partitions", type=BoundedInt(), help="Partitions of the topic [1]."),
         click.option(
             "--poll-every",
-            type=int,
+            type=BoundedInt(),
             help="The consumer also polls after every N requests [only at the end].",
         ),
-        click.option("--linger-ms", type=int, help="Flush after this many ms [off]."),
+        click.option("--linger-ms", type=BoundedInt(), help="Flush after this many ms [off]."),
         click.option(
-            "--flush-ms", type=int, help="How long a flush's segment write takes, in ms [0]."
+            "--flush-ms",
+            type=BoundedInt(),
+            help="How long a flush's segment write takes, in ms [0].",
         ),
-        click.option("--seed", type=int, help="Where round-robin partitioning starts [0]."),
+        click.option(
+            "--seed", type=BoundedInt(), help="Where round-robin partitioning starts [0]."
+        ),
     ]
     if with_bugs:
         bugs = click.option(
@@ -219,11 +345,15 @@ def _batch_sizes(text: str) -> tuple[int, ...] | None:
     if text.strip().lower() in ("", "none", "each"):
         return None
     try:
-        return tuple(int(part) for part in re.split(r"[,\s]+", text.strip()))
+        sizes = tuple(int(part) for part in re.split(r"[,\s]+", text.strip()))
     except ValueError:
         raise BadInput(
             f'--batch-sizes must be ints separated by commas, e.g. "4,6", not {text!r}'
         ) from None
+    too_large = [n for n in sizes if abs(n) > INT32_MAX]
+    if too_large:
+        raise BadInput(f"--batch-sizes {too_large[0]} is too large: at most {INT32_MAX:,}")
+    return sizes
 
 
 def _echo_json(data: Any) -> None:
@@ -235,29 +365,46 @@ def _echo_json(data: Any) -> None:
 
 @main.command()
 @_scenario_options()
-@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's whole summary as JSON.")
+@click.option("--full", is_flag=True, help="Print every run and pattern row, not the first ones.")
 @_library_errors
-def simulate(as_json: bool, **flags: Any) -> None:
-    """Run a scenario and print what the consumer received and the anomalies.
+def simulate(as_json: bool, full: bool, **flags: Any) -> None:
+    """Run a scenario and print the verdict, the counts, then what the consumer received.
 
     With no flags it runs the seed: 10 messages in requests of 4 and 6, acks=-1, broker
-    v0.7.5 flushing every 2 batches, which returns 20 records.
+    v0.7.5 flushing every 2 batches, which returns 20 records. Long lists are cut with a count
+    of what is left out; --full or --json print everything.
     """
     run = cl.run(scenario_from_flags(**flags))
     if as_json:
         _echo_json(run.summary())
         return
-    click.echo(_scenario_line(run.scenario))
-    click.echo(
-        f"sent {len(run.sent)}, received {len(run.received)} "
-        f"({run.received['message_id'].nunique()} distinct)"
-    )
-    click.echo(f"received (offset ↦ id): {run.report.pattern_text()}")
-    if not run.report.pattern.empty:
-        click.echo(run.report.pattern.to_string(index=False))
-    click.echo("anomalies:")
-    for name, count in run.report.counts.items():
-        click.echo(f"  {name:<22}{count}")
+    for line in simulate_lines(run, full):
+        click.echo(line)
+
+
+def simulate_lines(run: Any, full: bool = False) -> list[str]:
+    """What `simulate` prints: scenario, verdict, counts first; the long parts last, cut."""
+    from chronik_lab.checker.counts import outcome
+
+    report = run.report
+    o = outcome(run.received, len(run.sent))
+    lines = [
+        _scenario_line(run.scenario),
+        f"verdict: {report.verdict}",
+        f"sent {len(run.sent):,}, received {o['received']:,} ({o['distinct']:,} distinct): "
+        f"{o['duplicates']:,} duplicated, {o['redelivered']:,} redelivered, {o['lost']:,} lost",
+        "anomalies:",
+    ]
+    lines += [f"  {name:<22}{count:,}" for name, count in report.counts.items()]
+    lines.append(f"received (offset ↦ id): {report.pattern_text(None if full else RUNS_SHOWN)}")
+    pattern = report.pattern if full else report.pattern.head(ROWS_SHOWN)
+    if not pattern.empty:
+        lines += pattern.to_string(index=False).splitlines()
+    hidden = len(report.pattern) - len(pattern)
+    if hidden:
+        lines.append(f"… {hidden:,} more rows (--full or --json for everything)")
+    return lines
 
 
 def _scenario_line(s: cl.Scenario) -> str:
@@ -275,24 +422,69 @@ def _scenario_line(s: cl.Scenario) -> str:
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print ok, counts, stats, pattern as JSON.")
+@click.option(
+    "--sent",
+    "sent_count",
+    type=BoundedInt(INT64_MAX),
+    help="Ids 0..N-1 were sent: also count the lost ones (sent, never received).",
+)
+@click.option(
+    "--sent-file",
+    type=click.Path(dir_okay=False),
+    help="The ids that were sent (a CSV with a message_id column, or ints separated by "
+    "commas or whitespace): also count the lost ones.",
+)
+@click.option("--full", is_flag=True, help="Print every anomaly and run, not the first ones.")
 @_library_errors
-def check(path: str, as_json: bool) -> None:
+def check(
+    path: str, as_json: bool, sent_count: int | None, sent_file: str | None, full: bool
+) -> None:
     """Check a history file (.csv, .parquet, .jsonl) for duplicates, losses and the rest.
 
     Columns: op_index, process, f (send|poll), type (ok|fail|info), partition, offset, value.
-    Exits 1 when anomalies are found, 0 when the history is clean, 2 when it cannot be read.
+    A consumer dump (partition, offset, message_id, optionally poll) is read as a poll-only
+    history: duplicates, redeliveries, offsets and order are checked; give --sent or
+    --sent-file to count losses too. Exits 1 when anomalies (or lost ids) are found, 0 when
+    the history is clean, 2 when it cannot be read.
     """
     # From the modules, not `cl.`: `chronik_lab.checker.verdict` is also the name of the submodule.
+    from chronik_lab.checker.counts import lost_ids
+    from chronik_lab.checker.dump import read_ids
     from chronik_lab.checker.history import read_history
     from chronik_lab.checker.verdict import check as check_history
 
-    result = check_history(read_history(path))
+    if sent_count is not None and sent_file is not None:
+        raise BadInput("give either --sent or --sent-file, not both")
+    if sent_count is not None and sent_count < 0:
+        raise BadInput(f"--sent must be >= 0, not {sent_count}")
+    history = read_history(path)
+    result = check_history(history)
+    lost = None
+    if sent_count is not None or sent_file is not None:
+        sent = range(sent_count) if sent_count is not None else read_ids(sent_file)
+        received = history.loc[(history["f"] == "poll") & (history["type"] == "ok"), "value"]
+        lost = lost_ids(received.to_numpy(), sent)
     if as_json:
-        _echo_json(result.to_dict())
+        data = result.to_dict()
+        if lost is not None:
+            data["lost_ids"] = lost.tolist()
+            data["ok"] = data["ok"] and not len(lost)
+        _echo_json(data)
     else:
-        click.echo(result.summary())
-    if not result.ok:
-        raise click.exceptions.Exit(EXIT_FOUND)
+        click.echo(result.summary(len(result.anomalies), None) if full else result.summary())
+        if lost is not None:
+            click.echo(_lost_line(lost, None if full else RUNS_SHOWN))
+    if not result.ok or (lost is not None and len(lost)):
+        raise click.exceptions.Exit(EXIT_ANOMALIES)
+
+
+def _lost_line(lost: Any, limit: int | None) -> str:
+    if not len(lost):
+        return "lost (sent, never received): 0"
+    shown = ", ".join(map(str, lost[:limit].tolist()))
+    hidden = len(lost) - len(lost[:limit])
+    more = f", … {hidden:,} more" if hidden else ""
+    return f"lost (sent, never received): {len(lost):,}: ids {shown}{more}"
 
 
 # --- explain ----------------------------------------------------------------------------------
@@ -307,7 +499,9 @@ def check(path: str, as_json: bool) -> None:
     "data/observed/), or ids separated by commas or whitespace.",
 )
 @_scenario_options(with_bugs=False)
-@click.option("--top", type=int, default=10, show_default=True, help="Rows of the ranking shown.")
+@click.option(
+    "--top", type=BoundedInt(), default=10, show_default=True, help="Rows of the ranking shown."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
 @_library_errors
 def explain(
@@ -354,12 +548,19 @@ def _observed_ids(observed: str | None, observed_file: str | None) -> list[int]:
         )
 
         return read_observed(observed_file)["message_id"].tolist()
-    text = Path(observed_file).read_text() if observed_file else observed
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if observed_file:
+        from chronik_lab.checker.dump import read_ids
+
+        return read_ids(observed_file)
+    parts = [p for p in re.split(r"[,\s]+", observed.strip()) if p]
     try:
-        return [int(p) for p in parts]
+        ids = [int(p) for p in parts]
     except ValueError:
         raise BadInput("observed ids must be ints separated by commas or spaces") from None
+    too_large = [i for i in ids if abs(i) > INT64_MAX]
+    if too_large:
+        raise BadInput(f"observed id {too_large[0]} is too large: at most {INT64_MAX:,}")
+    return ids
 
 
 def _bug_list(bugs: Any) -> str:
@@ -381,13 +582,108 @@ def bugs(as_json: bool) -> None:
             }
         )
         return
+    columns = shutil.get_terminal_size((100, 24)).columns
     width = max(map(len, cl.BUGS))
-    click.echo(f"{'bug':<{width}}  introduced  fixed   commit   summary")
+    table = columns - (width + 31) >= 30  # room for the summary beside the other columns
+    if table:
+        click.echo(f"{'bug':<{width}}  introduced  fixed   commit   summary")
     for b in cl.BUGS.values():
-        click.echo(
-            f"{b.name:<{width}}  {b.introduced_in:<10}  {b.fixed_in:<6}  "
-            f"{b.chronik_commit:<7}  {b.summary}"
-        )
+        if table:
+            start = f"{b.name:<{width}}  {b.introduced_in:<10}  {b.fixed_in:<6}  "
+            click.echo(_wrapped(start + f"{b.chronik_commit:<7}  ", b.summary, columns))
+        else:  # a narrow terminal: one block per bug
+            click.echo(b.name)
+            facts = f"introduced {b.introduced_in}, fixed {b.fixed_in}, commit {b.chronik_commit}"
+            click.echo(_wrapped("    ", facts, columns))
+            click.echo(_wrapped("    ", b.summary, columns))
     click.echo("\npresets:")
     for name, members in cl.PRESETS.items():
-        click.echo(f"  {name:<7} {', '.join(sorted(members)) or '(no bugs)'}")
+        click.echo(_wrapped(f"  {name:<7} ", ", ".join(sorted(members)) or "(no bugs)", columns))
+
+
+def _wrapped(start: str, text: str, columns: int) -> str:
+    """`start` then `text` wrapped to the terminal width, continuation lines under the text."""
+    indent = " " * len(start)
+    lines = textwrap.wrap(text, width=max(columns - len(start), 20)) or [""]
+    return start + ("\n" + indent).join(lines)
+
+
+# --- the Kafka protocol: serve and record -----------------------------------------------------
+
+
+@main.command()
+@click.option("--bugs", default="fixed", show_default=True, help="A preset or bug names (a+b).")
+@click.option("--port", type=int, default=9092, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep segments here.")
+@click.option(
+    "--flush-batches", type=int, default=10, show_default=True, help="Flush at this many batches."
+)
+@click.option("--linger-ms", type=int, default=None, help="Flush after this long (real time).")
+@click.option("--partitions", type=int, default=3, show_default=True, help="Per new topic.")
+@_library_errors
+def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> None:
+    """Serve the engine over the Kafka protocol until Ctrl-C."""
+    from chronik_lab import wire
+
+    def ready(server: Any) -> None:
+        members = "+".join(sorted(server.broker.bugs.names)) or "no bugs"
+        click.echo(f"chronik-lab serving {server.bootstrap} as {bugs} ({members})")
+
+    wire.serve_until_interrupted(
+        on_ready=ready,
+        bugs=bugs,
+        port=port,
+        host=host,
+        data_dir=data_dir,
+        flush_batches=flush_batches,
+        linger_ms=linger_ms,
+        partitions=partitions,
+    )
+
+
+@main.command()
+@click.option("--bootstrap", required=True, help="HOST:PORT of any Kafka-compatible broker.")
+@click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
+@click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
+@click.option("--batch-sizes", default="", help='Messages per produce request, e.g. "4,6".')
+@click.option(
+    "--acks",
+    type=click.Choice(["0", "1", "-1", "all"]),
+    default="1",
+    show_default=True,
+    help="The producer's acks.",
+)
+@click.option(
+    "--client",
+    type=click.Choice(["kafka-python", "confluent-kafka", "aiokafka"]),
+    default="kafka-python",
+    show_default=True,
+    help="The client library.",
+)
+@click.option("--partitions", type=int, default=1, show_default=True, help="Partitions written.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="History file (.parquet, .csv, .jsonl) for `chronik-lab check`.",
+)
+@_library_errors
+def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, output) -> None:
+    """Run the lab's workload through a real client against a broker; write its history."""
+    from chronik_lab import wire
+
+    rec = wire.record_history(
+        output,
+        bootstrap,
+        topic=topic,
+        messages=messages,
+        batch_sizes=_batch_sizes(batch_sizes),
+        acks=-1 if acks == "all" else int(acks),
+        client=client,
+        partitions=partitions,
+    )
+    if rec.partial:
+        raise click.ClickException(f"partial history written to {output}: {rec.error}")
+    click.echo(f"{len(rec.sent)} sent, {len(rec.received)} received; history in {output}")

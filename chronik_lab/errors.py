@@ -67,16 +67,65 @@ class UnknownBugError(InvalidArgumentError):
 
 
 class CorruptSegmentError(ChronikLabError):
-    """A segment file that cannot be read as Arrow IPC (beyond a torn tail, which is repaired)."""
+    """A segment file that is not exactly what chronik_lab wrote: a bad checksum, a broken
+    structure, offsets that do not continue. `batch` is the record batch's index in the file
+    (None when the problem is the file itself). Only a torn tail is ever repaired; a corrupt
+    file is left byte for byte as it was found."""
+
+    def __init__(self, path: str | Path, batch: int | None, reason: str) -> None:
+        self.path = Path(path)
+        self.batch = batch
+        self.reason = reason
+        where = "" if batch is None else f" batch {batch}"
+        super().__init__(f"corrupt segment {self.path}{where}: {reason}")
+
+
+class SegmentWriteError(ChronikLabError, OSError):
+    """A flush whose write failed (disk full, read-only file system, ...). The batches stay
+    pending and the file is cut back to its last complete batch, so a retry can succeed."""
+
+    def __init__(self, path: str | Path, cause: BaseException) -> None:
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(f"cannot write {self.path}: {cause}")
+
+    def __str__(self) -> str:  # OSError would format its own (errno, strerror)
+        return self.args[0]
+
+
+class DataDirError(ChronikLabError):
+    """A data_dir that chronik_lab refuses to use as it is: a symlink inside it, an entry that
+    is not what its name says. Nothing in it was changed."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"corrupt segment {self.path}: {reason}")
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DataDirLockedError(ChronikLabError):
+    """Another broker (in this process or another) holds the data_dir's `.lock`."""
+
+    def __init__(self, data_dir: str | Path, pid: int | None) -> None:
+        self.data_dir = Path(data_dir)
+        self.pid = pid
+        holder = "an unknown process" if pid is None else f"process {pid}"
+        super().__init__(f"data_dir {self.data_dir} is in use by {holder} (its .lock is held)")
 
 
 class BrokerClosedError(ChronikLabError):
     """An operation on a broker after `close()`."""
+
+
+class BrokerCloseError(ChronikLabError):
+    """`close()` could not flush or seal some partitions; it tried every one. `failures` maps
+    each (topic, partition) that failed to its error. The broker stays open: free the cause
+    (e.g. disk space) and call `close()` again."""
+
+    def __init__(self, failures: dict[tuple[str, int], BaseException]) -> None:
+        self.failures = failures
+        listed = "; ".join(f"{t}-{n}: {e}" for (t, n), e in failures.items())
+        super().__init__(f"close failed for {len(failures)} partition(s): {listed}")
 
 
 class HistoryError(ChronikLabError, ValueError):
@@ -89,3 +138,18 @@ class ScenarioError(InvalidArgumentError):
 
 class NotebookError(ChronikLabError):
     """A notebook that failed to run, or a bad notebook parameter."""
+
+
+ONE_LINE_MAX = 500  # characters: a parser quoting a binary file must not flood the terminal
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text for a user: its message with whitespace collapsed (a
+    multi-line message, e.g. pyarrow's, stays readable after a CLI's `Error: `), control and other
+    unprintable characters shown as "?", cut at ONE_LINE_MAX characters; its type's name when it
+    has no message."""
+    text = " ".join(str(exc).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    if len(text) > ONE_LINE_MAX:
+        text = text[: ONE_LINE_MAX - 1] + "…"
+    return text or type(exc).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from chronik_lab.errors import InvalidArgumentError, InvalidPartitionError, InvalidTopicError
@@ -13,13 +14,15 @@ _MAX_PARTITION = 2**31 - 1  # Kafka partitions are int32
 
 
 def topic_name(topic: object) -> str:
+    """The topic as an exact str: a str subclass's own __str__ or __format__ never builds a
+    path (str.__str__ copies the characters that were validated)."""
     if not isinstance(topic, str):
         raise InvalidTopicError(topic, f"must be str, not {type(topic).__name__}")
     if topic in (".", ".."):
         raise InvalidTopicError(topic, "'.' and '..' are not allowed")
     if not _TOPIC_RE.fullmatch(topic):
         raise InvalidTopicError(topic, "use 1 to 249 characters of [a-zA-Z0-9._-]")
-    return topic
+    return str.__str__(topic)
 
 
 def partition_number(partition: object) -> int:
@@ -27,7 +30,34 @@ def partition_number(partition: object) -> int:
         raise InvalidPartitionError(partition)
     if not 0 <= partition <= _MAX_PARTITION:
         raise InvalidPartitionError(partition)
-    return partition
+    return int.__int__(partition)  # an exact int, whatever an int subclass's __format__ says
+
+
+def boolean(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def callable_or_none(value: object, name: str) -> object:
+    if value is not None and not callable(value):
+        raise InvalidArgumentError(f"{name} must be None or a callable, not {value!r}")
+    return value
+
+
+def directory_path(value: object, name: str) -> str:
+    """A path given as str or os.PathLike: not empty (that would be the current directory)
+    and without NUL (no file system accepts it)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InvalidArgumentError(f"{name} must be a path, not {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"{name} must be a str path, not {type(text).__name__}")
+    if not text:
+        raise InvalidArgumentError(f"{name} must not be empty (use '.' for the current directory)")
+    if "\x00" in text:
+        raise InvalidArgumentError(f"{name} {text!r} holds a NUL character")
+    return text
 
 
 def acks_value(acks: object, error: type[InvalidArgumentError] = InvalidArgumentError) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("bulk", "small", "segments", "rss")
+FIGURES = ("bulk", "small", "segments", "rss", "checksum")
 
 
 @pytest.mark.slow

@@ -62,11 +62,28 @@ def anomaly_types(scenario: cl.Scenario) -> set[str]:
 # bug -> (the other switches on, workload fields, the anomaly type the bug adds)
 SINGLE_SENDS = {"messages": 3, "batch_sizes": None, "acks": -1}
 PINNED = {
-    "active_segment_invisible": ((), {**SINGLE_SENDS, "flush_batches": 1}, "unseen"),
+    # Each acks=-1 request is flushed (invisibly) before it re-enters the buffer; only the last
+    # request is served, from the buffer.
+    "active_segment_invisible": ((), {**SINGLE_SENDS, "flush_batches": 1}, "lost-write"),
+    # The flush's copy and the request's own are both kept: each record twice.
     "blind_append_buffer": (
-        ("buffer_first_fetch",),
+        ("buffer_first_fetch", "cumulative_update_buffer", "no_mark_flushed"),
         {**SINGLE_SENDS, "flush_batches": 1},
+        "nonmonotonic-poll",
+    ),
+    # 99 requests of 20 records wait for the release flush policy's 100th: the buffer keeps
+    # the last 1000 of the 1980, and nothing is in a segment yet.
+    "buffer_keeps_last_1000": (
+        (),
+        {"messages": 1980, "batch_sizes": (20,) * 99, "acks": 1, "flush_batches": 100},
         "lost-write",
+    ),
+    # v0.7.4's produce path: only the flush buffers, so with the segment invisible nothing is
+    # readable (the records are flushed, but not registered).
+    "flush_every_request": (
+        ("active_segment_invisible",),
+        {**SINGLE_SENDS, "acks": 1, "flush_batches": 10},
+        "unseen",
     ),
     "buffer_first_fetch": ((), {**SINGLE_SENDS, "flush_batches": 2}, "lost-write"),
     "cumulative_update_buffer": (
@@ -74,7 +91,9 @@ PINNED = {
         {**SINGLE_SENDS, "flush_batches": 1},
         "nonmonotonic-poll",  # each record twice at its own offset: 0 0 1 1 2 2
     ),
-    "hw_only_acks_all": ((), {**SINGLE_SENDS, "acks": 1, "flush_batches": 1}, "unseen"),
+    # acks=1 records below the flush threshold: buffered, but fetch's high watermark (from the
+    # segments) is 0 and the buffer's gate (the producer's, 0) is closed.
+    "hw_only_acks_all": ((), {**SINGLE_SENDS, "acks": 1, "flush_batches": 10}, "unseen"),
     # chronik's compat workload: without mark_flushed the flush's second copy stays buffered.
     "no_mark_flushed": (
         ("blind_append_buffer", "buffer_first_fetch", "cumulative_update_buffer"),
@@ -148,6 +167,11 @@ def test_each_bug_switch_makes_the_checker_report_an_anomaly(bug):
     assert kind not in anomaly_types(without)
 
 
+# Switches only the wire server reads: the in-process engine's answers do not change, and their
+# detection is a real client's (tests/test_wire_clients.py: CRC-checking clients refuse).
+WIRE_ONLY = {"crc32_ieee_batches"}
+
+
 def test_every_bug_switch_has_a_pinned_detection_workload():
-    assert set(PINNED) | set(MASKING) == set(cl.BUGS)
+    assert set(PINNED) | set(MASKING) | WIRE_ONLY == set(cl.BUGS)
     assert not set(PINNED) & set(MASKING)

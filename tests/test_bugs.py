@@ -47,20 +47,31 @@ def test_cumulative_update_buffer_makes_flush_push_pending_records(make_broker, 
     produce_range(b, 4, 10, acks=-1)  # its acks=-1 flush runs before its own update_buffer
     updates = [(e["source"], e["ranges"]) for e in events if e["step"] == "update_buffer"]
     if bug:
-        # flush buffers the pending 4-9 (0-3 are deduplicated), so the request's own update
-        # finds nothing new
-        assert updates == [("produce", [(0, 3)]), ("flush", [(4, 9)]), ("produce", [])]
+        # flush buffers the pending 4-9 (0-3 are deduplicated) and then marks 0-9 flushed, so
+        # the request's own update finds 4-9 gone and buffers them again
+        assert updates == [("produce", [(0, 3)]), ("flush", [(4, 9)]), ("produce", [(4, 9)])]
     else:
-        assert updates == [("produce", [(0, 3)]), ("produce", [])]
+        assert updates == [("produce", [(0, 3)]), ("produce", [(4, 9)])]
     assert values(b.fetch(T, 0).records) == list(range(10))
 
 
-@pytest.mark.parametrize("bug", [None, "blind_append_buffer"])
-def test_blind_append_buffer_buffers_records_already_flushed(make_broker, bug) -> None:
-    b = broker(make_broker, bug, flush_batches=1)
-    produce_range(b, 0, 4, acks=-1)  # flushed before its update_buffer runs
-    assert offsets(b.buffer(T, 0)) == ([0, 1, 2, 3] if bug else [])
+@pytest.mark.parametrize("bugs", [(), ("blind_append_buffer",)])
+def test_records_flushed_before_their_update_buffer_reenter_the_buffer(make_broker, bugs) -> None:
+    # chronik's dedup (fc6e6ce, 8eb1c4d) checks the offsets buffered now, with no floor at the
+    # flushed offset: the acks=-1 flush empties the buffer, then the request buffers 0-3.
+    b = make_broker(data_dir=None, bugs=bugs, flush_batches=1)
+    produce_range(b, 0, 4, acks=-1)
+    assert offsets(b.buffer(T, 0)) == [0, 1, 2, 3]
     assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]  # phase 2 skips them
+
+
+def test_update_buffer_sorts_by_offset_and_skips_buffered_offsets() -> None:
+    buffer = PartitionBuffer(BugSet([]))
+    buffer.update_buffer([make_batch(4, [b"e", b"f"], None, 0)])
+    added = buffer.update_buffer([make_batch(0, [b"a"] * 6, None, 0)])  # 0-5, 4-5 buffered
+    assert added == [(0, 3)]
+    assert offsets(buffer.to_table()) == [0, 1, 2, 3, 4, 5]
+    assert buffer.to_table().column("value").to_pylist()[4:] == [b"e", b"f"]
 
 
 @pytest.mark.parametrize("bug", [None, "blind_append_buffer"])
@@ -153,9 +164,37 @@ def test_hw_only_acks_all_leaves_acks_0_and_1_records_unreadable(make_broker, bu
     assert b.log_end_offset(T, 0) == 3
     assert b.high_watermark(T, 0) == (0 if bug else 3)
     assert values(b.fetch(T, 0).records) == ([] if bug else [0, 1, 2])
-    produce_range(b, 3, 4, acks=-1)  # acks=-1 moves the high watermark past everything
+    produce_range(b, 3, 4, acks=-1)  # acks=-1 moves the producer's high watermark ...
     assert b.high_watermark(T, 0) == 4
-    assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+    # ... but fetch reads its high watermark from the segments: nothing is visible yet
+    assert values(b.fetch(T, 0).records) == ([] if bug else [0, 1, 2, 3])
+    b.flush()  # a visible segment up to 3: fetch's high watermark is 4
+    f = b.fetch(T, 0)
+    assert values(f.records) == [0, 1, 2, 3] and f.high_watermark == 4
+
+
+@pytest.mark.parametrize("bug", [None, "flush_every_request"])
+def test_flush_every_request_flushes_each_request_and_only_the_flush_buffers(
+    make_broker, bug
+) -> None:
+    events: list[dict] = []
+    b = broker(make_broker, bug, flush_batches=100, tracer=events.append)
+    produce_range(b, 0, 2, acks=1)
+    produce_range(b, 2, 3, acks=1)
+    assert b.segments(T, 0)["record_count"].sum() == (3 if bug else 0)
+    updates = [e["ranges"] for e in events if e["step"] == "update_buffer"]
+    assert updates == ([] if bug else [[(0, 1)], [(2, 2)]])
+    assert values(b.fetch(T, 0).records) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("bug", [None, "buffer_keeps_last_1000"])
+def test_buffer_keeps_last_1000_drops_the_oldest_buffered_records(bug) -> None:
+    buffer = PartitionBuffer(BugSet([] if bug is None else [bug]))
+    for first in range(0, 1200, 100):
+        buffer.update_buffer([make_batch(first, [b"x"] * 100, None, 0)], first + 100)
+    kept = offsets(buffer.to_table())
+    assert kept == (list(range(200, 1200)) if bug else list(range(1200)))
+    assert buffer.base_offset == (200 if bug else 0)
 
 
 @pytest.mark.parametrize("bug", [None, "chronik_fetch_range"])
@@ -168,6 +207,19 @@ def test_chronik_fetch_range_answers_empty_above_the_log_end(make_broker, bug) -
         with pytest.raises(cl.OffsetOutOfRangeError):
             b.fetch(T, 0, 50)
     assert values(b.fetch(T, 0, 3).records) == []  # at the log end: empty under both rules
+
+
+@pytest.mark.parametrize("bug", [None, "crc32_ieee_batches"])
+def test_crc32_ieee_batches_changes_the_wire_crc_and_nothing_in_the_engine(make_broker, bug):
+    from kafka.record.default_records import DefaultRecordBatch
+
+    from chronik_lab.wire.batches import encode_batch
+
+    b = broker(make_broker, bug, flush_batches=1)
+    produce_range(b, 0, 3, acks=-1)
+    fetched = b.fetch(T, 0).records
+    assert values(fetched) == [0, 1, 2]  # the engine's answer is the same either way
+    assert DefaultRecordBatch(encode_batch(fetched, b.bugs)).validate_crc() is (bug is None)
 
 
 def _targeted_bugs() -> set[str]:
@@ -222,8 +274,8 @@ def test_every_bug_has_a_chronik_commit_and_a_summary(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(cl.BUGS))
-def test_every_bug_switch_is_read_in_the_one_module_its_entry_names(name: str) -> None:
-    module = cl.BUGS[name].where.split(":")[0].strip()
+def test_every_bug_switch_is_read_once_in_each_module_its_entry_names(name: str) -> None:
+    modules = sorted(part.split(":")[0].strip() for part in cl.BUGS[name].where.split(";"))
     places = [
         path.relative_to(PACKAGE).as_posix()
         for path in sorted(PACKAGE.rglob("*.py"))
@@ -231,7 +283,7 @@ def test_every_bug_switch_is_read_in_the_one_module_its_entry_names(name: str) -
         for line in path.read_text().splitlines()
         if re.search(rf"\bbugs\.{name}\b", line)
     ]
-    assert places == [module]
+    assert places == modules
 
 
 def test_bug_names_resolve_from_presets_names_and_lists() -> None:
@@ -256,6 +308,15 @@ def test_unknown_bug_names_raise_unknown_bug_error(bugs) -> None:
     assert set(cl.BUGS) <= set(info.value.known)
     with pytest.raises(cl.UnknownBugError):
         cl.Broker(bugs=bugs)
+
+
+@pytest.mark.parametrize("bugs", [b"v1.0", bytearray(b"v0.7.5")])
+def test_bytes_bugs_are_refused_with_a_clear_message(bugs) -> None:
+    with pytest.raises(cl.InvalidArgumentError, match="bugs must be a str") as info:
+        resolve_bugs(bugs)
+    assert "not int" not in str(info.value)
+    with pytest.raises(cl.InvalidArgumentError, match="bugs must be a str"):
+        cl.Scenario(bugs=bugs)  # type: ignore[arg-type]
 
 
 def test_a_bugset_refuses_to_answer_for_a_bug_it_does_not_know() -> None:

@@ -8,6 +8,7 @@ Render times are printed, never asserted (see benchmarks/bench_charts.py for fig
 
 from __future__ import annotations
 
+import json
 import time
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ import vl_convert
 
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
-from chronik_lab.viz import chartdata, charts
+from chronik_lab.viz import chartdata, charts, steps
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,23 @@ def seed() -> cl.Run:
 @pytest.fixture(scope="module")
 def versions() -> dict[str, cl.Run]:
     return cl.run_presets(cl.SEED)
+
+
+@pytest.fixture(scope="module")
+def fixed() -> cl.Run:
+    return cl.run(cl.SEED.with_bugs("fixed"))
+
+
+@pytest.fixture(scope="module")
+def lossy() -> cl.Run:
+    """v0.7.6 with a flush on every request: mark_flushed empties the buffer each time and
+    the segment stays invisible, so nothing is received."""
+    return cl.run(cl.Scenario(messages=10, batch_sizes=[4, 6], flush_batches=1, bugs="v0.7.6"))
+
+
+def _datasets_with(spec: dict, column: str) -> list[dict]:
+    """The rows of every dataset of a chart spec that has `column`, in dataset order."""
+    return [r for rows in spec.get("datasets", {}).values() for r in rows if column in r]
 
 
 def _fields(spec: object, channel: str) -> set[str]:
@@ -55,8 +73,8 @@ def _fields(spec: object, channel: str) -> set[str]:
 def test_segment_map_draws_segments_buffer_and_watermarks(seed):
     spec = charts.segment_map(seed).to_dict()
     assert {"step_start", "step_index"} <= _fields(spec, "x")
-    assert {"base_offset", "offset_start", "value"} <= _fields(spec, "y")
-    assert _fields(spec, "color") == {"what"}
+    assert {"base_offset", "offset_start", "value", "lane"} <= _fields(spec, "y")
+    assert _fields(spec, "color") == {"what", "label"}  # the marks, and the drawn legend
     assert charts.chart_rows(charts.segment_map(seed)) <= charts.MAX_ROWS
 
 
@@ -75,7 +93,12 @@ def test_buffer_contents_encodes_multiplicity_and_update_steps(seed):
     chart = charts.buffer_contents(seed)
     spec = chart.to_dict()
     assert "multiplicity" in _fields(spec, "color")
-    assert "source" in _fields(spec, "y")  # the update_buffer ticks: produce or flush
+    lanes = _datasets_with(spec, "lane")
+    assert [r["lane"] for r in lanes] == [
+        "update_buffer from produce",
+        "update_buffer from flush",
+        "update_buffer from produce",
+    ]
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
 
@@ -85,9 +108,9 @@ def test_cumulative_update_buffer_shows_as_two_copies_of_offsets_0_to_9(seed):
     assert final[["offset_start", "offset_end", "multiplicity"]].values.tolist() == [[0, 10, 2]]
 
 
-def test_correct_buffer_holds_every_offset_once(versions):
-    spans, _ = chartdata.buffer_spans(versions["v1.0"], 0)
-    assert spans.empty or spans["multiplicity"].max() == 1
+def test_correct_buffer_holds_every_offset_once(fixed):
+    spans, _ = chartdata.buffer_spans(fixed, 0)
+    assert len(spans) and set(spans["multiplicity"]) == {1}
 
 
 def test_received_vs_sent_marks_duplicates_and_bands(seed):
@@ -109,17 +132,17 @@ def test_received_vs_sent_marks_duplicates_and_bands(seed):
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
 
-def test_lost_ids_are_drawn_at_the_offset_the_producer_got(versions):
-    lost = chartdata.lost_points(versions["v0.7.6"], 0)
-    assert lost["message_id"].tolist() == list(range(10))
-    assert lost["offset"].tolist() == list(range(10))
-    assert chartdata.lost_points(versions["v1.0"], 0).empty
+def test_lost_ids_keep_the_offset_the_producer_got(versions, fixed):
+    lost = chartdata.lost_points(versions["v0.7.6"], 0)  # 4-9 re-entered the cleared buffer
+    assert lost["message_id"].tolist() == list(range(4))
+    assert lost["offset"].tolist() == list(range(4))  # a tooltip, not a position
+    assert chartdata.lost_points(fixed, 0).empty
 
 
 def test_before_after_puts_one_panel_per_version_side_by_side(versions):
     chart = charts.before_after(versions)
     spec = chart.to_dict()
-    assert len(spec["hconcat"]) == 3
+    assert len(spec["hconcat"]) == len(versions) == 4
     assert [panel["title"][0] for panel in spec["hconcat"]] == list(versions)
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
@@ -340,3 +363,132 @@ def test_million_record_received_chart_still_shows_the_duplicates(big_run):
     assert len(cells) <= 3_000
     duplicated = cells.loc[cells["status"] == "duplicate", "duplicates"].sum()
     assert duplicated == 500_000
+
+
+# -- read at a glance (issue 8, §5) -------------------------------------------------------
+
+
+def _legend_rows(spec: dict) -> list[dict]:
+    """The entries of a drawn legend: the dataset rows with a `kind` (fill / outline / line)."""
+    return [r for r in _datasets_with(spec, "kind") if "label" in r]
+
+
+def _marks(spec: object) -> list[dict]:
+    """Every unit spec (one with a mark) of a chart spec."""
+    if isinstance(spec, dict):
+        own = [spec] if "mark" in spec else []
+        return own + [m for k, v in spec.items() if k != "datasets" for m in _marks(v)]
+    if isinstance(spec, list):
+        return [m for v in spec for m in _marks(v)]
+    return []
+
+
+def test_segment_map_legend_lists_only_what_the_seed_chart_draws(seed, fixed):
+    seed_legend = {r["label"]: r["kind"] for r in _legend_rows(charts.segment_map(seed).to_dict())}
+    assert seed_legend == {
+        charts.SEG_INVISIBLE: "fill",
+        charts.BUFFER: "outline",
+        charts.HW: "line",
+        charts.LEO: "line",
+        charts.FETCH: "line",
+    }
+    fixed_legend = {r["label"] for r in _legend_rows(charts.segment_map(fixed).to_dict())}
+    assert charts.SEG_VISIBLE in fixed_legend and charts.SEG_INVISIBLE not in fixed_legend
+
+
+def test_segment_map_lines_and_their_legend_share_one_dash_per_measure(seed):
+    spec = charts.segment_map(seed).to_dict()
+    scales = [
+        m["encoding"]["strokeDash"]["scale"]
+        for m in _marks(spec)
+        if "strokeDash" in m.get("encoding", {})
+    ]
+    line, drawn = scales[0], scales[-1]  # the watermark lines, the legend's samples
+    for name, dash in zip(line["domain"], line["range"], strict=True):
+        assert drawn["range"][drawn["domain"].index(name)] == dash
+    assert line["range"][0] != line["range"][1]  # solid high watermark, dashed log end
+
+
+def test_buffer_range_is_an_outline_so_no_mixed_colour_appears(seed):
+    buffers = [m for m in _marks(charts.segment_map(seed).to_dict()) if "offset_start" in str(m)]
+    rects = [m for m in buffers if isinstance(m["mark"], dict) and m["mark"]["type"] == "rect"]
+    assert rects and all(m["mark"].get("filled") is False for m in rects)
+
+
+def test_short_runs_name_every_step_on_the_x_axis(seed):
+    spec = json.dumps(charts.segment_map(seed).to_dict())
+    for step in ("flush_start", "segment_write", "update_buffer", "fetch_response"):
+        assert f"'{step}'" in spec
+    lanes = {r["lane"] for r in _datasets_with(charts.segment_map(seed).to_dict(), "lane")}
+    assert lanes == {"produce", "flush", "fetch"}
+
+
+def test_buffer_contents_marks_mark_flushed_and_has_integer_offset_ticks(versions):
+    spec = charts.buffer_contents(versions["v0.7.6"]).to_dict()
+    rules = [r for r in _datasets_with(spec, "detail") if r.get("detail") == "up to 9"]
+    assert [r["step_index"] for r in rules if "step_index" in r] == [9]
+    axes = [
+        m["encoding"]["y"].get("axis") or {} for m in _marks(spec) if "y" in m.get("encoding", {})
+    ]
+    offset_axes = [a for a in axes if a.get("format") == ",d"]  # whole numbers, no 0.5
+    assert offset_axes and all(a["tickMinStep"] == 1 for a in offset_axes)
+
+
+def test_buffer_sequence_is_the_order_fetch_reads(seed):
+    entries, what = steps.buffer_order(seed, 0)
+    assert entries[["position", "first_offset", "offset_end"]].values.tolist() == [
+        [0, 0, 4],
+        [4, 0, 4],
+        [8, 4, 10],
+        [14, 4, 10],
+    ]
+    assert entries["repeat"].tolist() == [False, True, False, True]
+    assert "20 records" in what
+    rows = _datasets_with(charts.buffer_sequence(seed).to_dict(), "held")
+    assert sum(r["count"] for r in rows if r["held"] == "again") == 10  # the 10 duplicates
+
+
+def test_an_empty_buffer_sequence_says_so_on_the_chart(lossy):
+    spec = json.dumps(charts.buffer_sequence(lossy).to_dict())
+    assert "the buffer was empty at the first fetch" in spec
+
+
+def test_lost_records_have_their_own_lane_not_a_client_offset(versions, lossy):
+    spec = charts.received_vs_sent(versions["v0.7.6"]).to_dict()
+    lost_marks = [
+        m for m in _marks(spec) if m.get("encoding", {}).get("x", {}).get("field") == "lane"
+    ]
+    assert lost_marks, "no lost lane"
+    assert all(m["encoding"]["y"]["field"] == "message_id" for m in lost_marks)
+    assert "lost: 4" in json.dumps(spec)
+    nothing = json.dumps(charts.received_vs_sent(lossy).to_dict())
+    assert "lost: 10" in nothing and "nothing received" in nothing
+
+
+def test_before_after_panels_share_one_offset_axis_and_label_their_bands(versions):
+    spec = charts.before_after(versions).to_dict()
+    domains = {
+        json.dumps(m["encoding"]["x"]["scale"]["domain"])
+        for m in _marks(spec)
+        if m.get("encoding", {}).get("x", {}).get("field") == "offset"
+    }
+    assert domains == {json.dumps([-0.5, 19.5])}
+    labels = {r["label"] for r in _datasets_with(spec, "middle")}
+    assert {"0–3 ↦ 0–3", "0–9 ↦ 0–9"} <= labels
+    texts = [
+        m for m in _marks(spec) if m.get("encoding", {}).get("text", {}).get("field") == "label"
+    ]
+    assert len(texts) >= 2  # the labels are drawn in the v0.7.5 and the fixed panel
+
+
+def test_combination_grid_ticks_each_switch_and_names_the_preset():
+    ranking = cl.explain([0, 1, 2, 3, *range(10), *range(4, 10)], cl.SEED)
+    table = charts.combination_table(ranking, 3)
+    v075 = table[table["preset"] == "v0.7.5"].iloc[0]
+    assert {name for name in cl.BUGS if v075[name] == "✓"} == set(cl.PRESETS["v0.7.5"])
+    assert (table["preset"] != "").sum() >= 3  # every preset is a row, named
+    assert table.loc[table["result"] == "minimal cause", "cumulative_update_buffer"].eq("✓").all()
+    spec = charts.explain_grid(ranking, 3).to_dict()
+    cells = _datasets_with(spec, "switch")
+    assert {c["switch"] for c in cells} == set(cl.BUGS)
+    assert charts.chart_rows(charts.explain_grid(ranking, 3)) <= charts.MAX_ROWS

@@ -125,7 +125,9 @@ def test_seed_reports_every_id_duplicated_once_and_the_offsets_acked_for_other_i
         "received": 20,
         "distinct_received": 10,
         "duplicated": 10,
+        "redelivered": 0,
         "lost": 0,
+        "lost_write": 0,
         "unseen": 0,
     }
 

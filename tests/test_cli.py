@@ -253,7 +253,7 @@ def test_bugs_table_names_every_bug():
 # --- report (real papermill runs of two small stand-in notebooks) -----------------------------
 
 
-def test_report_exits_1_when_a_notebook_fails_and_passes_p_values(tmp_path):
+def test_report_exits_3_when_a_notebook_fails_and_passes_p_values(tmp_path):
     notebooks = tmp_path / "nb"
     notebooks.mkdir()
     chart_notebook(notebooks / "01_chart.ipynb")
@@ -261,7 +261,7 @@ def test_report_exits_1_when_a_notebook_fails_and_passes_p_values(tmp_path):
     out = tmp_path / "out"
     args = ["report", "--notebooks", str(notebooks), "--out", str(out), "--no-progress"]
     result = invoke(*args, "-p", "messages", "3", "-p", "bugs", "v0.7.6")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "02_fail" in result.output and "FAILED" in result.output
     assert "RuntimeError: boom in the notebook" in result.output
     summary = json.loads((out / "notebooks" / "01_chart.json").read_text())

@@ -1,19 +1,25 @@
-"""explain, single_fixes, edit_distance and sweep."""
+"""explain (its pruning, early stop, executors, progress), single_fixes, edit_distance, sweep."""
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.sim.causes import edit_distance
+from chronik_lab.sim.levenshtein import bit_parallel, by_rows
+from chronik_lab.sim.scenario import received_ids
+from chronik_lab.sim.sweeps import listed
+from chronik_lab.sim.switch_reads import ALL, names_of, run_combination
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 
@@ -29,9 +35,9 @@ def seed_explained(seed_observation) -> pd.DataFrame:
 
 
 # -- explain ----------------------------------------------------------------------------------
-def test_explain_tries_every_combination_of_the_switches(seed_explained):
+def test_explain_ranks_every_combination_of_the_switches(seed_explained):
     combinations = 2 ** len(cl.BUGS)
-    assert len(seed_explained) == combinations
+    assert len(seed_explained) == combinations == seed_explained.attrs["combinations"]
     assert seed_explained["bugs"].map(frozenset).nunique() == combinations
     assert seed_explained["rank"].tolist() == list(range(1, combinations + 1))
 
@@ -69,7 +75,8 @@ def test_explain_labels_the_presets_and_v075_reproduces_the_seed(seed_explained)
     assert set(by_preset.index) == set(cl.PRESETS)
     assert by_preset.loc["v0.7.5", "exact"]
     assert not by_preset.loc["v1.0", "exact"] and by_preset.loc["v1.0", "distance"] == 10
-    assert by_preset.loc["v0.7.6", "lost"] == 10
+    # 0-9 flushed invisibly; the second request's 4-9 re-enter the cleared buffer
+    assert by_preset.loc["v0.7.6", "lost"] == 4
 
 
 def test_explain_of_a_clean_observation_puts_the_fixed_broker_first():
@@ -140,7 +147,9 @@ def test_edit_distance_of_the_seed_to_the_clean_sequence_is_ten(seed_observation
 
 
 def test_outcome_counts_duplicates_and_losses():
-    assert outcome([0, 1, 1, 3, 3, 3], 5) == {"received": 6, "duplicates": 3, "lost": 2}
+    assert outcome([0, 1, 1, 3, 3, 3], 5) == {
+        "received": 6, "distinct": 3, "duplicates": 3, "redelivered": 0, "lost": 2,
+    }  # fmt: skip
 
 
 # -- sweep -----------------------------------------------------------------------------------
@@ -168,8 +177,9 @@ def test_sweep_has_one_row_per_cell_with_the_heatmap_columns(swept):
 def test_sweep_finds_the_seed_duplication_and_the_v076_ninety_percent_loss(swept):
     cell = swept.set_index(["preset", "batch_split", "flush_batches"])
     assert cell.loc[("v0.7.5", "4+6", 2), "duplication_rate"] == 1.0
-    # chronik's notes: "v0.7.6: 90% loss" -- single sends, a flush every third batch.
-    assert cell.loc[("v0.7.6", "1×10", 3), "loss_rate"] == pytest.approx(0.9)
+    # chronik's notes: "v0.7.6: 90% loss" -- single acks=-1 sends, a flush every tenth batch:
+    # 0-9 are flushed invisibly and only the last request's record re-enters the buffer.
+    assert cell.loc[("v0.7.6", "1×10", 10), "loss_rate"] == pytest.approx(0.9)
 
 
 def test_sweep_of_the_fixed_broker_is_all_zero(swept):
@@ -191,3 +201,299 @@ def test_sweep_of_the_fixed_broker_is_all_zero(swept):
 def test_sweep_rejects_bad_grids(kwargs):
     with pytest.raises(ChronikLabError):
         cl.sweep(**kwargs)
+
+
+# -- pruning: one run settles every combination that agrees on the switches it read ---------
+@st.composite
+def workloads(draw: st.DrawFn) -> cl.Scenario:
+    """Small random workloads over every Scenario knob that changes which guards are reached."""
+    messages = draw(st.integers(1, 8))
+    cuts = draw(st.sets(st.integers(1, messages - 1), max_size=3)) if messages > 1 else set()
+    bounds = [0, *sorted(cuts), messages]
+    split = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    return cl.Scenario(
+        messages=messages,
+        batch_sizes=draw(st.sampled_from([None, split])),
+        acks=draw(st.sampled_from([-1, 0, 1])),
+        flush_batches=draw(st.integers(1, 4)),
+        partitions=draw(st.integers(1, 2)),
+        poll_every=draw(st.sampled_from([None, 1, 2])),
+        linger_ms=draw(st.sampled_from([None, 0, 5])),
+        flush_ms=draw(st.sampled_from([0, 7])),
+        max_records=draw(st.integers(1, 6)),
+        keyed=draw(st.booleans()),
+    )
+
+
+@given(workloads(), st.integers(0, ALL), st.integers(0, ALL))
+def test_a_run_settles_every_combination_that_agrees_on_the_switches_it_read(scenario, mask, flips):
+    read, ids = run_combination(scenario, mask)
+    # Recording the reads changes nothing in the run.
+    assert ids.tolist() == received_ids(scenario.with_bugs(names_of(mask)))
+    # Flip any switches the run never read: the same reads, the same ids, as a plain run too.
+    other = mask ^ (flips & ~read & ALL)
+    read_other, ids_other = run_combination(scenario, other)
+    assert read_other == read
+    assert ids_other.tolist() == ids.tolist()
+    assert received_ids(scenario.with_bugs(names_of(other))) == ids.tolist()
+
+
+def _observations(scenario: cl.Scenario, switches: set[str]) -> st.SearchStrategy[list[int]]:
+    """Random ids, or exactly what a combination of `switches` received (so exact rows
+    exist)."""
+    combination = st.sets(st.sampled_from(sorted(switches)))
+    produced = combination.map(lambda bugs: received_ids(scenario.with_bugs(sorted(bugs))))
+    return st.one_of(produced, st.lists(st.integers(0, scenario.messages), max_size=12))
+
+
+# Each example of the two tests below runs every combination of up to six switches (drawn:
+# the argument for pruning is the same for any set of switches, and 2^6 runs stay cheap
+# however many switches the catalogue grows to) or two explains: a tenth of the profile's
+# examples (ci: 10, thorough: 100); the one above takes them all.
+EXPENSIVE = settings(max_examples=max(3, settings().max_examples // 10))
+SWITCH_SETS = st.sets(st.sampled_from(sorted(cl.BUGS)), min_size=1, max_size=6)
+
+
+@EXPENSIVE
+@given(st.data())
+def test_pruned_explain_gives_the_exhaustive_table_on_random_workloads(data):
+    scenario = data.draw(workloads())
+    switches = data.draw(SWITCH_SETS)
+    observed = data.draw(_observations(scenario, switches))
+    pruned = cl.explain(observed, scenario, switches=switches)
+    exhaustive = cl.explain(observed, scenario, switches=switches, prune=False)
+    pd.testing.assert_frame_equal(pruned, exhaustive)
+    assert pruned.attrs["runs"] <= exhaustive.attrs["runs"] == 2 ** len(switches)
+
+
+@pytest.mark.parametrize("scenario", [cl.SEED, cl.COMPAT], ids=["seed", "compat"])
+def test_pruned_explain_gives_the_exhaustive_table_on_the_seed_and_compat(
+    scenario, seed_observation
+):
+    pruned = cl.explain(seed_observation, scenario, executor="serial")
+    exhaustive = cl.explain(seed_observation, scenario, prune=False)
+    pd.testing.assert_frame_equal(pruned, exhaustive)
+    assert pruned.attrs["runs"] < exhaustive.attrs["runs"]
+
+
+def test_a_switch_no_run_reads_costs_no_run():
+    table = cl.explain([], cl.SEED, executor="serial")
+    read = table.attrs["switches_read"]
+    unread = set(cl.BUGS) - set(read)
+    # One serial run per class: at most one per value of the switches read, and exactly as
+    # many as when the unread switches are left out of the search altogether.
+    assert table.attrs["runs"] <= 2 ** len(read)
+    assert (
+        cl.explain([], cl.SEED, executor="serial", switches=read).attrs["runs"]
+        == (table.attrs["runs"])
+    )
+    # An unread switch changes no row: with it on, each combination received what it did off.
+    received = dict(zip(table["bugs"].map(frozenset), table["received_ids"], strict=True))
+    for switch in unread:
+        for bugs, ids in received.items():
+            if switch in bugs:
+                assert ids == received[bugs - {switch}]
+
+
+# -- early stop ------------------------------------------------------------------------------
+def _without_exact_subsets(table: pd.DataFrame) -> pd.DataFrame:
+    exact = [frozenset(b) for b in table.loc[table["exact"], "bugs"]]
+    keep = [not any(e < frozenset(b) for e in exact) for b in table["bugs"]]
+    kept = table[keep].drop(columns="rank").reset_index(drop=True)
+    return kept
+
+
+def test_early_stop_finds_the_same_minimal_causes_on_the_seed(seed_observation, seed_explained):
+    early = cl.explain(seed_observation, cl.SEED, early_stop=True)
+    assert early.loc[early["minimal"], "bugs"].tolist() == (
+        seed_explained.loc[seed_explained["minimal"], "bugs"].tolist()
+    )
+    assert early["rank"].tolist() == list(range(1, len(early) + 1))
+    # It shows the combinations none of whose proper subsets is exact, each as without it.
+    pd.testing.assert_frame_equal(
+        early.drop(columns="rank"), _without_exact_subsets(seed_explained)
+    )
+    assert len(early) < len(seed_explained)
+
+
+@EXPENSIVE
+@given(st.data())
+def test_early_stop_finds_the_same_minimal_causes_on_random_workloads(data):
+    scenario = data.draw(workloads())
+    switches = data.draw(SWITCH_SETS)
+    observed = data.draw(_observations(scenario, switches))
+    full = cl.explain(observed, scenario, switches=switches)
+    early = cl.explain(observed, scenario, switches=switches, early_stop=True)
+    assert set(early.loc[early["minimal"], "bugs"]) == set(full.loc[full["minimal"], "bugs"])
+    pd.testing.assert_frame_equal(early.drop(columns="rank"), _without_exact_subsets(full))
+
+
+# -- executors and progress ------------------------------------------------------------------
+def _dask_client():
+    distributed = pytest.importorskip("distributed")
+    return distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    )
+
+
+EXECUTORS = {
+    "serial": lambda: contextlib.nullcontext("serial"),
+    "processes (named)": lambda: contextlib.nullcontext("processes"),
+    "process pool": lambda: ProcessPoolExecutor(max_workers=2),
+    "thread pool": lambda: ThreadPoolExecutor(max_workers=2),
+    "dask local client": _dask_client,
+}
+
+
+@pytest.mark.parametrize("make", EXECUTORS.values(), ids=EXECUTORS.keys())
+def test_every_executor_gives_the_same_explain_table(make, seed_observation, seed_explained):
+    with make() as executor:
+        table = cl.explain(seed_observation, cl.SEED, executor=executor, max_workers=2)
+    pd.testing.assert_frame_equal(table, seed_explained)
+
+
+@pytest.mark.parametrize("make", EXECUTORS.values(), ids=EXECUTORS.keys())
+def test_every_executor_gives_the_same_sweep_table(make, swept):
+    with make() as executor:
+        table = cl.sweep(executor=executor, max_workers=2)
+    pd.testing.assert_frame_equal(table, swept)
+
+
+def test_a_users_executor_is_left_running():
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        cl.explain([0], cl.SEED, executor=executor)
+        assert executor.submit(int, "7").result() == 7
+
+
+def test_progress_shows_the_combinations_settled_on_stderr_only_when_asked(capsys):
+    cl.explain([0, 1], cl.SEED)
+    assert capsys.readouterr().err == ""
+    cl.explain([0, 1], cl.SEED, progress=True)
+    err = capsys.readouterr().err
+    total = 2 ** len(cl.BUGS)
+    assert "combinations" in err and f"{total}/{total}" in err
+
+
+def test_sweep_progress_counts_the_cells(capsys):
+    cl.sweep(flush_thresholds=[2], progress=True)
+    assert "15/15" in capsys.readouterr().err
+
+
+class _NotAClient:
+    def get_executor(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"executor": "gpu"},
+        {"executor": 4},
+        {"executor": ThreadPoolExecutor},  # the class, not an executor
+        {"executor": _NotAClient()},
+        {"max_workers": 0},
+        {"max_workers": 1.5},
+        {"max_workers": True},
+        {"progress": "yes"},
+        {"early_stop": 1},
+        {"prune": "no"},
+    ],
+    ids=repr,
+)
+def test_explain_rejects_bad_options(kwargs):
+    with pytest.raises(InvalidArgumentError):
+        cl.explain([0], cl.SEED, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"executor": "gpu"}, {"max_workers": -1}, {"progress": None}], ids=repr
+)
+def test_sweep_rejects_bad_options(kwargs):
+    with pytest.raises(InvalidArgumentError):
+        cl.sweep(**kwargs)
+
+
+def test_an_error_inside_a_run_reaches_the_caller_through_any_executor(monkeypatch):
+    with ThreadPoolExecutor(max_workers=2) as executor, pytest.raises(ChronikLabError):
+        # 0 is not a message count: every cell's Scenario is refused before any run.
+        cl.sweep(messages=0, executor=executor)
+
+
+# -- the table's columns ---------------------------------------------------------------------
+def test_one_bool_column_per_switch_says_whether_it_is_on(seed_explained):
+    for name in cl.BUGS:
+        on = seed_explained["bugs"].map(lambda bugs, name=name: name in bugs)
+        assert seed_explained[name].dtype == bool
+        assert seed_explained[name].tolist() == on.tolist()
+
+
+def test_same_as_preset_names_the_preset_whose_run_received_the_same_ids(seed_explained):
+    exact = seed_explained[seed_explained["exact"]]
+    assert (exact["same_as_preset"] == "v0.7.5").all()
+    ids_of = {
+        row.preset: row.received_ids
+        for row in seed_explained.dropna(subset=["preset"]).itertuples()
+    }
+    for row in seed_explained.itertuples():
+        if pd.isna(row.same_as_preset):
+            assert row.received_ids not in ids_of.values()
+        else:
+            assert row.received_ids == ids_of[row.same_as_preset]
+    assert seed_explained["same_as_preset"].notna().sum() > len(ids_of)
+
+
+# -- edit distance on long sequences ---------------------------------------------------------
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=90),
+    st.lists(st.integers(0, 6), min_size=1, max_size=90),
+)
+def test_both_ways_of_the_edit_distance_match_the_textbook_one(a, b):
+    x, y = (np.array(a), np.array(b)) if len(a) >= len(b) else (np.array(b), np.array(a))
+    expected = reference_distance(a, b)
+    assert by_rows(x, y) == expected
+    assert bit_parallel(x, y) == expected
+    assert edit_distance(a, b) == expected
+
+
+def test_edit_distance_of_a_scaled_seed_observation_is_the_extra_copy():
+    # The seed's shape at 10^5: 0..39999, then 0..99999 again, then 40000..99999.
+    observed = np.concatenate([np.arange(40_000), np.arange(100_000), np.arange(40_000, 100_000)])
+    assert edit_distance(observed, np.arange(100_000)) == 100_000
+    assert edit_distance(observed[::-1], observed[::-1]) == 0
+
+
+# -- the list rule ---------------------------------------------------------------------------
+def test_listed_takes_iterables_and_a_name_as_one_item():
+    assert listed((1, 2), "x") == [1, 2] and listed(range(2), "x") == [0, 1]
+    assert listed("v0.7.5", "presets", str_is_one=True) == ["v0.7.5"]
+    assert listed(None, "compare_with", may_be_empty=True) == []
+    assert listed((), "compare_with", may_be_empty=True) == []
+
+
+@pytest.mark.parametrize("values", ["ab", b"ab", None, [], 3, {"a": 1}], ids=repr)
+def test_listed_refuses_what_is_not_a_non_empty_list(values):
+    with pytest.raises(InvalidArgumentError, match="batch_splits"):
+        listed(values, "batch_splits")
+
+
+# -- switches: a bound the caller sets -------------------------------------------------------
+def test_switches_limits_explain_to_their_combinations(seed_observation, seed_explained):
+    table = cl.explain(seed_observation, cl.SEED, switches="v0.7.5")
+    allowed = cl.PRESETS["v0.7.5"]
+    assert len(table) == table.attrs["combinations"] == 2 ** len(allowed) >= table.attrs["runs"]
+    assert all(set(bugs) <= allowed for bugs in table["bugs"])
+    # Each combination's figures are those of the full table; the ranking is among them.
+    full = seed_explained.set_index("bugs")
+    mine = table.set_index("bugs")
+    columns = ["received_ids", "distance", "exact"]  # (same_as_preset: presets inside only)
+    pd.testing.assert_frame_equal(mine[columns], full.loc[mine.index, columns])
+    # Every switch of v0.7.5 in play: the same minimal causes as with all switches.
+    assert set(table.loc[table["minimal"], "bugs"]) == set(
+        seed_explained.loc[seed_explained["minimal"], "bugs"]
+    )
+
+
+@pytest.mark.parametrize("switches", ["no_such_bug", ["cumulative_update_buffer", 3]], ids=repr)
+def test_explain_rejects_unknown_switches(switches):
+    with pytest.raises(ChronikLabError):
+        cl.explain([0], cl.SEED, switches=switches)

@@ -10,6 +10,7 @@ import pytest
 
 import chronik_lab as cl
 from chronik_lab.errors import ScenarioError
+from chronik_lab.sim.clients import MAX_RESETS
 
 T = "topic"
 
@@ -65,12 +66,13 @@ def test_fixed_has_kafkas_fetch_range() -> None:
     assert cl.PRESETS["fixed"] == frozenset()
 
 
-def test_renumbered_offsets_redeliver_under_kafkas_range_until_the_poll_cap() -> None:
+def test_renumbered_offsets_redeliver_under_kafkas_range_until_the_reset_cap() -> None:
     run = cl.run(cl.SEED.with_bugs(KAFKA_RANGE_V075))
     per_id = run.received["message_id"].value_counts()
-    assert run.offset_resets > 1 and run.consumer_capped
-    assert per_id.min() > 2  # every id came back again after each reset to earliest
-    assert len(run.received) > 20 and run.polls == 10 * cl.SEED.messages + 100
+    assert run.offset_resets == MAX_RESETS and run.consumer_capped
+    # every id came back twice (renumbered) in the first read and in each read after a reset
+    assert (per_id == 2 * (MAX_RESETS + 1)).all()
+    assert len(run.received) == 20 * (MAX_RESETS + 1)
 
 
 def test_renumbered_offsets_are_not_redelivered_under_chronik_range() -> None:

@@ -36,6 +36,7 @@ NAMES = [
     "04_before_after",
     "05_explain",
     "06_sweep",
+    "07_real_client",
 ]
 COMMON = {"messages", "batch_sizes", "acks", "bugs", "flush_batches", "summary_path"}
 SEED_DEFAULTS = {
@@ -147,18 +148,20 @@ def test_buffer_contents_reports_two_copies_under_v075(real_report):
     assert s["counts"]["duplicate"] == 10
 
 
-def test_before_after_reports_duplication_then_loss_then_nothing(real_report):
+def test_before_after_reports_all_four_versions_measured(real_report):
     s = _summary(real_report, "04_before_after")
     outcomes = {v: d["outcome"] for v, d in s["versions"].items()}
-    assert list(outcomes) == ["v0.7.5", "v0.7.6", "v1.0"]
-    assert outcomes["v0.7.5"] == {"received": 20, "duplicates": 10, "lost": 0}
-    assert outcomes["v0.7.6"] == {"received": 0, "duplicates": 0, "lost": 10}
-    assert outcomes["v1.0"] == {"received": 10, "duplicates": 0, "lost": 0}
-    # v1.0: the checker finds nothing; v0.7.6: every acknowledged id unseen.
+    assert list(outcomes) == ["v0.7.5", "v0.7.4", "v0.7.6", "v1.0"]
+    keys = ("received", "distinct", "duplicates", "redelivered", "lost")
+    assert outcomes["v0.7.4"] == dict(zip(keys, (10, 10, 0, 0, 0), strict=True))
+    assert outcomes["v0.7.5"] == dict(zip(keys, (20, 10, 10, 0, 0), strict=True))
+    assert outcomes["v0.7.6"] == dict(zip(keys, (6, 6, 0, 0, 4), strict=True))
+    assert outcomes["v1.0"] == dict(zip(keys, (10, 10, 0, 0, 0), strict=True))
+    # v1.0: the checker finds nothing; v0.7.6: the first request's ids lost (4-9 re-buffered).
     assert s["versions"]["v1.0"]["ok"] is True
     assert not any(s["versions"]["v1.0"]["counts"].values())
     assert s["versions"]["v1.0"]["pattern"] == "0–9 ↦ 0–9"
-    assert s["versions"]["v0.7.6"]["counts"]["unseen"] == 10
+    assert s["versions"]["v0.7.6"]["counts"]["lost-write"] == 4
 
 
 def test_explain_finds_the_cumulative_update_buffer_in_every_minimal_cause(real_report):

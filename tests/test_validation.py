@@ -251,3 +251,41 @@ def test_data_dir_that_is_a_file_is_refused_and_left_alone(tmp_path) -> None:
 def test_scenario_acks_must_be_an_int(acks) -> None:
     with pytest.raises(cl.ChronikLabError, match="acks"):
         cl.Scenario(acks=acks)
+
+
+# -- inputs that raised tracebacks (issue 7) ---------------------------------------------------
+@pytest.mark.parametrize("where", ["values", "keys"])
+def test_a_lone_surrogate_is_an_invalid_argument(broker, where) -> None:
+    args = (["ok"], ["\ud800"]) if where == "keys" else (["\ud800"], None)
+    with pytest.raises(cl.InvalidArgumentError, match="UTF-8"):
+        broker.produce(T, 0, *args)
+    assert broker.partitions() == []
+
+
+@pytest.mark.parametrize("limit", ["max_records", "max_bytes"])
+def test_a_fetch_limit_past_int64_is_no_limit(broker, limit) -> None:
+    broker.produce(T, 0, ["a", "b"])
+    assert len(broker.fetch(T, 0, **{limit: 2**70})) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"data_dir": "\x00"}, "NUL"),
+        ({"data_dir": "a\x00b"}, "NUL"),
+        ({"data_dir": ""}, "empty"),
+        ({"data_dir": b"bytes"}, "path"),
+        ({"fsync": "no"}, "fsync"),
+        ({"fsync": 1}, "fsync"),
+        ({"tracer": 5}, "tracer"),
+    ],
+)
+def test_bad_broker_arguments_are_invalid_argument_errors(tmp_path, kwargs, match) -> None:
+    kwargs.setdefault("data_dir", tmp_path / "d")
+    with pytest.raises(cl.InvalidArgumentError, match=match):
+        cl.Broker(**kwargs)
+
+
+def test_flush_of_a_topic_that_is_not_a_name_is_refused(broker) -> None:
+    with pytest.raises(cl.InvalidTopicError):
+        broker.flush(5)

@@ -1,6 +1,6 @@
 """The history table the checker reads: its columns, their validation, and file IO.
 
-A history is Jepsen-style: one row per record touched by an operation. Columns (DESIGN.md §3):
+A history is Jepsen-style: one row per record touched by an operation. Columns (docs/DESIGN.md §3):
 `op_index` (int, the operation's place in time), `process` (int or str), `f` ("send" | "poll"),
 `type` ("ok" | "fail" | "info"), `partition` (int), `offset` (int, the offset as the client saw
 it; for sends, the acknowledged offset), `value` (int message id), and optionally `topic`. One poll
@@ -10,6 +10,10 @@ failed send has no offset); every other cell must be filled.
 `history_arrays` validates a table and returns the numpy arrays the checker computes on, without
 copying the big integer columns when they are already int64; `normalise_history` returns the
 canonical DataFrame (categorical `f` and `type`, nullable `offset`) that `read_history` gives.
+Validation is vectorised (a few passes over each column, no Python loop per row) and refuses, with
+a `HistoryError` naming the column and the first bad row: cells that are not single values (lists,
+dicts, bytes), negative partitions or offsets, and integers beyond int64 (a uint64 2**64-1, a float
+1e300) that a cast would silently wrap. `read_history` also reads a consumer dump (dump.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from chronik_lab.errors import HistoryError
+from chronik_lab.errors import HistoryError, one_line
 
 COLUMNS = ("op_index", "process", "f", "type", "partition", "offset", "value")
 F_VALUES = ("send", "poll")
@@ -68,7 +72,7 @@ def history_arrays(history: pd.DataFrame | pa.Table) -> HistoryArrays:
         raise HistoryError(f"history is missing column(s) {', '.join(missing)}")
     f = _label_codes(history["f"], "f", F_VALUES)
     type_ = _label_codes(history["type"], "type", TYPE_VALUES)
-    offset, offset_missing = _int_column(history["offset"], "offset", nullable=True)
+    offset, offset_missing = _int_column(history["offset"], "offset", nullable=True, minimum=0)
     if offset_missing is not None and (offset_missing & (type_ == OK)).any():
         raise HistoryError("history column 'offset' is empty on an ok row")
     process, process_labels = _process_codes(history["process"])
@@ -84,7 +88,7 @@ def history_arrays(history: pd.DataFrame | pa.Table) -> HistoryArrays:
         type=type_,
         topic=topic,
         topic_labels=topic_labels,
-        partition=_int_column(history["partition"], "partition")[0],
+        partition=_int_column(history["partition"], "partition", minimum=0)[0],
         offset=offset,
         offset_missing=offset_missing,
         value=_int_column(history["value"], "value")[0],
@@ -111,7 +115,12 @@ def normalise_history(history: pd.DataFrame | pa.Table) -> pd.DataFrame:
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
-    """Read a history from .csv, .parquet or JSON Lines (.jsonl/.json) and normalise it."""
+    """Read a history from .csv, .parquet or JSON Lines (.jsonl/.json) and normalise it.
+
+    A consumer dump (partition, offset, message_id columns, see dump.py) becomes a poll-only
+    history."""
+    from chronik_lab.checker.dump import consumer_history, is_consumer_dump
+
     path = Path(path)
     suffix = _suffix(path)
     if not path.is_file():
@@ -125,8 +134,23 @@ def read_history(path: str | Path) -> pd.DataFrame:
         else:
             df = pa_json.read_json(path).to_pandas()
     except (OSError, ValueError, pa.ArrowException, json.JSONDecodeError) as exc:
-        raise HistoryError(f"cannot read history {path}: {_one_line(exc)}") from exc
+        raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
+    if len(df) == 0:
+        raise HistoryError(f"history {path} has no rows (only a header): nothing to check")
+    _refuse_bytes(df, path)
+    if is_consumer_dump(df):
+        return consumer_history(df)
     return normalise_history(df)
+
+
+def _refuse_bytes(df: pd.DataFrame, path: Path) -> None:
+    """Text that is not UTF-8 arrives as bytes cells (pyarrow keeps them as binary)."""
+    for name in df.columns:
+        if df[name].dtype == object and pd.api.types.infer_dtype(df[name]) == "bytes":
+            raise HistoryError(
+                f"history {path} is not UTF-8 text: column {name!r} holds undecodable bytes "
+                "(a Latin-1 file? convert it, e.g. iconv -f latin1 -t utf-8)"
+            )
 
 
 def write_history(history: pd.DataFrame | pa.Table, path: str | Path) -> Path:
@@ -142,7 +166,7 @@ def write_history(history: pd.DataFrame | pa.Table, path: str | Path) -> Path:
         else:
             df.to_json(path, orient="records", lines=True)
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise HistoryError(f"cannot write history {path}: {_one_line(exc)}") from exc
+        raise HistoryError(f"cannot write history {path}: {one_line(exc)}") from exc
     return path
 
 
@@ -153,41 +177,119 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+INT64_MAX = np.iinfo(np.int64).max
+# Floats at or beyond 2**63 do not fit int64 (the cast gives int64 min); beyond 2**53 they are not
+# exact integers anyway, so a float column must stay within +-2**53.
+FLOAT_EXACT = float(2**53)
 
 
 def _int_column(
-    s: pd.Series, name: str, nullable: bool = False
+    s: pd.Series, name: str, nullable: bool = False, minimum: int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The column as int64 (zero-copy when it already is) and its missing-value mask, if any."""
+    """The column as int64 (zero-copy when it already is) and its missing-value mask, if any.
+
+    Refuses what a cast would silently change: unsigned values above int64's max, floats that are
+    fractions or not exact integers, and (with `minimum`) values below it on filled rows."""
     dtype = s.dtype
     if s.dtype == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind not in ("integer", "floating", "mixed-integer-float", "empty"):
-            raise HistoryError(f"history column {name!r} must hold integers, not {kind} values")
-        s = pd.to_numeric(s)
+            _refuse_cells(s, name, f"must hold integers, not {kind} values")
+        try:
+            s = pd.to_numeric(s)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise HistoryError(
+                f"history column {name!r} must hold integers: {one_line(exc)}"
+            ) from None
         dtype = s.dtype
+        if s.dtype == np.dtype(object):  # Python ints beyond int64 and uint64
+            raise HistoryError(f"history column {name!r} holds integers beyond int64")
     if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
         raise HistoryError(f"history column {name!r} must hold integers, not {dtype}")
-    if dtype.kind in "iu" and isinstance(dtype, np.dtype):
-        return s.to_numpy(dtype=np.int64, copy=False), None  # no missing values possible
+    if dtype.kind == "i" and isinstance(dtype, np.dtype):
+        values = s.to_numpy(dtype=np.int64, copy=False)  # no missing values possible
+        _check_minimum(values, None, name, minimum)
+        return values, None
     missing = s.isna().to_numpy()
     has_missing = bool(missing.any())
     if has_missing and not nullable:
         raise HistoryError(f"history column {name!r} has empty cells")
-    values = s.to_numpy(dtype=np.float64 if dtype.kind == "f" else np.int64, na_value=0)
-    if values.dtype.kind == "f":
-        if not np.all(np.isfinite(values)) or not np.all(values == np.floor(values)):
-            raise HistoryError(f"history column {name!r} must hold integers, found fractions")
-        values = values.astype(np.int64)
+    if dtype.kind == "u":
+        raw = s.to_numpy(dtype=np.uint64, na_value=0)
+        if len(raw) and raw.max() > INT64_MAX:
+            _first_bad(name, raw > INT64_MAX, raw, "beyond int64 (2**63-1)")
+        values = raw.astype(np.int64)
+    elif dtype.kind == "f":
+        raw = s.to_numpy(dtype=np.float64, na_value=0)
+        whole = np.isfinite(raw) & (raw == np.floor(raw))
+        if not whole.all():
+            _first_bad(name, ~whole, raw, "not an integer (a fraction, inf or NaN)")
+        exact = np.abs(raw) <= FLOAT_EXACT
+        if not exact.all():
+            _first_bad(name, ~exact, raw, "beyond the integers a float holds exactly (2**53)")
+        values = raw.astype(np.int64)
+    else:
+        values = s.to_numpy(dtype=np.int64, na_value=0)
+    _check_minimum(values, missing if has_missing else None, name, minimum)
     return values, (missing if has_missing else None)
+
+
+def _check_minimum(
+    values: np.ndarray, missing: np.ndarray | None, name: str, minimum: int | None
+) -> None:
+    if minimum is None or not len(values) or values.min() >= minimum:
+        return
+    low = values < minimum
+    if missing is not None:
+        low &= ~missing
+    if low.any():
+        _first_bad(name, low, values, f"negative ({name}s start at {minimum})")
+
+
+def _first_bad(name: str, bad: np.ndarray, values: np.ndarray, why: str) -> None:
+    row = int(np.argmax(bad))
+    value = values[row].item()
+    if isinstance(value, float) and value.is_integer() and abs(value) <= FLOAT_EXACT:
+        value = int(value)
+    raise HistoryError(f"history column {name!r} must hold integers; row {row}: {value!r} is {why}")
+
+
+# infer_dtype's kinds that hold only single values ("mixed-integer" may hide a list among ints).
+SCALAR_KINDS = ("string", "integer", "floating", "mixed-integer-float", "empty")
+
+
+def _single_values(s: pd.Series, name: str) -> None:
+    """Refuse an object column holding a list, dict, bytes or other non-scalar cell, naming the
+    first; one C pass (infer_dtype) decides whether to look at all."""
+    if s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in SCALAR_KINDS:
+        return
+    for row, cell in enumerate(s.to_numpy()):  # rare: a mixed column, or the error path
+        if cell is None or cell is pd.NA or isinstance(cell, str | int | float | np.number):
+            continue
+        raise HistoryError(
+            f"history column {name!r}, row {row}: a {_kind(cell)} cell "
+            f"({_short(cell)}); each cell must be a single value"
+        )
+
+
+def _kind(cell: object) -> str:
+    return "list" if isinstance(cell, np.ndarray) else type(cell).__name__  # Arrow lists
+
+
+def _short(cell: object) -> str:
+    text = repr(cell.tolist() if isinstance(cell, np.ndarray) else cell)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _refuse_cells(s: pd.Series, name: str, why: str) -> None:
+    _single_values(s, name)
+    raise HistoryError(f"history column {name!r} {why}")
 
 
 def _label_codes(s: pd.Series, name: str, allowed: tuple[str, ...]) -> np.ndarray:
     """Codes into `allowed` (int8). Categorical columns map through their categories; string
     columns go through Arrow's index_in, about twice as fast as making them categorical."""
+    _single_values(s, name)
     if not isinstance(s.dtype, pd.CategoricalDtype):
         try:
             arr = pa.array(s, from_pandas=True)  # zero-copy for pandas' Arrow-backed str
@@ -216,13 +318,19 @@ def _bad_labels(name: str, allowed: tuple[str, ...], bad: list[object]) -> None:
 
 
 def _process_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
-    if pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.infer_dtype(s) == "integer":
+    _single_values(s, "process")
+    if (
+        len(s) == 0
+        or pd.api.types.is_integer_dtype(s.dtype)
+        or pd.api.types.infer_dtype(s) == "integer"
+    ):
         return _int_column(s, "process")[0], None
     return _str_codes(s, "process")
 
 
 def _str_codes(s: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Codes and str labels of a label column (str, categorical, or mixed ints and strs)."""
+    _single_values(s, name)
     if s.isna().any():
         raise HistoryError(f"history column {name!r} has empty cells")
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype):

@@ -5,7 +5,7 @@
 `buffer(topic, partition)` (pyarrow Table with an int64 `offset` column),
 `high_watermark(topic, partition)` and `log_end_offset(topic, partition)` (ints).
 
-Invariants (Kafka's log layer; DESIGN.md §3):
+Invariants (Kafka's log layer; docs/DESIGN.md §5):
 - segments-overlap: no two segments share an offset;
 - segments-contiguous: each segment starts right after the previous one (base = last + 1);
 - buffer-above-segments: every buffered record lies above the last visible segment's last offset,

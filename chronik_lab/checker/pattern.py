@@ -1,6 +1,6 @@
 """The pattern of a received stream: maximal runs where offset and message id both step by one.
 
-Chronik v0.7.5's seed (DESIGN.md §1) received ids `0 1 2 3 0 1 2 3 4 5 6 7 8 9 4 5 6 7 8 9` at
+Chronik v0.7.5's seed (docs/DESIGN.md §1) received ids `0 1 2 3 0 1 2 3 4 5 6 7 8 9 4 5 6 7 8 9` at
 client offsets 0..19, which reads as three runs: `0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`. A clean
 stream is one run per consumer and partition; every duplication or loss starts a new run, so the
 runs are the shortest faithful description of what the consumer saw.
@@ -57,7 +57,8 @@ def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
     if limit is not None:
         # Say how many runs were left out, so a cut line is never mistaken for the whole.
         hidden = (total - limit).clip(lower=0).reindex(lines.index)
-        lines = lines.where(hidden == 0, lines + ", … (+" + hidden.astype(str) + " more runs)")
+        more = ", … " + hidden.map("{:,}".format) + " more runs"
+        lines = lines.where(hidden == 0, lines + more)
     if len(lines) == 1:
         return str(lines.iloc[0])
     several = "process" in keys and pattern["process"].nunique() > 1

@@ -2,13 +2,16 @@
 invariants of a log (`check_log`, in log_check.py). Like diskcache's `check()`, it reports
 problems instead of raising; it raises `HistoryError` only when the history itself is unreadable.
 
+The words duplicate, redelivered and lost (lost-write, unseen) are defined once, in counts.py,
+with Jepsen's meanings; `stats` uses them and `outcome` gives the same numbers from the ids alone.
+
 Anomaly types, per partition (per topic and partition when the history has a `topic` column).
 "Acknowledged" means an ok send and its offset; "received" means a row of an ok poll.
 
 - duplicate: an id received at more than one offset. Each extra offset counts once, so Chronik's
   seed (10 ids, each at two client offsets) counts 10. The same record delivered again at the
-  same offset (a second consumer, a rewind) is not a duplicate, as in Jepsen; a rewind by one
-  process shows up as nonmonotonic-poll.
+  same offset (a second consumer, a rewind) is not a duplicate, as in Jepsen: it is counted in
+  `stats["redelivered"]`, and a rewind by one process shows up as nonmonotonic-poll.
 - lost-write: an acknowledged id never received, while an id acknowledged at a higher offset of
   the same partition was received.
 - unseen: an acknowledged id never received, and no id acknowledged later was received either
@@ -60,9 +63,11 @@ class CheckReport:
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
     offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
     `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per run of
-    the received stream (see pattern.py). `stats`: sent (send ops' records, any outcome),
-    acknowledged, received, distinct_received, duplicated (= counts["duplicate"]), lost
-    (= counts["lost-write"]), unseen (= counts["unseen"])."""
+    the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
+    records, any outcome), acknowledged, received, distinct_received, duplicated
+    (= counts["duplicate"]), redelivered (receipts of a record already received), lost
+    (acknowledged, never received = lost_write + unseen), lost_write (= counts["lost-write"]),
+    unseen (= counts["unseen"]); received = distinct_received + duplicated + redelivered."""
 
     anomalies: pd.DataFrame
     counts: dict[str, int]
@@ -77,14 +82,21 @@ class CheckReport:
         """The received runs as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
         return _pattern_text(self.pattern, limit)
 
-    def summary(self, max_anomalies: int = 10, max_runs: int = 12) -> str:
-        """Verdict, stats, the received pattern and the first anomalies, as readable lines."""
+    def summary(self, max_anomalies: int = 10, max_runs: int | None = 12) -> str:
+        """Verdict, stats, the received pattern and the first anomalies, as readable lines
+        (max_runs=None: every run)."""
         s = self.stats
         lines = [f"history check: {self._verdict()}"]
+        # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
+        lost = (
+            f"lost {s['lost']:,} (lost-write {s['lost_write']:,}, unseen {s['unseen']:,})"
+            if s["sent"]
+            else "lost: not checked (no sends in the history)"
+        )
         lines.append(
-            f"sent {s['sent']}, acknowledged {s['acknowledged']}, received {s['received']} "
-            f"({s['distinct_received']} distinct), duplicated {s['duplicated']}, "
-            f"lost {s['lost']}, unseen {s['unseen']}"
+            f"sent {s['sent']:,}, acknowledged {s['acknowledged']:,}, received {s['received']:,} "
+            f"({s['distinct_received']:,} distinct), duplicated {s['duplicated']:,}, "
+            f"redelivered {s['redelivered']:,}, {lost}"
         )
         if not self.pattern.empty:
             lines.append("received (offset ↦ id):")
@@ -94,7 +106,7 @@ class CheckReport:
             lines.append("anomalies:")
             lines += ["  " + _anomaly_line(row) for row in shown.itertuples(index=False)]
             if len(self.anomalies) > len(shown):
-                lines.append(f"  … (+{len(self.anomalies) - len(shown)} more)")
+                lines.append(f"  … {len(self.anomalies) - len(shown):,} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -107,13 +119,18 @@ class CheckReport:
         }
 
     def __repr__(self) -> str:
-        return f"<CheckReport: {self._verdict()}>"
+        return f"<CheckReport: {self.verdict}>"
+
+    @property
+    def verdict(self) -> str:
+        """One line: "ok, no anomalies" or "12 anomalies (duplicate 10, offset-gap 2)"."""
+        return self._verdict()
 
     def _verdict(self) -> str:
         if self.ok:
             return "ok, no anomalies"
-        found = ", ".join(f"{t} {n}" for t, n in self.counts.items() if n)
-        return f"{len(self.anomalies)} anomalies ({found})"
+        found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
+        return f"{len(self.anomalies):,} anomalies ({found})"
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
@@ -145,7 +162,9 @@ def check(history: pd.DataFrame | pa.Table) -> CheckReport:
         "received": len(recv),
         "distinct_received": distinct,
         "duplicated": counts["duplicate"],
-        "lost": counts["lost-write"],
+        "redelivered": len(recv) - distinct - counts["duplicate"],
+        "lost": counts["lost-write"] + counts["unseen"],
+        "lost_write": counts["lost-write"],
         "unseen": counts["unseen"],
     }
     return CheckReport(

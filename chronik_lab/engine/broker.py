@@ -1,24 +1,36 @@
 """Broker: topics x partitions over a data directory, with chronik's produce and fetch paths.
 
-`Broker(data_dir=None)` works in a private temporary directory removed on `close()`; with a path,
+`Broker(data_dir=None)` works in a private temporary directory removed on `close()` (or, for a
+broker never closed, when it is garbage-collected or the interpreter exits); with a path,
 segments persist there and `Broker(data_dir=same)` recovers every flushed record, offsets
 continuing where they stopped. Topic-partitions are created on first produce, and found again on
-open from their `<topic>-<partition>` directories. Not thread-safe.
+open from their `<topic>-<partition>` directories; any other directory there is ignored with a
+warning, never adopted. One broker at a time per data_dir: it holds the directory's `.lock`
+(DataDirLockedError for a second one) until `close()`. Not thread-safe.
+
+Observers (the run recorder, charts) read the live partition state through `partition_states`,
+a read-only mapping, instead of copying tables after every step.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterable
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 import pandas as pd
 import pyarrow as pa
 
 from chronik_lab import validate
 from chronik_lab.bugs import BugSet
+from chronik_lab.engine import files
+from chronik_lab.engine.audit import Problem, audit
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.engine.fetch import FetchResult, fetch
 from chronik_lab.engine.partition import BrokerConfig, Partition, Tracer
@@ -32,7 +44,15 @@ from chronik_lab.engine.produce import (
     produce_to_partition,
 )
 from chronik_lab.engine.records import Payload
-from chronik_lab.errors import BrokerClosedError, InvalidArgumentError, UnknownTopicOrPartitionError
+from chronik_lab.errors import (
+    BrokerClosedError,
+    BrokerCloseError,
+    ChronikLabError,
+    DataDirError,
+    InvalidArgumentError,
+    InvalidTopicError,
+    UnknownTopicOrPartitionError,
+)
 
 
 class Broker:
@@ -58,26 +78,34 @@ class Broker:
             linger_ms=None
             if linger_ms is None
             else validate.non_negative_int(linger_ms, "linger_ms"),
-            fsync=bool(fsync),
+            fsync=validate.boolean(fsync, "fsync"),
             flush_ms=validate.non_negative_int(flush_ms, "flush_ms"),
         )
         if clock is not None and not isinstance(clock, SimClock):
             raise InvalidArgumentError("clock must be a chronik_lab.SimClock")
         self.clock = clock or SimClock()
-        self.tracer = tracer
+        self.tracer = validate.callable_or_none(tracer, "tracer")
         self._owns_dir = data_dir is None
         if data_dir is None:
             data_dir = tempfile.mkdtemp(prefix="chronik_lab-")
-        elif not isinstance(data_dir, (str, Path)):
-            raise InvalidArgumentError(f"data_dir must be a path, not {type(data_dir).__name__}")
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(validate.directory_path(data_dir, "data_dir"))
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # e.g. a file of that name, or no permission
+            lock = files.lock_data_dir(self.data_dir)
+            self._name_max = files.name_max(self.data_dir)
+        except (OSError, DataDirError) as exc:  # e.g. a file of that name, or no permission
             raise InvalidArgumentError(f"data_dir {str(data_dir)!r} is not usable: {exc}") from None
+        # Releases the lock (and removes a private data_dir) on close(), or for a broker never
+        # closed when it is collected or at exit; it holds no reference to the broker.
+        temp = self.data_dir if self._owns_dir else None
+        self._release = weakref.finalize(self, _release, lock, temp)
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._closed = False
-        self._recover()
+        try:
+            self._recover()
+        except BaseException:
+            self._release()
+            raise
 
     # -- the requests ---------------------------------------------------------------------
     def produce(
@@ -118,13 +146,15 @@ class Broker:
         self._check_open()
         p = self._partition(topic, partition)
         offset = validate.non_negative_int(offset, "offset")
-        max_records = validate.positive_int_or_none(max_records, "max_records")
-        max_bytes = validate.positive_int_or_none(max_bytes, "max_bytes")
+        # Past sys.maxsize a limit is no limit, and Arrow's slices take only an ssize_t.
+        max_records = _cap(validate.positive_int_or_none(max_records, "max_records"))
+        max_bytes = _cap(validate.positive_int_or_none(max_bytes, "max_bytes"))
         complete_due_flush(p)  # a segment write that finished by now is visible to this fetch
         return fetch(p, offset, max_records, max_bytes)
 
     def flush(self, topic: str | None = None, partition: int | None = None) -> None:
-        """Force a flush of pending batches: of one partition, of a topic, or of everything."""
+        """Force a flush of pending batches: of one partition, of a topic, or of everything.
+        A failed write raises SegmentWriteError; what it did not write stays pending."""
         self._check_open()
         for p in self._select(topic, partition):
             flush_partition(p, "forced")
@@ -142,6 +172,24 @@ class Broker:
     # -- state, for charts and checks -----------------------------------------------------
     def partitions(self) -> list[tuple[str, int]]:
         return sorted(self._partitions)
+
+    @property
+    def partition_states(self) -> Mapping[tuple[str, int], Partition]:
+        """The observer hook: a live, read-only view of (topic, partition) -> Partition.
+
+        For observers that look after every step (the run recorder): reading a Partition's
+        fields (offsets, `buffer.spans()`, `writer.segments`) costs nothing, where the public
+        accessors build tables. Observers must not change what they read.
+        """
+        return MappingProxyType(self._partitions)
+
+    def check(self) -> list[Problem]:
+        """Walk every segment on disk and report what is wrong, without raising or repairing:
+        unreadable or torn files, checksum and structure failures, offsets that do not
+        continue, sizes and segment lists that differ between this broker and the disk,
+        foreign entries. An empty list: the log is sound. For tests and post-mortems
+        (diskcache's `check()` is the model); it reads every byte of the log."""
+        return audit(self.data_dir, self._partitions)
 
     def high_watermark(self, topic: str, partition: int) -> int:
         return self._partition(topic, partition).high_watermark
@@ -199,14 +247,17 @@ class Broker:
         """
         if self._closed:
             return
-        try:
-            for p in self._partitions.values():
+        failures: dict[tuple[str, int], BaseException] = {}
+        for key, p in self._partitions.items():  # every one, whatever failed before it
+            try:
                 flush_partition(p, "close")
                 p.writer.close()
-        finally:
-            self._closed = True
-            if self._owns_dir:
-                shutil.rmtree(self.data_dir, ignore_errors=True)
+            except ChronikLabError as exc:
+                failures[key] = exc
+        if failures:  # stays open: free the cause (disk space, ...) and close() again
+            raise BrokerCloseError(failures)
+        self._closed = True
+        self._release()
 
     def __enter__(self) -> Broker:
         return self
@@ -247,36 +298,73 @@ class Broker:
         return None
 
     def _new_partition(self, topic: str, partition: int) -> Partition:
+        name = f"{topic}-{partition}"  # exact str and int (validate), so no __format__ of theirs
+        if len(os.fsencode(name)) > self._name_max:
+            raise InvalidTopicError(
+                topic,
+                f"with partition {partition} its directory name is {len(name)} bytes, over this "
+                f"file system's limit of {self._name_max}",
+            )
         p = Partition(
             topic,
             partition,
             self.bugs,
             self.config,
             self.clock,
-            self.data_dir / f"{topic}-{partition}",
+            self.data_dir / name,
             self.tracer,
         )
         self._partitions[(topic, partition)] = p
         return p
 
     def _recover(self) -> None:
-        for directory in sorted(self.data_dir.iterdir()):
-            topic, _, number = directory.name.rpartition("-")
-            if not directory.is_dir() or not number.isdigit():
-                continue
-            try:
-                key = (validate.topic_name(topic), validate.partition_number(int(number)))
-            except InvalidArgumentError:
-                continue  # not ours: leave foreign directories alone
-            self._new_partition(*key).recover()
+        for name in sorted(os.listdir(self.data_dir)):
+            key = partition_key(name)
+            path = self.data_dir / name
+            if key is not None:
+                files.refuse_symlink(path)
+                if path.is_dir():
+                    self._new_partition(*key).recover()
+                    continue
+            if name != files.LOCK_NAME and path.is_dir():
+                warnings.warn(
+                    f"{path}: not a <topic>-<partition> directory of this broker; ignored",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
     def _select(self, topic: str | None, partition: int | None) -> list[Partition]:
         if topic is not None and partition is not None:
             return [self._partition(topic, partition)]
         if partition is not None:
             raise InvalidArgumentError("flush(partition=...) needs a topic too")
+        if topic is not None:
+            topic = validate.topic_name(topic)
         return [p for (t, _), p in self._partitions.items() if topic is None or t == topic]
 
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerClosedError("the broker is closed")
+
+
+def partition_key(name: str) -> tuple[str, int] | None:
+    """(topic, partition) for a directory name this broker would have made, else None: only
+    `<valid topic>-<partition in ASCII digits, no leading zero>`, so `t-01` or `t-²` are never
+    taken for partition 1 or 2."""
+    topic, _, number = name.rpartition("-")
+    if not (number.isascii() and number.isdigit()) or str(int(number)) != number:
+        return None
+    try:
+        return validate.topic_name(topic), validate.partition_number(int(number))
+    except InvalidArgumentError:
+        return None
+
+
+def _cap(limit: int | None) -> int | None:
+    return None if limit is None else min(limit, sys.maxsize)
+
+
+def _release(lock_fd: int, temp_dir: Path | None) -> None:
+    os.close(lock_fd)  # releases the flock
+    if temp_dir is not None:
+        shutil.rmtree(temp_dir, ignore_errors=True)

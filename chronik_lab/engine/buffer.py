@@ -1,17 +1,23 @@
 """The fetch-side buffer: records produced but not yet flushed, so fetch can serve them.
 
-Modelled on chronik's `PartitionBuffer` (fetch_handler.rs). Invariants of the correct buffer:
-every offset appears once, in increasing order, and every one is above the last flushed offset
-(`flushed_through`), so the buffer and the visible segments never both hold a record. Each entry
-holds records with contiguous offsets: a `LazyBatch`, whose record batch is built when first read.
+Modelled on chronik's `PartitionBuffer`, `update_buffer` and `mark_flushed` (fetch_handler.rs).
+The correct buffer follows chronik's v1.0.0 code: `update_buffer` skips the offsets buffered
+*now* (a HashSet there) and keeps the buffer sorted by offset; `mark_flushed(up_to)` keeps the
+records with offset > up_to. There is no floor at the flushed offset -- chronik never had one --
+so with acks=-1, whose flush runs before the request's own update_buffer, a request's records
+re-enter the buffer after being flushed. The fixed engine stays exact because fetch's Phase 2
+serves only offsets above the last visible segment (fetch.py), not because of a guard here.
+Each entry holds records with contiguous offsets: a `LazyBatch`, built when first read.
 Not thread-safe.
 
-Unlike chronik's buffer, which kept only its last 1000 records (through v1.0), this one is not
-capped: a cap drops unflushed records that fetch must still serve, and no preset needs it.
+Under `blind_append_buffer` (v0.7.4, v0.7.5) update_buffer appends without a check or a sort.
+Under `buffer_keeps_last_1000` (every tag through v1.0.0) update_buffer then drops the oldest
+records beyond the last 1000 (`records.drain(0..trim)`), flushed or not.
 """
 
 from __future__ import annotations
 
+import bisect
 import sys
 from collections.abc import Iterable
 
@@ -20,6 +26,8 @@ import pyarrow as pa
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine.records import SCHEMA, LazyBatch
 
+BUFFER_CAP = 1000  # chronik's update_buffer: "keep last 1000 records"
+
 
 class PartitionBuffer:
     def __init__(self, bugs: BugSet, flushed_through: int = -1) -> None:
@@ -27,7 +35,13 @@ class PartitionBuffer:
         # Entries stay Python lists until a fetch reads them (see records.LazyBatch): most are
         # flushed, and dropped, without ever being converted on their own.
         self.entries: list[LazyBatch] = []
-        self.flushed_through = flushed_through  # the last offset known to be in a segment
+        self.flushed_through = flushed_through  # the last offset marked flushed (chronik's
+        # flushed_offset: tracked, never used as a floor)
+        # chronik's buffer.base_offset and buffer.high_watermark, which gate the buffer-first
+        # fetch (v0.7.4, v0.7.5): the first record's offset when the buffer was created (moved
+        # only by a trim), and the producer's high watermark at the last update_buffer.
+        self.base_offset: int | None = None
+        self.high_watermark = 0
 
     @property
     def batches(self) -> list[pa.RecordBatch]:
@@ -38,25 +52,72 @@ class PartitionBuffer:
         """(first offset, last offset, count) of each entry, without building any Arrow."""
         return [(e.first, e.last, e.num_rows) for e in self.entries]
 
-    def update_buffer(self, batches: Iterable[LazyBatch | pa.RecordBatch]) -> list[tuple[int, int]]:
-        """Add records for fetch to serve; return the (first, last) offset ranges added."""
+    def update_buffer(
+        self, batches: Iterable[LazyBatch | pa.RecordBatch], high_watermark: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Add records for fetch to serve; return the (first, last) offset ranges added.
+
+        `high_watermark`: the producer's, recorded as chronik's update_buffer did (None: keep).
+        """
         added: list[tuple[int, int]] = []
         for entry in map(LazyBatch.wrap, batches):
-            if not self.bugs.blind_append_buffer:
-                # fc6e6ce: skip offsets already buffered or already flushed. Produce requests
-                # arrive in offset order, so "new" means above both marks.
-                floor = max(self.flushed_through, self.high_offset())
-                if entry.first <= floor:
-                    entry = entry.slice_offsets(floor + 1, entry.last + 1)
-            if entry.num_rows:
-                self.entries.append(entry)
+            if not entry.num_rows:
+                continue
+            if self.base_offset is None:
+                self.base_offset = entry.first
+            if high_watermark is not None:
+                self.high_watermark = high_watermark
+            above = not self.entries or entry.first > self.entries[-1].last
+            if above or self.bugs.blind_append_buffer:
+                self.entries.append(entry)  # records.extend(records): no check, no sort
                 added.append((entry.first, entry.last))
+                continue
+            for piece in self._unbuffered(entry):  # 8eb1c4d: HashSet dedup, then sort
+                self._insert_sorted(piece)
+                added.append((piece.first, piece.last))
+        if len(self) > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
+            self._trim(BUFFER_CAP)
         return added
+
+    def _unbuffered(self, entry: LazyBatch) -> list[LazyBatch]:
+        """The parts of `entry` whose offsets are not buffered now (entries are disjoint)."""
+        if not self.entries or entry.first > self.entries[-1].last:
+            return [entry]  # the usual case: above everything buffered
+        pieces, lo = [], entry.first
+        for e in self.entries:
+            if e.last < lo or e.first > entry.last:
+                continue
+            if e.first > lo:
+                pieces.append(entry.slice_offsets(lo, e.first))
+            lo = e.last + 1
+        if lo <= entry.last:
+            pieces.append(entry.slice_offsets(lo, entry.last + 1))
+        return pieces
+
+    def _insert_sorted(self, piece: LazyBatch) -> None:
+        if not self.entries or piece.first > self.entries[-1].last:
+            self.entries.append(piece)
+        else:  # below a buffered record: where the sort by offset puts it
+            bisect.insort(self.entries, piece, key=lambda e: e.first)
+
+    def _trim(self, cap: int) -> None:
+        """Drop the oldest records (in buffer order) beyond the last `cap`."""
+        excess = len(self) - cap
+        if excess <= 0:
+            return
+        while excess > 0:
+            head = self.entries[0]
+            if head.num_rows <= excess:
+                self.entries.pop(0)
+            else:
+                self.entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
+            excess -= min(excess, head.num_rows)
+        self.base_offset = self.entries[0].first
 
     def mark_flushed(self, up_to: int) -> None:
         """Records up to `up_to` are in a segment now: stop serving them from the buffer."""
         self.flushed_through = max(self.flushed_through, up_to)
-        if self.bugs.mark_flushed_clears_all:
+        if any(e.last > up_to for e in self.entries) and self.bugs.mark_flushed_clears_all:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
             self.entries.clear()
             return

@@ -47,24 +47,37 @@ def fetch(p: Partition, offset: int, max_records: int | None, max_bytes: int | N
     # No max_records: no cap at all. The correct engine returns at most hw - offset records,
     # but buggy ones can return more (the seed's 20 for 10), and must be allowed to.
     limit = max_records if max_records is not None else sys.maxsize
+    hw = fetch_high_watermark(p)
     if p.bugs.buffer_first_fetch:
-        batches = _buffer_first(p, offset, limit)
+        batches = _buffer_first(p, offset, limit, hw)
     else:
-        batches = _segments_then_buffer(p, offset, limit)
+        batches = _segments_then_buffer(p, offset, limit, hw)
     batches = _take(batches, limit)
     if max_bytes is not None:
         batches = _take(batches, _fit_bytes(batches, max_bytes))
-    return _respond(p, offset, batches)
+    return _respond(p, offset, batches, hw)
+
+
+def fetch_high_watermark(p: Partition) -> int:
+    """The high watermark fetch reads up to (and reports).
+
+    Before 3ed116d (v0.7.4, `hw_only_acks_all`) fetch_partition took it from the segments
+    registered in the metadata store alone -- the last visible offset + 1 -- not from the
+    producer; 3ed116d added the buffer's (the producer's) high watermark to it.
+    """
+    if p.registry.max_offset() + 1 != p.high_watermark and p.bugs.hw_only_acks_all:
+        return p.registry.max_offset() + 1
+    return p.high_watermark
 
 
 def _out_of_range(p: Partition, offset: int) -> bool:
     if offset < p.log_start_offset:
         return True
     # chronik never raised above the log: offset >= high watermark was an empty wait.
-    return not p.bugs.chronik_fetch_range and offset > p.log_end_offset
+    return offset > p.log_end_offset and not p.bugs.chronik_fetch_range
 
 
-def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch]) -> FetchResult:
+def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch], hw: int) -> FetchResult:
     records = encode_response(p, batches)
     if p.tracer is not None:  # no spans or details to compute when nobody listens
         p.emit(
@@ -74,11 +87,10 @@ def _respond(p: Partition, offset: int, batches: list[pa.RecordBatch]) -> FetchR
             count=records.num_rows,
             fetch_offset=offset,
         )
-    return FetchResult(records, p.high_watermark, p.log_start_offset)
+    return FetchResult(records, hw, p.log_start_offset)
 
 
-def _segments_then_buffer(p: Partition, offset: int, limit: int) -> list[pa.RecordBatch]:
-    hw = p.high_watermark
+def _segments_then_buffer(p: Partition, offset: int, limit: int, hw: int) -> list[pa.RecordBatch]:
     max_segment_offset = p.registry.max_offset()
     segment_end = min(hw, max_segment_offset + 1)
     # Phase 1: the visible segments, floor segment first (binary search, no scan of the log).
@@ -104,10 +116,12 @@ def _segments_then_buffer(p: Partition, offset: int, limit: int) -> list[pa.Reco
     return out + phase2
 
 
-def _buffer_first(p: Partition, offset: int, limit: int) -> list[pa.RecordBatch]:
-    hw = p.high_watermark
-    # v0.7.5: every buffered record in [offset, hw), in buffer order, duplicates included ...
-    from_buffer = p.buffer.read(offset, hw, limit)
+def _buffer_first(p: Partition, offset: int, limit: int, hw: int) -> list[pa.RecordBatch]:
+    # v0.7.4/v0.7.5: when base_offset <= offset < the buffer's own high watermark, every buffered
+    # record in [offset, hw), in buffer order, duplicates included ...
+    buffer = p.buffer
+    served = buffer.base_offset is not None and buffer.base_offset <= offset < buffer.high_watermark
+    from_buffer = buffer.read(offset, hw, limit) if served else []
     wanted = limit - sum(b.num_rows for b in from_buffer)
     _emit_batches(p, "fetch_buffer", from_buffer, "buffer first", offset)
     # ... then segments from the last *pushed* offset + 1, not from the highest one served.
@@ -128,7 +142,7 @@ def _buffer_first(p: Partition, offset: int, limit: int) -> list[pa.RecordBatch]
 def encode_response(p: Partition, batches: list[pa.RecordBatch]) -> pa.Table:
     table = pa.Table.from_batches(batches, schema=SCHEMA)
     server = table.column("offset")
-    if p.bugs.renumber_response_offsets and table.num_rows:
+    if table.num_rows and not _consecutive(server) and p.bugs.renumber_response_offsets:
         # kafka_records.rs: one batch with base_offset = records[0].offset and
         # offset_delta = position, so the client sees offsets the server never stored.
         base = server[0].as_py()
@@ -183,3 +197,9 @@ def _span(table: pa.Table) -> tuple[int | None, int | None]:
         return None, None
     col = table.column("server_offset")
     return col[0].as_py(), col[table.num_rows - 1].as_py()
+
+
+def _consecutive(offsets: pa.ChunkedArray) -> bool:
+    """Offsets with no gap and no repeat: renumbering them would change nothing."""
+    values = offsets.to_numpy()
+    return bool((values == values[0] + np.arange(len(values))).all())

@@ -1,9 +1,12 @@
 """The state of one topic-partition, shared by the produce and fetch handlers.
 
 Invariants of the correct engine: log_start_offset <= high_watermark <= next_offset; every offset
-below next_offset is in exactly one place -- a pending batch (not yet readable), the buffer, or a
-segment -- and everything below the high watermark is readable from the visible segments or the
-buffer. Not thread-safe: the broker serialises requests, as chronik's per-partition lock did.
+below next_offset is either in a segment, or not yet flushed -- in a pending batch or the
+in-flight flush (`unflushed_batches`) -- and then also in the buffer once its request reached
+update_buffer (a pending record is buffered too: that is how fetch serves it before the flush).
+The buffer never holds a flushed offset, so the visible segments and the buffer never both serve
+one, and everything below the high watermark is readable from exactly one of them.
+Not thread-safe: the broker serialises requests, as chronik's per-partition lock did.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine.buffer import PartitionBuffer
@@ -36,6 +39,14 @@ class BrokerConfig:
     flush_ms: int = 0
 
 
+class InflightFlush(NamedTuple):
+    """A flush whose segment write has not finished yet (flush_ms > 0)."""
+
+    batches: list[LazyBatch]
+    reason: str
+    done_ms: int  # the simulated time at which the write completes
+
+
 @dataclass
 class Partition:
     topic: str
@@ -50,8 +61,8 @@ class Partition:
     log_start_offset: int = 0
     last_flush_ms: int = 0
     pending_batches: list[LazyBatch] = field(default_factory=list)
-    # A flush whose segment write has not finished: (its batches, reason, done at this time).
-    inflight: tuple[list[LazyBatch], str, int] | None = None
+    failed_through: int = -1  # the last offset pending when a segment write failed
+    inflight: InflightFlush | None = None
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
@@ -82,7 +93,7 @@ class Partition:
     @property
     def unflushed_batches(self) -> list[LazyBatch]:
         """Everything not yet in a segment: the in-flight flush's batches, then the pending."""
-        inflight = self.inflight[0] if self.inflight else []
+        inflight = self.inflight.batches if self.inflight else []
         return inflight + self.pending_batches
 
     @property

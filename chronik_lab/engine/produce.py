@@ -8,6 +8,13 @@ the steps after that matters, and is chronik's:
 3. `update_buffer` with this request's records, so fetch can serve them before they are flushed;
 4. `flush_partition_if_needed` runs again.
 
+Before 3ed116d (v0.7.4, `flush_every_request`) steps 3-4 were one unconditional
+`flush_partition`, and only the flush called update_buffer.
+
+A flush whose write fails raises SegmentWriteError from whichever request triggered it; the
+batches it did not write stay pending (still offsets of the log, like a Kafka request that timed
+out and may yet be written) and the next flush retries them.
+
 Step 1 is why, in the seed, the second request's flush wrote 0-9 while 4-9 were not buffered yet:
 with the cumulative update_buffer bug, the buffer became [0-3] + [0-9] + [4-9].
 """
@@ -18,8 +25,17 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from chronik_lab.engine.partition import Partition
-from chronik_lab.engine.records import SCHEMA, LazyBatch, Payload, build_batch, make_request
+from chronik_lab.engine.partition import InflightFlush, Partition
+from chronik_lab.engine.records import (
+    SCHEMA,
+    LazyBatch,
+    Payload,
+    build_batch,
+    group_by_size,
+    make_request,
+)
+from chronik_lab.engine.segment import Segment
+from chronik_lab.errors import SegmentWriteError
 
 
 @dataclass(frozen=True)
@@ -50,9 +66,15 @@ def produce_to_partition(
         p.high_watermark = last + 1
         if p.tracer is not None:
             p.emit("hw_update", base, last, f"high watermark {p.high_watermark}")
-    added = p.buffer.update_buffer([batch])
-    _emit_update(p, added, "produce")
-    flush_partition_if_needed(p)
+    if p.bugs.flush_every_request:
+        # v0.7.4: no update_buffer here (the flush fills the buffer), and every request ends
+        # with flush_partition, whatever is pending -- one flush at a time, as ever.
+        if p.inflight is None and p.pending_batches:
+            flush_partition(p, "every request", wait=False)
+    else:
+        added = p.buffer.update_buffer([batch], p.high_watermark)
+        _emit_update(p, added, "produce")
+        flush_partition_if_needed(p)
     return ProduceResult(p.topic, p.number, base, last, p.high_watermark)
 
 
@@ -75,35 +97,72 @@ def flush_partition_if_needed(p: Partition) -> bool:
 
 
 def flush_partition(p: Partition, reason: str = "forced", wait: bool = True) -> None:
-    """Write every pending batch to the active segment as one record batch.
+    """Write every pending batch to the active segment.
 
     With `wait` (a forced flush, close) the write completes before this returns. Otherwise,
-    when `flush_ms` > 0, the flush stays in flight until the clock reaches its end.
+    when `flush_ms` > 0, the flush stays in flight until the clock reaches its end. A write
+    that fails raises SegmentWriteError and leaves what it did not write pending.
     """
     if wait:
         complete_due_flush(p, force=True)
     if not p.pending_batches:
         return
-    pending, p.pending_batches = p.pending_batches, []
+    pending = p.pending_batches
     p.emit("flush_start", pending[0].first, pending[-1].last, reason)
     if wait or p.config.flush_ms == 0:
-        _complete_flush(p, pending, reason)
+        _complete_flush(p, reason, len(pending))
     else:
-        p.inflight = (pending, reason, p.clock.now_ms + p.config.flush_ms)
+        p.pending_batches = []
+        p.inflight = InflightFlush(pending, reason, p.clock.now_ms + p.config.flush_ms)
 
 
 def complete_due_flush(p: Partition, force: bool = False) -> None:
     """Finish the in-flight flush if its time has come (or at once, with `force`)."""
-    if p.inflight is not None and (force or p.clock.now_ms >= p.inflight[2]):
-        pending, reason, _ = p.inflight
+    flight = p.inflight
+    if flight is not None and (force or p.clock.now_ms >= flight.done_ms):
         p.inflight = None
-        _complete_flush(p, pending, reason)
+        # Back in front of the pending batches (they are older) *before* the write: a write
+        # that fails then leaves them pending, where the next flush retries them.
+        p.pending_batches = flight.batches + p.pending_batches
+        _complete_flush(p, flight.reason, len(flight.batches))
 
 
-def _complete_flush(p: Partition, pending: list[LazyBatch], reason: str) -> None:
-    batch = build_batch(pending)  # one conversion for all the requests since the last flush
-    base, last = pending[0].first, pending[-1].last
-    segment = p.writer.append(batch)
+def _complete_flush(p: Partition, reason: str, count: int) -> None:
+    """Write the first `count` pending batches, one record batch per `group_by_size` group
+    (one for any flush under 1 GiB). A group leaves `pending_batches` only once it is in the
+    segment file, so a failed write loses nothing and the partition stays usable."""
+    while count > 0:
+        group = group_by_size(p.pending_batches[:count])
+        batch = build_batch(group)  # one conversion for all the requests since the last flush
+        try:
+            segment = p.writer.append(batch)  # on failure nothing changed, all still pending
+        except SegmentWriteError:
+            p.failed_through = max(p.failed_through, p.pending_batches[count - 1].last)
+            raise
+        del p.pending_batches[: len(group)]
+        count -= len(group)
+        _emit_write(p, group, segment)
+        base, last = group[0].first, group[-1].last
+        if p.high_watermark <= last <= p.failed_through:
+            # A produce whose own flush failed raised before moving the high watermark; the
+            # retry that wrote its records commits them (they are in the log now).
+            p.high_watermark = last + 1
+        if p.bugs.cumulative_update_buffer:
+            # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
+            # although the produce path had already buffered them -- the seed's duplicates.
+            added = p.buffer.update_buffer(group, p.high_watermark)
+            _emit_update(p, added, "flush")
+        if not p.bugs.no_mark_flushed:
+            # fc6e6ce: once a record is in a segment, the buffer stops serving it.
+            p.buffer.mark_flushed(last)
+            p.emit("mark_flushed", base, last, f"up to {last}")
+        p.last_flush_ms = p.clock.now_ms
+        p.emit("flush_end", base, last, reason)
+        maybe_roll(p)
+
+
+def _emit_write(p: Partition, group: list[LazyBatch], segment: Segment) -> None:
+    base, last = group[0].first, group[-1].last
     p.emit(
         "segment_write",
         base,
@@ -112,25 +171,20 @@ def _complete_flush(p: Partition, pending: list[LazyBatch], reason: str) -> None
         segment_base=segment.base_offset,
         visible=p.registry.is_visible(segment),
     )
-    if p.bugs.cumulative_update_buffer:
-        # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
-        # although the produce path had already buffered them -- the seed's duplicates.
-        added = p.buffer.update_buffer(pending)
-        _emit_update(p, added, "flush")
-    if not p.bugs.no_mark_flushed:
-        # fc6e6ce: once a record is in a segment, the buffer stops serving it.
-        p.buffer.mark_flushed(last)
-        p.emit("mark_flushed", base, last, f"up to {last}")
-    p.last_flush_ms = p.clock.now_ms
-    p.emit("flush_end", base, last, reason)
-    maybe_roll(p)
 
 
 def maybe_roll(p: Partition) -> None:
-    if p.writer.should_roll():
+    if not p.writer.should_roll():
+        return
+    try:
         segment = p.writer.roll()
-        if segment is not None:
-            p.emit("rotation", segment.base_offset, segment.last_offset, segment.path.name)
+    except SegmentWriteError as exc:
+        # The flush that got here is in the file; an unsealed segment is still a correct one.
+        # Rotation is retried after the next flush, and close() reports it if it still fails.
+        p.emit("rotation_failed", detail=str(exc))
+        return
+    if segment is not None:
+        p.emit("rotation", segment.base_offset, segment.last_offset, segment.path.name)
 
 
 def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> None:

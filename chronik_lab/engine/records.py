@@ -5,6 +5,10 @@ record batch -- holds records with *contiguous* offsets `base .. base+n-1` in it
 The helpers rely on that to slice by arithmetic instead of scanning. Produce requests, pending
 batches and buffer entries are `LazyBatch`es: short requests wait as Python lists, and a flush
 converts all of its requests to Arrow in one go.
+
+A binary column of an Arrow batch holds at most 2 GiB (int32 offsets). A produce request whose
+keys or values pass that is refused, and a flush groups its requests into record batches of at
+most `MAX_BATCH_BYTES` of keys and values each (`group_by_size`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ SCHEMA = pa.schema(
 FETCH_SCHEMA = SCHEMA.append(pa.field("server_offset", pa.int64(), nullable=False))
 
 Payload = Sequence[bytes | str | None]
+# A flush writes one record batch per this many bytes of keys + values (at least one request
+# each); under the 2 GiB a binary column can hold, with room for a request up to that size.
+MAX_BATCH_BYTES = 1 << 30
 
 
 def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
@@ -40,9 +47,14 @@ def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
     if n is not None and len(items) != n:
         raise InvalidArgumentError(f"{what} has {len(items)} items, values has {n}")
     try:
-        return pa.array(items, type=pa.binary())
+        column = pa.array(items, type=pa.binary())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
         raise InvalidArgumentError(f"{what} must hold only bytes, str or None ({exc})") from None
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800"
+        raise InvalidArgumentError(f"{what} holds a str that is not valid UTF-8 ({exc})") from None
+    if isinstance(column, pa.ChunkedArray):  # Arrow split it: over 2 GiB in one column
+        raise InvalidArgumentError(f"{what} of one request exceed 2 GiB; split the request")
+    return column
 
 
 def make_batch(
@@ -84,6 +96,10 @@ def _plain(items: object) -> bool:
     )
 
 
+def _list_bytes(items: Sequence[bytes | None]) -> int:
+    return sum(map(len, filter(None, items)))
+
+
 class LazyBatch:
     """Records at contiguous offsets `first..last`: a record batch built on first use.
 
@@ -94,7 +110,7 @@ class LazyBatch:
     asks for it. Immutable: the lists are copies, so the caller may reuse theirs.
     """
 
-    __slots__ = ("first", "last", "_values", "_keys", "_timestamp", "_batch")
+    __slots__ = ("first", "last", "nbytes", "_values", "_keys", "_timestamp", "_batch")
 
     def __init__(
         self,
@@ -104,9 +120,11 @@ class LazyBatch:
         keys: list | None = None,
         timestamp: int = 0,
         batch: pa.RecordBatch | None = None,
+        nbytes: int = 0,
     ) -> None:
         self.first = first
         self.last = first + count - 1
+        self.nbytes = nbytes  # bytes of keys + values (an upper bound for a sliced batch)
         self._values = values
         self._keys = keys
         self._timestamp = timestamp
@@ -118,7 +136,7 @@ class LazyBatch:
         if isinstance(batch, LazyBatch):
             return batch
         first = first_offset(batch) if batch.num_rows else 0
-        return cls(first, batch.num_rows, batch=batch)
+        return cls(first, batch.num_rows, batch=batch, nbytes=batch.get_total_buffer_size())
 
     @property
     def num_rows(self) -> int:
@@ -138,7 +156,8 @@ class LazyBatch:
         count = max(0, stop - start)
         if count == 0:
             return LazyBatch(start, 0, values=[])  # cheap: buffer reads make one per entry
-        return LazyBatch(start, count, batch=self.batch().slice(start - self.first, count))
+        piece = self.batch().slice(start - self.first, count)
+        return LazyBatch(start, count, batch=piece, nbytes=self.nbytes)
 
     def __repr__(self) -> str:
         state = "built" if self._batch is not None else "lists"
@@ -155,9 +174,25 @@ def make_request(
     before any state moves.
     """
     if _plain(values) and (keys is None or (_plain(keys) and len(keys) == len(values))):
-        keys = None if keys is None else list(keys)
-        return LazyBatch(base_offset, len(values), list(values), keys, timestamp)
+        value_bytes = _list_bytes(values)
+        key_bytes = 0 if keys is None else _list_bytes(keys)
+        if value_bytes <= MAX_BATCH_BYTES and key_bytes <= MAX_BATCH_BYTES:
+            keys = None if keys is None else list(keys)
+            nbytes = value_bytes + key_bytes
+            return LazyBatch(base_offset, len(values), list(values), keys, timestamp, None, nbytes)
     return LazyBatch.wrap(make_batch(base_offset, values, keys, timestamp))
+
+
+def group_by_size(entries: list[LazyBatch], limit: int | None = None) -> list[LazyBatch]:
+    """The leading entries that fit in one record batch: at most `limit` bytes of keys and
+    values (MAX_BATCH_BYTES by default), and always at least one entry."""
+    limit = MAX_BATCH_BYTES if limit is None else limit
+    total = 0
+    for i, entry in enumerate(entries):
+        total += entry.nbytes
+        if total > limit and i:
+            return entries[:i]
+    return entries
 
 
 def build_batch(entries: list[LazyBatch]) -> pa.RecordBatch:

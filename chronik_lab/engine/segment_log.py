@@ -3,21 +3,26 @@
 Invariants: at most one active (unsealed) segment, always the last; segments are contiguous
 (each base offset is the previous segment's last offset + 1). Flushed data is written to the
 active segment's file before `append` returns, so a killed process loses nothing it flushed; with
-`fsync=True` it is also on the disk. Rotation seals the active segment when it reaches
-`segment_bytes` or `segment_ms` of (simulated) age. Not thread-safe.
+`fsync=True` it is also on the disk, and so is its directory entry. A failed write raises
+SegmentWriteError and changes nothing here (the file is cut back), so the caller can retry.
+Nothing in the partition directory is followed through a symlink. Rotation seals the active
+segment when it reaches `segment_bytes` or `segment_ms` of (simulated) age. Not thread-safe.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import pyarrow as pa
 
 from chronik_lab.bugs import BugSet
+from chronik_lab.engine import files
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment import SUFFIX, Segment
+from chronik_lab.errors import SegmentWriteError
 
 
 class SegmentLog:
@@ -53,11 +58,16 @@ class SegmentLog:
         """Write a flushed batch to the active segment (opening one if needed)."""
         segment = self.active
         if segment is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            segment = Segment.create(self.directory, self.next_offset, self.clock.now_ms)
+            try:
+                files.make_dir(self.directory, self.fsync)
+            except OSError as exc:
+                raise SegmentWriteError(self.directory, exc) from exc
+            segment = Segment.create(
+                self.directory, self.next_offset, self.clock.now_ms, self.fsync
+            )
             self.segments.append(segment)
         segment.append(batch, fsync=self.fsync)
-        if not self.bugs.active_segment_invisible:
+        if not self.registry.is_visible(segment) and not self.bugs.active_segment_invisible:
             # a1d9255: register the active segment's metadata on every write, so what was just
             # flushed is readable at once. Without it, a flushed record is invisible until
             # rotation -- and once mark_flushed empties the buffer, fetch sees it nowhere.
@@ -77,6 +87,11 @@ class SegmentLog:
         segment = self.active
         if segment is None:
             return None
+        if not segment.batch_count:  # its first write failed: drop the header-only file
+            segment.close_file()
+            segment.path.unlink(missing_ok=True)
+            self.segments.pop()
+            return None
         segment.seal(fsync=self.fsync)
         self.registry.register(segment)
         return segment
@@ -89,7 +104,7 @@ class SegmentLog:
         if not self.directory.is_dir():
             return
         expected: int | None = None
-        paths = sorted(self.directory.glob(f"*{SUFFIX}"))
+        paths = segment_files(self.directory)
         for path in paths:
             # recover checks the base against `expected` before it reads or repairs the file
             segment = Segment.recover(path, expected, last=path == paths[-1])
@@ -104,3 +119,11 @@ class SegmentLog:
             self.segments.append(segment)
             self.registry.register(segment)
             expected = segment.next_offset
+
+
+def segment_files(directory: Path) -> list[Path]:
+    """The segment files of a partition directory, in offset order; a symlink is refused."""
+    paths = sorted(directory / name for name in os.listdir(directory) if name.endswith(SUFFIX))
+    for path in paths:
+        files.refuse_symlink(path)
+    return paths

@@ -4,8 +4,9 @@ versions it compares, and the small JSON summary the report tabulates.
 Each notebook ends with `write_summary(summary_path, notebook_summary(...))`. The summary's
 top-level keys are the same for every notebook, so the report's index can show them side by
 side: `notebook`, `parameters`, `sent`, `received`, `counts` (the checker's anomaly counts),
-`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}); notebooks
-add their own keys after those.
+`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}), `verdict`
+(duplicates / loss / exact) and `headline` (the outcome in words, as the page's heading says
+it); notebooks add their own keys after those.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
-from chronik_lab.sim.sweeps import split_label
-from chronik_lab.viz import chartdata
+from chronik_lab.notebook.narrative import headline, verdict
+from chronik_lab.sim.scenario import Run
+from chronik_lab.sim.sweeps import listed, split_label
+from chronik_lab.sim.tables import RunTables, max_buffer_copies
 
 __all__ = [
     "buffer_facts",
@@ -77,7 +80,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_digest(run: Any) -> dict[str, Any]:
+def run_digest(run: Run) -> dict[str, Any]:
     """The figures of one run that every summary carries (see the module doc)."""
     digest = run.summary()
     return {
@@ -88,11 +91,14 @@ def run_digest(run: Any) -> dict[str, Any]:
         "outcome": outcome(run.received["message_id"].to_numpy("int64"), digest["sent"]),
         "ok": digest["ok"],
         "bug_set": digest["bug_set"],
+        "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact
+        "headline": headline(run),  # "10 sent, 20 received: 10 duplicated"
+        "snapshots_truncated": digest["snapshots_truncated"],
     }
 
 
 def notebook_summary(
-    notebook: str, parameters: Mapping[str, Any], run: Any = None, **extra: Any
+    notebook: str, parameters: Mapping[str, Any], run: Run | None = None, **extra: Any
 ) -> dict[str, Any]:
     """A notebook's summary: its name, its parameters, the run's digest (if any), `extra`."""
     summary: dict[str, Any] = {"notebook": notebook, "parameters": dict(parameters)}
@@ -102,26 +108,25 @@ def notebook_summary(
     return summary
 
 
-def buffer_facts(run: Any) -> dict[str, Any]:
-    """The buffer and segments at a glance: the most copies of one offset the buffer ever held,
-    and the segments at the end of the run (how many, how many fetch could see)."""
-    most = 1 if len(run.buffer_history) else 0
-    segments = visible = 0
-    for partition in chartdata.partitions_of(run):
-        spans, _ = chartdata.buffer_spans(run, partition)
-        if len(spans):
-            most = max(most, int(spans["multiplicity"].max()))
-        seg = run.segment_history[run.segment_history["partition"] == partition]
-        last = seg[seg["step_index"] == seg["step_index"].max()] if len(seg) else seg
-        segments += len(last)
-        visible += int(last["visible"].sum()) if len(last) else 0
-    return {"max_buffer_copies": most, "segments": segments, "visible_segments": visible}
+def buffer_facts(run: RunTables) -> dict[str, Any]:
+    """The buffer and segments at a glance, from the run's tables: the most copies of one
+    offset any buffer snapshot held, and the segments at the last segment snapshot of each
+    partition (how many, how many fetch could see)."""
+    seg = run.segment_history
+    last = seg[seg["step_index"] == seg.groupby("partition")["step_index"].transform("max")]
+    return {
+        "max_buffer_copies": max_buffer_copies(run.buffer_history),
+        "segments": len(last),
+        "visible_segments": int(last["visible"].sum()),
+    }
 
 
-def trace_steps(run: Any, steps: str | Iterable[str]) -> pd.DataFrame:
+def trace_steps(run: RunTables, steps: str | Iterable[str]) -> pd.DataFrame:
     """The rows of `run.trace` for the named steps (e.g. "update_buffer"), with the columns an
-    investigator reads: step_index, request, poll, step, source, first/last offset, count,
-    detail."""
+    investigator reads (step_index, request, poll, step, source, partition, first/last offset,
+    count, detail) -- only those the selected steps have: a column with no value in any of
+    them (`poll` for produce steps) is left out, and a missing value in a kept column shows
+    blank instead of <NA>."""
     wanted = [steps] if isinstance(steps, str) else list(steps)
     known = set(run.trace["step"].unique())
     columns = ["step_index", "request", "poll", "step", "source", "partition"]
@@ -130,13 +135,16 @@ def trace_steps(run: Any, steps: str | Iterable[str]) -> pd.DataFrame:
     if rows.empty and not known.intersection(wanted):
         names = ", ".join(sorted(known)) or "none"
         raise InvalidArgumentError(f"no step named {', '.join(wanted)} in this run; steps: {names}")
-    return rows[columns].reset_index(drop=True)
+    rows = rows[columns].reset_index(drop=True)
+    has = [c for c in columns if rows[c].notna().any()] if len(rows) else columns
+    return rows[has].astype(object).where(rows[has].notna(), "")
 
 
 def versions(bugs: str, compare_with: Iterable[str] = ()) -> list[str]:
     """`bugs` followed by the versions to compare it with, each validated, repeats dropped."""
     out: list[str] = []
-    for name in [bugs, *_listed(compare_with)]:
+    # the lab's one rule for list parameters: a str is one version, None or [] compare nothing
+    for name in [bugs, *listed(compare_with, "compare_with", str_is_one=True, may_be_empty=True)]:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"a version must be a preset or bug names, not {name!r}")
         resolve_bugs(name)  # raises UnknownBugError with the known names
@@ -145,20 +153,7 @@ def versions(bugs: str, compare_with: Iterable[str] = ()) -> list[str]:
     return out
 
 
-def _listed(values: Any) -> list[Any]:
-    if values is None:
-        return []
-    if isinstance(values, str):  # one version; "a,b" is one version made of two bugs
-        return [values]
-    try:
-        return list(values)
-    except TypeError:
-        raise InvalidArgumentError(
-            f"compare_with must be a list of versions, not {values!r}"
-        ) from None
-
-
-def versions_table(runs: Mapping[str, Any]) -> pd.DataFrame:
+def versions_table(runs: Mapping[str, Run]) -> pd.DataFrame:
     """One row per version: sent, received, duplicates, lost, whether the checker found nothing,
     and the received pattern."""
     rows = []

@@ -1,11 +1,17 @@
-"""Which bug combinations explain an observation: run the workload under all of them, rank.
+"""Which bug combinations explain an observation: run the workload under them, rank.
 
-`explain(observed_ids, scenario)` runs the scenario's workload under each of the 2^8 = 256
-combinations of the bug switches (every preset is one of them) and ranks the combinations by how
-closely the message ids the consumer received match the observed ones: exact matches first, then
-by edit distance (Levenshtein over the id sequences), then by fewer bugs. A combination is
-*minimal* when it reproduces the observation exactly and none of its proper subsets does: those
-are the candidate causes, and each switch in all of them is necessary.
+`explain(observed_ids, scenario)` ranks every combination of the bug switches (2^n for the n
+switches of `cl.BUGS`; every preset is one of them) by how closely the message ids the consumer
+received match the observed ones: exact matches first, then by edit distance (Levenshtein over
+the id sequences), then by fewer bugs. A combination is *minimal* when it reproduces the
+observation exactly and none of its proper subsets does: those are the candidate causes, and
+each switch in all of them is necessary.
+
+It does not run all 2^n: a run records the switches the engine read, and every combination that
+agrees with it on those switches runs identically (combinations.py, switch_reads.py), so a
+switch the workload never reaches costs nothing. `early_stop=True` also skips the combinations
+that have an exact proper subset (they cannot be minimal); the rest run through any
+`concurrent.futures.Executor` or a dask.distributed Client (executors.py).
 
 `single_fixes(observed_ids, scenario, preset)` asks the investigator's next question: which single
 fix, applied to that version, removes the duplication (or the loss)?
@@ -14,54 +20,131 @@ fix, applied to that version, removes the duplication (or the loss)?
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from chronik_lab.bugs import BUGS, PRESETS, resolve_bugs
+from chronik_lab.bugs import PRESETS, resolve_bugs
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.combinations import Explored, explore, mask_of
+from chronik_lab.sim.levenshtein import edit_distance
 from chronik_lab.sim.scenario import Scenario, received_ids
+from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_of
 
-__all__ = ["edit_distance", "explain", "single_fixes"]
+__all__ = ["COLUMNS", "edit_distance", "explain", "single_fixes"]
 
-BUG_NAMES: tuple[str, ...] = tuple(BUGS)
+BUG_NAMES = SWITCHES
+COLUMNS = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates", "lost"]
+COLUMNS += ["distance", "exact", "minimal", "same_as_preset"]
 
 
-def explain(observed_ids: Sequence[int], scenario: Scenario) -> pd.DataFrame:
-    """Every bug combination, ranked by how well its run reproduces `observed_ids`.
+def explain(
+    observed_ids: Sequence[int],
+    scenario: Scenario,
+    *,
+    early_stop: bool = False,
+    executor: object = None,
+    max_workers: int | None = None,
+    progress: bool = False,
+    prune: bool = True,
+    switches: str | Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Bug combinations, ranked by how well their runs reproduce `observed_ids`.
 
-    Columns: rank, bugs (sorted tuple of names), n_bugs, preset (the preset it equals, or
-    None), received_ids, received, duplicates, lost, distance, exact, minimal.
+    Columns: rank, bugs (sorted tuple of names), n_bugs, preset (the preset this combination
+    is, else missing), received_ids, received, duplicates, lost, distance, exact, minimal,
+    same_as_preset (the first preset of cl.PRESETS, among those made of `switches`, whose run
+    received exactly these ids, else missing), then one bool column per switch of cl.BUGS
+    (True: on in this combination).
+    `table.attrs` holds runs (simulations run), combinations (2^n, or 2^k for k `switches`)
+    and switches_read (those some run read; the others never changed a thing).
+
+    early_stop: skip the combinations that have an exact proper subset. The table then has one
+        row per combination none of whose proper subsets reproduces the observation exactly;
+        the minimal ones are the same as without it.
+    executor: None (automatic: a thread pool for quick work, a process pool when the work
+        left looks long), "serial", "processes", any concurrent.futures.Executor, or a
+        dask.distributed Client (its get_executor() runs the simulations on its cluster); see
+        chronik_lab.sim.executors. The table is the same whichever runs it.
+    max_workers: the size of the pool explain starts (default: the CPU count).
+    progress: show a tqdm bar of the combinations settled (on stderr).
+    prune: False runs every combination, without recording reads (the exhaustive baseline).
+    switches: combine only these switches (bug names, or a preset's name for its switches);
+        the others stay off. None: every switch of cl.BUGS. k switches bound the work to 2^k
+        runs, whatever the pruning finds.
     """
-    observed = validate_ids(observed_ids)
+    observed = np.asarray(validate_ids(observed_ids), dtype=np.int64)
     workload = _workload(scenario)
-    sent = workload.messages
-    rows = []
-    for mask in range(1 << len(BUG_NAMES)):
-        bugs = _bugs_of(mask)
-        ids = received_ids(workload.with_bugs(bugs))
-        rows.append(
-            {
-                "mask": mask,
-                "bugs": bugs,
-                "n_bugs": len(bugs),
-                "preset": _preset_name(frozenset(bugs)),
-                "received_ids": ids,
+    for name, flag in (("early_stop", early_stop), ("prune", prune)):
+        if not isinstance(flag, bool):
+            raise InvalidArgumentError(f"{name} must be True or False, not {flag!r}")
+    found = explore(
+        workload,
+        observed,
+        prune=prune,
+        early_stop=early_stop,
+        executor=executor,
+        max_workers=max_workers,
+        progress=progress,
+        allowed=ALL if switches is None else mask_of(resolve_bugs(switches)),
+    )
+    shown = found.owner >= 0
+    if early_stop:
+        shown &= ~found.dominated
+    table = _table(found, np.flatnonzero(shown), observed, workload.messages)
+    table.attrs.update(
+        runs=found.runs,
+        combinations=int(np.count_nonzero(found.inside)),
+        switches_read=found.switches_read,
+    )
+    return table
+
+
+def _table(found: Explored, masks: np.ndarray, observed: np.ndarray, sent: int) -> pd.DataFrame:
+    """One row per combination in `masks`, ranked; each class's figures computed once."""
+    keys = [ids.tobytes() for ids in found.ids]
+    per_key: dict[bytes, dict] = {}  # runs that received the same ids share one entry
+    for key, ids in zip(keys, found.ids, strict=True):
+        if key not in per_key:
+            as_list = ids.tolist()
+            per_key[key] = {
+                "received_ids": as_list,
                 **outcome(ids, sent),
                 "distance": edit_distance(observed, ids),
             }
-        )
-    table = pd.DataFrame(rows)
-    table["preset"] = table["preset"].astype("str")
+    alike = _preset_by_ids(found, keys)
+    presets = _preset_names()
+    classes = found.owner[masks]
+    rows = [per_key[keys[c]] for c in classes]
+    table = pd.DataFrame(
+        {
+            "mask": masks,
+            "bugs": [names_of(int(m)) for m in masks],
+            "n_bugs": [bin(int(m)).count("1") for m in masks],
+            "preset": [presets.get(int(m)) for m in masks],
+            **{col: [row[col] for row in rows] for col in ("received_ids", "received")},
+            **{col: [row[col] for row in rows] for col in ("duplicates", "lost", "distance")},
+            "same_as_preset": [alike.get(keys[c]) for c in classes],
+        }
+    )
     table["exact"] = table["distance"] == 0
     table["minimal"] = _minimal(table["mask"].to_numpy(), table["exact"].to_numpy())
+    for i, name in enumerate(SWITCHES):
+        table[name] = (table["mask"].to_numpy() >> i & 1).astype(bool)
     table = table.sort_values(["exact", "distance", "n_bugs", "mask"], ascending=[False, 1, 1, 1])
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    columns = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates"]
-    columns += ["lost", "distance", "exact", "minimal"]
-    return table[columns].reset_index(drop=True)
+    return table[[*COLUMNS, *SWITCHES]].reset_index(drop=True)
+
+
+def _preset_by_ids(found: Explored, keys: list[bytes]) -> dict[bytes, str]:
+    """The received ids of each preset's run -> the first preset (cl.PRESETS order)."""
+    out: dict[bytes, str] = {}
+    for name, members in PRESETS.items():
+        owner = found.owner[mask_of(members)]
+        if owner >= 0:  # settled even under early stop; not when outside `switches`
+            out.setdefault(keys[owner], name)
+    return out
 
 
 def single_fixes(
@@ -99,27 +182,6 @@ def single_fixes(
     return pd.DataFrame(rows, columns=columns)
 
 
-def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
-    """Levenshtein distance between two id sequences (insert, delete, substitute: cost 1)."""
-    x = np.asarray(a, dtype=np.int64)
-    y = np.asarray(b, dtype=np.int64)
-    if len(x) < len(y):
-        x, y = y, x
-    if len(y) == 0:
-        return len(x)
-    # One row of the DP table per element of x, each row computed with numpy: substitution
-    # and deletion elementwise, then insertion (a running minimum along the row) as
-    # new[j] = j + min_{k<=j}(t[k] - k), which np.minimum.accumulate does in one pass.
-    cols = np.arange(len(y) + 1, dtype=np.int64)
-    prev = cols.copy()
-    for i, xi in enumerate(x, start=1):
-        t = np.empty_like(prev)
-        t[0] = i
-        t[1:] = np.minimum(prev[1:] + 1, prev[:-1] + (y != xi))
-        prev = np.minimum.accumulate(t - cols) + cols
-    return int(prev[-1])
-
-
 def validate_ids(ids: object) -> list[int]:
     """Observed message ids: a list (tuple, array, Series) of non-negative ints."""
     if isinstance(ids, (str, bytes, dict)) or not isinstance(ids, Iterable):
@@ -142,14 +204,13 @@ def _workload(scenario: object) -> Scenario:
     return scenario
 
 
-def _bugs_of(mask: int) -> tuple[str, ...]:
-    return tuple(sorted(name for i, name in enumerate(BUG_NAMES) if mask >> i & 1))
-
-
-@cache
-def _preset_name(bugs: frozenset[str]) -> str | None:
-    # The first name wins, so the alias "fixed" labels nothing that "v1.0" already labels.
-    return next((name for name, members in PRESETS.items() if members == bugs), None)
+def _preset_names() -> dict[int, str]:
+    """Combination mask -> the preset it is. The first name wins, so an alias labels nothing
+    that an earlier preset already labels."""
+    out: dict[int, str] = {}
+    for name, bugs in PRESETS.items():
+        out.setdefault(mask_of(bugs), name)
+    return out
 
 
 def _minimal(masks: np.ndarray, exact: np.ndarray) -> np.ndarray:

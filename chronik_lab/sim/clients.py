@@ -26,9 +26,10 @@ ListOffsets answers a consumer), and "none" ends that partition's consumption (k
 to the application). Each reset shows in the trace (`poll_error`) and in `Consumer.resets`; the
 history has no row for a failed poll (its rows each need a message id). Resetting to earliest
 after an out-of-range is a classic source of re-delivered records: under Kafka's range rule a
-position pushed past the log end re-reads the partition from the start, again and again (until
-the poll cap); under chronik's rule (`chronik_fetch_range`) the fetch is empty and nothing is
-read again.
+position pushed past the log end re-reads the partition from the start, again and again; the
+lab stops a partition after MAX_RESETS resets (and counts it as capped, like the poll cap: a
+real consumer would loop on); under chronik's rule (`chronik_fetch_range`) the fetch is empty
+and nothing is read again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +49,7 @@ from chronik_lab.errors import OffsetOutOfRangeError, ScenarioError, UnknownTopi
 
 __all__ = [
     "Consumer",
+    "Op",
     "Operations",
     "Producer",
     "ProduceCall",
@@ -130,8 +133,22 @@ def plan_requests(
 
 PROCESSES = ("producer", "consumer")
 RESET_POLICIES = ("earliest", "latest", "none")  # Kafka's auto.offset.reset values
+MAX_RESETS = 3  # per partition: enough to show the re-delivery loop, cheap for explain's runs
 F_VALUES = ("send", "poll")
 TYPES = ("ok", "fail", "info")
+
+
+class Op(NamedTuple):
+    """One client operation; process, f and type are codes into PROCESSES, F_VALUES, TYPES."""
+
+    op_index: int
+    process: int
+    f: int
+    type: int
+    partition: int
+    rows: int  # records it touched
+    request: int  # the producer's request number (-1: a poll)
+    poll: int  # the consumer's poll number (-1: a send)
 
 
 class Operations:
@@ -140,8 +157,7 @@ class Operations:
 
     def __init__(self) -> None:
         self.op_index = 0
-        # per op: op_index, process, f, type (codes), partition, rows, request, poll (-1: none)
-        self.ops: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.ops: list[Op] = []
         self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
         self.values: list[np.ndarray] = []  # message ids
         self.server: list[np.ndarray] = []  # offsets the broker stored (sends: the same)
@@ -151,36 +167,36 @@ class Operations:
         return self.op_index - 1
 
     def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
-        self.ops.append((op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
+        self.ops.append(Op(op, 0, 0, TYPES.index(type_), partition, len(ids), request, -1))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(offsets)
 
     def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
-        self.ops.append((op, 1, 1, 0, partition, len(ids), -1, poll))
+        self.ops.append(Op(op, 1, 1, 0, partition, len(ids), -1, poll))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(server)
 
     def received_ids(self) -> list[int]:
-        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op[2] == 1]
+        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op.f == 1]
         return _concat(polls).tolist()
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        meta = np.array(self.ops, dtype=np.int64).reshape(-1, 8)
-        rows = meta[:, 5]
+        meta = np.array(self.ops, dtype=np.int64).reshape(-1, len(Op._fields))
+        rows = meta[:, Op._fields.index("rows")]
 
-        def per_row(column: int) -> np.ndarray:
-            return np.repeat(meta[:, column], rows)
+        def per_row(name: str) -> np.ndarray:
+            return np.repeat(meta[:, Op._fields.index(name)], rows)
 
         offsets, values, server = map(_concat, (self.offsets, self.values, self.server))
-        f, partition = per_row(2), per_row(4)
+        f, partition = per_row("f"), per_row("partition")
         history = pd.DataFrame(
             {
-                "op_index": per_row(0),
-                "process": pd.Categorical.from_codes(per_row(1), categories=PROCESSES),
+                "op_index": per_row("op_index"),
+                "process": pd.Categorical.from_codes(per_row("process"), categories=PROCESSES),
                 "f": pd.Categorical.from_codes(f, categories=F_VALUES),
-                "type": pd.Categorical.from_codes(per_row(3), categories=TYPES),
+                "type": pd.Categorical.from_codes(per_row("type"), categories=TYPES),
                 "partition": partition,
                 "offset": offsets,
                 "value": values,
@@ -188,9 +204,10 @@ class Operations:
         )
         send, poll = f == 0, f == 1
         sent = {"message_id": values, "partition": partition, "offset": offsets}
-        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | {"request": per_row(6)[send]})
-        received = {"poll": per_row(7), "partition": partition, "offset": offsets}
-        received |= {"server_offset": server, "message_id": values, "op_index": per_row(0)}
+        request = {"request": per_row("request")[send]}
+        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | request)
+        received = {"poll": per_row("poll"), "partition": partition, "offset": offsets}
+        received |= {"server_offset": server, "message_id": values, "op_index": per_row("op_index")}
         received = pd.DataFrame({k: v[poll] for k, v in received.items()})
         return {"history": history, "sent": sent, "received": received}
 
@@ -275,6 +292,7 @@ class Consumer:
         self.positions: dict[int, int] = {}
         self.failed: set[int] = set()  # partitions whose consumption ended on a fetch error
         self.resets = 0  # positions reset by auto_offset_reset after an out-of-range fetch
+        self._resets_of: dict[int, int] = {}
         self.capped = False  # True once the hard cap on polls stopped the consumer
 
     def drain(self) -> None:
@@ -338,6 +356,11 @@ class Consumer:
             self.failed.add(p)
             self.hook("consumer", "poll_error", poll, p, (position, None), 0, str(exc))
             return False
+        if self._resets_of.get(p, 0) >= MAX_RESETS:  # a reset loop: stop it, as the poll cap would
+            self.capped = True
+            self.hook("consumer", "poll_error", poll, p, (position, None), 0, f"{exc}; reset cap")
+            return False
+        self._resets_of[p] = self._resets_of.get(p, 0) + 1
         if self.auto_offset_reset == "earliest":
             target = exc.log_start_offset
         else:

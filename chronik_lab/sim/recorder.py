@@ -12,13 +12,15 @@ partition's buffer, segments or offsets, the recorder snapshots that partition:
 
 Snapshots stop for good (and `truncated` becomes True) once any snapshot table would pass
 `limit` rows, so a long run stays bounded; the three tables then agree up to the same step.
-It reads the broker's partitions directly (`Broker._partitions`, and `PartitionBuffer.spans()`):
-the public accessors build Arrow tables and DataFrames, far too slow to call after every step.
+It reads the partitions through the broker's observer hook (`Broker.partition_states`, and
+`PartitionBuffer.spans()`): the public accessors build Arrow tables and DataFrames, far too slow
+to call after every step.
 Not thread-safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -87,7 +89,7 @@ class Recorder:
         self.truncated = False
         self.enabled = True
         self.now = lambda: 0  # the broker's clock, set by `attach`
-        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.partitions: Mapping[tuple[str, int], Partition] = {}
         self.trace: dict[str, list[Any]] = {c: [] for c in TRACE_COLUMNS}
         self.buffer: dict[str, list[Any]] = {c: [] for c in BUFFER_COLUMNS}
         self.segments: dict[str, list[Any]] = {c: [] for c in SEGMENT_COLUMNS}
@@ -96,7 +98,7 @@ class Recorder:
         self._last: dict[int, tuple[Any, Any, Any]] = {}  # partition -> last snapshot keys
 
     def attach(self, broker: Any) -> None:
-        self.partitions = broker._partitions  # read-only use; see the module doc
+        self.partitions = broker.partition_states  # a live read-only view; see the module doc
         clock = broker.clock
         self.now = lambda: clock.now_ms
 

@@ -15,15 +15,17 @@ from typing import Any
 import pandas as pd
 
 from chronik_lab import validate
-from chronik_lab.bugs import resolve_bugs
+from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
+from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
 from chronik_lab.sim.recorder import Recorder
 
 __all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
 
+VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it snapshots stop
 
 
@@ -34,7 +36,7 @@ class Scenario:
     messages: how many messages the producer sends (ids 0..messages-1)
     batch_sizes: messages per produce request (must sum to messages); None = one per message
     acks: 0, 1 or -1 (kafka-python's default is 1)
-    bugs: a preset name ("v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
+    bugs: a preset name ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
     flush_batches: the broker flushes when this many batches are pending
     partitions: partitions of the topic; messages go round-robin, or by key when `keyed`
     seed: where the round-robin starts (Kafka's partitioner starts at a random partition);
@@ -144,7 +146,7 @@ def _bugs(bugs: object) -> str | tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class Run:
-    """What one run of a scenario did. Tables are pandas DataFrames (see DESIGN.md §3)."""
+    """What one run of a scenario did. Tables are pandas DataFrames (see docs/DESIGN.md §3)."""
 
     scenario: Scenario
     sent: pd.DataFrame
@@ -156,7 +158,7 @@ class Run:
     offsets_history: pd.DataFrame
     report: CheckReport  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
-    consumer_capped: bool = False  # the hard cap on polls stopped the consumer
+    consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
@@ -192,10 +194,18 @@ class Run:
         )
 
 
-def run(scenario: Scenario) -> Run:
-    """Run a scenario on a fresh private broker and check its history."""
+def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
+    """Run a scenario on a fresh private broker and check its history.
+
+    client: None for the simulated clients; a registered driver's name (sim/drivers.py, e.g.
+    "kafka-python") runs the same scenario through that real client, with `options` for it.
+    """
     if not isinstance(scenario, Scenario):
         raise InvalidArgumentError(f"run() needs a cl.Scenario, not {type(scenario).__name__}")
+    if client is not None:
+        return drivers.lookup(client)(scenario, **options)
+    if options:
+        raise InvalidArgumentError(f"options {sorted(options)} need a client")
     history, consumer, recorder = _execute(scenario, trace=True)
     tables = recorder.tables() | history.tables()
     return Run(
@@ -210,25 +220,27 @@ def run(scenario: Scenario) -> Run:
     )
 
 
-def received_ids(scenario: Scenario) -> list[int]:
-    """Only the message ids the consumer received: no trace, snapshots or check (for explain)."""
-    history, _, _ = _execute(scenario, trace=False)
+def received_ids(scenario: Scenario, bugs: BugSet | None = None) -> list[int]:
+    """Only the message ids the consumer received: no trace, snapshots or check (for explain).
+    `bugs`: a BugSet to run with instead of the scenario's (explain's records the switches read).
+    """
+    history, _, _ = _execute(scenario, trace=False, bugs=bugs)
     return history.received_ids()
 
 
-def run_presets(
-    scenario: Scenario, presets: Iterable[str] = ("v0.7.5", "v0.7.6", "v1.0")
-) -> dict[str, Run]:
+def run_presets(scenario: Scenario, presets: Iterable[str] = VERSIONS) -> dict[str, Run]:
     """The same workload on several broker versions, for before/after charts."""
     return {name: run(scenario.with_bugs(name)) for name in presets}
 
 
-def _execute(scenario: Scenario, trace: bool) -> tuple[Operations, Consumer, Recorder]:
+def _execute(
+    scenario: Scenario, trace: bool, bugs: BugSet | None = None
+) -> tuple[Operations, Consumer, Recorder]:
     s = scenario
     recorder = Recorder(s.topic, snapshots=trace and s.snapshots, limit=SNAPSHOT_ROW_LIMIT)
     hook = recorder.client_step if trace else _no_hook
     broker = Broker(
-        bugs=s.bug_set,
+        bugs=s.bug_set if bugs is None else bugs,
         flush_batches=s.flush_batches,
         linger_ms=s.linger_ms,
         flush_ms=s.flush_ms,

@@ -2,20 +2,26 @@
 
 Each cell of the grid (batch split x flush threshold x preset) is one run of the workload; the
 result is one row per cell, ready for a heatmap. Like `explain`, it runs without trace, snapshots
-or checker, and only counts what the consumer received.
+or checker, and only counts what the consumer received; like explain, the cells can run through
+any `concurrent.futures.Executor` or a dask.distributed Client (chronik_lab.sim.executors).
+
+`listed` is the one rule for list parameters (the sweep's, and the notebooks' `compare_with`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
+import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.executors import Pool, progress_bar
 from chronik_lab.sim.scenario import Scenario, received_ids
 
-__all__ = ["split_label", "sweep"]
+__all__ = ["listed", "split_label", "sweep"]
 
 COLUMNS = [
     "preset",
@@ -34,44 +40,92 @@ def sweep(
     messages: int = 10,
     batch_splits: Iterable[Sequence[int] | None] = (None, (10,), (5, 5), (4, 6), (2, 8)),
     flush_thresholds: Iterable[int] = (1, 2, 3, 5, 10),
-    presets: Iterable[str] = ("v0.7.5", "v0.7.6", "v1.0"),
+    presets: Iterable[str] | str = ("v0.7.5", "v0.7.6", "v1.0"),
     *,
     acks: int = -1,
     partitions: int = 1,
+    executor: object = None,
+    max_workers: int | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """One row per (preset, batch split, flush threshold): what came back, and the rates.
 
     duplication_rate = duplicates / sent (extra copies per message sent);
     loss_rate = lost / sent (share of the messages never received).
+    Every cell is validated (as a cl.Scenario) before the first one runs. `executor`,
+    `max_workers` and `progress` as in `cl.explain`: None runs small grids in threads and large
+    ones in a process pool; the table is the same whichever runs them.
     """
-    splits = _listed(batch_splits, "batch_splits")
-    thresholds = _listed(flush_thresholds, "flush_thresholds")
+    splits = listed(batch_splits, "batch_splits")
+    thresholds = listed(flush_thresholds, "flush_thresholds")
+    labels = listed(presets, "presets", str_is_one=True)
+    cells = [
+        Scenario(
+            messages=messages,
+            batch_sizes=split,
+            acks=acks,
+            bugs=preset,
+            flush_batches=flush,
+            partitions=partitions,
+            snapshots=False,
+        )
+        for preset in labels
+        for split in splits
+        for flush in thresholds
+    ]
+    presets_of = [preset for preset in labels for _ in range(len(splits) * len(thresholds))]
+    results = _run_all(cells, executor, max_workers, progress)
     rows = []
-    for preset in _listed(presets, "presets"):
-        for split in splits:
-            for flush in thresholds:
-                scenario = Scenario(
-                    messages=messages,
-                    batch_sizes=split,
-                    acks=acks,
-                    bugs=preset,
-                    flush_batches=flush,
-                    partitions=partitions,
-                    snapshots=False,
-                )
-                counts = outcome(received_ids(scenario), messages)
-                rows.append(
-                    {
-                        "preset": preset,
-                        "batch_split": split_label(scenario.batch_sizes, messages),
-                        "flush_batches": flush,
-                        "sent": messages,
-                        **counts,
-                        "duplication_rate": counts["duplicates"] / messages,
-                        "loss_rate": counts["lost"] / messages,
-                    }
-                )
+    for preset, scenario, ids in zip(presets_of, cells, results, strict=True):
+        counts = outcome(ids, messages)
+        rows.append(
+            {
+                "preset": preset,
+                "batch_split": split_label(scenario.batch_sizes, messages),
+                "flush_batches": scenario.flush_batches,
+                "sent": messages,
+                **counts,
+                "duplication_rate": counts["duplicates"] / messages,
+                "loss_rate": counts["lost"] / messages,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _cell_ids(scenario: Scenario) -> np.ndarray:
+    return np.asarray(received_ids(scenario), dtype=np.int64)
+
+
+def _run_all(
+    cells: list[Scenario], executor: object, max_workers: int | None, progress: bool
+) -> list[np.ndarray]:
+    """Each cell's received ids, in the cells' order, whatever ran them."""
+    out: list[np.ndarray | None] = [None] * len(cells)
+    pending: dict[Future, int] = {}
+    with Pool(executor, max_workers) as pool, progress_bar(progress, len(cells), "cells") as bar:
+        start = 0
+        if not pool.decided:  # automatic: time the first cell here, then choose
+            out[0], seconds = pool.time_first(_cell_ids, cells[0])
+            pool.decide(seconds * (len(cells) - 1))
+            start = 1
+            bar.update(1)
+        try:
+            queue = iter(range(start, len(cells)))
+            for i in queue:
+                pending[pool.submit(_cell_ids, cells[i])] = i
+                if len(pending) < pool.window:
+                    continue
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    out[pending.pop(future)] = future.result()
+                    bar.update(1)
+            for future in list(pending):
+                out[pending.pop(future)] = future.result()
+                bar.update(1)
+        finally:
+            for future in pending:
+                future.cancel()
+    return out  # type: ignore[return-value]
 
 
 def split_label(batch_sizes: Sequence[int] | None, messages: int) -> str:
@@ -81,15 +135,30 @@ def split_label(batch_sizes: Sequence[int] | None, messages: int) -> str:
     return "+".join(str(size) for size in batch_sizes)
 
 
-def _listed(values: object, name: str) -> list:
-    if isinstance(values, (str, bytes)) and name != "presets":
-        raise InvalidArgumentError(f"{name} must be a list, not {values!r}")
-    if isinstance(values, str):
+def listed(
+    values: object, name: str, *, str_is_one: bool = False, may_be_empty: bool = False
+) -> list:
+    """`values` as a list, by one rule for every list parameter of the lab:
+
+    - a list, tuple, range, array, Series or any other iterable gives its items, in order;
+    - a str is one item when `str_is_one` (a name: "v0.7.5" is one version, and "a,b" one
+      version made of two bugs -- never six characters), and an error otherwise, as is bytes;
+    - None and an empty iterable are an error, or the empty list when `may_be_empty`;
+    - anything else (an int, a dict's keys by accident, ...) is an error:
+      InvalidArgumentError naming the parameter.
+    """
+    if values is None:
+        if may_be_empty:
+            return []
+        raise InvalidArgumentError(f"{name} must be a list, not None")
+    if isinstance(values, str) and str_is_one:
         return [values]
+    if isinstance(values, (str, bytes, dict)):
+        raise InvalidArgumentError(f"{name} must be a list, not {values!r}")
     try:
         out = list(values)  # type: ignore[call-overload]
     except TypeError:
         raise InvalidArgumentError(f"{name} must be a list, not {values!r}") from None
-    if not out:
+    if not out and not may_be_empty:
         raise InvalidArgumentError(f"{name} must not be empty")
     return out

@@ -19,12 +19,12 @@ one, or until the end of the run. All functions are pure; they never modify the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from chronik_lab.checker.pattern import run_labels
+from chronik_lab.sim.tables import RunTables
+from chronik_lab.viz.received import lost_points, pattern_bands, received_points
+from chronik_lab.viz.rows import MAX_ROWS, fit_rows
 
 __all__ = [
     "MAX_ROWS",
@@ -39,25 +39,10 @@ __all__ = [
     "segment_spans",
 ]
 
-MAX_ROWS = 5_000  # altair's default per-dataset limit; charts keep their *total* under it
 OFFSET_BINS = 40  # offset bins per snapshot once a buffer chart must be aggregated
-GRID_BINS = 60  # offset x message-id grid for received records of a big run
 
 
-def fit_rows(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> pd.DataFrame:
-    """At most `max_rows` rows: `df` itself if it fits, else an evenly strided sample.
-
-    The first and the last rows are always kept, so a line still spans the whole run.
-    """
-    if max_rows < 1:
-        return df.iloc[:0]
-    if len(df) <= max_rows:
-        return df
-    index = np.unique(np.linspace(0, len(df) - 1, max_rows).round().astype(np.int64))
-    return df.iloc[index]
-
-
-def run_end(run: Any) -> int:
+def run_end(run: RunTables) -> int:
     """The step after the last one a chart may draw: the end of the trace, or of the snapshots
     when the recorder stopped taking them (`run.snapshots_truncated`)."""
     ends = [int(t["step_index"].max()) + 1 for t in _histories(run) if len(t)]
@@ -66,7 +51,7 @@ def run_end(run: Any) -> int:
     return max(ends, default=1)
 
 
-def partitions_of(run: Any) -> list[int]:
+def partitions_of(run: RunTables) -> list[int]:
     """Every partition a run touched (sent to, received from, or snapshotted), sorted."""
     seen: set[int] = set()
     for table in (run.sent, run.received, *_histories(run)):
@@ -75,7 +60,7 @@ def partitions_of(run: Any) -> list[int]:
     return sorted(seen) or [0]
 
 
-def _histories(run: Any) -> list[pd.DataFrame]:
+def _histories(run: RunTables) -> list[pd.DataFrame]:
     return [run.buffer_history, run.segment_history, run.offsets_history]
 
 
@@ -113,7 +98,7 @@ def _merge_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # -- segments -----------------------------------------------------------------------------
 
 
-def segment_spans(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+def segment_spans(run: RunTables, partition: int, budget: int = 2_000) -> pd.DataFrame:
     """One row per segment and span of steps over which its range and visibility held.
 
     Columns: step_start, step_end, base_offset, end_offset (last + 1), record_count, visible,
@@ -126,7 +111,9 @@ def segment_spans(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame
     while True:
         out = _segment_spans(seg, _keep_states(steps, n), end)
         if len(out) <= budget or n <= 1:
-            return fit_rows(out, budget)
+            fitted = fit_rows(out, budget)
+            fitted.attrs = {"snapshots": (min(n, len(steps)), len(steps))}
+            return fitted
         n = max(1, n // 2)
 
 
@@ -154,7 +141,7 @@ def _segment_spans(seg: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFra
 # -- offsets (high watermark, log end) ----------------------------------------------------
 
 
-def offset_lines(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
+def offset_lines(run: RunTables, partition: int, budget: int = 2_000) -> pd.DataFrame:
     """High watermark and log end offset as step lines: step_index, measure, value.
 
     Only the steps where a value changed, plus a closing point at the run's end.
@@ -179,7 +166,7 @@ def offset_lines(run: Any, partition: int, budget: int = 2_000) -> pd.DataFrame:
 
 
 def buffer_spans(
-    run: Any, partition: int, budget: int = 2_000
+    run: RunTables, partition: int, budget: int = 2_000
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The buffer over the steps of a run, as (multiplicity spans, buffer range spans).
 
@@ -191,13 +178,82 @@ def buffer_spans(
     entries, steps = _buffer_states(run, partition)
     end = run_end(run)
     spans = _multiplicity_spans(entries, steps, end, bins=None)
-    if len(spans) > budget:
-        keep = _keep_states(steps, max(1, budget // OFFSET_BINS))
-        spans = _multiplicity_spans(entries, keep, end, bins=OFFSET_BINS)
-    return fit_rows(spans, budget), fit_rows(_range_spans(entries, steps, end), budget)
+    cells = None
+    if len(spans) > budget or _too_small(spans, end):
+        step_bins = max(1, budget // OFFSET_BINS)
+        spans, cells = _binned_cells(spans, end, step_bins, OFFSET_BINS)
+    out = fit_rows(spans, budget)
+    # What the reduction did, for the chart to say it: (steps, offsets) per cell, rows dropped.
+    out.attrs = {"cells": cells, "sampled": len(out) < len(spans)}
+    return out, fit_rows(_range_spans(entries, steps, end), budget)
 
 
-def _buffer_states(run: Any, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _too_small(spans: pd.DataFrame, end: int) -> bool:
+    """Whether the typical span would be a speck: under 1/150 of the offsets *and* of the steps
+    (a small buffer moving over a long log). Binned cells are at least 1/40 x 1/75 of the plot."""
+    if len(spans) < 2:
+        return False
+    offsets = int(spans["offset_end"].max()) - int(spans["offset_start"].min())
+    tall = float((spans["offset_end"] - spans["offset_start"]).median())
+    wide = float((spans["step_end"] - spans["step_start"]).median())
+    return tall * 150 < offsets and wide * 150 < end
+
+
+def _binned_cells(
+    spans: pd.DataFrame, end: int, step_bins: int, offset_bins: int
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Every snapshot kept, aggregated: a grid of step blocks x offset blocks, each cell the
+    most copies any snapshot in its steps held of any offset in its offsets (so a duplicate
+    never hides and no snapshot is skipped). Adjacent offset blocks with equal multiplicity
+    are joined again."""
+    lo, hi = int(spans["offset_start"].min()), int(spans["offset_end"].max())
+    sw = max(1, -(-end // step_bins))
+    ow = max(1, -(-(hi - lo) // offset_bins))
+    s0 = spans["step_start"].to_numpy(np.int64) // sw
+    s1 = (spans["step_end"].to_numpy(np.int64) - 1) // sw
+    o0 = (spans["offset_start"].to_numpy(np.int64) - lo) // ow
+    o1 = (spans["offset_end"].to_numpy(np.int64) - 1 - lo) // ow
+    reps = s1 - s0 + 1
+    sbin = np.repeat(s0, reps) + _ramp(reps)
+    ob0, ob1 = np.repeat(o0, reps), np.repeat(o1, reps)
+    mult = np.repeat(spans["multiplicity"].to_numpy(np.int64), reps)
+    oreps = ob1 - ob0 + 1
+    rows = pd.DataFrame(
+        {
+            "state": np.repeat(sbin, oreps),
+            "bin": np.repeat(ob0, oreps) + _ramp(oreps),
+            "multiplicity": np.repeat(mult, oreps),
+        }
+    )
+    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
+    new = (
+        rows["state"].ne(rows["state"].shift())
+        | rows["bin"].ne(rows["bin"].shift() + 1)
+        | rows["multiplicity"].ne(rows["multiplicity"].shift())
+    )
+    rows["run"] = new.cumsum()
+    g = rows.groupby("run").agg(
+        state=("state", "first"),
+        b0=("bin", "first"),
+        b1=("bin", "last"),
+        m=("multiplicity", "first"),
+    )
+    state = g["state"].to_numpy(np.int64)
+    out = pd.DataFrame(
+        {
+            "step_start": state * sw,
+            "step_end": np.minimum(end, (state + 1) * sw),
+            "offset_start": lo + g["b0"].to_numpy(np.int64) * ow,
+            "offset_end": np.minimum(hi, lo + (g["b1"].to_numpy(np.int64) + 1) * ow),
+            "multiplicity": g["m"].to_numpy(np.int64),
+            "binned": True,
+            "step": f"{sw:,} steps",
+        }
+    )
+    return out, (sw, ow)
+
+
+def _buffer_states(run: RunTables, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The buffer entries of each snapshot, and every step where the buffer changed.
 
     An emptied buffer leaves no rows in buffer_history; the offsets table says when it happened.
@@ -318,92 +374,3 @@ def _range_spans(entries: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataF
         }
     )
     return _merge_runs(df, ["offset_start", "offset_end"])
-
-
-# -- received vs sent ---------------------------------------------------------------------
-
-
-def received_points(run: Any, partition: int, budget: int = 3_000) -> pd.DataFrame:
-    """Received records: offset (client-seen), message_id, status ("first" | "duplicate").
-
-    A record is a duplicate when its message id was already received (earlier in the run).
-    Past `budget` rows: an offset x message-id grid instead, with offset_end / id_end, count
-    and duplicates per cell, status "duplicate" when the cell holds any.
-    """
-    rec = run.received
-    dup = rec["message_id"].duplicated(keep="first").to_numpy(bool)
-    mask = (rec["partition"] == partition).to_numpy(bool)
-    pts = pd.DataFrame(
-        {
-            "offset": rec["offset"].to_numpy(np.int64)[mask],
-            "message_id": rec["message_id"].to_numpy(np.int64)[mask],
-            "duplicate": dup[mask],
-        }
-    )
-    if len(pts) <= budget:
-        return pd.DataFrame(
-            {
-                "offset": pts["offset"],
-                "message_id": pts["message_id"],
-                "status": np.where(pts["duplicate"], "duplicate", "first").astype(object),
-            }
-        )
-    return fit_rows(_grid(pts, "offset", "duplicate"), budget)
-
-
-def lost_points(run: Any, partition: int, budget: int = 1_000) -> pd.DataFrame:
-    """Sent, acknowledged ids never received, at the offset the producer got back: offset,
-    message_id (or a grid like `received_points` past `budget`), status "lost"."""
-    sent = run.sent
-    sent = sent[(sent["partition"] == partition).to_numpy(bool)]
-    lost = sent[~sent["message_id"].isin(run.received["message_id"])]
-    pts = pd.DataFrame(
-        {
-            "offset": lost["offset"].to_numpy("float64", na_value=np.nan),
-            "message_id": lost["message_id"].to_numpy(np.int64),
-        }
-    )
-    if len(pts) > budget:
-        pts = pts.dropna()
-        pts["offset"] = pts["offset"].astype(np.int64)
-        out = fit_rows(_grid(pts.assign(duplicate=False), "offset", "duplicate"), budget)
-        return out.assign(status="lost")
-    return pts.assign(status="lost")
-
-
-def _grid(pts: pd.DataFrame, x: str, flag: str) -> pd.DataFrame:
-    """Count points per cell of a GRID_BINS x GRID_BINS grid over (x, message_id)."""
-    cells = {}
-    for col in (x, "message_id"):
-        lo, hi = int(pts[col].min()), int(pts[col].max()) + 1
-        width = max(1, -(-(hi - lo) // GRID_BINS))
-        cells[col] = (lo + (pts[col].to_numpy(np.int64) - lo) // width * width, width)
-    df = pd.DataFrame({x: cells[x][0], "message_id": cells["message_id"][0], flag: pts[flag]})
-    g = df.groupby([x, "message_id"], as_index=False).agg(
-        count=(flag, "size"), duplicates=(flag, "sum")
-    )
-    g[f"{x}_end"] = g[x] + cells[x][1]
-    g["id_end"] = g["message_id"] + cells["message_id"][1]
-    g["status"] = np.where(g["duplicates"] > 0, "duplicate", "first").astype(object)
-    return g
-
-
-def pattern_bands(run: Any, partition: int, budget: int = 200) -> pd.DataFrame:
-    """The pattern table's runs of one partition as bands, numbered; empty past `budget` runs
-    (hundreds of bands are unreadable; the table itself says more)."""
-    pattern = run.report.pattern
-    pattern = pattern[(pattern["partition"] == partition).to_numpy(bool)]
-    if len(pattern) > budget:
-        return pattern.iloc[:0].assign(band=0, label="")
-    out = pd.DataFrame(
-        {
-            "offset_start": pattern["offset_start"].to_numpy(np.int64),
-            "offset_end": pattern["offset_end"].to_numpy(np.int64),
-            "value_start": pattern["value_start"].to_numpy(np.int64),
-            "value_end": pattern["value_end"].to_numpy(np.int64),
-            "count": pattern["count"].to_numpy(np.int64),
-        }
-    )
-    out["band"] = np.arange(len(out)) % 2
-    out["label"] = run_labels(out).to_numpy()  # the same text as CheckReport.pattern_text()
-    return out

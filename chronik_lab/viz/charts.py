@@ -1,10 +1,18 @@
-"""Altair charts of a run: segments, buffer contents, received vs sent, before/after, sweeps.
+"""Altair charts of a run: segments, buffer contents, the buffer as fetch reads it, received vs
+sent, before/after, sweeps and explain grids.
 
-Every builder takes a `Run` (or several, or a table) and returns an altair chart whose data,
-all layers together, stays within altair's 5,000-row limit however big the run: chartdata.py
-reduces the tables first (merging unchanged steps, then sampling snapshots and binning offsets).
-The limit itself is never raised or disabled -- a chart that could not be drawn readably from
-5,000 rows could not be read either.
+Every builder takes a run's tables (`sim.tables.RunTables`; or several runs, or a table) and
+returns an altair chart whose data, all layers together, stays within altair's 5,000-row limit
+however big the run: chartdata.py and steps.py reduce the tables first (merging unchanged
+steps, then sampling snapshots and binning offsets and steps). The limit itself is never raised
+or disabled -- a chart that could not be drawn readably from 5,000 rows could not be read
+either. A chart drawn from snapshots that stopped early says so in its subtitle.
+
+Charts whose x axis is the step index carry lanes under the plot that name each step's event
+(produce, flush, fetch; or update_buffer / mark_flushed), and a short run names every step on
+the axis itself. Legends are drawn as small charts of the very marks they explain (a filled
+square for a segment, a dashed outline for the buffer, solid / dashed / dotted lines), listing
+only what the chart shows.
 
 Charts render offline: call `use_offline_renderer()` once (notebooks do, in their first cell)
 so altair draws SVG through vl-convert instead of loading vega from a CDN.
@@ -12,23 +20,41 @@ so altair draws SVG through vl-convert instead of loading vega from a CDN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
-from chronik_lab.checker.counts import outcome
-from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.tables import RunTables
 from chronik_lab.viz import chartdata as cd
-from chronik_lab.viz.tablecharts import explain_chart, sweep_heatmap
+from chronik_lab.viz import steps as st
+from chronik_lab.viz.delivery import before_after, received_vs_sent
+from chronik_lab.viz.sequence import buffer_sequence
+from chronik_lab.viz.style import (
+    HEIGHT,
+    WIDTH,
+    bugs_label,
+    legend,
+    number_format,
+    per_partition,
+    titled,
+)
+from chronik_lab.viz.tablecharts import (
+    combination_table,
+    explain_chart,
+    explain_grid,
+    sweep_heatmap,
+)
 
 __all__ = [
     "MAX_ROWS",
     "before_after",
     "buffer_contents",
+    "buffer_sequence",
     "chart_rows",
+    "combination_table",
     "explain_chart",
+    "explain_grid",
     "fit_rows",
     "received_vs_sent",
     "segment_map",
@@ -39,18 +65,23 @@ __all__ = [
 MAX_ROWS = cd.MAX_ROWS
 fit_rows = cd.fit_rows
 
-WIDTH, HEIGHT = 640, 280
 MAX_FETCH_RULES = 50
-MAX_BAND_LABELS = 8
-SEG_VISIBLE, SEG_INVISIBLE, BUFFER = "segment (fetch sees it)", "segment (invisible)", "buffer"
-MEASURE_NAMES = {"high_watermark": "high watermark", "log_end_offset": "log end offset"}
-FETCH = "fetch"
-MAP_COLORS = alt.Scale(
-    domain=[SEG_VISIBLE, SEG_INVISIBLE, BUFFER, *MEASURE_NAMES.values(), FETCH],
-    range=["#54a24b", "#e45756", "#bab0ac", "#4c78a8", "#b279a2", "#333333"],
-)
-STATUS = alt.Scale(domain=["first", "duplicate", "lost"], range=["#4c78a8", "#f58518", "#e45756"])
-SHAPES = alt.Scale(domain=["first", "duplicate", "lost"], range=["circle", "circle", "cross"])
+SEG_VISIBLE, SEG_INVISIBLE = "segment (fetch sees it)", "segment (invisible to fetch)"
+BUFFER = "buffer (lowest to highest offset)"
+HW, LEO, FETCH, CLEARED = "high watermark", "log end offset", "fetch", "mark_flushed"
+MEASURES = {"high_watermark": HW, "log_end_offset": LEO}
+COLORS = {
+    SEG_VISIBLE: "#54a24b",
+    SEG_INVISIBLE: "#e45756",
+    BUFFER: "#4a4a4a",
+    HW: "#4c78a8",
+    LEO: "#b279a2",
+    FETCH: "#333333",
+    CLEARED: "#333333",
+}
+DASHES = {HW: [1, 0], LEO: [6, 3], FETCH: [2, 3], CLEARED: [2, 3], BUFFER: [4, 3]}
+LANE_COLOR = "#8c8c8c"
+LANE_ROWS = 300  # more rectangles than that in 640 px are specks: bin the steps instead
 # Copies of an offset in the buffer: 1 is the correct state (blue), every extra copy hotter.
 COPIES = ["#9ecae9", "#f58518", "#e45756", "#b22222", "#6b0000"]
 
@@ -81,84 +112,103 @@ def _inline_rows(node: Any) -> int:
     return 0
 
 
-def _per_partition(run: Any, build, budget: int, title: str | list[str]) -> alt.TopLevelMixin:
-    """One chart per partition, stacked under one title; the row budget is shared."""
-    parts = cd.partitions_of(run)
-    if len(parts) == 1:
-        return build(run, parts[0], budget, title)
-    share = max(1, budget // len(parts))
-    charts = [build(run, p, share, f"partition {p}") for p in parts]
-    return alt.vconcat(*charts).properties(title=title)
+def _scale(domain: list[str]) -> alt.Scale:
+    return alt.Scale(domain=domain, range=[COLORS[d] for d in domain])
 
 
-def _bugs_label(run: Any) -> str:
-    bugs = run.scenario.bugs
-    if bugs is None or bugs == ():
-        return "no bugs"
-    return bugs if isinstance(bugs, str) else "+".join(bugs)
+def _step_axis(run: RunTables, partition: int, end: int, title: str) -> alt.Axis:
+    """The step axis: every step named on a short run, else compact numbers ("100k")."""
+    names = st.step_names(run, partition, end)
+    if names and end <= 200:
+        labels = [names.get(i, "") for i in range(end)]
+        values = [i + 0.5 for i in sorted(names)]  # the middle of each step's column
+        return alt.Axis(
+            title=title,
+            values=values,
+            labelExpr=f"{labels!r}[floor(datum.value)]",
+            labelAngle=-50,
+            labelAlign="right",
+            labelFontSize=9,
+            labelOverlap=False,
+        )
+    return alt.Axis(title=title, format="~s", tickCount=8, labelOverlap=True)
+
+
+def _lanes_chart(
+    lanes: pd.DataFrame, domain: list[str], x_scale: alt.Scale, axis: alt.Axis
+) -> alt.Chart:
+    """Lanes naming each step's event, under a chart with the same x scale."""
+    tooltip = ["lane:N", "what:N", "step_start:Q", "step_end:Q", "steps:Q"]
+    tooltip += [c for c in ("detail:N", "count:Q") if c.split(":")[0] in lanes]
+    return (
+        alt.Chart(lanes)
+        .mark_rect(color=LANE_COLOR, stroke="white", strokeWidth=0.5 if len(lanes) <= 100 else 0)
+        .encode(
+            x=alt.X("step_start:Q", scale=x_scale, axis=axis),
+            x2="step_end:Q",
+            y=alt.Y("lane:N", sort=domain, scale=alt.Scale(domain=domain), title=None),
+            tooltip=tooltip,
+        )
+        .properties(width=WIDTH, height=18 * len(domain))
+    )
 
 
 # -- segment map ----------------------------------------------------------------------------
 
 
-def segment_map(run: Any, max_rows: int = MAX_ROWS) -> alt.TopLevelMixin:
+def segment_map(run: RunTables, max_rows: int = MAX_ROWS) -> alt.TopLevelMixin:
     """Each segment's offset range over the steps of the run (green: fetch can see it, red: it
-    cannot), the buffer's offset range (grey band), the high watermark and the log end offset.
+    cannot), the buffer's offset range (dashed outline), the high watermark (solid), the log end
+    offset (dashed), each fetch (dotted); under it, lanes naming each step's event.
 
-    Where the buffer band and a segment overlap, the same offsets are served from two places --
-    the "overlapping ranges" of chronik's notes.
+    Where the buffer's outline and a segment overlap, the same offsets are held in two places
+    -- the "overlapping ranges" of chronik's notes.
     """
-    title = f"Segments, buffer and offsets over steps ({_bugs_label(run)})"
-    return _per_partition(run, _segment_map_one, max_rows, title)
+    title = f"Segments, buffer and offsets over the steps of the run ({bugs_label(run)})"
+    return per_partition(run, _segment_map_one, max_rows, title)
 
 
-def _segment_map_one(run: Any, partition: int, budget: int, title: str) -> alt.LayerChart:
-    segments = cd.segment_spans(run, partition, budget * 2 // 5)
+def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
+    segments = cd.segment_spans(run, partition, budget * 3 // 10)
     _, ranges = cd.buffer_spans(run, partition, budget // 5)
-    lines = cd.offset_lines(run, partition, budget * 3 // 10)
-    fetches = _steps(run, partition, "fetch_response", budget // 10)
-    if len(fetches) > MAX_FETCH_RULES:  # thousands of polls would grey the whole plot out
+    lines = cd.offset_lines(run, partition, budget // 5)
+    end = _trace_end(run)
+    fetches = _steps(run, partition, "fetch_response", budget // 10, end)
+    lanes = st.event_lanes(run, partition, end, min(budget // 5, LANE_ROWS))
+    if len(fetches) > MAX_FETCH_RULES:  # thousands of polls would grey the plot out: lanes say it
         fetches = fetches.iloc[:0]
     segments["what"] = segments["visible"].map({True: SEG_VISIBLE, False: SEG_INVISIBLE})
-    ranges["what"] = BUFFER
-    lines["what"] = lines["measure"].map(MEASURE_NAMES)
-    fetches["what"] = FETCH
-    color = alt.Color("what:N", scale=MAP_COLORS, title=None)
-    x_scale = alt.Scale(domain=[0, cd.run_end(run)], nice=False)
+    lines["what"] = lines["measure"].map(MEASURES)
+    x_scale = alt.Scale(domain=[0, end], nice=False)
+    x = alt.X("step_start:Q", scale=x_scale, axis=alt.Axis(labels=False, title=None))
+    top = max(float(segments["end_offset"].max()) if len(segments) else 0.0, _top(lines, "value"))
+    y = alt.Y(
+        "base_offset:Q", title="offset", axis=alt.Axis(format=number_format(top), tickMinStep=1)
+    )
+    shown = sorted(set(segments["what"]), key=list(COLORS).index)
     seg = (
         alt.Chart(segments)
-        .mark_rect(opacity=0.5, strokeWidth=1.5)
+        .mark_rect(opacity=0.5)
         .encode(
-            x=alt.X("step_start:Q", title="step", scale=x_scale),
+            x=x,
             x2="step_end:Q",
-            y=alt.Y("base_offset:Q", title="offset"),
+            y=y,
             y2="end_offset:Q",
-            color=color,
-            tooltip=[
-                "what:N",
-                "base_offset:Q",
-                "end_offset:Q",
-                "record_count:Q",
-                "sealed:N",
-                "step:N",
-                "step_start:Q",
-            ],
+            color=alt.Color("what:N", scale=_scale(shown or [SEG_VISIBLE]), legend=None),
+            tooltip=["what:N", "base_offset:Q", "end_offset:Q", "record_count:Q", "sealed:N"],
         )
     )
-    # Drawn over the segments, hatched by its dashed outline: where both cover an offset,
-    # fetch can serve it twice.
+    # An outline only: a fill over a segment would mix into a colour no legend explains.
     band = (
         alt.Chart(ranges)
-        .mark_rect(opacity=0.3, strokeDash=[4, 3], strokeWidth=1.5, stroke="#4a4a4a")
+        .mark_rect(filled=False, strokeDash=DASHES[BUFFER], strokeWidth=1.5, color=COLORS[BUFFER])
         .encode(
             x="step_start:Q",
             x2="step_end:Q",
             y="offset_start:Q",
             y2="offset_end:Q",
-            color=color,
             tooltip=[
-                "what:N",
-                alt.Tooltip("offset_start:Q", title="from offset"),
+                alt.Tooltip("offset_start:Q", title="buffer from offset"),
                 alt.Tooltip("offset_end:Q", title="to offset (excl.)"),
                 "step_start:Q",
             ],
@@ -166,29 +216,79 @@ def _segment_map_one(run: Any, partition: int, budget: int, title: str) -> alt.L
     )
     rules = (
         alt.Chart(fetches)
-        .mark_rule(strokeDash=[2, 2])
-        .encode(x="step_index:Q", color=color, tooltip=["what:N", "step_index:Q", "detail:N"])
+        .mark_rule(strokeDash=DASHES[FETCH], color=COLORS[FETCH])
+        .encode(x="step_index:Q", tooltip=["step_index:Q", "detail:N"])
     )
+    measures = [m for m in (HW, LEO) if m in set(lines["what"])]
     watermarks = (
         alt.Chart(lines)
         .mark_line(interpolate="step-after", strokeWidth=2.5)
         .encode(
             x="step_index:Q",
             y="value:Q",
-            color=color,
-            strokeDash=alt.StrokeDash("what:N", legend=None),
+            color=alt.Color("what:N", scale=_scale(measures or [HW]), legend=None),
+            strokeDash=alt.StrokeDash(
+                "what:N",
+                scale=alt.Scale(
+                    domain=measures or [HW], range=[DASHES[m] for m in measures or [HW]]
+                ),
+                legend=None,
+            ),
             tooltip=["what:N", "value:Q", "step_index:Q"],
         )
     )
-    layer = alt.layer(seg, band, rules, watermarks)
-    return layer.properties(width=WIDTH, height=HEIGHT, title=title)
+    layers = [seg, band, rules, watermarks, *_unrecorded(run, end)]
+    plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
+    plot = plot.resolve_scale(color="independent", strokeDash="independent")
+    entries = [(s, "fill") for s in shown]
+    entries += [(BUFFER, "outline")] if len(ranges) else []
+    entries += [(m, "line") for m in measures] + ([(FETCH, "line")] if len(fetches) else [])
+    axis = _step_axis(run, partition, end, "step (each step's event is named in the lanes)")
+    lanes_chart = _lanes_chart(lanes, list(st.LANES), x_scale, axis)
+    body = alt.vconcat(plot, lanes_chart, spacing=4).resolve_scale(color="independent")
+    chart = alt.hconcat(body, legend(entries, COLORS, DASHES))
+    chart = chart.resolve_scale(color="independent", strokeDash="independent")
+    notes = [st.coverage_note(run, partition), _sampled(segments, "segment")]
+    return chart.properties(title=titled(title, _joined(notes)))
 
 
-def _steps(run: Any, partition: int, step: str, budget: int) -> pd.DataFrame:
-    """The trace rows of one kind of step in one partition: step_index, source, detail, count."""
+def _trace_end(run: RunTables) -> int:
+    """The x range of a step chart: the whole trace, which is never cut (snapshots may be),
+    unless the snapshots cover less than half of it -- then only what they cover, which would
+    otherwise be squeezed into a sliver (the subtitle says how much that is)."""
+    recorded = cd.run_end(run)
+    steps = int(run.trace["step_index"].max()) + 1 if len(run.trace) else 1
+    return recorded if run.snapshots_truncated and recorded * 2 < steps else max(recorded, steps)
+
+
+def _unrecorded(run: RunTables, end: int) -> list[alt.Chart]:
+    """A grey band over the steps after the snapshots stopped, saying so, so that an empty
+    stretch of the chart is never read as an empty buffer or log."""
+    recorded = cd.run_end(run)
+    if not run.snapshots_truncated or recorded >= end:
+        return []
+    band = pd.DataFrame(
+        {"start": [recorded], "stop": [end], "text": [f"no snapshots after step {recorded:,}"]}
+    )
+    base = alt.Chart(band)
+    return [
+        base.mark_rect(color="#bbbbbb", opacity=0.35).encode(
+            x="start:Q", x2="stop:Q", tooltip=["text:N"]
+        ),
+        base.mark_text(
+            align="left", baseline="top", dx=4, dy=4, fontSize=11, color="#555555"
+        ).encode(x="start:Q", y=alt.value(0), text="text:N"),
+    ]
+
+
+def _steps(run: RunTables, partition: int, step: str, budget: int, end: int) -> pd.DataFrame:
+    """The trace rows of one kind of step in one partition before `end`: step_index, source,
+    detail, count."""
     trace = run.trace
     rows = trace[
-        (trace["step"] == step).to_numpy(bool) & (trace["partition"] == partition).to_numpy(bool)
+        (trace["step"] == step).to_numpy(bool)
+        & (trace["partition"] == partition).to_numpy(bool)
+        & (trace["step_index"] < end).to_numpy(bool)
     ]
     out = pd.DataFrame(
         {
@@ -204,34 +304,47 @@ def _steps(run: Any, partition: int, step: str, budget: int) -> pd.DataFrame:
 # -- buffer contents ------------------------------------------------------------------------
 
 
-def buffer_contents(run: Any, max_rows: int = MAX_ROWS) -> alt.TopLevelMixin:
+def buffer_contents(run: RunTables, max_rows: int = MAX_ROWS) -> alt.TopLevelMixin:
     """Step x offset: how many times each offset is in the fetch-side buffer after each step.
 
     With a correct buffer every cell is 1; the v0.7.5 flush, which put every pending record
-    into the buffer again, turns them 2. Ticks under the plot mark the update_buffer steps,
-    coloured by who called it (produce or flush). Big runs: cells are offset bins showing
-    the maximum multiplicity inside them.
+    into the buffer again, turns them 2. Dotted rules mark where `mark_flushed` cleared
+    flushed records; lanes under the plot mark each update_buffer (by caller: produce or flush)
+    and mark_flushed step. Big runs: cells are offset bins showing the maximum multiplicity
+    inside them.
     """
-    title = f"Buffer contents: multiplicity of each offset ({_bugs_label(run)})"
-    return _per_partition(run, _buffer_contents_one, max_rows, title)
+    title = f"Buffer contents: copies of each offset after each step ({bugs_label(run)})"
+    return per_partition(run, _buffer_contents_one, max_rows, title)
 
 
-def _buffer_contents_one(run: Any, partition: int, budget: int, title: str) -> alt.VConcatChart:
-    spans, _ = cd.buffer_spans(run, partition, budget * 4 // 5)
-    updates = _steps(run, partition, "update_buffer", budget // 5)
-    x_scale = alt.Scale(domain=[0, cd.run_end(run)], nice=False)
+def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str):
+    spans, _ = cd.buffer_spans(run, partition, budget * 3 // 5)
+    end = _trace_end(run)
+    lanes = st.buffer_events(run, partition, end, min(budget // 5, LANE_ROWS))
+    marks = _steps(run, partition, "mark_flushed", budget // 10, end)
+    if len(marks) > MAX_FETCH_RULES:
+        marks = marks.iloc[:0]
+    x_scale = alt.Scale(domain=[0, end], nice=False)
     heat = (
         alt.Chart(spans)
-        .mark_rect(stroke="white", strokeWidth=0.5)
+        .mark_rect(stroke="white", strokeWidth=0.5 if len(spans) <= 200 else 0)
         .encode(
-            x=alt.X("step_start:Q", title=None, scale=x_scale),
+            x=alt.X("step_start:Q", scale=x_scale, axis=alt.Axis(labels=False, title=None)),
             x2="step_end:Q",
-            y=alt.Y("offset_start:Q", title="offset"),
+            y=alt.Y(
+                "offset_start:Q",
+                title="offset",
+                axis=alt.Axis(format=number_format(_top(spans, "offset_end")), tickMinStep=1),
+            ),
             y2="offset_end:Q",
-            color=alt.Color("multiplicity:O", scale=_copies_scale(spans), title="copies in buffer"),
+            color=alt.Color(
+                "multiplicity:O",
+                scale=_copies_scale(spans),
+                legend=alt.Legend(title="copies in buffer", orient="right"),
+            ),
             tooltip=[
                 "offset_start:Q",
-                "offset_end:Q",
+                alt.Tooltip("offset_end:Q", title="to offset (excl.)"),
                 "multiplicity:Q",
                 "binned:N",
                 "step:N",
@@ -239,147 +352,48 @@ def _buffer_contents_one(run: Any, partition: int, budget: int, title: str) -> a
                 "step_end:Q",
             ],
         )
-        .properties(width=WIDTH, height=HEIGHT, title=title)
     )
-    ticks = (
-        alt.Chart(updates)
-        .mark_tick(thickness=2, size=14)
-        .encode(
-            x=alt.X("step_index:Q", title="step", scale=x_scale),
-            y=alt.Y("source:N", title="update_buffer"),
-            color=alt.Color(
-                "source:N",
-                scale=alt.Scale(domain=["produce", "flush"], range=["#4c78a8", "#e45756"]),
-                title="update_buffer from",
-            ),
-            tooltip=["step_index:Q", "source:N", "detail:N", "count:Q"],
+    cleared = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=DASHES[CLEARED], color=COLORS[CLEARED], strokeWidth=1.5)
+        .encode(x="step_index:Q", tooltip=["step_index:Q", "detail:N"])
+    )
+    plot = alt.layer(heat, cleared, *_unrecorded(run, end)).properties(width=WIDTH, height=HEIGHT)
+    axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
+    lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
+    body = alt.vconcat(plot, lanes_chart, spacing=4)
+    if len(marks):
+        body = alt.hconcat(body, legend([(CLEARED, "line")], COLORS, DASHES))
+        body = body.resolve_scale(color="independent", strokeDash="independent")
+    notes = [st.coverage_note(run, partition), _sampled(spans, "buffer")]
+    if spans.attrs.get("cells"):
+        sw, ow = spans.attrs["cells"]
+        notes.append(
+            f"each cell: {sw:,} steps × {ow:,} offsets, coloured by the most copies any "
+            "snapshot in it held"
         )
-        .properties(width=WIDTH)
-    )
-    return alt.vconcat(heat, ticks).resolve_scale(color="independent", x="shared")
+    return body.properties(title=titled(title, _joined(notes)))
+
+
+def _sampled(spans: pd.DataFrame, what: str) -> str | None:
+    """'120 of 50,000 buffer snapshots drawn, each until the next' when the data was thinned."""
+    kept, total = spans.attrs.get("snapshots", (0, 0))
+    if spans.attrs.get("sampled"):
+        return f"an even sample of the {what} rows drawn (too many to draw each)"
+    if kept >= total:
+        return None
+    return f"{kept:,} of {total:,} {what} snapshots drawn, each until the next drawn one"
+
+
+def _joined(notes: list[str | None]) -> list[str] | None:
+    kept = [n for n in notes if n]
+    return kept or None
+
+
+def _top(df: pd.DataFrame, column: str) -> float:
+    return float(df[column].max()) if len(df) else 0.0
 
 
 def _copies_scale(spans: pd.DataFrame) -> alt.Scale:
     domain = sorted(int(m) for m in spans["multiplicity"].unique()) or [1]
     return alt.Scale(domain=domain, range=[COPIES[min(m, len(COPIES)) - 1] for m in domain])
-
-
-# -- received vs sent -----------------------------------------------------------------------
-
-
-def received_vs_sent(
-    run: Any, max_rows: int = MAX_ROWS, compact: bool = False, title: str | list[str] | None = None
-) -> alt.TopLevelMixin:
-    """Client offset (x) against message id (y) for every received record: blue the first time
-    an id arrives, orange again; red crosses for sent ids never received (at the offset the
-    producer was given). Bands: the runs of the pattern table, labelled "offsets ↦ ids".
-    `compact`: a smaller panel without band labels, for side-by-side use."""
-    if title is None:
-        title = f"Received vs sent ({_bugs_label(run)}): {_outcome(run)}"
-
-    def build(r: Any, p: int, budget: int, t: str) -> alt.LayerChart:
-        return _received_one(r, p, budget, t, compact)
-
-    return _per_partition(run, build, max_rows, title)
-
-
-def _outcome(run: Any) -> str:
-    sent = len(run.sent)
-    o = outcome(run.received["message_id"].to_numpy(), sent)
-    return (
-        f"{sent:,} sent, {o['received']:,} received, {o['duplicates']:,} duplicates, "
-        f"{o['lost']:,} lost"
-    )
-
-
-def _received_one(run: Any, partition: int, budget: int, title: str, compact: bool):
-    points = cd.received_points(run, partition, budget * 3 // 5)
-    lost = cd.lost_points(run, partition, budget // 5)
-    bands = _bands(run, partition, budget // 5)
-    size = (WIDTH // 2 if compact else WIDTH), (HEIGHT * 4 // 5 if compact else HEIGHT)
-    x = alt.X("offset:Q", title="offset (as the client saw it)", scale=alt.Scale(nice=False))
-    y = alt.Y("message_id:Q", title="message id")
-    layers = []
-    if len(bands):
-        layers.append(
-            alt.Chart(bands)
-            .mark_rect(color="#888888")
-            .encode(
-                x=alt.X("band_start:Q"),
-                x2="band_end:Q",
-                opacity=alt.Opacity("band:N", scale=alt.Scale(range=[0.07, 0.17]), legend=None),
-                tooltip=["label:N", "count:Q"],
-            )
-        )
-        if not compact and len(bands) <= MAX_BAND_LABELS:  # more would overprint each other
-            layers.append(
-                alt.Chart(bands)
-                .mark_text(baseline="top", dy=4, fontSize=11, font="sans-serif")
-                .encode(x=alt.X("middle:Q"), y=alt.value(0), text="label:N")
-            )
-    # One scale for received and lost records, so the legend is one list: first, duplicate, lost.
-    color = alt.Color("status:N", scale=STATUS, title="record")
-    shape = alt.Shape("status:N", scale=SHAPES, title="record")
-    if "count" in points:  # a big run: a grid of cells, not single records
-        layers.append(
-            alt.Chart(points)
-            .mark_rect()
-            .encode(
-                x=x,
-                x2="offset_end:Q",
-                y=y,
-                y2="id_end:Q",
-                color=color,
-                opacity=alt.Opacity("count:Q", legend=None),
-                tooltip=["offset:Q", "message_id:Q", "count:Q", "duplicates:Q"],
-            )
-        )
-    else:
-        layers.append(
-            alt.Chart(points)
-            .mark_point(filled=True, size=30 if compact else 60, opacity=0.9)
-            .encode(
-                x=x, y=y, color=color, shape=shape, tooltip=["offset:Q", "message_id:Q", "status:N"]
-            )
-        )
-    lost_layer = (
-        alt.Chart(lost)
-        .mark_point(filled=True, size=40 if compact else 70)
-        .encode(
-            x=x,
-            y=y,
-            color=color,
-            shape=shape,
-            tooltip=["message_id:Q", alt.Tooltip("offset:Q", title="offset the producer got")],
-        )
-    )
-    layers.append(lost_layer)
-    return alt.layer(*layers).properties(width=size[0], height=size[1], title=title)
-
-
-def _bands(run: Any, partition: int, budget: int) -> pd.DataFrame:
-    if getattr(run, "report", None) is None:  # a run without a check has no pattern table
-        return pd.DataFrame()
-    bands = cd.pattern_bands(run, partition, budget)
-    if bands.empty:
-        return bands
-    return bands.assign(
-        band_start=bands["offset_start"] - 0.5,
-        band_end=bands["offset_end"] + 0.5,
-        middle=(bands["offset_start"] + bands["offset_end"]) / 2,
-    )
-
-
-# -- before / after -------------------------------------------------------------------------
-
-
-def before_after(runs: Mapping[str, Any], max_rows: int = MAX_ROWS) -> alt.HConcatChart:
-    """The same workload under several broker versions, side by side (compact received vs
-    sent, one per version, sharing the message-id axis)."""
-    if not isinstance(runs, Mapping) or not runs:
-        raise InvalidArgumentError("before_after needs a non-empty dict of label -> Run")
-    share = max(1, max_rows // len(runs))
-    charts = []
-    for label, run in runs.items():
-        charts.append(received_vs_sent(run, share, True, title=[str(label), _outcome(run)]))
-    return alt.hconcat(*charts).resolve_scale(y="shared")

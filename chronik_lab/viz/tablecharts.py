@@ -3,6 +3,10 @@
 Both tables are small (one row per grid cell or per bug combination), but are still passed
 through `fit_rows`, so a chart never embeds more than altair's 5,000 rows. Re-exported by
 `chronik_lab.viz.charts`, which is where notebooks find them.
+
+The explain ranking is shown as a switch-by-combination grid (`combination_table`,
+`explain_grid`): one row per combination, a ✓ under each switch it turns on, the preset it
+equals (if any) and its result -- instead of tuples of names cut off by the table's width.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz.chartdata import MAX_ROWS, fit_rows
 
-__all__ = ["explain_chart", "sweep_heatmap"]
+__all__ = ["combination_table", "explain_chart", "explain_grid", "sweep_heatmap"]
 
 WIDTH = 320
 
@@ -115,6 +120,116 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
     return alt.layer(stick, dot).properties(
         width=WIDTH, title="Which bug combinations reproduce the observation"
     )
+
+
+def combination_table(ranking: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The explain ranking as a grid: rank, preset (the preset this combination equals, or
+    ""), result ("minimal cause", "exact", "distance 4"), received, duplicates, lost, then one
+    column per switch holding "✓" when the combination turns it on. Rows: the `top` best,
+    every minimal combination and every preset, in rank order."""
+    _require(ranking, ["bugs", "distance"], "explain ranking")
+    rows = _shown(ranking, top)
+    table = pd.DataFrame(
+        {
+            "rank": rows["rank"].to_numpy() if "rank" in rows else range(1, len(rows) + 1),
+            "preset": [_preset_of(b) for b in rows["bugs"]],
+            "result": _results(rows),
+        }
+    )
+    for column in ("received", "duplicates", "lost"):
+        if column in rows:
+            table[column] = rows[column].to_numpy()
+    for name in BUGS:
+        table[name] = ["✓" if name in _names(b) else "" for b in rows["bugs"]]
+    return table.reset_index(drop=True)
+
+
+def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
+    """`combination_table` drawn: a ✓ per switch (columns) and combination (rows, best first),
+    and beside it each row's preset and result. Minimal causes are marked by their text and a
+    bold ✓, not by a second shade of red."""
+    table = combination_table(ranking, top)
+    table["row"] = [
+        f"#{r}" + (f" = {p}" if p else "")
+        for r, p in zip(table["rank"], table["preset"], strict=True)
+    ]
+    order = table["row"].tolist()
+    cells = table.melt(
+        id_vars=["row", "result"], value_vars=list(BUGS), var_name="switch", value_name="on"
+    )
+    cells["minimal"] = cells["result"] == "minimal cause"
+    y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    x = alt.X(
+        "switch:N",
+        sort=list(BUGS),
+        title=None,
+        axis=alt.Axis(orient="top", labelAngle=-35, labelLimit=220),
+    )
+    grid = alt.Chart(cells).mark_rect(stroke="#dddddd", fill="white").encode(x=x, y=y)
+    ticks = (
+        alt.Chart(cells)
+        .transform_filter(alt.datum.on == "✓")
+        .mark_text(fontSize=14)
+        .encode(
+            x=x,
+            y=y,
+            text="on:N",
+            color=alt.condition(alt.datum.minimal, alt.value("#b22222"), alt.value("#333333")),
+            tooltip=["row:N", "switch:N", "result:N"],
+        )
+    )
+    size = {"width": 34 * len(BUGS), "height": 20 * len(order)}
+    results = (
+        alt.Chart(table)
+        .mark_text(align="left", fontSize=11)
+        .encode(
+            x=alt.value(4),
+            y=alt.Y("row:N", sort=order, axis=None),
+            text="result:N",
+            color=alt.condition(
+                alt.datum.result == "minimal cause", alt.value("#b22222"), alt.value("#333333")
+            ),
+        )
+        .properties(width=130, height=size["height"], title="result")
+    )
+    plot = alt.layer(grid, ticks).properties(**size)
+    chart = alt.hconcat(plot, results, spacing=8).resolve_scale(y="shared")
+    return chart.properties(
+        title="Which switch combinations reproduce the observation (✓ = switch on)"
+    )
+
+
+def _shown(ranking: pd.DataFrame, top: int) -> pd.DataFrame:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise InvalidArgumentError(f"top must be an int >= 1, not {top!r}")
+    ranked = ranking.sort_values("rank") if "rank" in ranking else ranking
+    keep = pd.Series(False, index=ranked.index)
+    keep.iloc[:top] = True
+    if "minimal" in ranked:
+        keep |= ranked["minimal"].fillna(False).astype(bool)
+    keep |= ranked["bugs"].map(lambda b: bool(_preset_of(b)))
+    return ranked[keep.to_numpy(bool)].head(MAX_ROWS // (len(BUGS) + 1))
+
+
+def _names(bugs: Any) -> set[str]:
+    return {bugs} if isinstance(bugs, str) else set(bugs)
+
+
+def _preset_of(bugs: Any) -> str:
+    """The presets a combination equals, by their bug sets ("v1.0, fixed" share one)."""
+    names = frozenset(_names(bugs))
+    return ", ".join(p for p, members in PRESETS.items() if members == names)
+
+
+def _results(rows: pd.DataFrame) -> list[str]:
+    minimal = rows["minimal"].fillna(False).astype(bool) if "minimal" in rows else None
+    out = []
+    for i, distance in enumerate(rows["distance"].astype(int)):
+        if minimal is not None and minimal.iloc[i]:
+            out.append("minimal cause")
+        else:
+            out.append("exact" if distance == 0 else f"distance {distance}")
+    return out
 
 
 def _kinds(rows: pd.DataFrame) -> list[str]:

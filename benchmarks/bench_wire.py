@@ -1,0 +1,277 @@
+"""The wire server's throughput and memory, against the in-process engine in the same run.
+
+    .venv/bin/python benchmarks/bench_wire.py                   # 1,000,000 records, 1 GB log
+    .venv/bin/python benchmarks/bench_wire.py --records 100000 --rss-gb 0.1   # a quick run
+
+Figures (issue 12, "Tests and figures"), all against `chronik-lab serve --bugs fixed` started
+as a separate process on 127.0.0.1:
+- produce: --records records of 100 B sent with confluent-kafka (linger.ms 5, batch.size
+  64 KB, acks=1), msg/s until the last delivery report; target >= 100,000 msg/s;
+- consume: the same records read back from offset 0 with confluent-kafka; target >= 200,000
+  msg/s;
+- wire cost: the wire's produce + consume time over the in-process engine doing the same
+  produce (requests of the size librdkafka sent) + fetch (1 MB max_bytes) in this process;
+  target <= 4x;
+- kafka-python: the same produce and consume with kafka-python 3 (--kp-records of them), beside
+  the confluent figures, no target;
+- rss: the server's peak RSS above its start while a 1 GB log (--rss-gb, 10 KB records) is
+  produced and consumed back; target < 256 MB.
+A missed target is a result, printed as MISS; the exit status is 1 only if records came back
+wrong (count or content).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+import chronik_lab as cl
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPIC = "bench"
+
+
+class Served:
+    """`chronik-lab serve` in a child process, its address, and its RSS."""
+
+    def __init__(self, data_dir: str, flush_batches: int = 10) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "chronik_lab",
+            "serve",
+            "--port",
+            "0",
+            "--bugs",
+            "fixed",
+            "--partitions",
+            "1",
+            "--data-dir",
+            data_dir,
+            "--flush-batches",
+            str(flush_batches),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        line = self.proc.stdout.readline()
+        match = re.search(r"serving (\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise SystemExit(f"the server did not start: {line!r}")
+        self.bootstrap = match.group(1)
+        self.ps = psutil.Process(self.proc.pid)
+        self.start_rss = self.ps.memory_info().rss
+        self.peak_rss = self.start_rss
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.proc.send_signal(2)  # Ctrl-C: a clean stop
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[int]]:
+    from confluent_kafka import Producer
+
+    sizes: list[int] = []  # messages per request are not visible; count per-batch offsets
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "batch.size": 65536,
+            "acks": 1,
+            "enable.idempotence": False,
+            "queue.buffering.max.messages": 500000,
+        }
+    )
+    value = b"x" * size
+    delivered = [0]
+
+    def report(err, msg) -> None:
+        if err is None:
+            delivered[0] += 1
+
+    started = time.perf_counter()
+    for i in range(n):
+        while True:
+            try:
+                p.produce(TOPIC, value=value, partition=0, on_delivery=report)
+                break
+            except BufferError:
+                p.poll(0.01)
+        if i % 10000 == 0:
+            p.poll(0)
+    p.flush(120)
+    elapsed = time.perf_counter() - started
+    if delivered[0] != n:
+        raise SystemExit(f"confluent-kafka: {delivered[0]} of {n} delivered")
+    return elapsed, sizes
+
+
+def confluent_consume(bootstrap: str, n: int) -> float:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 52428800,
+            "max.partition.fetch.bytes": 1048576,
+        }
+    )
+    c.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
+    got, started = 0, time.perf_counter()
+    deadline = started + 300
+    expected = 0
+    while got < n and time.perf_counter() < deadline:
+        for m in c.consume(num_messages=10000, timeout=1.0):
+            if m.error() is None:
+                if m.offset() != expected:
+                    raise SystemExit(f"confluent-kafka read offset {m.offset()}, not {expected}")
+                expected += 1
+                got += 1
+    elapsed = time.perf_counter() - started
+    c.close()
+    if got != n:
+        raise SystemExit(f"confluent-kafka consumed {got} of {n}")
+    return elapsed
+
+
+def kafka_python_round_trip(bootstrap: str, topic: str, n: int, size: int) -> tuple[float, float]:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    p = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, batch_size=65536, acks=1, enable_idempotence=False
+    )
+    value = b"x" * size
+    started = time.perf_counter()
+    for _ in range(n):
+        p.send(topic, value, partition=0)
+    p.flush(timeout=300)
+    produced = time.perf_counter() - started
+    p.close()
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1048576,
+    )
+    c.assign([TopicPartition(topic, 0)])
+    c.seek_to_beginning()
+    got, started = 0, time.perf_counter()
+    deadline = started + 600
+    while got < n and time.perf_counter() < deadline:
+        for msgs in c.poll(timeout_ms=1000, max_records=10000).values():
+            got += len(msgs)
+    consumed = time.perf_counter() - started
+    c.close()
+    if got != n:
+        raise SystemExit(f"kafka-python consumed {got} of {n}")
+    return produced, consumed
+
+
+def in_process(n: int, size: int, per_request: int, tmp: str) -> tuple[float, float]:
+    """The same produce + fetch on a Broker in this process: no sockets, no codec."""
+    value = b"x" * size
+    request = [value] * per_request
+    with cl.Broker(Path(tmp) / "inproc", bugs="fixed") as b:
+        started = time.perf_counter()
+        for start in range(0, n, per_request):
+            b.produce(TOPIC, 0, request[: min(per_request, n - start)], acks=1)
+        produced = time.perf_counter() - started
+        started, offset = time.perf_counter(), 0
+        while offset < n:
+            offset += b.fetch(TOPIC, 0, offset, max_bytes=1048576).records.num_rows
+        fetched = time.perf_counter() - started
+    return produced, fetched
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--kp-records", type=int, default=200_000)
+    ap.add_argument("--rss-gb", type=float, default=1.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_wire-") as tmp:
+        server = Served(str(Path(tmp) / "wire"))
+        try:
+            produce_s, _ = confluent_produce(server.bootstrap, args.records, 100)
+            consume_s = confluent_consume(server.bootstrap, args.records)
+            kp = kafka_python_round_trip(server.bootstrap, "bench-kp", args.kp_records, 100)
+        finally:
+            server.stop()
+        per_request = 65536 // 110  # records of 100 B in a 64 KB batch (with record overhead)
+        base_p, base_f = in_process(args.records, 100, per_request, tmp)
+        rss = Served(str(Path(tmp) / "rss"))
+        try:
+            n_big = int(args.rss_gb * 1e9 // 10_000)
+            confluent_produce(rss.bootstrap, n_big, 10_000)
+            confluent_consume(rss.bootstrap, n_big)
+        finally:
+            rss.stop()
+    n = args.records
+    ratio = (produce_s + consume_s) / (base_p + base_f)
+    rss_mb = (rss.peak_rss - rss.start_rss) / 1e6
+    print(f"records {n:,} of 100 B, confluent-kafka {_version('confluent_kafka')}")
+    print(
+        f"produce   {n / produce_s:>12,.0f} msg/s  ({produce_s:.2f} s)  target >= 100,000  "
+        f"{verdict(n / produce_s >= 100_000)}"
+    )
+    print(
+        f"consume   {n / consume_s:>12,.0f} msg/s  ({consume_s:.2f} s)  target >= 200,000  "
+        f"{verdict(n / consume_s >= 200_000)}"
+    )
+    print(
+        f"in-process produce {n / base_p:,.0f} msg/s, fetch {n / base_f:,.0f} msg/s "
+        f"({base_p + base_f:.2f} s)"
+    )
+    print(
+        f"wire cost {ratio:>10.1f}x in-process                target <= 4x       "
+        f"{verdict(ratio <= 4)}"
+    )
+    print(
+        f"kafka-python {_version('kafka')}: produce {args.kp_records / kp[0]:,.0f} msg/s, "
+        f"consume {args.kp_records / kp[1]:,.0f} msg/s ({args.kp_records:,} records)"
+    )
+    print(
+        f"rss       {rss_mb:>10.0f} MB above start, serving {args.rss_gb:g} GB  "
+        f"target < 256 MB  {verdict(rss_mb < 256)}"
+    )
+    return 0
+
+
+def _version(module: str) -> str:
+    import importlib
+
+    m = importlib.import_module(module)
+    v = getattr(m, "__version__", None) or getattr(m, "version", lambda: ("?",))()
+    return v[0] if isinstance(v, tuple) else str(v)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The prose of a page, generated from the run it describes: headline, "why", the switches.
+
+A notebook's fixed Markdown says only what is true for every parameter (what chronik's code did,
+how to read a chart). Everything that depends on the run -- how many records came back, what the
+buffer held when fetch read it, what fetch read, which switch made the difference -- is stated
+here from the run's own tables, so a page run with `-p bugs v0.7.6` or `-p messages 100000` says
+what that run did. Notebooks show it with `IPython.display.Markdown`.
+
+Each statement comes from the trace and the snapshots, never from the preset's name: a switch
+that is on but left no trace in this workload is said to have done nothing here. For runs up to
+`COUNTERFACTUAL_LIMIT` messages, "made the difference" is also tested by rerunning the workload
+without each switch (cheap: ids only, no trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from chronik_lab.bugs import BUGS
+from chronik_lab.checker.counts import outcome
+from chronik_lab.notebook.evidence import (
+    COUNTERFACTUAL_LIMIT,
+    counterfactuals,
+    switch_evidence,
+)
+from chronik_lab.notebook.evidence import plural as _n
+from chronik_lab.notebook.evidence import span_text as _range
+from chronik_lab.sim.tables import (
+    RunTables,
+    buffer_at,
+    fetch_reads,
+    recorded_until,
+)
+
+__all__ = [
+    "COUNTERFACTUAL_LIMIT",
+    "at_first_fetch",
+    "counterfactuals",
+    "explanation",
+    "heading",
+    "headline",
+    "observation",
+    "read_runs",
+    "sweep_story",
+    "switch_evidence",
+    "verdict",
+    "why",
+]
+
+ENTRIES_SHOWN = 6  # buffer entries written out in full; the rest are counted
+PARTITIONS_SHOWN = 4
+
+
+# -- the outcome ------------------------------------------------------------------------------
+
+
+def verdict(run: RunTables) -> str:
+    """'duplicates', 'loss', 'duplicates and loss' or 'exact' (each sent id received once)."""
+    o = outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+    kinds = [k for k, n in (("duplicates", o["duplicates"]), ("loss", o["lost"])) if n]
+    return " and ".join(kinds) or "exact"
+
+
+def headline(run: RunTables) -> str:
+    """'10 sent, 20 received: 10 duplicated', '… 0 received: all 10 lost', '… each once'."""
+    sent = len(run.sent)
+    o = outcome(run.received["message_id"].to_numpy("int64"), sent)
+    text = f"{sent:,} sent, {o['received']:,} received"
+    parts = []
+    if o["duplicates"]:
+        parts.append(f"{o['duplicates']:,} duplicated")
+    if o["lost"]:
+        parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
+    return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
+
+
+def heading(run: RunTables, level: int = 2) -> str:
+    """A Markdown heading for the run: '## v0.7.5: 10 sent, 20 received: 10 duplicated'."""
+    return f"{'#' * level} {_version(run)}: {headline(run)}"
+
+
+def observation(ids: Sequence[int], sent: int) -> str:
+    """A sentence on an observation (the ids a consumer received) against the messages sent."""
+    o = outcome(list(ids), sent)
+    parts = [
+        f"{o['duplicates']:,} duplicated" if o["duplicates"] else "",
+        f"{o['lost']:,} never received" if o["lost"] else "",
+    ]
+    what = ", ".join(p for p in parts if p) or "each id exactly once"
+    return f"The observation: **{o['received']:,} records** for {sent:,} messages sent: {what}."
+
+
+def explanation(ranking: pd.DataFrame) -> str:
+    """What a ranking (`cl.explain`) found, in words: how many combinations reproduce the
+    observation exactly, the minimal ones, and the switch every minimal one shares."""
+    exact = ranking[ranking["exact"].to_numpy(bool)]
+    minimal = ranking[ranking["minimal"].to_numpy(bool)]
+    if exact.empty:
+        best = int(ranking["distance"].min()) if len(ranking) else 0
+        return (
+            f"No combination of {len(ranking):,} reproduces the observation exactly; the closest "
+            f"is {best:,} edits away. The lab's switches do not explain it as it stands."
+        )
+    sets = [set(b) for b in minimal["bugs"]]
+    shared = sorted(set.intersection(*sets)) if sets else []
+    names = "; ".join(" + ".join(f"`{b}`" for b in sorted(s)) or "(no switch)" for s in sets)
+    text = (
+        f"**{len(exact):,}** of {len(ranking):,} combinations reproduce the observation exactly; "
+        f"**{len(minimal):,}** of them are minimal: {names}."
+    )
+    if shared:
+        text += " Every minimal one has " + ", ".join(f"`{b}`" for b in shared) + "."
+    return text
+
+
+def at_first_fetch(run: RunTables) -> str:
+    """Markdown: per partition, what the buffer held when the consumer first fetched, what
+    fetch read, and the segments then (how many, which offsets, visible or not)."""
+    parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
+    out = []
+    for p in parts[:PARTITIONS_SHOWN]:
+        prefix = f"Partition {p}: " if len(parts) > 1 else ""
+        out.append(prefix + _fetch_story(run, int(p)) + " " + _segments_story(run, int(p)))
+    return "\n\n".join(out)
+
+
+def _segments_story(run: RunTables, partition: int) -> str:
+    step = fetch_reads(run, partition)["first_fetch_step"]
+    seg = run.segment_history
+    seg = seg[(seg["partition"] == partition).to_numpy(bool)]
+    until = recorded_until(run)
+    if step < 0 or (until is not None and step > until + 1):
+        return ""
+    seg = seg[seg["step_index"] < step]
+    if seg.empty:
+        return "No segment had been written by then."
+    last = seg[seg["step_index"] == seg["step_index"].max()]
+    visible = int(last["visible"].sum())
+    lo, hi = int(last["base_offset"].min()), int(last["last_offset"].max())
+    return (
+        f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), "
+        f"{visible:,} of them visible to fetch."
+    )
+
+
+# -- the "why" text ---------------------------------------------------------------------------
+
+
+def why(run: RunTables) -> str:
+    """Markdown: per partition what the buffer held at the first fetch and what fetch read,
+    then each switch that is on, what it did in this run, and whether it made the difference."""
+    parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
+    out = [f"**This run** ({_version(run)}): {headline(run)}."]
+    for p in parts[:PARTITIONS_SHOWN]:
+        prefix = f"Partition {p}: " if len(parts) > 1 else ""
+        out.append(prefix + _fetch_story(run, int(p)))
+    if len(parts) > PARTITIONS_SHOWN:
+        out.append(f"({len(parts) - PARTITIONS_SHOWN} more partitions not described.)")
+    out.append(_switch_story(run))
+    return "\n\n".join(out)
+
+
+def _version(run: RunTables) -> str:
+    bugs = run.scenario.bugs
+    if not bugs:
+        return "no bug switch on"
+    return bugs if isinstance(bugs, str) else "+".join(bugs)
+
+
+def _fetch_story(run: RunTables, partition: int) -> str:
+    reads = fetch_reads(run, partition)
+    if reads["first_fetch_step"] < 0:
+        return "The consumer never fetched."
+    held = buffer_at(run, partition, reads["first_fetch_step"])
+    if held is None:
+        buffer = (
+            f"The snapshots stopped at step {recorded_until(run):,}, before the first fetch "
+            f"(step {reads['first_fetch_step']:,}): what the buffer held then is not recorded."
+        )
+    elif held.empty:
+        buffer = "When the consumer first fetched, the buffer was **empty**."
+    else:
+        buffer = "When the consumer first fetched, the buffer held " + _entries(held) + "."
+    order = "the buffer first, then segments" if reads["buffer_first"] else "segments first"
+    return (
+        f"{buffer} Over {_n(reads['fetches'], 'fetch', 'fetches')} ({order}), fetch read "
+        f"**{reads['from_buffer']:,}** records from the buffer and "
+        f"**{reads['from_segments']:,}** from segments."
+    )
+
+
+def read_runs(held: pd.DataFrame) -> list[tuple[int, int]]:
+    """The buffer's entries, in buffer order, as the runs of consecutive offsets fetch reads:
+    an entry that continues the previous one (its first offset = the last + 1) joins it."""
+    runs: list[tuple[int, int]] = []
+    firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
+    for lo, hi in zip(firsts, lasts, strict=True):
+        if runs and lo == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], hi)
+        else:
+            runs.append((lo, hi))
+    return runs
+
+
+def _entries(held: pd.DataFrame) -> str:
+    runs = read_runs(held)
+    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in runs[:ENTRIES_SHOWN]]
+    if len(runs) > ENTRIES_SHOWN:
+        shown.append(f"… {len(runs) - ENTRIES_SHOWN:,} more runs")
+    records = int(held["count"].sum())
+    lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
+    distinct = _distinct(held)
+    twice = f", {records - distinct:,} of them extra copies" if records > distinct else ""
+    return (
+        f"`{' + '.join(shown)}` in buffer order: {records:,} records for {distinct:,} offsets "
+        f"({_range(lo, hi)}){twice}"
+    )
+
+
+def _distinct(held: pd.DataFrame) -> int:
+    """Offsets covered by the entries (each counted once): merge the sorted ranges."""
+    firsts, stops = held["first_offset"].astype(int), held["last_offset"].astype(int) + 1
+    spans = sorted(zip(firsts, stops, strict=True))
+    total, end = 0, None
+    for lo, hi in spans:
+        if end is None or lo > end:
+            total, end = total + hi - lo, hi
+        elif hi > end:
+            total, end = total + hi - end, hi
+    return total
+
+
+def _switch_story(run: RunTables) -> str:
+    evidence = switch_evidence(run)
+    if not evidence:
+        return "No bug switch is on: the engine is a correct Kafka-style log."
+    changes = counterfactuals(run)
+    lines = ["**The switches that are on, and what each did in this run:**", ""]
+    for name, seen in evidence.items():
+        text = seen or "nothing visible in this run's trace"
+        if changes is not None:
+            text += f"; without it: {_outcome_text(changes[name])}"
+            text += (
+                " (**made the difference**)" if changes[name] != _own(run) else " (same outcome)"
+            )
+        lines.append(f"- `{name}` ({BUGS[name].introduced_in}): {text}.")
+    if changes is None:
+        lines += [
+            "",
+            f"(Above {COUNTERFACTUAL_LIMIT:,} messages this page does not rerun the "
+            "workload without each switch; notebook 5 ranks every combination.)",
+        ]
+    return "\n".join(lines)
+
+
+def _own(run: RunTables) -> dict[str, int]:
+    return outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+
+
+def _outcome_text(o: dict[str, int]) -> str:
+    return f"{o['received']:,} received, {o['duplicates']:,} duplicated, {o['lost']:,} lost"
+
+
+def sweep_story(grid: pd.DataFrame, cell: dict) -> str:
+    """Per version of a sweep (`cl.sweep`): in how many of its cells messages came back twice
+    or not at all, the worst rates, and the rates in `cell` (the parameters' workload)."""
+    lines = []
+    for preset, rows in grid.groupby("preset", sort=False):
+        dup = int((rows["duplication_rate"] > 0).sum())
+        lost = int((rows["loss_rate"] > 0).sum())
+        here = rows[
+            (rows["batch_split"].astype(str) == str(cell["batch_split"]))
+            & (rows["flush_batches"] == cell["flush_batches"])
+        ]
+        at = "; this workload is not in the grid"
+        if len(here):
+            dup_here, lost_here = here["duplication_rate"].iloc[0], here["loss_rate"].iloc[0]
+            at = (
+                f"; this workload ({cell['batch_split']}, flush at {cell['flush_batches']}): "
+                f"{dup_here:.0%} duplicated, {lost_here:.0%} lost"
+            )
+        lines.append(
+            f"- `{preset}`: duplicates in {dup} of {len(rows)} cells (at worst "
+            f"{rows['duplication_rate'].max():.0%}), loss in {lost} (at worst "
+            f"{rows['loss_rate'].max():.0%}){at}."
+        )
+    return "\n".join(lines)

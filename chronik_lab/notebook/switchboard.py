@@ -1,0 +1,293 @@
+"""The switchboard: every bug switch as a checkbox, the presets as buttons, the workload as
+fields; each change re-runs the scenario and redraws the linked charts and the verdict.
+
+`cl.switchboard(scenario)` returns a `Switchboard`. Displayed in a live JupyterLab kernel it is
+an ipywidgets box: one checkbox per switch of `cl.BUGS` (its summary and chronik commit as the
+tooltip), one button per preset of `cl.PRESETS`, fields for messages, batch sizes, acks and
+flush_batches. Any change runs `cl.run` on the new scenario and puts the new data into the
+same JupyterChart (received vs sent, buffer, segments: interactive.explore's linked panels)
+and the checker's verdict, in place -- "what if only blind_append_buffer were fixed?" is one
+click.
+
+Anywhere else (papermill, nbconvert, a plain `repr`), it renders its current state statically:
+the switch settings as a table, the verdict and the charts through the active altair renderer
+(SVG in the report), so a report page still shows something meaningful.
+
+The same changes can be made from code (`set(...)`, `toggle(name)`, `preset(name)`); a bad
+field (batch sizes that do not sum to messages) shows the error in the verdict and keeps the
+last good run on screen.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from chronik_lab.bugs import BUGS, PRESETS
+from chronik_lab.checker.counts import outcome
+from chronik_lab.errors import ChronikLabError, InvalidArgumentError
+from chronik_lab.sim.scenario import SEED, Run, Scenario, run
+
+# altair, the charts and ipywidgets are imported where a board is drawn, not here: `import
+# chronik_lab` (which exports switchboard) stays as fast as it was for the CLI and the engine.
+
+__all__ = ["Switchboard", "switchboard"]
+
+FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
+MAX_MESSAGES = 1_000_000
+
+
+def switchboard(scenario: Scenario | None = None) -> Switchboard:
+    """A switchboard starting from `scenario` (default: the seed, cl.SEED)."""
+    return Switchboard(SEED if scenario is None else scenario)
+
+
+class Switchboard:
+    """The current scenario, its run, and (once displayed live) the widgets showing them.
+
+    Not thread-safe: one kernel drives it. `redraw_s` is the time the last change took
+    (run + chart data + sending the new spec), for the benchmark.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        if not isinstance(scenario, Scenario):
+            raise InvalidArgumentError(f"switchboard needs a cl.Scenario, not {scenario!r}")
+        self.scenario = scenario
+        self.run: Run = run(scenario)
+        self.error: str | None = None
+        self.redraw_s = 0.0
+        self._ui: _Widgets | None = None
+
+    # -- changes from code (the widgets call these too) ------------------------------------
+
+    def set(self, **fields: Any) -> Switchboard:
+        """Change scenario fields (messages, batch_sizes, acks, flush_batches, bugs, ...) and
+        re-run. A bad value leaves the last good run and shows the error."""
+        started = time.perf_counter()
+        try:
+            scenario = Scenario(**(self.scenario.to_dict() | fields))
+            result = run(scenario)
+        except ChronikLabError as exc:
+            self.error = str(exc)
+        except TypeError as exc:  # an unknown field name
+            self.error = f"unknown scenario field: {exc}"
+        else:
+            self.scenario, self.run, self.error = scenario, result, None
+        if self._ui is not None:
+            self._ui.show(self)
+        self.redraw_s = time.perf_counter() - started
+        return self
+
+    def toggle(self, bug: str) -> Switchboard:
+        """Switch one bug on or off."""
+        if bug not in BUGS:
+            raise InvalidArgumentError(f"unknown bug {bug!r}; known: {', '.join(BUGS)}")
+        return self.set(bugs=_bugs_value(self.scenario.bug_set ^ {bug}))
+
+    def preset(self, name: str) -> Switchboard:
+        """Set every switch as a preset has it (v0.7.5, v0.7.6, v1.0 / fixed)."""
+        if name not in PRESETS:
+            raise InvalidArgumentError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        return self.set(bugs=name)
+
+    # -- what it shows ----------------------------------------------------------------------
+
+    def verdict(self) -> str:
+        """One line: the checker's verdict, the outcome counts and the received pattern."""
+        r = self.run
+        sent = len(r.sent)
+        o = outcome(r.received["message_id"].to_numpy("int64"), sent)
+        found = {k: v for k, v in r.report.counts.items() if v}
+        head = (
+            "OK: a correct log"
+            if r.report.ok
+            else "ANOMALIES: " + ", ".join(f"{k} {v}" for k, v in found.items())
+        )
+        return (
+            f"{head} | {sent} sent, {o['received']} received, {o['duplicates']} duplicates, "
+            f"{o['lost']} lost | pattern {r.report.pattern_text() or '(nothing received)'}"
+        )
+
+    def spec(self) -> dict[str, Any]:
+        """The linked charts' Vega-Lite spec for the current run."""
+        from chronik_lab.viz import interactive
+
+        return interactive.explore_spec(self.run)
+
+    def widget(self) -> Any:
+        """The ipywidgets box (built on first use; needs ipywidgets and anywidget)."""
+        if self._ui is None:
+            self._ui = _Widgets(self)
+        return self._ui.box
+
+    def _ipython_display_(self) -> None:
+        """Live (the renderer switch says interactive): the widgets. Otherwise the static
+        state: settings and verdict as HTML, then the charts through the active renderer."""
+        from IPython.display import HTML, display
+
+        from chronik_lab.viz import interactive, render
+
+        mode = render.active_mode() or render.detect()  # the notebook's switch, if it was set
+        if mode == "interactive":
+            display(self.widget())
+            return
+        display(HTML(self.static_html()))
+        display(interactive.explore(self.run))
+
+    def static_html(self) -> str:
+        """The settings (every switch on or off, the workload) and the verdict as HTML."""
+        rows = "".join(
+            f"<tr><td><code>{html.escape(n)}</code></td>"
+            f"<td>{'<b>on</b>' if n in self.scenario.bug_set else 'off'}</td>"
+            f"<td>{html.escape(b.summary)} (chronik {b.chronik_commit})</td></tr>"
+            for n, b in BUGS.items()
+        )
+        fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in FIELDS)
+        error = f"<p><b>not run:</b> {html.escape(self.error)}</p>" if self.error else ""
+        return (
+            f"<div class='chronik-switchboard'><p><b>Scenario:</b> {html.escape(fields)}, "
+            f"bugs={html.escape(repr(self.scenario.bugs))}</p>"
+            f"<table><tr><th>switch</th><th>state</th><th>what it does</th></tr>{rows}</table>"
+            f"<p><b>Verdict:</b> {html.escape(self.verdict())}</p>{error}</div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"Switchboard({self.scenario!r}) -> {self.verdict()}"
+
+
+def _bugs_value(bugs: frozenset[str]) -> str | tuple[str, ...]:
+    """A preset's name when the switches match one exactly (charts read better), else names."""
+    for name, members in PRESETS.items():
+        if members == bugs and name != "fixed":
+            return name
+    return tuple(sorted(bugs))
+
+
+class _Widgets:
+    """The live controls. Widget events call Switchboard.set; `show` pushes a state back."""
+
+    def __init__(self, board: Switchboard) -> None:
+        import ipywidgets as w  # the notebooks extra: imported only when a board goes live
+
+        self._quiet = False  # set while `show` writes widget values, so they do not re-run
+        s = board.scenario
+        self.boxes = {
+            name: w.Checkbox(
+                value=name in s.bug_set,
+                description=name,
+                tooltip=f"{bug.summary} (chronik {bug.chronik_commit})",
+                indent=False,
+                layout=w.Layout(width="260px"),
+            )
+            for name, bug in BUGS.items()
+        }
+        for name, box in self.boxes.items():
+            box.observe(lambda ch, n=name: self._on_box(board, n, ch), names="value")
+        self.buttons = [w.Button(description=name, tooltip=_preset_tip(name)) for name in PRESETS]
+        for button in self.buttons:
+            button.on_click(lambda b: board.preset(b.description))
+        self.fields = {
+            "messages": w.BoundedIntText(
+                value=s.messages, min=1, max=MAX_MESSAGES, description="messages"
+            ),
+            "batch_sizes": w.Text(
+                value=_sizes_text(s.batch_sizes),
+                description="batch sizes",
+                placeholder="4,6 (empty: one request per message)",
+                continuous_update=False,
+            ),
+            "acks": w.ToggleButtons(options=[-1, 0, 1], value=s.acks, description="acks"),
+            "flush_batches": w.IntSlider(
+                value=s.flush_batches,
+                min=1,
+                max=50,
+                description="flush_batches",
+                continuous_update=False,
+                style={"description_width": "initial"},  # the whole name, not "flush_batc..."
+            ),
+        }
+        for name, field in self.fields.items():
+            field.observe(lambda ch, n=name: self._on_field(board, n, ch), names="value")
+        self.verdict = w.HTML()
+        self.chart = _live_chart(board)
+        switches = w.GridBox(
+            list(self.boxes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")
+        )
+        self.box = w.VBox(
+            [
+                w.HBox([w.HTML("<b>presets</b>"), *self.buttons]),
+                switches,
+                w.HBox([self.fields["messages"], self.fields["batch_sizes"]]),
+                w.HBox([self.fields["acks"], self.fields["flush_batches"]]),
+                self.verdict,
+                self.chart,
+            ]
+        )
+        self.show(board, chart=False)
+
+    def _on_box(self, board: Switchboard, name: str, change: dict) -> None:
+        if not self._quiet and (name in board.scenario.bug_set) != change["new"]:
+            board.toggle(name)
+
+    def _on_field(self, board: Switchboard, name: str, change: dict) -> None:
+        """Fields depend on each other (batch sizes must sum to messages): run what all of
+        them say now, so fixing one field after another reaches a valid scenario."""
+        if self._quiet:
+            return
+        values = {n: f.value for n, f in self.fields.items()}
+        try:
+            values["batch_sizes"] = _parse_sizes(values["batch_sizes"])
+        except InvalidArgumentError as exc:
+            board.error = str(exc)
+            self.show(board, chart=False)
+            return
+        board.set(**values)
+
+    def show(self, board: Switchboard, chart: bool = True) -> None:
+        """Write the board's state into the widgets without triggering re-runs."""
+        self._quiet = True
+        try:
+            for name, box in self.boxes.items():  # (a preset button moves many at once)
+                box.value = name in board.scenario.bug_set
+            # After an error the fields keep what the user typed; the run stays the last good one.
+            for name, field in self.fields.items() if board.error is None else ():
+                value = getattr(board.scenario, name)
+                field.value = _sizes_text(value) if name == "batch_sizes" else value
+        finally:
+            self._quiet = False
+        text = html.escape(board.verdict())
+        colour = "#2e7d32" if board.run.report.ok else "#c62828"
+        error = f"<br><b>not run:</b> {html.escape(board.error)}" if board.error else ""
+        self.verdict.value = f"<span style='color:{colour}'><b>{text}</b></span>{error}"
+        if chart:
+            self.chart.spec = board.spec()
+
+
+def _live_chart(board: Switchboard) -> Any:
+    """One JupyterChart for the life of the board: redraws replace its spec (same params)."""
+    import altair as alt
+
+    from chronik_lab.viz import interactive, render
+
+    alt.JupyterChart.enable_offline(True)  # vega bundled by vl-convert: nothing from a CDN
+    return alt.JupyterChart(interactive.explore(board.run), embed_options=render.EMBED_OPTIONS)
+
+
+def _preset_tip(name: str) -> str:
+    bugs = sorted(PRESETS[name])
+    return f"{name}: " + (", ".join(bugs) if bugs else "no bugs (a correct Kafka-style log)")
+
+
+def _sizes_text(sizes: tuple[int, ...] | None) -> str:
+    return "" if sizes is None else ",".join(str(n) for n in sizes)
+
+
+def _parse_sizes(text: str) -> tuple[int, ...] | None:
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    if not parts:
+        return None
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise InvalidArgumentError(f"batch sizes must be integers like 4,6, not {text!r}") from None

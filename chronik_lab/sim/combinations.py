@@ -1,0 +1,155 @@
+"""Settle every bug combination of a workload with as few runs as the switch reads allow.
+
+`explore` runs combinations until each one is *settled*: run itself, or in the class of a run
+that read only switches on which the two agree (see switch_reads.py for why that is sound). It
+picks the combinations with the fewest bugs first, keeps up to `Pool.window` runs submitted to
+the executor, and avoids submitting two combinations that differ only in switches no run has
+read so far (they would most likely be one class, and one of the runs would be wasted; a wasted
+run is still correct, only slower).
+
+With `early_stop`, explain wants only the minimal exact combinations, so a combination that has
+an exact proper subset is never run: it cannot be minimal. What is settled then always includes
+every combination none of whose proper subsets is exact (each of those is only ever skipped for
+a proper subset known to be exact, and none has one), which is what explain shows.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+
+import numpy as np
+
+from chronik_lab.bugs import PRESETS
+from chronik_lab.sim.executors import Pool, progress_bar
+from chronik_lab.sim.scenario import Scenario
+from chronik_lab.sim.switch_reads import ALL, SWITCHES, run_combination, run_exhaustive
+
+__all__ = ["Explored", "explore", "mask_of"]
+
+
+@dataclass
+class Explored:
+    """What `explore` found: the runs' classes and which class settles each combination."""
+
+    reads: list[int]  # per class: the switches its run read (a mask over SWITCHES)
+    ids: list[np.ndarray]  # per class: the ids the consumer received
+    owner: np.ndarray  # per combination mask: its class, or -1 when not settled
+    dominated: np.ndarray  # per combination mask: has an exact proper subset (early stop)
+    inside: np.ndarray  # per combination mask: only allowed switches on
+    runs: int  # simulations run, the redundant ones included
+
+    @property
+    def switches_read(self) -> tuple[str, ...]:
+        """Every switch some run of this workload read (the others never mattered)."""
+        union = np.bitwise_or.reduce(np.asarray(self.reads or [0]))
+        return tuple(name for i, name in enumerate(SWITCHES) if int(union) >> i & 1)
+
+
+def mask_of(names: frozenset[str]) -> int:
+    return sum(1 << i for i, name in enumerate(SWITCHES) if name in names)
+
+
+class _Search:
+    """The bookkeeping of one exploration (the loop itself is `explore`)."""
+
+    def __init__(self, observed: np.ndarray, early_stop: bool, allowed: int = ALL) -> None:
+        size = 1 << len(SWITCHES)
+        self.masks = np.arange(size, dtype=np.int64)
+        self.inside = (self.masks & ~allowed) == 0  # the combinations of the allowed switches
+        bits = np.array([bin(m).count("1") for m in range(size)])
+        self.order = self.masks[np.lexsort((self.masks, bits))]  # fewest bugs first
+        self.owner = np.full(size, -1, dtype=np.int64)
+        self.dominated = np.zeros(size, dtype=bool)
+        self.required = np.zeros(size, dtype=bool)  # settled even under early stop
+        self.required[[mask_of(bugs) for bugs in PRESETS.values()]] = True
+        self.required &= self.inside
+        self.observed = observed
+        self.early_stop = early_stop
+        self.reads: list[int] = []
+        self.ids: list[np.ndarray] = []
+        self.seen = ALL  # the switches read so far; before any run, assume all of them
+
+    def settle(self, mask: int, read: int, ids: np.ndarray) -> None:
+        if self.owner[mask] >= 0:
+            return  # a redundant run: its class was settled while it ran
+        members = ((self.masks & read) == (mask & read)) & self.inside
+        if (self.owner[members] >= 0).any():
+            raise RuntimeError(  # two classes overlap: a run was not deterministic
+                f"explain: the runs of combination {mask} and of an earlier one disagree"
+            )
+        self.owner[members] = len(self.reads)
+        self.reads.append(read)
+        self.ids.append(ids)
+        self.seen = read if len(self.reads) == 1 else self.seen | read
+        if self.early_stop and np.array_equal(ids, self.observed):
+            for exact in self.masks[members]:
+                self.dominated |= ((self.masks & exact) == exact) & (self.masks != exact)
+
+    def settled(self) -> int:
+        done = self.owner >= 0
+        done = (done | self.dominated) & self.inside if self.early_stop else done
+        return int(np.count_nonzero(done))
+
+    def next(self, in_flight: list[int]) -> int | None:
+        """The next combination to run, or None when nothing is left to submit now."""
+        wanted = (self.owner[self.order] < 0) & self.inside[self.order]
+        if self.early_stop:
+            wanted &= ~self.dominated[self.order] | self.required[self.order]
+        candidates = self.order[wanted]
+        for mask in in_flight:
+            # Not one that differs from a submitted run only in switches never read so far.
+            candidates = candidates[((candidates ^ mask) & self.seen) != 0]
+        return int(candidates[0]) if len(candidates) else None
+
+
+def explore(
+    scenario: Scenario,
+    observed: np.ndarray,
+    *,
+    prune: bool = True,
+    early_stop: bool = False,
+    executor: object = None,
+    max_workers: int | None = None,
+    progress: bool = False,
+    allowed: int = ALL,
+) -> Explored:
+    """Settle every combination of the `allowed` switches (a mask over `SWITCHES`; the others
+    stay off) for `scenario`'s workload (see the module doc).
+
+    `prune=False` runs every combination without recording reads: the exhaustive baseline.
+    """
+    search = _Search(observed, early_stop, allowed)
+    runner = run_combination if prune else run_exhaustive
+    runs = 0
+    pending: dict[Future, int] = {}
+    with (
+        Pool(executor, max_workers) as pool,
+        progress_bar(progress, int(search.inside.sum()), "combinations") as bar,
+    ):
+        try:
+            while True:
+                if not pool.decided and (first := search.next([])) is not None:
+                    (read, ids), seconds = pool.time_first(runner, scenario, first)
+                    search.settle(first, read, ids)
+                    runs += 1
+                    # What it read bounds what is left: about one run per value of those bits.
+                    pool.decide(seconds * ((1 << bin(read & allowed).count("1")) - 1))
+                while len(pending) < pool.window:
+                    mask = search.next(list(pending.values()))
+                    if mask is None:
+                        break
+                    pending[pool.submit(runner, scenario, mask)] = mask
+                    runs += 1
+                if not pending:
+                    break  # nothing in flight and nothing left to submit: all settled
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    search.settle(pending.pop(future), *future.result())
+                bar.set_postfix(runs=runs, refresh=False)
+                bar.update(search.settled() - bar.n)
+        finally:
+            for future in pending:
+                future.cancel()
+        bar.update(search.settled() - bar.n)
+    return Explored(search.reads, search.ids, search.owner, search.dominated, search.inside, runs)

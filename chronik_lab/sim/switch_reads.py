@@ -1,0 +1,84 @@
+"""Which bug switches a run reads, and the combinations that therefore run identically.
+
+A run is deterministic: nothing in the engine or the clients reads wall time or unseeded
+randomness, so a run's every step follows from the scenario and the values of the switches the
+engine *reads*. `SwitchReads` is a BugSet that records those reads. If a run under combination
+C read the switches R, any combination that agrees with C on R makes every one of those reads
+return the same value, so it takes the same steps and receives the same ids: one run settles the
+whole class {C' : C' & R == C & R} (2^(n - |R|) combinations). A switch the run never reached
+(the acks=1 high-watermark guard under acks=-1, a wire-layer switch in an in-process run) halves
+the work each time, and the classes of a workload are the leaves of its decision tree over the
+switches -- unique, whichever combination of a class happened to run.
+
+`SwitchReads` counts a read of `names` (the whole set) as a read of every switch, so code that
+looks at the set instead of one switch makes the pruning conservative, never wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from chronik_lab.bugs import BUGS, BugSet
+from chronik_lab.sim.scenario import Scenario, received_ids
+
+__all__ = ["SWITCHES", "SwitchReads", "names_of", "run_combination", "run_exhaustive"]
+
+SWITCHES: tuple[str, ...] = tuple(BUGS)  # bit i of a combination's mask is SWITCHES[i]
+ALL = (1 << len(SWITCHES)) - 1
+
+
+class SwitchReads(BugSet):
+    """A BugSet that records, as a bit mask over `SWITCHES`, every switch the engine reads."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, bugs: str | Iterable[str] | BugSet | None = None) -> None:
+        if bugs is self:  # Broker's BugSet(self): passed through, keep what was recorded
+            return
+        self.read = 0
+        super().__init__(bugs)
+        self.read = 0  # again: BugSet.__init__ reads `names` while it sets the slots
+
+
+def _recording(bit: int, slot: object) -> property:
+    def get(self: SwitchReads) -> bool:
+        self.read |= bit
+        return slot.__get__(self, BugSet)  # type: ignore[attr-defined]
+
+    def set_(self: SwitchReads, value: bool) -> None:
+        slot.__set__(self, value)  # type: ignore[attr-defined]
+
+    return property(get, set_)
+
+
+for _i, _name in enumerate(("names", *SWITCHES)):
+    # A property in the subclass shadows BugSet's slot; the slot still holds the value.
+    _bit = ALL if _name == "names" else 1 << (_i - 1)
+    setattr(SwitchReads, _name, _recording(_bit, BugSet.__dict__[_name]))
+
+
+def names_of(mask: int) -> tuple[str, ...]:
+    """The sorted switch names of a combination's mask."""
+    return tuple(sorted(name for i, name in enumerate(SWITCHES) if mask >> i & 1))
+
+
+def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray]:
+    """Run `scenario`'s workload under the combination `mask`: (switches read, ids received).
+
+    A run that recorded no read at all (an engine that took its switches some other way) is
+    reported as having read every switch, so that it settles only itself.
+    """
+    bugs = SwitchReads(names_of(mask))
+    ids = np.asarray(received_ids(scenario, bugs=bugs), dtype=np.int64)
+    return (bugs.read or ALL), ids
+
+
+def run_exhaustive(scenario: Scenario, mask: int) -> tuple[int, np.ndarray]:
+    """The plain run of one combination, no recording (explain's `prune=False` baseline)."""
+    ids = np.asarray(received_ids(scenario.with_bugs(names_of(mask))), dtype=np.int64)
+    return ALL, ids
+
+
+Runner = Callable[[Scenario, int], tuple[int, np.ndarray]]

@@ -1,0 +1,155 @@
+"""The tables of a run, as the layers above read them: a `typing.Protocol`, not a class.
+
+Charts (viz/), the notebooks' glue (notebook/) and the generated prose read a run's tables and
+nothing else, so they take any object with these attributes: a `cl.Run`, or a Run-shaped
+namespace a test builds from numpy (a million records without running the engine). The table
+columns are those of `sim/recorder.py` (trace, buffer, segment, offsets history) and
+`sim/clients.py` (sent, received).
+
+Below the protocol, the few facts several layers read from those tables (what the buffer held
+before a step, what fetch read, the most copies of an offset): one definition each, so a chart,
+a summary and a sentence of prose can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CheckedTables",
+    "PatternTables",
+    "RunTables",
+    "ScenarioLike",
+    "buffer_at",
+    "fetch_reads",
+    "max_buffer_copies",
+    "recorded_until",
+]
+
+
+class ScenarioLike(Protocol):
+    """What the layers above read of a scenario: the broker version it ran (`bugs`, as given,
+    and `bug_set`, resolved), and the same workload under other switches (`with_bugs`)."""
+
+    @property
+    def bugs(self) -> object: ...
+    @property
+    def bug_set(self) -> frozenset[str]: ...
+    def with_bugs(self, bugs: str | Iterable[str] | None) -> Any: ...
+
+
+class PatternTables(Protocol):
+    """What the charts read of a check: the pattern table (partition, offset and value runs)."""
+
+    @property
+    def pattern(self) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class RunTables(Protocol):
+    """A run's tables: what was sent and received, every step, and the snapshots after them.
+
+    Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
+    namespace does. `snapshots_truncated` is True when the recorder stopped taking snapshots
+    (the three history tables then end at the same step, before the trace does).
+    """
+
+    @property
+    def scenario(self) -> ScenarioLike: ...
+    @property
+    def sent(self) -> pd.DataFrame: ...
+    @property
+    def received(self) -> pd.DataFrame: ...
+    @property
+    def trace(self) -> pd.DataFrame: ...
+    @property
+    def buffer_history(self) -> pd.DataFrame: ...
+    @property
+    def segment_history(self) -> pd.DataFrame: ...
+    @property
+    def offsets_history(self) -> pd.DataFrame: ...
+    @property
+    def snapshots_truncated(self) -> bool: ...
+
+
+class CheckedTables(RunTables, Protocol):
+    """A run's tables and the checker's report on them (`cl.Run` is one)."""
+
+    @property
+    def report(self) -> PatternTables: ...
+
+
+# -- facts read from the tables (by charts, summaries and prose alike) -----------------------
+
+
+def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
+    """The most copies of one offset any buffer snapshot held (0: the buffer never held any).
+
+    A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
+    equal positions the ends come first, so entries that only touch do not count as overlapping.
+    """
+    if buffer_history.empty:
+        return 0
+    first = buffer_history["first_offset"].to_numpy(np.int64)
+    stop = buffer_history["last_offset"].to_numpy(np.int64) + 1
+    keys = [buffer_history[c].to_numpy(np.int64) for c in ("partition", "step_index")]
+    events = pd.DataFrame(
+        {
+            "partition": np.concatenate([keys[0], keys[0]]),
+            "step_index": np.concatenate([keys[1], keys[1]]),
+            "pos": np.concatenate([first, stop]),
+            "delta": np.concatenate([np.ones_like(first), -np.ones_like(stop)]),
+        }
+    ).sort_values(["partition", "step_index", "pos", "delta"], kind="stable")
+    depth = events.groupby(["partition", "step_index"])["delta"].cumsum()
+    return int(depth.max())
+
+
+def recorded_until(run: RunTables) -> int | None:
+    """The last step the snapshots cover when the recorder stopped early, else None."""
+    if not run.snapshots_truncated:
+        return None
+    tables = (run.buffer_history, run.segment_history, run.offsets_history)
+    return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
+
+
+def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
+    """The buffer's entries (first_offset, last_offset, count; in buffer order) just before
+    `step`; None when the snapshots stopped before it. Snapshots are change-only: the last one
+    before `step` holds, unless the offsets table says the buffer was emptied after it."""
+    until = recorded_until(run)
+    if until is not None and step > until + 1:
+        return None
+    buf = run.buffer_history
+    buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
+    off = run.offsets_history
+    off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
+    emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
+    last = int(buf["step_index"].max()) if len(buf) else -1
+    if last < 0 or (len(emptied) and int(emptied.max()) > last):
+        return buf.iloc[:0][["first_offset", "last_offset", "count"]]
+    state = buf[buf["step_index"] == last].sort_values("position")
+    return state[["first_offset", "last_offset", "count"]].reset_index(drop=True)
+
+
+def fetch_reads(run: RunTables, partition: int) -> dict[str, int]:
+    """Records fetch read per source over the run (from_buffer, from_segments), the fetches,
+    and the first fetch's step (-1 without one). Read from the trace, which is never cut."""
+    t = run.trace
+    t = t[(t["partition"] == partition).to_numpy(bool)]
+    steps = t["step"].to_numpy(object)
+    count = t["count"].to_numpy(np.int64)
+    buffer_steps = np.isin(steps, ["fetch_buffer", "fetch_phase2"])
+    segment_steps = np.isin(steps, ["fetch_segments", "fetch_phase1"])
+    polls = t.loc[steps == "poll", "step_index"]
+    return {
+        "fetches": int((steps == "fetch_response").sum()),
+        "from_buffer": int(count[buffer_steps].sum()),
+        "from_segments": int(count[segment_steps].sum()),
+        "buffer_first": bool((steps == "fetch_buffer").any()),
+        "first_fetch_step": int(polls.min()) if len(polls) else -1,
+    }

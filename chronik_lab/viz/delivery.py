@@ -1,0 +1,228 @@
+"""Received vs sent: what the consumer got, against what the producer sent; and the same
+workload under several versions side by side.
+
+A received record has an offset the client saw and a message id: a point (or, past the budget,
+a cell of an offset x id grid: complete, aggregated). A lost record never had a client offset,
+so it is not drawn against one: lost ids get their own lane beside the plot, sharing its
+message-id axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import altair as alt
+import pandas as pd
+
+from chronik_lab.checker.counts import outcome
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.tables import CheckedTables, RunTables
+from chronik_lab.viz import chartdata as cd
+from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_partition, titled
+
+__all__ = ["before_after", "received_vs_sent"]
+
+MAX_BAND_LABELS = 8
+STATUS = alt.Scale(domain=["first", "duplicate", "lost"], range=["#4c78a8", "#f58518", "#e45756"])
+SHAPES = alt.Scale(domain=["first", "duplicate", "lost"], range=["circle", "circle", "cross"])
+LANE_WIDTH = 56
+
+
+def received_vs_sent(
+    run: CheckedTables,
+    max_rows: int = cd.MAX_ROWS,
+    compact: bool = False,
+    title: str | list[str] | None = None,
+    x_domain: tuple[float, float] | None = None,
+) -> alt.TopLevelMixin:
+    """Client offset (x) against message id (y) for every received record: blue the first time
+    an id arrives, orange again; beside it, a lane of the ids sent and never received (red
+    crosses). Bands: the runs of the pattern table, labelled "offsets ↦ ids". `compact`: a
+    smaller panel, for side-by-side use; `x_domain`: a fixed offset axis (shared by panels)."""
+    if title is None:
+        title = f"Received vs sent ({bugs_label(run)}): {outcome_text(run)}"
+
+    def build(r: RunTables, p: int, budget: int, t: str) -> alt.TopLevelMixin:
+        return _received_one(r, p, budget, t, compact, x_domain)  # type: ignore[arg-type]
+
+    return per_partition(run, build, max_rows, title)
+
+
+def outcome_text(run: RunTables) -> str:
+    sent = len(run.sent)
+    o = outcome(run.received["message_id"].to_numpy(), sent)
+    return (
+        f"{sent:,} sent, {o['received']:,} received, {o['duplicates']:,} duplicates, "
+        f"{o['lost']:,} lost"
+    )
+
+
+def _received_one(
+    run: CheckedTables,
+    partition: int,
+    budget: int,
+    title: str | list[str],
+    compact: bool,
+    x_domain: tuple[float, float] | None,
+) -> alt.HConcatChart:
+    points = cd.received_points(run, partition, budget * 3 // 5)
+    lost = cd.lost_points(run, partition, budget // 5)
+    bands = _bands(run, partition, budget // 5)
+    width, height = (WIDTH // 2, HEIGHT * 4 // 5) if compact else (WIDTH, HEIGHT)
+    ids = _id_domain(run, partition)
+    if x_domain is None:
+        x_domain = offset_domain([run])
+    x = alt.X(
+        "offset:Q",
+        title="offset (as the client saw it)",
+        scale=alt.Scale(domain=list(x_domain), nice=False),
+        axis=alt.Axis(format=number_format(x_domain[1]), tickMinStep=1, labelOverlap=True),
+    )
+    y = alt.Y(
+        "message_id:Q",
+        title="message id",
+        scale=alt.Scale(domain=ids, nice=False),
+        axis=alt.Axis(format=number_format(ids[1]), tickMinStep=1),
+    )
+    color = alt.Color("status:N", scale=STATUS, title="record")
+    shape = alt.Shape("status:N", scale=SHAPES, title="record")
+    layers = _band_layers(bands, compact, width)
+    grid = "count" in points
+    if grid:  # a big run: a grid of cells, each counting its records
+        layers.append(
+            alt.Chart(points)
+            .mark_rect()
+            .encode(
+                x=x,
+                x2="offset_end:Q",
+                y=y,
+                y2="id_end:Q",
+                color=color,
+                opacity=alt.Opacity("count:Q", legend=None),
+                tooltip=["offset:Q", "message_id:Q", "count:Q", "duplicates:Q"],
+            )
+        )
+    else:
+        layers.append(
+            alt.Chart(points)
+            .mark_point(filled=True, size=30 if compact else 60, opacity=0.9)
+            .encode(
+                x=x, y=y, color=color, shape=shape, tooltip=["offset:Q", "message_id:Q", "status:N"]
+            )
+        )
+    if points.empty:  # say it where the points would be
+        note = pd.DataFrame({"text": ["nothing received"]})
+        layers.append(alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text="text:N"))
+    plot = alt.layer(*layers).properties(width=width, height=height)
+    lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False), axis=None)
+    lane = _lost_lane(lost, lane_y, color, shape, height, compact)
+    notes = []
+    if grid:
+        notes.append("each cell counts the records of a block of offsets × ids")
+    if bands is None:
+        notes.append("pattern bands left out: too many runs to draw")
+    chart = alt.hconcat(plot, lane, spacing=6).resolve_scale(y="shared")
+    return chart.properties(title=titled(title, notes or None))
+
+
+def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
+    """The client-offset axis of one or several panels: every received offset (a grid cell
+    reaches its block's end), and at least as many offsets as messages were sent, so an empty
+    panel still has an axis of whole numbers."""
+    top = max((float(r.received["offset"].max()) for r in runs if len(r.received)), default=-1.0)
+    top = max([top, *(float(len(r.sent)) - 1 for r in runs), 0.0])
+    return (-0.5, top + 0.5)
+
+
+def _id_domain(run: RunTables, partition: int) -> list[float]:
+    sent = run.sent[(run.sent["partition"] == partition).to_numpy(bool)]["message_id"]
+    rec = run.received[(run.received["partition"] == partition).to_numpy(bool)]["message_id"]
+    both = pd.concat([sent, rec])
+    if both.empty:
+        return [-0.5, 0.5]
+    return [float(both.min()) - 0.5, float(both.max()) + 0.5]
+
+
+def _lost_lane(
+    lost: pd.DataFrame, y: alt.Y, color: alt.Color, shape: alt.Shape, height: int, compact: bool
+):
+    """The ids sent and never received, in a lane of their own (they have no client offset)."""
+    n = int(lost["count"].sum()) if "count" in lost else len(lost)
+    x = alt.X("lane:N", title=None, axis=alt.Axis(labelAngle=0))
+    data = lost.assign(lane="lost")
+    if "count" in lost:
+        marks = (
+            alt.Chart(data)
+            .mark_rect()
+            .encode(x=x, y=y, y2="id_end:Q", color=color, tooltip=["message_id:Q", "count:Q"])
+        )
+    else:
+        marks = (
+            alt.Chart(data)
+            .mark_point(filled=True, size=40 if compact else 70)
+            .encode(
+                x=x,
+                y=y,
+                color=color,
+                shape=shape,
+                tooltip=["message_id:Q", alt.Tooltip("offset:Q", title="offset the producer got")],
+            )
+        )
+    return marks.properties(width=LANE_WIDTH, height=height, title=f"lost: {n:,}")
+
+
+def _band_layers(bands: pd.DataFrame | None, compact: bool, width: int) -> list[alt.Chart]:
+    if bands is None or bands.empty:
+        return []
+    layers = [
+        alt.Chart(bands)
+        .mark_rect(color="#888888")
+        .encode(
+            x=alt.X("band_start:Q"),
+            x2="band_end:Q",
+            opacity=alt.Opacity("band:N", scale=alt.Scale(range=[0.07, 0.17]), legend=None),
+            tooltip=["label:N", "count:Q"],
+        )
+    ]
+    room = width / max(1, len(bands))  # pixels per band: a label needs about 60
+    if len(bands) <= MAX_BAND_LABELS and room >= (45 if compact else 60):
+        layers.append(
+            alt.Chart(bands)
+            .mark_text(baseline="top", dy=4, fontSize=9 if compact else 11, font="sans-serif")
+            .encode(x=alt.X("middle:Q"), y=alt.value(0), text="label:N")
+        )
+    return layers
+
+
+def _bands(run: CheckedTables, partition: int, budget: int) -> pd.DataFrame | None:
+    """The pattern's bands; an empty table without a check, None when there are too many."""
+    if getattr(run, "report", None) is None:  # a run without a check has no pattern table
+        return pd.DataFrame()
+    bands = cd.pattern_bands(run, partition, budget)
+    if bands.empty:
+        pattern = run.report.pattern
+        return None if (pattern["partition"] == partition).any() else bands
+    return bands.assign(
+        band_start=bands["offset_start"] - 0.5,
+        band_end=bands["offset_end"] + 0.5,
+        middle=(bands["offset_start"] + bands["offset_end"]) / 2,
+    )
+
+
+# -- before / after -------------------------------------------------------------------------
+
+
+def before_after(
+    runs: Mapping[str, CheckedTables], max_rows: int = cd.MAX_ROWS
+) -> alt.HConcatChart:
+    """The same workload under several broker versions, side by side (compact received vs
+    sent, one per version), on one offset axis and one message-id axis."""
+    if not isinstance(runs, Mapping) or not runs:
+        raise InvalidArgumentError("before_after needs a non-empty dict of label -> Run")
+    share = max(1, max_rows // len(runs))
+    domain = offset_domain(list(runs.values()))
+    charts = [
+        received_vs_sent(run, share, True, title=[str(label), outcome_text(run)], x_domain=domain)
+        for label, run in runs.items()
+    ]
+    return alt.hconcat(*charts).resolve_scale(y="shared")

@@ -1,0 +1,188 @@
+"""The tables behind the linked charts of interactive.py, with every tooltip field filled in.
+
+Built on chartdata's reductions (so a million-record run stays within the row budget) and on
+the run's own tables for what those reductions drop: the broker's offset and the poll of each
+received record, the segment file that holds a buffer range, and the step that put each state
+there. Column names are shared across panels on purpose: `lo` / `hi` (broker offsets, hi
+exclusive) in the buffer and segment tables, `server_offset` and `message_id` in the record
+tables, so one selection's fields mean the same thing in every panel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.engine.segment import SUFFIX
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.viz import chartdata as cd
+
+__all__ = ["panel_data", "received_records", "restrict"]
+
+MAX_FETCH_RULES = 50
+MAX_COPIES = 5  # the colour scale's last step means "5 or more copies"
+AGGREGATED = " -- aggregated: zoom into a range with explore(run, offsets=(lo, hi))"
+
+
+def panel_data(
+    run: Any, partition: int, max_rows: int, offsets: tuple[int, int] | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The five tables of the linked charts (received, lost, buffer, segments, fetches), and a
+    title note per panel ("" or why it is aggregated). Shares: received 40%, lost 10%,
+    buffer 30%, segments 15%, fetches 5%. `offsets`: the range `run` was restricted to; the
+    segments are drawn clipped to it (their file and base offset stay the real ones)."""
+    received = received_records(run, partition, max_rows * 2 // 5)
+    lost = cd.lost_points(run, partition, max_rows // 10)
+    lost = lost.assign(server_offset=lost["offset"])  # the offset the producer got back
+    spans, _ = cd.buffer_spans(run, partition, max_rows * 3 // 10)
+    buffer = _buffer_rows(spans, run, partition)
+    seg_budget = max_rows * 3 // 20
+    seg_spans = cd.segment_spans(run, partition, seg_budget)
+    segments = _segment_rows(seg_spans, run, partition)
+    if offsets is not None:
+        segments["lo"] = segments["lo"].clip(lower=offsets[0])
+        segments["hi"] = segments["hi"].clip(upper=offsets[1] + 1)
+    fetches = _fetch_rows(run, partition, max_rows // 20)
+    trace = run.trace
+    polls = int(((trace["step"] == "fetch_response") & (trace["partition"] == partition)).sum())
+    if polls > MAX_FETCH_RULES:  # hundreds of dashed rules would grey the panel out
+        fetches = fetches.iloc[:0]
+    binned = bool(len(buffer)) and bool(spans["binned"].any())
+    notes = {
+        "received": AGGREGATED if "count" in received or "count" in lost else "",
+        "buffer": " -- aggregated (sampled steps, binned offsets)" if binned else "",
+        "segments": " -- aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "",
+        "fetches": f" ({polls:,} fetches: too many to draw)" if polls > MAX_FETCH_RULES else "",
+    }
+    data = {
+        "received": received,
+        "lost": lost,
+        "buffer": buffer,
+        "segments": segments,
+        "fetches": fetches,
+    }
+    return data, notes
+
+
+def received_records(run: Any, partition: int, budget: int) -> pd.DataFrame:
+    """One row per received record of `partition`: offset (as the client saw it),
+    server_offset, message_id, poll, status ("first" | "duplicate"); past `budget` rows
+    chartdata's offset x id grid (offset_end, id_end, count, duplicates) instead."""
+    rec = run.received
+    mask = (rec["partition"] == partition).to_numpy(bool)
+    if int(mask.sum()) > budget:
+        return cd.received_points(run, partition, budget)
+    dup = rec["message_id"].duplicated(keep="first").to_numpy(bool)[mask]
+    return pd.DataFrame(
+        {
+            "offset": rec["offset"].to_numpy(np.int64)[mask],
+            "server_offset": rec["server_offset"].to_numpy(np.int64)[mask],
+            "message_id": rec["message_id"].to_numpy(np.int64)[mask],
+            "poll": rec["poll"].to_numpy(np.int64)[mask],
+            "status": np.where(dup, "duplicate", "first").astype(object),
+        }
+    )
+
+
+def restrict(run: Any, lo: int, hi: int) -> Any:
+    """The run cut to broker offsets lo..hi (inclusive): received and sent records in it,
+    buffer entries clipped to it, segments overlapping it. A new Run; `run` is untouched."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not (
+        0 <= lo <= hi
+    ):
+        raise InvalidArgumentError(f"offsets must be two ints 0 <= lo <= hi, not {(lo, hi)!r}")
+    rec, sent, buf, seg = run.received, run.sent, run.buffer_history, run.segment_history
+    buf = buf[(buf["last_offset"] >= lo) & (buf["first_offset"] <= hi)].copy()
+    buf["first_offset"] = buf["first_offset"].clip(lower=lo)
+    buf["last_offset"] = buf["last_offset"].clip(upper=hi)
+    seg_last = seg["last_offset"].fillna(seg["base_offset"]).astype("int64")
+    return dataclasses.replace(
+        run,
+        received=rec[rec["server_offset"].between(lo, hi)].reset_index(drop=True),
+        sent=sent[sent["offset"].between(lo, hi)].reset_index(drop=True),
+        buffer_history=buf.reset_index(drop=True),
+        segment_history=seg[(seg_last >= lo) & (seg["base_offset"] <= hi)].reset_index(drop=True),
+    )
+
+
+def _buffer_rows(spans: pd.DataFrame, run: Any, partition: int) -> pd.DataFrame:
+    rows = spans.rename(columns={"offset_start": "lo", "offset_end": "hi"})
+    rows = _with_segment(rows, run, partition)
+    rows["binned"] = rows["binned"].map({True: "yes (max of the bin)", False: "no"})
+    rows["multiplicity"] = rows["multiplicity"].clip(upper=MAX_COPIES)
+    return _with_step_label(rows, run)
+
+
+def _segment_rows(spans: pd.DataFrame, run: Any, partition: int) -> pd.DataFrame:
+    rows = spans.rename(columns={"base_offset": "lo", "end_offset": "hi"})
+    rows["segment_base"] = rows["lo"]
+    rows["segment_file"] = [_file(run, partition, b) for b in rows["lo"].tolist()]
+    rows["segment_visible"] = rows["visible"]
+    return _with_step_label(rows, run)
+
+
+def _fetch_rows(run: Any, partition: int, budget: int) -> pd.DataFrame:
+    trace = run.trace
+    rows = trace[(trace["step"] == "fetch_response") & (trace["partition"] == partition)]
+    out = pd.DataFrame(
+        {
+            "step_index": rows["step_index"].to_numpy(np.int64),
+            "poll": rows["poll"].to_numpy("float64", na_value=np.nan),
+            "fetch_offset": rows["first_offset"].to_numpy("float64", na_value=np.nan),
+            "count": rows["count"].to_numpy(np.int64),
+            "step_label": "fetch",
+        }
+    )
+    return cd.fit_rows(out, budget)
+
+
+def _with_segment(spans: pd.DataFrame, run: Any, partition: int) -> pd.DataFrame:
+    """Add the segment holding each span's first offset when the span starts: segment_file,
+    segment_base, segment_visible ("not flushed" / NaN when no segment holds it yet)."""
+    seg = run.segment_history
+    seg = seg[seg["partition"] == partition]
+    snaps = np.sort(seg["step_index"].unique())
+    by_step = {int(s): g for s, g in seg.groupby("step_index")}
+    files, bases, visible = [], [], []
+    for start, lo in zip(spans["step_start"].tolist(), spans["lo"].tolist(), strict=True):
+        i = int(np.searchsorted(snaps, start, side="right")) - 1
+        hit = None
+        if i >= 0:  # the segment snapshot in force at `start` (snapshots are change-only)
+            g = by_step[int(snaps[i])]
+            last = g["last_offset"].fillna(g["base_offset"] - 1).astype("int64")
+            cover = g[(g["base_offset"] <= lo) & (last >= lo)]
+            hit = cover.iloc[0] if len(cover) else None
+        files.append("not flushed" if hit is None else _file(run, partition, hit["base_offset"]))
+        bases.append(np.nan if hit is None else float(hit["base_offset"]))
+        visible.append("-" if hit is None else ("yes" if hit["visible"] else "no"))
+    return spans.assign(segment_file=files, segment_base=bases, segment_visible=visible)
+
+
+def _with_step_label(rows: pd.DataFrame, run: Any) -> pd.DataFrame:
+    """Name the step that put each state there, from the trace row at its first step:
+    "update_buffer (from flush)", "mark_flushed (from produce)", "segment_write (from linger)"."""
+    trace = run.trace
+    index = trace["step_index"].to_numpy(np.int64)
+    steps = trace["step"].astype(str).to_numpy(object)
+    source = trace["source"].astype(object).where(trace["source"].notna(), None).to_numpy(object)
+    cause = trace["cause"].astype(str).to_numpy(object)
+    at = {int(s): i for i, s in enumerate(index.tolist())}
+    labels = []
+    for s in rows["step_start"].tolist():
+        i = at.get(int(s))
+        if i is None:
+            labels.append("")
+        else:
+            via = source[i] if isinstance(source[i], str) and source[i] else cause[i]
+            labels.append(f"{steps[i]} (from {via})")
+    out = rows.assign(step_label=labels)
+    if "visible" in out:
+        out["visible"] = out["visible"].astype(bool)
+    return out
+
+
+def _file(run: Any, partition: int, base: Any) -> str:
+    return f"{run.scenario.topic}-{partition}/{int(base):020d}{SUFFIX}"

@@ -1,0 +1,248 @@
+"""Chart data about steps: which event each step was, what the snapshots cover, and the buffer
+in the order fetch reads it.
+
+- `event_lanes`: the trace's steps as three lanes (produce, flush, fetch) under a chart whose x
+  axis is the step index, so a reader sees *what happened* at each step. Exact (one rectangle
+  per run of consecutive steps of one kind) while that fits the budget; past it, the steps are
+  binned and a bin is drawn in a lane when any step of that kind fell in it.
+- `coverage`: what part of the run the snapshots cover. The recorder stops taking snapshots
+  (`snapshots_truncated`) once its tables would grow past a bound, and a chart drawn from them
+  must say so ("first 25,000 of 100,000 offsets").
+- `buffer_order`: the buffer's entries when the consumer first fetched, in buffer order -- the
+  sequence a buffer-first fetch returns, renumbered by position into the client's offsets.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+import pandas as pd
+
+from chronik_lab.sim.tables import RunTables, buffer_at, recorded_until
+
+__all__ = [
+    "BUFFER_LANES",
+    "LANES",
+    "buffer_events",
+    "buffer_order",
+    "coverage",
+    "coverage_note",
+    "event_lanes",
+    "step_names",
+]
+
+LANES = ("produce", "flush", "fetch")
+FLUSH_STEPS = frozenset({"flush_start", "segment_write", "mark_flushed", "flush_end"})
+
+
+def _lane_of(trace: pd.DataFrame) -> np.ndarray:
+    """Each trace row's lane: a flush step (or the flush's own update_buffer), a fetch step
+    (the consumer's, or the broker's answer to it), else the produce path."""
+    step = trace["step"].astype(object).to_numpy(object)
+    source = trace["source"].astype(object).to_numpy(object)
+    actor = trace["actor"].astype(object).to_numpy(object) if "actor" in trace else step
+    cause = trace["cause"].astype(object).to_numpy(object) if "cause" in trace else step
+    flush = np.isin(step, list(FLUSH_STEPS)) | ((step == "update_buffer") & (source == "flush"))
+    fetch = (actor == "consumer") | (cause == "fetch")
+    return np.where(flush, "flush", np.where(fetch, "fetch", "produce")).astype(object)
+
+
+def _partition_trace(run: RunTables, partition: int, end: int) -> pd.DataFrame:
+    t = run.trace
+    mask = (t["partition"] == partition).to_numpy(bool) & (t["step_index"] < end).to_numpy(bool)
+    return t[mask]
+
+
+def event_lanes(run: RunTables, partition: int, end: int, budget: int = 600) -> pd.DataFrame:
+    """The partition's steps before `end` as lanes produce / flush / fetch. Columns: lane,
+    step_start, step_end (exclusive), steps (how many), what (the step names, or "binned")."""
+    t = _partition_trace(run, partition, end)
+    return _lanes(t, _lane_of(t), end, budget)
+
+
+BUFFER_LANES = ("update_buffer from produce", "update_buffer from flush", "mark_flushed")
+
+
+def buffer_events(run: RunTables, partition: int, end: int, budget: int = 600) -> pd.DataFrame:
+    """The steps that changed the buffer: update_buffer (by caller) and mark_flushed, each in
+    its own lane (`BUFFER_LANES`); columns as `event_lanes`, plus `detail` and `count` while
+    every step is its own row."""
+    t = _partition_trace(run, partition, end)
+    step = t["step"].astype(object).to_numpy(object)
+    source = t["source"].astype(object).to_numpy(object)
+    lane = np.where(
+        step == "mark_flushed",
+        BUFFER_LANES[2],
+        np.where(source == "flush", BUFFER_LANES[1], BUFFER_LANES[0]),
+    ).astype(object)
+    keep = np.isin(step, ["update_buffer", "mark_flushed"])
+    t, lane = t[keep], lane[keep]
+    if len(t) <= budget:
+        index = t["step_index"].to_numpy(np.int64)
+        return pd.DataFrame(
+            {
+                "lane": lane,
+                "step_start": index,
+                "step_end": index + 1,
+                "steps": 1,
+                "what": t["step"].astype(object).to_numpy(object),
+                "detail": t["detail"].astype(object).fillna("").to_numpy(object),
+                "count": t["count"].to_numpy(np.int64),
+            }
+        )
+    return _lanes(t, lane, end, budget)
+
+
+def _lanes(t: pd.DataFrame, lane: np.ndarray, end: int, budget: int) -> pd.DataFrame:
+    """Runs of consecutive rows in one lane; binned steps past `budget` runs."""
+    if t.empty:
+        return pd.DataFrame(columns=["lane", "step_start", "step_end", "steps", "what"])
+    index = t["step_index"].to_numpy(np.int64)
+    new = np.concatenate([[True], lane[1:] != lane[:-1]])
+    if int(new.sum()) > budget:
+        return _binned_lanes(lane, index, end, max(1, budget // 3))
+    names = t["step"].astype(object).to_numpy(object)
+    df = pd.DataFrame({"group": np.cumsum(new) - 1, "lane": lane, "step": index, "name": names})
+    out = df.groupby("group", sort=True).agg(
+        lane=("lane", "first"),
+        step_start=("step", "first"),
+        last=("step", "last"),
+        steps=("step", "size"),
+        what=("name", lambda s: ", ".join(dict.fromkeys(s))),
+    )
+    out["step_end"] = out["last"] + 1
+    return out[["lane", "step_start", "step_end", "steps", "what"]].reset_index(drop=True)
+
+
+def _binned_lanes(lane: np.ndarray, index: np.ndarray, end: int, bins: int) -> pd.DataFrame:
+    width = max(1, -(-end // bins))
+    df = pd.DataFrame({"lane": lane, "bin": index // width})
+    counts = df.groupby(["lane", "bin"], as_index=False).size()
+    counts = counts.sort_values(["lane", "bin"])
+    new = counts["lane"].ne(counts["lane"].shift()) | counts["bin"].ne(counts["bin"].shift() + 1)
+    counts["run"] = new.cumsum()
+    out = counts.groupby("run").agg(
+        lane=("lane", "first"), b0=("bin", "first"), b1=("bin", "last"), steps=("size", "sum")
+    )
+    return pd.DataFrame(
+        {
+            "lane": out["lane"].to_numpy(object),
+            "step_start": out["b0"].to_numpy(np.int64) * width,
+            "step_end": np.minimum(end, (out["b1"].to_numpy(np.int64) + 1) * width),
+            "steps": out["steps"].to_numpy(np.int64),
+            "what": f"binned: {width:,} steps per bin",
+        }
+    )
+
+
+def step_names(run: RunTables, partition: int, end: int, limit: int = 40) -> dict[int, str]:
+    """Step index -> step name, for naming the x axis of a short run; {} past `limit` steps."""
+    t = _partition_trace(run, partition, end)
+    if len(t) > limit:
+        return {}
+    return dict(zip(t["step_index"].astype(int), t["step"].astype(str), strict=True))
+
+
+# -- what the snapshots cover -----------------------------------------------------------------
+
+
+def coverage(run: RunTables, partition: int) -> dict[str, int | bool]:
+    """truncated, recorded_until (last step with snapshots), steps (the trace's length),
+    offsets_shown (the log end offset at the last snapshot), offsets_total (the log end the
+    producer reached: highest acknowledged offset + 1)."""
+    t = run.trace
+    steps = int(t["step_index"].max()) + 1 if len(t) else 0
+    sent = run.sent
+    offsets = sent.loc[(sent["partition"] == partition).to_numpy(bool), "offset"].dropna()
+    total = int(offsets.max()) + 1 if len(offsets) else 0
+    until = recorded_until(run)
+    off = run.offsets_history
+    off = off[(off["partition"] == partition).to_numpy(bool)]
+    shown = int(off["log_end_offset"].max()) if len(off) else 0
+    return {
+        "truncated": until is not None,
+        "recorded_until": steps - 1 if until is None else until,
+        "steps": steps,
+        "offsets_shown": total if until is None else min(shown, total),
+        "offsets_total": total,
+    }
+
+
+def coverage_note(run: RunTables, partition: int) -> str | None:
+    """A subtitle for a chart drawn from the snapshots when they stopped early, else None."""
+    c = coverage(run, partition)
+    if not c["truncated"]:
+        return None
+    return (
+        f"snapshots stopped at step {c['recorded_until']:,} of {c['steps']:,}: this shows the "
+        f"first {c['offsets_shown']:,} of {c['offsets_total']:,} offsets"
+    )
+
+
+# -- the buffer as fetch reads it -------------------------------------------------------------
+
+
+def buffer_order(run: RunTables, partition: int, budget: int = 1_000) -> tuple[pd.DataFrame, str]:
+    """The buffer's entries just before the consumer's first fetch, in buffer order, and a
+    sentence saying what they are (or why there are none).
+
+    Columns: position (where the entry starts in the sequence fetch reads), position_end,
+    first_offset, offset_end (last + 1), count, repeat (the entry holds an offset an earlier
+    entry already holds: the client gets it again), label ("0–3").
+    """
+    t = run.trace
+    polls = t.loc[
+        (t["step"] == "poll").to_numpy(bool) & (t["partition"] == partition).to_numpy(bool)
+    ]
+    columns = ["position", "position_end", "first_offset", "offset_end", "count", "repeat", "label"]
+    if polls.empty:
+        return pd.DataFrame(columns=columns), "the consumer never fetched"
+    step = int(polls["step_index"].min())
+    held = buffer_at(run, partition, step)
+    if held is None:
+        return pd.DataFrame(
+            columns=columns
+        ), f"not recorded: the snapshots stopped before step {step:,}"
+    if held.empty:
+        return pd.DataFrame(
+            columns=columns
+        ), f"the buffer was empty at the first fetch (step {step:,})"
+    first = held["first_offset"].to_numpy(np.int64)
+    last = held["last_offset"].to_numpy(np.int64)
+    count = held["count"].to_numpy(np.int64)
+    position = np.concatenate([[0], np.cumsum(count)[:-1]])
+    repeat = _repeats(first, last)
+    out = pd.DataFrame(
+        {
+            "position": position,
+            "position_end": position + count,
+            "first_offset": first,
+            "offset_end": last + 1,
+            "count": count,
+            "repeat": repeat,
+            "label": [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(first, last, strict=True)],
+        }
+    )
+    what = f"{len(out):,} entries, {int(count.sum()):,} records, at the first fetch (step {step:,})"
+    if len(out) > budget:
+        out = out.iloc[:budget]
+        what += f"; the first {budget:,} entries shown"
+    return out, what
+
+
+def _repeats(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """For each entry, whether an earlier entry already holds one of its offsets. Keeps the
+    offsets read so far as sorted disjoint ranges (few: a buffer holds at most a few thousand
+    entries, and in a correct one each continues the previous)."""
+    starts: list[int] = []
+    ends: list[int] = []  # inclusive
+    out = np.zeros(len(first), bool)
+    for i, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        k = bisect.bisect_right(starts, hi)  # ranges starting at or before hi
+        out[i] = k > 0 and ends[k - 1] >= lo
+        j = bisect.bisect_left(ends, lo - 1)  # first range that touches or passes lo
+        new_lo = min(lo, starts[j]) if j < k else lo
+        new_hi = max(hi, ends[k - 1]) if j < k else hi
+        starts[j:k], ends[j:k] = [new_lo], [new_hi]
+    return out

@@ -1,0 +1,107 @@
+"""What every chart shares: sizes, titles with a subtitle, one panel per partition, and
+legends drawn from the marks they explain.
+
+Vega-Lite draws a colour legend as squares (or as the symbols of the first layer) whatever the
+marks are, and lists a scale's whole domain, seen or not. `legend` instead draws each entry with
+the mark the chart uses for it -- a filled square, a dashed outline, a solid, dashed or dotted
+line -- and only the entries the caller passes, i.e. those the chart shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+from chronik_lab.sim.tables import RunTables
+from chronik_lab.viz import chartdata as cd
+
+__all__ = ["HEIGHT", "WIDTH", "bugs_label", "legend", "number_format", "per_partition", "titled"]
+
+WIDTH, HEIGHT = 640, 280
+
+
+def bugs_label(run: RunTables) -> str:
+    bugs = run.scenario.bugs
+    if bugs is None or bugs == ():
+        return "no bugs"
+    return bugs if isinstance(bugs, str) else "+".join(bugs)  # type: ignore[arg-type]
+
+
+def number_format(top: float) -> str:
+    """Axis labels: whole numbers with separators up to 10,000, then "100k" -- labels that
+    neither show fractions nor run into each other."""
+    return ",d" if top < 10_000 else "~s"
+
+
+def titled(
+    text: str | list[str], subtitle: str | list[str] | None
+) -> alt.TitleParams | str | list[str]:
+    """A title, with subtitle lines (in red: they qualify what the chart shows) if any."""
+    if not subtitle:
+        return text
+    return alt.TitleParams(text=text, subtitle=subtitle, subtitleColor="#b22222", anchor="start")
+
+
+def per_partition(
+    run: RunTables,
+    build: Callable[[RunTables, int, int, str], alt.TopLevelMixin],
+    budget: int,
+    title: str | list[str],
+) -> alt.TopLevelMixin:
+    """One chart per partition, stacked under one title; the row budget is shared."""
+    parts = cd.partitions_of(run)
+    if len(parts) == 1:
+        return build(run, parts[0], budget, title)
+    share = max(1, budget // len(parts))
+    charts = [build(run, p, share, f"partition {p}") for p in parts]
+    return alt.vconcat(*charts).properties(title=title)
+
+
+def legend(
+    entries: Sequence[tuple[str, str]],
+    colors: Mapping[str, str],
+    dashes: Mapping[str, list[int]],
+) -> alt.LayerChart:
+    """A legend as a small chart: (label, kind) entries, kind "fill" (a filled square, as a
+    segment), "outline" (a dashed rectangle, as the buffer) or "line" (a line with the label's
+    dash pattern)."""
+    rows = pd.DataFrame(
+        {
+            "label": [label for label, _ in entries],
+            "kind": [kind for _, kind in entries],
+            "order": range(len(entries)),
+        }
+    )
+    labels = rows["label"].tolist()
+    y = alt.Y("label:N", sort=labels, axis=None, scale=alt.Scale(domain=labels))
+    color = alt.Color(
+        "label:N", scale=alt.Scale(domain=labels, range=[colors[x] for x in labels]), legend=None
+    )
+    dash = alt.StrokeDash(
+        "label:N",
+        scale=alt.Scale(domain=labels, range=[dashes.get(x, [1, 0]) for x in labels]),
+        legend=None,
+    )
+    base = alt.Chart(rows)
+    fill = (
+        base.transform_filter(alt.datum.kind == "fill")
+        .mark_rect(opacity=0.5, height=12)
+        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color)
+    )
+    outline = (
+        base.transform_filter(alt.datum.kind == "outline")
+        .mark_rect(filled=False, strokeWidth=1.5, height=12)
+        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color, strokeDash=dash)
+    )
+    line = (
+        base.transform_filter(alt.datum.kind == "line")
+        .mark_rule(strokeWidth=2.5)
+        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color, strokeDash=dash)
+    )
+    text = base.mark_text(align="left", fontSize=11).encode(x=alt.value(32), y=y, text="label:N")
+    chart = alt.layer(fill, outline, line, text)
+    return chart.properties(
+        width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None)
+    )

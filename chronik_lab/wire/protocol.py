@@ -1,0 +1,147 @@
+"""Frames, request headers and the versions this server speaks, over kafka-python's codec.
+
+The structs come from kafka-python 3's `kafka.protocol` (generated from Kafka's own JSON
+schemas, every version from 0 and the flexible ones with tagged fields). This module reads a
+request header far enough to pick the API, decodes the body with the library, and frames a
+response with its header (v0, or v1 with an empty tagged-field section for flexible versions;
+ApiVersions always answers with header v0, KIP-511).
+
+`SUPPORTED` is what ApiVersions advertises: exactly the versions the handlers encode and the
+tests exercise, no more.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse
+from kafka.protocol.consumer import (
+    FetchRequest,
+    FetchResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    JoinGroupRequest,
+    JoinGroupResponse,
+    LeaveGroupRequest,
+    LeaveGroupResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+    SyncGroupRequest,
+    SyncGroupResponse,
+)
+from kafka.protocol.metadata import (
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+    MetadataRequest,
+    MetadataResponse,
+)
+from kafka.protocol.producer import (
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    ProduceRequest,
+    ProduceResponse,
+)
+
+__all__ = ["API", "FrameError", "Request", "SUPPORTED", "frame_response", "parse_request"]
+
+MAX_FRAME_BYTES = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes default
+UNSUPPORTED_VERSION = 35
+
+
+@dataclass(frozen=True)
+class Api:
+    key: int
+    request: Any
+    response: Any
+    min_version: int
+    max_version: int
+
+
+# key: (request class, response class, lowest, highest version served)
+API: dict[int, Api] = {
+    a.key: a
+    for a in (
+        Api(0, ProduceRequest, ProduceResponse, 0, 9),
+        Api(1, FetchRequest, FetchResponse, 0, 12),
+        Api(2, ListOffsetsRequest, ListOffsetsResponse, 0, 7),
+        Api(3, MetadataRequest, MetadataResponse, 0, 9),
+        Api(8, OffsetCommitRequest, OffsetCommitResponse, 2, 8),
+        Api(9, OffsetFetchRequest, OffsetFetchResponse, 1, 7),
+        Api(10, FindCoordinatorRequest, FindCoordinatorResponse, 0, 3),
+        Api(11, JoinGroupRequest, JoinGroupResponse, 0, 7),
+        Api(12, HeartbeatRequest, HeartbeatResponse, 0, 4),
+        Api(13, LeaveGroupRequest, LeaveGroupResponse, 0, 4),
+        Api(14, SyncGroupRequest, SyncGroupResponse, 0, 4),
+        Api(18, ApiVersionsRequest, ApiVersionsResponse, 0, 3),
+        Api(19, CreateTopicsRequest, CreateTopicsResponse, 2, 5),
+        Api(22, InitProducerIdRequest, InitProducerIdResponse, 0, 4),
+    )
+}
+SUPPORTED = {key: (a.min_version, a.max_version) for key, a in API.items()}
+_PREFIX = struct.Struct(">hhi")
+
+
+class FrameError(ValueError):
+    """A frame this server cannot read: the connection that sent it is closed."""
+
+
+@dataclass
+class Request:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    body: Any  # the decoded request, or None when the API or version is not served
+
+
+def parse_request(frame: bytes) -> Request:
+    """Decode one request frame (without its 4-byte size)."""
+    if len(frame) < _PREFIX.size + 2:
+        raise FrameError(f"a request frame of {len(frame)} bytes is shorter than a header")
+    api_key, version, correlation_id = _PREFIX.unpack_from(frame)
+    (n,) = struct.unpack_from(">h", frame, _PREFIX.size)
+    start = _PREFIX.size + 2
+    if n > len(frame) - start:
+        raise FrameError("a request header's client id runs past the frame")
+    client_id = None if n < 0 else frame[start : start + n].decode("utf-8", "replace")
+    api = API.get(api_key)
+    if api is None or not api.min_version <= version <= api.max_version:
+        return Request(api_key, version, correlation_id, client_id, None)
+    try:
+        body = api.request.decode(frame, version=version, header=True)
+    except Exception as exc:  # the codec raises many kinds: any of them means a bad frame
+        raise FrameError(f"cannot decode {api.request.__name__} v{version}: {exc}") from None
+    return Request(api_key, version, correlation_id, client_id, body)
+
+
+def frame_response(request: Request, response: Any, version: int | None = None) -> bytes:
+    """Size + header + body of the answer to `request` (`version` overrides its version)."""
+    version = request.api_version if version is None else version
+    body = response.encode(version=version)
+    flexible = request.api_key != 18 and API[request.api_key].response.flexible_version_q(version)
+    header = struct.pack(">i", request.correlation_id) + (b"\x00" if flexible else b"")
+    return struct.pack(">i", len(header) + len(body)) + header + bytes(body)
+
+
+def api_versions_body(error_code: int = 0) -> Any:
+    """The ApiVersions answer: every API served, with its version range."""
+    entry = ApiVersionsResponse.ApiVersion
+    keys = [entry(api_key=k, min_version=lo, max_version=hi) for k, (lo, hi) in SUPPORTED.items()]
+    return ApiVersionsResponse(error_code=error_code, api_keys=keys, throttle_time_ms=0)
+
+
+def unsupported_version(request: Request) -> bytes | None:
+    """What Kafka does with an API or version it does not serve: ApiVersions answers v0 with
+    UNSUPPORTED_VERSION and the served ranges (so the client can pick one); anything else
+    gets no answer and the connection is closed (None)."""
+    if request.api_key == 18:
+        return frame_response(request, api_versions_body(UNSUPPORTED_VERSION), version=0)
+    return None

@@ -1,0 +1,220 @@
+"""The lab's workload through a real Kafka client, against any broker: `record(bootstrap, ...)`.
+
+The same plan as the simulated producer (`plan_requests`: message ids 0..n-1, values
+`{"id": i}`, `batch_sizes` messages per request, round-robin over partitions): each planned
+request is sent as that many `send`s and one `flush`, so it leaves as one produce request per
+partition. Then a consumer assigned to every partition reads from earliest (chronik's compat
+test) until it has seen nothing new for `idle_s`, or `cap` records, or `deadline_s`.
+
+What the client saw becomes a Jepsen-style history: a send is ok with the offset the broker
+acknowledged, fail when the broker refused it (or it was never attempted), info when its fate is
+unknown (a timeout, a lost connection, acks=0). When anything went wrong the Recording is
+partial (`error` says what, in one line); consumption that ended on an error keeps every record
+read before it. `received.server_offset` is empty: a client only ever sees its own offsets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from chronik_lab.checker.history import write_history
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests
+from chronik_lab.wire.outcomes import Outcome
+
+__all__ = ["CLIENTS", "Recording", "record", "record_history"]
+
+CLIENTS = {
+    "kafka-python": ("chronik_lab.wire.client_kafka_python", "KafkaPythonClient", "kafka-python"),
+    "confluent-kafka": ("chronik_lab.wire.client_confluent", "ConfluentClient", "confluent-kafka"),
+    "aiokafka": ("chronik_lab.wire.client_aiokafka", "AiokafkaClient", "aiokafka"),
+}
+SEND_TIMEOUT_S = 15.0
+HISTORY = ["op_index", "process", "f", "type", "partition", "offset", "value"]
+
+
+@dataclass(frozen=True)
+class Recording:
+    history: pd.DataFrame
+    sent: pd.DataFrame
+    received: pd.DataFrame
+    polls: int
+    capped: bool
+    error: str | None  # None: every step went through
+
+    @property
+    def partial(self) -> bool:
+        return self.error is not None
+
+
+def make_client(client: str, bootstrap: str, **options: Any) -> Any:
+    if client not in CLIENTS:
+        raise InvalidArgumentError(f"unknown client {client!r}; use one of {', '.join(CLIENTS)}")
+    module, cls, package = CLIENTS[client]
+    try:
+        return getattr(importlib.import_module(module), cls)(bootstrap, **options)
+    except ImportError:
+        raise InvalidArgumentError(f"client {client!r} needs `pip install {package}`") from None
+
+
+def record(
+    bootstrap: str,
+    topic: str = "chronik-test",
+    messages: int = 10,
+    batch_sizes: list[int] | tuple[int, ...] | None = None,
+    acks: int = 1,
+    client: str = "kafka-python",
+    partitions: int = 1,
+    *,
+    keyed: bool = False,
+    seed: int = 0,
+    pause_ms: int | None = None,
+    idle_s: float = 1.5,
+    deadline_s: float = 60.0,
+    cap: int | None = None,
+    **client_options: Any,
+) -> Recording:
+    """Run the workload through `client` against the broker at `bootstrap`."""
+    plan = plan_requests(messages, batch_sizes, partitions, keyed, seed)
+    driver = make_client(client, bootstrap, **client_options)
+    log = _Log()
+    error = _produce(driver, topic, plan, acks, log, pause_ms)
+    if error is None or log.any_ok:
+        cap = 10 * messages + 100 if cap is None else cap
+        consume_error = _consume(driver, topic, partitions, log, idle_s, deadline_s, cap)
+        error = error or consume_error
+    if hasattr(driver, "close"):
+        driver.close()
+    history, sent, received = log.tables()
+    return Recording(history, sent, received, log.polls, log.capped, error)
+
+
+def _produce(driver, topic, plan, acks, log: _Log, pause_ms) -> str | None:
+    try:
+        driver.open_producer(acks)
+    except Exception as exc:  # noqa: BLE001 - unreachable broker, bad config: nothing sent
+        for calls in plan:
+            log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
+        return f"{driver.name} producer could not start: {_one_line(exc)}"
+    error = None
+    try:
+        for i, calls in enumerate(plan):
+            if error is not None:  # the broker went away: the rest was never attempted
+                log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
+                continue
+            batch = [(c.partition, encode_value(m)) for c in calls for m in c.message_ids.tolist()]
+            outcomes = driver.send(topic, batch, SEND_TIMEOUT_S)
+            if acks == 0:  # the broker never says: unknown, whatever the client reports
+                outcomes = [Outcome("info", None, o.error) for o in outcomes]
+            log.sends(calls, outcomes)
+            bad = [o for o in outcomes if o.type != "ok" and o.error]
+            if bad:
+                error = f"{driver.name}: send failed: {_one_line(bad[0].error)}"
+            if pause_ms and i + 1 < len(plan):
+                time.sleep(pause_ms / 1000)
+    finally:
+        with contextlib.suppress(Exception):  # closing a producer whose broker is gone
+            driver.close_producer()
+    return error
+
+
+def _consume(driver, topic, partitions, log: _Log, idle_s, deadline_s, cap) -> str | None:
+    start = last = time.monotonic()
+
+    def stop(records: list[tuple[int, int, bytes]]) -> bool:
+        nonlocal last
+        now = time.monotonic()
+        if records:
+            log.poll(records)
+            last = now
+        if log.received >= cap:
+            log.capped = True
+            return True
+        return now - last >= idle_s or now - start >= deadline_s
+
+    try:
+        driver.consume(topic, partitions, stop)
+    except Exception as exc:  # noqa: BLE001 - what was read so far stays in the history
+        return f"{driver.name} consumer stopped: {_one_line(exc)}"
+    return None
+
+
+def _one_line(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+class _Log:
+    """Operations as they happen; `tables()` expands them into history, sent and received."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []  # op, process, f, type, partition, offset, value
+        self.sent: list[tuple] = []  # message_id, partition, offset, request
+        self.got: list[tuple] = []  # poll, partition, offset, message_id, op_index
+        self.op = 0
+        self.polls = 0
+        self.received = 0
+        self.capped = False
+        self.any_ok = False
+
+    def sends(self, calls: list[Any], outcomes: list[Outcome]) -> None:
+        it = iter(outcomes)
+        for call in calls:
+            for message_id in call.message_ids.tolist():
+                o = next(it)
+                self.any_ok |= o.type == "ok"
+                offset = o.offset if o.type == "ok" else None
+                self.rows.append(
+                    (self.op, "producer", "send", o.type, call.partition, offset, message_id)
+                )
+                self.sent.append((message_id, call.partition, offset, call.request))
+            self.op += 1
+
+    def poll(self, records: list[tuple[int, int, bytes]]) -> None:
+        ids = decode_ids(pa.array([r[2] for r in records], pa.binary())).tolist()
+        previous = None
+        for (partition, offset, _), message_id in zip(records, ids, strict=True):
+            if partition != previous:  # one op per partition of a poll, as the simulation
+                self.op += previous is not None
+                previous = partition
+            self.rows.append((self.op, "consumer", "poll", "ok", partition, offset, message_id))
+            self.got.append((self.polls, partition, offset, message_id, self.op))
+        self.op += 1
+        self.polls += 1
+        self.received += len(records)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        history = pd.DataFrame(self.rows, columns=HISTORY)
+        history["offset"] = _offsets(history["offset"])
+        for name in ("op_index", "partition", "value"):
+            history[name] = history[name].astype(np.int64)
+        sent = pd.DataFrame(self.sent, columns=["message_id", "partition", "offset", "request"])
+        sent["offset"] = _offsets(sent["offset"])
+        received = pd.DataFrame(
+            self.got, columns=["poll", "partition", "offset", "message_id", "op_index"]
+        ).astype(np.int64)
+        received.insert(3, "server_offset", pd.array([None] * len(received), dtype="Int64"))
+        return history, sent, received
+
+
+def _offsets(column: pd.Series) -> Any:
+    """int64 like the simulation's tables, or nullable Int64 when some offset is unknown."""
+    values = pd.array(column.tolist(), dtype="Int64")
+    return values if values.isna().any() else values.astype(np.int64)
+
+
+def record_history(path: str | Path, bootstrap: str, **workload: Any) -> Recording:
+    """`record(...)` and write its history to `path` (.csv, .parquet, .jsonl), partial or not:
+    what a partial run saw is never thrown away."""
+    rec = record(bootstrap, **workload)
+    write_history(rec.history, path)
+    return rec

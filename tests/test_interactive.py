@@ -1,0 +1,397 @@
+"""The renderer switch, the linked charts' specs, and the switchboard, in process.
+
+The browser side (drawn marks, tooltips, clicks, the network staying off) is in
+test_jupyterlab_browser.py; timings are in benchmarks/bench_switchboard.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import altair as alt
+import nbformat
+import papermill
+import pytest
+from altair.jupyter.jupyter_chart import load_js_src
+
+import chronik_lab as cl
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.viz import chartdata, interactive, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def seed() -> cl.Run:
+    return cl.run(cl.SEED)
+
+
+@pytest.fixture
+def restore_renderer():
+    before = alt.renderers.active
+    yield
+    alt.renderers.enable(before)
+
+
+# -- render: one switch ------------------------------------------------------------------------
+
+
+def test_auto_is_interactive_in_a_jupyter_server_kernel():
+    env = {"JPY_SESSION_NAME": "/lab/notebook.ipynb"}
+    assert render.detect(env, history=["import chronik_lab"], in_kernel=True) == "interactive"
+
+
+def test_auto_is_the_report_mode_under_papermill_even_in_a_server_started_kernel():
+    cells = ["", "# Parameters\nbugs = 'v0.7.6'\n", "render.use_renderer('auto')"]
+    assert render.detect({"JPY_SESSION_NAME": "x.ipynb"}, cells, in_kernel=True) == "svg"
+
+
+def test_auto_is_the_report_mode_in_a_kernel_no_server_started():
+    assert render.detect({}, history=["x = 1"], in_kernel=True) == "svg"  # papermill, nbclient
+
+
+def test_auto_is_the_report_mode_outside_a_kernel():
+    assert render.detect({"JPY_SESSION_NAME": "x.ipynb"}, [], in_kernel=False) == "svg"
+    assert render.detect() == "svg"  # this pytest process
+
+
+def test_the_environment_variable_forces_a_mode():
+    for mode in ("interactive", "svg", "html"):
+        env = {render.ENV_VAR: mode.upper()}
+        assert render.detect(env, ["# Parameters"], in_kernel=False) == mode
+
+
+def test_a_bad_mode_is_a_clear_error():
+    with pytest.raises(InvalidArgumentError, match="renderer mode"):
+        render.use_renderer("mimetype")
+    with pytest.raises(InvalidArgumentError, match=render.ENV_VAR):
+        render.detect({render.ENV_VAR: "cdn"}, [], in_kernel=False)
+
+
+def test_use_renderer_enables_the_chosen_altair_renderer(restore_renderer):
+    assert render.use_renderer("svg") == "svg"
+    assert alt.renderers.active == "svg" and render.active_mode() == "svg"
+    assert render.use_renderer("interactive") == "interactive"
+    assert alt.renderers.active == "jupyter"
+    assert alt.renderers.options["offline"] is True  # vl-convert's bundle, never a CDN
+    assert render.use_renderer("auto") == "svg"  # a plain process is not a live kernel
+
+
+def test_html_mode_inlines_the_vega_bundle_once_per_page(restore_renderer, seed):
+    render.use_renderer("html")
+    renderer = alt.renderers.get()
+    first = renderer(interactive.explore_spec(seed))["text/html"]
+    second = renderer(interactive.explore_spec(seed))["text/html"]
+    assert "window.vegaEmbed" in first and len(first) > 500_000
+    assert "window.vegaEmbed" not in second and len(second) < 50_000
+    assert "vegaEmbed('#chronik-chart-" in second
+    assert not re.search(r"<script[^>]+src=", first + second)  # nothing loaded by URL
+    render.use_renderer("html")  # a new page: the bundle comes again
+    assert "window.vegaEmbed" in renderer(interactive.explore_spec(seed))["text/html"]
+
+
+def test_every_existing_chart_builder_renders_as_a_live_jupyter_chart(seed):
+    """The drop-in: notebooks 01-06 keep their charts.* calls; in JupyterLab each becomes a
+    JupyterChart, whose spec is the chart's own."""
+    from chronik_lab.viz import charts
+
+    versions = cl.run_presets(cl.SEED)
+    built = [
+        charts.received_vs_sent(seed),
+        charts.segment_map(seed),
+        charts.buffer_contents(seed),
+        charts.before_after(versions),
+        interactive.explore(seed),
+    ]
+    alt.JupyterChart.enable_offline(True)
+    for chart in built:
+        widget = alt.JupyterChart(chart, embed_options=render.EMBED_OPTIONS)
+        assert "/vega-lite/v6" in widget.spec["$schema"]
+        assert widget.spec.get("datasets")  # the data travels inside the spec, not by URL
+    # The widget's JavaScript is vl-convert's bundle: no module imported from a URL (online,
+    # altair's own module starts with an import from a CDN).
+    assert alt.JupyterChart._is_offline
+    from_url = re.compile(r"""(import|from)\s*["']https?://""")
+    assert not from_url.search(alt.JupyterChart._esm)
+    assert from_url.search(load_js_src())  # the pattern does catch altair's online module
+
+
+# -- the linked charts' spec -------------------------------------------------------------------
+
+
+def _marks(spec: dict) -> list[tuple[str, dict]]:
+    """Every unit view (a dict with a mark) in a spec, with the dataset it draws (its own or
+    the one it inherits from its layer)."""
+    found = []
+
+    def walk(node, data):
+        if isinstance(node, dict):
+            data = node.get("data", {}).get("name", data)
+            if "mark" in node:
+                found.append((data, node))
+            for key, value in node.items():
+                if key not in ("datasets", "params"):  # a brush has a mark too
+                    walk(value, data)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, data)
+
+    walk(spec, None)
+    return found
+
+
+def _tooltip_fields(view: dict) -> set[str]:
+    return {t["field"] for t in view["encoding"]["tooltip"]}
+
+
+def test_every_mark_has_a_tooltip_with_the_fields_of_its_panel(seed):
+    views = _marks(interactive.explore(seed).to_dict())
+    assert {data for data, _ in views} == set(interactive.DATASETS)
+    wanted = {
+        "received": {"offset", "server_offset", "message_id", "poll", "status"},
+        "lost": {"message_id", "server_offset"},
+        "buffer": {"lo", "hi", "segment_file", "segment_base", "segment_visible", "step_label"},
+        "segments": {"lo", "hi", "segment_file", "segment_base", "segment_visible", "step_label"},
+        "fetches": {"poll", "fetch_offset", "step_label"},
+    }
+    for data, view in views:
+        assert wanted[data] <= _tooltip_fields(view)
+
+
+def test_selections_are_top_level_and_shared_by_the_buffer_and_segment_panels(seed):
+    spec = interactive.explore(seed).to_dict()
+    params = {p["name"]: p for p in spec["params"]}
+    assert set(params) == set(interactive.PARAMS)
+    first_layer = [panel["layer"][0]["name"] for panel in spec["vconcat"]]
+    assert params["pick"]["views"] == [first_layer[0]]
+    assert params["pick"]["select"]["fields"] == ["message_id", "server_offset"]
+    for shared in ("offsets", "zoom_log"):
+        assert set(params[shared]["views"]) >= {first_layer[1], first_layer[2]}
+    assert params["zoom_received"]["bind"] == "scales"
+    # The other panels test the selections by name in their encodings.
+    text = json.dumps(spec["vconcat"])
+    assert "pick.server_offset" in text and "offsets.lo" in text
+
+
+def test_the_spec_references_no_url_but_its_schema_identifier(seed):
+    spec = interactive.explore(seed).to_dict()
+    spec.pop("$schema")  # an identifier vega-embed reads, never fetches
+    assert not re.search(r"https?://", json.dumps(spec))
+
+
+def test_explore_spec_is_explore_without_rebuilding(seed):
+    fast = interactive.explore_spec(seed)
+    slow = interactive.explore(seed).to_dict()
+    names = re.compile(r"view_[0-9a-f]+_\d+")  # altair's view names hash the whole chart
+    assert names.sub("V", json.dumps(fast, sort_keys=True)) == names.sub(
+        "V", json.dumps(slow, sort_keys=True)
+    )
+
+
+def test_seed_records_carry_the_broker_offsets_of_the_duplication(seed):
+    data = interactive.explore_spec(seed)["datasets"]
+    received = data["received"]
+    assert [r["offset"] for r in received] == list(range(20))
+    broker = [0, 1, 2, 3, *range(10), *range(4, 10)]
+    assert [r["server_offset"] for r in received] == broker
+    assert {r["poll"] for r in received} == {0}
+    assert sum(r["status"] == "duplicate" for r in received) == 10
+
+
+def test_seed_buffer_marks_name_the_step_and_the_invisible_segment(seed):
+    data = interactive.explore_spec(seed)["datasets"]
+    labels = {r["step_label"] for r in data["buffer"]}
+    assert {"update_buffer (from produce)", "update_buffer (from flush)"} <= labels
+    before_flush = [r for r in data["buffer"] if r["step_start"] < 8]
+    assert before_flush and all(r["segment_file"] == "not flushed" for r in before_flush)
+    after = [r for r in data["buffer"] if r["step_start"] >= 8]
+    assert {r["segment_file"] for r in after} == {"chronik-test-0/00000000000000000000.arrows"}
+    assert {r["segment_visible"] for r in after} == {"no"}  # v0.7.5: only rotation registers
+    (segment,) = data["segments"]
+    assert (segment["lo"], segment["hi"], segment["visible"]) == (0, 10, False)
+    assert segment["step_label"].startswith("segment_write")
+
+
+def test_correct_broker_segment_is_visible(seed):
+    data = interactive.explore_spec(cl.run(cl.SEED.with_bugs("fixed")))["datasets"]
+    assert all(r["visible"] for r in data["segments"])
+    assert max(r["multiplicity"] for r in data["buffer"]) == 1
+
+
+@pytest.fixture(scope="module")
+def big() -> cl.Run:
+    sizes = [10_000] * 10
+    return cl.run(cl.Scenario(messages=100_000, batch_sizes=sizes, acks=-1, flush_batches=2))
+
+
+def test_a_big_run_is_aggregated_within_the_row_limit_and_says_so(big):
+    spec = interactive.explore_spec(big)
+    rows = sum(len(v) for v in spec["datasets"].values())
+    assert rows <= chartdata.MAX_ROWS
+    assert "aggregated" in spec["vconcat"][0]["title"]
+    assert "count" in spec["datasets"]["received"][0]
+
+
+def test_a_narrow_offset_range_of_a_big_run_draws_every_record(big):
+    spec = interactive.explore_spec(big, offsets=(1_000, 1_499))
+    received = spec["datasets"]["received"]
+    assert "aggregated" not in spec["vconcat"][0]["title"]
+    assert sorted(r["server_offset"] for r in received) == list(range(1_000, 1_500))
+
+
+def test_bad_offsets_and_partitions_are_clear_errors(seed):
+    with pytest.raises(InvalidArgumentError, match="lo <= hi"):
+        interactive.explore(seed, offsets=(5, 2))
+    with pytest.raises(InvalidArgumentError, match="partition 3"):
+        interactive.explore(seed, partition=3)
+
+
+# -- the switchboard ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def board() -> cl.Switchboard:
+    b = cl.switchboard(cl.SEED)
+    b.widget()  # the live widgets, with no kernel behind them (ipywidgets allows it)
+    return b
+
+
+def _anomalies(run: cl.Run) -> str:
+    """The verdict's anomaly list for a run, as the checker counts them."""
+    return ", ".join(f"{k} {v}" for k, v in run.report.counts.items() if v)
+
+
+def _received(board: cl.Switchboard) -> int:
+    return len(board._ui.chart.spec["datasets"]["received"])
+
+
+def test_unticking_a_checkbox_reruns_and_redraws(board):
+    assert "ANOMALIES: duplicate 10" in board._ui.verdict.value
+    assert _received(board) == 20
+    board._ui.boxes["cumulative_update_buffer"].value = False  # as a click does
+    assert "cumulative_update_buffer" not in board.scenario.bug_set
+    assert "OK: a correct log" in board._ui.verdict.value
+    assert _received(board) == 10
+    assert board.redraw_s > 0
+
+
+def test_a_preset_button_sets_every_switch(board):
+    v076 = next(b for b in board._ui.buttons if b.description == "v0.7.6")
+    v076.click()
+    assert board.scenario.bugs == "v0.7.6"
+    ticked = {n for n, box in board._ui.boxes.items() if box.value}
+    assert ticked == set(cl.PRESETS["v0.7.6"])
+    expected = cl.run(cl.SEED.with_bugs("v0.7.6"))  # what the engine does is the engine's
+    assert _received(board) == len(expected.received)
+    assert _anomalies(expected) in board._ui.verdict.value and "ANOMALIES" in board.verdict()
+
+
+def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
+    board._ui.fields["batch_sizes"].value = "3,3"  # does not sum to 10 yet
+    assert "sum to 6, not 10" in board._ui.verdict.value and _received(board) == 20
+    board._ui.fields["messages"].value = 6
+    assert board.error is None and board.scenario.batch_sizes == (3, 3)
+    assert _received(board) == 12  # v0.7.5 still duplicates every id
+    board._ui.fields["batch_sizes"].value = "three"
+    assert "integers" in board._ui.verdict.value
+
+
+def test_code_and_widgets_agree(board):
+    board.toggle("blind_append_buffer").set(flush_batches=3)
+    assert board._ui.boxes["blind_append_buffer"].value is False
+    assert board._ui.fields["flush_batches"].value == 3
+    with pytest.raises(InvalidArgumentError, match="unknown bug"):
+        board.toggle("no_such_bug")
+
+
+def test_static_state_lists_every_switch_and_the_verdict():
+    text = cl.switchboard(cl.SEED.with_bugs("v0.7.6")).static_html()
+    expected = cl.run(cl.SEED.with_bugs("v0.7.6"))
+    for name in cl.BUGS:
+        assert f"<code>{name}</code>" in text
+    assert _anomalies(expected) in text and "8eb1c4d" in text
+
+
+@pytest.mark.slow
+def test_start_here_runs_under_papermill_with_a_static_switchboard(tmp_path):
+    summary = tmp_path / "00.json"
+    out = tmp_path / "00.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "00_start_here.ipynb"),
+        str(out),
+        parameters={"bugs": "v0.7.6", "summary_path": str(summary)},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
+    kinds = [k for o in outputs for k in o.get("data", {})]
+    assert kinds.count("image/svg+xml") >= 2  # the board's charts and explore's
+    assert not [k for k in kinds if "widget" in k or "vegalite" in k]
+    html = " ".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
+    expected = cl.run(cl.SEED.with_bugs("v0.7.6"))
+    assert _anomalies(expected) in html
+    s = json.loads(summary.read_text())
+    assert s["notebook"] == "00_start_here" and s["received"] == len(expected.received)
+
+
+def test_start_here_is_stored_clean_with_a_documented_parameters_cell():
+    path = ROOT / "notebooks" / "00_start_here.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "parameters" in code[0].metadata["tags"]
+    assert 'render.use_renderer("auto")' in code[1].source
+    declared = papermill.inspect_notebook(str(path))
+    assert {"messages", "batch_sizes", "acks", "bugs", "flush_batches", "summary_path"} <= set(
+        declared
+    )
+    assert all(p["help"].strip() and p["inferred_type_name"] != "None" for p in declared.values())
+
+
+# -- live: refining as the zoom settles --------------------------------------------------------
+
+
+def _zoom(explorer, lo: float, hi: float) -> None:
+    """What the browser sends when the received panel's zoom settles on client offsets lo..hi."""
+    chart = explorer.chart
+    chart._vl_selections = chart._vl_selections | {
+        "zoom_received": {"value": {"offset": [lo, hi]}, "store": []}
+    }
+
+
+def test_a_settled_zoom_refines_an_aggregated_run_to_single_records(big):
+    from chronik_lab.viz import live
+
+    explorer = live.live(big)
+    assert explorer.aggregated()
+    _zoom(explorer, 20_000.4, 20_600.6)
+    assert explorer.offsets == (20_001, 20_600) and explorer.refinements == 1
+    received = explorer.chart.spec["datasets"]["received"]
+    assert not explorer.aggregated() and len(received) == 600
+    _zoom(explorer, 20_100, 20_200)  # single records already: the browser's zoom suffices
+    assert explorer.refinements == 1
+    explorer.reset_button.click()
+    assert explorer.offsets is None and explorer.aggregated()
+
+
+def test_a_small_run_never_re_embeds(seed):
+    from chronik_lab.viz import live
+
+    explorer = live.live(seed)
+    before = explorer.chart.spec
+    _zoom(explorer, 2, 6)
+    assert explorer.refinements == 0 and explorer.chart.spec is before
+
+
+def test_importing_chronik_lab_does_not_import_the_chart_or_widget_stack():
+    """cl.switchboard is exported, but altair and ipywidgets load only when a board is drawn:
+    the CLI and the engine start as fast as before."""
+    import subprocess
+    import sys
+
+    code = "import sys, chronik_lab; print(sorted({'altair', 'ipywidgets'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

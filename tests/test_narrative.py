@@ -1,0 +1,242 @@
+"""The generated prose: what the headline and the "why" say follows the run, for every preset
+and at sizes where nothing, or everything, comes back -- never the seed's text by default."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import chronik_lab as cl
+from chronik_lab.notebook import digest, narrative
+from chronik_lab.sim import tables
+
+
+@pytest.fixture(scope="module")
+def preset_runs() -> dict[str, cl.Run]:
+    return {name: cl.run(cl.SEED.with_bugs(name)) for name in cl.PRESETS}
+
+
+def _expected_headline(run: cl.Run) -> str:
+    ids = run.received["message_id"]
+    sent, received = len(run.sent), len(ids)
+    duplicated = received - ids.nunique()
+    lost = sent - ids.nunique()
+    tail = []
+    if duplicated:
+        tail.append(f"{duplicated} duplicated")
+    if lost:
+        tail.append(f"all {lost} lost" if lost == sent else f"{lost} lost")
+    return f"{sent} sent, {received} received: {', '.join(tail) or 'each exactly once'}"
+
+
+@pytest.mark.parametrize("preset", list(cl.PRESETS))
+def test_headline_counts_what_this_preset_returned(preset_runs, preset):
+    run = preset_runs[preset]
+    assert narrative.headline(run) == _expected_headline(run)
+
+
+@pytest.mark.parametrize("preset", list(cl.PRESETS))
+def test_why_names_only_the_switches_that_are_on(preset_runs, preset):
+    run = preset_runs[preset]
+    text = narrative.why(run)
+    for name in cl.BUGS:
+        assert (f"`{name}`" in text) == (name in run.scenario.bug_set), name
+    if not run.scenario.bug_set:
+        assert "No bug switch is on" in text
+
+
+def test_seed_why_gives_the_buffer_fetch_read_and_the_switches_that_mattered(preset_runs):
+    text = narrative.why(preset_runs["v0.7.5"])
+    assert "10 sent, 20 received: 10 duplicated" in text
+    assert "`[0..3] + [0..9] + [4..9]` in buffer order" in text
+    assert "**20** records from the buffer and **0** from segments" in text
+    made = [line for line in text.splitlines() if "made the difference" in line]
+    made = {line.split("`")[1] for line in made}
+    assert {"cumulative_update_buffer", "blind_append_buffer", "no_mark_flushed"} <= made
+    assert not made & {
+        "active_segment_invisible",
+        "buffer_first_fetch",
+        "renumber_response_offsets",
+    }
+
+
+def test_v076_why_says_fetch_read_only_what_re_entered_the_buffer(preset_runs):
+    text = narrative.why(preset_runs["v0.7.6"])
+    assert "10 sent, 6 received: 4 lost" in text
+    assert "the buffer held `[4..9]` in buffer order" in text  # 0-3 cleared by mark_flushed
+    assert "**6** records from the buffer and **0** from segments" in text
+    assert "[0..3]" not in text  # none of the seed's v0.7.5 story
+    made = {line.split("`")[1] for line in text.splitlines() if "made the difference" in line}
+    assert made == {"active_segment_invisible"}
+
+
+def test_a_run_that_received_nothing_says_the_buffer_was_empty():
+    run = cl.run(cl.Scenario(messages=10, batch_sizes=[4, 6], flush_batches=1, bugs="v0.7.6"))
+    text = narrative.why(run)
+    assert "10 sent, 0 received: all 10 lost" in text
+    assert "the buffer was **empty**" in text
+    assert "**0** records from the buffer and **0** from segments" in text
+
+
+def test_a_fetch_past_the_log_end_is_named_when_chronik_answered_it_empty(preset_runs):
+    text = narrative.why(preset_runs["v0.7.5"])
+    assert "from past the log end (the first from offset 20, the log ending at 10)" in text
+
+
+def test_fixed_why_reads_every_record_from_segments(preset_runs):
+    text = narrative.why(preset_runs["fixed"])
+    assert "each exactly once" in text and "**10** from segments" in text
+
+
+def test_a_big_run_says_it_did_not_rerun_each_switch():
+    scenario = cl.Scenario(messages=6_000, batch_sizes=[3_000, 3_000], bugs="v0.7.5")
+    run = cl.run(scenario)
+    text = narrative.why(run)
+    assert narrative.counterfactuals(run) is None
+    assert "does not rerun the workload" in text
+    assert narrative.headline(run) in text
+
+
+def test_truncated_snapshots_are_said_rather_than_guessed(preset_runs):
+    run = preset_runs["v0.7.5"]
+    cut = run.buffer_history[run.buffer_history["step_index"] < 5]
+    short = cl.Run(**{**run.__dict__, "buffer_history": cut, "snapshots_truncated": True})
+    assert tables.buffer_at(short, 0, 14) is None
+    assert "not recorded" in narrative.why(short)
+
+
+def test_max_buffer_copies_counts_overlaps_not_touching_entries():
+    touching = pd.DataFrame(
+        {"partition": 0, "step_index": 1, "first_offset": [0, 4], "last_offset": [3, 9]}
+    )
+    assert tables.max_buffer_copies(touching) == 1
+    overlapping = touching.assign(first_offset=[0, 3])
+    assert tables.max_buffer_copies(overlapping) == 2
+    assert tables.max_buffer_copies(touching.iloc[:0]) == 0
+
+
+def test_read_runs_joins_entries_that_continue_each_other():
+    held = pd.DataFrame({"first_offset": [0, 0, 4, 4], "last_offset": [3, 3, 9, 9]})
+    assert narrative.read_runs(held) == [(0, 3), (0, 9), (4, 9)]
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"), [("v0.7.5", "duplicates"), ("v0.7.6", "loss"), ("fixed", "exact")]
+)
+def test_verdict_names_what_went_wrong(preset_runs, preset, expected):
+    assert narrative.verdict(preset_runs[preset]) == expected
+
+
+# -- the tables a page shows, and the facts it states --------------------------------------
+
+
+def test_trace_table_of_produce_steps_has_no_poll_column(preset_runs):
+    steps = digest.trace_steps(preset_runs["v0.7.5"], "update_buffer")
+    assert "poll" not in steps.columns and "request" in steps.columns
+    assert not steps.isna().any().any()
+
+
+def test_trace_table_of_mixed_steps_leaves_missing_values_blank(preset_runs):
+    steps = digest.trace_steps(preset_runs["v0.7.5"], ["update_buffer", "poll"])
+    poll = steps[steps["step"] == "poll"].iloc[0]
+    buffer = steps[steps["step"] == "update_buffer"].iloc[0]
+    assert poll["request"] == "" and buffer["poll"] == ""
+    assert "<NA>" not in steps.to_string()
+
+
+def test_buffer_facts_come_from_the_tables_alone():
+    buffer_history = pd.DataFrame(
+        {
+            "partition": 0,
+            "step_index": [3, 9, 9],
+            "first_offset": [0, 0, 2],
+            "last_offset": [3, 3, 5],
+        }
+    )
+    segment_history = pd.DataFrame(
+        {"partition": [0, 0, 1], "step_index": [4, 8, 8], "visible": [False, True, False]}
+    )
+    tables = SimpleNamespace(buffer_history=buffer_history, segment_history=segment_history)
+    facts = digest.buffer_facts(tables)
+    assert facts == {"max_buffer_copies": 2, "segments": 2, "visible_segments": 1}
+
+
+def test_seed_buffer_facts(preset_runs):
+    assert digest.buffer_facts(preset_runs["v0.7.5"]) == {
+        "max_buffer_copies": 2,
+        "segments": 1,
+        "visible_segments": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, []), ([], []), ("v1.0", ["v1.0"]), (("v1.0", "fixed"), ["v1.0", "fixed"])],
+)
+def test_compare_with_follows_the_labs_one_list_rule(value, expected):
+    assert digest.versions("v0.7.5", value) == ["v0.7.5", *expected]
+
+
+@pytest.mark.parametrize("value", [3, b"v1.0", {"v1.0": 1}])
+def test_a_compare_with_that_is_not_a_list_is_refused_by_name(value):
+    with pytest.raises(cl.InvalidArgumentError, match="compare_with must be a list"):
+        digest.versions("v0.7.5", value)
+
+
+# -- the other generated sentences ---------------------------------------------------------
+
+
+def test_heading_names_the_version_and_the_outcome(preset_runs):
+    assert narrative.heading(preset_runs["v0.7.6"]) == "## v0.7.6: 10 sent, 6 received: 4 lost"
+    assert narrative.heading(preset_runs["fixed"], 3).startswith("### fixed: 10 sent, 10 received")
+
+
+def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
+    assert "1 segment (offsets 0–9), 0 of them visible" in narrative.at_first_fetch(
+        preset_runs["v0.7.6"]
+    )
+    assert "1 of them visible" in narrative.at_first_fetch(preset_runs["fixed"])
+
+
+def test_observation_counts_duplicates_and_losses():
+    seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
+    assert narrative.observation(seed, 10) == (
+        "The observation: **20 records** for 10 messages sent: 10 duplicated."
+    )
+    assert "10 never received" in narrative.observation([], 10)
+
+
+def test_explanation_names_the_minimal_causes_or_says_there_are_none():
+    seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
+    text = narrative.explanation(cl.explain(seed, cl.SEED))
+    assert "are minimal" in text and "`cumulative_update_buffer`" in text
+    assert "Every minimal one has" in text
+    none = narrative.explanation(cl.explain([5, 5, 5], cl.SEED))
+    assert none.startswith("No combination") and "reproduces the observation exactly" in none
+
+
+@pytest.mark.parametrize("preset", ["v0.7.5", "v0.7.6", "fixed"])
+def test_every_summary_carries_the_runs_verdict_and_headline(preset_runs, preset):
+    run = preset_runs[preset]
+    summary = digest.notebook_summary("01_reproduce", {}, run)
+    assert summary["verdict"] == narrative.verdict(run)
+    assert summary["headline"] == narrative.headline(run)
+    assert summary["snapshots_truncated"] is False
+
+
+def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():
+    grid = cl.sweep(10, [None, [4, 6]], [1, 2], ["v0.7.5", "fixed"])
+    text = narrative.sweep_story(grid, digest.sweep_cell([4, 6], 10, 2))
+    v075, fixed = text.splitlines()
+    assert (
+        v075.startswith("- `v0.7.5`: duplicates in ")
+        and "(4+6, flush at 2): 100% duplicated" in v075
+    )
+    assert fixed == (
+        "- `fixed`: duplicates in 0 of 4 cells (at worst 0%), loss in 0 (at worst 0%); "
+        "this workload (4+6, flush at 2): 0% duplicated, 0% lost."
+    )
+    missing = narrative.sweep_story(grid, digest.sweep_cell([5, 5], 10, 2))
+    assert "this workload is not in the grid" in missing
