@@ -84,7 +84,8 @@ def _assert_charts_are_svg(executed: Path) -> None:
 
 
 def test_every_notebook_is_listed():
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+    # 00_start_here (interactive: its first cell picks a renderer) and the ones checked here
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == ["00_start_here", *NAMES]
 
 
 @pytest.mark.parametrize("name", NAMES)
