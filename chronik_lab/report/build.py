@@ -32,7 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from chronik_lab.errors import InvalidArgumentError, NotebookError
+from chronik_lab.errors import InvalidArgumentError, NotebookError, one_line
 from chronik_lab.report.index import render_index
 from chronik_lab.report.preflight import (
     SUMMARY_PARAMETER,
@@ -351,7 +351,9 @@ def _read_summary(path: Path, declared: dict[str, Any], error: str | None):
 
 
 def _one_line(exc: BaseException) -> str:
-    # papermill's execution error carries the notebook's exception name and value: keep those.
+    """`Name: message` on one line. papermill's execution error carries the notebook's own
+    exception name and value: those are the ones shown."""
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
-    text = f"{ename}: {evalue}" if ename else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())[:500]
+    if ename:
+        return one_line(RuntimeError(f"{ename}: {evalue}"))
+    return f"{type(exc).__name__}: {one_line(exc)}"
