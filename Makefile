@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: report test test-fast lab bench lint clean
 
+# One pytest worker per core (pytest-xdist). The reports the tests read (the real notebooks
+# run once) are still built once per run: the first worker builds, the others load it
+# (tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n auto
+
 report: $(STAMP)  ## run every notebook through papermill into reports/ (HTML)
 	$(BIN)/chronik-lab report --out reports
 
@@ -13,16 +18,20 @@ test: $(STAMP)  ## lint, check the layer contract, run the whole test suite
 	$(BIN)/ruff check chronik_lab tests benchmarks
 	$(BIN)/lint-imports
 	@# pytest exits 5 when it collected nothing: treat that as a failure, not a pass.
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)  ## the edit loop: skip tests marked slow, fewer hypothesis examples
 	$(BIN)/ruff check chronik_lab tests benchmarks
-	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS); rc=$$?; \
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(XDIST) -m "not slow" -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
+# JupyterLab refuses to start as root ("Running as root is not recommended") unless told to:
+# containers and CI machines often run as root, so say so only then.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
 
 bench: $(STAMP)  ## print speed and memory figures against same-run baselines
 	$(BIN)/python benchmarks/bench_engine.py

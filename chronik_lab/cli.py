@@ -229,6 +229,13 @@ def _json_like(value: Any) -> bool:
     type=click.Path(),
     help="Notebooks to run (default: the repository's notebooks/).",
 )
+@click.option(
+    "--notebook",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this notebook, e.g. --notebook 01_reproduce (repeatable; default: all).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--kernel", default="python3", show_default=True, help="Jupyter kernel name.")
 @click.option(
@@ -238,20 +245,26 @@ def _json_like(value: Any) -> bool:
     help="Notebooks run at a time (default: 2, or 1 on one core).",
 )
 @_library_errors
-def report(out_dir, parameters, notebooks_dir, no_progress, kernel, jobs) -> None:
+def report(out_dir, parameters, notebooks_dir, only, no_progress, kernel, jobs) -> None:
     """Run every notebook through papermill into an offline HTML report.
 
     Writes OUT/index.html (a table of each notebook's summary), OUT/<notebook>.html, the
     executed notebooks in OUT/notebooks/ and OUT/summary.json. Exits 3 if a notebook failed.
     """
+    from chronik_lab.notebook.params import ParameterError
     from chronik_lab.report.build import (
         build_report,  # papermill and nbconvert load only for this command
     )
 
     params = {name: parse_parameter_value(name, value) for name, value in parameters}
-    result = build_report(
-        out_dir, notebooks_dir, params, progress=not no_progress, kernel=kernel, jobs=jobs
-    )
+    try:
+        result = build_report(
+            out_dir, notebooks_dir, params, not no_progress, kernel, jobs, notebooks=only
+        )
+    except ParameterError as exc:  # checked before any kernel: one line per problem
+        for problem in exc.problems:
+            click.echo(f"Error: {problem}", err=True)
+        raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
     for nb in result.notebooks:
         status = "ok" if nb.ok else f"FAILED: {nb.error}"
         click.echo(f"{nb.name:<28} {nb.duration_s:6.1f} s  {status}")

@@ -80,15 +80,21 @@ def silent_notebook(path: Path) -> Path:
     return write_notebook(path, "print(messages)")
 
 
-_REAL_REPORT: list = []
+def sleeping_notebook(path: Path, seconds: int = 120) -> Path:
+    """Runs for `seconds` after writing `started` beside itself: the Ctrl-C test's notebook."""
+    return write_notebook(
+        path,
+        f'import time\nopen("started", "w").close()\ntime.sleep({seconds})',
+    )
 
 
-def real_report(tmp_path_factory):
-    """The report of the project's own notebooks on default parameters, built once per test
-    session and shared by the tests that read it (each build runs every notebook)."""
-    from chronik_lab.report.build import build_report
-
-    if not _REAL_REPORT:
-        out = tmp_path_factory.mktemp("real_report")
-        _REAL_REPORT.append(build_report(out, progress=False))
-    return _REAL_REPORT[0]
+def standin_notebooks(folder: Path) -> Path:
+    """The stand-in report's notebooks: two charts, a failing one, one without `bugs` and
+    one that writes no summary."""
+    folder.mkdir(parents=True)
+    chart_notebook(folder / "01_chart.ipynb")
+    failing_notebook(folder / "02_fail.ipynb")
+    plain_notebook(folder / "03_plain.ipynb")
+    silent_notebook(folder / "04_silent.ipynb")
+    chart_notebook(folder / "05_chart.ipynb")
+    return folder

@@ -383,6 +383,9 @@ class _NotAClient:
     def get_executor(self) -> None:
         return None
 
+    def __repr__(self) -> str:  # a stable test id: pytest-xdist workers must collect alike
+        return "_NotAClient()"
+
 
 @pytest.mark.parametrize(
     "kwargs",

@@ -1,14 +1,17 @@
 """The notebooks: stored clean, parameterised the papermill way, and run end to end.
 
-Each papermill run starts a kernel and imports altair (a few seconds), so every notebook runs
-once with the seed's (or small) parameters, plus one run per kind of bad parameter; the
-before/after notebook's summary covers v0.7.6 and v1.0. The summary JSON a notebook writes
-is what the tests assert on -- the same file the report tabulates.
+Each papermill run starts a kernel and imports altair (a few seconds), so the real notebooks
+run once per session, all together, as the report runs them (conftest.real_report), and the
+tests here assert on the summary JSON each one wrote -- the same file the report tabulates.
+Bad parameters are checked in this process, by the report's pre-flight and by each notebook's
+own first cells run here without a kernel; one kernel-level case pins that a notebook run alone
+by papermill refuses a bad parameter too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +24,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError, NotebookError, UnknownBugError
 from chronik_lab.notebook import digest as summary
+from chronik_lab.notebook import params
+from chronik_lab.notebook.params import ParameterError
+from chronik_lab.report.preflight import check_parameters, declared_parameters
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = [
@@ -35,7 +41,7 @@ NAMES = [
 COMMON = {"messages", "batch_sizes", "acks", "bugs", "flush_batches", "summary_path"}
 SEED_DEFAULTS = {
     "messages": "10",
-    "batch_sizes": "[4, 6]",
+    "batch_sizes": '"auto"',  # [4, 6] at 10 messages: chronik_lab.notebook.params
     "acks": "-1",
     "bugs": '"v0.7.5"',
     "flush_batches": "2",
@@ -43,8 +49,16 @@ SEED_DEFAULTS = {
 }
 
 
+def _summary(report, name: str) -> dict:
+    """The summary a notebook of the session's report wrote, after checking its charts."""
+    nb = next(n for n in report.notebooks if n.name == name)
+    assert nb.ok, nb.error
+    _assert_charts_are_svg(nb.executed)
+    return json.loads(nb.summary_path.read_text(encoding="utf-8"))
+
+
 def _execute(name: str, tmp_path: Path, **parameters) -> dict:
-    """Run one notebook with papermill into tmp_path; return the summary it wrote."""
+    """Run one notebook alone with papermill into tmp_path; return the summary it wrote."""
     summary_path = tmp_path / f"{name}.json"
     papermill.execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"),
@@ -70,7 +84,8 @@ def _assert_charts_are_svg(executed: Path) -> None:
 
 
 def test_every_notebook_is_listed():
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+    # 00_start_here (interactive: its first cell picks a renderer) and the ones checked here
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == ["00_start_here", *NAMES]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,29 +127,30 @@ def test_python3_kernel_is_this_environment():
 # -- running them -------------------------------------------------------------------------
 
 
-def test_reproduce_under_v075_reports_20_received_and_10_duplicates(tmp_path):
-    s = _execute("01_reproduce", tmp_path)
+def test_reproduce_under_v075_reports_20_received_and_10_duplicates(real_report):
+    s = _summary(real_report, "01_reproduce")
     assert s["notebook"] == "01_reproduce"
     assert s["parameters"]["bugs"] == "v0.7.5"
+    assert s["parameters"]["batch_sizes"] == [4, 6]  # "auto" at 10 messages: the seed's split
     assert (s["sent"], s["received"]) == (10, 20)
     assert s["counts"]["duplicate"] == 10
     assert s["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
 
 
-def test_offset_ranges_reports_the_invisible_segment(tmp_path):
-    s = _execute("02_offset_ranges", tmp_path)
+def test_offset_ranges_reports_the_invisible_segment(real_report):
+    s = _summary(real_report, "02_offset_ranges")
     assert (s["segments"], s["visible_segments"]) == (1, 0)
     assert s["received"] == 20
 
 
-def test_buffer_contents_reports_two_copies_under_v075(tmp_path):
-    s = _execute("03_buffer_contents", tmp_path)
+def test_buffer_contents_reports_two_copies_under_v075(real_report):
+    s = _summary(real_report, "03_buffer_contents")
     assert s["max_buffer_copies"] == 2
     assert s["counts"]["duplicate"] == 10
 
 
-def test_before_after_reports_all_four_versions_measured(tmp_path):
-    s = _execute("04_before_after", tmp_path)
+def test_before_after_reports_all_four_versions_measured(real_report):
+    s = _summary(real_report, "04_before_after")
     outcomes = {v: d["outcome"] for v, d in s["versions"].items()}
     assert list(outcomes) == ["v0.7.5", "v0.7.4", "v0.7.6", "v1.0"]
     keys = ("received", "distinct", "duplicates", "redelivered", "lost")
@@ -149,22 +165,18 @@ def test_before_after_reports_all_four_versions_measured(tmp_path):
     assert s["versions"]["v0.7.6"]["counts"]["lost-write"] == 4
 
 
-def test_explain_finds_the_cumulative_update_buffer_in_every_minimal_cause(tmp_path):
-    s = _execute("05_explain", tmp_path, top=5)
+def test_explain_finds_the_cumulative_update_buffer_in_every_minimal_cause(real_report):
+    s = _summary(real_report, "05_explain")
     assert (s["sent"], s["received"]) == (10, 20)
     assert s["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
     assert s["minimal"] and all("cumulative_update_buffer" in m for m in s["minimal"])
     assert "cumulative_update_buffer" in s["fixes_removing_duplication"]
 
 
-def test_sweep_reports_the_seed_cell_per_version(tmp_path):
-    s = _execute(
-        "06_sweep",
-        tmp_path,
-        compare_with=["v1.0"],
-        batch_splits=[[4, 6], None],
-        flush_thresholds=[2, 10],
-    )
+def test_sweep_reports_the_seed_cell_per_version(real_report):
+    s = _summary(real_report, "06_sweep")
+    # "auto" splits at the seed's 10 messages are the seed's own
+    assert s["parameters"]["batch_splits"] == [None, [10], [5, 5], [4, 6], [2, 8]]
     assert s["sweep"]["v0.7.5"]["cell"]["duplication_rate"] == 1.0
     assert s["sweep"]["v1.0"]["cell"] == {
         "batch_split": "4+6",
@@ -174,18 +186,150 @@ def test_sweep_reports_the_seed_cell_per_version(tmp_path):
     }
 
 
+@pytest.mark.slow
+def test_a_notebook_run_alone_refuses_a_bad_parameter_in_its_kernel(tmp_path):
+    # the one kernel-level case: papermill without the report, so no pre-flight
+    with pytest.raises(papermill.PapermillExecutionError) as raised:
+        _execute("01_reproduce", tmp_path, messages=-1)
+    assert raised.value.ename == "ParameterError"
+    assert "messages = -1: must be an int >= 1, not -1" in raised.value.evalue
+
+
+def _declared() -> dict:
+    return {
+        NOTEBOOKS / f"{name}.ipynb": declared_parameters(NOTEBOOKS / f"{name}.ipynb")
+        for name in NAMES
+    }
+
+
 @pytest.mark.parametrize(
-    ("name", "parameters", "error"),
+    ("given", "problem", "notebooks"),
     [
-        ("01_reproduce", {"messages": -1}, "ScenarioError"),
-        ("04_before_after", {"bugs": "no_such_bug"}, "UnknownBugError"),
+        ({"messages": -1}, "messages = -1: must be an int >= 1, not -1", NAMES),
+        ({"messages": "ten"}, "messages = 'ten': must be an int >= 1, not 'ten'", NAMES),
+        ({"acks": 2}, "acks = 2: must be 0, 1 or -1, not 2", NAMES),
+        (
+            {"bugs": "no_such_bug"},
+            "bugs = 'no_such_bug': unknown bug or preset 'no_such_bug'",
+            NAMES,
+        ),
+        (
+            {"messages": 100_000, "batch_sizes": [4, 6]},
+            "batch_sizes = [4, 6]: batch_sizes [4, 6] sum to 10, not 100000",
+            NAMES,
+        ),
+        (
+            {"compare_with": ["v9"]},
+            "compare_with = ['v9']: unknown bug or preset 'v9'",
+            ["04_before_after", "06_sweep"],
+        ),
+        ({"top": 0}, "top = 0: must be an int >= 1, not 0", ["05_explain"]),
+        ({"observed_path": "nope.csv"}, "observed_path = 'nope.csv': no file", ["05_explain"]),
+        (
+            {"flush_thresholds": []},
+            "flush_thresholds = []: must be a non-empty list of ints >= 1",
+            ["06_sweep"],
+        ),
     ],
 )
-def test_bad_parameter_fails_with_a_chronik_lab_error(tmp_path, name, parameters, error):
-    with pytest.raises(papermill.PapermillExecutionError) as raised:
-        _execute(name, tmp_path, **parameters)
-    assert raised.value.ename == error
-    assert str(next(iter(parameters.values()))) in raised.value.evalue
+def test_bad_parameters_are_caught_in_process_naming_parameter_and_notebooks(
+    given, problem, notebooks
+):
+    with pytest.raises(ParameterError) as raised:
+        check_parameters(given, _declared())
+    [line] = raised.value.problems
+    assert line.startswith(problem), line
+    assert line.endswith(f"(in {', '.join(notebooks)})"), line
+
+
+def test_several_bad_parameters_are_one_line_each():
+    with pytest.raises(ParameterError) as raised:
+        check_parameters({"messages": -5, "acks": 2, "bugs": "v9"}, _declared())
+    assert [p.split(" = ")[0] for p in raised.value.problems] == ["messages", "acks", "bugs"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"messages": 100_000},  # "auto" batch sizes: one request per message
+        {"batch_sizes": None},  # 06's "auto" splits need no batch_sizes
+        {"messages": 7, "bugs": "v1.0", "acks": 1},
+        {"messages": 100_000, "batch_sizes": [40_000, 60_000], "flush_batches": 3},
+    ],
+)
+def test_good_parameters_pass_the_pre_flight_of_every_notebook(given):
+    check_parameters(given, _declared())
+
+
+def _first_cells(name: str, **given) -> dict:
+    """Run a notebook's parameters cell, papermill's injected values and its first code cell
+    (the one that checks and resolves the parameters) here, without a kernel, in the
+    notebook's folder as the kernel would be."""
+    here = os.getcwd()
+    os.chdir(NOTEBOOKS)
+    try:
+        return _run_first_cells(name, given)
+    finally:
+        os.chdir(here)
+
+
+def _run_first_cells(name: str, given: dict) -> dict:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    namespace: dict = {}
+    exec(code[0], namespace)
+    namespace.update(given)
+    exec(code[1], namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebook_applies_the_auto_rule_itself(name):
+    # as when papermill runs it alone with -p messages 100000: one request per message
+    ns = _first_cells(name, messages=100_000)
+    assert ns["batch_sizes"] is None and ns["parameters"]["batch_sizes"] is None
+    assert cl.Scenario(**ns["parameters"]).messages == 100_000
+    seed = _first_cells(name)
+    assert seed["parameters"] == {
+        "messages": 10,
+        "batch_sizes": [4, 6],
+        "acks": -1,
+        "bugs": "v0.7.5",
+        "flush_batches": 2,
+    }
+    if name == "06_sweep":
+        assert ns["batch_splits"] == [
+            None,
+            [100_000],
+            [50_000, 50_000],
+            [40_000, 60_000],
+            [20_000, 80_000],
+        ]
+        assert _first_cells(name, batch_sizes=None)["batch_splits"][3] == [4, 6]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebook_refuses_a_bad_parameter_in_its_first_cell(name):
+    with pytest.raises(ParameterError, match="acks = 2: must be 0, 1 or -1"):
+        _first_cells(name, acks=2)
+
+
+def test_the_auto_rule_matches_simulate_without_batch_sizes():
+    # chronik-lab simulate --messages N (no --batch-sizes) runs one request per message
+    from chronik_lab.cli import scenario_from_flags
+
+    for n in (1, 7, 100_000):
+        assert params.derive({"messages": n, "batch_sizes": "auto"})["batch_sizes"] is None
+        assert scenario_from_flags(messages=n).batch_sizes is None
+    assert params.derive({"batch_sizes": "auto"})["batch_sizes"] == list(cl.SEED.batch_sizes)
+
+
+def test_scaled_splits_keep_only_splits_with_no_empty_request():
+    assert params.scaled_splits(10) == [None, [10], [5, 5], [4, 6], [2, 8]]
+    assert params.scaled_splits(1) == [None, [1]]
+    for n in range(1, 60):
+        for split in params.scaled_splits(n):
+            assert split is None or (sum(split) == n and min(split) >= 1)
 
 
 # -- summary.py, which the notebooks call -------------------------------------------------

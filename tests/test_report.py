@@ -6,22 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
+import signal
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
-from standins import (
-    chart_notebook,
-    failing_notebook,
-    plain_notebook,
-    real_report,
-    silent_notebook,
-    write_notebook,
-)
+from standins import chart_notebook, sleeping_notebook, write_notebook
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError, NotebookError
+from chronik_lab.notebook.params import ParameterError
 from chronik_lab.report.build import build_report, declared_parameters, default_notebooks_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,10 +61,16 @@ def parse(html: str) -> Links:
     return links
 
 
-def index_rows(html: str) -> list[str]:
-    """The body rows of the index's summary table."""
-    body = re.search(r"<tbody>(.*?)</tbody>", html, re.S).group(1)
-    return re.findall(r"<tr>(.*?)</tr>", body, re.S)
+def table_rows(html: str, table: str = "summary") -> list[str]:
+    """The body rows of one of the index's tables: "summary" (the findings, one row per
+    version of each) or "notebooks" (one row per notebook: whether it ran)."""
+    body = re.search(rf'<table id="{table}">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
+    return re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+
+
+def finding_rows(html: str) -> list[str]:
+    """The findings' first rows (a finding's later versions and its note have no link)."""
+    return [r for r in table_rows(html) if "<a href=" in r]
 
 
 def svg_outputs(executed: Path) -> int:
@@ -77,24 +80,6 @@ def svg_outputs(executed: Path) -> int:
         for cell in nb.cells
         for out in cell.get("outputs", [])
     )
-
-
-CWD_BEFORE: list[str] = []
-
-
-@pytest.fixture(scope="module")
-def standin_report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    notebooks = root / "notebooks"
-    notebooks.mkdir()
-    chart_notebook(notebooks / "01_chart.ipynb")
-    failing_notebook(notebooks / "02_fail.ipynb")
-    plain_notebook(notebooks / "03_plain.ipynb")
-    silent_notebook(notebooks / "04_silent.ipynb")
-    chart_notebook(notebooks / "05_chart.ipynb")
-    params = {"messages": 6, "bugs": "v0.7.6"}
-    CWD_BEFORE.append(os.getcwd())
-    return build_report(root / "out", notebooks, params, progress=False, jobs=2)
 
 
 def test_every_notebook_is_executed_and_gets_a_page(standin_report):
@@ -112,13 +97,17 @@ def test_index_links_every_page_and_tabulates_every_summary(standin_report):
     assert "summary" in page.tables
     for nb in standin_report.notebooks:
         assert f"{nb.name}.html" in page.hrefs
-    rows = index_rows(html)
-    assert len(rows) == len(standin_report.notebooks)
-    chart_row = next(r for r in rows if "01_chart.html" in r)
-    # status, sent, received, anomalies and pattern from the notebook's own summary
-    assert '"ok">ok<' in chart_row
+    ran = table_rows(html, "notebooks")
+    assert len(ran) == len(standin_report.notebooks)
+    assert '"ok">ok<' in next(r for r in ran if "01_chart.html" in r)
+    # sent, received, anomalies and pattern from the notebook's own summary; the two chart
+    # notebooks ran the same workload and found the same: one row names both
+    chart_row = next(r for r in finding_rows(html) if "01_chart.html" in r)
+    assert "05_chart.html" in chart_row
     assert ">6<" in chart_row and ">12<" in chart_row
     assert "duplicate 6" in chart_row and "0–5 ↦ 0–5" in chart_row
+    assert 'class="verdict-duplicates">duplicates<' in chart_row
+    assert len(finding_rows(html)) == 2  # the charts' row and 03_plain's (the others failed)
 
 
 def test_a_failing_notebook_is_marked_failed_and_the_others_still_run(standin_report):
@@ -132,7 +121,9 @@ def test_a_failing_notebook_is_marked_failed_and_the_others_still_run(standin_re
     assert by_name["01_chart"].ok and by_name["03_plain"].ok
     # the failed page shows the partial run with the error
     assert "boom in the notebook" in failed.html.read_text()
-    row = next(r for r in index_rows(standin_report.index.read_text()) if "02_fail.html" in r)
+    row = next(
+        r for r in table_rows(standin_report.index.read_text(), "notebooks") if "02_fail" in r
+    )
     assert '"failed">failed<' in row and "boom in the notebook" in row
 
 
@@ -142,22 +133,16 @@ def test_kernels_run_in_the_notebooks_folder_and_this_process_keeps_its_cwd(stan
     assert len(charts) == 2
     for nb in charts:
         assert nb.summary["cwd"] == str(nb.source.parent), nb.name
-    assert os.getcwd() == CWD_BEFORE[0]
+    assert os.getcwd() == standin_report.cwd_before
 
 
-def test_build_report_never_moves_this_process_to_another_folder(tmp_path, monkeypatch):
+def test_build_report_never_moves_this_process_to_another_folder(standin_report):
     # Notebooks run two at a time in threads; a chdir() (papermill's cwd=) is process-wide,
     # so one notebook restoring the old cwd could start another's kernel in the wrong folder.
     # (papermill's file reader chdir()s into the current folder and back: harmless.)
-    here = os.getcwd()
-    targets = []
-    real_chdir = os.chdir
-    monkeypatch.setattr(os, "chdir", lambda path: (targets.append(str(path)), real_chdir(path)))
-    (tmp_path / "nb").mkdir()
-    chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
-    result = build_report(tmp_path / "out", tmp_path / "nb", progress=False)
-    assert result.ok and result.notebooks[0].summary["cwd"] == str(tmp_path / "nb")
-    assert set(targets) <= {here}
+    chart = standin_report.notebooks[0]
+    assert chart.ok and chart.summary["cwd"] == str(chart.source.parent)
+    assert set(standin_report.chdir_calls) <= {standin_report.cwd_before}
 
 
 def test_a_notebook_that_writes_no_summary_fails(standin_report):
@@ -237,6 +222,68 @@ def test_unknown_bug_is_rejected_before_anything_runs(tmp_path):
         build_report(tmp_path / "out", tmp_path, {"bugs": "v9"}, progress=False)
 
 
+def test_bad_values_are_one_problem_each_before_any_kernel_starts(tmp_path):
+    (tmp_path / "nb").mkdir()
+    chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
+    with pytest.raises(ParameterError) as raised:
+        build_report(tmp_path / "out", tmp_path / "nb", {"messages": "ten", "bugs": "v9"})
+    first = "messages = 'ten': must be an int >= 1, not 'ten' (in 01_chart)"
+    assert raised.value.problems[0] == first
+    assert raised.value.problems[1].startswith("bugs = 'v9': unknown bug or preset 'v9'")
+    assert raised.value.problems[1].endswith("(in 01_chart)")
+    assert len(raised.value.problems) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_declared_type_is_checked_for_a_parameter_without_a_rule(tmp_path):
+    cell = "rounds: int = 3  # how many rounds\nlabel: str | None = None  # a label\n"
+    write_notebook(tmp_path / "01_x.ipynb", parameters=cell)
+    with pytest.raises(ParameterError, match=r"rounds = 'x': must be int, not str \(in 01_x\)"):
+        build_report(tmp_path / "out", tmp_path, {"rounds": "x", "label": None}, progress=False)
+    with pytest.raises(ParameterError, match="label = 3: must be None or str, not int"):
+        build_report(tmp_path / "out", tmp_path, {"label": 3}, progress=False)
+
+
+def test_notebooks_named_must_exist(tmp_path):
+    chart_notebook(tmp_path / "01_chart.ipynb")
+    with pytest.raises(NotebookError, match="no notebook named '02_x'; notebooks: 01_chart"):
+        build_report(tmp_path / "out", tmp_path, notebooks=["02_x"], progress=False)
+
+
+def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "nb").mkdir()
+    sleeping_notebook(tmp_path / "nb" / "01_sleep.ipynb")
+    code = (
+        "from chronik_lab.report.build import build_report; "
+        f"build_report({str(tmp_path / 'out')!r}, {str(tmp_path / 'nb')!r}, progress=False)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.1)
+        kernels = psutil.Process(proc.pid).children(recursive=True)
+        assert kernels
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        stopped = time.monotonic() - interrupted
+    finally:
+        proc.kill()
+    assert b"KeyboardInterrupt" in proc.stderr.read()
+    # the notebook sleeps 120 s: the report did not wait for it (2 s on a quiet machine; the
+    # bound leaves room for a loaded one), and no kernel outlives it
+    assert stopped < 15
+    psutil.wait_procs(kernels, timeout=10)
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    # the index is still written, and says which notebook did not finish
+    row = table_rows((tmp_path / "out" / "index.html").read_text(), "notebooks")[0]
+    assert '"failed">failed<' in row and "interrupted (Ctrl-C)" in row
+
+
 def test_missing_or_empty_notebooks_dir_is_a_clear_error(tmp_path):
     with pytest.raises(NotebookError, match="does not exist"):
         build_report(tmp_path / "out", tmp_path / "nowhere", progress=False)
@@ -290,17 +337,17 @@ def test_default_notebooks_dir_is_the_repositorys():
     assert default_notebooks_dir() == ROOT / "notebooks"
 
 
-# --- the project's own notebooks ---------------------------------------------------------------
+# --- the project's own notebooks (built once per session: conftest.real_report) -------------
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
-def test_the_real_notebooks_build_a_complete_offline_report(tmp_path_factory):
-    result = real_report(tmp_path_factory)
+def test_the_real_notebooks_build_a_complete_offline_report(real_report):
+    result = real_report
     assert [nb.name for nb in result.notebooks] == [p.stem for p in REAL_NOTEBOOKS]
     assert result.ok, [(nb.name, nb.error) for nb in result.failed]
     index = parse(result.index.read_text())
-    assert len(index_rows(result.index.read_text())) == len(REAL_NOTEBOOKS)
+    assert len(table_rows(result.index.read_text(), "notebooks")) == len(REAL_NOTEBOOKS)
     for nb in result.notebooks:
         assert f"{nb.name}.html" in index.hrefs
         assert nb.summary is not None and {"sent", "received", "counts"} <= set(nb.summary)
@@ -311,9 +358,8 @@ def test_the_real_notebooks_build_a_complete_offline_report(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
-def test_the_real_reproduce_notebook_reports_the_seeds_duplication(tmp_path_factory):
-    result = real_report(tmp_path_factory)
-    reproduce = next(nb for nb in result.notebooks if "reproduce" in nb.name)
+def test_the_real_reproduce_notebook_reports_the_seeds_duplication(real_report):
+    reproduce = next(nb for nb in real_report.notebooks if "reproduce" in nb.name)
     assert reproduce.summary["sent"] == 10 and reproduce.summary["received"] == 20
     assert reproduce.summary["counts"]["duplicate"] == 10
     assert reproduce.summary["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
@@ -321,14 +367,198 @@ def test_the_real_reproduce_notebook_reports_the_seeds_duplication(tmp_path_fact
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
-def test_a_p_parameter_reaches_the_real_reproduce_notebook(tmp_path):
-    # -p bugs v1.0 as `chronik-lab report` passes it: the fixed broker returns ids 0-9 once
-    reproduce = next(p for p in REAL_NOTEBOOKS if "reproduce" in p.name)
-    (tmp_path / "nb").mkdir()
-    shutil.copy(reproduce, tmp_path / "nb" / reproduce.name)
-    result = build_report(tmp_path / "out", tmp_path / "nb", {"bugs": "v1.0"}, progress=False)
+def test_the_index_opens_with_one_verdict_sentence_per_version(real_report):
+    html = real_report.index.read_text()
+    verdict = re.search(r'<ul id="verdict">(.*?)</ul>', html, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", verdict) == [
+        "v0.7.5: 10 sent, 20 received — 10 duplicated.",
+        "v0.7.4: 10 sent, 10 received — exact.",
+        "v0.7.6: 10 sent, 6 received — 4 lost.",
+        "v1.0: 10 sent, 10 received — exact.",
+    ]
+    assert html.index('id="verdict"') < html.index('id="summary"')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_the_index_gives_each_result_once_with_a_verdict_apart_from_ran(real_report):
+    html = real_report.index.read_text()
+    rows = table_rows(html)
+    # 01, 02, 03 and 06 ran the same workload: one row names the four of them
+    same = [r for r in finding_rows(html) if "01_reproduce.html" in r]
+    assert len(same) == 1
+    for name in ("02_offset_ranges", "03_buffer_contents", "06_sweep"):
+        assert f"{name}.html" in same[0]
+    assert sum("run: " in r for r in rows) == 1
+    # the before/after finding shows every version it compared, each with its verdict
+    start = next(i for i, r in enumerate(rows) if "04_before_after.html" in r)
+    versions = rows[start : start + 4]
+    compared = (
+        ("v0.7.5", "duplicates"),
+        ("v0.7.4", "exact"),
+        ("v0.7.6", "loss"),
+        ("v1.0", "exact"),
+    )
+    for version, word in compared:
+        assert any(f"<td>{version}</td>" in r and f">{word}<" in r for r in versions), version
+    # "ran" is its own column, in the notebooks table, never in the findings
+    assert all('"ok">ok<' not in r for r in rows)
+    assert all('"ok">ok<' in r for r in table_rows(html, "notebooks"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_the_index_labels_an_observations_numbers_as_observed(real_report):
+    rows = table_rows(real_report.index.read_text())
+    observed = next(r for r in rows if "05_explain.html" in r)
+    assert "observation chronik_v0.7.5_seed.csv" in observed
+    assert observed.count('<span class="tag">observed</span>') == 2  # sent and received
+    assert "<td>observed</td>" in observed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_the_index_is_a_view_of_summary_json(real_report):
+    from chronik_lab.report.index import render_index
+
+    data = json.loads(real_report.summary_json.read_text())
+    assert real_report.index.read_text() == render_index(data)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_pages_hide_the_summary_cell_and_local_paths_but_the_notebooks_keep_them(real_report):
+    for nb in real_report.notebooks:
+        html = nb.html.read_text()
+        executed = nbformat.read(nb.executed, as_version=4)
+        last = [c for c in executed.cells if c.cell_type == "code"][-1]
+        assert "remove-cell" in last.metadata.get("tags", []), nb.name
+        assert "write_summary" in last.source and last.outputs, nb.name  # ran, and is kept
+        assert "page_summary" not in html and "write_summary" not in html, nb.name
+        # papermill's injected cell held the summary's absolute path: not on the page
+        assert str(real_report.out_dir) not in html, nb.name
+        injected = [c for c in executed.cells if "injected-parameters" in c.metadata["tags"]]
+        assert str(real_report.out_dir) in injected[0].source, nb.name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_every_chart_has_alt_text_from_its_title(real_report):
+    reproduce = next(nb for nb in real_report.notebooks if nb.name == "01_reproduce")
+    for nb in real_report.notebooks:
+        alts = re.findall(r'<img [^>]*alt="([^"]*)"', nb.html.read_text())
+        assert len(alts) == svg_outputs(nb.executed), nb.name
+        assert all(a.startswith("Chart") and len(a) > 10 for a in alts), (nb.name, alts)
+        assert "No description" not in nb.html.read_text(), nb.name
+    [alt] = re.findall(r'<img [^>]*alt="([^"]*)"', reproduce.html.read_text())
+    assert "Received vs sent (v0.7.5): 10 sent, 20 received, 10 duplicates, 0 lost" in alt
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
+def test_a_p_parameter_reaches_the_one_real_notebook_named(tmp_path):
+    # -p bugs v1.0 --notebook 01_reproduce as `chronik-lab report` passes them: only that
+    # notebook runs, and the fixed broker returns ids 0-9 once
+    result = build_report(
+        tmp_path / "out", None, {"bugs": "v1.0"}, progress=False, notebooks=["01_reproduce"]
+    )
+    assert [nb.name for nb in result.notebooks] == ["01_reproduce"]
     assert result.ok, result.failed
     summary = result.notebooks[0].summary
     assert summary["sent"] == summary["received"] == 10
     assert not any(summary["counts"].values())
     assert summary["pattern"] == "0–9 ↦ 0–9"
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.html")) == [
+        "01_reproduce.html",
+        "index.html",
+    ]
+
+
+# --- the index from summary.json data (no kernel) ----------------------------------------------
+
+
+def _nb(name, summary, status="ok"):
+    return {"name": name, "status": status, "duration_s": 1.0, "html": f"{name}.html",
+            "summary": summary, "error": None}  # fmt: skip
+
+
+def _run_summary(bugs, received, duplicates, lost, pattern="0–9 ↦ 0–9"):
+    return {
+        "parameters": {"messages": 10, "batch_sizes": [4, 6], "acks": -1, "bugs": bugs,
+                       "flush_batches": 2},
+        "sent": 10, "received": received, "counts": {"duplicate": duplicates, "unseen": lost},
+        "pattern": pattern,
+        "outcome": {"received": received, "duplicates": duplicates, "lost": lost},
+    }  # fmt: skip
+
+
+def test_verdict_sentences_say_duplicated_lost_or_exact():
+    from chronik_lab.report.index import verdict_sentence, verdict_word
+
+    def sentence(received, dup, lost):
+        return verdict_sentence("v", 10, {"received": received, "duplicates": dup, "lost": lost})
+
+    assert sentence(20, 10, 0) == "v: 10 sent, 20 received — 10 duplicated."
+    assert sentence(0, 0, 10) == "v: 10 sent, 0 received — 10 lost."
+    assert sentence(10, 0, 0) == "v: 10 sent, 10 received — exact."
+    assert sentence(12, 4, 2) == "v: 10 sent, 12 received — 4 duplicated, 2 lost."
+    assert verdict_word({"duplicates": 4, "lost": 2}) == "duplicates + loss"
+    assert verdict_word(None) == "—"
+
+
+def test_under_another_version_the_explain_row_keeps_the_observation_apart():
+    # -p bugs v0.7.6: the runs lose everything, the observation (a v0.7.5 consumer's) has 20
+    from chronik_lab.report.index import render_index
+
+    explain = {
+        "parameters": {"bugs": "v0.7.6", "observed_path": "../data/observed/seed.csv"},
+        "sent": 10, "received": 20, "counts": {"duplicate": 10, "lost": 0},
+        "outcome": {"received": 20, "duplicates": 10, "lost": 0}, "pattern": "p",
+        "minimal": [["cumulative_update_buffer"]], "fixes_removing_duplication": [],
+    }  # fmt: skip
+    html = render_index(
+        {
+            "notebooks": [
+                _nb("01_reproduce", _run_summary("v0.7.6", 0, 0, 10)),
+                _nb("05_explain", explain),
+            ]
+        }
+    )
+    verdict = re.search(r'<ul id="verdict">(.*?)</ul>', html, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", verdict) == ["v0.7.6: 10 sent, 0 received — 10 lost."]
+    run_row, observed_row = finding_rows(html)
+    assert "<td>v0.7.6</td>" in run_row and 'class="verdict-loss"' in run_row
+    assert "<td>observed</td>" in observed_row and "observation seed.csv" in observed_row
+    assert '20 <span class="tag">observed</span>' in observed_row
+    assert "not a run of this report" in html and "single fixes (from v0.7.6)" in html
+
+
+def test_a_pattern_of_thousands_of_runs_is_cut_in_the_index():
+    from chronik_lab.report.index import render_index
+
+    pattern = ", ".join(f"{i} ↦ {i}" for i in range(100_000))
+    html = render_index({"notebooks": [_nb("01_x", _run_summary("v1.0", 10, 0, 0, pattern))]})
+    assert "0 ↦ 0, 1 ↦ 1, 2 ↦ 2, 3 ↦ 3, 4 ↦ 4, 5 ↦ 5, … 99,994 more" in html
+    assert len(html) < 20_000
+
+
+# --- the CLI's report command: its options and its pre-flight lines ----------------------------
+
+
+def test_the_cli_prints_one_error_line_per_bad_parameter_and_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from chronik_lab.cli import main
+
+    chart_notebook(tmp_path / "01_chart.ipynb")
+    args = ["report", "--notebooks", str(tmp_path), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "-p", "messages", "-5", "-p", "bugs", "v9"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("Error: ") for line in lines)
+    assert lines[0] == "Error: messages = -5: must be an int >= 1, not -5 (in 01_chart)"
+    assert lines[1].startswith("Error: bugs = 'v9': unknown bug or preset 'v9'")
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    unknown = CliRunner().invoke(main, [*args, "--notebook", "02_nope"])
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == ("Error: no notebook named '02_nope'; notebooks: 01_chart")

@@ -20,9 +20,6 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from standins import chart_notebook, real_report
-
-from chronik_lab.report.build import build_report
 
 PIL = pytest.importorskip("PIL.Image", reason="pillow decodes the screenshots (test extra)")
 
@@ -141,13 +138,10 @@ def assert_every_chart_shows(page: Path, executed: Path, tmp: Path) -> None:
         assert chart["coloured"] > 50, f"{page.name}: chart {i} has no coloured marks"
 
 
-@pytest.fixture(scope="module")
-def standin_page(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
-    notebooks = root / "notebooks"
-    notebooks.mkdir()
-    chart_notebook(notebooks / "01_chart.ipynb")
-    return build_report(root / "out", notebooks, progress=False).notebooks[0]
+@pytest.fixture
+def standin_page(standin_report):
+    """The stand-in report's first chart page (the report is built once per session)."""
+    return next(nb for nb in standin_report.notebooks if nb.name == "01_chart")
 
 
 def test_a_stand_in_chart_shows_in_the_browser(standin_page, tmp_path):
@@ -188,8 +182,7 @@ def test_the_index_page_renders_its_summary_table(standin_page, tmp_path):
 
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
 @pytest.mark.parametrize("name", [p.stem for p in REAL_NOTEBOOKS])
-def test_every_chart_of_the_real_report_shows_in_the_browser(name, tmp_path_factory, tmp_path):
-    report = real_report(tmp_path_factory)
-    nb = next(n for n in report.notebooks if n.name == name)
+def test_every_chart_of_the_real_report_shows_in_the_browser(name, real_report, tmp_path):
+    nb = next(n for n in real_report.notebooks if n.name == name)
     assert nb.ok, nb.error
     assert_every_chart_shows(nb.html, nb.executed, tmp_path)

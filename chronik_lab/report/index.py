@@ -1,66 +1,111 @@
-"""The report's own pages: index.html (one row per notebook, from its JSON summary) and the
-page that stands in for a notebook that could not be converted."""
+"""index.html: a view of summary.json (`ReportResult.to_dict()`), nothing more.
+
+Top to bottom: the verdict, one sentence per broker version the report ran ("v0.7.5: 10 sent,
+20 received — 10 duplicated."); the findings, one row per distinct result (notebooks that ran
+the same workload share a row; a before/after comparison shows every version it compared; an
+observation's numbers are labelled as observed, not as a run's); and the notebooks, each with
+whether it ran, kept apart from what it found.
+"""
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:  # report.py imports this module
-    from chronik_lab.report.build import NotebookResult, ReportResult
+__all__ = ["render_index", "verdict_sentence", "verdict_word"]
 
-__all__ = ["error_page", "relative", "render_index"]
-
-
-def relative(path: Path, root: Path) -> str:
-    """`path` relative to `root` when inside it (links in the index), else as is."""
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def error_page(name: str, error: str) -> str:
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}"
-        f"</title></head><body><h1>{html.escape(name)}: failed</h1>"
-        f"<pre>{html.escape(error)}</pre></body></html>"
-    )
-
+_WORKLOAD_KEYS = ("messages", "batch_sizes", "acks", "flush_batches")
 
 _INDEX_CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; width: 100%; }
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 78em; color: #222; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 1.5em; }
 th, td { border-bottom: 1px solid #ddd; padding: .4em .6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #1a7f37; font-weight: 600; } .failed { color: #cf222e; font-weight: 600; }
 .error { color: #cf222e; font-size: 90%; }
+.verdict-duplicates, .verdict-loss, .verdict-duplicates-loss { color: #cf222e; font-weight: 600; }
+.verdict-exact { color: #1a7f37; font-weight: 600; }
+.tag { font-size: 80%; background: #fff3cd; padding: 0 .3em; border-radius: 3px; }
+#verdict { font-size: 110%; } #verdict li { margin: .2em 0; }
+.by { font-size: 90%; margin-top: .2em; } tr.note td { color: #555; font-size: 90%; }
+tr.finding + tr.finding td { border-top: none; } td.pattern { overflow-wrap: anywhere; }
 code { background: #f4f4f4; padding: 0 .2em; }
 """
 
 
-def render_index(result: ReportResult) -> str:
-    """index.html: one row per notebook, linking its page, with its summary's figures."""
-    rows = "\n".join(_index_row(nb, result.out_dir) for nb in result.notebooks)
-    params = ", ".join(
-        f"<code>{html.escape(f'{k}={v!r}')}</code>" for k, v in result.parameters.items()
-    )
-    verdict = "all notebooks ran" if result.ok else f"{len(result.failed)} notebook(s) failed"
+def verdict_word(outcome: Mapping[str, Any] | None) -> str:
+    """ "duplicates", "loss", "duplicates + loss" or "exact" for an outcome {received,
+    duplicates, lost}; "—" without one."""
+    if not outcome:
+        return "—"
+    dup, lost = int(outcome.get("duplicates") or 0), int(outcome.get("lost") or 0)
+    if dup and lost:
+        return "duplicates + loss"
+    return "duplicates" if dup else "loss" if lost else "exact"
+
+
+def verdict_sentence(version: str, sent: Any, outcome: Mapping[str, Any]) -> str:
+    """ "v0.7.5: 10 sent, 20 received — 10 duplicated." (or "— 10 lost.", "— exact.")."""
+    received = outcome.get("received")
+    head = f"{version}: {_n(sent)} sent, {_n(received)} received"
+    parts = []
+    if outcome.get("duplicates"):
+        parts.append(f"{_n(outcome['duplicates'])} duplicated")
+    if outcome.get("lost"):
+        parts.append(f"{_n(outcome['lost'])} lost")
+    return f"{head} — {', '.join(parts) or 'exact'}."
+
+
+@dataclass
+class _Finding:
+    """One row of the findings table: what it is, the notebooks that found it, and one line
+    per version (a before/after row has several)."""
+
+    what: str
+    lines: list[dict[str, Any]]
+    notebooks: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+    observed: bool = False
+
+    def key(self) -> str:
+        return json.dumps([self.what, self.lines, self.note, self.observed], default=str)
+
+
+def render_index(data: Mapping[str, Any]) -> str:
+    """index.html from a report's summary.json data."""
+    notebooks = list(data.get("notebooks", []))
+    findings = _merge([f for nb in notebooks for f in _findings(nb)])
+    failed = [nb for nb in notebooks if nb.get("status") != "ok"]
+    ran = "all notebooks ran" if not failed else f"{len(failed)} notebook(s) failed"
+    given = data.get("parameters") or {}
+    params = ", ".join(f"<code>{_e(f'{k}={v!r}')}</code>" for k, v in given.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>chronik_lab report</title>
 <style>{_INDEX_CSS}</style></head>
 <body>
 <h1>chronik_lab report</h1>
-<p class="{"ok" if result.ok else "failed"}">{verdict} ({result.duration_s:.1f} s)</p>
-<p>Parameters: {params or "the notebooks' defaults (the seed)"}</p>
+<ul id="verdict">
+{_verdicts(findings)}
+</ul>
+<p>Parameters: {params or "the notebooks' defaults (the seed)"}.
+<span class="{"ok" if not failed else "failed"}">{ran}</span>
+({float(data.get("duration_s") or 0):.1f} s).</p>
+<h2>Findings</h2>
 <table id="summary">
-<thead><tr><th>notebook</th><th>status</th><th>duration</th><th>sent</th><th>received</th>
-<th>anomalies</th><th>pattern</th></tr></thead>
+<thead><tr><th>finding (notebooks)</th><th>version</th><th>verdict</th><th>sent</th>
+<th>received</th><th>anomalies</th><th>pattern</th></tr></thead>
 <tbody>
-{rows}
+{chr(10).join(_finding_rows(f) for f in findings)}
+</tbody></table>
+<h2>Notebooks</h2>
+<table id="notebooks">
+<thead><tr><th>notebook</th><th>ran</th><th>duration</th></tr></thead>
+<tbody>
+{chr(10).join(_notebook_row(nb) for nb in notebooks)}
 </tbody></table>
 <p>Each notebook's summary is in <a href="summary.json">summary.json</a>; the executed notebooks
 are in <a href="notebooks/">notebooks/</a>.</p>
@@ -68,37 +113,199 @@ are in <a href="notebooks/">notebooks/</a>.</p>
 """
 
 
-def _index_row(nb: NotebookResult, out_dir: Path) -> str:
-    s = nb.summary or {}
-    status = "ok" if nb.ok else "failed"
-    error = f'<div class="error">{html.escape(nb.error)}</div>' if nb.error else ""
-    cells = [
-        f'<a href="{html.escape(relative(nb.html, out_dir))}">{html.escape(nb.name)}</a>',
-        f'<span class="{status}">{status}</span>{error}',
-        f"{nb.duration_s:.1f} s",
-        html.escape(_figure(s.get("sent"))),
-        html.escape(_figure(s.get("received"))),
-        html.escape(_anomalies(s.get("counts"))),
-        html.escape(str(s.get("pattern", s.get("pattern_text", "")) or "")),
-    ]
-    classes = ["", "", "num", "num", "num", "", ""]
-    tds = "".join(
-        f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
-        for c, v in zip(classes, cells, strict=True)
+# --- from summaries to findings --------------------------------------------------------------
+
+
+def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
+    s = nb.get("summary")
+    if not isinstance(s, Mapping):
+        return []
+    params = s.get("parameters") if isinstance(s.get("parameters"), Mapping) else {}
+    version = str(params.get("bugs", s.get("bugs", "")))
+    out: list[_Finding] = []
+    if isinstance(s.get("versions"), Mapping):  # a before/after comparison
+        lines = [_line(str(v), d) for v, d in s["versions"].items() if isinstance(d, Mapping)]
+        out.append(_Finding("before/after: " + _workload(params), lines))
+    elif "observed_path" in params:  # an explanation: its numbers are the observation's
+        name = str(params["observed_path"]).rsplit("/", 1)[-1]
+        out.append(_Finding(f"observation {name}", [_line("observed", s)], observed=True))
+        out[-1].note = _explain_note(s, version)
+        if isinstance(s.get("run"), Mapping):
+            out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
+    else:
+        out.append(_Finding("run: " + _workload(params), [_line(version, s)]))
+    if isinstance(s.get("sweep"), Mapping):
+        out.append(_Finding("sweep", [], note=_sweep_note(s["sweep"])))
+    for finding in out:
+        finding.notebooks.append(nb)
+    return out
+
+
+def _line(version: str, digest: Mapping[str, Any]) -> dict[str, Any]:
+    """One version's figures: sent, received, the outcome, anomalies and pattern."""
+    counts = digest.get("counts") if isinstance(digest.get("counts"), Mapping) else None
+    outcome = digest.get("outcome")
+    if not isinstance(outcome, Mapping) and counts is not None:  # a summary without outcome
+        outcome = {
+            "received": digest.get("received"),
+            "duplicates": counts.get("duplicate", 0),
+            "lost": counts.get("lost", counts.get("lost-write", 0)),
+        }
+    return {
+        "version": version,
+        "sent": digest.get("sent"),
+        "received": _count(digest.get("received")),
+        "outcome": dict(outcome) if isinstance(outcome, Mapping) else None,
+        "anomalies": _anomalies(counts),
+        "pattern": _cut(str(digest.get("pattern", digest.get("pattern_text", "")) or "")),
+    }
+
+
+def _cut(pattern: str, keep: int = 6) -> str:
+    """A pattern of thousands of runs (one request per message at 10⁵ messages) as its first
+    runs and a count; the whole one is in summary.json and on the notebook's page."""
+    runs = pattern.split(", ")
+    if len(runs) <= keep + 1:
+        return pattern
+    return f"{', '.join(runs[:keep])}, … {len(runs) - keep:,} more"
+
+
+def _merge(findings: list[_Finding]) -> list[_Finding]:
+    """Rows with the same result become one row listing every notebook that found it."""
+    merged: dict[str, _Finding] = {}
+    for f in findings:
+        if f.key() in merged:
+            merged[f.key()].notebooks.extend(f.notebooks)
+        else:
+            merged[f.key()] = f
+    return list(merged.values())
+
+
+def _workload(params: Mapping[str, Any]) -> str:
+    if not params:
+        return "the notebook's workload"
+    parts = []
+    if "messages" in params:
+        sizes = params.get("batch_sizes")
+        split = "one per request" if sizes is None else "+".join(map(str, sizes))
+        if isinstance(sizes, str):
+            split = sizes
+        parts.append(f"{_n(params['messages'])} messages ({split})")
+    if "acks" in params:
+        parts.append(f"acks={params['acks']}")
+    if "flush_batches" in params:
+        parts.append(f"flush every {params['flush_batches']} batches")
+    return ", ".join(parts) or "the notebook's workload"
+
+
+def _explain_note(s: Mapping[str, Any], version: str) -> str:
+    minimal = s.get("minimal") or []
+    causes = "; ".join("+".join(m) for m in minimal) or "none found"
+    fixes = ", ".join(s.get("fixes_removing_duplication") or []) or "none"
+    return (
+        f"what a consumer received, not a run of this report; minimal causes: {causes}; "
+        f"single fixes (from {version}) that remove the duplication: {fixes}"
     )
-    return f"<tr>{tds}</tr>"
 
 
-def _figure(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, list | tuple):  # e.g. a sequence of received ids: show its length
-        return str(len(value))
-    return str(value)
+def _sweep_note(sweep: Mapping[str, Any]) -> str:
+    parts = []
+    for preset, d in sweep.items():
+        if not isinstance(d, Mapping):
+            continue
+        text = (
+            f"{preset}: worst duplication {_pct(d.get('max_duplication_rate'))}, "
+            f"worst loss {_pct(d.get('max_loss_rate'))}"
+        )
+        cell = d.get("cell")
+        if isinstance(cell, Mapping):
+            text += (
+                f" (this workload, {cell.get('batch_split')} flushing every "
+                f"{cell.get('flush_batches')}: {_pct(cell.get('duplication_rate'))} duplicated, "
+                f"{_pct(cell.get('loss_rate'))} lost)"
+            )
+        parts.append(text)
+    return "; ".join(parts)
 
 
-def _anomalies(counts: Any) -> str:
-    if not isinstance(counts, Mapping):
+# --- HTML -------------------------------------------------------------------------------------
+
+
+def _verdicts(findings: list[_Finding]) -> str:
+    """One sentence per version, from the runs (never from an observation)."""
+    seen: dict[str, str] = {}
+    for f in findings:
+        if f.observed:
+            continue
+        for line in f.lines:
+            if line["outcome"] and line["version"] not in seen:
+                seen[line["version"]] = verdict_sentence(
+                    line["version"] or "run", line["sent"], line["outcome"]
+                )
+    if not seen:
+        return "<li>No notebook reported a run.</li>"
+    return "\n".join(f"<li>{_e(sentence)}</li>" for sentence in seen.values())
+
+
+def _finding_rows(f: _Finding) -> str:
+    """A finding: one row per version (the first names the finding and its notebooks, across
+    all of them), and its note on a full-width row below."""
+    links = ", ".join(
+        f'<a href="{_e(nb.get("html", ""))}">{_e(nb["name"])}</a>' for nb in f.notebooks
+    )
+    head = f'<td rowspan="{max(1, len(f.lines))}">{_e(f.what)}<div class="by">{links}</div></td>'
+    tag = ' <span class="tag">observed</span>' if f.observed else ""
+    rows = []
+    for i, line in enumerate(f.lines or [None]):
+        cells = [head] if i == 0 else []
+        if line is None:
+            cells.append('<td colspan="6"></td>')
+        else:
+            word = verdict_word(line["outcome"])
+            cells += [
+                f"<td>{_e(line['version'])}</td>",
+                f'<td class="verdict-{word.replace(" + ", "-")}">{_e(word)}</td>',
+                f'<td class="num">{_e(_n(line["sent"]))}{tag}</td>',
+                f'<td class="num">{_e(_n(line["received"]))}{tag}</td>',
+                f"<td>{_e(line['anomalies'])}</td>",
+                f'<td class="pattern">{_e(line["pattern"])}</td>',
+            ]
+        rows.append(f'<tr class="finding">{"".join(cells)}</tr>')
+    if f.note:
+        rows.append(f'<tr class="note"><td></td><td colspan="6">{_e(f.note)}</td></tr>')
+    return "\n".join(rows)
+
+
+def _notebook_row(nb: Mapping[str, Any]) -> str:
+    status = "ok" if nb.get("status") == "ok" else "failed"
+    error = f'<div class="error">{_e(nb["error"])}</div>' if nb.get("error") else ""
+    return (
+        f'<tr><td><a href="{_e(nb.get("html", ""))}">{_e(nb["name"])}</a></td>'
+        f'<td><span class="{status}">{status}</span>{error}</td>'
+        f'<td class="num">{float(nb.get("duration_s") or 0):.1f} s</td></tr>'
+    )
+
+
+def _count(value: Any) -> Any:
+    return len(value) if isinstance(value, list | tuple) else value  # a list of received ids
+
+
+def _anomalies(counts: Mapping[str, Any] | None) -> str:
+    if counts is None:
         return "—"
     found = {k: v for k, v in counts.items() if v}
-    return ", ".join(f"{k} {v}" for k, v in found.items()) if found else "none"
+    return ", ".join(f"{k} {_n(v)}" for k, v in found.items()) if found else "none"
+
+
+def _n(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "—"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))

@@ -1,0 +1,137 @@
+"""What the report checks before any kernel starts: which notebooks to run, the parameters
+each one declares, and whether the given values are good for every one of them.
+
+A kernel takes seconds to start and a bad parameter would fail every notebook one by one, each
+with a traceback; checked here, in this process, every problem is one line naming the
+parameter and the notebooks, in well under a second.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import tokenize
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from chronik_lab.errors import NotebookError
+from chronik_lab.notebook import params as notebook_params
+
+__all__ = ["SUMMARY_PARAMETER", "check_parameters", "declared_parameters", "select_notebooks"]
+
+SUMMARY_PARAMETER = "summary_path"
+
+
+def select_notebooks(found: list[Path], names: Iterable[str] | None) -> list[Path]:
+    """The notebooks named (by stem, "01_reproduce", or file name), in name order; all of
+    them when `names` is None or empty."""
+    wanted = [str(n) for n in names or ()]
+    if not wanted:
+        return found
+    by_name = {p.stem: p for p in found} | {p.name: p for p in found}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise NotebookError(
+            f"no notebook named {', '.join(map(repr, unknown))}; "
+            f"notebooks: {', '.join(p.stem for p in found)}"
+        )
+    chosen = {by_name[n] for n in wanted}
+    return [p for p in found if p in chosen]
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook's `parameters` cell declares: name -> {name,
+    inferred_type_name, default, help}, the fields of papermill's inspection.
+
+    Read with `ast`, not papermill's line regex, which skips any line with a second "=" (as in
+    `# None = one request per message`) and would leave that parameter undeclared.
+    """
+    source = _parameters_source(notebook)
+    if source is None:
+        return {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise NotebookError(f"{notebook.name}: the parameters cell is not Python: {exc}") from exc
+    lines = source.splitlines()
+    params = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            annotation = getattr(node, "annotation", None)
+            for target in (t for t in targets if isinstance(t, ast.Name)):
+                params[target.id] = {
+                    "name": target.id,
+                    "inferred_type_name": ast.unparse(annotation) if annotation else "None",
+                    "default": ast.unparse(node.value),
+                    "help": _comment(lines[node.end_lineno - 1]),
+                }
+    return params
+
+
+def _parameters_source(notebook: Path) -> str | None:
+    """The source of the cell tagged `parameters`, read as plain JSON: nbformat's import alone
+    (its schema checks) takes longer than this whole pre-flight is allowed."""
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NotebookError(f"cannot read notebook {notebook}: {exc}") from exc
+    if not tagged:
+        return None
+    source = tagged[0].get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _comment(line: str) -> str:
+    """The trailing `# comment` of a line of code (a '#' inside a string is not one)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ""
+    comments = [t.string for t in tokens if t.type == tokenize.COMMENT]
+    return comments[-1].lstrip("#").strip() if comments else ""
+
+
+def check_parameters(
+    given: Mapping[str, Any], declared: Mapping[Path, Mapping[str, Mapping[str, Any]]]
+) -> None:
+    """Raise before anything runs: NotebookError for a parameter no notebook declares (a typo
+    would be silently ignored), ParameterError with one line per bad value otherwise.
+
+    Each notebook's values are its defaults with the given ones over them, checked by
+    `chronik_lab.notebook.params` exactly as the notebook's first cell will check them.
+    """
+    if SUMMARY_PARAMETER in given:
+        raise NotebookError(f"{SUMMARY_PARAMETER} is set by the report for each notebook")
+    known = set().union(*map(set, declared.values())) - {SUMMARY_PARAMETER}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise NotebookError(
+            f"no notebook declares parameter {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    where: dict[str, list[str]] = {}  # one line per problem, naming every notebook it is in
+    for notebook, decl in declared.items():
+        values = {**_defaults(decl), **{k: v for k, v in given.items() if k in decl}}
+        values.pop(SUMMARY_PARAMETER, None)
+        types = {name: d["inferred_type_name"] for name, d in decl.items()}
+        for problem in notebook_params.problems(values, types, base_dir=notebook.parent):
+            where.setdefault(str(problem), []).append(notebook.stem)
+    if where:
+        raise notebook_params.ParameterError(
+            [f"{problem} (in {', '.join(names)})" for problem, names in where.items()]
+        )
+
+
+def _defaults(declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The defaults of a parameters cell that are literals (the others stay unchecked)."""
+    out = {}
+    for name, d in declared.items():
+        try:
+            out[name] = ast.literal_eval(d["default"])
+        except (ValueError, SyntaxError):
+            continue
+    return out
