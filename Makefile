@@ -30,21 +30,28 @@ test-fast: $(STAMP)  ## the edit loop: skip tests marked slow, fewer hypothesis 
 # containers and CI machines often run as root, so say so only then.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)  ## open JupyterLab on notebooks/ with the project's environment
-	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
+# Loopback only, and no news or update checks: JupyterLab would otherwise ask to go online.
+LAB_OFFLINE := --ServerApp.ip=127.0.0.1 --LabApp.news_url=None \
+  --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate
+
+lab: $(STAMP)  ## open JupyterLab on notebooks/ (start with 00_start_here.ipynb), offline
+	$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_OFFLINE) notebooks/
 
 bench: $(STAMP)  ## print speed and memory figures against same-run baselines
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_scenario.py
 	$(BIN)/python benchmarks/bench_charts.py
+	$(BIN)/python benchmarks/bench_explain.py
+	$(BIN)/python benchmarks/bench_switchboard.py
+	$(BIN)/python benchmarks/bench_wire.py
 
 # Reinstall only when pyproject.toml changes; the kernel is registered inside the venv so
 # papermill and JupyterLab use this environment, never a system one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,notebooks,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,notebooks,bench,dask]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (chronik_lab)"
 	touch $(STAMP)
 

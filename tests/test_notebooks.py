@@ -112,11 +112,11 @@ def test_stored_notebook_has_no_outputs_and_one_documented_parameters_cell(name)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_first_code_cell_after_parameters_enables_the_offline_renderer(name):
+def test_first_code_cell_after_parameters_picks_the_renderer_with_the_one_switch(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    assert "charts.use_offline_renderer()" in code[1].source
+    assert 'render.use_renderer("auto")' in code[1].source
 
 
 def test_python3_kernel_is_this_environment():
