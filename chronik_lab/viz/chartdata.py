@@ -217,27 +217,7 @@ def _binned_cells(
     sbin = np.repeat(s0, reps) + _ramp(reps)
     ob0, ob1 = np.repeat(o0, reps), np.repeat(o1, reps)
     mult = np.repeat(spans["multiplicity"].to_numpy(np.int64), reps)
-    oreps = ob1 - ob0 + 1
-    rows = pd.DataFrame(
-        {
-            "state": np.repeat(sbin, oreps),
-            "bin": np.repeat(ob0, oreps) + _ramp(oreps),
-            "multiplicity": np.repeat(mult, oreps),
-        }
-    )
-    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
-    new = (
-        rows["state"].ne(rows["state"].shift())
-        | rows["bin"].ne(rows["bin"].shift() + 1)
-        | rows["multiplicity"].ne(rows["multiplicity"].shift())
-    )
-    rows["run"] = new.cumsum()
-    g = rows.groupby("run").agg(
-        state=("state", "first"),
-        b0=("bin", "first"),
-        b1=("bin", "last"),
-        m=("multiplicity", "first"),
-    )
+    g = _bin_runs(sbin, ob0, ob1 - ob0 + 1, mult)
     state = g["state"].to_numpy(np.int64)
     out = pd.DataFrame(
         {
@@ -245,7 +225,7 @@ def _binned_cells(
             "step_end": np.minimum(end, (state + 1) * sw),
             "offset_start": lo + g["b0"].to_numpy(np.int64) * ow,
             "offset_end": np.minimum(hi, lo + (g["b1"].to_numpy(np.int64) + 1) * ow),
-            "multiplicity": g["m"].to_numpy(np.int64),
+            "multiplicity": g["multiplicity"].to_numpy(np.int64),
             "binned": True,
             "step": f"{sw:,} steps",
         }
@@ -319,28 +299,7 @@ def _bin_offsets(spans: pd.DataFrame, bins: int) -> pd.DataFrame:
     width = max(1, -(-(hi - lo) // bins))
     b0 = (spans["offset_start"].to_numpy() - lo) // width
     b1 = (spans["offset_end"].to_numpy() - 1 - lo) // width
-    reps = b1 - b0 + 1
-    rows = pd.DataFrame(
-        {
-            "state": np.repeat(spans["state"].to_numpy(), reps),
-            "bin": np.repeat(b0, reps) + _ramp(reps),
-            "multiplicity": np.repeat(spans["multiplicity"].to_numpy(), reps),
-        }
-    )
-    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
-    # Join runs of adjacent bins with equal multiplicity inside one snapshot.
-    new = (
-        rows["state"].ne(rows["state"].shift())
-        | rows["bin"].ne(rows["bin"].shift() + 1)
-        | rows["multiplicity"].ne(rows["multiplicity"].shift())
-    )
-    rows["run"] = new.cumsum()
-    out = rows.groupby("run").agg(
-        state=("state", "first"),
-        b0=("bin", "first"),
-        b1=("bin", "last"),
-        multiplicity=("multiplicity", "first"),
-    )
+    out = _bin_runs(spans["state"].to_numpy(), b0, b1 - b0 + 1, spans["multiplicity"].to_numpy())
     return pd.DataFrame(
         {
             "state": out["state"].to_numpy(np.int64),
@@ -348,6 +307,34 @@ def _bin_offsets(spans: pd.DataFrame, bins: int) -> pd.DataFrame:
             "offset_end": np.minimum(hi, lo + (out["b1"].to_numpy(np.int64) + 1) * width),
             "multiplicity": out["multiplicity"].to_numpy(np.int64),
         }
+    )
+
+
+def _bin_runs(
+    state: np.ndarray, first_bin: np.ndarray, bins: np.ndarray, multiplicity: np.ndarray
+) -> pd.DataFrame:
+    """Each (state, first_bin, bins, multiplicity) row spread over its bins; per (state, bin)
+    the most copies any row held there; then runs of adjacent bins with equal multiplicity in
+    one state joined again. Columns: state, b0, b1 (first and last bin), multiplicity."""
+    rows = pd.DataFrame(
+        {
+            "state": np.repeat(state, bins),
+            "bin": np.repeat(first_bin, bins) + _ramp(bins),
+            "multiplicity": np.repeat(multiplicity, bins),
+        }
+    )
+    rows = rows.groupby(["state", "bin"], as_index=False)["multiplicity"].max()
+    new = (
+        rows["state"].ne(rows["state"].shift())
+        | rows["bin"].ne(rows["bin"].shift() + 1)
+        | rows["multiplicity"].ne(rows["multiplicity"].shift())
+    )
+    rows["run"] = new.cumsum()
+    return rows.groupby("run").agg(
+        state=("state", "first"),
+        b0=("bin", "first"),
+        b1=("bin", "last"),
+        multiplicity=("multiplicity", "first"),
     )
 
 
