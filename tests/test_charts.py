@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import vl_convert
+from synthetic_runs import seed_shaped_run
 
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
@@ -304,26 +305,16 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
             "buffer_entries": 5,
         }
     )
-    pattern = pd.DataFrame(
-        {
-            "partition": [0, 0],
-            "offset_start": [0, messages],
-            "offset_end": [messages - 1, n_recv - 1],
-            "value_start": [0, 0],
-            "value_end": [messages - 1, messages // 2 - 1],
-            "count": [messages, messages // 2],
-        }
-    )
-    return SimpleNamespace(
-        scenario=SimpleNamespace(bugs="v0.7.5"),
+    return seed_shaped_run(
+        messages,
+        n_recv,
+        truncated=False,
         sent=sent,
         received=received,
         trace=trace,
         buffer_history=buffer_history,
         segment_history=segment_history,
         offsets_history=offsets_history,
-        report=SimpleNamespace(pattern=pattern),
-        snapshots_truncated=False,
     )
 
 

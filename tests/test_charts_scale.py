@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_runs import seed_shaped_run
 
 import chronik_lab as cl
 from chronik_lab.viz import charts
@@ -122,26 +123,16 @@ def _synthetic(messages: int, truncated: bool) -> SimpleNamespace:
         buffer_history = buffer_history[buffer_history["step_index"] < stop]
         segment_history = segment_history[segment_history["step_index"] < stop]
         offsets_history = offsets_history[offsets_history["step_index"] < stop]
-    pattern = pd.DataFrame(
-        {
-            "partition": [0, 0],
-            "offset_start": [0, messages],
-            "offset_end": [messages - 1, n - 1],
-            "value_start": [0, 0],
-            "value_end": [messages - 1, messages // 2 - 1],
-            "count": [messages, messages // 2],
-        }
-    )
-    return SimpleNamespace(
-        scenario=SimpleNamespace(bugs="v0.7.5"),
+    return seed_shaped_run(
+        messages,
+        n,
+        truncated=truncated,
         sent=sent,
         received=received,
         trace=trace,
         buffer_history=buffer_history,
         segment_history=segment_history,
         offsets_history=offsets_history,
-        report=SimpleNamespace(pattern=pattern),
-        snapshots_truncated=truncated,
     )
 
 
