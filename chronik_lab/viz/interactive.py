@@ -222,31 +222,26 @@ def _lost_layer() -> alt.Chart:
 
 
 def _buffer_panel(step_end: int) -> alt.Chart:
-    return (
-        alt.Chart(alt.NamedData(name="buffer"))
-        .mark_rect()
-        .encode(
-            x=_step_x(step_end),
-            x2="step_end:Q",
-            y=alt.Y(
-                "lo:Q",
-                title="broker offset",
-                axis=_INTEGER,
-                scale=alt.Scale(nice=False, zero=False),
-            ),
-            y2="hi:Q",
-            color=alt.Color("multiplicity:O", scale=COPIES, title="copies in buffer"),
-            stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
-            strokeWidth=alt.condition(_SPAN_HIT, alt.value(2), alt.value(0)),
-            tooltip=_span_tips(("multiplicity:Q", "copies in buffer"), ("binned:N", "binned")),
-        )
-    )
+    color = alt.Color("multiplicity:O", scale=COPIES, title="copies in buffer")
+    tips = (("multiplicity:Q", "copies in buffer"), ("binned:N", "binned"))
+    return _span_panel("buffer", step_end, color, tips)
 
 
 def _segment_panel(step_end: int) -> alt.Chart:
+    color = alt.Color("visible:N", scale=VISIBLE, title="fetch sees it")
+    tips = (("record_count:Q", "records"), ("sealed:N", "sealed"))
+    return _span_panel("segments", step_end, color, tips, opacity=0.55)
+
+
+def _span_panel(
+    data: str, step_end: int, color: alt.Color, tips: tuple, opacity: float | None = None
+) -> alt.Chart:
+    """Offset ranges over steps (the buffer's or the segments'), outlined when they hold the
+    picked record's broker offset."""
+    mark = {} if opacity is None else {"opacity": opacity}
     return (
-        alt.Chart(alt.NamedData(name="segments"))
-        .mark_rect(opacity=0.55)
+        alt.Chart(alt.NamedData(name=data))
+        .mark_rect(**mark)
         .encode(
             x=_step_x(step_end),
             x2="step_end:Q",
@@ -257,10 +252,10 @@ def _segment_panel(step_end: int) -> alt.Chart:
                 scale=alt.Scale(nice=False, zero=False),
             ),
             y2="hi:Q",
-            color=alt.Color("visible:N", scale=VISIBLE, title="fetch sees it"),
+            color=color,
             stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
             strokeWidth=alt.condition(_SPAN_HIT, alt.value(2), alt.value(0)),
-            tooltip=_span_tips(("record_count:Q", "records"), ("sealed:N", "sealed")),
+            tooltip=_span_tips(*tips),
         )
     )
 
