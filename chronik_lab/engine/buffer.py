@@ -35,6 +35,7 @@ class PartitionBuffer:
         # Entries stay Python lists until a fetch reads them (see records.LazyBatch): most are
         # flushed, and dropped, without ever being converted on their own.
         self.entries: list[LazyBatch] = []
+        self._rows = 0  # records in `entries`, kept as they change: len() runs on every update
         self.flushed_through = flushed_through  # the last offset marked flushed (chronik's
         # flushed_offset: tracked, never used as a floor)
         # chronik's buffer.base_offset and buffer.high_watermark, which gate the buffer-first
@@ -70,6 +71,7 @@ class PartitionBuffer:
             above = not self.entries or entry.first > self.entries[-1].last
             if above or self.bugs.blind_append_buffer:
                 self.entries.append(entry)  # records.extend(records): no check, no sort
+                self._rows += entry.num_rows
                 added.append((entry.first, entry.last))
                 continue
             for piece in self._unbuffered(entry):  # 8eb1c4d: HashSet dedup, then sort
@@ -95,6 +97,7 @@ class PartitionBuffer:
         return pieces
 
     def _insert_sorted(self, piece: LazyBatch) -> None:
+        self._rows += piece.num_rows
         if not self.entries or piece.first > self.entries[-1].last:
             self.entries.append(piece)
         else:  # below a buffered record: where the sort by offset puts it
@@ -105,13 +108,15 @@ class PartitionBuffer:
         excess = len(self) - cap
         if excess <= 0:
             return
-        while excess > 0:
+        self._rows = cap
+        whole = 0  # the leading entries dropped whole, deleted in one go (not pop(0) each)
+        while self.entries[whole].num_rows <= excess:
+            excess -= self.entries[whole].num_rows
+            whole += 1
+        del self.entries[:whole]
+        if excess:
             head = self.entries[0]
-            if head.num_rows <= excess:
-                self.entries.pop(0)
-            else:
-                self.entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
-            excess -= min(excess, head.num_rows)
+            self.entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
         self.base_offset = self.entries[0].first
 
     def mark_flushed(self, up_to: int) -> None:
@@ -120,6 +125,7 @@ class PartitionBuffer:
         if any(e.last > up_to for e in self.entries) and self.bugs.mark_flushed_clears_all:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
             self.entries.clear()
+            self._rows = 0
             return
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
         # (Entries wholly flushed, the usual case, are dropped without slicing them.)
@@ -128,6 +134,7 @@ class PartitionBuffer:
             for e in self.entries
             if e.last > up_to
         ]
+        self._rows = sum(e.num_rows for e in self.entries)
 
     def high_offset(self) -> int:
         return self.entries[-1].last if self.entries else -1
@@ -151,4 +158,4 @@ class PartitionBuffer:
         return pa.Table.from_batches(self.batches, schema=SCHEMA)
 
     def __len__(self) -> int:
-        return sum(e.num_rows for e in self.entries)
+        return self._rows
