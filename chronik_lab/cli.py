@@ -31,6 +31,8 @@ import yaml
 
 import chronik_lab as cl
 from chronik_lab.errors import ChronikLabError, one_line
+from chronik_lab.sim.scenario import AUTO, seed_sizes
+from chronik_lab.sim.sweeps import split_label
 
 __all__ = ["main"]
 
@@ -286,8 +288,8 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
         ),
         click.option(
             "--batch-sizes",
-            help='Messages per produce request, e.g. "4,6", or "none" '
-            "for one request per message [seed: 4,6; none when --messages is given].",
+            help='Messages per produce request, e.g. "4,6"; "none" for one request per '
+            'message; "auto" for the seed\'s requests continued, 4,6,4,6,... [auto].',
         ),
         click.option(
             "--acks", type=click.Choice(["-1", "0", "1", "all"]), help="Producer acks [seed: -1]."
@@ -332,17 +334,18 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
 def scenario_from_flags(**flags: Any) -> cl.Scenario:
     """The seed scenario (cl.SEED) with the given flags replacing its fields."""
     given = {k: v for k, v in flags.items() if v is not None}
-    if "batch_sizes" in given:
-        given["batch_sizes"] = _batch_sizes(given["batch_sizes"])
-    elif "messages" in given:  # the seed's 4+6 split fits only its 10 messages
-        given["batch_sizes"] = None
+    # "auto" (the default) continues the seed's 4+6 requests to any --messages: the rule the
+    # notebooks apply too (chronik_lab.notebook.params).
+    given["batch_sizes"] = _batch_sizes(given.get("batch_sizes", AUTO))
     if "acks" in given:
         given["acks"] = -1 if given["acks"] == "all" else int(given["acks"])
     return dataclasses.replace(cl.SEED, snapshots=False, **given)
 
 
-def _batch_sizes(text: str) -> tuple[int, ...] | None:
-    if text.strip().lower() in ("", "none", "each"):
+def _batch_sizes(text: str) -> tuple[int, ...] | str | None:
+    if text.strip().lower() in ("", AUTO):
+        return AUTO
+    if text.strip().lower() in ("none", "each"):
         return None
     try:
         sizes = tuple(int(part) for part in re.split(r"[,\s]+", text.strip()))
@@ -354,6 +357,16 @@ def _batch_sizes(text: str) -> tuple[int, ...] | None:
     if too_large:
         raise BadInput(f"--batch-sizes {too_large[0]} is too large: at most {INT32_MAX:,}")
     return sizes
+
+
+def _record_sizes(text: str, messages: int) -> tuple[int, ...] | None:
+    """record's --batch-sizes, with "auto" resolved for its workload as for a Scenario's."""
+    sizes = _batch_sizes(text)
+    if sizes != AUTO:
+        return sizes  # type: ignore[return-value]
+    if isinstance(messages, int) and messages >= 1:
+        return seed_sizes(messages)
+    return None  # a bad --messages: record_history reports it under its own name
 
 
 def _echo_json(data: Any) -> None:
@@ -411,7 +424,9 @@ def _scenario_line(s: cl.Scenario) -> str:
     fields = ["messages", "batch_sizes", "acks", "bugs", "flush_batches", "partitions"]
     text = {f: getattr(s, f) for f in fields}
     for name, value in text.items():
-        if isinstance(value, tuple):
+        if name == "batch_sizes" and value is not None:
+            text[name] = split_label(value, s.messages)  # (4+6)×10,000, not 20,000 numbers
+        elif isinstance(value, tuple):
             text[name] = ",".join(map(str, value))
     return "scenario: " + " ".join(f"{f}={v}" for f, v in text.items())
 
@@ -646,7 +661,12 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 @click.option("--bootstrap", required=True, help="HOST:PORT of any Kafka-compatible broker.")
 @click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
 @click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
-@click.option("--batch-sizes", default="", help='Messages per produce request, e.g. "4,6".')
+@click.option(
+    "--batch-sizes",
+    default=AUTO,
+    show_default=True,
+    help='Messages per produce request, e.g. "4,6"; "none": one each; "auto": 4,6,4,6,...',
+)
 @click.option(
     "--acks",
     type=click.Choice(["0", "1", "-1", "all"]),
@@ -679,7 +699,7 @@ def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, ou
         bootstrap,
         topic=topic,
         messages=messages,
-        batch_sizes=_batch_sizes(batch_sizes),
+        batch_sizes=_record_sizes(batch_sizes, messages),
         acks=-1 if acks == "all" else int(acks),
         client=client,
         partitions=partitions,

@@ -179,9 +179,11 @@ def test_simulate_flags_replace_the_seeds_fields():
     fixed = json.loads(invoke("simulate", "--bugs", "v1.0", "--json").output)
     assert fixed["received"] == 10 and fixed["ok"] is True
     assert fixed["pattern"] == "0–9 ↦ 0–9"
-    # --messages alone drops the seed's 4+6 split: one request per message
+    # --messages alone continues the seed's requests: 4, 6, then the 2 left
     more = json.loads(invoke("simulate", "--messages", "12", "--acks", "all", "--json").output)
-    assert more["scenario"]["messages"] == 12 and more["scenario"]["batch_sizes"] is None
+    assert more["scenario"]["messages"] == 12 and more["scenario"]["batch_sizes"] == [4, 6, 2]
+    each = invoke("simulate", "--messages", "12", "--batch-sizes", "none", "--json").output
+    assert json.loads(each)["scenario"]["batch_sizes"] is None
     assert more["scenario"]["acks"] == -1
 
 

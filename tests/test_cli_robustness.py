@@ -158,9 +158,11 @@ def _default_sigint() -> None:
 
 
 def test_ctrl_c_exits_130_without_a_traceback():
-    child = run_cli("simulate", "--messages", "100000", preexec_fn=_default_sigint)
-    # Past the imports (about 2 s of CPU) and inside cl.run (over 30 s of CPU for 100,000
-    # messages), with margins for a loaded machine.
+    child = run_cli(
+        "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=_default_sigint
+    )
+    # Past the imports (about 2 s of CPU) and inside cl.run (minutes of CPU for 5,000,000
+    # one-message requests), with margins for a loaded machine.
     time.sleep(10)
     assert child.poll() is None, "the run ended before the interrupt"
     child.send_signal(signal.SIGINT)
@@ -183,14 +185,15 @@ def test_a_closed_pipe_ends_quietly_with_141():
 # --- simulate: verdict and counts first, long lists cut ---------------------------------------
 
 
-MANY = dict(messages=300, flush_batches=2)  # v0.7.5, one request each: ~250 pattern runs
+MANY = dict(messages=300, batch_sizes="none", flush_batches=2)  # v0.7.5, one request each
 
 
 @pytest.fixture(scope="module")
 def many_runs():
     """300 messages under v0.7.5, one request each (below the 1000-record buffer cap, so the
     duplication shows): hundreds of runs in the pattern, the counts taken from the run itself."""
-    out = invoke("simulate", "--messages", "300", "--flush-batches", "2").output
+    out = invoke("simulate", "--messages", "300", "--batch-sizes", "none", "--flush-batches", "2")
+    out = out.output
     return out, cl.run(cli.scenario_from_flags(**MANY)).report
 
 

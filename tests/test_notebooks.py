@@ -251,7 +251,7 @@ def test_several_bad_parameters_are_one_line_each():
 @pytest.mark.parametrize(
     "given",
     [
-        {"messages": 100_000},  # "auto" batch sizes: one request per message
+        {"messages": 100_000},  # "auto" batch sizes: the seed's 4, 6 continued
         {"batch_sizes": None},  # 06's "auto" splits need no batch_sizes
         {"messages": 7, "bugs": "v1.0", "acks": 1},
         {"messages": 100_000, "batch_sizes": [40_000, 60_000], "flush_batches": 3},
@@ -285,9 +285,9 @@ def _run_first_cells(name: str, given: dict) -> dict:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_notebook_applies_the_auto_rule_itself(name):
-    # as when papermill runs it alone with -p messages 100000: one request per message
+    # as when papermill runs it alone with -p messages 100000: the seed's 4, 6 continued
     ns = _first_cells(name, messages=100_000)
-    assert ns["batch_sizes"] is None and ns["parameters"]["batch_sizes"] is None
+    assert ns["batch_sizes"] == [4, 6] * 10_000 == ns["parameters"]["batch_sizes"]
     assert cl.Scenario(**ns["parameters"]).messages == 100_000
     seed = _first_cells(name)
     assert seed["parameters"] == {
@@ -304,6 +304,7 @@ def test_each_notebook_applies_the_auto_rule_itself(name):
             [50_000, 50_000],
             [40_000, 60_000],
             [20_000, 80_000],
+            [4, 6] * 10_000,
         ]
         assert _first_cells(name, batch_sizes=None)["batch_splits"][3] == [4, 6]
 
@@ -314,22 +315,36 @@ def test_each_notebook_refuses_a_bad_parameter_in_its_first_cell(name):
         _first_cells(name, acks=2)
 
 
-def test_the_auto_rule_matches_simulate_without_batch_sizes():
-    # chronik-lab simulate --messages N (no --batch-sizes) runs one request per message
+def test_the_auto_rule_matches_simulate_and_scenario_without_batch_sizes():
+    # one rule: the notebooks, chronik-lab simulate --messages N and cl.Scenario("auto")
     from chronik_lab.cli import scenario_from_flags
 
-    for n in (1, 7, 100_000):
-        assert params.derive({"messages": n, "batch_sizes": "auto"})["batch_sizes"] is None
-        assert scenario_from_flags(messages=n).batch_sizes is None
+    for n in (1, 7, 12, 100_000):
+        derived = params.derive({"messages": n, "batch_sizes": "auto"})["batch_sizes"]
+        assert tuple(derived) == scenario_from_flags(messages=n).batch_sizes
+        assert tuple(derived) == cl.Scenario(messages=n, batch_sizes="auto").batch_sizes
     assert params.derive({"batch_sizes": "auto"})["batch_sizes"] == list(cl.SEED.batch_sizes)
+
+
+@pytest.mark.parametrize("messages", [*range(1, 42), 99, 100_000, 100_003])
+def test_seed_sizes_continue_the_seeds_requests(messages):
+    sizes = cl.seed_sizes(messages)
+    assert sum(sizes) == messages and min(sizes) >= 1
+    # every request but the last is the seed's 4 or 6, alternating from 4
+    assert list(sizes[:-1]) == [(4, 6)[i % 2] for i in range(len(sizes) - 1)]
+    assert sizes[-1] <= (4, 6)[(len(sizes) - 1) % 2]
+    assert cl.seed_sizes(10) == (4, 6)
 
 
 def test_scaled_splits_keep_only_splits_with_no_empty_request():
     assert params.scaled_splits(10) == [None, [10], [5, 5], [4, 6], [2, 8]]
-    assert params.scaled_splits(1) == [None, [1]]
+    assert params.scaled_splits(1) == [None]  # [1] is one request per message again
+    assert params.scaled_splits(13)[-1] == [4, 6, 3]  # the "auto" split joins the sweep
     for n in range(1, 60):
-        for split in params.scaled_splits(n):
-            assert split is None or (sum(split) == n and min(split) >= 1)
+        splits = params.scaled_splits(n)
+        assert list(cl.seed_sizes(n)) in splits or cl.seed_sizes(n) == (1,) * n
+        for split in splits:
+            assert split is None or (sum(split) == n and min(split) >= 1 and split != [1] * n)
 
 
 # -- summary.py, which the notebooks call -------------------------------------------------

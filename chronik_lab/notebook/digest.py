@@ -101,11 +101,21 @@ def notebook_summary(
     notebook: str, parameters: Mapping[str, Any], run: Run | None = None, **extra: Any
 ) -> dict[str, Any]:
     """A notebook's summary: its name, its parameters, the run's digest (if any), `extra`."""
-    summary: dict[str, Any] = {"notebook": notebook, "parameters": dict(parameters)}
+    summary: dict[str, Any] = {"notebook": notebook, "parameters": _short(parameters)}
     if run is not None:
         summary.update(run_digest(run))
     summary.update(extra)
     return summary
+
+
+def _short(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters, with a long batch_sizes (20,000 requests at 100,000 messages) as its
+    label, "(4+6)×10,000": the summary and the index stay small and readable."""
+    out = dict(parameters)
+    sizes = out.get("batch_sizes")
+    if isinstance(sizes, (list, tuple)) and len(sizes) > 6:
+        out["batch_sizes"] = split_label(sizes, int(out.get("messages") or sum(sizes)))
+    return out
 
 
 def buffer_facts(run: RunTables) -> dict[str, Any]:

@@ -7,12 +7,14 @@ The same code runs in two places, so a notebook behaves alike wherever it runs:
   JupyterLab applies the same rule and fails with the same message.
 
 The rule for derived parameters (the only ones whose default depends on another parameter):
-- `batch_sizes="auto"`: the seed's split [4, 6] when `messages` is the seed's 10, else one
-  produce request per message (None) -- what `chronik-lab simulate --messages N` does without
-  `--batch-sizes`. An explicit list must sum to `messages`; None is one request per message.
+- `batch_sizes="auto"`: the seed's requests continued, 4, 6, 4, 6, ... messages with the last
+  one cut to fit (`cl.seed_sizes`): [4, 6] at the seed's 10 messages, 20,000 requests at
+  100,000 -- what `cl.Scenario(batch_sizes="auto")` and `chronik-lab simulate --messages N`
+  do. An explicit list must sum to `messages`; None is one request per message.
 - `batch_splits="auto"` (06_sweep): the seed's five splits None, [10], [5, 5], [4, 6], [2, 8]
   at 10 messages; at N messages the same shares of N (None, [N], [N/2, N/2], [2N/5, 3N/5],
-  [N/5, 4N/5], rounded), dropping a split that would leave a request empty or repeat another.
+  [N/5, 4N/5], rounded) and the "auto" split (the seed's requests continued), dropping a
+  split that would leave a request empty or repeat another.
 
 Every other parameter is checked by its name (the rules below, built on the library's own
 validation: `cl.Scenario`, `resolve_bugs`), and a parameter this module does not know by the
@@ -28,7 +30,7 @@ from typing import Any
 
 from chronik_lab.bugs import resolve_bugs
 from chronik_lab.errors import ChronikLabError, NotebookError
-from chronik_lab.sim.scenario import Scenario
+from chronik_lab.sim.scenario import Scenario, seed_sizes
 
 __all__ = [
     "AUTO",
@@ -43,7 +45,6 @@ __all__ = [
 
 AUTO = "auto"
 SEED_MESSAGES = 10
-SEED_BATCH_SIZES = [4, 6]
 # The sweep's splits at the seed's 10 messages, as shares of the messages (None: one each).
 SEED_SPLIT_SHARES: list[tuple[float, ...] | None] = [
     None,
@@ -84,23 +85,27 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
     if not _is_int(messages) or messages < 1:
         return out
     if out.get("batch_sizes") == AUTO:
-        out["batch_sizes"] = list(SEED_BATCH_SIZES) if messages == SEED_MESSAGES else None
+        out["batch_sizes"] = list(seed_sizes(messages))
     if out.get("batch_splits") == AUTO:
         out["batch_splits"] = scaled_splits(messages)
     return out
 
 
 def scaled_splits(messages: int) -> list[list[int] | None]:
-    """The seed's sweep splits as shares of `messages` (at 10: the seed's own)."""
-    splits: list[list[int] | None] = []
+    """The seed's sweep splits as shares of `messages` (at 10: the seed's own), and the "auto"
+    split; no split twice (one request per message is None, never a list of 1s)."""
+    candidates: list[list[int] | None] = []
     for shares in SEED_SPLIT_SHARES:
         if shares is None:
-            split = None
-        else:
-            head = [round(share * messages) for share in shares[:-1]]
-            split = [*head, messages - sum(head)]
-            if min(split) < 1:
-                continue
+            candidates.append(None)
+            continue
+        head = [round(share * messages) for share in shares[:-1]]
+        candidates.append([*head, messages - sum(head)])
+    candidates.append(list(seed_sizes(messages)))
+    splits: list[list[int] | None] = []
+    for split in candidates:
+        if split is not None and (min(split) < 1 or split == [1] * messages):
+            continue
         if split not in splits:
             splits.append(split)
     return splits

@@ -187,7 +187,7 @@ def _workload(params: Mapping[str, Any]) -> str:
     parts = []
     if "messages" in params:
         sizes = params.get("batch_sizes")
-        split = "one per request" if sizes is None else "+".join(map(str, sizes))
+        split = "one message per request" if sizes is None else "+".join(map(str, sizes))
         if isinstance(sizes, str):
             split = sizes
         parts.append(f"{_n(params['messages'])} messages ({split})")

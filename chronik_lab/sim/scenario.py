@@ -23,10 +23,31 @@ from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
 from chronik_lab.sim.recorder import Recorder
 
-__all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
+__all__ = ["AUTO", "COMPAT", "SEED", "Run", "Scenario", "run", "run_presets", "seed_sizes"]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it snapshots stop
+AUTO = "auto"  # batch_sizes: the seed's request sizes, repeated (seed_sizes)
+SEED_REQUEST_SIZES = (4, 6)  # the seed's two produce requests
+
+
+def seed_sizes(messages: int) -> tuple[int, ...]:
+    """The seed's produce requests continued: 4, 6, 4, 6, ... messages, the last one cut to
+    fit. At the seed's 10 messages, its own (4, 6); at 100,000, 20,000 requests.
+
+    This is `batch_sizes="auto"` everywhere (cl.Scenario, the notebooks, `chronik-lab
+    simulate`): the same producer as the seed's, sending for longer, so a bigger run keeps the
+    seed's request sizes and flush rhythm instead of changing the workload's shape.
+    """
+    _int(messages, "messages", 1)
+    pair = sum(SEED_REQUEST_SIZES)
+    sizes = list(SEED_REQUEST_SIZES) * (messages // pair)
+    rest = messages % pair
+    for size in SEED_REQUEST_SIZES:
+        if rest > 0:
+            sizes.append(min(size, rest))
+            rest -= sizes[-1]
+    return tuple(sizes)
 
 
 @dataclass(frozen=True)
@@ -34,7 +55,8 @@ class Scenario:
     """A workload and a broker version. Fields are validated on creation.
 
     messages: how many messages the producer sends (ids 0..messages-1)
-    batch_sizes: messages per produce request (must sum to messages); None = one per message
+    batch_sizes: messages per produce request (must sum to messages); None = one per message;
+        "auto" = the seed's requests continued, 4, 6, 4, 6, ... (`seed_sizes`)
     acks: 0, 1 or -1 (kafka-python's default is 1)
     bugs: a preset name ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
     flush_batches: the broker flushes when this many batches are pending
@@ -124,8 +146,10 @@ def _int(value: object, name: str, minimum: int) -> None:
 def _batch_sizes(sizes: object, messages: int) -> tuple[int, ...] | None:
     if sizes is None:
         return None
+    if sizes == AUTO:
+        return seed_sizes(messages)
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
-        raise ScenarioError(f"batch_sizes must be None or a list of ints, not {sizes!r}")
+        raise ScenarioError(f'batch_sizes must be None, "auto" or a list of ints, not {sizes!r}')
     sizes = tuple(sizes)
     for size in sizes:
         _int(size, "every batch size", 1)

@@ -129,10 +129,37 @@ def _run_all(
 
 
 def split_label(batch_sizes: Sequence[int] | None, messages: int) -> str:
-    """ "4+6" for two requests of 4 and 6; "1×10" for ten single-message requests."""
+    """ "4+6" for two requests of 4 and 6; "1×10" for ten single-message requests; a split
+    that repeats a short pattern as the pattern and a count: "(4+6)×10,000" for the seed's
+    requests continued to 100,000 messages, "(4+6)×1,000+3" when the last request is cut."""
     if batch_sizes is None:
-        return f"1×{messages}"
-    return "+".join(str(size) for size in batch_sizes)
+        return f"1×{messages:,}" if messages >= 10_000 else f"1×{messages}"
+    sizes = [int(size) for size in batch_sizes]
+    if len(sizes) > SPELLED_OUT:
+        for period in range(1, MAX_PERIOD + 1):
+            label = _repeated(sizes, period)
+            if label:
+                return label
+    return "+".join(map(str, sizes))
+
+
+def _repeated(sizes: list[int], period: int) -> str | None:
+    """sizes as `period` sizes repeated, then a start of them with its last one cut, or None."""
+    unit = sizes[:period]
+    for repeats in (len(sizes) // period, (len(sizes) - 1) // period):
+        tail = sizes[repeats * period :]
+        if repeats < 2 or sizes[: repeats * period] != unit * repeats or len(tail) > period:
+            continue
+        if tail and (tail[:-1] != unit[: len(tail) - 1] or tail[-1] > unit[len(tail) - 1]):
+            continue
+        head = "+".join(map(str, unit))
+        head = f"({head})" if period > 1 else head
+        return f"{head}×{repeats:,}" + "".join(f"+{t}" for t in tail)
+    return None
+
+
+SPELLED_OUT = 6  # splits of up to this many requests are written out in full
+MAX_PERIOD = 4  # the longest repeating pattern split_label writes as pattern × count
 
 
 def listed(
