@@ -562,3 +562,18 @@ def test_the_cli_prints_one_error_line_per_bad_parameter_and_exits_2(tmp_path):
     unknown = CliRunner().invoke(main, [*args, "--notebook", "02_nope"])
     assert unknown.exit_code == 2
     assert unknown.output.strip() == ("Error: no notebook named '02_nope'; notebooks: 01_chart")
+
+
+def test_the_heaviest_notebooks_start_first_and_pages_keep_name_order(tmp_path):
+    from chronik_lab.report.build import start_order
+
+    paths = [write_notebook(tmp_path / f"{name}.ipynb", "x = 1") for name in ("a", "b", "c", "d")]
+    for path, weight in zip(paths, (None, 8, "heavy", 3), strict=True):
+        nb = nbformat.read(path, as_version=4)
+        if weight is not None:
+            nb.metadata["chronik_lab"] = {"weight": weight}
+        nbformat.write(nb, path)
+    # b (8), d (3), then a and c at the default 1 (a text weight counts as 1), by name
+    assert [p.stem for p in start_order(paths)] == ["b", "d", "a", "c"]
+    (tmp_path / "e.ipynb").write_text("not json")
+    assert [p.stem for p in start_order([*paths, tmp_path / "e.ipynb"])][-1] == "e"

@@ -187,10 +187,13 @@ def _workload(params: Mapping[str, Any]) -> str:
     parts = []
     if "messages" in params:
         sizes = params.get("batch_sizes")
-        split = "one message per request" if sizes is None else "+".join(map(str, sizes))
-        if isinstance(sizes, str):
-            split = sizes
-        parts.append(f"{_n(params['messages'])} messages ({split})")
+        if sizes is None:
+            split = "one per request"
+        else:  # a list, or a long split's label: "(4+6)×10,000"
+            split = "in requests of " + (
+                sizes if isinstance(sizes, str) else "+".join(map(str, sizes))
+            )
+        parts.append(f"{_n(params['messages'])} messages {split}")
     if "acks" in params:
         parts.append(f"acks={params['acks']}")
     if "flush_batches" in params:
