@@ -174,7 +174,9 @@ def test_ctrl_c_exits_130_without_a_traceback():
 def test_a_closed_pipe_ends_quietly_with_141():
     # v0.7.5 without its buffer cap, so that the duplication shows: ~120 KB, beyond a pipe buffer
     uncapped = ",".join(sorted(cl.PRESETS["v0.7.5"] - {"buffer_keeps_last_1000"}))
-    child = run_cli("simulate", "--messages", "2000", "--full", "--bugs", uncapped)
+    child = run_cli(
+        "simulate", "--messages", "2000", "--batch-sizes", "none", "--full", "--bugs", uncapped
+    )
     assert child.stdout.readline().startswith("scenario:")
     child.stdout.close()
     err = child.stderr.read()
