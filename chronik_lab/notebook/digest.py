@@ -215,23 +215,50 @@ def sweep_cell(batch_sizes: Iterable[int] | None, messages: int, flush_batches: 
 
 
 def explain_digest(
-    observed: pd.DataFrame, messages: int, ranking: pd.DataFrame, fixes: pd.DataFrame
+    observed: pd.DataFrame,
+    workload: Mapping[str, Any],
+    ranking: pd.DataFrame,
+    fixes: pd.DataFrame,
+    bugs: str | None = None,
 ) -> dict[str, Any]:
-    """The summary figures of an explanation: the observation's counts and pattern, how many
-    combinations reproduce it exactly, the minimal ones, and the single fixes that remove the
-    duplication."""
+    """The summary figures of an explanation, all of the observation under its own workload
+    (`observed_workload`): its counts and pattern against the messages *it* sent, that
+    workload and where it comes from, how many combinations reproduce it exactly, the minimal
+    ones, what the version under investigation (`bugs`) gives on that workload, and which of
+    its single fixes remove the duplication or the loss."""
     ids = observed["message_id"].tolist()
-    counts = outcome(ids, messages)
+    fields = dict(workload["scenario"])
+    counts = outcome(ids, fields["messages"])
     return {
-        "sent": messages,
+        "sent": fields["messages"],
         "received": counts["received"],
         "counts": {"duplicate": counts["duplicates"], "lost": counts["lost"]},
         "pattern": observed_pattern(observed),
         "outcome": counts,
+        "workload": _short(fields),
+        "workload_from": workload["from"],
+        "recorded_on": workload["recorded_on"],
+        "not_applied": dict(workload["not_applied"]),
+        "combinations": int(ranking.attrs.get("combinations", len(ranking))),
+        "runs": ranking.attrs.get("runs"),
         "exact": int(ranking["exact"].sum()),
-        "minimal": [list(bugs) for bugs in ranking.loc[ranking["minimal"], "bugs"]],
+        "minimal": [list(combo) for combo in ranking.loc[ranking["minimal"], "bugs"]],
+        "investigated": None if bugs is None else _investigated(ranking, bugs),
         "fixes_removing_duplication": fixes.loc[fixes["removes_duplication"], "fixed_bug"].tolist(),
+        "fixes_removing_loss": fixes.loc[fixes["removes_loss"], "fixed_bug"].tolist(),
     }
+
+
+def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
+    """The ranking's row for the version under investigation: what it gives on the
+    observation's workload (None when the ranking left that combination out)."""
+    wanted = tuple(sorted(resolve_bugs(bugs)))
+    rows = ranking[[tuple(sorted(b)) == wanted for b in ranking["bugs"]]]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    keys = ("rank", "received", "duplicates", "lost", "distance", "exact", "minimal")
+    return {"bugs": bugs, **{k: _plain(row[k]) for k in keys}}
 
 
 def observed_pattern(observed: pd.DataFrame) -> str:
