@@ -148,8 +148,10 @@ def test_a_dump_beside_an_index_that_does_not_list_it_is_a_users_dump(tmp_path):
     ("index", "message"),
     [
         ("not json", "cannot read the observation index"),
+        ('{"file": "x.csv"}', "must hold a list of observations"),
         ('[{"file": "x.csv", "version": "v0.7.5", "scenario": {"sent": 3}}]', "its workload"),
         ('[{"file": "x.csv", "version": "v9", "scenario": {"messages": 3}}]', "v9"),
+        ('[{"file": "x.csv", "scenario": {"messages": 3}}]', "names no version"),
     ],
 )
 def test_a_broken_index_entry_is_a_clear_error(tmp_path, index, message):

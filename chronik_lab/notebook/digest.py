@@ -316,9 +316,11 @@ def recorded_observation(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         entries = json.loads(index.read_text(encoding="utf-8"))
-        listed = [e for e in entries if isinstance(e, dict) and e.get("file") == target.name]
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InvalidArgumentError(f"cannot read the observation index {index}: {exc}") from exc
+    if not isinstance(entries, list):
+        raise InvalidArgumentError(f"{index} must hold a list of observations")
+    listed = [e for e in entries if isinstance(e, dict) and e.get("file") == target.name]
     if not listed:
         return None
     entry = listed[0]
@@ -332,7 +334,9 @@ def recorded_observation(path: str | Path) -> dict[str, Any] | None:
             f"{index}: the entry for {target.name} must give its workload as "
             f"{', '.join(WORKLOAD_FIELDS)} (messages at least)"
         )
-    resolve_bugs(entry.get("version"))  # an unknown version is a broken index
+    if not isinstance(entry.get("version"), str):
+        raise InvalidArgumentError(f"{index}: the entry for {target.name} names no version")
+    resolve_bugs(entry["version"])  # an unknown version is a broken index
     return entry
 
 
