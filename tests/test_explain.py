@@ -637,3 +637,14 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
 def test_explain_of_the_seed_settles_every_combination_in_few_runs(seed_explained):
     # bounded: 2^12 combinations, a few dozen runs of 10 messages (well under a second)
     assert seed_explained.attrs["runs"] < 120
+
+
+def test_the_combination_grid_can_leave_the_presets_to_a_table_of_their_own(seed_explained):
+    from chronik_lab.viz.charts import combination_table
+
+    ranked = combination_table(seed_explained, 10, presets=False)
+    assert ranked["rank"].tolist() == list(range(1, 11))  # the top 10 hold both minimal ones
+    presets = seed_explained[seed_explained["preset"].notna()]
+    table = combination_table(presets, len(presets))
+    assert sorted(table["preset"]) == sorted({"v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"})
+    assert not table.isna().any().any() and not ranked.isna().any().any()
