@@ -54,7 +54,7 @@ __all__ = [
 ENTRIES_SHOWN = 6  # buffer entries written out in full; the rest are counted
 PARTITIONS_SHOWN = 4
 IDS_SHOWN = 40  # observed ids written out; the rest are counted
-IDS_SPELLED_OUT = 6  # request sizes written out ("in requests of 4 and 6"); more: a label
+SIZES_SPELLED_OUT = 6  # request sizes written out ("in requests of 4 and 6"); more: a label
 
 
 # -- the outcome ------------------------------------------------------------------------------
@@ -136,13 +136,13 @@ def _requests(sizes: Sequence[int] | None, messages: int) -> str:
         return "in single-message requests"
     if len(sizes) == 1:
         return f"in one request of {sizes[0]:,}"
-    if len(sizes) <= IDS_SPELLED_OUT:
+    if len(sizes) <= SIZES_SPELLED_OUT:
         return "in requests of " + _and([f"{size:,}" for size in sizes])
     return f"in {len(sizes):,} requests ({split_label(sizes, messages)})"
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, list | tuple) and len(value) > IDS_SPELLED_OUT:
+    if isinstance(value, list | tuple) and len(value) > SIZES_SPELLED_OUT:
         return split_label(value, sum(value))
     return str(value)
 
