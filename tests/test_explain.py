@@ -1,8 +1,10 @@
-"""explain (its pruning, early stop, executors, progress), single_fixes, edit_distance, sweep."""
+"""explain (its pruning, early stop, executors, progress), single_fixes, edit_distance, sweep;
+and what notebook 05 says of an explanation (narrative, digest, the index's note)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
+from chronik_lab.notebook import digest, narrative
 from chronik_lab.sim.causes import edit_distance
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
@@ -500,3 +503,150 @@ def test_switches_limits_explain_to_their_combinations(seed_observation, seed_ex
 def test_explain_rejects_unknown_switches(switches):
     with pytest.raises(ChronikLabError):
         cl.explain([0], cl.SEED, switches=switches)
+
+
+# -- what notebook 05 says of an explanation: the observation's own workload ------------------
+
+RECORDED = {
+    "scenario": {"messages": 10, "batch_sizes": [4, 6], "acks": -1, "flush_batches": 2},
+    "from": "observations.json",
+    "recorded_on": "v0.7.5",
+    "source": "DUPLICATION_FIX_TRACKING.md",
+    "not_applied": {},
+}
+
+
+def _recorded(**not_applied) -> dict:
+    return {**RECORDED, "not_applied": not_applied}
+
+
+def test_the_observation_says_it_is_explained_under_its_recorded_workload(seed_observation):
+    text = narrative.observation(seed_observation, 10, _recorded())
+    assert text.startswith("The observation: **20 records** for 10 messages sent: 10 duplicated.")
+    assert (
+        "It was recorded on chronik v0.7.5 with 10 messages in requests of 4 and 6, acks=-1, and "
+        "is explained under that workload, with the lab's broker flushing at 2 pending batches, "
+        "as `observations.json` lists it."
+    ) in text
+    assert "apply" not in text
+    assert text.endswith("`0 1 2 3 0 1 2 3 4 5 6 7 8 9 4 5 6 7 8 9`.")
+
+
+def test_the_observation_names_each_parameter_that_does_not_apply(seed_observation):
+    one = narrative.observation(seed_observation, 10, _recorded(messages=100_000))
+    assert "The parameter `messages=100000` does not apply to a recorded observation." in one
+    assert "99,990" not in one  # nothing is said against the report's 100,000 messages
+    two = narrative.observation(seed_observation, 10, _recorded(messages=7, acks=1))
+    assert "The parameters `messages=7` and `acks=1` do not apply" in two
+
+
+def test_the_observation_of_a_users_dump_says_the_parameters_describe_its_workload():
+    workload = {
+        **RECORDED,
+        "scenario": {"messages": 100_000, "batch_sizes": list(cl.seed_sizes(100_000))},
+        "from": "parameters",
+        "recorded_on": None,
+    }
+    workload["scenario"].update(acks=1, flush_batches=3)
+    text = narrative.observation(list(range(100)), 100_000, workload)
+    assert "**100 records** for 100,000 messages sent: 99,900 never received." in text
+    assert (
+        "the parameters describe its workload: 100,000 messages in 20,000 requests "
+        "((4+6)×10,000), acks=1, the lab's broker flushing at 3 pending batches."
+    ) in text
+    assert "… (60 more)." in text  # the ids are written out up to 40
+
+
+def test_the_observation_of_single_message_requests_and_of_nothing_received():
+    workload = {**RECORDED, "recorded_on": "v0.7.6"}
+    workload["scenario"] = {"messages": 5, "batch_sizes": None, "acks": 1, "flush_batches": 5}
+    text = narrative.observation([], 5, workload)
+    assert "**0 records** for 5 messages sent: 5 never received." in text
+    assert "with 5 messages in single-message requests, acks=1" in text
+    assert "1 pending batch" in narrative.observation(
+        [0], 1, {**RECORDED, "scenario": {**RECORDED["scenario"], "flush_batches": 1}}
+    )
+    assert text.endswith("The consumer received no record.")
+
+
+def test_explanation_says_what_the_version_under_investigation_gives(seed_explained):
+    text = narrative.explanation(seed_explained, "v0.7.6", "v0.7.5")
+    assert (
+        "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on this "
+        "workload: **not** the observation (14 edits away)."
+    ) in text
+    assert "recorded on v0.7.5, which gives 20 records (10 duplicated) here: exactly" in text
+    own = narrative.explanation(seed_explained, "v0.7.5", "v0.7.5")
+    assert "v0.7.5 (the version it was recorded on), gives 20 records (10 duplicated)" in own
+    assert "which gives" not in own
+    cause = "cumulative_update_buffer,blind_append_buffer,no_mark_flushed,buffer_first_fetch"
+    assert "exactly the observation, and a minimal cause" in narrative.explanation(
+        seed_explained, cause
+    )
+    # without a version: the ranking alone, as before
+    assert "investigation" not in narrative.explanation(seed_explained)
+
+
+def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_observation):
+    observed = digest.read_observed(OBSERVED)
+    scenario = cl.Scenario(**RECORDED["scenario"], bugs="v0.7.6")
+    ranking = cl.explain(seed_observation, scenario)
+    fixes = cl.single_fixes(seed_observation, scenario)
+    s = digest.explain_digest(observed, _recorded(messages=100_000), ranking, fixes, "v0.7.6")
+    assert (s["sent"], s["received"], s["counts"]) == (10, 20, {"duplicate": 10, "lost": 0})
+    assert s["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
+    assert s["workload"] == RECORDED["scenario"] and s["recorded_on"] == "v0.7.5"
+    assert (s["workload_from"], s["not_applied"]) == ("observations.json", {"messages": 100_000})
+    assert (s["combinations"], s["exact"]) == (2 ** len(cl.BUGS), int(ranking["exact"].sum()))
+    assert s["investigated"] == {
+        "bugs": "v0.7.6",
+        **{"rank": s["investigated"]["rank"], "received": 6, "duplicates": 0, "lost": 4},
+        **{"distance": 14, "exact": False, "minimal": False},
+    }
+    assert s["fixes_removing_duplication"] == []
+    assert s["fixes_removing_loss"] == ["active_segment_invisible"]
+    summary = digest.notebook_summary("05_explain", {"bugs": "v0.7.6"}, **s)
+    assert json.loads(json.dumps(digest._plain(summary))) == digest._plain(summary)
+
+
+def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
+    from chronik_lab.report.index import _explain_note
+
+    s = {
+        "workload": RECORDED["scenario"],
+        "recorded_on": "v0.7.5",
+        "not_applied": {"messages": 100000},
+        "minimal": [["a", "b"]],
+        "investigated": {"received": 6, "duplicates": 0, "lost": 4, "exact": False},
+        "fixes_removing_duplication": [],
+        "fixes_removing_loss": ["active_segment_invisible"],
+    }
+    note = _explain_note(s, "v0.7.6")
+    assert note.startswith("what a consumer of chronik v0.7.5 received, not a run of this report")
+    recorded = note.split("its own workload (as recorded): ")[1].split(" (messages=")[0]
+    assert recorded.startswith("10 messages") and "4+6" in recorded  # index._workload's words
+    assert recorded.endswith("acks=-1, flush every 2 batches")
+    assert "(messages=100000 does not apply)" in note
+    assert "v0.7.6 on that workload: 6 received, 0 duplicated, 4 lost (not the observation)" in note
+    # v0.7.6 loses and duplicates nothing here: only the fixes of its loss are listed
+    assert note.endswith(
+        "single fixes (from v0.7.6) that remove the loss: active_segment_invisible"
+    )
+    users = _explain_note({**s, "recorded_on": None, "not_applied": {}}, "v0.7.6")
+    assert users.startswith("what a consumer received") and "(as the parameters describe" in users
+
+
+def test_explain_of_the_seed_settles_every_combination_in_few_runs(seed_explained):
+    # bounded: 2^12 combinations, a few dozen runs of 10 messages (well under a second)
+    assert seed_explained.attrs["runs"] < 120
+
+
+def test_the_combination_grid_can_leave_the_presets_to_a_table_of_their_own(seed_explained):
+    from chronik_lab.viz.charts import combination_table
+
+    ranked = combination_table(seed_explained, 10, presets=False)
+    assert ranked["rank"].tolist() == list(range(1, 11))  # the top 10 hold both minimal ones
+    presets = seed_explained[seed_explained["preset"].notna()]
+    table = combination_table(presets, len(presets))
+    assert sorted(table["preset"]) == sorted({"v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"})
+    assert not table.isna().any().any() and not ranked.isna().any().any()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -393,3 +394,105 @@ def test_trace_steps_lists_the_update_buffer_calls_of_the_seed():
     steps = summary.trace_steps(cl.run(cl.SEED), "update_buffer")
     assert steps["source"].tolist() == ["produce", "flush", "produce"]
     assert steps["detail"].tolist() == ["0-3", "0-3, 4-9", "4-9"]
+
+
+# --- 05_explain: an observation is explained under its own workload ---------------------------
+
+
+def _page_text(executed: Path) -> str:
+    """Every Markdown and HTML output of an executed notebook, one string."""
+    cells = nbformat.read(executed, as_version=4).cells
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    return "\n".join(
+        str(o.get("data", {}).get(kind, ""))
+        for o in outputs
+        for kind in ("text/markdown", "text/html")
+    )
+
+
+def _assert_no_missing_values_shown(executed: Path) -> None:
+    """No table on the page shows NaN, None or <NA>, nor is cut by pandas ("...")."""
+    html = "\n".join(
+        str(o.get("data", {}).get("text/html", ""))
+        for c in nbformat.read(executed, as_version=4).cells
+        for o in c.get("outputs", [])
+    )
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)
+    assert cells, "no table on the page"
+    assert not {"NaN", "None", "&lt;NA&gt;", "..."} & {c.strip() for c in cells}
+
+
+def test_explain_page_at_the_defaults_explains_the_seed_under_its_recorded_workload(real_report):
+    s = _summary(real_report, "05_explain")
+    assert s["workload"] == {"messages": 10, "batch_sizes": [4, 6], "acks": -1, "flush_batches": 2}
+    assert (s["workload_from"], s["recorded_on"], s["not_applied"]) == (
+        "observations.json",
+        "v0.7.5",
+        {},
+    )
+    assert s["investigated"]["exact"] and s["investigated"]["bugs"] == "v0.7.5"
+    nb = next(n for n in real_report.notebooks if n.name == "05_explain")
+    text = _page_text(nb.executed)
+    assert "It was recorded on chronik v0.7.5 with 10 messages in requests of 4 and 6" in text
+    assert "does not apply" not in text
+    _assert_no_missing_values_shown(nb.executed)
+    assert "NaN" not in nb.html.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("given", "said", "investigated"),
+    [
+        (
+            {"messages": 100_000},
+            "The parameter `messages=100000` does not apply to a recorded observation.",
+            (20, 10, 0),
+        ),
+        (
+            {"bugs": "v0.7.6"},
+            "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on "
+            "this workload: **not** the observation (14 edits away).",
+            (6, 0, 4),
+        ),
+    ],
+    ids=["messages-100000", "bugs-v0.7.6"],
+)
+def test_explain_page_keeps_the_recorded_workload_under_other_parameters(
+    tmp_path, given, said, investigated
+):
+    s = _execute("05_explain", tmp_path, **given)
+    assert (s["sent"], s["received"], s["pattern"]) == (
+        10,
+        20,
+        "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9",
+    )
+    assert s["workload"]["messages"] == 10 and s["recorded_on"] == "v0.7.5"
+    assert s["not_applied"] == ({"messages": 100_000} if "messages" in given else {})
+    got = s["investigated"]
+    assert (got["received"], got["duplicates"], got["lost"]) == investigated
+    assert all("cumulative_update_buffer" in m for m in s["minimal"])
+    text = _page_text(tmp_path / "05_explain.ipynb")
+    assert said in text
+    assert "100,000 messages sent" not in text and "never received" not in text
+    _assert_no_missing_values_shown(tmp_path / "05_explain.ipynb")
+
+
+def test_pre_flight_refuses_a_users_dump_holding_ids_the_parameters_never_sent(tmp_path):
+    dump = tmp_path / "dump.csv"
+    dump.write_text("message_id\n0\n15\n")
+    with pytest.raises(ParameterError) as raised:
+        check_parameters({"observed_path": str(dump)}, _declared())
+    assert raised.value.problems == [
+        f"observed_path = {str(dump)!r}: holds message id 15, but messages is 10 (in 05_explain)"
+    ]
+    check_parameters({"observed_path": str(dump), "messages": 16}, _declared())
+
+
+def test_pre_flight_takes_a_recorded_observations_messages_from_its_index():
+    seed = "../data/observed/chronik_v0.7.5_seed.csv"
+    check_parameters({"observed_path": seed, "messages": 5}, _declared())  # ids 0-9: fine
+
+
+def test_explain_page_first_cells_keep_the_parameters_as_given_for_the_workload():
+    ns = _first_cells("05_explain", messages=100_000)
+    assert ns["given"]["batch_sizes"] == "auto"  # judged at the recording's own 10 messages

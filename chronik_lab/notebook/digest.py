@@ -25,7 +25,7 @@ from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
 from chronik_lab.notebook.narrative import headline, verdict
-from chronik_lab.sim.scenario import Run
+from chronik_lab.sim.scenario import Run, Scenario, seed_sizes
 from chronik_lab.sim.sweeps import listed, split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
 
@@ -33,6 +33,7 @@ __all__ = [
     "buffer_facts",
     "explain_digest",
     "observed_pattern",
+    "observed_workload",
     "sweep_cell",
     "notebook_summary",
     "read_observed",
@@ -214,23 +215,50 @@ def sweep_cell(batch_sizes: Iterable[int] | None, messages: int, flush_batches: 
 
 
 def explain_digest(
-    observed: pd.DataFrame, messages: int, ranking: pd.DataFrame, fixes: pd.DataFrame
+    observed: pd.DataFrame,
+    workload: Mapping[str, Any],
+    ranking: pd.DataFrame,
+    fixes: pd.DataFrame,
+    bugs: str | None = None,
 ) -> dict[str, Any]:
-    """The summary figures of an explanation: the observation's counts and pattern, how many
-    combinations reproduce it exactly, the minimal ones, and the single fixes that remove the
-    duplication."""
+    """The summary figures of an explanation, all of the observation under its own workload
+    (`observed_workload`): its counts and pattern against the messages *it* sent, that
+    workload and where it comes from, how many combinations reproduce it exactly, the minimal
+    ones, what the version under investigation (`bugs`) gives on that workload, and which of
+    its single fixes remove the duplication or the loss."""
     ids = observed["message_id"].tolist()
-    counts = outcome(ids, messages)
+    fields = dict(workload["scenario"])
+    counts = outcome(ids, fields["messages"])
     return {
-        "sent": messages,
+        "sent": fields["messages"],
         "received": counts["received"],
         "counts": {"duplicate": counts["duplicates"], "lost": counts["lost"]},
         "pattern": observed_pattern(observed),
         "outcome": counts,
+        "workload": _short(fields),
+        "workload_from": workload["from"],
+        "recorded_on": workload["recorded_on"],
+        "not_applied": dict(workload["not_applied"]),
+        "combinations": int(ranking.attrs.get("combinations", len(ranking))),
+        "runs": ranking.attrs.get("runs"),
         "exact": int(ranking["exact"].sum()),
-        "minimal": [list(bugs) for bugs in ranking.loc[ranking["minimal"], "bugs"]],
+        "minimal": [list(combo) for combo in ranking.loc[ranking["minimal"], "bugs"]],
+        "investigated": None if bugs is None else _investigated(ranking, bugs),
         "fixes_removing_duplication": fixes.loc[fixes["removes_duplication"], "fixed_bug"].tolist(),
+        "fixes_removing_loss": fixes.loc[fixes["removes_loss"], "fixed_bug"].tolist(),
     }
+
+
+def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
+    """The ranking's row for the version under investigation: what it gives on the
+    observation's workload (None when the ranking left that combination out)."""
+    wanted = tuple(sorted(resolve_bugs(bugs)))
+    rows = ranking[[tuple(sorted(b)) == wanted for b in ranking["bugs"]]]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    keys = ("rank", "received", "duplicates", "lost", "distance", "exact", "minimal")
+    return {"bugs": bugs, **{k: _plain(row[k]) for k in keys}}
 
 
 def observed_pattern(observed: pd.DataFrame) -> str:
@@ -272,3 +300,96 @@ def read_observed(path: str | Path) -> pd.DataFrame:
     if ids.isna().any() or (ids < 0).any() or (ids % 1 != 0).any():
         raise InvalidArgumentError(f"observation {target}: message_id must be ints >= 0")
     return table.assign(message_id=ids.astype("int64"))
+
+
+OBSERVATIONS_INDEX = "observations.json"  # beside the recorded observations (data/observed/)
+WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
+
+
+def recorded_observation(path: str | Path) -> dict[str, Any] | None:
+    """The entry for `path` in the observations.json beside it (data/observed/: the file,
+    its chronik version, its workload as cl.Scenario fields, its source), or None when no
+    index there lists the file: then it is a user's own dump."""
+    target = Path(path)
+    index = target.parent / OBSERVATIONS_INDEX
+    if not index.is_file():
+        return None
+    try:
+        entries = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(f"cannot read the observation index {index}: {exc}") from exc
+    if not isinstance(entries, list):
+        raise InvalidArgumentError(f"{index} must hold a list of observations")
+    listed = [e for e in entries if isinstance(e, dict) and e.get("file") == target.name]
+    if not listed:
+        return None
+    entry = listed[0]
+    fields = entry.get("scenario")
+    if (
+        not isinstance(fields, dict)
+        or set(fields) - set(WORKLOAD_FIELDS)
+        or "messages" not in fields
+    ):
+        raise InvalidArgumentError(
+            f"{index}: the entry for {target.name} must give its workload as "
+            f"{', '.join(WORKLOAD_FIELDS)} (messages at least)"
+        )
+    if not isinstance(entry.get("version"), str):
+        raise InvalidArgumentError(f"{index}: the entry for {target.name} names no version")
+    resolve_bugs(entry["version"])  # an unknown version is a broken index
+    return entry
+
+
+def observed_workload(path: str | Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The workload an observation is explained under, and where it comes from.
+
+    A recorded observation (listed in the observations.json beside it) was sent by a workload
+    that is a fact of the recording: that one, whatever `given` says. Any other file is a
+    user's dump, whose workload the notebook's parameters (`given`: messages, batch_sizes,
+    acks, flush_batches, as the parameters cell has them, "auto" included) describe.
+
+    Returns {"scenario": the cl.Scenario fields (batch_sizes resolved: a list or None),
+    "from": "observations.json" or "parameters", "recorded_on": the chronik version (None
+    for a user's dump), "source": where the recording is from, "not_applied": {parameter:
+    its given value} for each given parameter that differs from the recording}. "auto"
+    batch sizes are judged at the recording's own messages: the seed's [4, 6] at 10 agree.
+    """
+    entry = recorded_observation(path)
+    if entry is None:
+        fields = {k: given[k] for k in WORKLOAD_FIELDS if k in given}
+        return {
+            "scenario": _fields(Scenario(**fields)),
+            "from": "parameters",
+            "recorded_on": None,
+            "source": None,
+            "not_applied": {},
+        }
+    recorded = _fields(Scenario(**entry["scenario"]))
+    differs = {}
+    for name in WORKLOAD_FIELDS:
+        if name not in given:
+            continue
+        value = given[name]
+        if name == "batch_sizes" and value == "auto":
+            value = list(seed_sizes(recorded["messages"]))
+        elif name == "batch_sizes" and value is not None:
+            value = list(value)
+        if value != recorded[name]:
+            differs[name] = given[name]
+    return {
+        "scenario": recorded,
+        "from": OBSERVATIONS_INDEX,
+        "recorded_on": entry["version"],
+        "source": entry.get("source"),
+        "not_applied": differs,
+    }
+
+
+def _fields(scenario: Scenario) -> dict[str, Any]:
+    sizes = scenario.batch_sizes
+    return {
+        "messages": scenario.messages,
+        "batch_sizes": None if sizes is None else list(sizes),
+        "acks": scenario.acks,
+        "flush_batches": scenario.flush_batches,
+    }

@@ -18,7 +18,10 @@ The rule for derived parameters (the only ones whose default depends on another 
 
 Every other parameter is checked by its name (the rules below, built on the library's own
 validation: `cl.Scenario`, `resolve_bugs`), and a parameter this module does not know by the
-type its `parameters` cell declares (`top: int = 10` must stay an int).
+type its `parameters` cell declares (`top: int = 10` must stay an int). `observed_path`'s rule
+reads the observation: one listed in the observations.json beside it is explained under its
+recorded workload; any other file under the parameters' workload, so its ids must all be
+0 .. messages-1.
 """
 
 from __future__ import annotations
@@ -214,12 +217,34 @@ def _positive_int(name: str) -> Callable[[Any, Mapping[str, Any], Path | None], 
     return rule
 
 
-def _existing_file(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+def _existing_file(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> Path:
     if not isinstance(value, str) or not value:
         raise NotebookError("must be the path of a file")
     path = Path(value) if base_dir is None else base_dir / value
     if not path.is_file():
         raise NotebookError(f"no file {path}")
+    return path
+
+
+def _observation(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+    """An observation (05_explain) is explained under its own workload: the one recorded in
+    the observations.json beside it, else the one the parameters describe -- whose ids must
+    then all be message ids that workload sent, 0 .. messages-1."""
+    path = _existing_file(value, values, base_dir)
+    from chronik_lab.notebook import digest  # reads CSVs with pandas: only when asked to
+
+    entry = digest.recorded_observation(path)
+    ids = digest.read_observed(path)["message_id"]
+    if entry is not None:
+        messages = Scenario(**entry["scenario"]).messages
+        said = f"{digest.OBSERVATIONS_INDEX} records {messages:,} messages sent for it"
+    else:
+        messages = values.get("messages", SEED_MESSAGES)
+        if not _is_int(messages) or messages < 1:
+            return  # reported under its own name
+        said = f"messages is {messages}"
+    if len(ids) and int(ids.max()) >= messages:
+        raise NotebookError(f"holds message id {int(ids.max())}, but {said}")
 
 
 def _text(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
@@ -244,7 +269,7 @@ _RULES: dict[str, Callable[[Any, Mapping[str, Any], Path | None], None]] = {
     "batch_splits": _batch_splits,
     "flush_thresholds": _flush_thresholds,
     "top": _positive_int("top"),
-    "observed_path": _existing_file,
+    "observed_path": _observation,
     "summary_path": _text,
     "client": _client,
 }

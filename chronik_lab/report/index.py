@@ -202,13 +202,46 @@ def _workload(params: Mapping[str, Any]) -> str:
 
 
 def _explain_note(s: Mapping[str, Any], version: str) -> str:
+    """What an explanation's row is: an observation under its own workload (the recorded one,
+    or the parameters' for a user's dump), not a run of this report; its minimal causes; what
+    the version under investigation (`bugs`) gives on that workload and its single fixes."""
+    recorded = s.get("recorded_on")
+    who = f"a consumer of chronik {recorded}" if recorded else "a consumer"
+    text = f"what {who} received, not a run of this report"
+    workload = s.get("workload")
+    if isinstance(workload, Mapping):
+        whose = "as recorded" if recorded else "as the parameters describe it"
+        text += f"; its own workload ({whose}): {_workload(workload)}"
+    not_applied = s.get("not_applied")
+    if isinstance(not_applied, Mapping) and not_applied:
+        given = ", ".join(f"{k}={v}" for k, v in not_applied.items())
+        text += (
+            f" ({given} does not apply)" if len(not_applied) == 1 else f" ({given} do not apply)"
+        )
     minimal = s.get("minimal") or []
     causes = "; ".join("+".join(m) for m in minimal) or "none found"
-    fixes = ", ".join(s.get("fixes_removing_duplication") or []) or "none"
-    return (
-        f"what a consumer received, not a run of this report; minimal causes: {causes}; "
-        f"single fixes (from {version}) that remove the duplication: {fixes}"
-    )
+    text += f"; minimal causes: {causes}"
+    investigated = s.get("investigated")
+    if isinstance(investigated, Mapping):
+        text += (
+            f"; {version} on that workload: {_n(investigated.get('received'))} received, "
+            f"{_n(investigated.get('duplicates'))} duplicated, {_n(investigated.get('lost'))} "
+            f"lost ({'the observation' if investigated.get('exact') else 'not the observation'})"
+        )
+    # the single fixes for what the version does on that workload (both when unknown)
+    known = isinstance(investigated, Mapping)
+    removed = [
+        (what, s.get(key) or [])
+        for what, key, count in (
+            ("duplication", "fixes_removing_duplication", "duplicates"),
+            ("loss", "fixes_removing_loss", "lost"),
+        )
+        if (investigated.get(count) if known else key in s)
+    ]
+    for what, fixes in removed:
+        text += f"; single fixes (from {version}) that remove the {what}: "
+        text += ", ".join(fixes) or "none"
+    return text
 
 
 def _sweep_note(sweep: Mapping[str, Any]) -> str:

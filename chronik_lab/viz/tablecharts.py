@@ -122,13 +122,13 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
     )
 
 
-def combination_table(ranking: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+def combination_table(ranking: pd.DataFrame, top: int = 10, presets: bool = True) -> pd.DataFrame:
     """The explain ranking as a grid: rank, preset (the preset this combination equals, or
     ""), result ("minimal cause", "exact", "distance 4"), received, duplicates, lost, then one
     column per switch holding "✓" when the combination turns it on. Rows: the `top` best,
-    every minimal combination and every preset, in rank order."""
+    every minimal combination and (unless `presets` is False) every preset, in rank order."""
     _require(ranking, ["bugs", "distance"], "explain ranking")
-    rows = _shown(ranking, top)
+    rows = _shown(ranking, top, presets)
     table = pd.DataFrame(
         {
             "rank": rows["rank"].to_numpy() if "rank" in rows else range(1, len(rows) + 1),
@@ -199,7 +199,7 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
     )
 
 
-def _shown(ranking: pd.DataFrame, top: int) -> pd.DataFrame:
+def _shown(ranking: pd.DataFrame, top: int, presets: bool = True) -> pd.DataFrame:
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise InvalidArgumentError(f"top must be an int >= 1, not {top!r}")
     ranked = ranking.sort_values("rank") if "rank" in ranking else ranking
@@ -207,7 +207,8 @@ def _shown(ranking: pd.DataFrame, top: int) -> pd.DataFrame:
     keep.iloc[:top] = True
     if "minimal" in ranked:
         keep |= ranked["minimal"].fillna(False).astype(bool)
-    keep |= ranked["bugs"].map(lambda b: bool(_preset_of(b)))
+    if presets:
+        keep |= ranked["bugs"].map(lambda b: bool(_preset_of(b)))
     return ranked[keep.to_numpy(bool)].head(MAX_ROWS // (len(BUGS) + 1))
 
 
