@@ -526,12 +526,14 @@ def explain(
 
     OBSERVED is the ids in the order the consumer received them, e.g. the seed's
     "0,1,2,3,0,1,2,3,4,5,6,7,8,9,4,5,6,7,8,9". The workload comes from the scenario flags (the
-    seed's by default); every one of the 256 bug combinations is run on it.
+    seed's by default) or, for a recorded observation (--observed-file listed in the
+    observations.json beside it, as in data/observed/) given no workload flag, from its
+    recording. Every combination of the bug switches is settled on it (most by a shared run).
     """
     ids = _observed_ids(observed, observed_file)
     if top < 1:
         raise BadInput(f"--top must be >= 1, not {top}")
-    scenario = scenario_from_flags(**flags)
+    scenario, origin = _explain_workload(observed_file, flags)
     table = cl.explain(ids, scenario)
     minimal = [list(bugs) for bugs in table.loc[table["minimal"], "bugs"]]
     shown = table.head(top)
@@ -539,9 +541,18 @@ def explain(
         # pandas' own JSON writer: a missing preset becomes null, not NaN (which is not JSON).
         rows = json.loads(shown.drop(columns=["received_ids"]).to_json(orient="records"))
         _echo_json(
-            {"observed": ids, "scenario": scenario.to_dict(), "ranking": rows, "minimal": minimal}
+            {
+                "observed": ids,
+                "scenario": scenario.to_dict(),
+                "workload_from": origin,
+                "ranking": rows,
+                "minimal": minimal,
+            }
         )
         return
+    line = _scenario_line(scenario).removeprefix("scenario: ").split(" ")
+    workload = " ".join(part for part in line if not part.startswith("bugs="))  # all are run
+    click.echo(f"workload ({origin}): {workload}")
     view = shown.drop(columns=["received_ids"]).assign(
         bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("")
     )
@@ -552,6 +563,23 @@ def explain(
             click.echo(f"  {_bug_list(bugs)}")
     else:
         click.echo("no bug combination reproduces the observation exactly")
+
+
+WORKLOAD_FLAGS = ("messages", "batch_sizes", "acks", "flush_batches")
+
+
+def _explain_workload(observed_file: str | None, flags: dict[str, Any]) -> tuple[cl.Scenario, str]:
+    """The scenario to explain under, and where its workload comes from: a recorded
+    observation's own (notebook 05's rule) unless a workload flag says otherwise."""
+    scenario = scenario_from_flags(**flags)
+    if observed_file is None or any(flags.get(f) is not None for f in WORKLOAD_FLAGS):
+        return scenario, "flags" if observed_file or any(flags.values()) else "the seed's"
+    from chronik_lab.notebook.digest import recorded_observation
+
+    entry = recorded_observation(observed_file)
+    if entry is None:
+        return scenario, "the seed's"
+    return dataclasses.replace(scenario, **entry["scenario"]), "as recorded, observations.json"
 
 
 def _observed_ids(observed: str | None, observed_file: str | None) -> list[int]:

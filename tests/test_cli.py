@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -13,6 +14,8 @@ from standins import chart_notebook, failing_notebook
 
 import chronik_lab as cl
 from chronik_lab.cli import main, parse_parameter_value
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SEED_PATTERN = "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
 SEED_IDS = "0,1,2,3,0,1,2,3,4,5,6,7,8,9,4,5,6,7,8,9"
@@ -269,3 +272,16 @@ def test_report_exits_3_when_a_notebook_fails_and_passes_p_values(tmp_path):
     summary = json.loads((out / "notebooks" / "01_chart.json").read_text())
     assert summary["sent"] == 3 and summary["bugs"] == "v0.7.6"
     assert (out / "index.html").exists()
+
+
+def test_explain_takes_a_recorded_observations_own_workload_unless_flags_say_otherwise():
+    recorded = str(ROOT / "data" / "observed" / "chronik_v0.7.6_verification.csv")
+    out = json.loads(invoke("explain", "--observed-file", recorded, "--json").output)
+    assert out["workload_from"] == "as recorded, observations.json"
+    assert (out["scenario"]["messages"], out["scenario"]["acks"]) == (5, 1)
+    assert out["minimal"] == [["active_segment_invisible"]]
+    flagged = invoke("explain", "--observed-file", recorded, "--messages", "7", "--json")
+    assert json.loads(flagged.output)["scenario"]["messages"] == 7
+    text = invoke("explain", "--observed-file", recorded, "--top", "1").output
+    assert text.startswith("workload (as recorded, observations.json): messages=5 ")
+    assert "bugs=" not in text.splitlines()[0]
