@@ -22,13 +22,14 @@ import os
 import stat
 import warnings
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 
-from chronik_lab.engine import files, framing
+from chronik_lab.engine import fastframe, files, framing
 from chronik_lab.engine.framing import EOS, HEAD_LEN, HEADER, FrameError
-from chronik_lab.engine.records import first_offset, last_offset
+from chronik_lab.engine.records import LazyBatch
 from chronik_lab.errors import CorruptSegmentError, SegmentWriteError
 
 SUFFIX = ".arrows"  # the IPC *stream* format: appendable, and a torn tail cuts cleanly
@@ -96,19 +97,22 @@ class Segment:
         seg._close_fd = weakref.finalize(seg, os.close, fd)  # a dropped segment leaks no fd
         return seg
 
-    def append(self, batch: pa.RecordBatch, fsync: bool = False) -> None:
-        """Write one record batch; it is in the file (the OS's page cache) when this returns.
-        On a failed write (SegmentWriteError) the file is cut back to its last complete batch
-        and this segment is unchanged, so the same batch can be appended again."""
+    def append(self, records: Sequence[LazyBatch] | pa.RecordBatch, fsync: bool = False) -> None:
+        """Write one record batch -- a built one, or contiguous entries framed as the record
+        batch `build_batch` would make of them (fastframe: the same bytes, without building
+        it); it is in the file (the OS's page cache) when this returns. On a failed write
+        (SegmentWriteError) the file is cut back to its last complete batch and this segment
+        is unchanged, so the same batch can be appended again."""
         if self._fd is None:
             raise RuntimeError(f"segment {self.path.name} is sealed")
-        first = first_offset(batch)
+        entries = [LazyBatch.wrap(records)] if isinstance(records, pa.RecordBatch) else records
+        first, last = entries[0].first, entries[-1].last
         if first != self.next_offset:
             raise RuntimeError(f"non-contiguous append at {first}, expected {self.next_offset}")
-        head, body = framing.encode(batch)
+        head, body = fastframe.encode_entries(entries)
         end = self._write([head, body], fsync)
         self._index(first, self.size_bytes, end - self.size_bytes, verified=True)
-        self.next_offset = last_offset(batch) + 1
+        self.next_offset = last + 1
         self.size_bytes = end
 
     def seal(self, fsync: bool = False) -> None:
