@@ -95,8 +95,18 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
         if any(e._keys is not None for e in entries):
             keys = list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries))
         stamps = b"".join([_Q.pack(e._timestamp) * e.num_rows for e in entries])
+    if keys is None and None not in values:  # type: ignore[operator]
+        return _encode_unkeyed(first, n, stamps, values)  # type: ignore[arg-type]
+    return _encode_generic(first, n, stamps, values, keys)  # type: ignore[arg-type]
+
+
+def _encode_generic(
+    first: int, n: int, stamps: bytes, values: list[bytes | None], keys: list | None
+) -> tuple[bytes, bytes] | None:
+    """Any list-form records: every buffer laid out in turn (None: too big for int32
+    offsets, which a flush's grouping never lets happen; pyarrow then takes it)."""
     key_nulls, *key_bufs = _nulls(n) if keys is None else _binary(keys)
-    value_nulls, *value_bufs = _binary(values)  # type: ignore[arg-type]
+    value_nulls, *value_bufs = _binary(values)
     if len(key_bufs[2]) > _MAX_DATA or len(value_bufs[2]) > _MAX_DATA:
         return None
     offsets = array("q", range(first, first + n)).tobytes()
@@ -120,6 +130,54 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
     head[framing._B] = b"%08x" % framing.crc32c(body)
     head[framing._H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
     return bytes(head), body
+
+
+def _encode_unkeyed(
+    first: int, n: int, stamps: bytes, values: list[bytes]
+) -> tuple[bytes, bytes] | None:
+    """`_encode_generic` for the usual flush -- no key, no null value -- whose layout depends
+    on n and the value bytes alone: everything else is precomputed per row count."""
+    data = b"".join(values)
+    size = len(data)
+    if size > _MAX_DATA:
+        return None
+    shape = _UNKEYED.get(n) or _unkeyed_shape(n)
+    head = bytearray(shape[0])
+    lengths = array("i", accumulate(map(len, values), initial=0)).tobytes()
+    offsets = array("q", range(first, first + n)).tobytes()
+    body = b"".join((offsets, stamps, shape[1], lengths, shape[2], data, _PAD[: -size % 8]))
+    _Q.pack_into(head, _VALUE_DATA_LEN_AT, size)
+    _Q.pack_into(head, _BODY_LEN_AT, len(body))
+    head[framing._B] = b"%08x" % framing.crc32c(body)
+    head[framing._H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
+    return bytes(head), body
+
+
+def _unkeyed_shape(n: int) -> tuple[bytes, bytes, bytes]:
+    """For n unkeyed records without a null value: the head with every field that depends
+    only on n filled in, the key column's bytes (all zero) and the padding after the value
+    offsets. Cached: a run has a handful of request sizes."""
+    head = bytearray(_TEMPLATE)
+    key_bytes = _pad8((n + 7) // 8) + _pad8(4 * (n + 1))
+    value_data_at = 16 * n + key_bytes + _pad8(4 * (n + 1))
+    spec = [0, 0, 0, 8 * n, 8 * n, 0, 8 * n, 8 * n]  # offset and timestamp columns
+    spec += [16 * n, (n + 7) // 8, 16 * n + _pad8((n + 7) // 8), 4 * (n + 1), 16 * n + key_bytes, 0]
+    spec += [16 * n + key_bytes, 0, 16 * n + key_bytes, 4 * (n + 1), value_data_at, 0]
+    _Q.pack_into(head, _LENGTH_AT, n)
+    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, n, n, 0)
+    _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
+    shape = (bytes(head), bytes(key_bytes), _PAD[: -4 * (n + 1) % 8])
+    if len(_UNKEYED) < 256:
+        _UNKEYED[n] = shape
+    return shape
+
+
+def _pad8(size: int) -> int:
+    return size + -size % 8
+
+
+_UNKEYED: dict[int, tuple[bytes, bytes, bytes]] = {}
+_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
 
 
 def _nulls(n: int) -> tuple[int, bytes, bytes, bytes]:
