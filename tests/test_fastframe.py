@@ -37,6 +37,19 @@ def requests(draw) -> list[LazyBatch]:
     return entries
 
 
+@st.composite
+def unkeyed_requests(draw) -> list[LazyBatch]:
+    """What the simulated producer sends: no keys, no null value (fastframe's template path)."""
+    first = draw(st.integers(0, 2**40))
+    entries = []
+    for _ in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 80))
+        values = draw(st.lists(st.binary(max_size=12), min_size=n, max_size=n))
+        entries.append(make_request(first, values, None, draw(st.integers(0, 2**50))))
+        first += n
+    return entries
+
+
 def pyarrow_bytes(entries: list[LazyBatch]) -> tuple[bytes, bytes]:
     head, body = framing.encode(build_batch(entries))
     return head, body.to_pybytes()
@@ -53,6 +66,13 @@ def test_list_entries_frame_byte_for_byte_as_pyarrow_writes_them(entries) -> Non
     head, body = fastframe.encode_entries(entries)
     assert (head, bytes(body)) == pyarrow_bytes(entries)
     assert framing.message_length(head) == len(head) + len(body)  # its own checksums hold
+
+
+@given(entries=unkeyed_requests())
+@settings(max_examples=300)
+def test_unkeyed_flushes_frame_byte_for_byte_as_pyarrow_writes_them(entries) -> None:
+    head, body = fastframe.encode_entries(entries)
+    assert (head, bytes(body)) == pyarrow_bytes(entries)
 
 
 @given(entries=requests(), built=st.data())

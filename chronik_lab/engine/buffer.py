@@ -109,19 +109,20 @@ class PartitionBuffer:
 
     def _trim(self, cap: int) -> None:
         """Drop the oldest records (in buffer order) beyond the last `cap`."""
-        excess = len(self) - cap
+        excess = self._rows - cap
         if excess <= 0:
             return
         self._rows = cap
+        entries = self.entries
         whole = 0  # the leading entries dropped whole, deleted in one go (not pop(0) each)
-        while self.entries[whole].num_rows <= excess:
-            excess -= self.entries[whole].num_rows
+        while (rows := entries[whole].last - entries[whole].first + 1) <= excess:
+            excess -= rows
             whole += 1
-        del self.entries[:whole]
+        del entries[:whole]
         if excess:
-            head = self.entries[0]
-            self.entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
-        self.base_offset = self.entries[0].first
+            head = entries[0]
+            entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
+        self.base_offset = entries[0].first
 
     def mark_flushed(self, up_to: int) -> None:
         """Records up to `up_to` are in a segment now: stop serving them from the buffer."""

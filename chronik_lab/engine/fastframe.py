@@ -34,6 +34,7 @@ from chronik_lab.engine import framing
 from chronik_lab.engine.records import LazyBatch, build_batch
 
 _Q = struct.Struct("<q")
+_I2 = struct.Struct("<ii")
 _NODES = struct.Struct("<8q")  # 4 field nodes: (length, null_count)
 _BUFFERS = struct.Struct("<20q")  # 10 buffers: (offset, length)
 _PAD = bytes(8)
@@ -143,13 +144,16 @@ def _encode_unkeyed(
         return None
     shape = _UNKEYED.get(n) or _unkeyed_shape(n)
     head = bytearray(shape[0])
-    lengths = array("i", accumulate(map(len, values), initial=0)).tobytes()
-    offsets = array("q", range(first, first + n)).tobytes()
+    if n == 1:  # a single-record flush (v0.7.4's, one request a message): no arrays at all
+        lengths, offsets = _I2.pack(0, size), _Q.pack(first)
+    else:
+        lengths = array("i", accumulate(map(len, values), initial=0)).tobytes()
+        offsets = array("q", range(first, first + n)).tobytes()
     body = b"".join((offsets, stamps, shape[1], lengths, shape[2], data, _PAD[: -size % 8]))
     _Q.pack_into(head, _VALUE_DATA_LEN_AT, size)
     _Q.pack_into(head, _BODY_LEN_AT, len(body))
-    head[framing._B] = b"%08x" % framing.crc32c(body)
-    head[framing._H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
+    head[_B] = b"%08x" % framing.crc32c(body)
+    head[_H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
     return bytes(head), body
 
 
@@ -177,6 +181,7 @@ def _pad8(size: int) -> int:
 
 
 _UNKEYED: dict[int, tuple[bytes, bytes, bytes]] = {}
+_B, _H = framing._B, framing._H  # where framing.encode writes the two CRCs' digits
 _VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
 
 

@@ -165,12 +165,18 @@ class Segment:
         # One map per read, so its pages leave the RSS as soon as the caller drops what it
         # read; the map lives on as long as a buffer points into it.
         data = self._map()
-        while i < len(self._firsts) and wanted > 0:
+        count = len(self._firsts)
+        while i < count and wanted > 0:
             batch = self._read_batch(data, i)
             start = max(0, offset - self._firsts[i])
-            piece = batch.slice(start, wanted)
+            rows = batch.num_rows
+            if start == 0 and rows <= wanted:
+                piece = batch  # the whole batch: no slice to make
+            else:
+                piece = batch.slice(start, wanted)
+                rows = piece.num_rows
             out.append(piece)
-            wanted -= piece.num_rows
+            wanted -= rows
             i += 1
         return out
 
