@@ -76,26 +76,34 @@ _TEMPLATE, (_LENGTH_AT, _NODES_AT, _BUFFERS_AT, _BODY_LEN_AT) = _template()
 def encode_entries(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes | pa.Buffer]:
     """The (head, body) of one record batch of contiguous entries, as `framing.encode` of
     their `build_batch` would return them (bytes-for-bytes the same)."""
-    if ENABLED and all(e._batch is None for e in entries):
-        encoded = _encode_lists(entries)
-        if encoded is not None:
-            return encoded
+    encoded = _encode_lists(entries) if ENABLED else None
+    if encoded is not None:
+        return encoded
     return framing.encode(build_batch(list(entries)))
 
 
 def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
+    """None when an entry is already built as Arrow (or the data is too big)."""
     first = entries[0].first
     n = entries[-1].last - first + 1
     if len(entries) == 1:
         e = entries[0]
         values, keys = e._values, e._keys
+        if values is None:
+            return None
         stamps = _Q.pack(e._timestamp) * n
-    else:
-        values = list(chain.from_iterable(e._values for e in entries))  # type: ignore[arg-type]
+    else:  # one pass over the entries: this runs once per flush
+        values, parts, keyed = [], [], False
+        for e in entries:
+            if e._values is None:
+                return None
+            values += e._values
+            parts.append(_Q.pack(e._timestamp) * (e.last - e.first + 1))
+            keyed = keyed or e._keys is not None
+        stamps = b"".join(parts)
         keys = None
-        if any(e._keys is not None for e in entries):
+        if keyed:
             keys = list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries))
-        stamps = b"".join([_Q.pack(e._timestamp) * e.num_rows for e in entries])
     if keys is None and None not in values:  # type: ignore[operator]
         return _encode_unkeyed(first, n, stamps, values)  # type: ignore[arg-type]
     return _encode_generic(first, n, stamps, values, keys)  # type: ignore[arg-type]

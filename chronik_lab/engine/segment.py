@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from chronik_lab.engine import fastframe, files, framing
+from chronik_lab.engine import fastframe, fastread, files, framing
 from chronik_lab.engine.framing import EOS, HEAD_LEN, HEADER, FrameError
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.errors import CorruptSegmentError, SegmentWriteError
@@ -36,6 +36,11 @@ SUFFIX = ".arrows"  # the IPC *stream* format: appendable, and a torn tail cuts 
 # Verify a batch on every read instead of once per process (benchmarks/bench_engine.py
 # measures both; once is the default, see benchmarks/README.md for the figures).
 VERIFY_EVERY_READ = False
+# A read of at least this many batches averaging at most this many bytes (a single-record
+# batch is ~0.5 KB) decodes them as one (fastread): pyarrow's ~3 us per message is most of
+# such a read. Bigger batches are decoded one by one, zero-copy from the map.
+BULK_MIN_BATCHES = 8
+BULK_MAX_MESSAGE_BYTES = 2048
 
 
 def segment_path(directory: Path, base_offset: int) -> Path:
@@ -165,6 +170,11 @@ class Segment:
         # One map per read, so its pages leave the RSS as soon as the caller drops what it
         # read; the map lives on as long as a buffer points into it.
         data = self._map()
+        end = bisect.bisect_left(self._firsts, offset + max_records, i)  # past the last needed
+        if self._small_run(i, end):
+            batch = fastread.decode_run(data, self._positions[i:end])
+            if batch is not None:
+                return [batch.slice(max(0, offset - self._firsts[i]), max_records)]
         count = len(self._firsts)
         while i < count and wanted > 0:
             batch = self._read_batch(data, i)
@@ -179,6 +189,14 @@ class Segment:
             wanted -= rows
             i += 1
         return out
+
+    def _small_run(self, i: int, end: int) -> bool:
+        """Whether batches i..end-1 are worth decoding in one go (fastread): many, small, and
+        all verified already (fastread trusts their layout)."""
+        if end - i < BULK_MIN_BATCHES or VERIFY_EVERY_READ:
+            return False
+        size = self._positions[end - 1] + self._lengths[end - 1] - self._positions[i]
+        return size <= BULK_MAX_MESSAGE_BYTES * (end - i) and all(self._verified[i:end])
 
     def _map(self) -> pa.Buffer:
         try:
