@@ -201,6 +201,10 @@ def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> Non
     """One trace event per update_buffer call, with every offset range it added."""
     if p.tracer is None:
         return
+    if len(added) == 1:  # the usual update: one range, the same event without the scans
+        ((a, b),) = added
+        p.emit("update_buffer", a, b, f"{a}-{b}", count=b - a + 1, source=source, ranges=added)
+        return
     detail = ", ".join(f"{a}-{b}" for a, b in added) or "nothing new"
     first = min((a for a, _ in added), default=None)
     last = max((b for _, b in added), default=None)
