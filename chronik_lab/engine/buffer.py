@@ -61,23 +61,27 @@ class PartitionBuffer:
         `high_watermark`: the producer's, recorded as chronik's update_buffer did (None: keep).
         """
         added: list[tuple[int, int]] = []
-        for entry in map(LazyBatch.wrap, batches):
-            if not entry.num_rows:
+        entries = self.entries
+        for entry in batches:
+            if type(entry) is not LazyBatch:
+                entry = LazyBatch.wrap(entry)
+            first, last = entry.first, entry.last
+            if last < first:  # no records
                 continue
             if self.base_offset is None:
-                self.base_offset = entry.first
+                self.base_offset = first
             if high_watermark is not None:
                 self.high_watermark = high_watermark
-            above = not self.entries or entry.first > self.entries[-1].last
+            above = not entries or first > entries[-1].last
             if above or self.bugs.blind_append_buffer:
-                self.entries.append(entry)  # records.extend(records): no check, no sort
-                self._rows += entry.num_rows
-                added.append((entry.first, entry.last))
+                entries.append(entry)  # records.extend(records): no check, no sort
+                self._rows += last - first + 1
+                added.append((first, last))
                 continue
             for piece in self._unbuffered(entry):  # 8eb1c4d: HashSet dedup, then sort
                 self._insert_sorted(piece)
                 added.append((piece.first, piece.last))
-        if len(self) > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
+        if self._rows > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
             self._trim(BUFFER_CAP)
         return added
 
@@ -105,24 +109,26 @@ class PartitionBuffer:
 
     def _trim(self, cap: int) -> None:
         """Drop the oldest records (in buffer order) beyond the last `cap`."""
-        excess = len(self) - cap
+        excess = self._rows - cap
         if excess <= 0:
             return
         self._rows = cap
+        entries = self.entries
         whole = 0  # the leading entries dropped whole, deleted in one go (not pop(0) each)
-        while self.entries[whole].num_rows <= excess:
-            excess -= self.entries[whole].num_rows
+        while (rows := entries[whole].last - entries[whole].first + 1) <= excess:
+            excess -= rows
             whole += 1
-        del self.entries[:whole]
+        del entries[:whole]
         if excess:
-            head = self.entries[0]
-            self.entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
-        self.base_offset = self.entries[0].first
+            head = entries[0]
+            entries[0] = head.slice_offsets(head.first + excess, head.last + 1)
+        self.base_offset = entries[0].first
 
     def mark_flushed(self, up_to: int) -> None:
         """Records up to `up_to` are in a segment now: stop serving them from the buffer."""
         self.flushed_through = max(self.flushed_through, up_to)
-        if any(e.last > up_to for e in self.entries) and self.bugs.mark_flushed_clears_all:
+        above = [e for e in self.entries if e.last > up_to]
+        if above and self.bugs.mark_flushed_clears_all:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
             self.entries.clear()
             self._rows = 0
@@ -130,11 +136,9 @@ class PartitionBuffer:
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
         # (Entries wholly flushed, the usual case, are dropped without slicing them.)
         self.entries = [
-            e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1)
-            for e in self.entries
-            if e.last > up_to
+            e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above
         ]
-        self._rows = sum(e.num_rows for e in self.entries)
+        self._rows = sum(e.last - e.first + 1 for e in self.entries) if above else 0
 
     def high_offset(self) -> int:
         return self.entries[-1].last if self.entries else -1

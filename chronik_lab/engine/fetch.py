@@ -157,9 +157,10 @@ def _take(batches: list[pa.RecordBatch], n: int) -> list[pa.RecordBatch]:
     for batch in batches:
         if n <= 0:
             break
-        piece = batch.slice(0, n)
+        rows = batch.num_rows
+        piece = batch if rows <= n else batch.slice(0, n)  # whole batches as they are
         out.append(piece)
-        n -= piece.num_rows
+        n -= min(rows, n)
     return out
 
 

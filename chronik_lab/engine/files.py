@@ -49,9 +49,18 @@ def open_nofollow(path: Path, flags: int = os.O_RDONLY) -> int:
 
 
 def pwrite_all(fd: int, parts: Iterable[object], offset: int) -> int:
-    """Write every part at `offset` onwards, through short writes; return the end offset."""
-    for part in parts:
-        view = memoryview(part).cast("B")  # type: ignore[arg-type]
+    """Write every part at `offset` onwards, through short writes; return the end offset.
+    One `pwritev` for all the parts (one system call per flush); a short write goes on part
+    by part from where it stopped."""
+    # bytes as they are; anything else (a pa.Buffer, a bytearray) as a view of its bytes
+    views = [p if type(p) is bytes else memoryview(p).cast("B") for p in parts]  # type: ignore
+    total = sum(map(len, views))  # bytes, or a view cast to bytes: len() is the byte count
+    done = os.pwritev(fd, views, offset) if total else 0
+    if done == total:
+        return offset + total
+    for view in views:
+        skip = min(done, len(view))
+        view, done, offset = memoryview(view)[skip:], done - skip, offset + skip
         while view.nbytes:
             written = os.pwrite(fd, view, offset)
             view = view[written:]

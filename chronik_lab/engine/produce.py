@@ -30,7 +30,6 @@ from chronik_lab.engine.records import (
     SCHEMA,
     LazyBatch,
     Payload,
-    build_batch,
     group_by_size,
     make_request,
 )
@@ -52,7 +51,8 @@ def produce_to_partition(
 ) -> ProduceResult:
     # Validate the request before any state moves: bad input changes nothing.
     batch = make_request(p.next_offset, values, keys, p.clock.now_ms)
-    complete_due_flush(p)
+    if p.inflight is not None:
+        complete_due_flush(p)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.pending_batches.append(batch)
@@ -72,8 +72,9 @@ def produce_to_partition(
         if p.inflight is None and p.pending_batches:
             flush_partition(p, "every request", wait=False)
     else:
-        added = p.buffer.update_buffer([batch], p.high_watermark)
-        _emit_update(p, added, "produce")
+        added = p.buffer.update_buffer((batch,), p.high_watermark)
+        if p.tracer is not None:
+            _emit_update(p, added, "produce")
         flush_partition_if_needed(p)
     return ProduceResult(p.topic, p.number, base, last, p.high_watermark)
 
@@ -85,12 +86,14 @@ def flush_partition_if_needed(p: Partition) -> bool:
     cfg = p.config
     # chronik also flushed when the segment reached its size limit; here maybe_roll seals a
     # segment at that size right after the flush that filled it, so that check never fires.
-    reason = ""
+    # The reason is only ever shown in the trace: no string to build when nobody listens.
+    traced = p.tracer is not None
     if len(p.pending_batches) >= cfg.flush_batches:
-        reason = f"{len(p.pending_batches)} pending batches >= {cfg.flush_batches}"
+        count = len(p.pending_batches)
+        reason = f"{count} pending batches >= {cfg.flush_batches}" if traced else ""
     elif cfg.linger_ms is not None and p.clock.now_ms - p.last_flush_ms >= cfg.linger_ms:
-        reason = f"linger {cfg.linger_ms} ms"
-    if not reason:
+        reason = f"linger {cfg.linger_ms} ms" if traced else ""
+    else:
         return False
     flush_partition(p, reason, wait=False)
     return True
@@ -108,7 +111,8 @@ def flush_partition(p: Partition, reason: str = "forced", wait: bool = True) -> 
     if not p.pending_batches:
         return
     pending = p.pending_batches
-    p.emit("flush_start", pending[0].first, pending[-1].last, reason)
+    if p.tracer is not None:
+        p.emit("flush_start", pending[0].first, pending[-1].last, reason)
     if wait or p.config.flush_ms == 0:
         _complete_flush(p, reason, len(pending))
     else:
@@ -133,15 +137,18 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
     segment file, so a failed write loses nothing and the partition stays usable."""
     while count > 0:
         group = group_by_size(p.pending_batches[:count])
-        batch = build_batch(group)  # one conversion for all the requests since the last flush
         try:
-            segment = p.writer.append(batch)  # on failure nothing changed, all still pending
+            # One record batch for all the requests since the last flush, framed straight
+            # from their lists (fastframe). On failure nothing changed, all still pending.
+            segment = p.writer.append(group)
         except SegmentWriteError:
             p.failed_through = max(p.failed_through, p.pending_batches[count - 1].last)
             raise
         del p.pending_batches[: len(group)]
         count -= len(group)
-        _emit_write(p, group, segment)
+        traced = p.tracer is not None  # every trace event below is skipped when nobody listens
+        if traced:
+            _emit_write(p, group, segment)
         base, last = group[0].first, group[-1].last
         if p.high_watermark <= last <= p.failed_through:
             # A produce whose own flush failed raised before moving the high watermark; the
@@ -151,13 +158,16 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
             # e4f2615 (v0.7.5): flush also pushed every pending record into the fetch buffer,
             # although the produce path had already buffered them -- the seed's duplicates.
             added = p.buffer.update_buffer(group, p.high_watermark)
-            _emit_update(p, added, "flush")
+            if traced:
+                _emit_update(p, added, "flush")
         if not p.bugs.no_mark_flushed:
             # fc6e6ce: once a record is in a segment, the buffer stops serving it.
             p.buffer.mark_flushed(last)
-            p.emit("mark_flushed", base, last, f"up to {last}")
+            if traced:
+                p.emit("mark_flushed", base, last, f"up to {last}")
         p.last_flush_ms = p.clock.now_ms
-        p.emit("flush_end", base, last, reason)
+        if traced:
+            p.emit("flush_end", base, last, reason)
         maybe_roll(p)
 
 
@@ -190,6 +200,10 @@ def maybe_roll(p: Partition) -> None:
 def _emit_update(p: Partition, added: list[tuple[int, int]], source: str) -> None:
     """One trace event per update_buffer call, with every offset range it added."""
     if p.tracer is None:
+        return
+    if len(added) == 1:  # the usual update: one range, the same event without the scans
+        ((a, b),) = added
+        p.emit("update_buffer", a, b, f"{a}-{b}", count=b - a + 1, source=source, ranges=added)
         return
     detail = ", ".join(f"{a}-{b}" for a, b in added) or "nothing new"
     first = min((a for a, _ in added), default=None)

@@ -30,6 +30,8 @@ class SegmentRegistry:
         self._segments.insert(i, segment)
 
     def is_visible(self, segment: Segment) -> bool:
+        if self._segments and self._segments[-1] is segment:
+            return True  # the usual question: the active segment, on every write
         i = bisect.bisect_left(self._bases, segment.base_offset)
         return i < len(self._segments) and self._segments[i] is segment
 

@@ -22,19 +22,25 @@ import os
 import stat
 import warnings
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 
-from chronik_lab.engine import files, framing
+from chronik_lab.engine import fastframe, fastread, files, framing
 from chronik_lab.engine.framing import EOS, HEAD_LEN, HEADER, FrameError
-from chronik_lab.engine.records import first_offset, last_offset
+from chronik_lab.engine.records import LazyBatch
 from chronik_lab.errors import CorruptSegmentError, SegmentWriteError
 
 SUFFIX = ".arrows"  # the IPC *stream* format: appendable, and a torn tail cuts cleanly
 # Verify a batch on every read instead of once per process (benchmarks/bench_engine.py
 # measures both; once is the default, see benchmarks/README.md for the figures).
 VERIFY_EVERY_READ = False
+# A read of at least this many batches averaging at most this many bytes (a single-record
+# batch is ~0.5 KB) decodes them as one (fastread): pyarrow's ~3 us per message is most of
+# such a read. Bigger batches are decoded one by one, zero-copy from the map.
+BULK_MIN_BATCHES = 8
+BULK_MAX_MESSAGE_BYTES = 2048
 
 
 def segment_path(directory: Path, base_offset: int) -> Path:
@@ -96,19 +102,22 @@ class Segment:
         seg._close_fd = weakref.finalize(seg, os.close, fd)  # a dropped segment leaks no fd
         return seg
 
-    def append(self, batch: pa.RecordBatch, fsync: bool = False) -> None:
-        """Write one record batch; it is in the file (the OS's page cache) when this returns.
-        On a failed write (SegmentWriteError) the file is cut back to its last complete batch
-        and this segment is unchanged, so the same batch can be appended again."""
+    def append(self, records: Sequence[LazyBatch] | pa.RecordBatch, fsync: bool = False) -> None:
+        """Write one record batch -- a built one, or contiguous entries framed as the record
+        batch `build_batch` would make of them (fastframe: the same bytes, without building
+        it); it is in the file (the OS's page cache) when this returns. On a failed write
+        (SegmentWriteError) the file is cut back to its last complete batch and this segment
+        is unchanged, so the same batch can be appended again."""
         if self._fd is None:
             raise RuntimeError(f"segment {self.path.name} is sealed")
-        first = first_offset(batch)
+        entries = [LazyBatch.wrap(records)] if isinstance(records, pa.RecordBatch) else records
+        first, last = entries[0].first, entries[-1].last
         if first != self.next_offset:
             raise RuntimeError(f"non-contiguous append at {first}, expected {self.next_offset}")
-        head, body = framing.encode(batch)
+        head, body = fastframe.encode_entries(entries)
         end = self._write([head, body], fsync)
         self._index(first, self.size_bytes, end - self.size_bytes, verified=True)
-        self.next_offset = last_offset(batch) + 1
+        self.next_offset = last + 1
         self.size_bytes = end
 
     def seal(self, fsync: bool = False) -> None:
@@ -161,14 +170,33 @@ class Segment:
         # One map per read, so its pages leave the RSS as soon as the caller drops what it
         # read; the map lives on as long as a buffer points into it.
         data = self._map()
-        while i < len(self._firsts) and wanted > 0:
+        end = bisect.bisect_left(self._firsts, offset + max_records, i)  # past the last needed
+        if self._small_run(i, end):
+            batch = fastread.decode_run(data, self._positions[i:end])
+            if batch is not None:
+                return [batch.slice(max(0, offset - self._firsts[i]), max_records)]
+        count = len(self._firsts)
+        while i < count and wanted > 0:
             batch = self._read_batch(data, i)
             start = max(0, offset - self._firsts[i])
-            piece = batch.slice(start, wanted)
+            rows = batch.num_rows
+            if start == 0 and rows <= wanted:
+                piece = batch  # the whole batch: no slice to make
+            else:
+                piece = batch.slice(start, wanted)
+                rows = piece.num_rows
             out.append(piece)
-            wanted -= piece.num_rows
+            wanted -= rows
             i += 1
         return out
+
+    def _small_run(self, i: int, end: int) -> bool:
+        """Whether batches i..end-1 are worth decoding in one go (fastread): many, small, and
+        all verified already (fastread trusts their layout)."""
+        if end - i < BULK_MIN_BATCHES or VERIFY_EVERY_READ:
+            return False
+        size = self._positions[end - 1] + self._lengths[end - 1] - self._positions[i]
+        return size <= BULK_MAX_MESSAGE_BYTES * (end - i) and all(self._verified[i:end])
 
     def _map(self) -> pa.Buffer:
         try:

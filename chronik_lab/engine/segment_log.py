@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ import pyarrow as pa
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine import files
 from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.records import LazyBatch
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment import SUFFIX, Segment
 from chronik_lab.errors import SegmentWriteError
@@ -54,8 +56,9 @@ class SegmentLog:
     def next_offset(self) -> int:
         return self.segments[-1].next_offset if self.segments else 0
 
-    def append(self, batch: pa.RecordBatch) -> Segment:
-        """Write a flushed batch to the active segment (opening one if needed)."""
+    def append(self, records: Sequence[LazyBatch] | pa.RecordBatch) -> Segment:
+        """Write a flushed batch (a record batch, or contiguous entries to frame as one) to the
+        active segment, opening one if needed."""
         segment = self.active
         if segment is None:
             try:
@@ -66,7 +69,7 @@ class SegmentLog:
                 self.directory, self.next_offset, self.clock.now_ms, self.fsync
             )
             self.segments.append(segment)
-        segment.append(batch, fsync=self.fsync)
+        segment.append(records, fsync=self.fsync)
         if not self.registry.is_visible(segment) and not self.bugs.active_segment_invisible:
             # a1d9255: register the active segment's metadata on every write, so what was just
             # flushed is readable at once. Without it, a flushed record is invisible until

@@ -1,0 +1,234 @@
+"""Frame records still held as Python lists straight into the bytes Arrow's IPC writer writes.
+
+A flush of a few small requests spent most of its time in Arrow's machinery: ~12 us to build a
+record batch from the requests' lists, ~10 us for `ipc.new_stream` to serialize it. A pending
+request's records are still Python lists (`records.LazyBatch`) and the schema is fixed, so the
+message can be assembled directly:
+
+- the body is the columns' buffers in schema order, each padded to 8 bytes: the offsets and the
+  timestamps (int64, never null: an empty validity buffer each), then for key and value a
+  validity bitmap (empty when the column has no null), int32 offsets, and the bytes themselves;
+- the metadata is pyarrow's own for a sample batch -- framing's fixed layout: the same length
+  and field positions for every batch -- with the row count, the four field nodes (length,
+  null count), the ten buffers (offset, length) and the body length written in place, then the
+  CRC-32C digits exactly as `framing.encode` writes them.
+
+`encode_entries(entries)` is byte-identical to `framing.encode(records.build_batch(entries))`.
+That is checked at import on sample batches (a pyarrow that lays a message out differently turns
+the fast path off, `ENABLED`), and by a hypothesis test over random requests
+(tests/test_fastframe.py). Entries a fetch already built as Arrow go through pyarrow, as before.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate, chain
+
+import numpy as np
+import pyarrow as pa
+
+from chronik_lab.engine import framing
+from chronik_lab.engine.records import LazyBatch, build_batch
+
+_Q = struct.Struct("<q")
+_I2 = struct.Struct("<ii")
+_NODES = struct.Struct("<8q")  # 4 field nodes: (length, null_count)
+_BUFFERS = struct.Struct("<20q")  # 10 buffers: (offset, length)
+_PAD = bytes(8)
+_MAX_DATA = (1 << 31) - 1  # int32 offsets: past this, leave it to pyarrow (never reached)
+
+
+def _field_positions(meta: bytes) -> tuple[int, int, int, int]:
+    """Where, in the metadata flatbuffer, the row count, the field nodes, the buffers and the
+    body length are (Message: version, header_type, header, bodyLength, custom_metadata;
+    RecordBatch: length, nodes, buffers)."""
+
+    def u32(at: int) -> int:
+        return struct.unpack_from("<I", meta, at)[0]
+
+    def fields(table: int) -> list[int]:
+        vtable = table - struct.unpack_from("<i", meta, table)[0]
+        count = (struct.unpack_from("<H", meta, vtable)[0] - 4) // 2
+        return [table + struct.unpack_from("<H", meta, vtable + 4 + 2 * i)[0] for i in range(count)]
+
+    message = fields(u32(0))
+    header = fields(message[2] + u32(message[2]))
+    nodes, buffers = header[1] + u32(header[1]), header[2] + u32(header[2])
+    if (u32(nodes), u32(buffers)) != (4, 10):
+        raise RuntimeError("unexpected record batch metadata")
+    return header[0], nodes + 4, buffers + 4, message[3]
+
+
+def _template() -> tuple[bytes, tuple[int, int, int, int]]:
+    """The head (prefix + metadata) of a sample message, and the field positions in a head."""
+    sample = build_batch([LazyBatch(0, 1, [b"v"], None, 0)])
+    head = framing._serialize(sample).slice(0, framing.HEAD_LEN).to_pybytes()
+    positions = tuple(8 + at for at in _field_positions(head[8:]))
+    return head, positions  # type: ignore[return-value]
+
+
+_TEMPLATE, (_LENGTH_AT, _NODES_AT, _BUFFERS_AT, _BODY_LEN_AT) = _template()
+
+
+def encode_entries(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes | pa.Buffer]:
+    """The (head, body) of one record batch of contiguous entries, as `framing.encode` of
+    their `build_batch` would return them (bytes-for-bytes the same)."""
+    encoded = _encode_lists(entries) if ENABLED else None
+    if encoded is not None:
+        return encoded
+    return framing.encode(build_batch(list(entries)))
+
+
+def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
+    """None when an entry is already built as Arrow (or the data is too big)."""
+    first = entries[0].first
+    n = entries[-1].last - first + 1
+    if len(entries) == 1:
+        e = entries[0]
+        values, keys = e._values, e._keys
+        if values is None:
+            return None
+        stamps = _Q.pack(e._timestamp) * n
+    else:  # one pass over the entries: this runs once per flush
+        values, parts, keyed = [], [], False
+        for e in entries:
+            if e._values is None:
+                return None
+            values += e._values
+            parts.append(_Q.pack(e._timestamp) * (e.last - e.first + 1))
+            keyed = keyed or e._keys is not None
+        stamps = b"".join(parts)
+        keys = None
+        if keyed:
+            keys = list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries))
+    if keys is None and None not in values:  # type: ignore[operator]
+        return _encode_unkeyed(first, n, stamps, values)  # type: ignore[arg-type]
+    return _encode_generic(first, n, stamps, values, keys)  # type: ignore[arg-type]
+
+
+def _encode_generic(
+    first: int, n: int, stamps: bytes, values: list[bytes | None], keys: list | None
+) -> tuple[bytes, bytes] | None:
+    """Any list-form records: every buffer laid out in turn (None: too big for int32
+    offsets, which a flush's grouping never lets happen; pyarrow then takes it)."""
+    key_nulls, *key_bufs = _nulls(n) if keys is None else _binary(keys)
+    value_nulls, *value_bufs = _binary(values)
+    if len(key_bufs[2]) > _MAX_DATA or len(value_bufs[2]) > _MAX_DATA:
+        return None
+    offsets = array("q", range(first, first + n)).tobytes()
+    spec: list[int] = []
+    parts: list[bytes] = []
+    position = 0
+    for buf in (b"", offsets, b"", stamps, *key_bufs, *value_bufs):
+        size = len(buf)
+        spec += (position, size)
+        parts.append(buf)
+        pad = -size % 8
+        if pad:
+            parts.append(_PAD[:pad])
+        position += size + pad
+    body = b"".join(parts)
+    head = bytearray(_TEMPLATE)
+    _Q.pack_into(head, _LENGTH_AT, n)
+    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, key_nulls, n, value_nulls)
+    _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
+    _Q.pack_into(head, _BODY_LEN_AT, position)
+    head[framing._B] = b"%08x" % framing.crc32c(body)
+    head[framing._H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
+    return bytes(head), body
+
+
+def _encode_unkeyed(
+    first: int, n: int, stamps: bytes, values: list[bytes]
+) -> tuple[bytes, bytes] | None:
+    """`_encode_generic` for the usual flush -- no key, no null value -- whose layout depends
+    on n and the value bytes alone: everything else is precomputed per row count."""
+    data = b"".join(values)
+    size = len(data)
+    if size > _MAX_DATA:
+        return None
+    shape = _UNKEYED.get(n) or _unkeyed_shape(n)
+    head = bytearray(shape[0])
+    if n == 1:  # a single-record flush (v0.7.4's, one request a message): no arrays at all
+        lengths, offsets = _I2.pack(0, size), _Q.pack(first)
+    else:
+        lengths = array("i", accumulate(map(len, values), initial=0)).tobytes()
+        offsets = array("q", range(first, first + n)).tobytes()
+    body = b"".join((offsets, stamps, shape[1], lengths, shape[2], data, _PAD[: -size % 8]))
+    _Q.pack_into(head, _VALUE_DATA_LEN_AT, size)
+    _Q.pack_into(head, _BODY_LEN_AT, len(body))
+    head[_B] = b"%08x" % framing.crc32c(body)
+    head[_H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
+    return bytes(head), body
+
+
+def _unkeyed_shape(n: int) -> tuple[bytes, bytes, bytes]:
+    """For n unkeyed records without a null value: the head with every field that depends
+    only on n filled in, the key column's bytes (all zero) and the padding after the value
+    offsets. Cached: a run has a handful of request sizes."""
+    head = bytearray(_TEMPLATE)
+    key_bytes = _pad8((n + 7) // 8) + _pad8(4 * (n + 1))
+    value_data_at = 16 * n + key_bytes + _pad8(4 * (n + 1))
+    spec = [0, 0, 0, 8 * n, 8 * n, 0, 8 * n, 8 * n]  # offset and timestamp columns
+    spec += [16 * n, (n + 7) // 8, 16 * n + _pad8((n + 7) // 8), 4 * (n + 1), 16 * n + key_bytes, 0]
+    spec += [16 * n + key_bytes, 0, 16 * n + key_bytes, 4 * (n + 1), value_data_at, 0]
+    _Q.pack_into(head, _LENGTH_AT, n)
+    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, n, n, 0)
+    _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
+    shape = (bytes(head), bytes(key_bytes), _PAD[: -4 * (n + 1) % 8])
+    if len(_UNKEYED) < 256:
+        _UNKEYED[n] = shape
+    return shape
+
+
+def _pad8(size: int) -> int:
+    return size + -size % 8
+
+
+_UNKEYED: dict[int, tuple[bytes, bytes, bytes]] = {}
+_B, _H = framing._B, framing._H  # where framing.encode writes the two CRCs' digits
+_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
+
+
+def _nulls(n: int) -> tuple[int, bytes, bytes, bytes]:
+    """An all-null binary column (`pa.nulls`): a zeroed bitmap, zeroed offsets, no data."""
+    return n, bytes((n + 7) // 8), bytes(4 * (n + 1)), b""
+
+
+def _binary(items: list[bytes | None]) -> tuple[int, bytes, bytes, bytes]:
+    """(null count, validity bitmap, int32 offsets, data) of a binary column."""
+    if None in items:
+        present = np.fromiter((v is not None for v in items), dtype=bool, count=len(items))
+        validity = np.packbits(present, bitorder="little").tobytes()
+        nulls = len(items) - int(present.sum())
+        lengths = [0 if v is None else len(v) for v in items]
+        data = b"".join(filter(None, items))
+    else:
+        validity, nulls, lengths, data = b"", 0, map(len, items), b"".join(items)  # type: ignore[arg-type]
+    return nulls, validity, array("i", accumulate(lengths, initial=0)).tobytes(), data
+
+
+def _self_check() -> bool:
+    """The fast path agrees with pyarrow on sample batches (run once, at import)."""
+    if sys.byteorder != "little" or array("i").itemsize != 4 or array("q").itemsize != 8:
+        return False
+    samples = [
+        [LazyBatch(0, 1, [b'{"id": 0}'], None, 0)],
+        [LazyBatch(7, 3, [b"a", b"", None], [b"k", None, b""], 5), LazyBatch(10, 1, [b"x"])],
+        [LazyBatch(3, 9, [None] * 9, None, 2), LazyBatch(12, 2, [b"yz", b"w"], [b"1", b"2"], 9)],
+    ]
+    try:
+        return all(_encode_lists(s) == _pyarrow_bytes(s) for s in samples)
+    except (struct.error, ValueError, TypeError):
+        return False
+
+
+def _pyarrow_bytes(entries: list[LazyBatch]) -> tuple[bytes, bytes]:
+    head, body = framing.encode(build_batch(entries))
+    return head, body.to_pybytes()
+
+
+ENABLED = _self_check()  # tests turn it off to compare both paths
