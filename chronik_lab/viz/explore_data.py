@@ -18,6 +18,7 @@ import pandas as pd
 
 from chronik_lab.engine.segment import SUFFIX
 from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.tables import sampling_text
 from chronik_lab.viz import chartdata as cd
 
 __all__ = ["panel_data", "received_records", "restrict"]
@@ -51,10 +52,14 @@ def panel_data(
     if polls > MAX_FETCH_RULES:  # hundreds of dashed rules would grey the panel out
         fetches = fetches.iloc[:0]
     binned = bool(len(buffer)) and bool(spans["binned"].any())
+    # A thinned history (the recorder kept the state at every k-th step) is said in both
+    # panels drawn from it, whether or not the chart aggregated it further.
+    sampled = f" -- sampled: {sampling_text(run)}" if sampling_text(run) else ""
     notes = {
         "received": AGGREGATED if "count" in received or "count" in lost else "",
-        "buffer": " -- aggregated (sampled steps, binned offsets)" if binned else "",
-        "segments": " -- aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "",
+        "buffer": (" -- aggregated (sampled steps, binned offsets)" if binned else "") + sampled,
+        "segments": (" -- aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "")
+        + sampled,
         "fetches": f" ({polls:,} fetches: too many to draw)" if polls > MAX_FETCH_RULES else "",
     }
     data = {
