@@ -144,7 +144,7 @@ def workloads(draw) -> cl.Scenario:
         flush_batches=draw(st.integers(1, 5)),
         partitions=draw(st.integers(1, 3)),
         poll_every=draw(st.sampled_from([None, 1, 3])),
-        linger_ms=draw(st.sampled_from([None, 0, 10])),
+        linger_ms=draw(st.sampled_from([None, 0, 10, 2_000])),  # 2 s: segments roll at 30
         flush_ms=draw(st.sampled_from([0, 15])),
         max_records=draw(st.sampled_from([3, 500])),
     )
@@ -156,6 +156,24 @@ def test_thinning_keeps_exact_states_on_random_workloads(scenario, limit):
         full = record(scenario, UNLIMITED, m)
         thin = record(scenario, limit, m)
     assert_thinned_history_is_exact(thin, full)
+
+
+class _Unfingerprinted(Recorder):
+    """Reads every state in full after every step: the fingerprints never say "unchanged"."""
+
+    def _observe(self, log, index, step) -> None:
+        log.buf_list = log.seg_list = None
+        super()._observe(log, index, step)
+
+
+@given(scenario=workloads())
+def test_the_fingerprints_miss_no_change(scenario):
+    with pytest.MonkeyPatch.context() as m:
+        fingerprinted = record(scenario, UNLIMITED, m)
+        m.setattr(scenario_module, "Recorder", _Unfingerprinted)
+        full = record(scenario, UNLIMITED, m)
+    for name in ("trace", "buffer_history", "segment_history", "offsets_history"):
+        assert getattr(fingerprinted, name).equals(getattr(full, name)), name
 
 
 # -- the notebooks' default workload at 100,000 messages --------------------------------------

@@ -29,10 +29,11 @@ the former design, which stopped recording at the limit).
 Cheap per step: a state change costs a fingerprint of the buffer (its entry list, length, first
 and last entry: entries are immutable, and the buffer only appends, inserts, trims its head or
 is rebuilt by mark_flushed) and of the segment list (only its last segment can grow or be
-sealed; registration only adds), plus a copy of the entry list by reference. The entries' spans
-are read only for the snapshots kept. It reads the partitions through the broker's observer
-hook (`Broker.partition_states`): the public accessors build Arrow tables and DataFrames, far
-too slow to call after every step. Not thread-safe.
+sealed, and a segment is registered only by a write or a seal), plus a copy of the entry list
+by reference (tests/test_recorder.py checks the fingerprints against reading every state). The
+entries' spans are read only for the snapshots kept. It reads the partitions through the
+broker's observer hook (`Broker.partition_states`): the public accessors build Arrow tables and
+DataFrames, far too slow to call after every step. Not thread-safe.
 """
 
 from __future__ import annotations
@@ -197,11 +198,11 @@ class _PartitionLog:
         self.entries: list[Any] = []
         self.frozen: tuple[int, Flat] = (0, ())  # the last spans built, by buffer version
         # segment fingerprint: the list (object), its length, the last segment, its next offset
-        # and whether it is sealed, and how many segments are registered (visible)
+        # and whether it is sealed. (Registration, which makes a segment visible, happens only
+        # in a write or a seal of the last segment, so it moves the fingerprint too.)
         self.seg_list: list[Any] | None = None
         self.seg_last: Any = None
         self.seg_count = 0
-        self.seg_registered = 0
         self.seg_tail: tuple[int, bool] = (0, False)
         self.seg_version = 0
         self.segments: Flat = ()
@@ -337,17 +338,14 @@ class Recorder:
                 log.entries = entries.copy()  # the entries are immutable: a copy of references
         segs = p.writer.segments
         last = segs[-1] if segs else None
-        registered = len(p.registry)
         segments_changed = False
         if (
             segs is not log.seg_list
             or last is not log.seg_last
             or len(segs) != log.seg_count
-            or registered != log.seg_registered
             or (last is not None and (last.next_offset, last.sealed) != log.seg_tail)
         ):
             log.seg_list, log.seg_last, log.seg_count = segs, last, len(segs)
-            log.seg_registered = registered
             log.seg_tail = (last.next_offset, last.sealed) if last is not None else (0, False)
             state, visible = _segment_state(p, log.settled)
             if state != log.segments:
