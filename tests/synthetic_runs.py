@@ -9,10 +9,17 @@ import pandas as pd
 
 
 def seed_shaped_run(
-    messages: int, n_received: int, *, truncated: bool = False, **tables: pd.DataFrame
+    messages: int,
+    n_received: int,
+    *,
+    truncated: bool = False,
+    stride: int = 1,
+    **tables: pd.DataFrame,
 ) -> SimpleNamespace:
     """A v0.7.5 Run stand-in over `tables` (sent, received, trace, buffer_history,
-    segment_history, offsets_history) whose pattern is 0..m-1 then 0..m/2-1 again."""
+    segment_history, offsets_history) whose pattern is 0..m-1 then 0..m/2-1 again.
+    `truncated`: snapshots cut short (the former recorder); `stride`: thinned (the recorder's
+    `snapshots_stride`)."""
     pattern = pd.DataFrame(
         {
             "partition": [0, 0],
@@ -27,5 +34,6 @@ def seed_shaped_run(
         scenario=SimpleNamespace(bugs="v0.7.5"),
         report=SimpleNamespace(pattern=pattern),
         snapshots_truncated=truncated,
+        snapshots_stride=stride,
         **tables,
     )

@@ -1,11 +1,13 @@
 """Every chart builder at 10, 10^4 and 10^6 messages: its data covers the whole offset range
 the run's tables hold, or its title says how much it shows ("first 25,000 of 100,000
-offsets"); it never embeds more than altair's 5,000 rows; its step axis covers the trace, or
-says where the snapshots stopped.
+offsets"); a chart drawn from a thinned history says so ("the state at every 1,024th step");
+it never embeds more than altair's 5,000 rows; its step axis covers the trace, or says where
+the snapshots stopped.
 
-10 and 10^4 are real runs (cl.run); 10^6 is a Run-shaped namespace built with numpy (cl.run
-of a million messages takes minutes), once complete and once with the snapshots cut short as
-the recorder cuts them. The 10^6 cases are marked slow.
+10 and 10^4 are real runs (cl.run); at 10^4 single sends under v0.7.5 the recorder thins its
+history. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
+minutes): complete, thinned (a stride on the namespace), and with the snapshots cut short as
+the former recorder cut them. The 10^6 cases are marked slow.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _real(messages: int, bugs: str, per_request: int | None) -> cl.Run:
     return cl.run(cl.Scenario(messages=messages, batch_sizes=sizes, bugs=bugs, flush_batches=2))
 
 
-def _synthetic(messages: int, truncated: bool) -> SimpleNamespace:
+def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespace:
     """A million-message v0.7.5-like run: every id once, the first half twice; requests of
     1,000; a buffer of two overlapping entries per snapshot; one segment per 10,000 offsets.
     With `truncated`, the snapshot tables stop a quarter of the way, as the recorder's do."""
@@ -127,6 +129,7 @@ def _synthetic(messages: int, truncated: bool) -> SimpleNamespace:
         messages,
         n,
         truncated=truncated,
+        stride=stride,
         sent=sent,
         received=received,
         trace=trace,
@@ -140,11 +143,12 @@ RUNS = {
     "10-v0.7.5": lambda: cl.run(cl.SEED),
     "10-v0.7.6": lambda: cl.run(cl.SEED.with_bugs("v0.7.6")),
     "10-fixed": lambda: cl.run(cl.SEED.with_bugs("fixed")),
-    "1e4-v0.7.5-truncated": lambda: _real(10_000, "v0.7.5", None),
+    "1e4-v0.7.5-sampled": lambda: _real(10_000, "v0.7.5", None),
     "1e4-v0.7.6": lambda: _real(10_000, "v0.7.6", 100),
     "1e4-fixed": lambda: _real(10_000, "fixed", 100),
     "1e6-complete": lambda: _synthetic(1_000_000, truncated=False),
     "1e6-truncated": lambda: _synthetic(1_000_000, truncated=True),
+    "1e6-sampled": lambda: _synthetic(1_000_000, truncated=False, stride=64),
 }
 _cache: dict[str, object] = {}
 
@@ -204,6 +208,17 @@ def test_chart_covers_the_offsets_or_says_how_many_it_shows(name, build):
     if run.snapshots_truncated and build in (charts.segment_map, charts.buffer_contents):
         assert f"of {total:,} offsets" in text  # "…: this shows the first N of M offsets"
         assert "snapshots stopped at step" in text
+    stride = getattr(run, "snapshots_stride", 1)
+    if build in (charts.segment_map, charts.buffer_contents):
+        sampled = "the state at every " in text
+        assert sampled == (stride > 1), (stride, text[:300])
+
+
+def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
+    run = _run("1e4-v0.7.5-sampled")
+    assert run.snapshots_stride > 1 and not run.snapshots_truncated
+    assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)
+    assert int(run.buffer_history["last_offset"].max()) == 9_999  # the last offset, at the end
 
 
 @pytest.mark.parametrize(
@@ -256,7 +271,11 @@ def test_buffer_sequence_draws_every_entry_or_says_how_many(name):
 
 @pytest.mark.slow
 def test_before_after_at_a_million_shares_one_budget_and_one_offset_axis():
-    runs = {"complete": _run("1e6-complete"), "truncated": _run("1e6-truncated")}
+    runs = {
+        "complete": _run("1e6-complete"),
+        "truncated": _run("1e6-truncated"),
+        "sampled": _run("1e6-sampled"),
+    }
     chart = charts.before_after(runs)
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
     domains = {

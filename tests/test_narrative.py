@@ -10,6 +10,7 @@ import pytest
 
 import chronik_lab as cl
 from chronik_lab.notebook import digest, narrative
+from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim import tables
 
 
@@ -105,6 +106,36 @@ def test_truncated_snapshots_are_said_rather_than_guessed(preset_runs):
     short = cl.Run(**{**run.__dict__, "buffer_history": cut, "snapshots_truncated": True})
     assert tables.buffer_at(short, 0, 14) is None
     assert "not recorded" in narrative.why(short)
+
+
+@pytest.mark.parametrize("bugs", ["v0.7.5", "v0.7.4", "v0.7.6"])
+def test_a_thinned_history_tells_the_first_fetch_exactly(bugs, monkeypatch):
+    # the first fetch comes mid-run (poll_every), after the recorder has thinned its history
+    scenario = cl.Scenario(
+        messages=600, batch_sizes="auto", acks=-1, bugs=bugs, flush_batches=2, poll_every=40
+    )
+    monkeypatch.setattr(scenario_module, "SNAPSHOT_ROW_LIMIT", 10**12)
+    full = cl.run(scenario)
+    monkeypatch.setattr(scenario_module, "SNAPSHOT_ROW_LIMIT", 200)
+    thin = cl.run(scenario)
+    assert thin.snapshots_stride > 1 and full.snapshots_stride == 1
+    assert narrative.at_first_fetch(thin) == narrative.at_first_fetch(full)
+    assert "not recorded" not in narrative.why(thin)
+    if bugs == "v0.7.5":
+        said = narrative.switch_evidence(thin)["blind_append_buffer"]
+        assert f"(in the states recorded: the state at every {thin.snapshots_stride:,}th" in said
+
+
+def test_a_state_between_kept_snapshots_is_said_to_be_unrecorded(preset_runs):
+    run = preset_runs["v0.7.5"]
+    first_fetch = tables.fetch_reads(run, 0)["first_fetch_step"]
+    off = run.offsets_history.copy()
+    off.loc[off.index[-1], "held_until"] = first_fetch - 1  # it changed again, unrecorded
+    thinned = cl.Run(**{**run.__dict__, "offsets_history": off, "snapshots_stride": 4})
+    assert tables.buffer_at(thinned, 0, first_fetch) is None
+    assert tables.segments_at(thinned, 0, first_fetch) is None
+    text = narrative.why(thinned)
+    assert "The history keeps the state at every 4th step" in text and "not recorded" in text
 
 
 def test_max_buffer_copies_counts_overlaps_not_touching_entries():

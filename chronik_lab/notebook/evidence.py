@@ -16,7 +16,7 @@ import pandas as pd
 
 from chronik_lab.checker.counts import outcome
 from chronik_lab.sim.scenario import received_ids
-from chronik_lab.sim.tables import RunTables, fetch_reads, max_buffer_copies
+from chronik_lab.sim.tables import RunTables, fetch_reads, max_buffer_copies, sampling_text
 
 __all__ = [
     "COUNTERFACTUAL_LIMIT",
@@ -62,9 +62,11 @@ def _blind_append(run: RunTables) -> str | None:
     copies = max_buffer_copies(run.buffer_history)
     if copies < 2:
         return None
+    sampled = sampling_text(run)
     return (
         "`update_buffer` appended without a check: "
         f"the buffer held up to {copies} copies of an offset"
+        + (f" (in the states recorded: {sampled})" if sampled else "")
     )
 
 
@@ -89,6 +91,12 @@ def _clears_all(run: RunTables) -> str | None:
         )
     if not cleared:
         return None
+    if sampling_text(run) and len(at) < len(marks):  # thinned: some states after a mark
+        return (
+            f"`mark_flushed` ran {plural(len(marks), 'time')}; the buffer was empty right after "
+            f"{cleared:,} of the {len(at):,} the history recorded ({sampling_text(run)}), "
+            "keeping no record above the flushed offset"
+        )
     return (
         f"`mark_flushed` cleared the whole buffer {plural(cleared, 'time')}, keeping no record "
         "above the flushed offset"

@@ -34,6 +34,8 @@ from chronik_lab.sim.tables import (
     buffer_at,
     fetch_reads,
     recorded_until,
+    sampling_text,
+    segments_at,
 )
 
 __all__ = [
@@ -246,15 +248,11 @@ def at_first_fetch(run: RunTables) -> str:
 
 def _segments_story(run: RunTables, partition: int) -> str:
     step = fetch_reads(run, partition)["first_fetch_step"]
-    seg = run.segment_history
-    seg = seg[(seg["partition"] == partition).to_numpy(bool)]
-    until = recorded_until(run)
-    if step < 0 or (until is not None and step > until + 1):
+    last = segments_at(run, partition, step) if step >= 0 else None
+    if last is None:  # never fetched, or that state is not in the history
         return ""
-    seg = seg[seg["step_index"] < step]
-    if seg.empty:
+    if last.empty:
         return "No segment had been written by then."
-    last = seg[seg["step_index"] == seg["step_index"].max()]
     visible = int(last["visible"].sum())
     lo, hi = int(last["base_offset"].min()), int(last["last_offset"].max())
     return (
@@ -292,10 +290,15 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     if reads["first_fetch_step"] < 0:
         return "The consumer never fetched."
     held = buffer_at(run, partition, reads["first_fetch_step"])
-    if held is None:
+    if held is None and recorded_until(run) is not None:
         buffer = (
             f"The snapshots stopped at step {recorded_until(run):,}, before the first fetch "
             f"(step {reads['first_fetch_step']:,}): what the buffer held then is not recorded."
+        )
+    elif held is None:
+        buffer = (
+            f"The history keeps {sampling_text(run)}, not the first fetch's (step "
+            f"{reads['first_fetch_step']:,}): what the buffer held then is not recorded."
         )
     elif held.empty:
         buffer = "When the consumer first fetched, the buffer was **empty**."

@@ -26,7 +26,7 @@ from chronik_lab.sim.recorder import Recorder
 __all__ = ["AUTO", "COMPAT", "SEED", "Run", "Scenario", "run", "run_presets", "seed_sizes"]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
-SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it snapshots stop
+SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the recorder thins
 AUTO = "auto"  # batch_sizes: the seed's request sizes, repeated (seed_sizes)
 SEED_REQUEST_SIZES = (4, 6)  # the seed's two produce requests
 
@@ -186,6 +186,7 @@ class Run:
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
+    snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (recorder.py)
 
     @property
     def received_ids(self) -> list[int]:
@@ -208,6 +209,7 @@ class Run:
             "failed_partitions": list(self.failed_partitions),
             "offset_resets": self.offset_resets,
             "snapshots_truncated": self.snapshots_truncated,
+            "snapshots_stride": self.snapshots_stride,
         }
 
     def __repr__(self) -> str:

@@ -4,7 +4,9 @@ Charts (viz/), the notebooks' glue (notebook/) and the generated prose read a ru
 nothing else, so they take any object with these attributes: a `cl.Run`, or a Run-shaped
 namespace a test builds from numpy (a million records without running the engine). The table
 columns are those of `sim/recorder.py` (trace, buffer, segment, offsets history) and
-`sim/clients.py` (sent, received).
+`sim/clients.py` (sent, received). The history tables hold *kept snapshots*: every state of
+the run while they fit the recorder's budget, else the state at every k-th step
+(`snapshots_stride` = k, an optional attribute: 1 when absent) plus the states the prose reads.
 
 Below the protocol, the few facts several layers read from those tables (what the buffer held
 before a step, what fetch read, the most copies of an offset): one definition each, so a chart,
@@ -28,6 +30,10 @@ __all__ = [
     "fetch_reads",
     "max_buffer_copies",
     "recorded_until",
+    "segments_at",
+    "sampling_text",
+    "snapshots_stride",
+    "state_at",
 ]
 
 
@@ -55,7 +61,8 @@ class RunTables(Protocol):
 
     Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
     namespace does. `snapshots_truncated` is True when the recorder stopped taking snapshots
-    (the three history tables then end at the same step, before the trace does).
+    (the three history tables then end at the same step, before the trace does; the recorder
+    no longer stops -- it thins, see `snapshots_stride` -- but such tables are still read).
     """
 
     @property
@@ -86,8 +93,27 @@ class CheckedTables(RunTables, Protocol):
 # -- facts read from the tables (by charts, summaries and prose alike) -----------------------
 
 
+def snapshots_stride(run: RunTables) -> int:
+    """1 when the history holds every state of the run; k when it holds the state at every
+    k-th step (and the states the prose reads: see sim/recorder.py)."""
+    return int(getattr(run, "snapshots_stride", 1) or 1)
+
+
+def sampling_text(run: RunTables) -> str | None:
+    """'the state at every 512th step' for a thinned history, else None: the one wording
+    charts and prose use for it."""
+    stride = snapshots_stride(run)
+    return None if stride == 1 else f"the state at every {_ordinal(stride)} step"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
 def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
-    """The most copies of one offset any buffer snapshot held (0: the buffer never held any).
+    """The most copies of one offset any kept buffer snapshot held (0: the buffer never held
+    any). With a thinned history, the most among the states kept (`snapshots_stride`).
 
     A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
     equal positions the ends come first, so entries that only touch do not count as overlapping.
@@ -117,12 +143,33 @@ def recorded_until(run: RunTables) -> int | None:
     return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
 
 
-def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
-    """The buffer's entries (first_offset, last_offset, count; in buffer order) just before
-    `step`; None when the snapshots stopped before it. Snapshots are change-only: the last one
-    before `step` holds, unless the offsets table says the buffer was emptied after it."""
+def state_at(run: RunTables, partition: int, step: int) -> pd.Series | None:
+    """The offsets row of the kept snapshot that was the partition's state just before
+    `step`; an empty Series when no state precedes it (nothing happened yet); None when that
+    state is not in the history (the snapshots stopped, or it fell between kept ones).
+
+    Exact by `held_until` (the step the state next changed: it held until then) where the
+    table has it; without it (tables from before thinning), every change is a row."""
     until = recorded_until(run)
     if until is not None and step > until + 1:
+        return None
+    off = run.offsets_history
+    off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
+    if off.empty:
+        # Before the first kept state: nothing had happened, unless states were dropped.
+        return pd.Series(dtype=object) if snapshots_stride(run) == 1 else None
+    row = off.iloc[-1]
+    if "held_until" in off.columns and int(row["held_until"]) < step:
+        return None  # the state changed again before `step`, and that one was not kept
+    return row
+
+
+def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
+    """The buffer's entries (first_offset, last_offset, count; in buffer order) just before
+    `step`; None when that state is not recorded (`state_at`). Snapshots are change-only: the
+    last buffer rows before `step` hold, unless the offsets table says the buffer was emptied
+    after them."""
+    if state_at(run, partition, step) is None:
         return None
     buf = run.buffer_history
     buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
@@ -131,9 +178,20 @@ def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
     emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
     last = int(buf["step_index"].max()) if len(buf) else -1
     if last < 0 or (len(emptied) and int(emptied.max()) > last):
-        return buf.iloc[:0][["first_offset", "last_offset", "count"]]
+        return buf.iloc[:0][["first_offset", "last_offset", "count"]].reset_index(drop=True)
     state = buf[buf["step_index"] == last].sort_values("position")
     return state[["first_offset", "last_offset", "count"]].reset_index(drop=True)
+
+
+def segments_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
+    """The segment list (base_offset, last_offset, record_count, visible, sealed) just before
+    `step`, empty when none was written yet; None when that state is not recorded."""
+    if state_at(run, partition, step) is None:
+        return None
+    seg = run.segment_history
+    seg = seg[(seg["partition"] == partition).to_numpy(bool) & (seg["step_index"] < step)]
+    seg = seg[seg["step_index"] == seg["step_index"].max()]
+    return seg.drop(columns=["step_index", "step", "partition"]).reset_index(drop=True)
 
 
 def fetch_reads(run: RunTables, partition: int) -> dict[str, int]:

@@ -14,7 +14,10 @@ rows, by the cheapest reduction that keeps the picture true:
 Snapshots are change-only (see recorder.py): a buffer or segment table has rows only at steps
 where it changed, and an emptied buffer has no rows at all -- the offsets table (one row per
 change, with `buffer_entries`) says when the buffer became empty. A snapshot holds until the next
-one, or until the end of the run. All functions are pure; they never modify the Run's tables.
+one, or until the end of the run. Past the recorder's budget the tables keep the state at every
+k-th step (`snapshots_stride`): each kept state is then drawn until the next kept one, and the
+charts say so (`steps.coverage_note`). All functions are pure; they never modify the Run's
+tables.
 """
 
 from __future__ import annotations

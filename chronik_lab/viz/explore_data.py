@@ -18,6 +18,7 @@ import pandas as pd
 
 from chronik_lab.engine.segment import SUFFIX
 from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.sim.tables import sampling_text
 from chronik_lab.viz import chartdata as cd
 
 __all__ = ["panel_data", "received_records", "restrict"]
@@ -51,10 +52,15 @@ def panel_data(
     if polls > MAX_FETCH_RULES:  # hundreds of dashed rules would grey the panel out
         fetches = fetches.iloc[:0]
     binned = bool(len(buffer)) and bool(spans["binned"].any())
+    # A thinned history (the recorder kept the state at every k-th step) is said in both
+    # panels drawn from it, whether or not the chart aggregated it further.
+    sampled = sampling_text(run)
     notes = {
         "received": AGGREGATED if "count" in received or "count" in lost else "",
-        "buffer": " -- aggregated (sampled steps, binned offsets)" if binned else "",
-        "segments": " -- aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "",
+        "buffer": _note(["aggregated (binned steps and offsets)" if binned else "", sampled]),
+        "segments": _note(
+            ["aggregated (sampled steps)" if len(seg_spans) >= seg_budget else "", sampled]
+        ),
         "fetches": f" ({polls:,} fetches: too many to draw)" if polls > MAX_FETCH_RULES else "",
     }
     data = {
@@ -65,6 +71,12 @@ def panel_data(
         "fetches": fetches,
     }
     return data, notes
+
+
+def _note(parts: list[str | None]) -> str:
+    """' -- aggregated (...); the state at every 512th step', or '' when nothing to say."""
+    said = "; ".join(p for p in parts if p)
+    return f" -- {said}" if said else ""
 
 
 def received_records(run: Any, partition: int, budget: int) -> pd.DataFrame:

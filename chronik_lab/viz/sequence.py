@@ -41,7 +41,8 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
     )
     bars = (
         alt.Chart(entries)
-        .mark_rect(stroke="white", strokeWidth=1)
+        # white edges part a few entries; hundreds of few-pixel entries would be all edge
+        .mark_rect(stroke="white", strokeWidth=1 if len(entries) <= 60 else 0)
         .encode(
             x=x,
             x2="position_end:Q",
@@ -49,6 +50,9 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
                 "first_offset:Q",
                 title="offset stored",
                 axis=alt.Axis(format=number_format(_top(entries, "offset_end")), tickMinStep=1),
+                # the offsets held, not 0..them: a buffer of the last 1,000 records of a long run
+                # would otherwise be a one-pixel line along the top
+                scale=alt.Scale(zero=False, nice=False, domain=_held(entries)),
             ),
             y2="offset_end:Q",
             color=alt.Color("held:N", scale=kinds, title="offsets held"),
@@ -67,6 +71,12 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
         layers = [alt.Chart(note).mark_text(fontSize=13).encode(text="text:N")]
     chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT * 2 // 3)
     return chart.properties(title=titled(title, what))
+
+
+def _held(entries: pd.DataFrame) -> list[float] | alt.UndefinedType:
+    if entries.empty:
+        return alt.Undefined
+    return [float(entries["first_offset"].min()), float(entries["offset_end"].max())]
 
 
 def _top(df: pd.DataFrame, column: str) -> float:

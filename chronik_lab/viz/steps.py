@@ -5,9 +5,11 @@ in the order fetch reads it.
   axis is the step index, so a reader sees *what happened* at each step. Exact (one rectangle
   per run of consecutive steps of one kind) while that fits the budget; past it, the steps are
   binned and a bin is drawn in a lane when any step of that kind fell in it.
-- `coverage`: what part of the run the snapshots cover. The recorder stops taking snapshots
-  (`snapshots_truncated`) once its tables would grow past a bound, and a chart drawn from them
-  must say so ("first 25,000 of 100,000 offsets").
+- `coverage`: what part of the run the snapshots cover, and how densely. The recorder keeps
+  every state while its tables fit a bound, and past it the state at every k-th step
+  (`snapshots_stride`); a chart drawn from a thinned history must say so ("the state at every
+  512th step"). Tables recorded before thinning existed stop instead (`snapshots_truncated`),
+  and a chart drawn from them says that ("first 25,000 of 100,000 offsets").
 - `buffer_order`: the buffer's entries when the consumer first fetched, in buffer order -- the
   sequence a buffer-first fetch returns, renumbered by position into the client's offsets.
 """
@@ -19,7 +21,13 @@ import bisect
 import numpy as np
 import pandas as pd
 
-from chronik_lab.sim.tables import RunTables, buffer_at, recorded_until
+from chronik_lab.sim.tables import (
+    RunTables,
+    buffer_at,
+    recorded_until,
+    sampling_text,
+    snapshots_stride,
+)
 
 __all__ = [
     "BUFFER_LANES",
@@ -150,7 +158,7 @@ def step_names(run: RunTables, partition: int, end: int, limit: int = 40) -> dic
 def coverage(run: RunTables, partition: int) -> dict[str, int | bool]:
     """truncated, recorded_until (last step with snapshots), steps (the trace's length),
     offsets_shown (the log end offset at the last snapshot), offsets_total (the log end the
-    producer reached: highest acknowledged offset + 1)."""
+    producer reached: highest acknowledged offset + 1), stride (1: every state kept)."""
     t = run.trace
     steps = int(t["step_index"].max()) + 1 if len(t) else 0
     sent = run.sent
@@ -166,18 +174,24 @@ def coverage(run: RunTables, partition: int) -> dict[str, int | bool]:
         "steps": steps,
         "offsets_shown": total if until is None else min(shown, total),
         "offsets_total": total,
+        "stride": snapshots_stride(run),
     }
 
 
 def coverage_note(run: RunTables, partition: int) -> str | None:
-    """A subtitle for a chart drawn from the snapshots when they stopped early, else None."""
+    """A subtitle for a chart drawn from the snapshots when they are thinned ("sampled: the
+    state at every 512th of 140,005 steps, each drawn until the next") or stopped early;
+    None when they hold every state of the run."""
     c = coverage(run, partition)
-    if not c["truncated"]:
+    if c["truncated"]:
+        return (
+            f"snapshots stopped at step {c['recorded_until']:,} of {c['steps']:,}: this shows "
+            f"the first {c['offsets_shown']:,} of {c['offsets_total']:,} offsets"
+        )
+    sampled = sampling_text(run)
+    if sampled is None:
         return None
-    return (
-        f"snapshots stopped at step {c['recorded_until']:,} of {c['steps']:,}: this shows the "
-        f"first {c['offsets_shown']:,} of {c['offsets_total']:,} offsets"
-    )
+    return f"sampled: {sampled} (of {c['steps']:,} steps), each drawn until the next"
 
 
 # -- the buffer as fetch reads it -------------------------------------------------------------
@@ -201,9 +215,12 @@ def buffer_order(run: RunTables, partition: int, budget: int = 1_000) -> tuple[p
     step = int(polls["step_index"].min())
     held = buffer_at(run, partition, step)
     if held is None:
-        return pd.DataFrame(
-            columns=columns
-        ), f"not recorded: the snapshots stopped before step {step:,}"
+        why = (
+            f"the snapshots stopped before step {step:,}"
+            if recorded_until(run) is not None
+            else f"the history keeps {sampling_text(run)}, and not step {step:,}'s"
+        )
+        return pd.DataFrame(columns=columns), f"not recorded: {why}"
     if held.empty:
         return pd.DataFrame(
             columns=columns
