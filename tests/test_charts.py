@@ -140,11 +140,14 @@ def test_lost_ids_keep_the_offset_the_producer_got(versions, fixed):
     assert chartdata.lost_points(fixed, 0).empty
 
 
-def test_before_after_puts_one_panel_per_version_side_by_side(versions):
+def test_before_after_puts_one_panel_per_version_two_to_a_row(versions):
     chart = charts.before_after(versions)
     spec = chart.to_dict()
-    assert len(spec["hconcat"]) == len(versions) == 4
-    assert [panel["title"][0] for panel in spec["hconcat"]] == list(versions)
+    rows = [row["hconcat"] for row in spec["vconcat"]]
+    assert [len(row) for row in rows] == [2, 2] and len(versions) == 4  # fits a page's width
+    assert [panel["title"][0] for row in rows for panel in row] == list(versions)
+    two = charts.before_after(dict(list(versions.items())[:2])).to_dict()
+    assert [panel["title"][0] for panel in two["hconcat"]] == list(versions)[:2]
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
 

@@ -263,11 +263,11 @@ def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():
     v075, fixed = text.splitlines()
     assert (
         v075.startswith("- `v0.7.5`: duplicates in ")
-        and "(4+6, flush at 2): 100% duplicated" in v075
+        and "(split `4+6`, flush at 2): 100% duplicated" in v075
     )
     assert fixed == (
         "- `fixed`: duplicates in 0 of 4 cells (at worst 0%), loss in 0 (at worst 0%); "
-        "this workload (4+6, flush at 2): 0% duplicated, 0% lost."
+        "this workload (split `4+6`, flush at 2): 0% duplicated, 0% lost."
     )
     missing = narrative.sweep_story(grid, digest.sweep_cell([5, 5], 10, 2))
     assert "this workload is not in the grid" in missing

@@ -399,7 +399,8 @@ def sweep_story(grid: pd.DataFrame, cell: dict) -> str:
         if len(here):
             dup_here, lost_here = here["duplication_rate"].iloc[0], here["loss_rate"].iloc[0]
             at = (
-                f"; this workload ({cell['batch_split']}, flush at {cell['flush_batches']}): "
+                f"; this workload (split `{cell['batch_split']}`, flush at "
+                f"{cell['flush_batches']}): "
                 f"{dup_here:.0%} duplicated, {lost_here:.0%} lost"
             )
         lines.append(

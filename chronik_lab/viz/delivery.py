@@ -214,9 +214,10 @@ def _bands(run: CheckedTables, partition: int, budget: int) -> pd.DataFrame | No
 
 def before_after(
     runs: Mapping[str, CheckedTables], max_rows: int = cd.MAX_ROWS
-) -> alt.HConcatChart:
-    """The same workload under several broker versions, side by side (compact received vs
-    sent, one per version), on one offset axis and one message-id axis."""
+) -> alt.HConcatChart | alt.VConcatChart:
+    """The same workload under several broker versions (compact received vs sent, one panel
+    per version), on one offset axis and one message-id axis: side by side, or in rows of
+    `PANELS_PER_ROW` when there are more (four panels in a row are wider than a page)."""
     if not isinstance(runs, Mapping) or not runs:
         raise InvalidArgumentError("before_after needs a non-empty dict of label -> Run")
     share = max(1, max_rows // len(runs))
@@ -225,4 +226,10 @@ def before_after(
         received_vs_sent(run, share, True, title=[str(label), outcome_text(run)], x_domain=domain)
         for label, run in runs.items()
     ]
-    return alt.hconcat(*charts).resolve_scale(y="shared")
+    if len(charts) <= PANELS_PER_ROW:
+        return alt.hconcat(*charts).resolve_scale(y="shared")
+    rows = [charts[i : i + PANELS_PER_ROW] for i in range(0, len(charts), PANELS_PER_ROW)]
+    return alt.vconcat(*(alt.hconcat(*row) for row in rows)).resolve_scale(y="shared")
+
+
+PANELS_PER_ROW = 2  # a compact panel and its lost lane are about 420 px wide
