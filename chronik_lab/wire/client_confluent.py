@@ -90,6 +90,9 @@ class ConfluentClient:
             }
         )
         try:
+            # Leaders known before assign(): otherwise librdkafka finds no leader for the
+            # earliest-offset query and retries it only after a fixed 500 ms.
+            consumer.list_topics(topic, timeout=CONNECT_TIMEOUT_MS / 1000)
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
             while True:
                 got = []
