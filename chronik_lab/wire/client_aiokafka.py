@@ -110,8 +110,9 @@ class AiokafkaClient:
                 for i in indexes:
                     out[i] = classify(exc)
                 continue
+            base = getattr(meta, "offset", -1)  # acks=0: no metadata, never answered
             for k, i in enumerate(indexes):  # a batch's records take consecutive offsets
-                out[i] = Outcome("ok", meta.offset + k if meta.offset >= 0 else None)
+                out[i] = Outcome("ok", base + k if base >= 0 else None)
         return out
 
     def close_producer(self) -> None:

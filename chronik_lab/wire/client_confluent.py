@@ -52,7 +52,8 @@ class ConfluentClient:
             def report(err: Any, msg: Any) -> None:
                 if err is None:
                     offset = msg.offset()
-                    results[index] = Outcome("ok", offset if offset >= 0 else None)
+                    ok = offset is not None and offset >= 0  # None: acks=0, never answered
+                    results[index] = Outcome("ok", offset if ok else None)
                 else:
                     code = err.code()
                     kind = "fail" if code > 0 else "info"  # > 0: the broker's error code
