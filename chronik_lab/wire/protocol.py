@@ -50,6 +50,8 @@ from kafka.protocol.producer import (
     ProduceResponse,
 )
 
+from chronik_lab.wire.produce_codec import decode_produce
+
 __all__ = ["API", "FrameError", "Request", "SUPPORTED", "frame_response", "parse_request"]
 
 MAX_FRAME_BYTES = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes default
@@ -121,8 +123,11 @@ def parse_request(frame: bytes) -> Request:
             pos = _skip_tagged_fields(frame, pos)
         # The body alone: the library's header decoding copies the whole frame into a BytesIO
         # (record data included) to read a few bytes already read above.
-        body = api.request.decode(memoryview(frame)[pos:], version=version)
-        body.with_header(correlation_id=correlation_id, client_id=client_id)
+        if api_key == 0:  # Produce, once per produce request: by hand (produce_codec.py)
+            body = decode_produce(memoryview(frame)[pos:], version)
+        else:
+            body = api.request.decode(memoryview(frame)[pos:], version=version)
+            body.with_header(correlation_id=correlation_id, client_id=client_id)
     except Exception as exc:  # the codec raises many kinds: any of them means a bad frame
         raise FrameError(f"cannot decode {api.request.__name__} v{version}: {exc}") from None
     return Request(api_key, version, correlation_id, client_id, body)

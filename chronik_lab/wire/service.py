@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from kafka.protocol.admin import CreateTopicsResponse
 from kafka.protocol.consumer import FetchResponse, ListOffsetsResponse
 from kafka.protocol.metadata import MetadataResponse
-from kafka.protocol.producer import InitProducerIdResponse, ProduceResponse
+from kafka.protocol.producer import InitProducerIdResponse
 
 from chronik_lab import validate
 from chronik_lab.engine.broker import Broker
@@ -40,6 +40,7 @@ from chronik_lab.errors import (
     UnknownTopicOrPartitionError,
 )
 from chronik_lab.wire.batches import BadRecordsError, decode_records, encode_batch
+from chronik_lab.wire.produce_codec import ProduceAnswer
 from chronik_lab.wire.protocol import api_versions_body
 
 NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC = 0, 1, 3
@@ -183,23 +184,24 @@ class DataService:
             throttle_time_ms=0, error_code=NONE, producer_id=self._producer_ids, producer_epoch=0
         )
 
-    def produce(self, req: Any) -> Any:
-        r = ProduceResponse.TopicProduceResponse
+    def produce(self, req: Any) -> ProduceAnswer:
         self.produce_requests += 1
-        out = []
+        topics = []
         for t in req.topic_data:
             parts = [
                 self._produce_one(t.name, p.index, p.records, req.acks) for p in t.partition_data
             ]
-            out.append(r(name=t.name, partition_responses=parts))
-        return ProduceResponse(responses=out, throttle_time_ms=0)
+            topics.append((t.name, parts))
+        return ProduceAnswer(topics)
 
-    def _produce_one(self, topic: str, index: int, data: bytes | None, acks: int) -> Any:
-        part = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+    def _produce_one(
+        self, topic: str, index: int, data: Any, acks: int
+    ) -> tuple[int, int, int, int]:
+        """(index, error_code, base_offset, log_start_offset) of one partition's write."""
         number = self.produce_requests
         if index < 0 or index >= self.topics.get(topic, 0):
             self.produced.append(Written(number, topic, index, 0, 0, -1))
-            return part(index=index, error_code=UNKNOWN_TOPIC, base_offset=-1)
+            return index, UNKNOWN_TOPIC, -1, -1
         batches = records = 0
         try:
             keys, values, batches = decode_records(data)
@@ -207,18 +209,12 @@ class DataService:
             result = self.broker.produce(topic, index, values, keys, acks=acks)
         except BadRecordsError as exc:
             self.produced.append(Written(number, topic, index, batches, records, -1))
-            return part(index=index, error_code=exc.error_code, base_offset=-1)
+            return index, exc.error_code, -1, -1
         except InvalidArgumentError:
             self.produced.append(Written(number, topic, index, batches, records, -1))
-            return part(index=index, error_code=INVALID_TOPIC, base_offset=-1)
+            return index, INVALID_TOPIC, -1, -1
         self.produced.append(Written(number, topic, index, batches, records, result.base_offset))
-        return part(
-            index=index,
-            error_code=NONE,
-            base_offset=result.base_offset,
-            log_append_time_ms=-1,
-            log_start_offset=self.log_start(topic, index),
-        )
+        return index, NONE, result.base_offset, self.log_start(topic, index)
 
     # -- fetch ----------------------------------------------------------------------------
     def fetch(self, req: Any) -> tuple[Any, int]:
