@@ -112,7 +112,7 @@ def record(
     error = _produce(driver, topic, plan, acks, log, pause_ms, window)
     if error is None or log.any_ok:
         cap = 10 * messages + 100 if cap is None else cap
-        limits = _Limits(idle_s, deadline_s, cap, partitions, done)
+        limits = _Limits(idle_s, deadline_s, cap, done)
         consume_error = _consume(driver, topic, partitions, log, limits)
         error = error or consume_error
     if hasattr(driver, "close"):
@@ -171,7 +171,6 @@ class _Limits:
     idle_s: float
     deadline_s: float
     cap: int
-    partitions: int
     done: Callable[[dict[int, int | None]], bool] | None
 
 
