@@ -1,7 +1,9 @@
-"""The wire server's throughput and memory, against the in-process engine in the same run.
+"""The wire server's throughput and memory, and real-client runs, against the in-process engine
+in the same run.
 
-    .venv/bin/python benchmarks/bench_wire.py                   # 1,000,000 records, 1 GB log
-    .venv/bin/python benchmarks/bench_wire.py --records 100000 --rss-gb 0.1   # a quick run
+    .venv/bin/python benchmarks/bench_wire.py                   # everything below
+    .venv/bin/python benchmarks/bench_wire.py --only runs       # the real-client runs only
+    .venv/bin/python benchmarks/bench_wire.py --only throughput --records 100000 --rss-gb 0.1
 
 Figures (issue 12, "Tests and figures"), all against `chronik-lab serve --bugs fixed` started
 as a separate process on 127.0.0.1:
@@ -16,13 +18,20 @@ as a separate process on 127.0.0.1:
   the confluent figures, no target;
 - rss: the server's peak RSS above its start while a 1 GB log (--rss-gb, 10 KB records) is
   produced and consumed back; target < 256 MB.
+- runs: `cl.run(Scenario(messages=--run-messages, batch_sizes="auto", acks=-1, bugs=B,
+  flush_batches=2), client=C)` for B in v0.7.5 and fixed and C in kafka-python, confluent-kafka
+  and aiokafka (notebook 07's workload under `chronik-lab report -p messages 100000`), each beside
+  the in-process `cl.run(scenario)` of the same scenario; wall time and this process's CPU time
+  (every thread: client, server, engine); target <= 20 s (set for 100,000 messages). Each
+  client first runs the seed once, untimed (imports, first connections).
 A missed target is a result, printed as MISS; the exit status is 1 only if records came back
-wrong (count or content).
+wrong (count or content; for runs: ids other than the in-process run's).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -211,12 +220,48 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--kp-records", type=int, default=200_000)
-    ap.add_argument("--rss-gb", type=float, default=1.0)
-    args = ap.parse_args()
+def client_runs(messages: int, clients: list[str]) -> bool:
+    """Notebook 07's workload through each real client, beside the in-process run; True when
+    every client received the in-process run's ids."""
+    import warnings
+
+    target = 20.0  # seconds, set for 100,000 messages (notebook 07 in a 3-minute report)
+    print(
+        f"runs: {messages:,} messages, batch_sizes auto ({len(cl.seed_sizes(messages)):,} "
+        f"requests), acks=-1, flush_batches=2; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'client':<16}{'bugs':<8}{'wire s':>8}{'cpu s':>8}{'in-proc s':>11}{'ratio':>8}"
+        f"{'received':>10}  target <= {target:g} s"
+    )
+    with warnings.catch_warnings():  # imports and first connections: not part of a figure
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for client in clients:
+            cl.run(cl.SEED, client=client)
+    ok = True
+    for bugs in ("v0.7.5", "fixed"):
+        s = cl.Scenario(messages=messages, batch_sizes="auto", acks=-1, bugs=bugs, flush_batches=2)
+        started = time.perf_counter()
+        simulated = cl.run(s)
+        base = time.perf_counter() - started
+        for client in clients:
+            started, cpu = time.perf_counter(), time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                run = cl.run(s, client=client)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            same = run.received_ids == simulated.received_ids
+            ok &= same
+            print(
+                f"{client:<16}{bugs:<8}{wall:>8.2f}{cpu:>8.2f}{base:>11.2f}{wall / base:>7.1f}x"
+                f"{len(run.received):>10,}  {verdict(wall <= target)}"
+                + ("" if same else "  WRONG: ids differ from the in-process run")
+            )
+    return ok
+
+
+def throughput(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_wire-") as tmp:
         server = Served(str(Path(tmp) / "wire"))
         try:
@@ -262,7 +307,27 @@ def main() -> int:
         f"rss       {rss_mb:>10.0f} MB above start, serving {args.rss_gb:g} GB  "
         f"target < 256 MB  {verdict(rss_mb < 256)}"
     )
-    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["throughput", "runs"], help="one group of figures")
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--kp-records", type=int, default=200_000)
+    ap.add_argument("--rss-gb", type=float, default=1.0)
+    ap.add_argument("--run-messages", type=int, default=100_000)
+    ap.add_argument(
+        "--clients",
+        default="kafka-python,confluent-kafka,aiokafka",
+        help="comma-separated real clients for the runs",
+    )
+    args = ap.parse_args()
+    ok = True
+    if args.only in (None, "throughput"):
+        throughput(args)
+    if args.only in (None, "runs"):
+        ok = client_runs(args.run_messages, args.clients.split(","))
+    return 0 if ok else 1
 
 
 def _version(module: str) -> str:

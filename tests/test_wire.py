@@ -10,7 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 from kafka.protocol.consumer import FetchRequest
-from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest
+from kafka.protocol.metadata import (
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    MetadataRequest,
+    MetadataResponse,
+)
 from kafka.protocol.producer import ProduceRequest
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
@@ -389,7 +394,8 @@ def test_decoding_producer_batches_agrees_with_the_library(records, codec):
     for key, value in records:
         b.append(timestamp=7, key=key, value=value)
     b.close()
-    assert decode_records(b.buffer()) == ([k for k, _ in records], [v for _, v in records])
+    decoded = decode_records(b.buffer())
+    assert decoded == ([k for k, _ in records], [v for _, v in records], 1)
 
 
 def test_records_with_headers_are_read_by_the_library():
@@ -398,7 +404,7 @@ def test_records_with_headers_are_read_by_the_library():
     b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
     b.append(timestamp=7, key=None, value=b"v", headers=[("h", b"1")])
     b.close()
-    assert decode_records(b.buffer()) == ([None], [b"v"])
+    assert decode_records(b.buffer()) == ([None], [b"v"], 1)
 
 
 def _minimal_requests(version: int) -> dict:
@@ -472,3 +478,29 @@ def test_every_advertised_version_is_answered_in_that_version(server, api, versi
     assert resp.header.correlation_id == 77
     errors = {getattr(resp, "error_code", 0)}
     assert errors <= {0, 25}  # 25: the heartbeat/sync/leave of a member that never joined
+
+
+def test_a_flexible_request_headers_tagged_fields_are_skipped(server):
+    req = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name="t")])
+    req.with_header(correlation_id=5, client_id="test")
+    raw = bytes(req.encode(version=9, header=True))
+    header_end = 2 + 2 + 4 + 2 + len("test")  # key, version, correlation id, client id
+    assert raw[header_end] == 0  # the header's empty tagged-field section
+    tagged = bytes([1, 7, 3]) + b"abc"  # one field: tag 7, 3 bytes
+    frame = raw[:header_end] + tagged + raw[header_end + 1 :]
+    with _connect(server) as sock:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        resp = MetadataResponse.decode(_read_frame(sock), version=9, header=True)
+    assert resp.header.correlation_id == 5
+    assert [t.name for t in resp.topics] == ["t"]
+
+
+def test_a_header_whose_tagged_fields_run_past_the_frame_closes_the_connection(server):
+    req = MetadataRequest(topics=[])
+    req.with_header(correlation_id=5, client_id="test")
+    raw = bytes(req.encode(version=9, header=True))
+    header_end = 2 + 2 + 4 + 2 + len("test")
+    frame = raw[:header_end] + bytes([1, 7, 100])  # a 100-byte field the frame lacks
+    with _connect(server) as sock:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        assert _closed(sock)

@@ -219,3 +219,12 @@ def test_the_readme_five_line_kafka_python_example_sees_the_duplication():
         c.close()
         p.close()
     assert got == list(enumerate(SEED_IDS))
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_acks_0_sends_are_unknown_and_still_read_back(client):
+    s = cl.Scenario(messages=10, batch_sizes="auto", acks=0, bugs="fixed", flush_batches=2)
+    run = _run(s, client)  # librdkafka reports no offset (None) for acks=0
+    sends = run.history[run.history["f"] == "send"]
+    assert set(sends["type"]) == {"info"}
+    assert run.received_ids == list(range(10))

@@ -5,8 +5,9 @@ batches, every codec it has a library for, CRC-32C through the `crc32c` extensio
 only decides what goes in and out:
 
 - `decode_records` reads a producer's record data (any magic, compressed or not), checks each
-  batch's CRC as a Kafka broker does, and returns keys and values for `Broker.produce`. The
-  producer's timestamps, producer id and sequence are dropped: the engine stamps its own time.
+  batch's CRC as a Kafka broker does, and returns keys and values for `Broker.produce`, and how
+  many batches carried them. The producer's timestamps, producer id and sequence are dropped:
+  the engine stamps its own time.
 - `encode_batch` re-encodes the engine's Arrow records into v2 record batches, as chronik's
   `encode_kafka_records` did (it never served the producer's bytes): no producer id, no
   compression, `base_offset` = the first record's offset and each `offset_delta` = offset - base
@@ -21,6 +22,7 @@ only decides what goes in and out:
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +34,7 @@ from kafka.record.util import calc_crc32
 from chronik_lab.bugs import BugSet
 from chronik_lab.wire.fastbatch import plain_batch, plain_records
 
-__all__ = ["BadRecordsError", "decode_records", "encode_batch"]
+__all__ = ["BadRecordsError", "Decoded", "decode_records", "encode_batch"]
 
 _NO_LIMIT = 2**31 - 1
 _CRC_OFFSET = DefaultRecordBatchBuilder.CRC_OFFSET
@@ -48,18 +50,26 @@ class BadRecordsError(ValueError):
         self.error_code = error_code
 
 
-def decode_records(data: bytes | None) -> tuple[list[bytes | None], list[bytes | None]]:
+class Decoded(NamedTuple):
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    batches: int  # how many record batches (or magic 0/1 message sets' entries) held them
+
+
+def decode_records(data: bytes | None) -> Decoded:
     """Keys and values of every record in a producer's record data, in order."""
     if not data:
         raise BadRecordsError("a produce request carried no records")
     keys: list[bytes | None] = []
     values: list[bytes | None] = []
+    batches = 0
     try:
         records = MemoryRecords(bytes(data))
         while True:
             batch = records.next_batch()
             if batch is None:
                 break
+            batches += 1
             if not batch.validate_crc():
                 raise BadRecordsError("a record batch failed its CRC check")
             plain = plain_records(batch._buffer) if batch.magic == 2 else None
@@ -78,7 +88,7 @@ def decode_records(data: bytes | None) -> tuple[list[bytes | None], list[bytes |
         raise BadRecordsError(f"unreadable record data: {exc}") from None
     if not values:
         raise BadRecordsError("a produce request carried no records")
-    return keys, values
+    return Decoded(keys, values, batches)
 
 
 def encode_batch(records: pa.Table, bugs: BugSet) -> bytes:

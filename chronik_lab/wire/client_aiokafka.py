@@ -3,11 +3,21 @@
 aiokafka probes ApiVersions and checks record-batch CRCs by default, so it rejects chronik's
 IEEE CRC-32 batches (crc32_ieee_batches); check_crcs=False (this driver's default, like the
 others) skips the check. Each call runs the client on its own event loop in the calling thread.
+
+Request boundaries: each planned request's messages go into one explicit batch per partition
+(`create_batch` / `send_batch`; aiokafka's `flush()` waits out linger_ms rather than sending at
+once). aiokafka queues at most one batch per partition (`add_batch` waits until the previous one
+is drained) and its sender drains one batch per partition into a produce request, with one
+request in flight per broker. So `send_requests` hands over request i+1's batch without waiting
+for request i's answer -- it is built while request i is on the wire -- and collects answers in
+order.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chronik_lab.wire.outcomes import Outcome, classify
@@ -46,33 +56,64 @@ class AiokafkaClient:
 
         self._producer = self._loop.run_until_complete(start())
 
-    def send(
-        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
-    ) -> list[Outcome]:
-        async def go() -> list[Outcome]:
-            # One explicit batch per partition (aiokafka's flush() waits out linger_ms rather
-            # than sending at once): each planned request leaves as one produce request.
-            by_partition: dict[int, list[int]] = {}
-            for i, (partition, _) in enumerate(messages):
-                by_partition.setdefault(partition, []).append(i)
-            out: list[Outcome] = [Outcome("info")] * len(messages)
-            for partition, indexes in by_partition.items():
-                batch = self._producer.create_batch()
-                for i in indexes:
-                    batch.append(key=None, value=messages[i][1], timestamp=None)
-                batch.close()
-                try:
-                    future = await self._producer.send_batch(batch, topic, partition=partition)
-                    meta = await asyncio.wait_for(future, timeout_s)
-                except Exception as exc:  # noqa: BLE001
-                    for i in indexes:
-                        out[i] = classify(exc)
-                    continue
-                for n, i in enumerate(indexes):  # a batch's records take consecutive offsets
-                    out[i] = Outcome("ok", meta.offset + n if meta.offset >= 0 else None)
-            return out
+    def send_requests(
+        self,
+        topic: str,
+        requests: Iterable[list[tuple[int, bytes]]],
+        timeout_s: float,
+        window: int,
+    ) -> Iterator[list[Outcome]]:
+        """Send each request's (partition, value) messages as one batch per partition, up to
+        `window` requests unanswered; yield each request's outcomes, in order."""
+        run = self._loop.run_until_complete
+        pending: deque[tuple[int, list[tuple[list[int], Any]]]] = deque()
+        for messages in requests:
+            pending.append((len(messages), run(self._submit(topic, messages, timeout_s))))
+            if len(pending) >= window:
+                yield run(self._settle(*pending.popleft(), timeout_s))
+        while pending:
+            yield run(self._settle(*pending.popleft(), timeout_s))
 
-        return self._loop.run_until_complete(go())
+    async def _submit(
+        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
+    ) -> list[tuple[list[int], Any]]:
+        """One batch per partition handed to the producer: (message indexes, the delivery
+        future, or the exception that refused the batch)."""
+        by_partition: dict[int, list[int]] = {}
+        for i, (partition, _) in enumerate(messages):
+            by_partition.setdefault(partition, []).append(i)
+        out: list[tuple[list[int], Any]] = []
+        for partition, indexes in by_partition.items():
+            batch = self._producer.create_batch()
+            for i in indexes:
+                batch.append(key=None, value=messages[i][1], timestamp=None)
+            batch.close()
+            try:
+                future = await asyncio.wait_for(
+                    self._producer.send_batch(batch, topic, partition=partition), timeout_s
+                )
+            except Exception as exc:  # noqa: BLE001
+                future = exc
+            out.append((indexes, future))
+        return out
+
+    async def _settle(
+        self, n: int, parts: list[tuple[list[int], Any]], timeout_s: float
+    ) -> list[Outcome]:
+        out: list[Outcome] = [Outcome("info")] * n
+        for indexes, future in parts:
+            try:
+                if isinstance(future, Exception):
+                    raise future
+                meta = await asyncio.wait_for(future, timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                for i in indexes:
+                    out[i] = classify(exc)
+                continue
+            base = getattr(meta, "offset", -1)  # acks=0: no metadata, never answered
+            for k, i in enumerate(indexes):  # a batch's records take consecutive offsets
+                out[i] = Outcome("ok", base + k if base >= 0 else None)
+        return out
 
     def close_producer(self) -> None:
         if self._producer is not None:

@@ -52,7 +52,8 @@ class ConfluentClient:
             def report(err: Any, msg: Any) -> None:
                 if err is None:
                     offset = msg.offset()
-                    results[index] = Outcome("ok", offset if offset >= 0 else None)
+                    ok = offset is not None and offset >= 0  # None: acks=0, never answered
+                    results[index] = Outcome("ok", offset if ok else None)
                 else:
                     code = err.code()
                     kind = "fail" if code > 0 else "info"  # > 0: the broker's error code
@@ -90,6 +91,9 @@ class ConfluentClient:
             }
         )
         try:
+            # Leaders known before assign(): otherwise librdkafka finds no leader for the
+            # earliest-offset query and retries it only after a fixed 500 ms.
+            consumer.list_topics(topic, timeout=CONNECT_TIMEOUT_MS / 1000)
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
             while True:
                 got = []

@@ -6,17 +6,31 @@ broker's). `api_version=(0, 10, 0)` reproduces the compat tests exactly (no ApiV
 Produce v2 with magic-1 message sets, Fetch v2); None lets the client discover versions.
 `check_crcs=False` by default: chronik's record batches carry an IEEE CRC-32 that kafka-python 3
 rejects (the crc32_ieee_batches switch); pass True to see the client refuse them.
+
+Request boundaries without a flush per request (`send_requests`): kafka-python's
+RecordAccumulator appends to the last batch of a partition until it is full, and its sender's
+`drain_batches_for_one_node` takes at most one batch per partition into a produce request
+(kafka-python 3.0, record_accumulator.py). So after a planned request's sends the driver closes
+that partition's open batch (`records.close()`, what drain itself does: a closed batch is full,
+ready to send, and the next send starts a new batch) and wakes the sender. Each planned request
+is then one batch in one produce request, sent without waiting for the previous answer, up to
+`window` in flight on the connection (`max_in_flight_requests_per_connection`), answered in
+order. This reaches into the accumulator (`_accumulator`, `_sender`): kafka-python has no public
+way to end a batch but `flush()`, which waits for every answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chronik_lab.wire.outcomes import Outcome, classify
 
 CONNECT_TIMEOUT_MS = 5_000
+MAX_IN_FLIGHT = 16  # produce requests unanswered on the connection
 
 
 class KafkaPythonClient:
@@ -32,42 +46,85 @@ class KafkaPythonClient:
             "bootstrap_servers": bootstrap,
             "request_timeout_ms": 5_000,
             "bootstrap_timeout_ms": CONNECT_TIMEOUT_MS,
+            "metrics_enabled": False,  # the lab reads none: a third of the sender thread's time
         }
         if api_version is not None:
             self.common["api_version"] = tuple(api_version)
         self.check_crcs = check_crcs
         self._producer: Any = None
 
-    def open_producer(self, acks: int) -> None:
+    def open_producer(self, acks: int, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         from kafka import KafkaProducer
 
         self._producer = KafkaProducer(
             acks=acks,
-            retries=0,
+            retries=0,  # with no retry, requests in flight cannot be reordered
             enable_idempotence=False,
-            linger_ms=60_000,  # nothing leaves before flush(): one request per planned batch
+            linger_ms=60_000,  # a batch leaves when closed (or flushed), not on a timer
             batch_size=16 * 1024 * 1024,
+            max_request_size=64 * 1024 * 1024,  # never split a planned request's batches
+            max_in_flight_requests_per_connection=max_in_flight,
             max_block_ms=CONNECT_TIMEOUT_MS,
             **self.common,
         )
 
-    def send(
-        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
-    ) -> list[Outcome]:
-        """Send (partition, value) messages, flush, and say what happened to each."""
-        futures = []
+    def send_requests(
+        self,
+        topic: str,
+        requests: Iterable[list[tuple[int, bytes]]],
+        timeout_s: float,
+        window: int,
+    ) -> Iterator[list[Outcome]]:
+        """Send each request's (partition, value) messages as one batch per partition, up to
+        `window` requests unanswered; yield each request's outcomes, in order."""
+        pending: deque[list[Any]] = deque()
+        for messages in requests:
+            pending.append(self._submit(topic, messages, timeout_s, wait_drained=window == 1))
+            if len(pending) >= window:
+                yield self._settle(pending.popleft(), timeout_s)
+        while pending:
+            yield self._settle(pending.popleft(), timeout_s)
+
+    def _submit(
+        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float, wait_drained: bool
+    ) -> list[Any]:
+        """The sends of one planned request, its batches closed: a future (or the exception
+        send raised) per message."""
+        from kafka import TopicPartition
+
+        futures: list[Any] = []
         for partition, value in messages:
             try:
                 futures.append(self._producer.send(topic, value=value, partition=partition))
             except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
                 futures.append(exc)
-        with contextlib.suppress(Exception):  # the futures below say which sends failed
-            self._producer.flush(timeout=timeout_s)
+        accumulator = self._producer._accumulator
+        closed = []
+        for partition in sorted({p for p, _ in messages}):
+            tp = TopicPartition(topic, partition)
+            with accumulator._tp_lock(tp):
+                batches = accumulator._batches.get(tp)
+                if batches:
+                    batches[-1].records.close()
+                    closed.append(batches[-1])
+        self._producer._sender.wakeup()
+        if wait_drained:  # nothing of the next request may join these batches' produce request
+            deadline = time.monotonic() + timeout_s
+            while any(b.drained is None for b in closed) and time.monotonic() < deadline:
+                time.sleep(0.0001)
+        return futures
+
+    def _settle(self, futures: list[Any], timeout_s: float) -> list[Outcome]:
+        """Wait for a request's answer; what happened to each of its messages."""
+        deadline = time.monotonic() + timeout_s
         out = []
         for f in futures:
             if isinstance(f, Exception):
                 out.append(classify(f))
-            elif not f.is_done:  # flush gave up: the broker never answered this one
+                continue
+            with contextlib.suppress(Exception):  # the future below says what happened
+                f.get(timeout=max(0.0, deadline - time.monotonic()))
+            if not f.is_done:  # the broker never answered this one
                 out.append(Outcome("info", None, f"no acknowledgement within {timeout_s} s"))
             elif f.failed():
                 out.append(classify(f.exception))

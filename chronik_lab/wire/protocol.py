@@ -50,6 +50,8 @@ from kafka.protocol.producer import (
     ProduceResponse,
 )
 
+from chronik_lab.wire.produce_codec import decode_produce
+
 __all__ = ["API", "FrameError", "Request", "SUPPORTED", "frame_response", "parse_request"]
 
 MAX_FRAME_BYTES = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes default
@@ -116,10 +118,43 @@ def parse_request(frame: bytes) -> Request:
     if api is None or not api.min_version <= version <= api.max_version:
         return Request(api_key, version, correlation_id, client_id, None)
     try:
-        body = api.request.decode(frame, version=version, header=True)
+        pos = start + max(n, 0)
+        if api.request.flexible_version_q(version):  # header v2: tagged fields follow
+            pos = _skip_tagged_fields(frame, pos)
+        # The body alone: the library's header decoding copies the whole frame into a BytesIO
+        # (record data included) to read a few bytes already read above.
+        if api_key == 0:  # Produce, once per produce request: by hand (produce_codec.py)
+            body = decode_produce(memoryview(frame)[pos:], version)
+        else:
+            body = api.request.decode(memoryview(frame)[pos:], version=version)
+            body.with_header(correlation_id=correlation_id, client_id=client_id)
     except Exception as exc:  # the codec raises many kinds: any of them means a bad frame
         raise FrameError(f"cannot decode {api.request.__name__} v{version}: {exc}") from None
     return Request(api_key, version, correlation_id, client_id, body)
+
+
+def _skip_tagged_fields(frame: bytes, pos: int) -> int:
+    count, pos = _uvarint(frame, pos)
+    for _ in range(count):
+        _, pos = _uvarint(frame, pos)  # the tag
+        size, pos = _uvarint(frame, pos)
+        pos += size
+    if pos > len(frame):
+        raise FrameError("a request header's tagged fields run past the frame")
+    return pos
+
+
+def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 28:
+            raise FrameError("an unsigned varint longer than 5 bytes")
 
 
 def frame_response(request: Request, response: Any, version: int | None = None) -> bytes:

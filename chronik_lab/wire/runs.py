@@ -7,6 +7,12 @@ segment and offsets snapshots of the engine while it served the client. The trac
 the broker's steps only (a real client's requests are not numbered by the lab) and `time_ms`
 is wall-clock epoch milliseconds (see server.py on the clocks).
 
+Each planned request reaches the engine as one produce request of one batch per partition, in
+order (see workload.py). The consumer stops as the simulated one does, when a poll brings
+nothing: here, when this server's last fetch answer for every partition was empty at the
+consumer's position (`Server.caught_up`), so a run costs one empty fetch at its end, not an idle
+timeout.
+
 Differences from a simulated run: linger_ms is real time (the producer sleeps linger_ms between
 requests, as the simulated one waits), poll_every is not supported (the consumer runs once,
 after the producer), and a client that failed shows as a partial history plus a RuntimeWarning.
@@ -54,6 +60,7 @@ def run_with_client(scenario: Scenario, client: str, **options: Any) -> Run:
             keyed=s.keyed,
             seed=s.seed,
             pause_ms=s.linger_ms,
+            done=lambda positions: server.caught_up(s.topic, positions),
             **options,
         )
         with server.lock:

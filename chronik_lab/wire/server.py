@@ -282,9 +282,33 @@ class Server:
                 response, size = self._data_service.fetch(body)  # type: ignore[union-attr]
             left = deadline - loop.time()
             if size >= wanted or left <= 0:
+                self._data_service.note_answer(body, response)  # type: ignore[union-attr]
                 return response
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), left)  # type: ignore[union-attr]
+
+    # -- what the clients did -----------------------------------------------------------
+    @property
+    def produced(self) -> list[Any]:
+        """Every partition write that reached the engine (`service.Written`: request number,
+        topic, partition, batches, records, base offset), the last PRODUCE_LOG_LIMIT kept."""
+        with self.lock:
+            return list(self._data_service.produced) if self._data_service else []
+
+    def caught_up(self, topic: str, positions: dict[int, int | None]) -> bool:
+        """True when the last fetch this server answered for each partition of `topic` in
+        `positions` carried no records and no error at that position (None: the log start):
+        a consumer there has read everything the broker would give it now."""
+        with self.lock:
+            if self._data_service is None:
+                return False
+            for partition, position in positions.items():
+                answer = self._data_service.answered.get((topic, partition))
+                if position is None:
+                    position = self._data_service.log_start(topic, partition)
+                if answer is None or answer != (position, 0, 0):
+                    return False
+            return True
 
     def _handler(self, api_key: int) -> Any:
         d, c = self._data_service, self._coordinator

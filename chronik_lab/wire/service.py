@@ -9,6 +9,12 @@ for partitions that exist here but hold no record yet as an empty log (high wate
 Fetch errors are the engine's answers: `OffsetOutOfRangeError` becomes OFFSET_OUT_OF_RANGE,
 whatever rule the engine's preset follows for where that range ends.
 
+What reached the engine, for tests and for `cl.run` (the lab's bugs depend on request
+boundaries): `produced` keeps, for each of the last PRODUCE_LOG_LIMIT partition writes, the
+produce request's number, the partition, and how many record batches and records it carried;
+`answered` keeps, per partition, the last fetch answered: its offset, how many record bytes it
+carried and its error code.
+
 Not thread-safe: the server calls one handler at a time, holding its lock.
 """
 
@@ -17,13 +23,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka.protocol.admin import CreateTopicsResponse
 from kafka.protocol.consumer import FetchResponse, ListOffsetsResponse
 from kafka.protocol.metadata import MetadataResponse
-from kafka.protocol.producer import InitProducerIdResponse, ProduceResponse
+from kafka.protocol.producer import InitProducerIdResponse
 
 from chronik_lab import validate
 from chronik_lab.engine.broker import Broker
@@ -33,6 +40,7 @@ from chronik_lab.errors import (
     UnknownTopicOrPartitionError,
 )
 from chronik_lab.wire.batches import BadRecordsError, decode_records, encode_batch
+from chronik_lab.wire.produce_codec import ProduceAnswer
 from chronik_lab.wire.protocol import api_versions_body
 
 NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC = 0, 1, 3
@@ -44,6 +52,26 @@ LATEST, EARLIEST = -1, -2
 # fetch of 100-byte records read 15 MB. Tiny records may come back fewer than would fit, which
 # max_bytes allows (it is an upper bound).
 RECORDS_PER_BYTE_DIVISOR = 64
+PRODUCE_LOG_LIMIT = 100_000
+
+
+class Written(NamedTuple):
+    """One partition's part of a produce request, as it reached the engine."""
+
+    request: int  # the produce request's number on this server, from 1
+    topic: str
+    partition: int
+    batches: int  # record batches in the partition's data (a Kafka client sends one)
+    records: int
+    base_offset: int  # -1 when refused
+
+
+class Answered(NamedTuple):
+    """The last fetch answered for one partition."""
+
+    offset: int  # the fetch offset asked for
+    record_bytes: int  # 0: nothing at that offset
+    error_code: int
 
 
 def write_json(path: Path, data: object) -> None:
@@ -61,6 +89,9 @@ class DataService:
         self._file = broker.data_dir / TOPICS_FILE
         self.topics: dict[str, int] = {}
         self._producer_ids = int(time.time() * 1000)  # unique across restarts
+        self.produce_requests = 0
+        self.produced: deque[Written] = deque(maxlen=PRODUCE_LOG_LIMIT)
+        self.answered: dict[tuple[str, int], Answered] = {}
         if self._file.is_file():
             self.topics = {str(k): int(v) for k, v in json.loads(self._file.read_text()).items()}
         for topic, number in broker.partitions():  # recovered segments name their topics
@@ -153,34 +184,37 @@ class DataService:
             throttle_time_ms=0, error_code=NONE, producer_id=self._producer_ids, producer_epoch=0
         )
 
-    def produce(self, req: Any) -> Any:
-        r = ProduceResponse.TopicProduceResponse
-        out = []
+    def produce(self, req: Any) -> ProduceAnswer:
+        self.produce_requests += 1
+        topics = []
         for t in req.topic_data:
             parts = [
                 self._produce_one(t.name, p.index, p.records, req.acks) for p in t.partition_data
             ]
-            out.append(r(name=t.name, partition_responses=parts))
-        return ProduceResponse(responses=out, throttle_time_ms=0)
+            topics.append((t.name, parts))
+        return ProduceAnswer(topics)
 
-    def _produce_one(self, topic: str, index: int, data: bytes | None, acks: int) -> Any:
-        part = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+    def _produce_one(
+        self, topic: str, index: int, data: Any, acks: int
+    ) -> tuple[int, int, int, int]:
+        """(index, error_code, base_offset, log_start_offset) of one partition's write."""
+        number = self.produce_requests
         if index < 0 or index >= self.topics.get(topic, 0):
-            return part(index=index, error_code=UNKNOWN_TOPIC, base_offset=-1)
+            self.produced.append(Written(number, topic, index, 0, 0, -1))
+            return index, UNKNOWN_TOPIC, -1, -1
+        batches = records = 0
         try:
-            keys, values = decode_records(data)
+            keys, values, batches = decode_records(data)
+            records = len(values)
             result = self.broker.produce(topic, index, values, keys, acks=acks)
         except BadRecordsError as exc:
-            return part(index=index, error_code=exc.error_code, base_offset=-1)
+            self.produced.append(Written(number, topic, index, batches, records, -1))
+            return index, exc.error_code, -1, -1
         except InvalidArgumentError:
-            return part(index=index, error_code=INVALID_TOPIC, base_offset=-1)
-        return part(
-            index=index,
-            error_code=NONE,
-            base_offset=result.base_offset,
-            log_append_time_ms=-1,
-            log_start_offset=self._start(topic, index),
-        )
+            self.produced.append(Written(number, topic, index, batches, records, -1))
+            return index, INVALID_TOPIC, -1, -1
+        self.produced.append(Written(number, topic, index, batches, records, result.base_offset))
+        return index, NONE, result.base_offset, self.log_start(topic, index)
 
     # -- fetch ----------------------------------------------------------------------------
     def fetch(self, req: Any) -> tuple[Any, int]:
@@ -201,6 +235,14 @@ class DataService:
             throttle_time_ms=0, error_code=NONE, session_id=0, responses=topics
         ), total
 
+    def note_answer(self, req: Any, response: Any) -> None:
+        """Remember, per partition, the fetch `response` that answered `req` (sent as is)."""
+        for t, answer in zip(req.topics, response.responses, strict=True):
+            for p, data in zip(t.partitions, answer.partitions, strict=True):
+                self.answered[(t.topic, p.partition)] = Answered(
+                    p.fetch_offset, len(data.records or b""), data.error_code
+                )
+
     def _fetch_one(self, topic: str, index: int, offset: int, max_bytes: int) -> tuple[Any, int]:
         part = FetchResponse.FetchableTopicResponse.PartitionData
         error, records, hw, start = NONE, b"", 0, 0
@@ -219,7 +261,7 @@ class DataService:
                 hw, start = result.high_watermark, result.log_start_offset
             except OffsetOutOfRangeError:
                 error = OFFSET_OUT_OF_RANGE
-                hw, start = self._hw(topic, index), self._start(topic, index)
+                hw, start = self._hw(topic, index), self.log_start(topic, index)
             except UnknownTopicOrPartitionError:
                 error = NONE if offset == 0 else OFFSET_OUT_OF_RANGE  # an empty log
             except InvalidArgumentError:
@@ -251,7 +293,7 @@ class DataService:
             return part(partition_index=index, error_code=UNKNOWN_TOPIC, old_style_offsets=[])
         # Earliest is the log start; latest (and any timestamp: the lab keeps no time index)
         # is the high watermark, the end a consumer may read up to.
-        offset = self._start(topic, index) if timestamp == EARLIEST else self._hw(topic, index)
+        offset = self.log_start(topic, index) if timestamp == EARLIEST else self._hw(topic, index)
         return part(
             partition_index=index,
             error_code=NONE,
@@ -261,7 +303,7 @@ class DataService:
             leader_epoch=0,
         )
 
-    def _start(self, topic: str, index: int) -> int:
+    def log_start(self, topic: str, index: int) -> int:
         try:
             return self.broker.log_start_offset(topic, index)
         except UnknownTopicOrPartitionError:

@@ -2,9 +2,23 @@
 
 The same plan as the simulated producer (`plan_requests`: message ids 0..n-1, values
 `{"id": i}`, `batch_sizes` messages per request, round-robin over partitions): each planned
-request is sent as that many `send`s and one `flush`, so it leaves as one produce request per
-partition. Then a consumer assigned to every partition reads from earliest (chronik's compat
-test) until it has seen nothing new for `idle_s`, or `cap` records, or `deadline_s`.
+request leaves as exactly one record batch in one produce request per partition, in plan order
+-- the engine's bugs depend on those boundaries and on when each flush happens.
+
+Drivers that can close a batch at a planned boundary without waiting for its answer
+(`send_requests`: kafka-python, aiokafka) keep up to PIPELINE_WINDOW planned requests in flight
+on their one connection: Kafka answers a connection's requests in order, and the lab's server
+handles them one at a time, so the broker sees the same requests in the same order as with a
+flush after each, only without a round trip between them. The others (confluent-kafka: librdkafka
+offers no way to end a batch but `flush()`) send each request as its sends and one `flush`. A
+run with more than one partition, or with a pause between requests, waits for each request's
+answer before the next, whatever the client.
+
+Then a consumer assigned to every partition reads from earliest (chronik's compat test) until
+`done(positions)` says the broker has nothing more at the consumer's positions (`cl.run` asks
+its own server: the last fetch it answered for each partition was empty, at that position), or
+it has seen nothing new for `idle_s` (the only end against another broker), or `cap` records,
+or `deadline_s`.
 
 What the client saw becomes a Jepsen-style history: a send is ok with the offset the broker
 acknowledged, fail when the broker refused it (or it was never attempted), info when its fate is
@@ -18,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +54,7 @@ CLIENTS = {
     "aiokafka": ("chronik_lab.wire.client_aiokafka", "AiokafkaClient", "aiokafka"),
 }
 SEND_TIMEOUT_S = 15.0
+PIPELINE_WINDOW = 16  # planned requests sent ahead of the oldest unanswered one
 HISTORY = ["op_index", "process", "f", "type", "partition", "offset", "value"]
 
 
@@ -81,16 +97,23 @@ def record(
     idle_s: float = 1.5,
     deadline_s: float = 60.0,
     cap: int | None = None,
+    done: Callable[[dict[int, int | None]], bool] | None = None,
     **client_options: Any,
 ) -> Recording:
-    """Run the workload through `client` against the broker at `bootstrap`."""
+    """Run the workload through `client` against the broker at `bootstrap`.
+
+    done: asked after every poll that brought nothing, with the consumer's position in each
+    partition (None: nothing received there yet, so the log start); True ends consumption.
+    """
     plan = plan_requests(messages, batch_sizes, partitions, keyed, seed)
     driver = make_client(client, bootstrap, **client_options)
     log = _Log()
-    error = _produce(driver, topic, plan, acks, log, pause_ms)
+    window = 1 if pause_ms or partitions > 1 else PIPELINE_WINDOW
+    error = _produce(driver, topic, plan, acks, log, pause_ms, window)
     if error is None or log.any_ok:
         cap = 10 * messages + 100 if cap is None else cap
-        consume_error = _consume(driver, topic, partitions, log, idle_s, deadline_s, cap)
+        limits = _Limits(idle_s, deadline_s, cap, done)
+        consume_error = _consume(driver, topic, partitions, log, limits)
         error = error or consume_error
     if hasattr(driver, "close"):
         driver.close()
@@ -98,7 +121,7 @@ def record(
     return Recording(history, sent, received, log.polls, log.capped, error)
 
 
-def _produce(driver, topic, plan, acks, log: _Log, pause_ms) -> str | None:
+def _produce(driver, topic, plan, acks, log: _Log, pause_ms, window: int) -> str | None:
     try:
         driver.open_producer(acks)
     except Exception as exc:  # noqa: BLE001 - unreachable broker, bad config: nothing sent
@@ -106,28 +129,52 @@ def _produce(driver, topic, plan, acks, log: _Log, pause_ms) -> str | None:
             log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
         return f"{driver.name} producer could not start: {_one_line(exc)}"
     error = None
-    try:
+
+    def requests() -> Iterator[list[tuple[int, bytes]]]:
         for i, calls in enumerate(plan):
-            if error is not None:  # the broker went away: the rest was never attempted
-                log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
-                continue
-            batch = [(c.partition, encode_value(m)) for c in calls for m in c.message_ids.tolist()]
-            outcomes = driver.send(topic, batch, SEND_TIMEOUT_S)
+            if error is not None:  # the broker went away: the rest is never attempted
+                return
+            if pause_ms and i:
+                time.sleep(pause_ms / 1000)
+            yield [(c.partition, encode_value(m)) for c in calls for m in c.message_ids.tolist()]
+
+    answered = 0
+    try:
+        for outcomes in _send(driver, topic, requests(), window):
+            calls = plan[answered]
+            answered += 1
             if acks == 0:  # the broker never says: unknown, whatever the client reports
                 outcomes = [Outcome("info", None, o.error) for o in outcomes]
             log.sends(calls, outcomes)
             bad = [o for o in outcomes if o.type != "ok" and o.error]
-            if bad:
+            if bad and error is None:
                 error = f"{driver.name}: send failed: {_one_line(bad[0].error)}"
-            if pause_ms and i + 1 < len(plan):
-                time.sleep(pause_ms / 1000)
     finally:
         with contextlib.suppress(Exception):  # closing a producer whose broker is gone
             driver.close_producer()
+    for calls in plan[answered:]:
+        log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
     return error
 
 
-def _consume(driver, topic, partitions, log: _Log, idle_s, deadline_s, cap) -> str | None:
+def _send(driver, topic, requests, window: int) -> Iterator[list[Outcome]]:
+    """Each request's outcomes, in order: pipelined when the driver can keep boundaries so."""
+    if hasattr(driver, "send_requests"):
+        yield from driver.send_requests(topic, requests, SEND_TIMEOUT_S, window)
+    else:
+        for messages in requests:
+            yield driver.send(topic, messages, SEND_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    idle_s: float
+    deadline_s: float
+    cap: int
+    done: Callable[[dict[int, int | None]], bool] | None
+
+
+def _consume(driver, topic, partitions, log: _Log, limits: _Limits) -> str | None:
     start = last = time.monotonic()
 
     def stop(records: list[tuple[int, int, bytes]]) -> bool:
@@ -136,10 +183,12 @@ def _consume(driver, topic, partitions, log: _Log, idle_s, deadline_s, cap) -> s
         if records:
             log.poll(records)
             last = now
-        if log.received >= cap:
+        if log.received >= limits.cap:
             log.capped = True
             return True
-        return now - last >= idle_s or now - start >= deadline_s
+        if not records and limits.done is not None and limits.done(log.positions(partitions)):
+            return True
+        return now - last >= limits.idle_s or now - start >= limits.deadline_s
 
     try:
         driver.consume(topic, partitions, stop)
@@ -165,6 +214,7 @@ class _Log:
         self.received = 0
         self.capped = False
         self.any_ok = False
+        self.last_offset: dict[int, int] = {}  # partition -> the last offset received there
 
     def sends(self, calls: list[Any], outcomes: list[Outcome]) -> None:
         it = iter(outcomes)
@@ -191,6 +241,14 @@ class _Log:
         self.op += 1
         self.polls += 1
         self.received += len(records)
+        for partition, offset, _ in records:
+            self.last_offset[partition] = offset
+
+    def positions(self, partitions: int) -> dict[int, int | None]:
+        """Where the consumer reads next in each partition: after the last record it received
+        there (a client moves its position so), None when nothing came yet (the log start)."""
+        last = self.last_offset
+        return {p: last[p] + 1 if p in last else None for p in range(partitions)}
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         history = pd.DataFrame(self.rows, columns=HISTORY)
