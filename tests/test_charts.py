@@ -486,3 +486,17 @@ def test_combination_grid_ticks_each_switch_and_names_the_preset():
     cells = _datasets_with(spec, "switch")
     assert {c["switch"] for c in cells} == set(cl.BUGS)
     assert charts.chart_rows(charts.explain_grid(ranking, 3)) <= charts.MAX_ROWS
+
+
+def test_receipts_are_first_duplicate_or_redelivered_in_the_checkers_words():
+    kafka_range = sorted(cl.PRESETS["v0.7.5"] - {"chronik_fetch_range"})
+    run = cl.run(cl.SEED.with_bugs(kafka_range))  # resets to earliest: re-reads
+    status = chartdata.receipt_status(run.received)
+    counts = run.report.counts
+    assert (status == "duplicate").sum() == counts["duplicate"] == 10
+    assert (status == "redelivered").sum() == 60 and (status == "first").sum() == 10
+    cells = chartdata.received_points(run, 0, budget=40)  # 80 records: a grid, with both counts
+    assert "count" in cells and cells["count"].sum() == 80
+    assert cells["duplicates"].sum() == 10 and cells["redelivered"].sum() == 60
+    spec = json.dumps(charts.received_vs_sent(run).to_dict())
+    assert '"filled": false' in spec  # re-reads are rings around their first receipt

@@ -271,3 +271,41 @@ def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():
     )
     missing = narrative.sweep_story(grid, digest.sweep_cell([5, 5], 10, 2))
     assert "this workload is not in the grid" in missing
+
+
+KAFKA_RANGE = sorted(cl.PRESETS["v0.7.5"] - {"chronik_fetch_range"})  # resets past the log end
+
+
+def test_a_reread_after_a_reset_is_redelivered_not_duplicated():
+    run = cl.run(cl.SEED.with_bugs(KAFKA_RANGE))
+    o = run.report.counts  # the checker's own words
+    assert o["duplicate"] == 10
+    assert narrative.headline(run) == "10 sent, 80 received: 10 duplicated, 60 redelivered"
+    assert narrative.verdict(run) == "duplicates"
+    assert digest.run_digest(run)["outcome"]["redelivered"] == 60
+
+
+@pytest.mark.parametrize(
+    ("bugs", "says", "never"),
+    [
+        ("v0.7.5", ["ended at **20**, past the 10 records", "`chronik_fetch_range`"], ["again"]),
+        ("fixed", ["ended at **10**, at the end of the 10 records"], ["`chronik_fetch_range`"]),
+        (KAFKA_RANGE, ["60 records **again**", "(3 resets)", "stopped at its cap"], []),
+    ],
+)
+def test_stopped_says_where_the_consumer_ended_and_what_put_it_there(bugs, says, never):
+    text = narrative.stopped(cl.run(cl.SEED.with_bugs(bugs)))
+    assert all(s in text for s in says), text
+    assert not any(s in text for s in never), text
+
+
+def test_stopped_says_nothing_came_back_and_names_rotations():
+    big = cl.Scenario(messages=600, batch_sizes="auto", acks=-1, bugs="v0.7.5", flush_batches=2)
+    assert narrative.stopped(cl.run(big)).startswith("The consumer received **nothing**")
+    # a run whose trace shows segment rotations (a real client's run ages in real time)
+    run = cl.run(cl.SEED)
+    rotated = run.trace.copy()
+    rotated.loc[len(rotated) - 1, "step"] = "rotation"
+    text = narrative.stopped(SimpleNamespace(**{**vars(run), "trace": rotated}))
+    assert "1 segment rotation happened during the run" in text
+    assert "`active_segment_invisible`" in text

@@ -89,7 +89,7 @@ def run_digest(run: Run) -> dict[str, Any]:
         "received": digest["received"],
         "counts": digest["counts"],
         "pattern": digest["pattern"],
-        "outcome": outcome(run.received["message_id"].to_numpy("int64"), digest["sent"]),
+        "outcome": outcome(run.received, digest["sent"]),
         "ok": digest["ok"],
         "bug_set": digest["bug_set"],
         "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact

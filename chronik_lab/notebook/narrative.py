@@ -47,6 +47,7 @@ __all__ = [
     "headline",
     "observation",
     "read_runs",
+    "stopped",
     "sweep_story",
     "switch_evidence",
     "verdict",
@@ -64,7 +65,7 @@ SIZES_SPELLED_OUT = 6  # request sizes written out ("in requests of 4 and 6"); m
 
 def verdict(run: RunTables) -> str:
     """'duplicates', 'loss', 'duplicates and loss' or 'exact' (each sent id received once)."""
-    o = outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+    o = outcome(run.received, len(run.sent))
     kinds = [k for k, n in (("duplicates", o["duplicates"]), ("loss", o["lost"])) if n]
     return " and ".join(kinds) or "exact"
 
@@ -72,11 +73,13 @@ def verdict(run: RunTables) -> str:
 def headline(run: RunTables) -> str:
     """'10 sent, 20 received: 10 duplicated', '… 0 received: all 10 lost', '… each once'."""
     sent = len(run.sent)
-    o = outcome(run.received["message_id"].to_numpy("int64"), sent)
+    o = outcome(run.received, sent)
     text = f"{sent:,} sent, {o['received']:,} received"
     parts = []
     if o["duplicates"]:
         parts.append(f"{o['duplicates']:,} duplicated")
+    if o["redelivered"]:  # re-read after a reset: the same records again, not duplicates
+        parts.append(f"{o['redelivered']:,} redelivered")
     if o["lost"]:
         parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
     return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
@@ -376,8 +379,60 @@ def _switch_story(run: RunTables) -> str:
     return "\n".join(lines)
 
 
+def stopped(run: RunTables) -> str:
+    """Markdown: where the consumer's position ended against the log, and what in this run put
+    it there -- the fetch-range rule, resets to the earliest offset, segment rotations (a real
+    client's run is in real time, so a long one sees segments age and rotate)."""
+    sent, rec = len(run.sent), run.received
+    o = _own(run)
+    switches = run.scenario.bug_set
+    if rec.empty:
+        out = [
+            "The consumer received **nothing**: every fetch from where it started came back "
+            "empty, so its position stayed at 0."
+        ]
+    else:
+        end = int(rec["offset"].max()) + 1
+        where = "past" if end > sent else "at the end of" if end == sent else "short of the end of"
+        out = [
+            f"The consumer's position ended at **{end:,}**, {where} the {sent:,} records the "
+            f"producer wrote (offsets 0–{sent - 1:,})."
+        ]
+        if end > sent and "chronik_fetch_range" in switches:
+            out.append(
+                "This version answers a fetch at or above the high watermark with an "
+                "empty response however far past the log end (`chronik_fetch_range`), "
+                "so the client saw nothing more there and stopped."
+            )
+    if o["redelivered"]:
+        resets = getattr(run, "offset_resets", 0)
+        times = f" ({_n(resets, 'reset')})" if resets else ""
+        out.append(
+            f"It received {o['redelivered']:,} records **again**: past the log end the broker "
+            f"answered OFFSET_OUT_OF_RANGE (Kafka's rule) and the client went back to the "
+            f"earliest offset{times}."
+        )
+    if getattr(run, "consumer_capped", False):
+        out.append(
+            "The simulated consumer then stopped at its cap (10 × messages + 100 polls, "
+            "or 3 resets a partition), not because the log had nothing more."
+        )
+    rotations = int((run.trace["step"] == "rotation").sum()) if len(run.trace) else 0
+    if rotations:
+        seen = (
+            " and, under `active_segment_invisible`, made what they held visible to fetch"
+            if "active_segment_invisible" in switches
+            else ""
+        )
+        out.append(
+            f"{_n(rotations, 'segment rotation')} happened during the run (a segment is "
+            f"sealed at 30 s of age){seen}: a longer or slower run can read more."
+        )
+    return " ".join(out)
+
+
 def _own(run: RunTables) -> dict[str, int]:
-    return outcome(run.received["message_id"].to_numpy("int64"), len(run.sent))
+    return outcome(run.received, len(run.sent))
 
 
 def _outcome_text(o: dict[str, int]) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from chronik_lab.sim.tables import RunTables
-from chronik_lab.viz.received import lost_points, pattern_bands, received_points
+from chronik_lab.viz.received import lost_points, pattern_bands, receipt_status, received_points
 from chronik_lab.viz.rows import MAX_ROWS, fit_rows
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "partitions_of",
     "pattern_bands",
     "received_points",
+    "receipt_status",
     "run_end",
     "segment_spans",
 ]

@@ -23,8 +23,14 @@ from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_
 __all__ = ["before_after", "received_vs_sent"]
 
 MAX_BAND_LABELS = 8
-STATUS = alt.Scale(domain=["first", "duplicate", "lost"], range=["#4c78a8", "#f58518", "#e45756"])
-SHAPES = alt.Scale(domain=["first", "duplicate", "lost"], range=["circle", "circle", "cross"])
+STATUS = alt.Scale(
+    domain=["first", "duplicate", "redelivered", "lost"],
+    range=["#4c78a8", "#f58518", "#b279a2", "#e45756"],
+)
+SHAPES = alt.Scale(
+    domain=["first", "duplicate", "redelivered", "lost"],
+    range=["circle", "circle", "circle", "cross"],
+)
 LANE_WIDTH = 56
 
 
@@ -50,10 +56,11 @@ def received_vs_sent(
 
 def outcome_text(run: RunTables) -> str:
     sent = len(run.sent)
-    o = outcome(run.received["message_id"].to_numpy(), sent)
+    o = outcome(run.received, sent)  # by offset: a re-read is not a duplicate
+    again = f"{o['redelivered']:,} redelivered, " if o["redelivered"] else ""
     return (
         f"{sent:,} sent, {o['received']:,} received, {o['duplicates']:,} duplicates, "
-        f"{o['lost']:,} lost"
+        f"{again}{o['lost']:,} lost"
     )
 
 
@@ -103,12 +110,21 @@ def _received_one(
             )
         )
     else:
-        layers.append(
-            alt.Chart(points)
-            .mark_point(filled=True, size=30 if compact else 60, opacity=0.9)
-            .encode(
-                x=x, y=y, color=color, shape=shape, tooltip=["offset:Q", "message_id:Q", "status:N"]
+        # A re-read lands exactly on its first receipt: drawn first, as a larger ring, it
+        # shows around that point instead of hiding it.
+        small = 30 if compact else 60
+        again = points["status"] == "redelivered"
+        tooltip = ["offset:Q", "message_id:Q", "status:N"]
+        if again.any():
+            layers.append(
+                alt.Chart(points[again])
+                .mark_point(filled=False, size=small * 3, strokeWidth=2)
+                .encode(x=x, y=y, color=color, shape=shape, tooltip=tooltip)
             )
+        layers.append(
+            alt.Chart(points[~again])
+            .mark_point(filled=True, size=small, opacity=0.9)
+            .encode(x=x, y=y, color=color, shape=shape, tooltip=tooltip)
         )
     if points.empty:  # say it where the points would be
         note = pd.DataFrame({"text": ["nothing received"]})

@@ -81,20 +81,20 @@ def _note(parts: list[str | None]) -> str:
 
 def received_records(run: Any, partition: int, budget: int) -> pd.DataFrame:
     """One row per received record of `partition`: offset (as the client saw it),
-    server_offset, message_id, poll, status ("first" | "duplicate"); past `budget` rows
-    chartdata's offset x id grid (offset_end, id_end, count, duplicates) instead."""
+    server_offset, message_id, poll, status ("first" | "duplicate" | "redelivered"); past
+    `budget` rows chartdata's offset x id grid (offset_end, id_end, count, duplicates)."""
     rec = run.received
     mask = (rec["partition"] == partition).to_numpy(bool)
     if int(mask.sum()) > budget:
         return cd.received_points(run, partition, budget)
-    dup = rec["message_id"].duplicated(keep="first").to_numpy(bool)[mask]
+    status = cd.receipt_status(rec)[mask]
     return pd.DataFrame(
         {
             "offset": rec["offset"].to_numpy(np.int64)[mask],
             "server_offset": rec["server_offset"].to_numpy(np.int64)[mask],
             "message_id": rec["message_id"].to_numpy(np.int64)[mask],
             "poll": rec["poll"].to_numpy(np.int64)[mask],
-            "status": np.where(dup, "duplicate", "first").astype(object),
+            "status": status,
         }
     )
 

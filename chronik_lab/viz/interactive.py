@@ -46,7 +46,10 @@ __all__ = ["DATASETS", "PARAMS", "explore", "explore_spec", "restrict"]
 WIDTH, HEIGHT = 640, 220
 DATASETS = ("received", "lost", "buffer", "segments", "fetches")
 PARAMS = ("pick", "offsets", "zoom_received", "zoom_log")
-STATUS = alt.Scale(domain=["first", "duplicate", "lost"], range=["#4c78a8", "#f58518", "#e45756"])
+STATUS = alt.Scale(
+    domain=["first", "duplicate", "redelivered", "lost"],
+    range=["#4c78a8", "#f58518", "#b279a2", "#e45756"],
+)
 COPIES = alt.Scale(
     domain=[1, 2, 3, 4, 5], range=["#9ecae9", "#f58518", "#e45756", "#b22222", "#6b0000"]
 )

@@ -11,37 +11,45 @@ from chronik_lab.checker.pattern import run_labels
 from chronik_lab.sim.tables import CheckedTables, RunTables
 from chronik_lab.viz.rows import fit_rows
 
-__all__ = ["GRID_BINS", "lost_points", "pattern_bands", "received_points"]
+__all__ = ["GRID_BINS", "lost_points", "pattern_bands", "received_points", "receipt_status"]
 
 GRID_BINS = 60  # offset x message-id grid for received records of a big run
 
 
-def received_points(run: RunTables, partition: int, budget: int = 3_000) -> pd.DataFrame:
-    """Received records: offset (client-seen), message_id, status ("first" | "duplicate").
+def receipt_status(received: pd.DataFrame) -> np.ndarray:
+    """Per received record, in the checker's words (checker/counts.py): "first" (its id's first
+    receipt), "duplicate" (the id again, at another offset: written twice) or "redelivered"
+    (the same partition, offset and id again: a re-read after a reset, not a duplicate)."""
+    again = received.duplicated(subset=["partition", "offset", "message_id"], keep="first")
+    seen = received["message_id"].duplicated(keep="first")
+    status = np.where(seen.to_numpy(bool), "duplicate", "first").astype(object)
+    status[again.to_numpy(bool)] = "redelivered"
+    return status
 
-    A record is a duplicate when its message id was already received (earlier in the run).
-    Past `budget` rows: an offset x message-id grid instead, with offset_end / id_end, count
-    and duplicates per cell, status "duplicate" when the cell holds any.
+
+def received_points(run: RunTables, partition: int, budget: int = 3_000) -> pd.DataFrame:
+    """Received records: offset (client-seen), message_id, status (`receipt_status`).
+
+    Past `budget` rows: an offset x message-id grid instead, with offset_end / id_end, count,
+    duplicates and redelivered per cell; status "duplicate" when the cell holds any duplicate,
+    else "redelivered" when it holds a re-read record, else "first".
     """
     rec = run.received
-    dup = rec["message_id"].duplicated(keep="first").to_numpy(bool)
+    status = receipt_status(rec)
     mask = (rec["partition"] == partition).to_numpy(bool)
     pts = pd.DataFrame(
         {
             "offset": rec["offset"].to_numpy(np.int64)[mask],
             "message_id": rec["message_id"].to_numpy(np.int64)[mask],
-            "duplicate": dup[mask],
+            "status": status[mask],
         }
     )
     if len(pts) <= budget:
-        return pd.DataFrame(
-            {
-                "offset": pts["offset"],
-                "message_id": pts["message_id"],
-                "status": np.where(pts["duplicate"], "duplicate", "first").astype(object),
-            }
-        )
-    return fit_rows(_grid(pts, "offset", "duplicate"), budget)
+        return pts
+    flags = pts.assign(
+        duplicate=pts["status"] == "duplicate", redelivered=pts["status"] == "redelivered"
+    )
+    return fit_rows(_grid(flags, "offset", "duplicate"), budget)
 
 
 def lost_points(run: RunTables, partition: int, budget: int = 1_000) -> pd.DataFrame:
@@ -71,13 +79,18 @@ def _grid(pts: pd.DataFrame, x: str, flag: str) -> pd.DataFrame:
         lo, hi = int(pts[col].min()), int(pts[col].max()) + 1
         width = max(1, -(-(hi - lo) // GRID_BINS))
         cells[col] = (lo + (pts[col].to_numpy(np.int64) - lo) // width * width, width)
-    df = pd.DataFrame({x: cells[x][0], "message_id": cells["message_id"][0], flag: pts[flag]})
+    again = pts.get("redelivered", False)
+    df = pd.DataFrame(
+        {x: cells[x][0], "message_id": cells["message_id"][0], flag: pts[flag], "again": again}
+    )
     g = df.groupby([x, "message_id"], as_index=False).agg(
-        count=(flag, "size"), duplicates=(flag, "sum")
+        count=(flag, "size"), duplicates=(flag, "sum"), redelivered=("again", "sum")
     )
     g[f"{x}_end"] = g[x] + cells[x][1]
     g["id_end"] = g["message_id"] + cells["message_id"][1]
-    g["status"] = np.where(g["duplicates"] > 0, "duplicate", "first").astype(object)
+    status = np.where(g["redelivered"] > 0, "redelivered", "first").astype(object)
+    status[(g["duplicates"] > 0).to_numpy(bool)] = "duplicate"
+    g["status"] = status
     return g
 
 
