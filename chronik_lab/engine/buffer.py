@@ -18,6 +18,7 @@ records beyond the last 1000 (`records.drain(0..trim)`), flushed or not.
 from __future__ import annotations
 
 import bisect
+import itertools
 import sys
 from collections.abc import Iterable
 
@@ -36,6 +37,7 @@ class PartitionBuffer:
         # flushed, and dropped, without ever being converted on their own.
         self.entries: list[LazyBatch] = []
         self._rows = 0  # records in `entries`, kept as they change: len() runs on every update
+        self._ordered = True  # entries sorted by offset and disjoint: no blind append so far
         self.flushed_through = flushed_through  # the last offset marked flushed (chronik's
         # flushed_offset: tracked, never used as a floor)
         # chronik's buffer.base_offset and buffer.high_watermark, which gate the buffer-first
@@ -74,6 +76,7 @@ class PartitionBuffer:
                 self.high_watermark = high_watermark
             above = not entries or first > entries[-1].last
             if above or self.bugs.blind_append_buffer:
+                self._ordered &= above
                 entries.append(entry)  # records.extend(records): no check, no sort
                 self._rows += last - first + 1
                 added.append((first, last))
@@ -86,13 +89,17 @@ class PartitionBuffer:
         return added
 
     def _unbuffered(self, entry: LazyBatch) -> list[LazyBatch]:
-        """The parts of `entry` whose offsets are not buffered now (entries are disjoint)."""
-        if not self.entries or entry.first > self.entries[-1].last:
+        """The parts of `entry` whose offsets are not buffered now. Only the dedup path calls
+        it, whose entries are sorted and disjoint: it starts at the first entry ending at or
+        above `entry`, found by bisection (a flush re-buffering into a long buffer)."""
+        entries = self.entries
+        if not entries or entry.first > entries[-1].last:
             return [entry]  # the usual case: above everything buffered
         pieces, lo = [], entry.first
-        for e in self.entries:
-            if e.last < lo or e.first > entry.last:
-                continue
+        start = bisect.bisect_left(entries, entry.first, key=_last)
+        for e in itertools.islice(entries, start, None):
+            if e.first > entry.last:
+                break
             if e.first > lo:
                 pieces.append(entry.slice_offsets(lo, e.first))
             lo = e.last + 1
@@ -132,6 +139,7 @@ class PartitionBuffer:
             # fc6e6ce's mark_flushed: clear everything, records above up_to included.
             self.entries.clear()
             self._rows = 0
+            self._ordered = True
             return
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
         # (Entries wholly flushed, the usual case, are dropped without slicing them.)
@@ -147,9 +155,15 @@ class PartitionBuffer:
         """The first `limit` buffered records with lo <= offset < hi, in buffer order
         (duplicates and all). Stops once it has them: a buggy buffer can be long."""
         out: list[pa.RecordBatch] = []
-        for entry in self.entries:
-            if limit <= 0:
+        entries = self.entries
+        # Sorted and disjoint (no blind append so far): start at the first entry ending at or
+        # above lo and stop past hi. Otherwise every entry, in buffer order, skipping cheaply.
+        start = bisect.bisect_left(entries, lo, key=_last) if self._ordered else 0
+        for entry in itertools.islice(entries, start, None):
+            if limit <= 0 or (self._ordered and entry.first >= hi):
                 break
+            if entry.last < lo or entry.first >= hi:
+                continue
             piece = entry.slice_offsets(lo, hi)
             if piece.num_rows > limit:  # contiguous: the first `limit` offsets
                 piece = piece.slice_offsets(piece.first, piece.first + limit)
@@ -163,3 +177,7 @@ class PartitionBuffer:
 
     def __len__(self) -> int:
         return self._rows
+
+
+def _last(entry: LazyBatch) -> int:
+    return entry.last
