@@ -19,6 +19,7 @@ from kafka.protocol.metadata import (
 from kafka.protocol.producer import ProduceRequest
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+from kafka_frames import read_frame, record_batch
 
 import chronik_lab as cl
 from chronik_lab import wire
@@ -43,25 +44,10 @@ def _connect(server: wire.Server) -> socket.socket:
     return sock
 
 
-def _read_frame(sock: socket.socket) -> bytes:
-    size = struct.unpack(">i", _read_exactly(sock, 4))[0]
-    return _read_exactly(sock, size)
-
-
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("closed")
-        out += chunk
-    return out
-
-
 def _call(sock: socket.socket, request, version: int, correlation_id: int = 1):
     request.with_header(correlation_id=correlation_id, client_id="test")
     sock.sendall(request.encode(version=version, header=True, framed=True))
-    frame = _read_frame(sock)
+    frame = read_frame(sock)
     response_class = type(request).__name__.replace("Request", "Response")
     module = __import__(type(request).__module__, fromlist=[response_class])
     cls = getattr(module, response_class)
@@ -75,20 +61,9 @@ def _closed(sock: socket.socket) -> bool:
         return True
 
 
-def _records(*values: bytes) -> bytes:
-    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
-    for v in values:
-        b.append(timestamp=1, key=None, value=v)
-    b.close()
-    return bytes(b.buffer())
-
-
 def _produce(values: list[bytes], topic: str = "t", compression: int = 0) -> ProduceRequest:
-    b = MemoryRecordsBuilder(magic=2, compression_type=compression, batch_size=1 << 20)
-    for v in values:
-        b.append(timestamp=1, key=None, value=v)
-    b.close()
-    part = ProduceRequest.TopicProduceData.PartitionProduceData(index=0, records=b.buffer())
+    batch = record_batch(*values, compression=compression)
+    part = ProduceRequest.TopicProduceData.PartitionProduceData(index=0, records=batch)
     data = ProduceRequest.TopicProduceData(name=topic, partition_data=[part])
     return ProduceRequest(acks=-1, timeout_ms=1000, topic_data=[data])
 
@@ -124,7 +99,7 @@ def test_api_versions_above_the_range_answers_unsupported_version_as_v0(server):
     req.with_header(correlation_id=9, client_id="test")
     with _connect(server) as sock:
         sock.sendall(req.encode(version=4, header=True, framed=True))
-        resp = ApiVersionsResponse.decode(_read_frame(sock), version=0, header=True)
+        resp = ApiVersionsResponse.decode(read_frame(sock), version=0, header=True)
     assert resp.error_code == 35
     assert resp.header.correlation_id == 9
     assert {k.api_key for k in resp.api_keys} == set(SUPPORTED)
@@ -490,7 +465,7 @@ def test_a_flexible_request_headers_tagged_fields_are_skipped(server):
     frame = raw[:header_end] + tagged + raw[header_end + 1 :]
     with _connect(server) as sock:
         sock.sendall(struct.pack(">i", len(frame)) + frame)
-        resp = MetadataResponse.decode(_read_frame(sock), version=9, header=True)
+        resp = MetadataResponse.decode(read_frame(sock), version=9, header=True)
     assert resp.header.correlation_id == 5
     assert [t.name for t in resp.topics] == ["t"]
 

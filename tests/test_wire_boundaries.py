@@ -8,13 +8,12 @@ its `with` block."""
 from __future__ import annotations
 
 import socket
-import struct
 
 import pytest
 from kafka.protocol.consumer import FetchRequest, FetchResponse
 from kafka.protocol.metadata import MetadataRequest
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
-from kafka.record.memory_records import MemoryRecordsBuilder
+from kafka_frames import read_frame, record_batch
 
 import chronik_lab as cl
 from chronik_lab import wire
@@ -87,28 +86,9 @@ def _produce_side(trace):
 def _call(sock: socket.socket, request, version: int):
     request.with_header(correlation_id=1, client_id="test")
     sock.sendall(request.encode(version=version, header=True, framed=True))
-    size = struct.unpack(">i", _read(sock, 4))[0]
-    frame = _read(sock, size)
+    frame = read_frame(sock)
     response = {ProduceRequest: ProduceResponse, FetchRequest: FetchResponse}.get(type(request))
     return None if response is None else response.decode(frame, version=version, header=True)
-
-
-def _read(sock: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("closed")
-        out += chunk
-    return out
-
-
-def _batch(*values: bytes) -> bytes:
-    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
-    for v in values:
-        b.append(timestamp=1, key=None, value=v)
-    b.close()
-    return bytes(b.buffer())
 
 
 def _produce(records: bytes) -> ProduceRequest:
@@ -139,7 +119,7 @@ def sock():
             req = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name="t")])
             req.with_header(correlation_id=1, client_id="test")
             s.sendall(req.encode(version=1, header=True, framed=True))
-            _read(s, struct.unpack(">i", _read(s, 4))[0])
+            read_frame(s)
             yield server, s
         finally:
             s.close()
@@ -147,8 +127,8 @@ def sock():
 
 def test_the_produce_log_counts_batches_so_two_in_one_request_show(sock):
     server, s = sock
-    _call(s, _produce(_batch(b"a", b"b")), 7)
-    _call(s, _produce(_batch(b"c") + _batch(b"d", b"e", b"f")), 7)
+    _call(s, _produce(record_batch(b"a", b"b")), 7)
+    _call(s, _produce(record_batch(b"c") + record_batch(b"d", b"e", b"f")), 7)
     assert [
         (w.request, w.partition, w.batches, w.records, w.base_offset) for w in server.produced
     ] == [
@@ -162,7 +142,7 @@ def test_caught_up_only_after_an_empty_answer_at_the_consumers_position(sock):
     assert not server.caught_up("t", {0: None})  # nothing answered yet
     _call(s, _fetch(0), 11)
     assert server.caught_up("t", {0: None})  # an empty log, read from its start
-    _call(s, _produce(_batch(b"a", b"b", b"c")), 7)
+    _call(s, _produce(record_batch(b"a", b"b", b"c")), 7)
     _call(s, _fetch(0), 11)  # records: not the end
     assert not server.caught_up("t", {0: 3})
     _call(s, _fetch(3), 11)  # empty at the high watermark
@@ -173,7 +153,7 @@ def test_caught_up_only_after_an_empty_answer_at_the_consumers_position(sock):
 
 def test_an_out_of_range_answer_is_not_caught_up(sock):
     server, s = sock
-    _call(s, _produce(_batch(b"a")), 7)
+    _call(s, _produce(record_batch(b"a")), 7)
     answer = _call(s, _fetch(5), 11).responses[0].partitions[0]
     assert answer.error_code == 1  # the consumer resets and reads again: not the end
     assert not server.caught_up("t", {0: 5})
@@ -181,6 +161,6 @@ def test_an_out_of_range_answer_is_not_caught_up(sock):
 
 def test_a_consumer_that_received_nothing_is_at_the_log_start(sock):
     server, s = sock
-    _call(s, _produce(_batch(b"a")), 7)
+    _call(s, _produce(record_batch(b"a")), 7)
     _call(s, _fetch(1), 11)  # empty, but not where such a consumer reads
     assert not server.caught_up("t", {0: None})
