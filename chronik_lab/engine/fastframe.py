@@ -41,10 +41,10 @@ _PAD = bytes(8)
 _MAX_DATA = (1 << 31) - 1  # int32 offsets: past this, leave it to pyarrow (never reached)
 
 
-def _field_positions(meta: bytes) -> tuple[int, int, int, int]:
-    """Where, in the metadata flatbuffer, the row count, the field nodes, the buffers and the
-    body length are (Message: version, header_type, header, bodyLength, custom_metadata;
-    RecordBatch: length, nodes, buffers)."""
+def _field_positions(meta: bytes) -> tuple[int, int, int]:
+    """Where, in the metadata flatbuffer, the row count, the field nodes and the buffers are
+    (Message: version, header_type, header, ...; RecordBatch: length, nodes, buffers). The
+    body length's position is framing's (`framing._BODY_LEN_AT`)."""
 
     def u32(at: int) -> int:
         return struct.unpack_from("<I", meta, at)[0]
@@ -59,10 +59,10 @@ def _field_positions(meta: bytes) -> tuple[int, int, int, int]:
     nodes, buffers = header[1] + u32(header[1]), header[2] + u32(header[2])
     if (u32(nodes), u32(buffers)) != (4, 10):
         raise RuntimeError("unexpected record batch metadata")
-    return header[0], nodes + 4, buffers + 4, message[3]
+    return header[0], nodes + 4, buffers + 4
 
 
-def _template() -> tuple[bytes, tuple[int, int, int, int]]:
+def _template() -> tuple[bytes, tuple[int, int, int]]:
     """The head (prefix + metadata) of a sample message, and the field positions in a head."""
     sample = build_batch([LazyBatch(0, 1, [b"v"], None, 0)])
     head = framing._serialize(sample).slice(0, framing.HEAD_LEN).to_pybytes()
@@ -70,7 +70,8 @@ def _template() -> tuple[bytes, tuple[int, int, int, int]]:
     return head, positions  # type: ignore[return-value]
 
 
-_TEMPLATE, (_LENGTH_AT, _NODES_AT, _BUFFERS_AT, _BODY_LEN_AT) = _template()
+_TEMPLATE, (_LENGTH_AT, _NODES_AT, _BUFFERS_AT) = _template()
+_BODY_LEN_AT = framing._BODY_LEN_AT
 
 
 def encode_entries(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes | pa.Buffer]:

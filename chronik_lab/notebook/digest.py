@@ -25,8 +25,9 @@ from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
 from chronik_lab.notebook.narrative import headline, verdict
+from chronik_lab.sim.causes import ranking_row
 from chronik_lab.sim.scenario import Run, Scenario, seed_sizes
-from chronik_lab.sim.sweeps import listed, split_label
+from chronik_lab.sim.sweeps import listed, short_split, split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
 
 __all__ = [
@@ -114,8 +115,8 @@ def _short(parameters: Mapping[str, Any]) -> dict[str, Any]:
     label, "(4+6)×10,000": the summary and the index stay small and readable."""
     out = dict(parameters)
     sizes = out.get("batch_sizes")
-    if isinstance(sizes, (list, tuple)) and len(sizes) > 6:
-        out["batch_sizes"] = split_label(sizes, int(out.get("messages") or sum(sizes)))
+    if isinstance(sizes, (list, tuple)):
+        out["batch_sizes"] = short_split(sizes, int(out.get("messages") or sum(sizes)))
     return out
 
 
@@ -252,11 +253,9 @@ def explain_digest(
 def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
     """The ranking's row for the version under investigation: what it gives on the
     observation's workload (None when the ranking left that combination out)."""
-    wanted = tuple(sorted(resolve_bugs(bugs)))
-    rows = ranking[[tuple(sorted(b)) == wanted for b in ranking["bugs"]]]
-    if rows.empty:
+    row = ranking_row(ranking, bugs)
+    if row is None:
         return None
-    row = rows.iloc[0]
     keys = ("rank", "received", "duplicates", "lost", "distance", "exact", "minimal")
     return {"bugs": bugs, **{k: _plain(row[k]) for k in keys}}
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from chronik_lab.bugs import BUGS, resolve_bugs
+from chronik_lab.bugs import BUGS
 from chronik_lab.checker.counts import outcome
 from chronik_lab.notebook.evidence import (
     COUNTERFACTUAL_LIMIT,
@@ -28,7 +28,9 @@ from chronik_lab.notebook.evidence import (
 )
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
-from chronik_lab.sim.sweeps import split_label
+from chronik_lab.sim.causes import ranking_row
+from chronik_lab.sim.clients import MAX_RESETS
+from chronik_lab.sim.sweeps import short_split
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
@@ -57,7 +59,6 @@ __all__ = [
 ENTRIES_SHOWN = 6  # buffer entries written out in full; the rest are counted
 PARTITIONS_SHOWN = 4
 IDS_SHOWN = 40  # observed ids written out; the rest are counted
-SIZES_SPELLED_OUT = 6  # request sizes written out ("in requests of 4 and 6"); more: a label
 
 
 # -- the outcome ------------------------------------------------------------------------------
@@ -141,15 +142,14 @@ def _requests(sizes: Sequence[int] | None, messages: int) -> str:
         return "in single-message requests"
     if len(sizes) == 1:
         return f"in one request of {sizes[0]:,}"
-    if len(sizes) <= SIZES_SPELLED_OUT:
-        return "in requests of " + _and([f"{size:,}" for size in sizes])
-    return f"in {len(sizes):,} requests ({split_label(sizes, messages)})"
+    short = short_split(sizes, messages)
+    if isinstance(short, list):
+        return "in requests of " + _and([f"{size:,}" for size in short])
+    return f"in {len(sizes):,} requests ({short})"
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, list | tuple) and len(value) > SIZES_SPELLED_OUT:
-        return split_label(value, sum(value))
-    return str(value)
+    return str(short_split(value, sum(value)) if isinstance(value, list | tuple) else value)
 
 
 def _and(items: Sequence[str]) -> str:
@@ -199,7 +199,7 @@ def _versions_story(
     ranking: pd.DataFrame, version: str | None, recorded_on: str | None
 ) -> list[str]:
     out = []
-    row = None if version is None else _row_of(ranking, version)
+    row = None if version is None else ranking_row(ranking, version)
     if row is not None:
         own = " (the version it was recorded on)" if version == recorded_on else ""
         out.append(
@@ -207,20 +207,13 @@ def _versions_story(
             f"{_result(row)} on this workload: {_match(row)}. Its single fixes are tried at "
             "the end of this page."
         )
-    row = None if recorded_on in (None, version) else _row_of(ranking, recorded_on)
+    row = None if recorded_on in (None, version) else ranking_row(ranking, recorded_on)
     if row is not None:
         out.append(
             f"The observation was recorded on {recorded_on}, which gives {_result(row)} here: "
             f"{_match(row)}."
         )
     return out
-
-
-def _row_of(ranking: pd.DataFrame, bugs: str) -> pd.Series | None:
-    """The ranking's row for a version (a preset or bug names), or None if it is left out."""
-    wanted = resolve_bugs(bugs)
-    rows = ranking[[frozenset(b) == wanted for b in ranking["bugs"]]]
-    return None if rows.empty else rows.iloc[0]
 
 
 def _result(row: pd.Series) -> str:
@@ -415,7 +408,7 @@ def stopped(run: RunTables) -> str:
     if getattr(run, "consumer_capped", False):
         out.append(
             "The simulated consumer then stopped at its cap (10 × messages + 100 polls, "
-            "or 3 resets a partition), not because the log had nothing more."
+            f"or {MAX_RESETS} resets a partition), not because the log had nothing more."
         )
     rotations = int((run.trace["step"] == "rotation").sum()) if len(run.trace) else 0
     if rotations:

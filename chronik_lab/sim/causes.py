@@ -32,7 +32,7 @@ from chronik_lab.sim.levenshtein import edit_distance
 from chronik_lab.sim.scenario import Scenario, received_ids
 from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_of
 
-__all__ = ["COLUMNS", "edit_distance", "explain", "single_fixes"]
+__all__ = ["COLUMNS", "edit_distance", "explain", "ranking_row", "single_fixes"]
 
 BUG_NAMES = SWITCHES
 COLUMNS = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates", "lost"]
@@ -145,6 +145,14 @@ def _preset_by_ids(found: Explored, keys: list[bytes]) -> dict[bytes, str]:
         if owner >= 0:  # settled even under early stop; not when outside `switches`
             out.setdefault(keys[owner], name)
     return out
+
+
+def ranking_row(ranking: pd.DataFrame, bugs: str | Iterable[str]) -> pd.Series | None:
+    """The row of an `explain` table for a version (a preset or bug names), or None when the
+    table left that combination out (early stop, or `switches`)."""
+    wanted = resolve_bugs(bugs)
+    rows = ranking[[frozenset(b) == wanted for b in ranking["bugs"]]]
+    return None if rows.empty else rows.iloc[0]
 
 
 def single_fixes(

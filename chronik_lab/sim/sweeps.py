@@ -21,7 +21,7 @@ from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.executors import Pool, progress_bar
 from chronik_lab.sim.scenario import Scenario, received_ids
 
-__all__ = ["listed", "split_label", "sweep"]
+__all__ = ["listed", "short_split", "split_label", "sweep"]
 
 COLUMNS = [
     "preset",
@@ -141,6 +141,13 @@ def split_label(batch_sizes: Sequence[int] | None, messages: int) -> str:
             if label:
                 return label
     return "+".join(map(str, sizes))
+
+
+def short_split(batch_sizes: Sequence[int], messages: int) -> list[int] | str:
+    """A split as a list while it is spelled out in full (SPELLED_OUT requests at most), else
+    its label: what summaries and prose show for 20,000 requests, "(4+6)×10,000"."""
+    sizes = [int(size) for size in batch_sizes]
+    return sizes if len(sizes) <= SPELLED_OUT else split_label(sizes, messages)
 
 
 def _repeated(sizes: list[int], period: int) -> str | None:

@@ -16,11 +16,10 @@ order.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from chronik_lab.wire.outcomes import Outcome, classify
+from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
 
@@ -66,13 +65,12 @@ class AiokafkaClient:
         """Send each request's (partition, value) messages as one batch per partition, up to
         `window` requests unanswered; yield each request's outcomes, in order."""
         run = self._loop.run_until_complete
-        pending: deque[tuple[int, list[tuple[list[int], Any]]]] = deque()
-        for messages in requests:
-            pending.append((len(messages), run(self._submit(topic, messages, timeout_s))))
-            if len(pending) >= window:
-                yield run(self._settle(*pending.popleft(), timeout_s))
-        while pending:
-            yield run(self._settle(*pending.popleft(), timeout_s))
+        yield from windowed(
+            requests,
+            lambda messages: (len(messages), run(self._submit(topic, messages, timeout_s))),
+            lambda submitted: run(self._settle(*submitted, timeout_s)),
+            window,
+        )
 
     async def _submit(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from chronik_lab.wire.outcomes import Outcome, classify
+from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
 MAX_IN_FLIGHT = 16  # produce requests unanswered on the connection
@@ -77,13 +76,12 @@ class KafkaPythonClient:
     ) -> Iterator[list[Outcome]]:
         """Send each request's (partition, value) messages as one batch per partition, up to
         `window` requests unanswered; yield each request's outcomes, in order."""
-        pending: deque[list[Any]] = deque()
-        for messages in requests:
-            pending.append(self._submit(topic, messages, timeout_s, wait_drained=window == 1))
-            if len(pending) >= window:
-                yield self._settle(pending.popleft(), timeout_s)
-        while pending:
-            yield self._settle(pending.popleft(), timeout_s)
+        yield from windowed(
+            requests,
+            lambda messages: self._submit(topic, messages, timeout_s, wait_drained=window == 1),
+            lambda futures: self._settle(futures, timeout_s),
+            window,
+        )
 
     def _submit(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float, wait_drained: bool

@@ -3,7 +3,13 @@ fail (the write certainly did not happen) or info (it may or may not have happen
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -11,6 +17,23 @@ class Outcome:
     type: str  # "ok" | "fail" | "info"
     offset: int | None = None
     error: str | None = None
+
+
+def windowed(
+    requests: Iterable[T],
+    submit: Callable[[T], P],
+    settle: Callable[[P], list[Outcome]],
+    window: int,
+) -> Iterator[list[Outcome]]:
+    """Each request's outcomes, in order, with up to `window` requests submitted and not yet
+    settled: the pipelining loop of the drivers that keep requests in flight."""
+    pending: deque[P] = deque()
+    for request in requests:
+        pending.append(submit(request))
+        if len(pending) >= window:
+            yield settle(pending.popleft())
+    while pending:
+        yield settle(pending.popleft())
 
 
 def classify(exc: BaseException) -> Outcome:

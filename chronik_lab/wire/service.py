@@ -198,23 +198,21 @@ class DataService:
         self, topic: str, index: int, data: Any, acks: int
     ) -> tuple[int, int, int, int]:
         """(index, error_code, base_offset, log_start_offset) of one partition's write."""
-        number = self.produce_requests
+        error, base, batches, records = NONE, -1, 0, 0
         if index < 0 or index >= self.topics.get(topic, 0):
-            self.produced.append(Written(number, topic, index, 0, 0, -1))
-            return index, UNKNOWN_TOPIC, -1, -1
-        batches = records = 0
-        try:
-            keys, values, batches = decode_records(data)
-            records = len(values)
-            result = self.broker.produce(topic, index, values, keys, acks=acks)
-        except BadRecordsError as exc:
-            self.produced.append(Written(number, topic, index, batches, records, -1))
-            return index, exc.error_code, -1, -1
-        except InvalidArgumentError:
-            self.produced.append(Written(number, topic, index, batches, records, -1))
-            return index, INVALID_TOPIC, -1, -1
-        self.produced.append(Written(number, topic, index, batches, records, result.base_offset))
-        return index, NONE, result.base_offset, self.log_start(topic, index)
+            error = UNKNOWN_TOPIC
+        else:
+            try:
+                keys, values, batches = decode_records(data)
+                records = len(values)
+                base = self.broker.produce(topic, index, values, keys, acks=acks).base_offset
+            except BadRecordsError as exc:
+                error = exc.error_code
+            except InvalidArgumentError:
+                error = INVALID_TOPIC
+        # every write is logged, refused ones included (base offset -1)
+        self.produced.append(Written(self.produce_requests, topic, index, batches, records, base))
+        return index, error, base, self.log_start(topic, index) if error == NONE else -1
 
     # -- fetch ----------------------------------------------------------------------------
     def fetch(self, req: Any) -> tuple[Any, int]:
