@@ -311,7 +311,6 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
     return seed_shaped_run(
         messages,
         n_recv,
-        truncated=False,
         sent=sent,
         received=received,
         trace=trace,

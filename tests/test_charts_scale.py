@@ -1,13 +1,10 @@
 """Every chart builder at 10, 10^4 and 10^6 messages: its data covers the whole offset range
-the run's tables hold, or its title says how much it shows ("first 25,000 of 100,000
-offsets"); a chart drawn from a thinned history says so ("the state at every 1,024th step");
-it never embeds more than altair's 5,000 rows; its step axis covers the trace, or says where
-the snapshots stopped.
+the run's tables hold; a chart drawn from a thinned history says so ("the state at every
+1,024th step"); it never embeds more than altair's 5,000 rows; its step axis covers the trace.
 
 10 and 10^4 are real runs (cl.run); at 10^4 single sends under v0.7.5 the recorder thins its
 history. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
-minutes): complete, thinned (a stride on the namespace), and with the snapshots cut short as
-the former recorder cut them. The 10^6 cases are marked slow.
+minutes): complete, and thinned (a stride on the namespace). The 10^6 cases are marked slow.
 """
 
 from __future__ import annotations
@@ -36,10 +33,9 @@ def _real(messages: int, bugs: str, per_request: int | None) -> cl.Run:
     return cl.run(cl.Scenario(messages=messages, batch_sizes=sizes, bugs=bugs, flush_batches=2))
 
 
-def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespace:
+def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
     """A million-message v0.7.5-like run: every id once, the first half twice; requests of
-    1,000; a buffer of two overlapping entries per snapshot; one segment per 10,000 offsets.
-    With `truncated`, the snapshot tables stop a quarter of the way, as the recorder's do."""
+    1,000; a buffer of two overlapping entries per snapshot; one segment per 10,000 offsets."""
     ids = np.arange(messages)
     received_ids = np.concatenate([ids, ids[: messages // 2]])
     n = len(received_ids)
@@ -120,15 +116,9 @@ def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespa
             "buffer_entries": 2,
         }
     )
-    if truncated:
-        stop = steps // 4
-        buffer_history = buffer_history[buffer_history["step_index"] < stop]
-        segment_history = segment_history[segment_history["step_index"] < stop]
-        offsets_history = offsets_history[offsets_history["step_index"] < stop]
     return seed_shaped_run(
         messages,
         n,
-        truncated=truncated,
         stride=stride,
         sent=sent,
         received=received,
@@ -146,9 +136,8 @@ RUNS = {
     "1e4-v0.7.5-sampled": lambda: _real(10_000, "v0.7.5", None),
     "1e4-v0.7.6": lambda: _real(10_000, "v0.7.6", 100),
     "1e4-fixed": lambda: _real(10_000, "fixed", 100),
-    "1e6-complete": lambda: _synthetic(1_000_000, truncated=False),
-    "1e6-truncated": lambda: _synthetic(1_000_000, truncated=True),
-    "1e6-sampled": lambda: _synthetic(1_000_000, truncated=False, stride=64),
+    "1e6-complete": lambda: _synthetic(1_000_000),
+    "1e6-sampled": lambda: _synthetic(1_000_000, stride=64),
 }
 _cache: dict[str, object] = {}
 
@@ -193,7 +182,7 @@ def _reference(run, build) -> tuple[int, tuple[str, ...]]:
 
 
 @pytest.mark.parametrize(("name", "build"), list(_cases()))
-def test_chart_covers_the_offsets_or_says_how_many_it_shows(name, build):
+def test_chart_covers_the_offsets_and_says_when_it_is_sampled(name, build):
     run = _run(name)
     chart = build(run)
     spec = chart.to_dict()  # raises MaxRowsError past 5,000 rows in a dataset
@@ -204,19 +193,14 @@ def test_chart_covers_the_offsets_or_says_how_many_it_shows(name, build):
         drawn = _max(_rows(spec), *columns)
         # binned cells end at their block's edge: allow one block (of at most 1/40 of the range)
         assert drawn >= top - max(1, top // 40) - 1, (drawn, top)
-    total = int(run.sent["offset"].max()) + 1
-    if run.snapshots_truncated and build in (charts.segment_map, charts.buffer_contents):
-        assert f"of {total:,} offsets" in text  # "…: this shows the first N of M offsets"
-        assert "snapshots stopped at step" in text
-    stride = getattr(run, "snapshots_stride", 1)
     if build in (charts.segment_map, charts.buffer_contents):
         sampled = "the state at every " in text
-        assert sampled == (stride > 1), (stride, text[:300])
+        assert sampled == (run.snapshots_stride > 1), (run.snapshots_stride, text[:300])
 
 
 def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
     run = _run("1e4-v0.7.5-sampled")
-    assert run.snapshots_stride > 1 and not run.snapshots_truncated
+    assert run.snapshots_stride > 1
     assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)
     assert int(run.buffer_history["last_offset"].max()) == 9_999  # the last offset, at the end
 
@@ -229,7 +213,7 @@ def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
         if c.values[1] is not charts.received_vs_sent and c.values[1] is not charts.buffer_sequence
     ],
 )
-def test_step_axis_spans_the_trace_or_says_where_the_snapshots_stopped(name, build):
+def test_step_axis_spans_the_trace(name, build):
     run = _run(name)
     spec = build(run).to_dict()
     domains = [
@@ -239,10 +223,7 @@ def test_step_axis_spans_the_trace_or_says_where_the_snapshots_stopped(name, bui
     ]
     steps = int(run.trace["step_index"].max()) + 1
     assert domains
-    if run.snapshots_truncated:
-        assert "snapshots stopped at step" in json.dumps(spec)
-    else:
-        assert all(d[1] >= steps for d in domains)
+    assert all(d[1] >= steps for d in domains)
 
 
 def _units(spec: object) -> list[dict]:
@@ -273,7 +254,6 @@ def test_buffer_sequence_draws_every_entry_or_says_how_many(name):
 def test_before_after_at_a_million_shares_one_budget_and_one_offset_axis():
     runs = {
         "complete": _run("1e6-complete"),
-        "truncated": _run("1e6-truncated"),
         "sampled": _run("1e6-sampled"),
     }
     chart = charts.before_after(runs)

@@ -100,14 +100,6 @@ def test_a_big_run_says_it_did_not_rerun_each_switch():
     assert narrative.headline(run) in text
 
 
-def test_truncated_snapshots_are_said_rather_than_guessed(preset_runs):
-    run = preset_runs["v0.7.5"]
-    cut = run.buffer_history[run.buffer_history["step_index"] < 5]
-    short = cl.Run(**{**run.__dict__, "buffer_history": cut, "snapshots_truncated": True})
-    assert tables.buffer_at(short, 0, 14) is None
-    assert "not recorded" in narrative.why(short)
-
-
 @pytest.mark.parametrize("bugs", ["v0.7.5", "v0.7.4", "v0.7.6"])
 def test_a_thinned_history_tells_the_first_fetch_exactly(bugs, monkeypatch):
     # the first fetch comes mid-run (poll_every), after the recorder has thinned its history
@@ -254,7 +246,6 @@ def test_every_summary_carries_the_runs_verdict_and_headline(preset_runs, preset
     summary = digest.notebook_summary("01_reproduce", {}, run)
     assert summary["verdict"] == narrative.verdict(run)
     assert summary["headline"] == narrative.headline(run)
-    assert summary["snapshots_truncated"] is False
 
 
 def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():

@@ -95,7 +95,6 @@ def run_digest(run: Run) -> dict[str, Any]:
         "bug_set": digest["bug_set"],
         "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact
         "headline": headline(run),  # "10 sent, 20 received: 10 duplicated"
-        "snapshots_truncated": digest["snapshots_truncated"],
     }
 
 

@@ -85,10 +85,6 @@ def _clears_all(run: RunTables) -> str | None:
     off = run.offsets_history
     at = off[off["step_index"].isin(marks["step_index"]).to_numpy(bool)]
     cleared = int((at["buffer_entries"] == 0).sum())
-    if run.snapshots_truncated and cleared < len(marks):
-        return (
-            f"`mark_flushed` ran {plural(len(marks), 'time')}, clearing the whole buffer each time"
-        )
     if not cleared:
         return None
     if sampling_text(run) and len(at) < len(marks):  # thinned: some states after a mark

@@ -35,7 +35,6 @@ from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
     fetch_reads,
-    recorded_until,
     sampling_text,
     segments_at,
 )
@@ -286,12 +285,7 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     if reads["first_fetch_step"] < 0:
         return "The consumer never fetched."
     held = buffer_at(run, partition, reads["first_fetch_step"])
-    if held is None and recorded_until(run) is not None:
-        buffer = (
-            f"The snapshots stopped at step {recorded_until(run):,}, before the first fetch "
-            f"(step {reads['first_fetch_step']:,}): what the buffer held then is not recorded."
-        )
-    elif held is None:
+    if held is None:
         buffer = (
             f"The history keeps {sampling_text(run)}, not the first fetch's (step "
             f"{reads['first_fetch_step']:,}): what the buffer held then is not recorded."
@@ -398,14 +392,14 @@ def stopped(run: RunTables) -> str:
                 "so the client saw nothing more there and stopped."
             )
     if o["redelivered"]:
-        resets = getattr(run, "offset_resets", 0)
+        resets = run.offset_resets
         times = f" ({_n(resets, 'reset')})" if resets else ""
         out.append(
             f"It received {o['redelivered']:,} records **again**: past the log end the broker "
             f"answered OFFSET_OUT_OF_RANGE (Kafka's rule) and the client went back to the "
             f"earliest offset{times}."
         )
-    if getattr(run, "consumer_capped", False):
+    if run.consumer_capped:
         out.append(
             "The simulated consumer then stopped at its cap (10 × messages + 100 polls, "
             f"or {MAX_RESETS} resets a partition), not because the log had nothing more."

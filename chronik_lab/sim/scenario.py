@@ -184,7 +184,6 @@ class Run:
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
     consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
-    snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
     snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (recorder.py)
 
@@ -208,7 +207,6 @@ class Run:
             "consumer_capped": self.consumer_capped,
             "failed_partitions": list(self.failed_partitions),
             "offset_resets": self.offset_resets,
-            "snapshots_truncated": self.snapshots_truncated,
             "snapshots_stride": self.snapshots_stride,
         }
 
@@ -240,7 +238,6 @@ def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
         polls=consumer.polls,
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
-        snapshots_truncated=recorder.truncated,
         offset_resets=consumer.resets,
         **tables,
     )

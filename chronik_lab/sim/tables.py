@@ -6,7 +6,7 @@ namespace a test builds from numpy (a million records without running the engine
 columns are those of `sim/recorder.py` (trace, buffer, segment, offsets history) and
 `sim/clients.py` (sent, received). The history tables hold *kept snapshots*: every state of
 the run while they fit the recorder's budget, else the state at every k-th step
-(`snapshots_stride` = k, an optional attribute: 1 when absent) plus the states the prose reads.
+(`snapshots_stride` = k) plus the states the prose reads.
 
 Below the protocol, the few facts several layers read from those tables (what the buffer held
 before a step, what fetch read, the most copies of an offset): one definition each, so a chart,
@@ -29,10 +29,8 @@ __all__ = [
     "buffer_at",
     "fetch_reads",
     "max_buffer_copies",
-    "recorded_until",
     "segments_at",
     "sampling_text",
-    "snapshots_stride",
     "state_at",
 ]
 
@@ -60,9 +58,11 @@ class RunTables(Protocol):
     """A run's tables: what was sent and received, every step, and the snapshots after them.
 
     Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
-    namespace does. `snapshots_truncated` is True when the recorder stopped taking snapshots
-    (the three history tables then end at the same step, before the trace does; the recorder
-    no longer stops -- it thins, see `snapshots_stride` -- but such tables are still read).
+    namespace does. `snapshots_stride` is 1 when the history tables hold every state of the
+    run, k when they hold the state at every k-th step (see sim/recorder.py);
+    `offset_resets` counts the consumer's resets after OFFSET_OUT_OF_RANGE (0 when the client
+    resets out of the lab's sight); `consumer_capped` is True when the consumer's hard cap (on
+    polls or on resets) stopped it, rather than the log having nothing more.
     """
 
     @property
@@ -80,7 +80,11 @@ class RunTables(Protocol):
     @property
     def offsets_history(self) -> pd.DataFrame: ...
     @property
-    def snapshots_truncated(self) -> bool: ...
+    def snapshots_stride(self) -> int: ...
+    @property
+    def offset_resets(self) -> int: ...
+    @property
+    def consumer_capped(self) -> bool: ...
 
 
 class CheckedTables(RunTables, Protocol):
@@ -93,16 +97,10 @@ class CheckedTables(RunTables, Protocol):
 # -- facts read from the tables (by charts, summaries and prose alike) -----------------------
 
 
-def snapshots_stride(run: RunTables) -> int:
-    """1 when the history holds every state of the run; k when it holds the state at every
-    k-th step (and the states the prose reads: see sim/recorder.py)."""
-    return int(getattr(run, "snapshots_stride", 1) or 1)
-
-
 def sampling_text(run: RunTables) -> str | None:
     """'the state at every 512th step' for a thinned history, else None: the one wording
     charts and prose use for it."""
-    stride = snapshots_stride(run)
+    stride = run.snapshots_stride
     return None if stride == 1 else f"the state at every {_ordinal(stride)} step"
 
 
@@ -135,29 +133,18 @@ def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
     return int(depth.max())
 
 
-def recorded_until(run: RunTables) -> int | None:
-    """The last step the snapshots cover when the recorder stopped early, else None."""
-    if not run.snapshots_truncated:
-        return None
-    tables = (run.buffer_history, run.segment_history, run.offsets_history)
-    return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
-
-
 def state_at(run: RunTables, partition: int, step: int) -> pd.Series | None:
     """The offsets row of the kept snapshot that was the partition's state just before
     `step`; an empty Series when no state precedes it (nothing happened yet); None when that
-    state is not in the history (the snapshots stopped, or it fell between kept ones).
+    state is not in the history (it fell between kept ones).
 
     Exact by `held_until` (the step the state next changed: it held until then) where the
     table has it; without it (tables from before thinning), every change is a row."""
-    until = recorded_until(run)
-    if until is not None and step > until + 1:
-        return None
     off = run.offsets_history
     off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
     if off.empty:
         # Before the first kept state: nothing had happened, unless states were dropped.
-        return pd.Series(dtype=object) if snapshots_stride(run) == 1 else None
+        return pd.Series(dtype=object) if run.snapshots_stride == 1 else None
     row = off.iloc[-1]
     if "held_until" in off.columns and int(row["held_until"]) < step:
         return None  # the state changed again before `step`, and that one was not kept

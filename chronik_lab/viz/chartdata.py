@@ -47,11 +47,9 @@ OFFSET_BINS = 40  # offset bins per snapshot once a buffer chart must be aggrega
 
 
 def run_end(run: RunTables) -> int:
-    """The step after the last one a chart may draw: the end of the trace, or of the snapshots
-    when the recorder stopped taking them (`run.snapshots_truncated`)."""
-    ends = [int(t["step_index"].max()) + 1 for t in _histories(run) if len(t)]
-    if not getattr(run, "snapshots_truncated", False) and len(run.trace):
-        ends.append(int(run.trace["step_index"].max()) + 1)
+    """The step after the last one a chart may draw: the end of the trace (or of the snapshots,
+    should a table outrun it)."""
+    ends = [int(t["step_index"].max()) + 1 for t in (*_histories(run), run.trace) if len(t)]
     return max(ends, default=1)
 
 
