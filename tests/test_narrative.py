@@ -1,4 +1,4 @@
-"""The generated prose: what the headline and the "why" say follows the run, for every preset
+"""The generated prose: what the heading and the "why" say follows the run, for every preset
 and at sizes where nothing, or everything, comes back -- never the seed's text by default."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import chronik_lab as cl
+from chronik_lab.checker.counts import outcome, outcome_sentence, outcome_word
 from chronik_lab.notebook import digest, narrative
 from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim import tables
@@ -33,9 +34,9 @@ def _expected_headline(run: cl.Run) -> str:
 
 
 @pytest.mark.parametrize("preset", list(cl.PRESETS))
-def test_headline_counts_what_this_preset_returned(preset_runs, preset):
+def test_heading_counts_what_this_preset_returned(preset_runs, preset):
     run = preset_runs[preset]
-    assert narrative.headline(run) == _expected_headline(run)
+    assert narrative.heading(run) == f"## {preset}: {_expected_headline(run)}"
 
 
 @pytest.mark.parametrize("preset", list(cl.PRESETS))
@@ -97,7 +98,7 @@ def test_a_big_run_says_it_did_not_rerun_each_switch():
     text = narrative.why(run)
     assert narrative.counterfactuals(run) is None
     assert "does not rerun the workload" in text
-    assert narrative.headline(run) in text
+    assert outcome_sentence(len(run.sent), outcome(run.received, len(run.sent))) in text
 
 
 @pytest.mark.parametrize("bugs", ["v0.7.5", "v0.7.4", "v0.7.6"])
@@ -148,8 +149,9 @@ def test_read_runs_joins_entries_that_continue_each_other():
 @pytest.mark.parametrize(
     ("preset", "expected"), [("v0.7.5", "duplicates"), ("v0.7.6", "loss"), ("fixed", "exact")]
 )
-def test_verdict_names_what_went_wrong(preset_runs, preset, expected):
-    assert narrative.verdict(preset_runs[preset]) == expected
+def test_the_outcome_word_names_what_went_wrong(preset_runs, preset, expected):
+    run = preset_runs[preset]
+    assert outcome_word(outcome(run.received, len(run.sent))) == expected
 
 
 # -- the tables a page shows, and the facts it states --------------------------------------
@@ -244,8 +246,7 @@ def test_explanation_names_the_minimal_causes_or_says_there_are_none():
 def test_every_summary_carries_the_runs_verdict_and_headline(preset_runs, preset):
     run = preset_runs[preset]
     summary = digest.notebook_summary("01_reproduce", {}, run)
-    assert summary["verdict"] == narrative.verdict(run)
-    assert summary["headline"] == narrative.headline(run)
+    assert summary["outcome"] == outcome(run.received, len(run.sent))
 
 
 def test_sweep_story_gives_each_versions_cells_and_the_parameters_cell():
@@ -271,8 +272,10 @@ def test_a_reread_after_a_reset_is_redelivered_not_duplicated():
     run = cl.run(cl.SEED.with_bugs(KAFKA_RANGE))
     o = run.report.counts  # the checker's own words
     assert o["duplicate"] == 10
-    assert narrative.headline(run) == "10 sent, 80 received: 10 duplicated, 60 redelivered"
-    assert narrative.verdict(run) == "duplicates"
+    said = outcome_sentence(len(run.sent), outcome(run.received, len(run.sent)))
+    assert said == "10 sent, 80 received: 10 duplicated, 60 redelivered"
+    assert said in narrative.heading(run) and said in narrative.why(run)
+    assert outcome_word(digest.run_digest(run)["outcome"]) == "duplicates"
     assert digest.run_digest(run)["outcome"]["redelivered"] == 60
 
 

@@ -1,5 +1,5 @@
 """The checker: Jepsen's Kafka anomalies of a history, the pattern of what was received, and the
-invariants of a log (`check_log`, in log_check.py). Like diskcache's `check()`, it reports
+invariants of a log (`check_log`, in invariants.py). Like diskcache's `check()`, it reports
 problems instead of raising; it raises `HistoryError` only when the history itself is unreadable.
 
 The words duplicate, redelivered and lost (lost-write, unseen) are defined once, in counts.py,
@@ -86,7 +86,7 @@ class CheckReport:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines
         (max_runs=None: every run)."""
         s = self.stats
-        lines = [f"history check: {self._verdict()}"]
+        lines = [f"history check: {self.verdict}"]
         # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
         lost = (
             f"lost {s['lost']:,} (lost-write {s['lost_write']:,}, unseen {s['unseen']:,})"
@@ -123,10 +123,8 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """One line: "ok, no anomalies" or "12 anomalies (duplicate 10, offset-gap 2)"."""
-        return self._verdict()
-
-    def _verdict(self) -> str:
+        """The checker's verdict in one line: "ok, no anomalies" or "12 anomalies (duplicate 10,
+        offset-gap 2)". (What the consumer got, in words, is counts.outcome_sentence.)"""
         if self.ok:
             return "ok, no anomalies"
         found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
@@ -140,7 +138,7 @@ class CheckReport:
         stats = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.stats.items())
         pattern = html.escape(self.pattern_text(12)).replace("\n", "<br>")
         return (
-            f"<div><p style='color:{colour}'><b>{html.escape(self._verdict())}</b></p>"
+            f"<div><p style='color:{colour}'><b>{html.escape(self.verdict)}</b></p>"
             f"<p>{html.escape(stats)}</p><p>received (offset ↦ id): <code>{pattern}</code></p>"
             f"<details><summary>counts</summary><table>{counts}</table></details>"
             f"{self.anomalies.head(20).to_html(index=False) if len(self.anomalies) else ''}</div>"

@@ -4,9 +4,8 @@ versions it compares, and the small JSON summary the report tabulates.
 Each notebook ends with `write_summary(summary_path, notebook_summary(...))`. The summary's
 top-level keys are the same for every notebook, so the report's index can show them side by
 side: `notebook`, `parameters`, `sent`, `received`, `counts` (the checker's anomaly counts),
-`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}), `verdict`
-(duplicates / loss / exact) and `headline` (the outcome in words, as the page's heading says
-it); notebooks add their own keys after those.
+`pattern` (the pattern table as text), `outcome` (checker/counts.py's counts: the index says
+them in words) and `ok` (the checker found nothing); notebooks add their own keys after those.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
-from chronik_lab.notebook.narrative import headline, verdict
 from chronik_lab.sim.causes import ranking_row
 from chronik_lab.sim.scenario import Run, Scenario, seed_sizes
 from chronik_lab.sim.sweeps import listed, short_split, split_label
@@ -92,9 +90,6 @@ def run_digest(run: Run) -> dict[str, Any]:
         "pattern": digest["pattern"],
         "outcome": outcome(run.received, digest["sent"]),
         "ok": digest["ok"],
-        "bug_set": digest["bug_set"],
-        "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact
-        "headline": headline(run),  # "10 sent, 20 received: 10 duplicated"
     }
 
 

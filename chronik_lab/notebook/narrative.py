@@ -1,4 +1,4 @@
-"""The prose of a page, generated from the run it describes: headline, "why", the switches.
+"""The prose of a page, generated from the run it describes: heading, "why", the switches.
 
 A notebook's fixed Markdown says only what is true for every parameter (what chronik's code did,
 how to read a chart). Everything that depends on the run -- how many records came back, what the
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from chronik_lab.bugs import BUGS
-from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.notebook.evidence import (
     COUNTERFACTUAL_LIMIT,
     counterfactuals,
@@ -45,13 +45,11 @@ __all__ = [
     "counterfactuals",
     "explanation",
     "heading",
-    "headline",
     "observation",
     "read_runs",
     "stopped",
     "sweep_story",
     "switch_evidence",
-    "verdict",
     "why",
 ]
 
@@ -63,31 +61,14 @@ IDS_SHOWN = 40  # observed ids written out; the rest are counted
 # -- the outcome ------------------------------------------------------------------------------
 
 
-def verdict(run: RunTables) -> str:
-    """'duplicates', 'loss', 'duplicates and loss' or 'exact' (each sent id received once)."""
-    o = outcome(run.received, len(run.sent))
-    kinds = [k for k, n in (("duplicates", o["duplicates"]), ("loss", o["lost"])) if n]
-    return " and ".join(kinds) or "exact"
-
-
-def headline(run: RunTables) -> str:
-    """'10 sent, 20 received: 10 duplicated', '… 0 received: all 10 lost', '… each once'."""
-    sent = len(run.sent)
-    o = outcome(run.received, sent)
-    text = f"{sent:,} sent, {o['received']:,} received"
-    parts = []
-    if o["duplicates"]:
-        parts.append(f"{o['duplicates']:,} duplicated")
-    if o["redelivered"]:  # re-read after a reset: the same records again, not duplicates
-        parts.append(f"{o['redelivered']:,} redelivered")
-    if o["lost"]:
-        parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
-    return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
-
-
 def heading(run: RunTables, level: int = 2) -> str:
     """A Markdown heading for the run: '## v0.7.5: 10 sent, 20 received: 10 duplicated'."""
-    return f"{'#' * level} {_version(run)}: {headline(run)}"
+    return f"{'#' * level} {_version(run)}: {_sentence(run)}"
+
+
+def _sentence(run: RunTables) -> str:
+    """The run's outcome sentence (checker/counts.py): '10 sent, 20 received: 10 duplicated'."""
+    return outcome_sentence(len(run.sent), _own(run))
 
 
 def observation(ids: Sequence[int], sent: int, workload: Mapping[str, Any] | None = None) -> str:
@@ -263,7 +244,7 @@ def why(run: RunTables) -> str:
     """Markdown: per partition what the buffer held at the first fetch and what fetch read,
     then each switch that is on, what it did in this run, and whether it made the difference."""
     parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
-    out = [f"**This run** ({_version(run)}): {headline(run)}."]
+    out = [f"**This run** ({_version(run)}): {_sentence(run)}."]
     for p in parts[:PARTITIONS_SHOWN]:
         prefix = f"Partition {p}: " if len(parts) > 1 else ""
         out.append(prefix + _fetch_story(run, int(p)))
