@@ -15,8 +15,8 @@ def seed_shaped_run(
     stride: int = 1,
     **tables: pd.DataFrame,
 ) -> SimpleNamespace:
-    """A v0.7.5 Run stand-in over `tables` (sent, received, trace, buffer_history,
-    segment_history, offsets_history) whose pattern is 0..m-1 then 0..m/2-1 again.
+    """A v0.7.5 Run stand-in over `tables` (sent, received, trace, buffer_snapshots,
+    segment_snapshots, offsets_snapshots) whose pattern is 0..m-1 then 0..m/2-1 again.
     `stride`: thinned (the recorder's `snapshots_stride`)."""
     pattern = pd.DataFrame(
         {

@@ -1,9 +1,9 @@
 """Every chart builder at 10, 10^4 and 10^6 messages: its data covers the whole offset range
-the run's tables hold; a chart drawn from a thinned history says so ("the state at every
+the run's tables hold; a chart drawn from thinned snapshots says so ("the state at every
 1,024th step"); it never embeds more than altair's 5,000 rows; its step axis covers the trace.
 
 10 and 10^4 are real runs (cl.run); at 10^4 single sends under v0.7.5 the recorder thins its
-history. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
+snapshots. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
 minutes): complete, and thinned (a stride on the namespace). The 10^6 cases are marked slow.
 """
 
@@ -81,7 +81,7 @@ def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
     r = np.arange(requests)
     at = r * per + 3  # the update_buffer step of each request
     first = np.repeat(r * 1_000, 2) - np.tile([0, 500], requests).clip(0)
-    buffer_history = pd.DataFrame(
+    buffer_snapshots = pd.DataFrame(
         {
             "step_index": np.repeat(at, 2),
             "step": "update_buffer",
@@ -94,7 +94,7 @@ def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
         }
     )
     seg_state = r[r % 10 == 9]
-    segment_history = pd.DataFrame(
+    segment_snapshots = pd.DataFrame(
         {
             "step_index": seg_state * per + 5,
             "step": "segment_write",
@@ -106,7 +106,7 @@ def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
             "sealed": False,
         }
     )
-    offsets_history = pd.DataFrame(
+    offsets_snapshots = pd.DataFrame(
         {
             "step_index": r * per + 2,
             "step": "hw_update",
@@ -123,9 +123,9 @@ def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
         sent=sent,
         received=received,
         trace=trace,
-        buffer_history=buffer_history,
-        segment_history=segment_history,
-        offsets_history=offsets_history,
+        buffer_snapshots=buffer_snapshots,
+        segment_snapshots=segment_snapshots,
+        offsets_snapshots=offsets_snapshots,
     )
 
 
@@ -168,12 +168,12 @@ def _reference(run, build) -> tuple[int, tuple[str, ...]]:
     """The highest offset (exclusive) the run's own tables hold for what `build` draws, and
     the chart's data columns that must reach it."""
     if build is charts.segment_map:
-        seg, off = run.segment_history, run.offsets_history
+        seg, off = run.segment_snapshots, run.offsets_snapshots
         tops = [int(seg["last_offset"].max()) + 1 if len(seg) else 0]
         tops.append(int(off["log_end_offset"].max()) if len(off) else 0)
         return max(tops), ("end_offset", "value", "offset_end")
     if build is charts.buffer_contents:
-        buf = run.buffer_history
+        buf = run.buffer_snapshots
         return (int(buf["last_offset"].max()) + 1 if len(buf) else 0), ("offset_end",)
     if build is charts.buffer_sequence:
         return 0, ()  # checked by its own test below
@@ -201,8 +201,8 @@ def test_chart_covers_the_offsets_and_says_when_it_is_sampled(name, build):
 def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
     run = _run("1e4-v0.7.5-sampled")
     assert run.snapshots_stride > 1
-    assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)
-    assert int(run.buffer_history["last_offset"].max()) == 9_999  # the last offset, at the end
+    assert run.offsets_snapshots["held_until"].iloc[-1] == len(run.trace)
+    assert int(run.buffer_snapshots["last_offset"].max()) == 9_999  # the last offset, at the end
 
 
 @pytest.mark.parametrize(

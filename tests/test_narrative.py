@@ -102,8 +102,8 @@ def test_a_big_run_says_it_did_not_rerun_each_switch():
 
 
 @pytest.mark.parametrize("bugs", ["v0.7.5", "v0.7.4", "v0.7.6"])
-def test_a_thinned_history_tells_the_first_fetch_exactly(bugs, monkeypatch):
-    # the first fetch comes mid-run (poll_every), after the recorder has thinned its history
+def test_thinned_snapshots_tell_the_first_fetch_exactly(bugs, monkeypatch):
+    # the first fetch comes mid-run (poll_every), after the recorder has thinned its snapshots
     scenario = cl.Scenario(
         messages=600, batch_sizes="auto", acks=-1, bugs=bugs, flush_batches=2, poll_every=40
     )
@@ -122,13 +122,13 @@ def test_a_thinned_history_tells_the_first_fetch_exactly(bugs, monkeypatch):
 def test_a_state_between_kept_snapshots_is_said_to_be_unrecorded(preset_runs):
     run = preset_runs["v0.7.5"]
     first_fetch = tables.fetch_reads(run, 0)["first_fetch_step"]
-    off = run.offsets_history.copy()
+    off = run.offsets_snapshots.copy()
     off.loc[off.index[-1], "held_until"] = first_fetch - 1  # it changed again, unrecorded
-    thinned = cl.Run(**{**run.__dict__, "offsets_history": off, "snapshots_stride": 4})
+    thinned = cl.Run(**{**run.__dict__, "offsets_snapshots": off, "snapshots_stride": 4})
     assert tables.buffer_at(thinned, 0, first_fetch) is None
     assert tables.segments_at(thinned, 0, first_fetch) is None
     text = narrative.why(thinned)
-    assert "The history keeps the state at every 4th step" in text and "not recorded" in text
+    assert "The snapshots keep the state at every 4th step" in text and "not recorded" in text
 
 
 def test_max_buffer_copies_counts_overlaps_not_touching_entries():
@@ -172,7 +172,7 @@ def test_trace_table_of_mixed_steps_leaves_missing_values_blank(preset_runs):
 
 
 def test_buffer_facts_come_from_the_tables_alone():
-    buffer_history = pd.DataFrame(
+    buffer_snapshots = pd.DataFrame(
         {
             "partition": 0,
             "step_index": [3, 9, 9],
@@ -180,10 +180,10 @@ def test_buffer_facts_come_from_the_tables_alone():
             "last_offset": [3, 3, 5],
         }
     )
-    segment_history = pd.DataFrame(
+    segment_snapshots = pd.DataFrame(
         {"partition": [0, 0, 1], "step_index": [4, 8, 8], "visible": [False, True, False]}
     )
-    tables = SimpleNamespace(buffer_history=buffer_history, segment_history=segment_history)
+    tables = SimpleNamespace(buffer_snapshots=buffer_snapshots, segment_snapshots=segment_snapshots)
     facts = digest.buffer_facts(tables)
     assert facts == {"max_buffer_copies": 2, "segments": 2, "visible_segments": 1}
 

@@ -44,7 +44,7 @@ def test_each_observation_is_reproduced_by_its_versions_preset(entry):
     got = run.received[["partition", "offset", "message_id"]].reset_index(drop=True)
     want = observed(entry)[["partition", "offset", "message_id"]]
     assert got.astype("int64").equals(want.astype("int64"))
-    assert run.offsets_history["high_watermark"].iloc[-1] == entry["facts"].get(
+    assert run.offsets_snapshots["high_watermark"].iloc[-1] == entry["facts"].get(
         "high_watermark", run.scenario.messages
     )
 

@@ -118,10 +118,10 @@ def buffer_facts(run: RunTables) -> dict[str, Any]:
     """The buffer and segments at a glance, from the run's tables: the most copies of one
     offset any buffer snapshot held, and the segments at the last segment snapshot of each
     partition (how many, how many fetch could see)."""
-    seg = run.segment_history
+    seg = run.segment_snapshots
     last = seg[seg["step_index"] == seg.groupby("partition")["step_index"].transform("max")]
     return {
-        "max_buffer_copies": max_buffer_copies(run.buffer_history),
+        "max_buffer_copies": max_buffer_copies(run.buffer_snapshots),
         "segments": len(last),
         "visible_segments": int(last["visible"].sum()),
     }

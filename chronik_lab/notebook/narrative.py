@@ -225,7 +225,7 @@ def at_first_fetch(run: RunTables) -> str:
 def _segments_story(run: RunTables, partition: int) -> str:
     step = fetch_reads(run, partition)["first_fetch_step"]
     last = segments_at(run, partition, step) if step >= 0 else None
-    if last is None:  # never fetched, or that state is not in the history
+    if last is None:  # never fetched, or that state is not in the snapshots
         return ""
     if last.empty:
         return "No segment had been written by then."
@@ -268,7 +268,7 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     held = buffer_at(run, partition, reads["first_fetch_step"])
     if held is None:
         buffer = (
-            f"The history keeps {sampling_text(run)}, not the first fetch's (step "
+            f"The snapshots keep {sampling_text(run)}, not the first fetch's (step "
             f"{reads['first_fetch_step']:,}): what the buffer held then is not recorded."
         )
     elif held.empty:

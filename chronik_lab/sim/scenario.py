@@ -74,7 +74,7 @@ class Scenario:
     auto_offset_reset: where the consumer goes after OFFSET_OUT_OF_RANGE: "earliest" (the log
         start, kafka-python's setting in chronik's compat test), "latest" (the high watermark)
         or "none" (that partition's consumption ends)
-    snapshots: record buffer / segment / offsets history (off makes a run cheaper)
+    snapshots: record buffer / segment / offsets snapshots (off makes a run cheaper)
     """
 
     messages: int = 10
@@ -177,9 +177,9 @@ class Run:
     received: pd.DataFrame
     history: pd.DataFrame
     trace: pd.DataFrame
-    buffer_history: pd.DataFrame
-    segment_history: pd.DataFrame
-    offsets_history: pd.DataFrame
+    buffer_snapshots: pd.DataFrame
+    segment_snapshots: pd.DataFrame
+    offsets_snapshots: pd.DataFrame
     report: CheckReport  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
     consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer

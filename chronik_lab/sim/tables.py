@@ -3,8 +3,8 @@
 Charts (viz/), the notebooks' glue (notebook/) and the generated prose read a run's tables and
 nothing else, so they take any object with these attributes: a `cl.Run`, or a Run-shaped
 namespace a test builds from numpy (a million records without running the engine). The table
-columns are those of `sim/recorder.py` (trace, buffer, segment, offsets history) and
-`sim/clients.py` (sent, received). The history tables hold *kept snapshots*: every state of
+columns are those of `sim/recorder.py` (the trace; buffer, segment and offsets snapshots) and
+`sim/clients.py` (sent, received). The snapshot tables hold the *kept* states: every state of
 the run while they fit the recorder's budget, else the state at every k-th step
 (`snapshots_stride` = k) plus the states the prose reads.
 
@@ -58,7 +58,7 @@ class RunTables(Protocol):
     """A run's tables: what was sent and received, every step, and the snapshots after them.
 
     Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
-    namespace does. `snapshots_stride` is 1 when the history tables hold every state of the
+    namespace does. `snapshots_stride` is 1 when the snapshot tables hold every state of the
     run, k when they hold the state at every k-th step (see sim/recorder.py);
     `offset_resets` counts the consumer's resets after OFFSET_OUT_OF_RANGE (0 when the client
     resets out of the lab's sight); `consumer_capped` is True when the consumer's hard cap (on
@@ -74,11 +74,11 @@ class RunTables(Protocol):
     @property
     def trace(self) -> pd.DataFrame: ...
     @property
-    def buffer_history(self) -> pd.DataFrame: ...
+    def buffer_snapshots(self) -> pd.DataFrame: ...
     @property
-    def segment_history(self) -> pd.DataFrame: ...
+    def segment_snapshots(self) -> pd.DataFrame: ...
     @property
-    def offsets_history(self) -> pd.DataFrame: ...
+    def offsets_snapshots(self) -> pd.DataFrame: ...
     @property
     def snapshots_stride(self) -> int: ...
     @property
@@ -98,7 +98,7 @@ class CheckedTables(RunTables, Protocol):
 
 
 def sampling_text(run: RunTables) -> str | None:
-    """'the state at every 512th step' for a thinned history, else None: the one wording
+    """'the state at every 512th step' for thinned snapshots, else None: the one wording
     charts and prose use for it."""
     stride = run.snapshots_stride
     return None if stride == 1 else f"the state at every {_ordinal(stride)} step"
@@ -109,18 +109,18 @@ def _ordinal(n: int) -> str:
     return f"{n:,}{suffix}"
 
 
-def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
+def max_buffer_copies(buffer_snapshots: pd.DataFrame) -> int:
     """The most copies of one offset any kept buffer snapshot held (0: the buffer never held
-    any). With a thinned history, the most among the states kept (`snapshots_stride`).
+    any). With thinned snapshots, the most among the states kept (`snapshots_stride`).
 
     A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
     equal positions the ends come first, so entries that only touch do not count as overlapping.
     """
-    if buffer_history.empty:
+    if buffer_snapshots.empty:
         return 0
-    first = buffer_history["first_offset"].to_numpy(np.int64)
-    stop = buffer_history["last_offset"].to_numpy(np.int64) + 1
-    keys = [buffer_history[c].to_numpy(np.int64) for c in ("partition", "step_index")]
+    first = buffer_snapshots["first_offset"].to_numpy(np.int64)
+    stop = buffer_snapshots["last_offset"].to_numpy(np.int64) + 1
+    keys = [buffer_snapshots[c].to_numpy(np.int64) for c in ("partition", "step_index")]
     events = pd.DataFrame(
         {
             "partition": np.concatenate([keys[0], keys[0]]),
@@ -136,11 +136,11 @@ def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
 def state_at(run: RunTables, partition: int, step: int) -> pd.Series | None:
     """The offsets row of the kept snapshot that was the partition's state just before
     `step`; an empty Series when no state precedes it (nothing happened yet); None when that
-    state is not in the history (it fell between kept ones).
+    state is not in the snapshots (it fell between kept ones).
 
     Exact by `held_until` (the step the state next changed: it held until then) where the
     table has it; without it (tables from before thinning), every change is a row."""
-    off = run.offsets_history
+    off = run.offsets_snapshots
     off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
     if off.empty:
         # Before the first kept state: nothing had happened, unless states were dropped.
@@ -158,9 +158,9 @@ def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
     after them."""
     if state_at(run, partition, step) is None:
         return None
-    buf = run.buffer_history
+    buf = run.buffer_snapshots
     buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
-    off = run.offsets_history
+    off = run.offsets_snapshots
     off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
     emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
     last = int(buf["step_index"].max()) if len(buf) else -1
@@ -175,7 +175,7 @@ def segments_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | Non
     `step`, empty when none was written yet; None when that state is not recorded."""
     if state_at(run, partition, step) is None:
         return None
-    seg = run.segment_history
+    seg = run.segment_snapshots
     seg = seg[(seg["partition"] == partition).to_numpy(bool) & (seg["step_index"] < step)]
     seg = seg[seg["step_index"] == seg["step_index"].max()]
     return seg.drop(columns=["step_index", "step", "partition"]).reset_index(drop=True)

@@ -7,7 +7,7 @@ in the order fetch reads it.
   binned and a bin is drawn in a lane when any step of that kind fell in it.
 - `coverage_note`: how densely the snapshots cover the run. The recorder keeps every state
   while its tables fit a bound, and past it the state at every k-th step (`snapshots_stride`);
-  a chart drawn from a thinned history must say so ("the state at every 512th step").
+  a chart drawn from thinned snapshots must say so ("the state at every 512th step").
 - `buffer_order`: the buffer's entries when the consumer first fetched, in buffer order -- the
   sequence a buffer-first fetch returns, renumbered by position into the client's offsets.
 """
@@ -183,7 +183,7 @@ def buffer_order(run: RunTables, partition: int, budget: int = 1_000) -> tuple[p
     step = int(polls["step_index"].min())
     held = buffer_at(run, partition, step)
     if held is None:
-        why = f"the history keeps {sampling_text(run)}, and not step {step:,}'s"
+        why = f"the snapshots keep {sampling_text(run)}, and not step {step:,}'s"
         return pd.DataFrame(columns=columns), f"not recorded: {why}"
     if held.empty:
         return pd.DataFrame(
