@@ -62,7 +62,7 @@ INT64_MAX = 2**63 - 1
 PARAMETER_MAX_CHARS = 10_000
 PARAMETER_MAX_DEPTH = 8
 # What simulate prints of the long parts unless --full.
-RUNS_SHOWN = 12
+SPANS_SHOWN = 12
 ROWS_SHOWN = 20
 
 
@@ -379,7 +379,7 @@ def _echo_json(data: Any) -> None:
 @main.command()
 @_scenario_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the run's whole summary as JSON.")
-@click.option("--full", is_flag=True, help="Print every run and pattern row, not the first ones.")
+@click.option("--full", is_flag=True, help="Print every span and pattern row, not the first ones.")
 @_library_errors
 def simulate(as_json: bool, full: bool, **flags: Any) -> None:
     """Run a scenario and print the verdict, the counts, then what the consumer received.
@@ -410,7 +410,7 @@ def simulate_lines(run: Any, full: bool = False) -> list[str]:
         "anomalies:",
     ]
     lines += [f"  {name:<22}{count:,}" for name, count in report.counts.items()]
-    lines.append(f"received (offset ↦ id): {report.pattern_text(None if full else RUNS_SHOWN)}")
+    lines.append(f"received (offset ↦ id): {report.pattern_text(None if full else SPANS_SHOWN)}")
     pattern = report.pattern if full else report.pattern.head(ROWS_SHOWN)
     if not pattern.empty:
         lines += pattern.to_string(index=False).splitlines()
@@ -488,7 +488,7 @@ def check(
     else:
         click.echo(result.summary(len(result.anomalies), None) if full else result.summary())
         if lost is not None:
-            click.echo(_lost_line(lost, None if full else RUNS_SHOWN))
+            click.echo(_lost_line(lost, None if full else SPANS_SHOWN))
     if not result.ok or (lost is not None and len(lost)):
         raise click.exceptions.Exit(EXIT_ANOMALIES)
 

@@ -141,9 +141,9 @@ def test_max_buffer_copies_counts_overlaps_not_touching_entries():
     assert tables.max_buffer_copies(touching.iloc[:0]) == 0
 
 
-def test_read_runs_joins_entries_that_continue_each_other():
+def test_read_spans_joins_entries_that_continue_each_other():
     held = pd.DataFrame({"first_offset": [0, 0, 4, 4], "last_offset": [3, 3, 9, 9]})
-    assert narrative.read_runs(held) == [(0, 3), (0, 9), (4, 9)]
+    assert narrative.read_spans(held) == [(0, 3), (0, 9), (4, 9)]
 
 
 @pytest.mark.parametrize(

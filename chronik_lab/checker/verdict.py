@@ -41,7 +41,7 @@ from chronik_lab.checker import anomalies as an
 from chronik_lab.checker.history import OK, POLL, SEND, HistoryArrays, history_arrays
 from chronik_lab.checker.invariants import LogReport, check_log
 from chronik_lab.checker.pattern import pattern_text as _pattern_text
-from chronik_lab.checker.pattern import runs
+from chronik_lab.checker.pattern import spans
 
 __all__ = ["ANOMALY_TYPES", "LogReport", "CheckReport", "check", "check_log"]
 
@@ -62,7 +62,7 @@ class CheckReport:
     """What `check` found. `anomalies` has one row per anomaly: type, [topic], partition,
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
     offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
-    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per run of
+    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per span of
     the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
     records, any outcome), acknowledged, received, distinct_received, duplicated
     (= counts["duplicate"]), redelivered (receipts of a record already received), lost
@@ -79,12 +79,12 @@ class CheckReport:
         return not any(self.counts.values())
 
     def pattern_text(self, limit: int | None = None) -> str:
-        """The received runs as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
+        """The received spans as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
         return _pattern_text(self.pattern, limit)
 
-    def summary(self, max_anomalies: int = 10, max_runs: int | None = 12) -> str:
+    def summary(self, max_anomalies: int = 10, max_spans: int | None = 12) -> str:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines
-        (max_runs=None: every run)."""
+        (max_spans=None: every span)."""
         s = self.stats
         lines = [f"history check: {self.verdict}"]
         # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
@@ -100,7 +100,7 @@ class CheckReport:
         )
         if not self.pattern.empty:
             lines.append("received (offset ↦ id):")
-            lines += ["  " + line for line in self.pattern_text(max_runs).splitlines()]
+            lines += ["  " + line for line in self.pattern_text(max_spans).splitlines()]
         shown = self.anomalies.head(max_anomalies)
         if len(shown):
             lines.append("anomalies:")
@@ -251,7 +251,7 @@ def _anomaly_frame(
 
 
 def _pattern_frame(recv: an.Side, h: HistoryArrays, parts: an.PairCodes) -> pd.DataFrame:
-    r = runs(recv)
+    r = spans(recv)
     first = r.pop("first")
     cols = _where_columns(h, parts, recv.pk[first])
     cols["process"] = _process_array(h, recv.process[first])

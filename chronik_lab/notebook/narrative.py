@@ -46,7 +46,7 @@ __all__ = [
     "explanation",
     "heading",
     "observation",
-    "read_runs",
+    "read_spans",
     "stopped",
     "sweep_story",
     "switch_evidence",
@@ -283,24 +283,24 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     )
 
 
-def read_runs(held: pd.DataFrame) -> list[tuple[int, int]]:
-    """The buffer's entries, in buffer order, as the runs of consecutive offsets fetch reads:
+def read_spans(held: pd.DataFrame) -> list[tuple[int, int]]:
+    """The buffer's entries, in buffer order, as the spans of consecutive offsets fetch reads:
     an entry that continues the previous one (its first offset = the last + 1) joins it."""
-    runs: list[tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
     for lo, hi in zip(firsts, lasts, strict=True):
-        if runs and lo == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], hi)
+        if spans and lo == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], hi)
         else:
-            runs.append((lo, hi))
-    return runs
+            spans.append((lo, hi))
+    return spans
 
 
 def _entries(held: pd.DataFrame) -> str:
-    runs = read_runs(held)
-    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in runs[:ENTRIES_SHOWN]]
-    if len(runs) > ENTRIES_SHOWN:
-        shown.append(f"… {len(runs) - ENTRIES_SHOWN:,} more runs")
+    spans = read_spans(held)
+    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in spans[:ENTRIES_SHOWN]]
+    if len(spans) > ENTRIES_SHOWN:
+        shown.append(f"… {len(spans) - ENTRIES_SHOWN:,} more spans")
     records = int(held["count"].sum())
     lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
     distinct = _distinct(held)

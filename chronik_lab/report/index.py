@@ -157,12 +157,12 @@ def _is_int(value: Any) -> bool:
 
 
 def _cut(pattern: str, keep: int = 6) -> str:
-    """A pattern of thousands of runs (one request per message at 10⁵ messages) as its first
-    runs and a count; the whole one is in summary.json and on the notebook's page."""
-    runs = pattern.split(", ")
-    if len(runs) <= keep + 1:
+    """A pattern of thousands of spans (one request per message at 10⁵ messages) as its first
+    spans and a count; the whole one is in summary.json and on the notebook's page."""
+    spans = pattern.split(", ")
+    if len(spans) <= keep + 1:
         return pattern
-    return f"{', '.join(runs[:keep])}, … {len(runs) - keep:,} more"
+    return f"{', '.join(spans[:keep])}, … {len(spans) - keep:,} more"
 
 
 def _merge(findings: list[_Finding]) -> list[_Finding]:
