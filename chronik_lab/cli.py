@@ -31,8 +31,7 @@ import yaml
 
 import chronik_lab as cl
 from chronik_lab.errors import ChronikLabError, one_line
-from chronik_lab.sim.scenario import AUTO, seed_sizes
-from chronik_lab.sim.sweeps import split_label
+from chronik_lab.sim.splits import AUTO, seed_sizes, split_label
 
 __all__ = ["main"]
 

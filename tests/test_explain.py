@@ -21,8 +21,8 @@ from chronik_lab.notebook import digest, narrative
 from chronik_lab.sim.causes import edit_distance
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
-from chronik_lab.sim.sweeps import listed
 from chronik_lab.sim.switch_reads import ALL, names_of, run_combination
+from chronik_lab.validate import listed
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 

@@ -24,9 +24,10 @@ from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
 from chronik_lab.sim.causes import ranking_row
-from chronik_lab.sim.scenario import Run, Scenario, seed_sizes
-from chronik_lab.sim.sweeps import listed, short_split, split_label
+from chronik_lab.sim.scenario import Run, Scenario
+from chronik_lab.sim.splits import seed_sizes, short_split, split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
+from chronik_lab.validate import listed
 
 __all__ = [
     "buffer_facts",

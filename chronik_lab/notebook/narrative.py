@@ -30,7 +30,7 @@ from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
 from chronik_lab.sim.causes import ranking_row
 from chronik_lab.sim.clients import MAX_RESETS
-from chronik_lab.sim.sweeps import short_split
+from chronik_lab.sim.splits import short_split
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,

@@ -33,7 +33,8 @@ from typing import Any
 
 from chronik_lab.bugs import resolve_bugs
 from chronik_lab.errors import ChronikLabError, NotebookError
-from chronik_lab.sim.scenario import Scenario, seed_sizes
+from chronik_lab.sim.scenario import Scenario
+from chronik_lab.sim.splits import AUTO, seed_sizes
 
 __all__ = [
     "AUTO",
@@ -46,7 +47,6 @@ __all__ = [
     "scenario_parameters",
 ]
 
-AUTO = "auto"
 SEED_MESSAGES = 10
 # The sweep's splits at the seed's 10 messages, as shares of the messages (None: one each).
 SEED_SPLIT_SHARES: list[tuple[float, ...] | None] = [

@@ -22,32 +22,12 @@ from chronik_lab.errors import InvalidArgumentError, ScenarioError
 from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
 from chronik_lab.sim.recorder import Recorder
+from chronik_lab.sim.splits import AUTO, seed_sizes
 
-__all__ = ["AUTO", "COMPAT", "SEED", "Run", "Scenario", "run", "run_presets", "seed_sizes"]
+__all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the recorder thins
-AUTO = "auto"  # batch_sizes: the seed's request sizes, repeated (seed_sizes)
-SEED_REQUEST_SIZES = (4, 6)  # the seed's two produce requests
-
-
-def seed_sizes(messages: int) -> tuple[int, ...]:
-    """The seed's produce requests continued: 4, 6, 4, 6, ... messages, the last one cut to
-    fit. At the seed's 10 messages, its own (4, 6); at 100,000, 20,000 requests.
-
-    This is `batch_sizes="auto"` everywhere (cl.Scenario, the notebooks, `chronik-lab
-    simulate`): the same producer as the seed's, sending for longer, so a bigger run keeps the
-    seed's request sizes and flush rhythm instead of changing the workload's shape.
-    """
-    _int(messages, "messages", 1)
-    pair = sum(SEED_REQUEST_SIZES)
-    sizes = list(SEED_REQUEST_SIZES) * (messages // pair)
-    rest = messages % pair
-    for size in SEED_REQUEST_SIZES:
-        if rest > 0:
-            sizes.append(min(size, rest))
-            rest -= sizes[-1]
-    return tuple(sizes)
 
 
 @dataclass(frozen=True)
