@@ -18,6 +18,7 @@ import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.notebook import digest, narrative
+from chronik_lab.sim import observations
 from chronik_lab.sim.causes import edit_distance
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
@@ -588,7 +589,7 @@ def test_explanation_says_what_the_version_under_investigation_gives(seed_explai
 
 
 def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_observation):
-    observed = digest.read_observed(OBSERVED)
+    observed = observations.read_observed(OBSERVED)
     scenario = cl.Scenario(**RECORDED["scenario"], bugs="v0.7.6")
     ranking = cl.explain(seed_observation, scenario)
     fixes = cl.single_fixes(seed_observation, scenario)

@@ -74,7 +74,7 @@ def _sentence(run: RunTables) -> str:
 def observation(ids: Sequence[int], sent: int, workload: Mapping[str, Any] | None = None) -> str:
     """A sentence on an observation (the ids a consumer received) against the messages sent.
 
-    With `workload` (`digest.observed_workload`), also the workload it is explained under and
+    With `workload` (`observations.observed_workload`), also the workload it is explained under and
     where that comes from: the recording (observations.json), naming each parameter that does
     not apply to it, or the parameters, for a user's own dump; then the ids received.
     """

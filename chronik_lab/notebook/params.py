@@ -33,7 +33,8 @@ from typing import Any
 
 from chronik_lab.bugs import resolve_bugs
 from chronik_lab.errors import ChronikLabError, NotebookError
-from chronik_lab.sim.scenario import Scenario
+from chronik_lab.sim import observations
+from chronik_lab.sim.scenario import WORKLOAD_FIELDS, Scenario
 from chronik_lab.sim.splits import AUTO, seed_sizes
 
 __all__ = [
@@ -56,7 +57,7 @@ SEED_SPLIT_SHARES: list[tuple[float, ...] | None] = [
     (0.4, 0.6),
     (0.2, 0.8),
 ]
-SCENARIO_PARAMETERS = ("messages", "batch_sizes", "acks", "bugs", "flush_batches")
+SCENARIO_PARAMETERS = (*WORKLOAD_FIELDS, "bugs")
 
 
 @dataclass(frozen=True)
@@ -231,13 +232,11 @@ def _observation(value: Any, values: Mapping[str, Any], base_dir: Path | None) -
     the observations.json beside it, else the one the parameters describe -- whose ids must
     then all be message ids that workload sent, 0 .. messages-1."""
     path = _existing_file(value, values, base_dir)
-    from chronik_lab.notebook import digest  # reads CSVs with pandas: only when asked to
-
-    entry = digest.recorded_observation(path)
-    ids = digest.read_observed(path)["message_id"]
+    entry = observations.recorded_observation(path)
+    ids = observations.read_observed(path)["message_id"]
     if entry is not None:
         messages = Scenario(**entry["scenario"]).messages
-        said = f"{digest.OBSERVATIONS_INDEX} records {messages:,} messages sent for it"
+        said = f"{observations.OBSERVATIONS_INDEX} records {messages:,} messages sent for it"
     else:
         messages = values.get("messages", SEED_MESSAGES)
         if not _is_int(messages) or messages < 1:

@@ -27,14 +27,13 @@ from typing import Any
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
-from chronik_lab.sim.scenario import SEED, Run, Scenario, run
+from chronik_lab.sim.scenario import SEED, WORKLOAD_FIELDS, Run, Scenario, run
 
 # altair, the charts and ipywidgets are imported where a board is drawn, not here: `import
 # chronik_lab` (which exports switchboard) stays as fast as it was for the CLI and the engine.
 
 __all__ = ["Switchboard", "switchboard"]
 
-FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
 MAX_MESSAGES = 1_000_000
 
 
@@ -140,7 +139,7 @@ class Switchboard:
             f"<td>{html.escape(b.summary)} (chronik {b.chronik_commit})</td></tr>"
             for n, b in BUGS.items()
         )
-        fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in FIELDS)
+        fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in WORKLOAD_FIELDS)
         error = f"<p><b>not run:</b> {html.escape(self.error)}</p>" if self.error else ""
         return (
             f"<div class='chronik-switchboard'><p><b>Scenario:</b> {html.escape(fields)}, "

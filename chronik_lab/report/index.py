@@ -19,7 +19,6 @@ from chronik_lab.checker.counts import outcome_sentence, outcome_word
 
 __all__ = ["render_index"]
 
-_WORKLOAD_KEYS = ("messages", "batch_sizes", "acks", "flush_batches")
 _SAID = ("received", "duplicates", "lost")  # the outcome counts the index says in words
 
 _INDEX_CSS = """

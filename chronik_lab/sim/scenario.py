@@ -24,10 +24,13 @@ from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Produc
 from chronik_lab.sim.recorder import Recorder
 from chronik_lab.sim.splits import AUTO, seed_sizes
 
-__all__ = ["COMPAT", "SEED", "Run", "Scenario", "run", "run_presets"]
+__all__ = ["COMPAT", "SEED", "WORKLOAD_FIELDS", "Run", "Scenario", "run", "run_presets"]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the recorder thins
+# The client workload of a Scenario: what an observation records, a notebook's and the CLI's
+# workload parameters (the rest are the broker version and the run's own settings).
+WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
 
 
 @dataclass(frozen=True)
