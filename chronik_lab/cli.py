@@ -33,6 +33,7 @@ import chronik_lab as cl
 from chronik_lab.errors import ChronikLabError, one_line
 from chronik_lab.sim.observations import read_observed, recorded_workload
 from chronik_lab.sim.splits import AUTO, seed_sizes, split_label
+from chronik_lab.wire import CLIENTS
 
 __all__ = ["main"]
 
@@ -719,7 +720,7 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 )
 @click.option(
     "--client",
-    type=click.Choice(["kafka-python", "confluent-kafka", "aiokafka"]),
+    type=click.Choice(list(CLIENTS)),
     default="kafka-python",
     show_default=True,
     help="The client library.",

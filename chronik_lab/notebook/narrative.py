@@ -29,7 +29,7 @@ from chronik_lab.notebook.evidence import (
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
 from chronik_lab.sim.causes import ranking_row
-from chronik_lab.sim.clients import MAX_RESETS
+from chronik_lab.sim.clients import MAX_RESETS, poll_cap
 from chronik_lab.sim.splits import short_split
 from chronik_lab.sim.tables import (
     RunTables,
@@ -382,8 +382,9 @@ def stopped(run: RunTables) -> str:
         )
     if run.consumer_capped:
         out.append(
-            "The simulated consumer then stopped at its cap (10 × messages + 100 polls, "
-            f"or {MAX_RESETS} resets a partition), not because the log had nothing more."
+            f"The simulated consumer then stopped at its cap ({poll_cap(sent):,} polls for "
+            f"{sent:,} messages, or {MAX_RESETS} resets a partition), not because the log had "
+            "nothing more."
         )
     rotations = int((run.trace["step"] == "rotation").sum()) if len(run.trace) else 0
     if rotations:

@@ -20,7 +20,14 @@ from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
 from chronik_lab.sim import drivers
-from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
+from chronik_lab.sim.clients import (
+    RESET_POLICIES,
+    Consumer,
+    Operations,
+    Producer,
+    plan_requests,
+    poll_cap,
+)
 from chronik_lab.sim.recorder import Recorder
 from chronik_lab.sim.splits import AUTO, seed_sizes
 
@@ -262,7 +269,7 @@ def _execute(
         s.max_records,
         history,
         hook,
-        10 * s.messages + 100,
+        poll_cap(s.messages),
         s.auto_offset_reset,
     )
     try:
