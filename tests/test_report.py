@@ -365,12 +365,17 @@ def test_the_real_reproduce_notebook_reports_the_seeds_duplication(real_report):
     assert reproduce.summary["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
 
 
+def outcome_sentences(html: str) -> list[str]:
+    """The index's opening list: one outcome sentence per version."""
+    outcomes = re.search(r'<ul id="outcomes">(.*?)</ul>', html, re.S).group(1)
+    return re.findall(r"<li>(.*?)</li>", outcomes)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
 def test_the_index_opens_with_one_outcome_sentence_per_version(real_report):
     html = real_report.index.read_text()
-    outcomes = re.search(r'<ul id="outcomes">(.*?)</ul>', html, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", outcomes) == [
+    assert outcome_sentences(html) == [
         "v0.7.5: 10 sent, 20 received: 10 duplicated.",
         "v0.7.4: 10 sent, 10 received: each exactly once.",
         "v0.7.6: 10 sent, 6 received: 4 lost.",
@@ -503,8 +508,7 @@ def test_the_index_says_each_version_in_the_outcome_words():
     }
     html = render_index({"notebooks": [_nb(f"0{i}_x", _run_summary(v, *n))
                                        for i, (v, n) in enumerate(summaries.items())]})  # fmt: skip
-    outcomes = re.search(r'<ul id="outcomes">(.*?)</ul>', html, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", outcomes) == [
+    assert outcome_sentences(html) == [
         "v0.7.5: 10 sent, 20 received: 10 duplicated.",
         "v0.7.6: 10 sent, 0 received: all 10 lost.",
         "both: 10 sent, 12 received: 4 duplicated, 2 lost.",
@@ -535,8 +539,7 @@ def test_under_another_version_the_explain_row_keeps_the_observation_apart():
             ]
         }
     )
-    outcomes = re.search(r'<ul id="outcomes">(.*?)</ul>', html, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", outcomes) == ["v0.7.6: 10 sent, 0 received: all 10 lost."]
+    assert outcome_sentences(html) == ["v0.7.6: 10 sent, 0 received: all 10 lost."]
     run_row, observed_row = finding_rows(html)
     assert "<td>v0.7.6</td>" in run_row and 'class="outcome-loss"' in run_row
     assert "<td>observed</td>" in observed_row and "observation seed.csv" in observed_row
