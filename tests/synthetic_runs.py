@@ -34,5 +34,6 @@ def seed_shaped_run(
         snapshots_stride=stride,
         offset_resets=0,
         consumer_capped=False,
+        segment_ms=30_000,
         **tables,
     )

@@ -10,7 +10,7 @@ import pytest
 
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome, outcome_sentence, outcome_word
-from chronik_lab.notebook import digest, narrative
+from chronik_lab.notebook import digest, explain_prose, narrative
 from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim import tables
 
@@ -143,7 +143,18 @@ def test_max_buffer_copies_counts_overlaps_not_touching_entries():
 
 def test_read_spans_joins_entries_that_continue_each_other():
     held = pd.DataFrame({"first_offset": [0, 0, 4, 4], "last_offset": [3, 3, 9, 9]})
-    assert narrative.read_spans(held) == [(0, 3), (0, 9), (4, 9)]
+    assert tables.read_spans(held) == [(0, 3), (0, 9), (4, 9)]
+
+
+def test_distinct_offsets_counts_each_offset_the_entries_cover_once():
+    def covered(*entries):
+        first, last = zip(*entries, strict=True)
+        return tables.distinct_offsets(pd.DataFrame({"first_offset": first, "last_offset": last}))
+
+    assert covered((0, 3), (0, 9), (4, 9)) == 10  # the seed's buffer
+    assert covered((4, 9), (0, 3)) == 10  # touching, in any order
+    assert covered((0, 1), (5, 6), (6, 8)) == 6
+    assert covered((7, 7)) == 1
 
 
 @pytest.mark.parametrize(
@@ -227,18 +238,18 @@ def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
 
 def test_observation_counts_duplicates_and_losses():
     seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
-    assert narrative.observation(seed, 10) == (
+    assert explain_prose.observation(seed, 10) == (
         "The observation: **20 records** for 10 messages sent: 10 duplicated."
     )
-    assert "10 never received" in narrative.observation([], 10)
+    assert "10 never received" in explain_prose.observation([], 10)
 
 
 def test_explanation_names_the_minimal_causes_or_says_there_are_none():
     seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
-    text = narrative.explanation(cl.explain(seed, cl.SEED))
+    text = explain_prose.explanation(cl.explain(seed, cl.SEED))
     assert "are minimal" in text and "`cumulative_update_buffer`" in text
     assert "Every minimal one has" in text
-    none = narrative.explanation(cl.explain([5, 5, 5], cl.SEED))
+    none = explain_prose.explanation(cl.explain([5, 5, 5], cl.SEED))
     assert none.startswith("No combination") and "reproduces the observation exactly" in none
 
 
@@ -303,3 +314,13 @@ def test_stopped_says_nothing_came_back_and_names_rotations():
     text = narrative.stopped(SimpleNamespace(**{**vars(run), "trace": rotated}))
     assert "1 segment rotation happened during the run" in text
     assert "`active_segment_invisible`" in text
+    shorter = SimpleNamespace(**{**vars(run), "trace": rotated, "segment_ms": 1_500})
+    assert "(a segment is sealed at 1,500 ms of age" in narrative.stopped(shorter)
+
+
+def test_stopped_says_the_rotations_of_a_run_whose_clock_moved_at_the_brokers_segment_age():
+    # linger_ms moves the simulated clock 20 s a request: segments age past 30 s and rotate
+    run = cl.run(cl.Scenario(messages=10, linger_ms=20_000, bugs="v0.7.5"))
+    assert run.segment_ms == 30_000
+    text = narrative.stopped(run)
+    assert "3 segment rotations happened during the run (a segment is sealed at 30 s of age" in text

@@ -18,6 +18,7 @@ from chronik_lab import validate
 from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
+from chronik_lab.engine.partition import BrokerConfig
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
 from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import (
@@ -176,6 +177,7 @@ class Run:
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
     snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (recorder.py)
+    segment_ms: int = BrokerConfig.segment_ms  # the broker's segment age limit (rotation)
 
     @property
     def received_ids(self) -> list[int]:
@@ -229,6 +231,7 @@ def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
         offset_resets=consumer.resets,
+        segment_ms=consumer.broker.config.segment_ms,
         **tables,
     )
 

@@ -9,8 +9,9 @@ the run while they fit the recorder's budget, else the state at every k-th step
 (`snapshots_stride` = k) plus the states the prose reads.
 
 Below the protocol, the few facts several layers read from those tables (what the buffer held
-before a step, what fetch read, the most copies of an offset): one definition each, so a chart,
-a summary and a sentence of prose can never disagree.
+before a step, what fetch read, the most copies of an offset, the spans of offsets a buffer
+holds and how many offsets it covers): one definition each, so a chart, a summary and a
+sentence of prose can never disagree.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ __all__ = [
     "RunTables",
     "ScenarioLike",
     "buffer_at",
+    "distinct_offsets",
     "fetch_reads",
     "max_buffer_copies",
+    "read_spans",
     "segments_at",
     "sampling_text",
     "state_at",
@@ -62,7 +65,8 @@ class RunTables(Protocol):
     run, k when they hold the state at every k-th step (see sim/recorder.py);
     `offset_resets` counts the consumer's resets after OFFSET_OUT_OF_RANGE (0 when the client
     resets out of the lab's sight); `consumer_capped` is True when the consumer's hard cap (on
-    polls or on resets) stopped it, rather than the log having nothing more.
+    polls or on resets) stopped it, rather than the log having nothing more; `segment_ms` is
+    the age at which the run's broker sealed (rotated) a segment.
     """
 
     @property
@@ -85,6 +89,8 @@ class RunTables(Protocol):
     def offset_resets(self) -> int: ...
     @property
     def consumer_capped(self) -> bool: ...
+    @property
+    def segment_ms(self) -> int: ...
 
 
 class CheckedTables(RunTables, Protocol):
@@ -131,6 +137,33 @@ def max_buffer_copies(buffer_snapshots: pd.DataFrame) -> int:
     ).sort_values(["partition", "step_index", "pos", "delta"], kind="stable")
     depth = events.groupby(["partition", "step_index"])["delta"].cumsum()
     return int(depth.max())
+
+
+def read_spans(held: pd.DataFrame) -> list[tuple[int, int]]:
+    """The buffer's entries, in buffer order, as the spans of consecutive offsets fetch reads:
+    an entry that continues the previous one (its first offset = the last + 1) joins it."""
+    spans: list[tuple[int, int]] = []
+    firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
+    for lo, hi in zip(firsts, lasts, strict=True):
+        if spans and lo == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def distinct_offsets(held: pd.DataFrame) -> int:
+    """How many offsets buffer entries (first_offset, last_offset) cover, each counted once: the
+    union of their ranges."""
+    firsts, stops = held["first_offset"].astype(int), held["last_offset"].astype(int) + 1
+    spans = sorted(zip(firsts, stops, strict=True))
+    total, end = 0, None
+    for lo, hi in spans:
+        if end is None or lo > end:
+            total, end = total + hi - lo, hi
+        elif hi > end:
+            total, end = total + hi - end, hi
+    return total
 
 
 def state_at(run: RunTables, partition: int, step: int) -> pd.Series | None:

@@ -76,5 +76,6 @@ def run_with_client(scenario: Scenario, client: str, **options: Any) -> Run:
         polls=rec.polls,
         consumer_capped=rec.capped,
         offset_resets=0,  # a real client resets its position inside itself, out of the lab's sight
+        segment_ms=server.broker.config.segment_ms,
         **recorder.tables(),
     )
