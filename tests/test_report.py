@@ -389,12 +389,14 @@ def test_the_index_opens_with_one_outcome_sentence_per_version(real_report):
 def test_the_index_gives_each_result_once_with_an_outcome_apart_from_ran(real_report):
     html = real_report.index.read_text()
     rows = table_rows(html)
-    # 01, 02, 03 and 06 ran the same workload: one row names the four of them
+    # 01, 02 and 03 ran the same workload: one row names the three of them; 06 ran a sweep
     same = [r for r in finding_rows(html) if "01_reproduce.html" in r]
     assert len(same) == 1
-    for name in ("02_offset_ranges", "03_buffer_contents", "06_sweep"):
+    for name in ("02_offset_ranges", "03_buffer_contents"):
         assert f"{name}.html" in same[0]
     assert sum("run: " in r for r in rows) == 1
+    (sweep,) = [r for r in finding_rows(html) if "06_sweep.html" in r]
+    assert sweep.startswith('<td rowspan="1">sweep<')
     # the before/after finding shows every version it compared, each with its outcome word
     start = next(i for i, r in enumerate(rows) if "04_before_after.html" in r)
     versions = rows[start : start + 4]
@@ -519,6 +521,18 @@ def test_the_index_says_each_version_in_the_outcome_words():
                      ("duplicates-loss", "duplicates and loss"), ("exact", "exact")]  # fmt: skip
     no_outcome = render_index({"notebooks": [_nb("01_x", {"sent": 10, "received": None})]})
     assert "<td>—</td>" in no_outcome and '<td class="outcome-' not in no_outcome
+
+
+def test_a_sweep_without_a_run_is_one_sweep_row():
+    from chronik_lab.report.index import render_index
+
+    cell = {"batch_split": "4+6", "flush_batches": 2, "duplication_rate": 1.0, "loss_rate": 0.0}
+    sweep = {"v0.7.5": {"max_duplication_rate": 1.0, "max_loss_rate": 0.5, "cell": cell}}
+    html = render_index({"notebooks": [_nb("06_sweep", {"parameters": {}, "sweep": sweep})]})
+    (row,) = finding_rows(html)
+    assert row.startswith('<td rowspan="1">sweep<') and "run: " not in html
+    assert "v0.7.5: worst duplication 100%, worst loss 50%" in html
+    assert outcome_sentences(html) == ["No notebook reported a run."]
 
 
 def test_under_another_version_the_explain_row_keeps_the_observation_apart():

@@ -3,8 +3,8 @@
 The same code runs in two places, so a notebook behaves alike wherever it runs:
 - in `chronik-lab report`'s pre-flight, in this process, for every notebook, before any kernel
   starts (`problems()`: every problem at once, each naming its parameter);
-- in each notebook's first code cell (`resolve()`), so a notebook run alone by papermill or in
-  JupyterLab applies the same rule and fails with the same message.
+- in each notebook's first code cell (`parameters = params.setup(globals())`), so a notebook
+  run alone by papermill or in JupyterLab applies the same rule and fails with the same message.
 
 The rule for derived parameters (the only ones whose default depends on another parameter):
 - `batch_sizes="auto"`: the seed's requests continued, 4, 6, 4, 6, ... messages with the last
@@ -26,7 +26,7 @@ recorded workload; any other file under the parameters' workload, so its ids mus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ __all__ = [
     "problems",
     "resolve",
     "scenario_parameters",
+    "setup",
 ]
 
 SEED_MESSAGES = 10
@@ -138,11 +139,20 @@ def problems(
     return found
 
 
-def resolve(**values: Any) -> dict[str, Any]:
-    """The notebook's parameters with "auto" resolved; ParameterError if any is bad.
+def setup(namespace: MutableMapping[str, Any]) -> dict[str, Any]:
+    """A notebook's first code cell, in one call: `parameters = params.setup(globals())`.
 
-    A notebook's first code cell: `checked = params.resolve(messages=messages, ...)`.
-    """
+    Checks the notebook's parameters -- every name in `namespace` (its globals) that this
+    module has a rule for -- as the report's pre-flight does (ParameterError if any is bad),
+    puts the "auto" ones' values into `namespace`, and returns the cl.Scenario fields among
+    them (`scenario_parameters`)."""
+    checked = resolve(**{name: namespace[name] for name in _RULES if name in namespace})
+    namespace.update(checked)
+    return scenario_parameters(checked)
+
+
+def resolve(**values: Any) -> dict[str, Any]:
+    """The parameters `values` with "auto" resolved; ParameterError if any is bad."""
     bad = problems(values)
     if bad:
         raise ParameterError([str(p) for p in bad])

@@ -111,7 +111,7 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
         out[-1].note = _explain_note(s, version)
         if isinstance(s.get("run"), Mapping):
             out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
-    else:
+    elif "sent" in s or "received" in s:  # a run's figures (a sweep's page has none)
         out.append(_Finding("run: " + _workload(params), [_line(version, s)]))
     if isinstance(s.get("sweep"), Mapping):
         out.append(_Finding("sweep", [], note=_sweep_note(s["sweep"])))
