@@ -179,7 +179,9 @@ class Broker:
 
         For observers that look after every step (the run recorder): reading a Partition's
         fields (offsets, `buffer.spans()`, `writer.segments`) costs nothing, where the public
-        accessors build tables. Observers must not change what they read.
+        accessors build tables. Each structure's version says whether it changed since the
+        last look: `buffer.version`, `writer.version`, `unflushed_version` (pending batches
+        and in-flight flush). Observers must not change what they read.
         """
         return MappingProxyType(self._partitions)
 

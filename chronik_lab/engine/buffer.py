@@ -45,6 +45,9 @@ class PartitionBuffer:
         # only by a trim), and the producer's high watermark at the last update_buffer.
         self.base_offset: int | None = None
         self.high_watermark = 0
+        # Moves whenever `entries` changes, and only then (observers compare it instead of the
+        # entries themselves); the scalar fields above are not counted.
+        self.version = 0
 
     @property
     def batches(self) -> list[pa.RecordBatch]:
@@ -85,7 +88,9 @@ class PartitionBuffer:
                 self._insert_sorted(piece)
                 added.append((piece.first, piece.last))
         if self._rows > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
-            self._trim(BUFFER_CAP)
+            self._trim(BUFFER_CAP)  # over the cap only when this call added records
+        if added:
+            self.version += 1
         return added
 
     def _unbuffered(self, entry: LazyBatch) -> list[LazyBatch]:
@@ -140,13 +145,15 @@ class PartitionBuffer:
             self.entries.clear()
             self._rows = 0
             self._ordered = True
+            self.version += 1
             return
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
         # (Entries wholly flushed, the usual case, are dropped without slicing them.)
-        self.entries = [
-            e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above
-        ]
-        self._rows = sum(e.last - e.first + 1 for e in self.entries) if above else 0
+        kept = [e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above]
+        if kept != self.entries:  # the same entries (nothing at or below up_to): no change
+            self.entries = kept
+            self._rows = sum(e.last - e.first + 1 for e in kept)
+            self.version += 1
 
     def high_offset(self) -> int:
         return self.entries[-1].last if self.entries else -1

@@ -64,6 +64,9 @@ class Partition:
     failed_through: int = -1  # the last offset pending when a segment write failed
     inflight: InflightFlush | None = None
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
+    # Moves whenever `pending_batches` or `inflight` changes, and only then: they change only
+    # through the four methods below, and observers compare it instead of the batches.
+    unflushed_version: int = field(default=0, init=False)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
 
@@ -89,6 +92,31 @@ class Partition:
         self.log_start_offset = segments[0].base_offset if segments else self.next_offset
         self.buffer.flushed_through = self.next_offset - 1
         self.last_flush_ms = self.clock.now_ms
+
+    # -- the unflushed batches: every change goes through these ---------------------------
+    def add_pending(self, batch: LazyBatch) -> None:
+        """A produce request's records join the batches waiting for a flush."""
+        self.pending_batches.append(batch)
+        self.unflushed_version += 1
+
+    def start_flight(self, reason: str, done_ms: int) -> None:
+        """Every pending batch goes to a flush whose write completes at `done_ms`."""
+        self.inflight = InflightFlush(self.pending_batches, reason, done_ms)
+        self.pending_batches = []
+        self.unflushed_version += 1
+
+    def land_flight(self) -> None:
+        """End the in-flight flush: its batches go back in front of the pending ones (they are
+        older) before they are written, so a write that fails leaves them pending."""
+        if self.inflight is not None:
+            self.pending_batches = self.inflight.batches + self.pending_batches
+            self.inflight = None
+            self.unflushed_version += 1
+
+    def drop_written(self, count: int) -> None:
+        """The first `count` pending batches are in a segment now."""
+        del self.pending_batches[:count]
+        self.unflushed_version += 1
 
     @property
     def unflushed_batches(self) -> list[LazyBatch]:

@@ -46,6 +46,9 @@ class SegmentLog:
         self.segment_ms = segment_ms
         self.fsync = fsync
         self.segments: list[Segment] = []
+        # Moves whenever the segment list, a segment's extent or seal, or what the registry
+        # shows of them changes, and only then: observers compare it instead of the segments.
+        self.version = 0
 
     @property
     def active(self) -> Segment | None:
@@ -69,7 +72,9 @@ class SegmentLog:
                 self.directory, self.next_offset, self.clock.now_ms, self.fsync
             )
             self.segments.append(segment)
+            self.version += 1  # a failed first write below leaves it listed, header only
         segment.append(records, fsync=self.fsync)
+        self.version += 1
         if not self.registry.is_visible(segment) and not self.bugs.active_segment_invisible:
             # a1d9255: register the active segment's metadata on every write, so what was just
             # flushed is readable at once. Without it, a flushed record is invisible until
@@ -94,8 +99,10 @@ class SegmentLog:
             segment.close_file()
             segment.path.unlink(missing_ok=True)
             self.segments.pop()
+            self.version += 1
             return None
-        segment.seal(fsync=self.fsync)
+        segment.seal(fsync=self.fsync)  # a failed seal changes nothing (segment.py)
+        self.version += 1
         self.registry.register(segment)
         return segment
 
@@ -121,6 +128,7 @@ class SegmentLog:
                 continue
             self.segments.append(segment)
             self.registry.register(segment)
+            self.version += 1
             expected = segment.next_offset
 
 
