@@ -142,6 +142,14 @@ class LazyBatch:
     def num_rows(self) -> int:
         return self.last - self.first + 1
 
+    def lists(self) -> tuple[list, list | None, int] | None:
+        """(values, keys, timestamp) while the records are still the request's lists (keys
+        None: no key), None once they are built as Arrow. The lists are this entry's own:
+        read them, never change them."""
+        if self._values is None:
+            return None
+        return self._values, self._keys, self._timestamp
+
     def batch(self) -> pa.RecordBatch:
         if self._batch is None:
             self._batch = build_batch([self])
