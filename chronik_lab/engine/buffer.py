@@ -7,8 +7,6 @@ records with offset > up_to. There is no floor at the flushed offset -- chronik 
 so with acks=-1, whose flush runs before the request's own update_buffer, a request's records
 re-enter the buffer after being flushed. The fixed engine stays exact because fetch's Phase 2
 serves only offsets above the last visible segment (fetch.py), not because of a guard here.
-Each entry holds records with contiguous offsets: a `LazyBatch`, built when first read.
-Not thread-safe.
 
 Under `blind_append_buffer` (v0.7.4, v0.7.5) update_buffer appends without a check or a sort.
 Under `buffer_keeps_last_1000` (every tag through v1.0.0) update_buffer then drops the oldest
@@ -31,6 +29,16 @@ BUFFER_CAP = 1000  # chronik's update_buffer: "keep last 1000 records"
 
 
 class PartitionBuffer:
+    """A partition's buffered records, as `entries` in buffer order.
+
+    Invariants: each entry is a `LazyBatch` of contiguous offsets, built as Arrow when first
+    read, and never changed -- a trim or mark_flushed puts a slice in its place; `entries`
+    changes only through update_buffer and mark_flushed, and every change moves `version`;
+    `len()` is the number of records in `entries`. Until a blind append (never in the correct
+    engine) the entries are sorted by offset and disjoint: each offset is buffered at most once,
+    and reads and the dedup bisect instead of scanning. Not thread-safe.
+    """
+
     def __init__(self, bugs: BugSet, flushed_through: int = -1) -> None:
         self.bugs = bugs
         # Entries stay Python lists until a fetch reads them (see records.LazyBatch): most are
@@ -45,9 +53,7 @@ class PartitionBuffer:
         # only by a trim), and the producer's high watermark at the last update_buffer.
         self.base_offset: int | None = None
         self.high_watermark = 0
-        # Moves whenever `entries` changes, and only then (observers compare it instead of the
-        # entries themselves); the scalar fields above are not counted.
-        self.version = 0
+        self.version = 0  # moves with every change to `entries` (not with the fields above)
 
     @property
     def batches(self) -> list[pa.RecordBatch]:

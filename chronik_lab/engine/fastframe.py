@@ -1,7 +1,7 @@
 """Frame records still held as Python lists straight into the bytes Arrow's IPC writer writes.
 
-A flush of a few small requests spent most of its time in Arrow's machinery: ~12 us to build a
-record batch from the requests' lists, ~10 us for `ipc.new_stream` to serialize it. A pending
+Through Arrow's machinery, a flush of a few small requests costs ~12 us to build a record batch
+from the requests' lists and ~10 us for `ipc.new_stream` to serialize it. A pending
 request's records are still Python lists (`records.LazyBatch`) and the schema is fixed, so the
 message can be assembled directly:
 
@@ -16,7 +16,7 @@ message can be assembled directly:
 `encode_entries(entries)` is byte-identical to `framing.encode(records.build_batch(entries))`.
 That is checked at import on sample batches (a pyarrow that lays a message out differently turns
 the fast path off, `ENABLED`), and by a hypothesis test over random requests
-(tests/test_fastframe.py). Entries a fetch already built as Arrow go through pyarrow, as before.
+(tests/test_fastframe.py). Entries a fetch already built as Arrow go through pyarrow.
 """
 
 from __future__ import annotations

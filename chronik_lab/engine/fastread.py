@@ -2,7 +2,7 @@
 
 Runs of many small produce requests leave segments of many small record batches (one per
 flush: a single record each under v0.7.4's flush-every-request). Decoding a message costs ~3 us
-in pyarrow however small it is, so a fetch of 500 single-record batches spent 1.5 ms there. The
+in pyarrow however small it is: 1.5 ms for a fetch of 500 single-record batches. The
 messages all have framing's fixed layout (`framing.LAYOUT`), so the buffers of every message in
 a run can be read at once from their metadata and gathered with numpy into the four columns of
 one batch:

@@ -76,7 +76,7 @@ class Layout(NamedTuple):
     the same positions for every batch here (the schema is fixed), found at import. Positions
     count from the start of the message (its `ff ff ff ff` prefix); integers are little-endian
     int64. `head` is a sample message's prefix and metadata, checksum digits "0": a template
-    where writing the fields below makes any batch's head (fastframe does)."""
+    where writing the fields below makes any batch's head (fastframe does). Immutable."""
 
     head: bytes  # HEAD_LEN bytes
     rows_at: int  # the row count (RecordBatch.length)

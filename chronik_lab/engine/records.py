@@ -108,6 +108,10 @@ class LazyBatch:
     produce request -- so a flush builds one batch from all its pending requests at once
     (`build_batch`), and an entry builds (and caches) its own batch only if a fetch or a chart
     asks for it. Immutable: the lists are copies, so the caller may reuse theirs.
+
+    Invariants: `first..last` are the offsets held, contiguous (last = first - 1: empty);
+    `num_rows` of them. Its records never change; only their form does, lists to Arrow on first
+    use (`batch()`), so it is not thread-safe.
     """
 
     __slots__ = ("first", "last", "nbytes", "_values", "_keys", "_timestamp", "_batch")

@@ -1,13 +1,4 @@
-"""A partition's segments on disk: the active segment, rotation, and recovery.
-
-Invariants: at most one active (unsealed) segment, always the last; segments are contiguous
-(each base offset is the previous segment's last offset + 1). Flushed data is written to the
-active segment's file before `append` returns, so a killed process loses nothing it flushed; with
-`fsync=True` it is also on the disk, and so is its directory entry. A failed write raises
-SegmentWriteError and changes nothing here (the file is cut back), so the caller can retry.
-Nothing in the partition directory is followed through a symlink. Rotation seals the active
-segment when it reaches `segment_bytes` or `segment_ms` of (simulated) age. Not thread-safe.
-"""
+"""A partition's segments on disk: the active segment, rotation, and recovery."""
 
 from __future__ import annotations
 
@@ -28,6 +19,19 @@ from chronik_lab.errors import SegmentWriteError
 
 
 class SegmentLog:
+    """A partition's segment list, oldest first, and the files behind it.
+
+    Invariants: at most one active (unsealed) segment, always the last; segments are contiguous
+    (each base offset is the previous segment's last offset + 1). Flushed data is written to the
+    active segment's file before `append` returns, so a killed process loses nothing it flushed;
+    with `fsync=True` it is also on the disk, and so is its directory entry. A failed write
+    raises SegmentWriteError and changes nothing here (the file is cut back), so the caller can
+    retry. Nothing in the partition directory is followed through a symlink. Rotation seals the
+    active segment when it reaches `segment_bytes` or `segment_ms` of (simulated) age. Only this
+    class registers segments with the registry, and every change to the list, to a segment's
+    extent or seal, or to what the registry shows of them moves `version`. Not thread-safe.
+    """
+
     def __init__(
         self,
         directory: Path,
@@ -46,9 +50,7 @@ class SegmentLog:
         self.segment_ms = segment_ms
         self.fsync = fsync
         self.segments: list[Segment] = []
-        # Moves whenever the segment list, a segment's extent or seal, or what the registry
-        # shows of them changes, and only then: observers compare it instead of the segments.
-        self.version = 0
+        self.version = 0  # moves with every change to the segments (see the class docstring)
 
     @property
     def active(self) -> Segment | None:
