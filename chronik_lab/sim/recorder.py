@@ -25,14 +25,14 @@ it also keeps the state just before each partition's first poll (what the prose'
 consumer first fetched" reads) and each partition's last state. A chart drawn from a thinned
 snapshots says so ("the state at every 64th step").
 
-Cheap per step: a state change costs a fingerprint of the buffer (its entry list, length, first
-and last entry: entries are immutable, and the buffer only appends, inserts, trims its head or
-is rebuilt by mark_flushed) and of the segment list (only its last segment can grow or be
-sealed, and a segment is registered only by a write or a seal), plus a copy of the entry list
-by reference (tests/test_recorder.py checks the fingerprints against reading every state). The
-entries' spans are read only for the snapshots kept. It reads the partitions through the
-broker's observer hook (`Broker.partition_states`): the public accessors build Arrow tables and
-DataFrames, far too slow to call after every step. Not thread-safe.
+Cheap per step: whether a state changed is three int comparisons, the engine's own versions
+(`PartitionBuffer.version`, `SegmentLog.version`, `Partition.unflushed_version`: each moves
+exactly when its structure changes); a change costs a copy of the entry list by reference
+(entries are immutable) or a read of the segment list (tests/test_recorder.py checks the
+versions against reading every state in full). The entries' spans are read only for the
+snapshots kept. It reads the partitions through the broker's observer hook
+(`Broker.partition_states`): the public accessors build Arrow tables and DataFrames, far too
+slow to call after every step. Not thread-safe.
 """
 
 from __future__ import annotations
@@ -176,9 +176,9 @@ class _Kept:
 
 
 class _PartitionLog:
-    """The recorder's view of one partition: fingerprints of its latest state, that state
-    itself while it may still be replaced (`pending`: the buffer as entry references --
-    immutable objects, so no copy of their records), and the kept snapshots."""
+    """The recorder's view of one partition: the engine versions it last saw, its latest state
+    while it may still be replaced (`pending`: the buffer as entry references -- immutable
+    objects, so no copy of their records), and the kept snapshots."""
 
     def __init__(self, part: Partition) -> None:
         self.part = part
@@ -188,25 +188,20 @@ class _PartitionLog:
         self.pending: tuple[Any, ...] | None = None
         self.open = False  # the last kept snapshot is the latest state: held_until unknown
         self.polled = False
-        # buffer fingerprint: the entry list (object), its length, first and last entry
-        self.buf_list: list[Any] | None = None
-        self.buf_len = 0
-        self.buf_first: Any = None
-        self.buf_last: Any = None
+        # The engine's versions at the last look (-1: never looked). The recorder numbers
+        # the states it saw itself (buf_version, seg_version): a table writes a buffer (the
+        # segments) again only where that number moved.
+        self.buffer_seen = -1
+        self.segments_seen = -1
+        self.unflushed_seen = -1
         self.buf_version = 0
         self.entries: list[Any] = []
         self.frozen: tuple[int, Flat] = (0, ())  # the last spans built, by buffer version
-        # segment fingerprint: the list (object), its length, the last segment, its next offset
-        # and whether it is sealed. (Registration, which makes a segment visible, happens only
-        # in a write or a seal of the last segment, so it moves the fingerprint too.)
-        self.seg_list: list[Any] | None = None
-        self.seg_last: Any = None
-        self.seg_count = 0
-        self.seg_tail: tuple[int, bool] = (0, False)
         self.seg_version = 0
         self.segments: Flat = ()
         self.visible = 0
         self.settled: dict[int, Flat] = {}
+        self.unflushed = 0  # records pending or in flight
         self.offsets: tuple[int, ...] | None = None
 
 
@@ -315,54 +310,31 @@ class Recorder:
 
     # -- states -----------------------------------------------------------------------------
     def _observe(self, log: _PartitionLog, index: int, step: str) -> None:
-        """Fingerprint the partition; on any change, the new state becomes the pending one.
+        """Compare the engine's versions; on any change, the new state becomes the pending one.
         (The hot path of a traced run: it runs after every broker step, hence inlined.)"""
         p = log.part
         buf = p.buffer
-        entries = buf.entries
-        n = len(entries)
-        buffer_changed = not (
-            entries is log.buf_list
-            and n == log.buf_len
-            and (n == 0 or (entries[0] is log.buf_first and entries[-1] is log.buf_last))
-        )
-        if buffer_changed:  # a rebuilt list may hold the very same entries (C-speed compare)
-            log.buf_list, log.buf_len = entries, n
-            log.buf_first, log.buf_last = (entries[0], entries[-1]) if n else (None, None)
-            if entries == log.entries:
-                buffer_changed = False
-            else:
-                log.buf_version += 1
-                log.entries = entries.copy()  # the entries are immutable: a copy of references
-        segs = p.writer.segments
-        last = segs[-1] if segs else None
-        segments_changed = False
-        if (
-            segs is not log.seg_list
-            or last is not log.seg_last
-            or len(segs) != log.seg_count
-            or (last is not None and (last.next_offset, last.sealed) != log.seg_tail)
-        ):
-            log.seg_list, log.seg_last, log.seg_count = segs, last, len(segs)
-            log.seg_tail = (last.next_offset, last.sealed) if last is not None else (0, False)
-            state, visible = _segment_state(p, log.settled)
-            if state != log.segments:
-                segments_changed = True
-                log.seg_version += 1
-                log.segments, log.visible = state, visible
-        pending = 0
-        for b in p.pending_batches:
-            pending += b.last - b.first + 1
-        if p.inflight is not None:
-            for b in p.inflight.batches:
-                pending += b.last - b.first + 1
+        buffer_changed = buf.version != log.buffer_seen
+        if buffer_changed:
+            log.buffer_seen = buf.version
+            log.buf_version += 1
+            log.entries = buf.entries.copy()  # the entries are immutable: a copy of references
+        writer = p.writer
+        segments_changed = writer.version != log.segments_seen
+        if segments_changed:
+            log.segments_seen = writer.version
+            log.seg_version += 1
+            log.segments, log.visible = _segment_state(p, log.settled)
+        if p.unflushed_version != log.unflushed_seen:
+            log.unflushed_seen = p.unflushed_version
+            log.unflushed = _unflushed_records(p)
         offsets = (
             p.high_watermark,
             p.next_offset,
             p.log_start_offset,
-            pending,
+            log.unflushed,
             len(buf),
-            n,
+            len(log.entries),
             log.visible,
         )
         if not buffer_changed and not segments_changed and offsets == log.offsets:
@@ -476,6 +448,17 @@ class Recorder:
 
 def _step_of(row: tuple[Any, ...]) -> int:
     return row[0]
+
+
+def _unflushed_records(p: Partition) -> int:
+    """Records pending a flush or in the flush in flight."""
+    pending = 0
+    for b in p.pending_batches:
+        pending += b.last - b.first + 1
+    if p.inflight is not None:
+        for b in p.inflight.batches:
+            pending += b.last - b.first + 1
+    return pending
 
 
 def _segment_state(p: Partition, settled: dict[int, Flat]) -> tuple[Flat, int]:
