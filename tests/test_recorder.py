@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 import chronik_lab as cl
 from chronik_lab.sim import recorder as recorder_module
 from chronik_lab.sim import scenario as scenario_module
+from chronik_lab.sim import snapshots as snapshots_module
 from chronik_lab.sim.recorder import Recorder
+from chronik_lab.sim.snapshots import Snapshots
 from chronik_lab.sim.tables import buffer_at, fetch_reads
 
 UNLIMITED = 10**12
@@ -158,14 +160,14 @@ def test_thinning_keeps_exact_states_on_random_workloads(scenario, limit):
     assert_thinned_snapshots_are_exact(thin, full)
 
 
-class _FullState(Recorder):
+class _FullState(Snapshots):
     """Reads every state in full after every step and says "changed" only where the content
     differs from the last state seen: the engine's versions are not consulted."""
 
     def _observe(self, log, index, step) -> None:
         p = log.part
         same_buffer = p.buffer.entries == log.entries
-        same_segments = recorder_module._segment_state(p, {}) == (log.segments, log.visible)
+        same_segments = snapshots_module._segment_state(p, {}) == (log.segments, log.visible)
         # -1 (never seen) forces the recorder to take the state; the engine's version, not to
         log.buffer_seen = p.buffer.version if same_buffer else -1
         log.segments_seen = p.writer.version if same_segments else -1
@@ -177,7 +179,7 @@ class _FullState(Recorder):
 def test_the_engine_versions_miss_no_change_and_report_none_that_did_not_happen(scenario):
     with pytest.MonkeyPatch.context() as m:
         versioned = record(scenario, UNLIMITED, m)
-        m.setattr(scenario_module, "Recorder", _FullState)
+        m.setattr(recorder_module, "Snapshots", _FullState)
         full = record(scenario, UNLIMITED, m)
     for name in ("trace", "buffer_snapshots", "segment_snapshots", "offsets_snapshots"):
         assert getattr(versioned, name).equals(getattr(full, name)), name
