@@ -124,8 +124,19 @@ class Kept:
         self.held_until.append(held_until)
         self.pinned.append(pinned)
 
-    def fields(self) -> list[list[Any]]:
-        return list(vars(self).values())
+    def columns(self) -> list[list[Any]]:
+        """Every column, each attribute set in __init__ (thinning filters them all alike)."""
+        return [
+            self.index,
+            self.step,
+            self.buffer_version,
+            self.spans,
+            self.segment_version,
+            self.segments,
+            self.offsets,
+            self.held_until,
+            self.pinned,
+        ]
 
     def rows(self) -> int:
         """The buffer and segment rows these snapshots write (change-only)."""
@@ -145,7 +156,7 @@ class Kept:
         blocks = [i // stride for i in self.index]
         after = [*blocks[1:], None if pending is None else pending // stride]
         keep = [p or b != a for b, a, p in zip(blocks, after, self.pinned, strict=True)]
-        for column in self.fields():
+        for column in self.columns():
             column[:] = [v for v, k in zip(column, keep, strict=True) if k]
 
 
@@ -320,8 +331,9 @@ class Snapshots:
         for (_, number), log in self._logs.items():
             k = log.kept
             buffer_before = segments_before = None
+            columns = (k.index, k.step, k.buffer_version, k.spans, k.segment_version, k.segments)
             for index, step, version, spans, seg_version, segs, values, held_until in zip(
-                *k.fields()[:-1], strict=True
+                *columns, k.offsets, k.held_until, strict=True
             ):
                 head = (index, step, number)
                 if version != buffer_before:
