@@ -19,7 +19,7 @@ every 2 batches, acks=-1. One warm-up render comes first (vl-convert starts its 
 engine once per process). Timings are the best of --repeat. Exit status 1 only if a chart
 embeds more than 5,000 rows; a missed target is a result, printed as MISS.
 
-Figure `--recorder` (the run's history, sim/recorder.py): per preset, `cl.run` of the same
+Figure `--recorder` (trace and snapshots, sim/recorder.py): per preset, `cl.run` of the same
 workload -- trace, snapshots of every state (thinned past 100,000 rows), checker -- against
 the engine and clients alone (`received_ids`: no tracer, no checker), in CPU time, each side
 the best of --repeat taken in turns. Target: the traced run within 2x the untraced one.

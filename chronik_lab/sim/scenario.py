@@ -176,7 +176,7 @@ class Run:
     consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
-    snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (recorder.py)
+    snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (snapshots.py)
     segment_ms: int = BrokerConfig.segment_ms  # the broker's segment age limit (rotation)
 
     @property

@@ -3,10 +3,10 @@
 Charts (viz/), the notebooks' glue (notebook/) and the generated prose read a run's tables and
 nothing else, so they take any object with these attributes: a `cl.Run`, or a Run-shaped
 namespace a test builds from numpy (a million records without running the engine). The table
-columns are those of `sim/recorder.py` (the trace; buffer, segment and offsets snapshots) and
-`sim/clients.py` (sent, received). The snapshot tables hold the *kept* states: every state of
-the run while they fit the recorder's budget, else the state at every k-th step
-(`snapshots_stride` = k) plus the states the prose reads.
+columns are those of `sim/trace.py` (the trace), `sim/snapshots.py` (buffer, segment and
+offsets snapshots) and `sim/clients.py` (sent, received). The snapshot tables hold the *kept*
+states: every state of the run while they fit the recorder's budget, else the state at every
+k-th step (`snapshots_stride` = k) plus the states the prose reads.
 
 Below the protocol, the few facts several layers read from those tables (what the buffer held
 before a step, what fetch read, the most copies of an offset, the spans of offsets a buffer
@@ -62,7 +62,7 @@ class RunTables(Protocol):
 
     Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
     namespace does. `snapshots_stride` is 1 when the snapshot tables hold every state of the
-    run, k when they hold the state at every k-th step (see sim/recorder.py);
+    run, k when they hold the state at every k-th step (see sim/snapshots.py);
     `offset_resets` counts the consumer's resets after OFFSET_OUT_OF_RANGE (0 when the client
     resets out of the lab's sight); `consumer_capped` is True when the consumer's hard cap (on
     polls or on resets) stopped it, rather than the log having nothing more; `segment_ms` is

@@ -11,7 +11,7 @@ rows, by the cheapest reduction that keeps the picture true:
    and bin offsets (a bin shows the *maximum* multiplicity inside it, so a duplicate never hides);
 3. `fit_rows` as the last guard: an evenly strided sample, first and last rows kept.
 
-Snapshots are change-only (see recorder.py): a buffer or segment table has rows only at steps
+Snapshots are change-only (see sim/snapshots.py): a buffer or segment table has rows only at steps
 where it changed, and an emptied buffer has no rows at all -- the offsets table (one row per
 change, with `buffer_entries`) says when the buffer became empty. A snapshot holds until the next
 one, or until the end of the run. Past the recorder's budget the tables keep the state at every
