@@ -16,13 +16,13 @@ from chronik_lab.errors import ChronikLabError, ScenarioError, UnknownBugError
 from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim.clients import (
     Consumer,
-    Operations,
     Producer,
     decode_ids,
     encode_value,
     partition_of,
     plan_requests,
 )
+from chronik_lab.sim.operations import Operations
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 PRESETS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")

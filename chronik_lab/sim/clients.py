@@ -38,20 +38,17 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
-from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import OffsetOutOfRangeError, ScenarioError, UnknownTopicOrPartitionError
+from chronik_lab.sim.operations import Operations
 
 __all__ = [
     "Consumer",
-    "Op",
-    "Operations",
     "Producer",
     "ProduceCall",
     "decode_ids",
@@ -137,7 +134,6 @@ def plan_requests(
     return requests
 
 
-PROCESSES = ("producer", "consumer")
 RESET_POLICIES = ("earliest", "latest", "none")  # Kafka's auto.offset.reset values
 MAX_RESETS = 3  # per partition: enough to show the re-delivery loop, cheap for explain's runs
 
@@ -147,99 +143,6 @@ def poll_cap(messages: int) -> int:
     (a real client's run reads at most as many records, wire/workload.py). A correct log needs
     far fewer; only a loop -- a reset to the earliest offset, again and again -- reaches it."""
     return 10 * messages + 100
-
-
-F_VALUES = ("send", "poll")
-TYPES = ("ok", "fail", "info")
-_TYPE_CODES = {name: code for code, name in enumerate(TYPES)}
-
-
-class Op(NamedTuple):
-    """One client operation; process, f and type are codes into PROCESSES, F_VALUES, TYPES."""
-
-    op_index: int
-    process: int
-    f: int
-    type: int
-    partition: int
-    rows: int  # records it touched
-    request: int  # the producer's request number (-1: a poll)
-    poll: int  # the consumer's poll number (-1: a send)
-
-
-class Operations:
-    """What the clients did, one entry per operation; `tables()` expands it into the history
-    (one row per record, Jepsen-style), `sent` and `received` tables, all vectorised."""
-
-    def __init__(self) -> None:
-        self.op_index = 0
-        self.ops: list[Op] = []
-        self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
-        self.values: list[np.ndarray] = []  # message ids
-        self.server: list[np.ndarray] = []  # offsets the broker stored (sends: the same)
-
-    def next_op(self) -> int:
-        self.op_index += 1
-        return self.op_index - 1
-
-    def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
-        """`offsets`: an array, or the first offset of the contiguous ones the send got (the
-        array is made only if `tables()` is asked for)."""
-        self.ops.append(Op(op, 0, 0, _TYPE_CODES[type_], partition, len(ids), request, -1))
-        self.offsets.append(offsets)
-        self.values.append(ids)
-        self.server.append(offsets)
-
-    def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
-        self.ops.append(Op(op, 1, 1, 0, partition, len(ids), -1, poll))
-        self.offsets.append(offsets)
-        self.values.append(ids)
-        self.server.append(server)
-
-    def received_ids(self) -> list[int]:
-        polls = [v for v, op in zip(self.values, self.ops, strict=True) if op.f == 1]
-        return _concat(polls).tolist()
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        meta = np.array(self.ops, dtype=np.int64).reshape(-1, len(Op._fields))
-        rows = meta[:, Op._fields.index("rows")]
-
-        def per_row(name: str) -> np.ndarray:
-            return np.repeat(meta[:, Op._fields.index(name)], rows)
-
-        values = _concat(self.values)
-        offsets, server = (_concat(self._arrays(chunks)) for chunks in (self.offsets, self.server))
-        f, partition = per_row("f"), per_row("partition")
-        history = pd.DataFrame(
-            {
-                "op_index": per_row("op_index"),
-                "process": pd.Categorical.from_codes(per_row("process"), categories=PROCESSES),
-                "f": pd.Categorical.from_codes(f, categories=F_VALUES),
-                "type": pd.Categorical.from_codes(per_row("type"), categories=TYPES),
-                "partition": partition,
-                "offset": offsets,
-                "value": values,
-            }
-        )
-        send, poll = f == 0, f == 1
-        sent = {"message_id": values, "partition": partition, "offset": offsets}
-        request = {"request": per_row("request")[send]}
-        sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | request)
-        received = {"poll": per_row("poll"), "partition": partition, "offset": offsets}
-        received |= {"server_offset": server, "message_id": values, "op_index": per_row("op_index")}
-        received = pd.DataFrame({k: v[poll] for k, v in received.items()})
-        return {"history": history, "sent": sent, "received": received}
-
-    def _arrays(self, chunks: list) -> list[np.ndarray]:
-        """Offsets as arrays: a send's first offset expands to first .. first + rows - 1."""
-        return [
-            np.arange(c, c + op.rows, dtype=np.int64) if isinstance(c, int) else c
-            for c, op in zip(chunks, self.ops, strict=True)
-        ]
-
-
-def _concat(chunks: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(chunks).astype(np.int64, copy=False) if chunks else np.empty(0, np.int64)
 
 
 class Producer:

@@ -24,11 +24,11 @@ from chronik_lab.sim import drivers
 from chronik_lab.sim.clients import (
     RESET_POLICIES,
     Consumer,
-    Operations,
     Producer,
     plan_requests,
     poll_cap,
 )
+from chronik_lab.sim.operations import Operations
 from chronik_lab.sim.recorder import Recorder
 from chronik_lab.sim.splits import AUTO, seed_sizes
 
