@@ -202,6 +202,36 @@ PRESETS: dict[str, frozenset[str]] = {
     "fixed": frozenset(),
 }
 
+# The simulated clients' switches (sim/producer.py): documented client behaviours that turn a
+# lost response or an out-of-order error into a duplicate. No chronik release has them (chronik
+# is a broker), so no preset does either; `chronik_commit` names the issue that documents each.
+_CATALOGUE_CLIENTS = [
+    Bug(
+        "retry_on_ambiguous_error",
+        "the application takes a send whose outcome is unknown (a timeout, NotLeaderOrFollower) "
+        "for a failure and sends the same records again, as a new send: the broker appended the "
+        "first one, so the records are written twice, idempotence or not (KAFKA-13574; Jepsen "
+        "counts such a send as indeterminate, never as failed)",
+        "kafka clients",
+        "never",
+        "KAFKA-13574",
+        "sim/producer.py: DeliveryProducer._timed_out",
+    ),
+    Bug(
+        "epoch_bump_on_out_of_order",
+        "the idempotent producer answers OUT_OF_ORDER_SEQUENCE_NUMBER by bumping its epoch and "
+        "numbering every unacknowledged batch from sequence 0 again, instead of re-enqueuing "
+        "the batch behind the earlier one still in flight: a batch the broker appended whose "
+        "response was lost is sent under the new epoch, which no broker can deduplicate "
+        "(confluentinc/librdkafka#4953, open; the Java client retries without a bump)",
+        "librdkafka",
+        "never",
+        "librdkafka#4953",
+        "sim/producer.py: DeliveryProducer._out_of_order",
+    ),
+]
+BUGS.update((bug.name, bug) for bug in _CATALOGUE_CLIENTS)
+
 
 def resolve_bugs(bugs: str | Iterable[str] | None) -> frozenset[str]:
     """Turn a preset name, a bug name, or an iterable of bug names into a set of bug names."""

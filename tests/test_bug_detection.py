@@ -128,6 +128,14 @@ PINNED = {
         {"messages": 10, "batch_sizes": (4, 6), "acks": -1, "flush_batches": 2},
         "duplicate",
     ),
+    # The client side (sim/producer.py). The response to request 2 is lost and the producer
+    # has no retries: it gives up, the outcome unknown. The application then sends the same ids
+    # again -- written twice, at a new offset.
+    "retry_on_ambiguous_error": (
+        (),
+        {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "lost_acks": (2,)},
+        "duplicate",
+    ),
 }
 
 

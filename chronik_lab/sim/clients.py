@@ -164,6 +164,11 @@ class Producer:
         self.history = history
         self.hook = hook
 
+    def settle(self) -> None:
+        """Nothing is ever in flight: each request is answered as it is sent."""
+
+    flush = settle
+
     def send(self, calls: list[ProduceCall]) -> None:
         hook, history, produce = self.hook, self.history, self.broker.produce
         # acks=0: the client is not told whether the write happened -- Jepsen's "info".
@@ -237,10 +242,10 @@ class Consumer:
     def _poll(self, p: int) -> bool:
         """One fetch of one partition; True when the partition is not caught up yet."""
         if p not in self.positions:
-            try:  # "earliest": the log start offset, once the partition exists
-                self.positions[p] = self.broker.log_start_offset(self.topic, p)
-            except UnknownTopicOrPartitionError:
+            start = self._start(p)
+            if start is None:
                 return False  # nothing was ever produced there: nothing to read yet
+            self.positions[p] = start
         position = self.positions[p]
         poll = self.polls
         self.polls += 1
@@ -272,9 +277,23 @@ class Consumer:
         )
         if not len(offsets):
             return False  # an empty poll: caught up (or stuck, which the checker will see)
+        self._received(op, p, poll, offsets, ids, server)
+        # Past the high watermark is not caught up either; nor is a position forgotten (a group
+        # member's crash or rebalance: the partition starts again at its committed offset).
+        return self.positions.get(p) != result.high_watermark
+
+    def _start(self, p: int) -> int | None:
+        """Where a partition's consumption starts: "earliest", the log start offset, once the
+        partition exists (None before)."""
+        try:
+            return self.broker.log_start_offset(self.topic, p)
+        except UnknownTopicOrPartitionError:
+            return None
+
+    def _received(self, op: int, p: int, poll: int, offsets, ids, server) -> None:
+        """A poll's accepted records: the application has them, the position moves past them."""
         self.history.add_poll(op, p, poll, offsets, ids, server)
         self.positions[p] = int(offsets[-1]) + 1
-        return self.positions[p] != result.high_watermark  # past it is not caught up either
 
     def _reset(self, p: int, poll: int, position: int, exc: OffsetOutOfRangeError) -> bool:
         """auto_offset_reset after an out-of-range fetch; True when the partition goes on."""

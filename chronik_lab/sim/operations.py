@@ -3,7 +3,10 @@
 `Operations` collects the producer's sends and the consumer's polls as they complete (one `Op`
 each, with its records' offsets and message ids as arrays); `tables()` expands them into the
 Jepsen-style history (one row per record), the `sent` and the `received` tables, vectorised.
-Not thread-safe.
+A send whose outcome the client never learnt (`info`: its response was lost) has no offset: the
+history's and `sent`'s offset columns are then nullable. A consumer that crashed and restarted,
+or a second group member, is a process of its own, as in Jepsen (`process_code`). Not
+thread-safe.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Operations:
 
     def __init__(self) -> None:
         self.op_index = 0
+        self.processes = list(PROCESSES)  # process codes -> names
+        self.resent = False  # some id was sent again by the application: `sent` keeps one row
         self.ops: list[Op] = []
         self.offsets: list[np.ndarray] = []  # client-visible offsets of each op's records
         self.values: list[np.ndarray] = []  # message ids
@@ -49,16 +54,25 @@ class Operations:
         self.op_index += 1
         return self.op_index - 1
 
+    def process_code(self, name: str) -> int:
+        """The code of process `name`, a new one the first time it is named."""
+        if name not in self.processes:
+            self.processes.append(name)
+        return self.processes.index(name)
+
     def add_send(self, op: int, type_: str, partition: int, request: int, offsets, ids) -> None:
         """`offsets`: an array, or the first offset of the contiguous ones the send got (the
-        array is made only if `tables()` is asked for)."""
+        array is made only if `tables()` is asked for), or None when the client never learnt
+        them."""
         self.ops.append(Op(op, 0, 0, _TYPE_CODES[type_], partition, len(ids), request, -1))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(offsets)
 
-    def add_poll(self, op: int, partition: int, poll: int, offsets, ids, server) -> None:
-        self.ops.append(Op(op, 1, 1, 0, partition, len(ids), -1, poll))
+    def add_poll(
+        self, op: int, partition: int, poll: int, offsets, ids, server, process: int = 1
+    ) -> None:
+        self.ops.append(Op(op, process, 1, 0, partition, len(ids), -1, poll))
         self.offsets.append(offsets)
         self.values.append(ids)
         self.server.append(server)
@@ -77,20 +91,24 @@ class Operations:
         values = _concat(self.values)
         offsets, server = (_concat(self._arrays(chunks)) for chunks in (self.offsets, self.server))
         f, partition = per_row("f"), per_row("partition")
+        processes = self.processes
+        known = _known(offsets)
         history = pd.DataFrame(
             {
                 "op_index": per_row("op_index"),
-                "process": pd.Categorical.from_codes(per_row("process"), categories=PROCESSES),
+                "process": pd.Categorical.from_codes(per_row("process"), categories=processes),
                 "f": pd.Categorical.from_codes(f, categories=F_VALUES),
                 "type": pd.Categorical.from_codes(per_row("type"), categories=TYPES),
                 "partition": partition,
-                "offset": offsets,
+                "offset": known,
                 "value": values,
             }
         )
         send, poll = f == 0, f == 1
-        sent = {"message_id": values, "partition": partition, "offset": offsets}
-        request = {"request": per_row("request")[send]}
+        if self.resent:  # each id once: its acknowledged send if any, else its first
+            send = send & _first_or_acknowledged(values, per_row("type"), send)
+        sent = {"message_id": values, "partition": partition}
+        request = {"offset": known[send], "request": per_row("request")[send]}
         sent = pd.DataFrame({k: v[send] for k, v in sent.items()} | request)
         received = {"poll": per_row("poll"), "partition": partition, "offset": offsets}
         received |= {"server_offset": server, "message_id": values, "op_index": per_row("op_index")}
@@ -100,9 +118,32 @@ class Operations:
     def _arrays(self, chunks: list) -> list[np.ndarray]:
         """Offsets as arrays: a send's first offset expands to first .. first + rows - 1."""
         return [
-            np.arange(c, c + op.rows, dtype=np.int64) if isinstance(c, int) else c
+            np.arange(c, c + op.rows, dtype=np.int64)
+            if isinstance(c, int)
+            else np.full(op.rows, -1, np.int64)
+            if c is None
+            else c
             for c, op in zip(chunks, self.ops, strict=True)
         ]
+
+
+def _known(offsets: np.ndarray) -> np.ndarray | pd.arrays.IntegerArray:
+    """int64 offsets, or nullable Int64 where some are unknown (-1: never acknowledged)."""
+    missing = offsets < 0
+    return pd.arrays.IntegerArray(offsets, missing) if missing.any() else offsets
+
+
+def _first_or_acknowledged(ids: np.ndarray, types: np.ndarray, send: np.ndarray) -> np.ndarray:
+    """A mask of the send rows that stand for their id in `sent`: the first ok row of each id,
+    else its first row."""
+    rows = np.flatnonzero(send)
+    # ok (type code 0) sorts first, then earlier rows; the first row of each id wins
+    order = rows[np.lexsort((rows, types[rows] != 0, ids[rows]))]
+    first = np.ones(len(order), bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    keep = np.zeros(len(ids), bool)
+    keep[order[first]] = True
+    return keep
 
 
 def _concat(chunks: list[np.ndarray]) -> np.ndarray:

@@ -34,11 +34,26 @@ class Recorder:
         self.snapshots = Snapshots(topic, limit) if snapshots else None
 
     def attach(self, broker: Any) -> None:
-        """Read `broker`'s clock and partitions (a live read-only view: `partition_states`)."""
+        """Read `broker`'s clock and partitions (a live read-only view: `partition_states`);
+        again after a restart, for the new broker that recovered the same data_dir."""
         if self.snapshots is not None:
-            self.snapshots.partitions = broker.partition_states
+            self.snapshots.attach(broker.partition_states)
         clock = broker.clock
         self.trace.now = lambda: clock.now_ms
+
+    def fault(
+        self,
+        step: str,
+        partition: int,
+        detail: str,
+        request: int | None = None,
+        poll: int | None = None,
+    ) -> None:
+        """A fault of the scenario's schedule, as a trace row; after a broker restart (step
+        "broker_restart", once the new broker is attached) the recovered state is a snapshot."""
+        index = self.trace.fault_row(step, request, poll, partition, detail)
+        if step == "broker_restart" and self.snapshots is not None:
+            self.snapshots.observe((self.topic, partition), index, step)
 
     def set_cause(self, cause: str) -> None:
         """Broker steps that follow belong to `cause` (e.g. "linger"), keeping the request."""

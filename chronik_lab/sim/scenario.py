@@ -17,19 +17,14 @@ import pandas as pd
 from chronik_lab import validate
 from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
-from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.partition import BrokerConfig
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
 from chronik_lab.sim import drivers
-from chronik_lab.sim.clients import (
-    RESET_POLICIES,
-    Consumer,
-    Producer,
-    plan_requests,
-    poll_cap,
-)
+from chronik_lab.sim.clients import RESET_POLICIES, Consumer, plan_requests
+from chronik_lab.sim.faults import DELIVERY_DEFAULTS, FAULT_FIELDS, Schedule, check_delivery
 from chronik_lab.sim.operations import Operations
 from chronik_lab.sim.recorder import Recorder
+from chronik_lab.sim.session import Session
 from chronik_lab.sim.splits import AUTO, seed_sizes
 
 __all__ = ["COMPAT", "SEED", "WORKLOAD_FIELDS", "Run", "Scenario", "run", "run_presets"]
@@ -66,6 +61,13 @@ class Scenario:
         start, kafka-python's setting in chronik's compat test), "latest" (the high watermark)
         or "none" (that partition's consumption ends)
     snapshots: record buffer / segment / offsets snapshots (off makes a run cheaper)
+    idempotence, retries, max_in_flight: the producer's delivery settings (Kafka's
+        enable.idempotence, retries, max.in.flight.requests.per.connection)
+    lost_acks, broker_restarts, reordered: the producer side's fault schedule (1-based request
+        numbers, in send order; broker_restarts: before that request, or requests + 1)
+    commit: None (a plain consumer), "after", "before" or "auto": a consumer group's commits
+    consumer_crashes, rebalances: the consumer side's fault schedule (1-based poll numbers)
+    (sim/faults.py says exactly what each of these does)
     """
 
     messages: int = 10
@@ -83,6 +85,15 @@ class Scenario:
     keyed: bool = False
     snapshots: bool = True
     auto_offset_reset: str = "earliest"
+    idempotence: bool = False
+    retries: int = 0
+    max_in_flight: int = 1
+    lost_acks: tuple[int, ...] = ()
+    broker_restarts: tuple[int, ...] = ()
+    reordered: tuple[int, ...] = ()
+    commit: str | None = None
+    consumer_crashes: tuple[int, ...] = ()
+    rebalances: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _int(self.messages, "messages", 1)
@@ -111,6 +122,19 @@ class Scenario:
                 f"auto_offset_reset must be one of {', '.join(RESET_POLICIES)}, "
                 f"not {self.auto_offset_reset!r}"
             )
+        requests = self.messages if self.batch_sizes is None else len(self.batch_sizes)
+        for name, value in check_delivery(self, requests).items():
+            set_(self, name, value)
+
+    @property
+    def schedule(self) -> Schedule:
+        """The fault schedule as a run reads it (0-based)."""
+        return Schedule.of(self)
+
+    @property
+    def faulty(self) -> bool:
+        """Anything beyond a plain producer and consumer: delivery settings or faults."""
+        return any(getattr(self, k) != v for k, v in DELIVERY_DEFAULTS.items())
 
     @property
     def bug_set(self) -> frozenset[str]:
@@ -124,7 +148,7 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields (tuples as lists)."""
         out = dataclasses.asdict(self)
-        for name in ("batch_sizes", "bugs"):
+        for name in ("batch_sizes", "bugs", *FAULT_FIELDS):
             if isinstance(out[name], tuple):
                 out[name] = list(out[name])
         return out
@@ -219,6 +243,12 @@ def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
     if not isinstance(scenario, Scenario):
         raise InvalidArgumentError(f"run() needs a cl.Scenario, not {type(scenario).__name__}")
     if client is not None:
+        if scenario.faulty:  # a real client's retries and commits are its own configuration
+            field = next(k for k, v in DELIVERY_DEFAULTS.items() if getattr(scenario, k) != v)
+            raise ScenarioError(
+                f"{field} is simulated only: run(scenario) without client= (a real client's "
+                f"delivery settings are its own configuration)"
+            )
         return drivers.lookup(client)(scenario, **options)
     if options:
         raise InvalidArgumentError(f"options {sorted(options)} need a client")
@@ -255,40 +285,25 @@ def _execute(
     s = scenario
     recorder = Recorder(s.topic, snapshots=trace and s.snapshots, limit=SNAPSHOT_ROW_LIMIT)
     hook = recorder.client_step if trace else None  # None: the clients build no detail text
-    broker = Broker(
-        bugs=s.bug_set if bugs is None else bugs,
-        flush_batches=s.flush_batches,
-        linger_ms=s.linger_ms,
-        flush_ms=s.flush_ms,
-        tracer=recorder.broker_step if trace else None,
-    )
-    recorder.attach(broker)
     history = Operations()
-    producer = Producer(broker, s.topic, s.acks, history, hook, keyed=s.keyed)
-    consumer = Consumer(
-        broker,
-        s.topic,
-        s.partitions,
-        s.max_records,
-        history,
-        hook,
-        poll_cap(s.messages),
-        s.auto_offset_reset,
-    )
+    bug_set = BugSet(s.bug_set if bugs is None else bugs)
+    session = Session(s, bug_set, history, recorder, hook, trace)
     try:
         plan = plan_requests(s.messages, s.batch_sizes, s.partitions, s.keyed, s.seed)
         for i, calls in enumerate(plan):
-            producer.send(calls)
+            session.before(i)
+            session.producer.send(calls)
             if s.linger_ms is not None:
                 recorder.set_cause("linger")
-                broker.advance(s.linger_ms)
+                session.broker.advance(s.linger_ms)
             if s.poll_every is not None and (i + 1) % s.poll_every == 0:
-                consumer.drain()
-        consumer.drain()
+                session.consumer.drain()
+        session.before(len(plan))
+        session.producer.flush()
+        session.consumer.drain()
     finally:
-        recorder.enabled = False  # close() flushes and seals: not part of the workload
-        broker.close()
-    return history, consumer, recorder
+        session.close()  # close() flushes and seals: not part of the workload
+    return history, session.consumer, recorder
 
 
 SEED = Scenario(messages=10, batch_sizes=(4, 6), acks=-1, bugs="v0.7.5", flush_batches=2)

@@ -166,7 +166,7 @@ class PartitionLog:
     objects, so no copy of their records), and the kept snapshots."""
 
     def __init__(self, part: Partition) -> None:
-        self.part = part
+        self.part: Partition | None = part  # None: its broker restarted, not seen since
         self.kept = Kept()
         # the latest state: (index, step, buffer_version, entries, segment_version, segments,
         # offsets); None before any state, and once kept at the first poll
@@ -209,15 +209,26 @@ class Snapshots:
         self._kept_snapshots = 0
         self._steps = 0  # the trace's length at the last step seen
 
+    def attach(self, partitions: Mapping[tuple[str, int], Partition]) -> None:
+        """Read these partitions from now on: a broker's, or after a restart the new broker's,
+        whose partitions start their versions afresh -- every state is read in full again."""
+        self.partitions = partitions
+        for key, log in self._logs.items():
+            log.part = partitions.get(key)
+            log.buffer_seen = log.segments_seen = log.unflushed_seen = -1
+            log.settled.clear()  # keyed by id(segment): the old broker's objects are gone
+
     def observe(self, key: tuple[str, int], index: int, step: str) -> None:
         """Step `index` (named `step`) of partition `key` ran: take its state if it changed."""
         self._steps = index + 1
         log = self._logs.get(key)
-        if log is None:
+        if log is None or log.part is None:
             part = self.partitions.get(key)
             if part is None:
                 return
-            log = self._logs[key] = PartitionLog(part)
+            if log is None:
+                log = self._logs[key] = PartitionLog(part)
+            log.part = part
         self._observe(log, index, step)
 
     def _observe(self, log: PartitionLog, index: int, step: str) -> None:

@@ -3,7 +3,9 @@ which turns recorded rows into a DataFrame with the same dtypes whether there ar
 
 The simulated clients call `Trace.client_row` before and after each request, which sets the
 *context* (which produce request or poll the broker steps that follow belong to); the broker's
-tracer gives `Trace.broker_row` one event per handler step.
+tracer gives `Trace.broker_row` one event per handler step; each fault the scenario's schedule
+applies (a lost response, a reorder, a broker restart, a consumer crash or rebalance) is a row
+of actor "nemesis" (Jepsen's name for the fault injector), `fault_row`.
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ class Trace:
         cause, request, poll = self.context
         row = (len(self.rows), request, poll, actor, cause, step, self.topic, partition)
         self.rows.append((*row, first, last, count, detail, None, None, self.now()))
+
+    def fault_row(
+        self, step: str, request: int | None, poll: int | None, partition: int, detail: str
+    ) -> int:
+        """A fault of the schedule (`step`: lost_ack, reorder, broker_restart, consumer_crash,
+        rebalance), naming the request or poll it hit; returns the step's index."""
+        index = len(self.rows)
+        row = (index, request, poll, "nemesis", "fault", step, self.topic, partition)
+        self.rows.append((*row, None, None, 0, detail, None, None, self.now()))
+        return index
 
     def broker_row(self, event: dict[str, Any]) -> int:
         """The broker's step `event` (its tracer's dict); returns the step's index."""
