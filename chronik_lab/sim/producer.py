@@ -10,7 +10,8 @@ the broker first.
 
 A lost response (`lost_acks`): the broker handled the request, the client never hears back and
 times out. It retries each batch at the next step (before that step's request, after a broker
-restart scheduled there), while it has `retries` left; a retry is the same batch again. When
+restart scheduled there), while it has `retries` left; a retry is the same batch again, and
+a retry that times out too is retried before the step's request is sent. When
 its retries are spent the client gives up: the send's outcome is unknown, `info` in the history.
 
 History: one send op per batch the application sent, completed when its outcome is known --
@@ -97,8 +98,11 @@ class DeliveryProducer:
 
     # -- what the scenario calls ----------------------------------------------------------
     def send(self, calls: list[ProduceCall]) -> None:
-        """The application sends planned request `calls` (retries due go first)."""
-        self._retry_due()
+        """The application sends planned request `calls`. Retries due go first, as Kafka puts
+        a retried batch at the head of its partition's queue: with one request in flight, a
+        batch whose retry times out again is retried again before anything new is sent."""
+        while self.timed_out:
+            self._retry_due()
         self._enqueue([Batch(call) for call in calls])
 
     def settle(self) -> None:

@@ -69,6 +69,7 @@ MAX_FETCH_RULES = 50
 SEG_VISIBLE, SEG_INVISIBLE = "segment (fetch sees it)", "segment (invisible to fetch)"
 BUFFER = "buffer (lowest to highest offset)"
 HW, LEO, FETCH, CLEARED = "high watermark", "log end offset", "fetch", "mark_flushed"
+FAULT = "fault (lost response, restart, crash, ...)"
 MEASURES = {"high_watermark": HW, "log_end_offset": LEO}
 COLORS = {
     SEG_VISIBLE: "#54a24b",
@@ -78,8 +79,9 @@ COLORS = {
     LEO: "#b279a2",
     FETCH: "#333333",
     CLEARED: "#333333",
+    FAULT: "#d62728",
 }
-DASHES = {HW: [1, 0], LEO: [6, 3], FETCH: [2, 3], CLEARED: [2, 3], BUFFER: [4, 3]}
+DASHES = {HW: [1, 0], LEO: [6, 3], FETCH: [2, 3], CLEARED: [2, 3], BUFFER: [4, 3], FAULT: [1, 0]}
 LANE_COLOR = "#8c8c8c"
 LANE_ROWS = 300  # more rectangles than that in 640 px are specks: bin the steps instead
 # Copies of an offset in the buffer: 1 is the correct state (blue), every extra copy hotter.
@@ -237,12 +239,14 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             tooltip=["what:N", "value:Q", "step_index:Q"],
         )
     )
-    layers = [seg, band, rules, watermarks]
+    faults = st.fault_marks(run, partition, end)
+    layers = [seg, band, rules, watermarks, *_fault_layers(faults)]
     plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     plot = plot.resolve_scale(color="independent", strokeDash="independent")
     entries = [(s, "fill") for s in shown]
     entries += [(BUFFER, "outline")] if len(ranges) else []
     entries += [(m, "line") for m in measures] + ([(FETCH, "line")] if len(fetches) else [])
+    entries += [(FAULT, "line")] if len(faults) else []
     axis = _step_axis(run, partition, end, "step (each step's event is named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.LANES), x_scale, axis)
     body = alt.vconcat(plot, lanes_chart, spacing=4).resolve_scale(color="independent")
@@ -250,6 +254,20 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     chart = chart.resolve_scale(color="independent", strokeDash="independent")
     notes = [st.coverage_note(run), _sampled(segments, "segment")]
     return chart.properties(title=titled(title, _joined(notes)))
+
+
+def _fault_layers(faults: pd.DataFrame) -> list[alt.Chart]:
+    """A red rule at each fault's step, named at the top of the plot (none without faults)."""
+    if faults.empty:
+        return []
+    base = alt.Chart(faults).encode(
+        x="step_index:Q", tooltip=["fault:N", "step_index:Q", "detail:N"]
+    )
+    rule = base.mark_rule(color=COLORS[FAULT], strokeWidth=2)
+    label = base.mark_text(
+        color=COLORS[FAULT], align="left", baseline="top", dx=3, dy=2, angle=0, fontSize=10
+    ).encode(y=alt.value(0), text="fault:N")
+    return [rule, label]
 
 
 def _steps(run: RunTables, partition: int, step: str, budget: int, end: int) -> pd.DataFrame:
@@ -329,12 +347,14 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         .mark_rule(strokeDash=DASHES[CLEARED], color=COLORS[CLEARED], strokeWidth=1.5)
         .encode(x="step_index:Q", tooltip=["step_index:Q", "detail:N"])
     )
-    plot = alt.layer(heat, cleared).properties(width=WIDTH, height=HEIGHT)
+    faults = st.fault_marks(run, partition, end)
+    plot = alt.layer(heat, cleared, *_fault_layers(faults)).properties(width=WIDTH, height=HEIGHT)
     axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
     body = alt.vconcat(plot, lanes_chart, spacing=4)
-    if len(marks):
-        body = alt.hconcat(body, legend([(CLEARED, "line")], COLORS, DASHES))
+    shown = [(CLEARED, "line")] * bool(len(marks)) + [(FAULT, "line")] * bool(len(faults))
+    if shown:
+        body = alt.hconcat(body, legend(shown, COLORS, DASHES))
         body = body.resolve_scale(color="independent", strokeDash="independent")
     notes = [st.coverage_note(run), _sampled(spans, "buffer")]
     if spans.attrs.get("cells"):

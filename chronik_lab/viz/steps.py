@@ -10,6 +10,9 @@ in the order fetch reads it.
   a chart drawn from thinned snapshots must say so ("the state at every 512th step").
 - `buffer_order`: the buffer's entries when the consumer first fetched, in buffer order -- the
   sequence a buffer-first fetch returns, renumbered by position into the client's offsets.
+- `fault_marks`: the faults the scenario's schedule applied (the trace's "nemesis" rows: a lost
+  response, a reorder, a broker restart, a consumer crash or rebalance), for a marker each on
+  the step axis.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "buffer_order",
     "coverage_note",
     "event_lanes",
+    "fault_marks",
     "step_names",
 ]
 
@@ -145,6 +149,20 @@ def step_names(run: RunTables, partition: int, end: int, limit: int = 40) -> dic
     if len(t) > limit:
         return {}
     return dict(zip(t["step_index"].astype(int), t["step"].astype(str), strict=True))
+
+
+def fault_marks(run: RunTables, partition: int, end: int, budget: int = 50) -> pd.DataFrame:
+    """The faults applied to the partition before `end` (trace rows of actor "nemesis"), the
+    first `budget` of them. Columns: step_index, fault (the step's name), detail."""
+    t = _partition_trace(run, partition, end)
+    t = t[(t["actor"] == "nemesis").to_numpy(bool)].head(budget)
+    return pd.DataFrame(
+        {
+            "step_index": t["step_index"].to_numpy(np.int64),
+            "fault": t["step"].astype(object).to_numpy(object),
+            "detail": t["detail"].astype(object).to_numpy(object),
+        }
+    )
 
 
 # -- what the snapshots cover -----------------------------------------------------------------

@@ -1,0 +1,276 @@
+"""The simulation's delivery settings and fault schedule (issue 18 §2; sim/faults.py).
+
+Producer side: a lost response makes the client retry, and without idempotence the retry is
+the same id at a new offset (a duplicate, producer side) -- only ever after a lost response.
+Consumer side: a group member that crashes or loses its partition between processing and
+committing reads the same offsets again (redelivered, consumer side), or under "before" never
+processes them (lost). Against a reference model: how many copies of each request the log
+must hold, `min(lost responses, retries) + 1`, in send order while one request is in flight.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import chronik_lab as cl
+from chronik_lab.errors import ScenarioError
+from chronik_lab.sim.clients import plan_requests
+from chronik_lab.viz import charts
+
+LOST_ACK = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "lost_acks": (2,)}
+GROUP = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "max_records": 2}
+
+
+def faults(run: cl.Run) -> list[tuple[str, object, object]]:
+    t = run.trace[run.trace["actor"] == "nemesis"]
+    return list(zip(t["step"], t["request"], t["poll"], strict=True))
+
+
+def ids_at(run: cl.Run) -> list[tuple[int, int]]:
+    return list(zip(run.received["offset"], run.received["message_id"], strict=True))
+
+
+# -- validation: each field named ------------------------------------------------------------
+BAD = [
+    ({"idempotence": 1}, "idempotence"),
+    ({"retries": -1}, "retries"),
+    ({"retries": True}, "retries"),
+    ({"max_in_flight": 0}, "max_in_flight"),
+    ({"lost_acks": [0]}, "lost_acks"),
+    ({"lost_acks": [4]}, "lost_acks"),  # 3 requests
+    ({"lost_acks": "2"}, "lost_acks"),
+    ({"lost_acks": [1.0]}, "lost_acks"),
+    ({"broker_restarts": [5]}, "broker_restarts"),  # 3 requests: at most 4 (the final consume)
+    ({"broker_restarts": [2, 2]}, "broker_restarts"),
+    ({"reordered": [1], "max_in_flight": 1}, "reordered"),
+    ({"reordered": [3], "max_in_flight": 2}, "reordered"),  # no request 4 to overtake it
+    ({"commit": "sometimes"}, "commit"),
+    ({"consumer_crashes": [1]}, "consumer_crashes"),  # no group
+    ({"rebalances": [0], "commit": "after"}, "rebalances"),
+    ({"idempotence": True, "acks": 1, "retries": 1}, "idempotence"),
+    ({"idempotence": True, "retries": 0}, "idempotence"),
+    ({"idempotence": True, "retries": 1, "max_in_flight": 6}, "max_in_flight"),
+    ({"lost_acks": [1], "acks": 0}, "lost_acks"),
+]
+
+
+@pytest.mark.parametrize(("fields", "named"), BAD, ids=[str(f) for f, _ in BAD])
+def test_a_bad_delivery_field_is_a_scenario_error_naming_it(fields, named):
+    base = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1}
+    with pytest.raises(ScenarioError, match=named):
+        cl.Scenario(**(base | fields))
+
+
+def test_schedules_are_normalised_and_serialisable():
+    s = cl.Scenario(**(LOST_ACK | {"lost_acks": [3, 2, 2]}), retries=1, broker_restarts=[4, 1])
+    assert s.lost_acks == (2, 2, 3) and s.broker_restarts == (1, 4)
+    assert s.to_dict()["lost_acks"] == [2, 2, 3]
+    assert cl.Scenario(**s.to_dict()) == s
+    assert s.faulty and not cl.SEED.faulty
+
+
+def test_a_real_client_refuses_the_simulated_fault_schedule():
+    with pytest.raises(ScenarioError, match="lost_acks"):
+        cl.run(cl.Scenario(**LOST_ACK), client="kafka-python")
+
+
+# -- the producer side -----------------------------------------------------------------------
+def test_a_lost_ack_retried_without_idempotence_is_the_same_ids_at_new_offsets():
+    run = cl.run(cl.Scenario(**LOST_ACK, retries=1))
+    assert ids_at(run) == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 2), (5, 3), (6, 4), (7, 5)]
+    assert run.report.counts["duplicate"] == 2  # producer side: ids 2 and 3 at a new offset
+    assert run.report.stats["redelivered"] == 0
+    assert faults(run) == [("lost_ack", 1, pd.NA)]
+    # the application sent each id once and was told the retry's offsets
+    assert run.sent["offset"].tolist() == [0, 1, 4, 5, 6, 7]
+
+
+def test_without_retries_a_lost_ack_is_an_unknown_outcome_and_nothing_is_written_twice():
+    run = cl.run(cl.Scenario(**LOST_ACK))
+    assert [m for _, m in ids_at(run)] == list(range(6))
+    assert run.report.ok
+    sends = run.history[run.history["f"] == "send"]
+    assert sends.loc[sends["type"] == "info", "value"].tolist() == [2, 3]
+    assert sends.loc[sends["type"] == "info", "offset"].isna().all()
+    assert run.sent["offset"].isna().tolist() == [False, False, True, True, False, False]
+
+
+def test_retry_on_ambiguous_error_resends_what_the_client_gave_up_on():
+    fixed = cl.run(cl.Scenario(**LOST_ACK))
+    buggy = cl.run(cl.Scenario(**LOST_ACK, bugs=["retry_on_ambiguous_error"]))
+    assert fixed.report.counts["duplicate"] == 0
+    assert buggy.report.counts["duplicate"] == 2 and buggy.report.stats["redelivered"] == 0
+    assert len(buggy.sent) == 6  # one row per id the application sent, however often
+
+
+def test_a_lost_ack_listed_twice_loses_the_retrys_response_too():
+    run = cl.run(cl.Scenario(**(LOST_ACK | {"lost_acks": (2, 2)}), retries=2))
+    assert [m for _, m in ids_at(run)] == [0, 1, 2, 3, 2, 3, 2, 3, 4, 5]
+    assert [f for f, _, _ in faults(run)] == ["lost_ack", "lost_ack"]
+
+
+def test_a_reordered_request_reaches_the_broker_after_the_next_one():
+    run = cl.run(cl.Scenario(**GROUP, max_in_flight=2, reordered=[1]))
+    assert [m for _, m in ids_at(run)] == [2, 3, 0, 1, 4, 5]
+    assert run.report.ok  # both were in flight at once: no order was promised between them
+    assert [f for f, _, _ in faults(run)] == ["reorder"]
+
+
+def test_a_broker_restart_recovers_the_log_and_the_retry_goes_to_the_new_broker():
+    run = cl.run(cl.Scenario(**LOST_ACK, retries=1, broker_restarts=[3], flush_batches=10))
+    assert [f for f, _, _ in faults(run)] == ["lost_ack", "broker_restart"]
+    assert [m for _, m in ids_at(run)] == [0, 1, 2, 3, 2, 3, 4, 5]
+    restart = run.trace.loc[run.trace["step"] == "broker_restart", "step_index"].item()
+    off = run.offsets_snapshots.set_index("step_index").loc[restart]
+    assert off["log_end_offset"] == 4 and off["pending_records"] == 0  # flushed, recovered
+    seg = run.segment_snapshots[run.segment_snapshots["step_index"] == restart]
+    assert seg["sealed"].all() and seg["visible"].all()
+
+
+def test_a_restart_before_the_final_consume_is_step_requests_plus_one():
+    run = cl.run(cl.Scenario(**GROUP, broker_restarts=[4]))
+    assert [m for _, m in ids_at(run)] == list(range(6)) and run.report.ok
+
+
+def test_the_same_scenario_gives_the_same_tables():
+    s = cl.Scenario(**(LOST_ACK | {"lost_acks": (1, 3)}), retries=1, max_in_flight=2)
+    s = cl.Scenario(**(s.to_dict() | {"broker_restarts": [2], "reordered": [2]}))
+    a, b = cl.run(s), cl.run(s)
+    for name in ("history", "trace", "offsets_snapshots", "segment_snapshots"):
+        assert getattr(a, name).equals(getattr(b, name)), name
+
+
+@st.composite
+def producer_schedules(draw) -> cl.Scenario:
+    messages = draw(st.integers(1, 24))
+    cuts = sorted(draw(st.sets(st.integers(1, messages - 1), max_size=6))) if messages > 1 else []
+    sizes = tuple(b - a for a, b in zip([0, *cuts], [*cuts, messages], strict=True))
+    n = len(sizes)
+    in_flight = draw(st.integers(1, 4))
+    reorderable = list(range(1, n)) if in_flight > 1 else []
+    return cl.Scenario(
+        messages=messages,
+        batch_sizes=sizes,
+        acks=draw(st.sampled_from([-1, 1])),
+        partitions=draw(st.integers(1, 3)),
+        flush_batches=draw(st.integers(1, 4)),
+        poll_every=draw(st.sampled_from([None, 2])),
+        retries=draw(st.integers(0, 3)),
+        max_in_flight=in_flight,
+        lost_acks=draw(st.lists(st.integers(1, n), max_size=5)),
+        reordered=draw(st.sets(st.sampled_from(reorderable), max_size=2)) if reorderable else (),
+        broker_restarts=draw(st.sets(st.integers(1, n + 1), max_size=2)),
+    )
+
+
+def expected_log(s: cl.Scenario) -> dict[int, list[int]]:
+    """The reference, per partition: each batch of request k written min(lost responses of k,
+    retries) + 1 times -- each lost response after which the client still had a retry adds an
+    attempt -- in send order, an attempt right after the one before (one request in flight)."""
+    lost = Counter(s.lost_acks)
+    log: dict[int, list[int]] = {p: [] for p in range(s.partitions)}
+    for calls in plan_requests(s.messages, s.batch_sizes, s.partitions, s.keyed, s.seed):
+        for call in calls:
+            attempts = min(lost[call.request + 1], s.retries) + 1
+            log[call.partition] += call.message_ids.tolist() * attempts
+    return log
+
+
+@given(producer_schedules())
+def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_after_lost_acks(s):
+    run = cl.run(s)
+    expected = expected_log(s)
+    got = Counter(run.received["message_id"].tolist())
+    assert got == Counter(i for ids in expected.values() for i in ids)  # extra copies: lost acks
+    stats = run.report.stats
+    assert stats["lost"] == 0 and stats["redelivered"] == 0  # copies at new offsets only
+    assert run.report.counts["duplicate"] == sum(got.values()) - len(got)
+    if s.max_in_flight == 1:  # one at a time: the log is the reference's, in order
+        for p in range(s.partitions):
+            mine = run.received[run.received["partition"] == p]["message_id"].tolist()
+            assert mine == expected[p]
+
+
+# -- the consumer side -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("commit", "redelivered", "lost"), [("after", 2, 0), ("auto", 2, 0), ("before", 0, 2)]
+)
+def test_a_consumer_crash_between_processing_and_commit(commit, redelivered, lost):
+    run = cl.run(cl.Scenario(**GROUP, commit=commit, consumer_crashes=[2]))
+    assert run.report.stats["redelivered"] == redelivered
+    assert run.report.stats["lost"] == lost
+    assert run.report.counts["duplicate"] == 0  # nothing was written twice
+    assert run.report.counts["nonmonotonic-poll"] == 0  # the restarted member is a new process
+    if redelivered:  # the same offsets again: the second poll's, 2 and 3
+        again = run.received[run.received.duplicated(["offset"], keep="first")]
+        assert again["offset"].tolist() == [2, 3]
+    polls = run.history[run.history["f"] == "poll"]
+    assert set(polls["process"]) == {"consumer", "consumer-2"}
+
+
+@pytest.mark.parametrize(("commit", "redelivered"), [("after", 2), ("auto", 0), ("before", 0)])
+def test_a_rebalance_moves_the_partition_to_a_member_starting_at_the_committed_offset(
+    commit, redelivered
+):
+    run = cl.run(cl.Scenario(**GROUP, commit=commit, rebalances=[2]))
+    assert run.report.stats["redelivered"] == redelivered
+    assert run.report.stats["lost"] == 0 and run.report.ok
+    polls = run.history[run.history["f"] == "poll"].drop_duplicates("op_index")
+    members = polls["process"].tolist()
+    assert members[:2] == ["consumer"] * 2 and set(members[2:]) == {"consumer-2"}
+
+
+def test_without_a_group_the_consumer_is_unchanged():
+    plain = cl.run(cl.Scenario(**GROUP))
+    assert "commit" not in set(plain.trace["step"])
+    assert [m for _, m in ids_at(plain)] == list(range(6))
+
+
+@given(
+    commit=st.sampled_from(["after", "auto", "before"]),
+    crashes=st.sets(st.integers(1, 12), max_size=3),
+    rebalances=st.sets(st.integers(1, 12), max_size=3),
+    max_records=st.integers(1, 4),
+)
+def test_consumer_faults_never_duplicate_and_lose_only_under_commit_before(
+    commit, crashes, rebalances, max_records
+):
+    s = cl.Scenario(
+        messages=10,
+        batch_sizes=(3, 3, 4),
+        acks=-1,
+        max_records=max_records,
+        commit=commit,
+        consumer_crashes=sorted(crashes),
+        rebalances=sorted(rebalances - crashes),
+    )
+    run = cl.run(s)
+    stats = run.report.stats
+    assert run.report.counts["duplicate"] == 0  # a re-read is at the same offset
+    if len(s.rebalances) <= 1:  # a partition moved back to a member that read it rewinds it
+        assert run.report.counts["nonmonotonic-poll"] == 0
+    if commit != "before":
+        assert stats["lost"] == 0  # at least once
+    else:
+        assert stats["redelivered"] == 0  # at most once
+
+
+# -- the charts mark each fault on the step axis ---------------------------------------------
+def _fault_rows(chart) -> list[dict]:
+    spec = chart.to_dict()
+    return [row for rows in spec.get("datasets", {}).values() for row in rows if "fault" in row]
+
+
+@pytest.mark.parametrize("build", [charts.segment_map, charts.buffer_contents])
+def test_each_fault_is_a_marker_on_the_step_axis(build):
+    run = cl.run(cl.Scenario(**LOST_ACK, retries=1, broker_restarts=[3], flush_batches=10))
+    marked = {(r["fault"], r["step_index"]) for r in _fault_rows(build(run))}
+    t = run.trace[run.trace["actor"] == "nemesis"]
+    assert marked == set(zip(t["step"], t["step_index"], strict=True))
+    assert {f for f, _ in marked} == {"lost_ack", "broker_restart"}
+    assert not _fault_rows(build(cl.run(cl.Scenario(**GROUP))))  # no faults, no marker
