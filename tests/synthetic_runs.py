@@ -29,7 +29,7 @@ def seed_shaped_run(
         }
     )
     return SimpleNamespace(
-        scenario=SimpleNamespace(bugs="v0.7.5"),
+        scenario=SimpleNamespace(bugs="v0.7.5", idempotence=False, commit=None),
         report=SimpleNamespace(pattern=pattern),
         snapshots_stride=stride,
         offset_resets=0,

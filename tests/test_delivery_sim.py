@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import chronik_lab as cl
 from chronik_lab.errors import ScenarioError
+from chronik_lab.notebook import narrative
 from chronik_lab.sim.clients import plan_requests
 from chronik_lab.viz import charts
 
@@ -274,3 +275,26 @@ def test_each_fault_is_a_marker_on_the_step_axis(build):
     assert marked == set(zip(t["step"], t["step_index"], strict=True))
     assert {f for f, _ in marked} == {"lost_ack", "broker_restart"}
     assert not _fault_rows(build(cl.run(cl.Scenario(**GROUP))))  # no faults, no marker
+
+
+# -- the prose says which side a duplicate is ------------------------------------------------
+def test_the_prose_calls_a_lost_ack_retry_a_producer_side_duplicate():
+    text = narrative.delivery(cl.run(cl.Scenario(**LOST_ACK, retries=1)))
+    assert text.startswith("**Faults applied:** the response to request 2 (ids 2-3) is lost")
+    assert "**Producer side:** 2 records duplicated -- the same id at a new offset" in text
+    assert "all from requests whose response was lost" in text and "idempotence=True" in text
+    assert "Consumer side" not in text
+
+
+def test_the_prose_calls_a_crash_re_read_a_consumer_side_redelivery():
+    text = narrative.delivery(cl.run(cl.Scenario(**GROUP, commit="after", consumer_crashes=[2])))
+    assert "**Producer side:** no id was written twice." in text
+    assert "**Consumer side:** 2 records redelivered -- the same offsets read again" in text
+    lost = narrative.delivery(cl.run(cl.Scenario(**GROUP, commit="before", consumer_crashes=[2])))
+    assert "nothing was read again" in lost and "lost to the application" in lost
+
+
+def test_the_prose_does_not_blame_a_lost_ack_for_chronik_s_buffer():
+    text = narrative.delivery(cl.run(cl.SEED))
+    assert "**No fault was scheduled**" in text
+    assert "not (only) after a lost response: the broker itself wrote them twice" in text

@@ -166,7 +166,29 @@ def _fetch_range(run: RunTables) -> str | None:
     )
 
 
+def _resent(run: RunTables) -> str | None:
+    rows = step_rows(run, "resend")
+    if rows.empty:
+        return None
+    return (
+        f"the application sent {plural(int(rows['count'].sum()), 'record')} again after the "
+        "producer gave up on them with their outcome unknown"
+    )
+
+
+def _epoch_bump(run: RunTables) -> str | None:
+    rows = step_rows(run, "epoch_bump")
+    if rows.empty:
+        return None
+    return (
+        f"the producer bumped its epoch {plural(len(rows), 'time')} on an out-of-order "
+        "sequence error and sent its unacknowledged batches again under new sequence numbers"
+    )
+
+
 EVIDENCE: dict[str, Callable[[RunTables], str | None]] = {
+    "retry_on_ambiguous_error": _resent,
+    "epoch_bump_on_out_of_order": _epoch_bump,
     "chronik_fetch_range": _fetch_range,
     "cumulative_update_buffer": _cumulative,
     "blind_append_buffer": _blind_append,

@@ -41,6 +41,7 @@ __all__ = [
     "COUNTERFACTUAL_LIMIT",
     "at_first_fetch",
     "counterfactuals",
+    "delivery",
     "heading",
     "stopped",
     "sweep_story",
@@ -175,6 +176,97 @@ def _switch_story(run: RunTables) -> str:
     return "\n".join(lines)
 
 
+# -- faults, and which side a duplicate is -----------------------------------------------------
+
+FAULTS_SHOWN = 6
+
+
+def delivery(run: RunTables) -> str:
+    """Markdown: the faults the scenario's schedule applied (the trace's nemesis rows), then
+    which side each extra copy is: **duplicated** -- the same id at a new offset, written twice:
+    the producer side -- or **redelivered** -- the same offset read again: the consumer side."""
+    t = run.trace
+    t = t[(t["actor"] == "nemesis").to_numpy(bool)].drop_duplicates(["step", "request", "poll"])
+    out = []
+    if len(t):
+        said = [f"{d} (step {i:,})" for d, i in zip(t["detail"], t["step_index"], strict=True)]
+        more = f"; … {len(said) - FAULTS_SHOWN:,} more" if len(said) > FAULTS_SHOWN else ""
+        out.append("**Faults applied:** " + "; ".join(said[:FAULTS_SHOWN]) + more + ".")
+    else:
+        out.append("**No fault was scheduled** in this run.")
+    out += [_producer_side(run, t), _consumer_side(run, t)]
+    return "\n\n".join(x for x in out if x)
+
+
+def _producer_side(run: RunTables, faults: pd.DataFrame) -> str:
+    rec = run.received
+    offsets = rec.drop_duplicates(["partition", "offset", "message_id"])
+    twice = offsets[offsets.duplicated(["partition", "message_id"], keep=False)]
+    extra = len(offsets) - len(offsets.drop_duplicates(["partition", "message_id"]))
+    sends = run.history[(run.history["f"] == "send").to_numpy(bool)]
+    unknown = int((sends["type"] == "info").sum())
+    out = []
+    if unknown:
+        out.append(
+            f"{_n(unknown, 'record')} were sent with no answer the producer could wait for: "
+            "their outcome is unknown (`info`), never counted acknowledged nor lost."
+        )
+    if not extra:
+        out.insert(0, "**Producer side:** no id was written twice.")
+        return " ".join(out)
+    lost = set(faults.loc[faults["step"] == "lost_ack", "request"].dropna().astype(int))
+    keys = ["partition", "message_id"]
+    sent = run.sent.drop_duplicates(keys)[[*keys, "request"]]
+    requests = set(twice.drop_duplicates(keys).merge(sent, on=keys)["request"].astype(int))
+    after = bool(lost) and requests <= lost
+    idempotent = bool(run.scenario.idempotence)
+    head = (
+        f"**Producer side:** {_n(extra, 'record')} duplicated -- the same id at a new offset, "
+        "written to the log twice"
+    )
+    if after:
+        why = (
+            "the broker appended a retry it should have recognised (the idempotent producer "
+            "was on: a broker switch that loses or ignores its sequence numbers)"
+            if idempotent
+            else "the producer retried after each lost response, and without idempotence the "
+            "broker appended the retry again; `idempotence=True` makes it answer the retry with "
+            "the original offsets"
+        )
+        head += f", all from requests whose response was lost: {why}."
+    else:
+        head += ", not (only) after a lost response: the broker itself wrote them twice."
+    return " ".join([head, *out])
+
+
+def _consumer_side(run: RunTables, faults: pd.DataFrame) -> str:
+    rec = run.received
+    again = int(rec.duplicated(["partition", "offset", "message_id"]).sum())
+    crashes = faults[faults["step"].isin(["consumer_crash", "rebalance"]).to_numpy(bool)]
+    commit = run.scenario.commit
+    if not again and crashes.empty:
+        return ""
+    said = (
+        f"{_n(again, 'record')} redelivered -- the same offsets read again, not written twice"
+        if again
+        else "nothing was read again"
+    )
+    out = [f"**Consumer side:** {said}"]
+    if len(crashes):
+        out[0] += (
+            f", after {_n(len(crashes), 'crash or rebalance', 'crashes and rebalances')} between "
+            f"a poll and its commit (commit={commit!r}): the partition restarted at the "
+            "committed offset"
+        )
+    out[0] += "."
+    if commit == "before" and len(crashes):
+        out.append(
+            "Under commit='before' a crash comes after the commit and before the records were "
+            "processed: they are lost to the application, never read again."
+        )
+    return " ".join(out)
+
+
 def stopped(run: RunTables) -> str:
     """Markdown: where the consumer's position ended against the log, and what in this run put
     it there -- the fetch-range rule, resets to the earliest offset, segment rotations (a real
@@ -182,6 +274,10 @@ def stopped(run: RunTables) -> str:
     sent, rec = len(run.sent), run.received
     o = _own(run)
     switches = run.scenario.bug_set
+    written = sent  # the records in the log: more than sent when retries wrote ids twice
+    off = run.offsets_snapshots
+    if len(off) and off["partition"].nunique() == 1:
+        written = max(sent, int(off["log_end_offset"].iloc[-1]))
     if rec.empty:
         out = [
             "The consumer received **nothing**: every fetch from where it started came back "
@@ -189,18 +285,24 @@ def stopped(run: RunTables) -> str:
         ]
     else:
         end = int(rec["offset"].max()) + 1
-        where = "past" if end > sent else "at the end of" if end == sent else "short of the end of"
+        where = (
+            "past"
+            if end > written
+            else "at the end of"
+            if end == written
+            else "short of the end of"
+        )
         out = [
-            f"The consumer's position ended at **{end:,}**, {where} the {sent:,} records the "
-            f"producer wrote (offsets 0–{sent - 1:,})."
+            f"The consumer's position ended at **{end:,}**, {where} the {written:,} records the "
+            f"producer wrote (offsets 0–{written - 1:,})."
         ]
-        if end > sent and "chronik_fetch_range" in switches:
+        if end > written and "chronik_fetch_range" in switches:
             out.append(
                 "This version answers a fetch at or above the high watermark with an "
                 "empty response however far past the log end (`chronik_fetch_range`), "
                 "so the client saw nothing more there and stopped."
             )
-    if o["redelivered"]:
+    if o["redelivered"] and run.offset_resets:
         resets = run.offset_resets
         times = f" ({_n(resets, 'reset')})" if resets else ""
         out.append(

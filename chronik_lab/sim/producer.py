@@ -18,7 +18,8 @@ History: one send op per batch the application sent, completed when its outcome 
 ok with the offsets of the answer it got, info without offsets -- so a batch appended twice
 (a retry after a lost response, without idempotence) is the same id at a new offset, and the
 consumer sees a duplicate. The trace shows every attempt: `send` (the request reaches the
-broker), `retry`, `timeout`, `ack`, `gave_up`, and the nemesis rows of the faults.
+broker), `retry`, `resend` (the application's), `timeout`, `ack`, `gave_up`, and the nemesis
+rows of the faults.
 
 Client-side switches (cl.BUGS), each read at the one place its mechanism lives:
 `retry_on_ambiguous_error` -- after giving up on an ambiguous outcome the *application* sends
@@ -169,7 +170,7 @@ class DeliveryProducer:
     def _produce(self, b: Batch) -> Any:
         call = b.call
         id_list = call.message_ids.tolist()
-        step = "send" if not b.tries else "retry"
+        step = "retry" if b.tries else "resend" if b.resend else "send"
         detail = f"ids {id_list[0]}-{id_list[-1]}, acks={self.acks}"
         detail += f", retry {b.tries} of {self.retries}" if b.tries else ""
         detail += f", sent again by the application ({b.resend})" if b.resend else ""

@@ -40,10 +40,15 @@ __all__ = [
 
 class ScenarioLike(Protocol):
     """What the layers above read of a scenario: the broker version it ran (`bugs`, as given,
-    and `bug_set`, resolved), and the same workload under other switches (`with_bugs`)."""
+    and `bug_set`, resolved), the same workload under other switches (`with_bugs`), and the
+    clients' delivery settings the prose names (`idempotence`, the group's `commit`)."""
 
     @property
     def bugs(self) -> object: ...
+    @property
+    def idempotence(self) -> bool: ...
+    @property
+    def commit(self) -> str | None: ...
     @property
     def bug_set(self) -> frozenset[str]: ...
     def with_bugs(self, bugs: str | Iterable[str] | None) -> Any: ...
