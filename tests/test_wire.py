@@ -370,7 +370,7 @@ def test_decoding_producer_batches_agrees_with_the_library(records, codec):
         b.append(timestamp=7, key=key, value=value)
     b.close()
     decoded = decode_records(b.buffer())
-    assert decoded == ([k for k, _ in records], [v for _, v in records], 1)
+    assert decoded[:3] == ([k for k, _ in records], [v for _, v in records], 1)
 
 
 def test_records_with_headers_are_read_by_the_library():
@@ -379,7 +379,7 @@ def test_records_with_headers_are_read_by_the_library():
     b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
     b.append(timestamp=7, key=None, value=b"v", headers=[("h", b"1")])
     b.close()
-    assert decode_records(b.buffer()) == ([None], [b"v"], 1)
+    assert decode_records(b.buffer())[:3] == ([None], [b"v"], 1)
 
 
 def _minimal_requests(version: int) -> dict:

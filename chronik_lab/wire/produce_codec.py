@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-__all__ = ["ProduceAnswer", "ProduceBody", "decode_produce"]
+__all__ = ["NullArray", "ProduceAnswer", "ProduceBody", "decode_produce"]
 
 FLEXIBLE = 9
 _HEAD = struct.Struct(">hi")  # acks, timeout_ms
@@ -23,6 +23,10 @@ _PART = struct.Struct(">ihq")  # index, error_code, base_offset
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
 _H = struct.Struct(">h")
+
+
+class NullArray(ValueError):
+    """A null array where the request's schema has none: the server answers INVALID_REQUEST."""
 
 
 class PartitionData(NamedTuple):
@@ -92,7 +96,7 @@ class _Reader:
             (n,) = _I.unpack_from(self.data, self.pos)
             self.pos += 4
         if n < 0:
-            raise ValueError("a null array where the server needs one")
+            raise NullArray("a null array where the schema has none")
         return n
 
     def _sized(self, n: int) -> memoryview | None:
