@@ -423,3 +423,20 @@ def test_a_connection_that_sends_no_request_for_idle_ms_is_closed():
 def test_the_idle_default_is_kafkas_connections_max_idle_ms():
     with cl.serve() as server:
         assert server.idle_ms == 600_000
+
+
+def test_the_readme_states_the_limits_limits_py_sets():
+    from pathlib import Path
+
+    from chronik_lab.wire import limits
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line.split(" | ") for line in readme.splitlines() if line.startswith("| `")]
+    stated = {}
+    for name in limits.__all__:
+        for cells in rows:
+            if f"`{name}`" in cells[0]:
+                stated[name] = cells[1]
+    assert set(stated) == set(limits.__all__)
+    for name, value_cell in stated.items():
+        assert f"{getattr(limits, name):,}" in value_cell, name

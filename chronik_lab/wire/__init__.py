@@ -16,7 +16,7 @@ CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
 _LAZY = {
     "Server": "chronik_lab.wire.server",
     "ServerError": "chronik_lab.wire.server",
-    "serve_until_interrupted": "chronik_lab.wire.server",
+    "serve_until_interrupted": "chronik_lab.wire.foreground",
     "Recording": "chronik_lab.wire.workload",
     "record": "chronik_lab.wire.workload",
     "record_history": "chronik_lab.wire.workload",

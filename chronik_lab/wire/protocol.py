@@ -10,10 +10,11 @@ ApiVersions always answers with header v0, KIP-511).
 tests exercise, no more.
 
 A request whose header reads but whose body breaks the schema in a way the codec lets through
--- a null array where the schema has no null (Kafka's `nullableVersions`) -- comes back with
-`error` INVALID_REQUEST, so the server answers that API's error response (`error_body`)
-instead of failing in a handler; bytes that cannot be decoded at all are a FrameError, and the
-connection is closed, as Kafka does.
+-- a null array, string or bytes where the schema has no null (Kafka's `nullableVersions`) --
+comes back with `error` INVALID_REQUEST, so the server answers that API's error response
+(`error_body`) instead of failing in a handler. (Kafka closes the connection there.) A null
+group id is left to the coordinator, which answers INVALID_GROUP_ID as Kafka does. Bytes that
+cannot be decoded at all are a FrameError, and the connection is closed, as Kafka does.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from kafka.protocol.producer import (
 )
 
 from chronik_lab.wire.limits import MAX_FRAME_BYTES, MAX_OTHER_FRAME_BYTES
-from chronik_lab.wire.produce_codec import NullArray, ProduceAnswer, decode_produce
+from chronik_lab.wire.produce_codec import NullField, ProduceAnswer, decode_produce
 
 __all__ = [
     "API",
@@ -151,31 +152,40 @@ def parse_request(frame: bytes) -> Request:
         else:
             body = api.request.decode(memoryview(frame)[pos:], version=version)
             body.with_header(correlation_id=correlation_id, client_id=client_id)
-            null = _null_array(body, version)
+            null = _null_field(body, version)
             if null is not None:
-                raise NullArray(f"{api.request.__name__} v{version}: {null} is null")
-    except NullArray as exc:
+                raise NullField(f"{api.request.__name__} v{version}: {null} is null")
+    except NullField as exc:
         return Request(api_key, version, correlation_id, client_id, None, INVALID_REQUEST, str(exc))
     except Exception as exc:  # the codec raises many kinds: any of them means a bad frame
         raise FrameError(f"cannot decode {api.request.__name__} v{version}: {exc}") from None
     return Request(api_key, version, correlation_id, client_id, body)
 
 
-def _null_array(struct: Any, version: int) -> str | None:
-    """The path of the first array that is null where the schema allows no null, or None."""
+def _null_field(struct: Any, version: int) -> str | None:
+    """The path of the first field that is null where the schema allows no null, or None."""
     for name, field in type(struct).fields.items():
-        if not field.is_array() or not field.for_version_q(version):
+        if not field.for_version_q(version):
             continue
+        if not field.is_struct_array() and field._type_str not in _NULL_KINDS:
+            continue  # numbers and booleans have no null; a nested struct is never null here
         value = getattr(struct, name, None)
         if value is None:
-            if not field.nullable_for_version_q(version):
+            if not field.nullable_for_version_q(version) and not _is_group_id(field):
                 return name
         elif field.is_struct_array():
             for item in value:
-                inner = _null_array(item, version)
+                inner = _null_field(item, version)
                 if inner is not None:
                     return f"{name}.{inner}"
     return None
+
+
+_NULL_KINDS = {"string", "bytes", "[]int32", "[]string"}
+
+
+def _is_group_id(field: Any) -> bool:
+    return field._json.get("entityType") == "groupId"
 
 
 def _skip_tagged_fields(frame: bytes, pos: int) -> int:

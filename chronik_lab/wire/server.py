@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import signal
 import threading
 import time
 import types
@@ -59,7 +58,7 @@ from chronik_lab.wire.logs import Throttle
 from chronik_lab.wire.service import DataService
 from chronik_lab.wire.topics import TopicTable
 
-__all__ = ["Server", "ServerError", "serve", "serve_until_interrupted"]
+__all__ = ["Server", "ServerError", "serve"]
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -404,37 +403,3 @@ def serve(
         host=host,
         **options,
     ).start()
-
-
-def serve_until_interrupted(on_ready: Any = None, **options: Any) -> None:
-    """Serve (as `serve(**options)`) in the foreground until Ctrl-C or SIGTERM, then stop
-    cleanly: pending batches are flushed, as on Ctrl-C. `on_ready(server)` runs once the port
-    is bound (the CLI prints its line there)."""
-    previous = _stop_on_sigterm()
-    server = None
-    try:
-        server = serve(**options)
-        if on_ready is not None:
-            on_ready(server)
-        while not server.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if server is not None:
-            server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _stop_on_sigterm() -> Any:
-    """Make the first SIGTERM a KeyboardInterrupt in the main thread, and any later one
-    ignored while the server stops; the handler it replaced (None off the main thread)."""
-
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, handler)
