@@ -4,27 +4,20 @@ every process a test starts is stopped or killed in a finally."""
 
 from __future__ import annotations
 
-import os
-import re
 import resource
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from kafka.protocol.metadata import ApiVersionsRequest, MetadataRequest
 from kafka.protocol.producer import ProduceRequest
 from kafka_frames import call, record_batch
+from served import ENV, run_cli, served
 
 import chronik_lab as cl
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 
 
 class _Address:
@@ -35,36 +28,14 @@ class _Address:
 
 @contextmanager
 def _served(*args: str, env=None, limit_files: int | None = None) -> Iterator[tuple]:
-    """`chronik-lab serve --port 0 ARGS` in a child; (process, address). Interrupted (Ctrl-C)
-    at the end if still running, killed if that does not stop it."""
+    """`chronik-lab serve` (served.served) with at most `limit_files` open files."""
 
     def limits() -> None:
         if limit_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit_files, limit_files))
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chronik_lab", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or ENV,
-        preexec_fn=limits,
-    )
-    try:
-        line = proc.stdout.readline()
-        match = re.search(r"serving (127\.0\.0\.1:\d+)", line)
-        assert match, line + proc.stderr.read()
-        yield proc, _Address(match.group(1))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    with served(*args, env=env, preexec=limits) as (proc, bootstrap):
+        yield proc, _Address(bootstrap)
 
 
 def _connect(address: _Address) -> socket.socket:
@@ -128,22 +99,7 @@ def test_running_out_of_file_handles_is_logged_once_and_served_after(tmp_path):
 
 
 def test_serve_refuses_an_absurd_partition_count_in_one_line():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chronik_lab",
-            "serve",
-            "--port",
-            "0",
-            "--partitions",
-            "99999999999",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=ENV,
-    )
+    done = run_cli("serve", "--port", "0", "--partitions", "99999999999", timeout=30)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "partitions" in done.stderr
 
