@@ -34,7 +34,8 @@ Time (see server.py): a request holds the engine for at most `SLICE_MS` (20 ms) 
 step -- one partition written (at most MAX_MESSAGE_BYTES of records) or read (at most the
 answer's byte budget), one topic described or created (at most MAX_PARTITIONS_PER_TOPIC
 partitions), one group operation -- then the other connections run before it goes on.
-Decoding a large request and encoding its answer happen off the event loop.
+A large request is decoded, and an answer that took many slices to build is encoded, off the
+event loop.
 
 Per connection: `IDLE_MS`, Kafka's connections.max.idle.ms (10 minutes): a connection that
 sends no complete request for that long is closed (Kafka counts any bytes as activity; here a

@@ -4,7 +4,8 @@ A server without a data_dir works in `<tmp>/chronik_lab-serve-XXXXXXXX`, removed
 server killed (SIGKILL, a crash) cannot remove it, and a busy one holds gigabytes there, so every
 server starting without a data_dir first removes the stale ones: directories of that prefix,
 owned by this user, not symlinks, whose broker lock (`.lock`, an flock that dies with its
-process) nobody holds. A directory without a `.lock` is left alone: its server may be starting.
+process) nobody holds. A directory without a `.lock`, or changed in the last MIN_AGE_S seconds,
+is left alone: its server may be starting (between creating `.lock` and locking it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from chronik_lab.engine import files
@@ -23,6 +25,7 @@ from chronik_lab.wire.logs import log
 __all__ = ["PREFIX", "make_private", "remove_stale"]
 
 PREFIX = "chronik_lab-serve-"
+MIN_AGE_S = 10.0
 
 
 def make_private() -> Path:
@@ -48,6 +51,8 @@ def _stale(path: Path) -> bool:
     try:
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return False
+        if time.time() - st.st_mtime < MIN_AGE_S:
             return False
         fd = files.open_nofollow(path / files.LOCK_NAME, os.O_RDWR)
     except Exception:  # gone, not ours, no lock, a link: leave it
