@@ -46,7 +46,7 @@ from chronik_lab.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from chronik_lab.wire.batches import BadRecordsError, decode_records, encode_batch
+from chronik_lab.wire.batches import BadRecordsError, decode_records, encode_chunks
 from chronik_lab.wire.limits import FETCH_MAX_BYTES, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from chronik_lab.wire.logs import Throttle, shown
 from chronik_lab.wire.produce_codec import ProduceAnswer
@@ -281,7 +281,8 @@ class DataService:
                     continue
                 offsets[key] = p.fetch_offset
                 limit = min(p.partition_max_bytes, budget - total)
-                data, n = self._fetch_one(*key, p.fetch_offset, limit if total else max(1, limit))
+                limit = limit if total else max(1, limit)
+                data, n = yield from self._fetch_one(*key, p.fetch_offset, limit)
                 parts.append(data)
                 total += n
                 yield
@@ -301,8 +302,9 @@ class DataService:
                     answer.offsets[key], len(data.records or b""), data.error_code
                 )
 
-    def _fetch_one(self, topic: str, index: int, offset: int, max_bytes: int) -> tuple[Any, int]:
-        """One partition's answer, reading at most `max_bytes` (nothing when it is < 1)."""
+    def _fetch_one(self, topic: str, index: int, offset: int, max_bytes: int) -> Steps:
+        """One partition's answer and its record bytes, reading at most `max_bytes` (nothing
+        when it is < 1); a step per chunk of records encoded."""
         part = FetchResponse.FetchableTopicResponse.PartitionData
         error, records, hw, start = NONE, b"", 0, 0
         if index < 0 or index >= self.topics.count(topic):
@@ -318,8 +320,12 @@ class DataService:
                     max_records=max_bytes // RECORDS_PER_BYTE_DIVISOR + 1,
                     max_bytes=max_bytes,
                 )
-                records = encode_batch(result.records, self.broker.bugs)
                 hw, start = result.high_watermark, result.log_start_offset
+                chunks = []
+                for chunk in encode_chunks(result.records, self.broker.bugs):
+                    chunks.append(chunk)
+                    yield
+                records = b"".join(chunks)
             except OffsetOutOfRangeError:
                 error = OFFSET_OUT_OF_RANGE
                 hw, start = self._hw(topic, index), self.log_start(topic, index)
