@@ -31,9 +31,11 @@ Per server:
   a commit's cost.
 
 Time (see server.py): a request holds the engine for at most `SLICE_MS` (20 ms) plus one
-step -- one partition written (at most MAX_MESSAGE_BYTES of records) or read (at most the
-answer's byte budget), one topic described or created (at most MAX_PARTITIONS_PER_TOPIC
-partitions), one group operation -- then the other connections run before it goes on.
+step -- one partition's records decoded and written (at most MAX_MESSAGE_BYTES), one partition
+read, 16,384 records encoded for a fetch, one topic described or created (at most
+MAX_PARTITIONS_PER_TOPIC partitions), one partition of an offset commit or fetch -- then the
+other connections run before it goes on. The slowest step measured here is a batch of 117,000
+empty records (1 MiB) decoded: about 0.4 s on a busy 2-core machine.
 A large request is decoded, and an answer that took many slices to build is encoded, off the
 event loop.
 
