@@ -672,24 +672,14 @@ def _wrapped(start: str, text: str, columns: int) -> str:
 
 @main.command()
 @click.option("--bugs", default="fixed", show_default=True, help="A preset or bug names (a+b).")
-@click.option(
-    "--port", type=BoundedInt(65535), default=9092, show_default=True, help="0 picks a free port."
-)
+@click.option("--port", type=int, default=9092, show_default=True, help="0 picks a free port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep segments here.")
 @click.option(
-    "--flush-batches",
-    type=BoundedInt(),
-    default=10,
-    show_default=True,
-    help="Flush at this many batches.",
+    "--flush-batches", type=int, default=10, show_default=True, help="Flush at this many batches."
 )
-@click.option(
-    "--linger-ms", type=BoundedInt(), default=None, help="Flush after this long (real time)."
-)
-@click.option(
-    "--partitions", type=BoundedInt(), default=3, show_default=True, help="Per new topic."
-)
+@click.option("--linger-ms", type=int, default=None, help="Flush after this long (real time).")
+@click.option("--partitions", type=int, default=3, show_default=True, help="Per new topic.")
 @_library_errors
 def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> None:
     """Serve the engine over the Kafka protocol until Ctrl-C."""

@@ -203,7 +203,7 @@ def test_fetch_max_bytes_holds_across_partitions():
 
 
 HOLD_BOUND_S = 1.0  # SLICE_MS plus one step (measured 20-230 ms), room for a loaded machine
-ROUND_TRIP_BOUND_S = 2.0
+ROUND_TRIP_BOUND_S = 5.0  # measured 0.1-2.6 s with the whole suite running; before: 14-88 s
 
 
 @pytest.mark.slow
