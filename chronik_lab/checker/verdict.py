@@ -1,5 +1,5 @@
 """The checker: Jepsen's Kafka anomalies of a history, the pattern of what was received, and the
-invariants of a log (`check_log`, in log_check.py). Like diskcache's `check()`, it reports
+invariants of a log (`check_log`, in invariants.py). Like diskcache's `check()`, it reports
 problems instead of raising; it raises `HistoryError` only when the history itself is unreadable.
 
 The words duplicate, redelivered and lost (lost-write, unseen) are defined once, in counts.py,
@@ -41,7 +41,7 @@ from chronik_lab.checker import anomalies as an
 from chronik_lab.checker.history import OK, POLL, SEND, HistoryArrays, history_arrays
 from chronik_lab.checker.invariants import LogReport, check_log
 from chronik_lab.checker.pattern import pattern_text as _pattern_text
-from chronik_lab.checker.pattern import runs
+from chronik_lab.checker.pattern import spans
 
 __all__ = ["ANOMALY_TYPES", "LogReport", "CheckReport", "check", "check_log"]
 
@@ -62,7 +62,7 @@ class CheckReport:
     """What `check` found. `anomalies` has one row per anomaly: type, [topic], partition,
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
     offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
-    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per run of
+    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per span of
     the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
     records, any outcome), acknowledged, received, distinct_received, duplicated
     (= counts["duplicate"]), redelivered (receipts of a record already received), lost
@@ -79,14 +79,14 @@ class CheckReport:
         return not any(self.counts.values())
 
     def pattern_text(self, limit: int | None = None) -> str:
-        """The received runs as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
+        """The received spans as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
         return _pattern_text(self.pattern, limit)
 
-    def summary(self, max_anomalies: int = 10, max_runs: int | None = 12) -> str:
+    def summary(self, max_anomalies: int = 10, max_spans: int | None = 12) -> str:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines
-        (max_runs=None: every run)."""
+        (max_spans=None: every span)."""
         s = self.stats
-        lines = [f"history check: {self._verdict()}"]
+        lines = [f"history check: {self.verdict}"]
         # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
         lost = (
             f"lost {s['lost']:,} (lost-write {s['lost_write']:,}, unseen {s['unseen']:,})"
@@ -100,7 +100,7 @@ class CheckReport:
         )
         if not self.pattern.empty:
             lines.append("received (offset ↦ id):")
-            lines += ["  " + line for line in self.pattern_text(max_runs).splitlines()]
+            lines += ["  " + line for line in self.pattern_text(max_spans).splitlines()]
         shown = self.anomalies.head(max_anomalies)
         if len(shown):
             lines.append("anomalies:")
@@ -123,10 +123,8 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """One line: "ok, no anomalies" or "12 anomalies (duplicate 10, offset-gap 2)"."""
-        return self._verdict()
-
-    def _verdict(self) -> str:
+        """The checker's verdict in one line: "ok, no anomalies" or "12 anomalies (duplicate 10,
+        offset-gap 2)". (What the consumer got, in words, is counts.outcome_sentence.)"""
         if self.ok:
             return "ok, no anomalies"
         found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
@@ -140,7 +138,7 @@ class CheckReport:
         stats = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.stats.items())
         pattern = html.escape(self.pattern_text(12)).replace("\n", "<br>")
         return (
-            f"<div><p style='color:{colour}'><b>{html.escape(self._verdict())}</b></p>"
+            f"<div><p style='color:{colour}'><b>{html.escape(self.verdict)}</b></p>"
             f"<p>{html.escape(stats)}</p><p>received (offset ↦ id): <code>{pattern}</code></p>"
             f"<details><summary>counts</summary><table>{counts}</table></details>"
             f"{self.anomalies.head(20).to_html(index=False) if len(self.anomalies) else ''}</div>"
@@ -253,7 +251,7 @@ def _anomaly_frame(
 
 
 def _pattern_frame(recv: an.Side, h: HistoryArrays, parts: an.PairCodes) -> pd.DataFrame:
-    r = runs(recv)
+    r = spans(recv)
     first = r.pop("first")
     cols = _where_columns(h, parts, recv.pk[first])
     cols["process"] = _process_array(h, recv.process[first])
