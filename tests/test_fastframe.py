@@ -93,7 +93,6 @@ def test_entries_a_fetch_already_built_frame_the_same(entries, built) -> None:
 
 
 @given(entries=requests())
-@settings(max_examples=100)
 def test_the_layout_positions_hold_each_messages_own_fields(entries) -> None:
     """framing.LAYOUT, read against what pyarrow wrote: the row count, each column's null
     count, each buffer's bytes in the body, and the body length."""

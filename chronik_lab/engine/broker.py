@@ -38,6 +38,7 @@ from chronik_lab.engine.produce import (
 from chronik_lab.engine.producer_ids import ProducerIds, producer_fields
 from chronik_lab.engine.records import NO_PRODUCER, Payload
 from chronik_lab.errors import (
+    BrokerAdvanceError,
     BrokerClosedError,
     BrokerCloseError,
     ChronikLabError,
@@ -201,13 +202,20 @@ class Broker:
 
     def advance(self, ms: int) -> None:
         """Move the simulated clock; like chronik's background task, flush lingering batches
-        and rotate segments that got too old."""
+        and rotate segments that got too old. Every partition is tried, whatever failed before
+        it; failed writes stay pending and raise one BrokerAdvanceError at the end."""
         self._check_open()
         self.clock.advance(ms)
-        for p in self._partitions.values():
-            complete_due_flush(p)
-            flush_partition_if_needed(p)
-            maybe_roll(p)
+        failures: dict[tuple[str, int], BaseException] = {}
+        for key, p in self._partitions.items():
+            try:
+                complete_due_flush(p)
+                flush_partition_if_needed(p)
+                maybe_roll(p)
+            except ChronikLabError as exc:
+                failures[key] = exc
+        if failures:
+            raise BrokerAdvanceError(failures)
 
     # -- state, for charts and checks -----------------------------------------------------
     def partitions(self) -> list[tuple[str, int]]:
