@@ -26,7 +26,9 @@ class Bug:
     summary: str
     introduced_in: str
     fixed_in: str
-    chronik_commit: str  # the commit that fixed it; for a bug never fixed, one that has it
+    # the commit that fixed it; for a bug never fixed, one that has it; for another broker's
+    # bug, the owner/repo#number of the change that fixed it there
+    chronik_commit: str
     where: str
 
 
@@ -152,6 +154,40 @@ _CATALOGUE = [
     ),
 ]
 
+_CATALOGUE += [
+    Bug(
+        "no_producer_dedup",
+        "the broker ignores the idempotent producer's sequence numbers: a retried batch is "
+        "appended again at new offsets, a gap or an old epoch is accepted (Redpanda up to "
+        "21.10.2, redpanda-data/redpanda#3039; this lab's wire server before issue 18)",
+        "redpanda 21.10.2",
+        "redpanda 21.11.1",
+        "redpanda-data/redpanda#3040",
+        "engine/produce.py: produce_to_partition",
+    ),
+    Bug(
+        "dedup_last_sequence_only",
+        "one expected sequence per producer and partition instead of a window of 5 batches: "
+        "a lower sequence (a retry) is answered DUPLICATE_SEQUENCE_NUMBER with no offsets "
+        "(chronik's validate_producer_sequence at every tag v0.7.4 to v1.0.0; Tansu 0.6's "
+        "idempotent_sequence_check)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "engine/producer_state.py: ProducerState.check",
+    ),
+    Bug(
+        "producer_state_lost_on_restart",
+        "the producer state is kept in memory only and not rebuilt on recovery, so a batch "
+        "retried across a broker restart is appended again (chronik's producer_info HashMap, "
+        "v0.7.4 to v1.0.0; Kafka rebuilds it from its log and snapshots)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "engine/partition.py: Partition.recover",
+    ),
+]
+
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
 
 # Every preset was checked against chronik's code at its tag (fetch_handler.rs: fetch_partition,
@@ -165,6 +201,10 @@ _ALWAYS = frozenset(
         "chronik_fetch_range",
         "buffer_keeps_last_1000",
         "crc32_ieee_batches",
+        # produce_handler.rs validate_producer_sequence / update_producer_sequence, the same at
+        # every tag: one expected sequence per producer, in an in-memory HashMap
+        "dedup_last_sequence_only",
+        "producer_state_lost_on_restart",
     }
 )
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and

@@ -316,7 +316,8 @@ def test_a_flipped_bit_in_the_last_batch_length_prefix_is_corruption_not_a_torn_
 ) -> None:
     path = _log(data_dir, [2, 3])
     data = bytearray(path.read_bytes())
-    last = len(framing.HEADER) + framing.message_length(data[len(framing.HEADER) :][:500])
+    head = data[len(framing.HEADER) :][: framing.HEAD_LEN]
+    last = len(framing.HEADER) + framing.message_length(head)
     assert data[last : last + 4] == framing.CONTINUATION  # the second batch's message
     data[last + 4 + bit // 8] ^= 1 << (bit % 8)
     path.write_bytes(bytes(data))
@@ -352,6 +353,7 @@ def _hand_made(path: Path, offsets: list[int | None], checksum: bool = True) -> 
             pa.array(np.zeros(n, dtype=np.int64)),
             pa.nulls(n, pa.binary()),
             pa.array([b"v"] * n, pa.binary()),
+            *(pa.array(np.full(n, -1, dtype=kind)) for kind in (np.int64, np.int16, np.int32)),
         ],
         schema=SCHEMA,
     )

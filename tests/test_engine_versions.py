@@ -159,7 +159,7 @@ class Checkpoints:
 
 
 @given(config=configs, script=steps)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 def test_a_version_moves_exactly_when_its_structure_changes(config, script) -> None:
     disk, checkpoints = FailingDisk(), Checkpoints()
     with tempfile.TemporaryDirectory() as data_dir, pytest.MonkeyPatch.context() as m:

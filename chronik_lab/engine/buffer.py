@@ -158,7 +158,7 @@ class PartitionBuffer:
         kept = [e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above]
         if kept != self.entries:  # the same entries (nothing at or below up_to): no change
             self.entries = kept
-            self._rows = sum(e.last - e.first + 1 for e in kept)
+            self._rows = sum(e.last - e.first + 1 for e in kept) if kept else 0
             self.version += 1
 
     def high_offset(self) -> int:

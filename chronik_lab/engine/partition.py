@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine.buffer import PartitionBuffer
 from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.producer_state import ProducerState
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment_log import SegmentLog
@@ -84,9 +85,11 @@ class Partition:
     unflushed_version: int = field(default=0, init=False)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
+    producers: ProducerState = field(init=False)  # the idempotent producers' windows
 
     def __post_init__(self) -> None:
         self.buffer = PartitionBuffer(self.bugs)
+        self.producers = ProducerState(self.bugs)
         self.writer = SegmentLog(
             self.directory,
             self.registry,
@@ -100,6 +103,12 @@ class Partition:
     def recover(self) -> None:
         """Reopen from disk: offsets continue after the last flushed record."""
         self.writer.recover()
+        if not self.bugs.producer_state_lost_on_restart:
+            # Kafka rebuilds its producer state from the log on recovery; chronik kept its
+            # producers in memory only (produce_handler.rs `producer_info`, every tag to
+            # v1.0.0), so a batch retried across a restart is appended again.
+            for segment in self.writer.segments:
+                segment.replay_producers(self.producers)
         self.next_offset = self.high_watermark = self.writer.next_offset
         # Segments gone from the front (retention, or by hand) move the log start, so a fetch
         # below it is out of range instead of being served silently from a later offset.
