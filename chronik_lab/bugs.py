@@ -244,7 +244,8 @@ PRESETS: dict[str, frozenset[str]] = {
 
 # The simulated clients' switches (sim/producer.py): documented client behaviours that turn a
 # lost response or an out-of-order error into a duplicate. No chronik release has them (chronik
-# is a broker), so no preset does either; `chronik_commit` names the issue that documents each.
+# is a broker), so no preset does either; `chronik_commit` names the issue that documents each
+# (an Apache JIRA key, or owner/repo#number).
 _CATALOGUE_CLIENTS = [
     Bug(
         "retry_on_ambiguous_error",
@@ -266,7 +267,7 @@ _CATALOGUE_CLIENTS = [
         "(confluentinc/librdkafka#4953, open; the Java client retries without a bump)",
         "librdkafka",
         "never",
-        "librdkafka#4953",
+        "confluentinc/librdkafka#4953",
         "sim/producer.py: DeliveryProducer._out_of_order",
     ),
 ]

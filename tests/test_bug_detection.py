@@ -60,6 +60,14 @@ def anomaly_types(scenario: cl.Scenario) -> set[str]:
 
 
 # bug -> (the other switches on, workload fields, the anomaly type the bug adds)
+IDEMPOTENT_RETRY = {
+    "messages": 6,
+    "batch_sizes": (2, 2, 2),
+    "acks": -1,
+    "idempotence": True,
+    "retries": 1,
+    "lost_acks": (2,),
+}
 SINGLE_SENDS = {"messages": 3, "batch_sizes": None, "acks": -1}
 PINNED = {
     # Each acks=-1 request is flushed (invisibly) before it re-enters the buffer; only the last
@@ -136,6 +144,30 @@ PINNED = {
         {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "lost_acks": (2,)},
         "duplicate",
     ),
+    # librdkafka#4953: request 2 is written and its response lost; request 4 overtakes request 3
+    # (OUT_OF_ORDER_SEQUENCE_NUMBER); the bump renumbers request 2, which is written again.
+    "epoch_bump_on_out_of_order": (
+        (),
+        {
+            "messages": 8,
+            "batch_sizes": (2, 2, 2, 2),
+            "acks": -1,
+            "idempotence": True,
+            "retries": 2,
+            "max_in_flight": 3,
+            "lost_acks": (2,),
+            "reordered": (3,),
+        },
+        "duplicate",
+    ),
+    # The broker side of the idempotent producer, through the simulated producer: a retry
+    # after a lost response is written again (without the switch: answered with its offsets).
+    "no_producer_dedup": ((), IDEMPOTENT_RETRY, "duplicate"),
+    "producer_state_lost_on_restart": (
+        (),
+        {**IDEMPOTENT_RETRY, "broker_restarts": (3,)},  # the retry reaches a restarted broker
+        "duplicate",
+    ),
 }
 
 
@@ -179,7 +211,21 @@ def test_each_bug_switch_makes_the_checker_report_an_anomaly(bug):
 # detection is a real client's (tests/test_wire_clients.py: CRC-checking clients refuse).
 WIRE_ONLY = {"crc32_ieee_batches"}
 
+# Switches that change what a client is told, never what the log holds: no anomaly to find.
+# dedup_last_sequence_only answers a retry DUPLICATE_SEQUENCE_NUMBER, without its offsets: the
+# record is written once, and the simulated producer's send becomes info (outcome unknown).
+TOLD_ONLY = {"dedup_last_sequence_only": IDEMPOTENT_RETRY | {"max_in_flight": 2}}
+
+
+@pytest.mark.parametrize("bug", sorted(TOLD_ONLY))
+def test_a_told_only_switch_leaves_the_log_exact_and_the_client_without_offsets(bug):
+    without = cl.run(cl.Scenario(**TOLD_ONLY[bug]))
+    with_bug = cl.run(cl.Scenario(**TOLD_ONLY[bug], bugs=[bug]))
+    assert without.report.ok and with_bug.report.ok
+    assert with_bug.received_ids == without.received_ids
+    assert with_bug.report.stats["acknowledged"] < without.report.stats["acknowledged"]
+
 
 def test_every_bug_switch_has_a_pinned_detection_workload():
-    assert set(PINNED) | set(MASKING) | WIRE_ONLY == set(cl.BUGS)
+    assert set(PINNED) | set(MASKING) | WIRE_ONLY | set(TOLD_ONLY) == set(cl.BUGS)
     assert not set(PINNED) & set(MASKING)

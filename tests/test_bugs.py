@@ -282,6 +282,40 @@ def test_producer_state_lost_on_restart_appends_a_retry_across_a_restart(
         assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
 
 
+# The simulated producer's switches (sim/producer.py), through cl.run: each changes what the
+# client does after a fault of the scenario's schedule.
+@pytest.mark.parametrize("bug", [None, "retry_on_ambiguous_error"])
+def test_retry_on_ambiguous_error_sends_again_what_the_producer_gave_up_on(bug) -> None:
+    lost = {"messages": 4, "batch_sizes": (2, 2), "acks": -1, "lost_acks": (1,)}
+    run = cl.run(cl.Scenario(**lost, bugs=[] if bug is None else [bug]))
+    steps = run.trace.loc[run.trace["actor"] == "producer", "step"].tolist()
+    assert steps.count("gave_up") == 1  # no retries: the outcome of request 1 is unknown
+    assert steps.count("resend") == (1 if bug else 0)
+    assert run.received_ids == ([0, 1, 0, 1, 2, 3] if bug else [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("bug", [None, "epoch_bump_on_out_of_order"])
+def test_epoch_bump_on_out_of_order_renumbers_a_batch_in_doubt(bug) -> None:
+    s = cl.Scenario(
+        messages=8,
+        batch_sizes=(2, 2, 2, 2),
+        acks=-1,
+        idempotence=True,
+        retries=2,
+        max_in_flight=3,
+        lost_acks=(2,),  # request 2 written, its response lost
+        reordered=(3,),  # request 4 first: out of order
+        bugs=[] if bug is None else [bug],
+    )
+    run = cl.run(s)
+    sends = run.trace[run.trace["step"].isin(["send", "retry"]).to_numpy(bool)]
+    retried = sends.loc[sends["request"] == 1, "detail"].tolist()[-1]
+    # fixed: request 2's retry keeps its epoch and sequence (the broker recognises it); the bug
+    # numbers it anew under epoch 1, and it is written twice
+    assert ("epoch 1 sequence 0" if bug else "epoch 0 sequence 2") in retried
+    assert run.received_ids == ([0, 1, 2, 3, 4, 5, 2, 3, 6, 7] if bug else list(range(8)))
+
+
 def _targeted_bugs() -> set[str]:
     """The switches some test above is parametrized over as `bug`."""
     found: set[str] = set()
@@ -329,8 +363,9 @@ def test_v075_and_v076_presets_hold_the_bugs_of_design_section_1() -> None:
 def test_every_bug_has_a_chronik_commit_and_a_summary(name: str) -> None:
     bug = cl.BUGS[name]
     assert bug.name == name
-    # a chronik commit, or for another broker's bug the change that fixed it there
-    assert re.fullmatch(r"[0-9a-f]{7,40}|[\w.-]+/[\w.-]+#\d+", bug.chronik_commit)
+    # a chronik commit, or for another broker's bug the change that fixed it there; for a
+    # client's, the issue that documents it (owner/repo#number or an Apache JIRA key)
+    assert re.fullmatch(r"[0-9a-f]{7,40}|[\w.-]+/[\w.-]+#\d+|KAFKA-\d+", bug.chronik_commit)
     assert bug.summary and bug.introduced_in and bug.fixed_in
 
 

@@ -118,7 +118,9 @@ def test_a_lost_ack_listed_twice_loses_the_retrys_response_too():
 def test_a_reordered_request_reaches_the_broker_after_the_next_one():
     run = cl.run(cl.Scenario(**GROUP, max_in_flight=2, reordered=[1]))
     assert [m for _, m in ids_at(run)] == [2, 3, 0, 1, 4, 5]
-    assert run.report.ok  # both were in flight at once: no order was promised between them
+    # the log holds the application's sends in another order than it sent them: without
+    # idempotence Kafka keeps order only with one request in flight
+    assert run.report.counts == {**dict.fromkeys(run.report.counts, 0), "nonmonotonic-send": 1}
     assert [f for f, _, _ in faults(run)] == ["reorder"]
 
 
@@ -195,6 +197,93 @@ def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_aft
         for p in range(s.partitions):
             mine = run.received[run.received["partition"] == p]["message_id"].tolist()
             assert mine == expected[p]
+
+
+# -- the idempotent producer (the engine's, issue 18 §1) -------------------------------------
+IDEMPOTENT = {**LOST_ACK, "idempotence": True, "retries": 1}
+EPOCH_BUMP = {
+    "messages": 8,
+    "batch_sizes": (2, 2, 2, 2),
+    "acks": -1,
+    "idempotence": True,
+    "retries": 2,
+    "max_in_flight": 3,
+    "lost_acks": (2,),  # request 2 written, its response lost: in doubt
+    "reordered": (3,),  # request 4 reaches the broker first: OUT_OF_ORDER_SEQUENCE_NUMBER
+}
+
+
+def test_with_idempotence_a_lost_acks_retry_is_answered_with_the_original_offsets():
+    run = cl.run(cl.Scenario(**IDEMPOTENT))
+    assert ids_at(run) == [(i, i) for i in range(6)] and run.report.ok
+    acks = run.trace[(run.trace["step"] == "ack") & (run.trace["request"] == 1)]
+    assert acks["detail"].tolist() == ["a retry of a batch already written: its offsets 2-3"]
+    assert run.sent["offset"].tolist() == list(range(6))
+
+
+def test_a_retry_after_a_broker_restart_is_still_deduplicated():
+    s = cl.Scenario(**IDEMPOTENT, broker_restarts=[3])
+    assert [f for f, _, _ in faults(cl.run(s))] == ["lost_ack", "broker_restart"]
+    assert cl.run(s).report.ok
+    lost_state = cl.run(s.with_bugs(["producer_state_lost_on_restart"]))
+    assert lost_state.report.counts["duplicate"] == 2
+
+
+def test_no_producer_dedup_writes_the_retry_again():
+    run = cl.run(cl.Scenario(**IDEMPOTENT, bugs=["no_producer_dedup"]))
+    assert [m for _, m in ids_at(run)] == [0, 1, 2, 3, 2, 3, 4, 5]
+
+
+def test_epoch_bump_on_out_of_order_duplicates_a_batch_in_doubt():
+    fixed = cl.run(cl.Scenario(**EPOCH_BUMP))
+    assert [m for _, m in ids_at(fixed)] == list(range(8)) and fixed.report.ok
+    steps = set(fixed.trace["step"])
+    assert "out_of_order" in steps and "epoch_bump" not in steps  # sent again behind request 3
+    buggy = cl.run(cl.Scenario(**EPOCH_BUMP, bugs=["epoch_bump_on_out_of_order"]))
+    assert [m for _, m in ids_at(buggy)] == [0, 1, 2, 3, 4, 5, 2, 3, 6, 7]
+    assert buggy.report.counts["duplicate"] == 2
+    bump = buggy.trace[buggy.trace["step"] == "epoch_bump"]["detail"].tolist()
+    assert bump == ["epoch 1: 2 unacknowledged batches numbered from 0 again"]
+
+
+def test_a_reordered_first_batch_of_a_new_producer_is_sent_again_under_a_safe_epoch_bump():
+    # a broker holding no state of the producer accepts request 2's sequence as its first (as
+    # Kafka's does): request 1 is then out of order, and nothing is in doubt
+    run = cl.run(cl.Scenario(**GROUP, idempotence=True, retries=1, max_in_flight=2, reordered=[1]))
+    assert [m for _, m in ids_at(run)] == [2, 3, 0, 1, 4, 5]
+    assert run.report.counts["duplicate"] == 0 and run.report.stats["lost"] == 0
+    assert "safe_epoch_bump" in set(run.trace["step"])
+
+
+@st.composite
+def idempotent_schedules(draw) -> cl.Scenario:
+    s = draw(producer_schedules())
+    return cl.Scenario(
+        **s.to_dict()
+        | {
+            "acks": -1,
+            "idempotence": True,
+            "retries": draw(st.integers(1, 4)),
+            "max_in_flight": s.max_in_flight,
+        }
+    )
+
+
+@given(idempotent_schedules())
+def test_with_idempotence_the_fixed_lab_is_exactly_once_under_every_fault_schedule(s):
+    run = cl.run(s)
+    sends = run.history[run.history["f"] == "send"]
+    acknowledged = set(sends.loc[sends["type"] == "ok", "value"])
+    failed = set(sends.loc[sends["type"] == "fail", "value"])
+    got = Counter(run.received["message_id"].tolist())
+    # the reference: every acknowledged id exactly once, an unknown outcome at most once, a
+    # refused one never
+    assert all(got[i] == 1 for i in acknowledged)
+    assert all(n == 1 for n in got.values())
+    assert not failed & set(got)
+    stats = run.report.stats
+    assert run.report.counts["duplicate"] == 0 and stats["lost"] == 0
+    assert stats["redelivered"] == 0
 
 
 # -- the consumer side -----------------------------------------------------------------------
@@ -298,3 +387,22 @@ def test_the_prose_does_not_blame_a_lost_ack_for_chronik_s_buffer():
     text = narrative.delivery(cl.run(cl.SEED))
     assert "**No fault was scheduled**" in text
     assert "not (only) after a lost response: the broker itself wrote them twice" in text
+
+
+# -- explain ranks the client's settings and switches beside chronik's -----------------------
+def minimal_causes(observed: list[int], scenario: cl.Scenario) -> list[tuple[str, ...]]:
+    ranking = cl.explain(observed, scenario, early_stop=True)
+    return sorted(tuple(b) for b in ranking.loc[ranking["minimal"], "bugs"])
+
+
+def test_explain_finds_a_lost_ack_retry_without_idempotence_needs_no_broker_switch():
+    s = cl.Scenario(**LOST_ACK, retries=1, flush_batches=2)
+    observed = cl.run(s).received_ids
+    assert observed == [0, 1, 2, 3, 2, 3, 4, 5]
+    assert minimal_causes(observed, s) == [()]  # the workload's own retry: idempotence is off
+
+
+def test_explain_names_retry_on_ambiguous_error_not_chronik_s_buffer():
+    s = cl.Scenario(**LOST_ACK, flush_batches=2)
+    observed = cl.run(s.with_bugs(["retry_on_ambiguous_error"])).received_ids
+    assert minimal_causes(observed, s) == [("retry_on_ambiguous_error",)]

@@ -82,6 +82,7 @@ class Operations:
         return _concat(polls).tolist()
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        self._in_op_order()
         meta = np.array(self.ops, dtype=np.int64).reshape(-1, len(Op._fields))
         rows = meta[:, Op._fields.index("rows")]
 
@@ -114,6 +115,17 @@ class Operations:
         received |= {"server_offset": server, "message_id": values, "op_index": per_row("op_index")}
         received = pd.DataFrame({k: v[poll] for k, v in received.items()})
         return {"history": history, "sent": sent, "received": received}
+
+    def _in_op_order(self) -> None:
+        """Ops in op_index order: a producer with requests in flight completes them out of the
+        order it sent them."""
+        index = [op.op_index for op in self.ops]
+        if all(a <= b for a, b in zip(index, index[1:], strict=False)):
+            return
+        order = sorted(range(len(index)), key=index.__getitem__)
+        for name in ("ops", "offsets", "values", "server"):
+            column = getattr(self, name)
+            setattr(self, name, [column[i] for i in order])
 
     def _arrays(self, chunks: list) -> list[np.ndarray]:
         """Offsets as arrays: a send's first offset expands to first .. first + rows - 1."""

@@ -82,6 +82,7 @@ class Session:
             keyed=s.keyed,
             retries=s.retries,
             max_in_flight=s.max_in_flight,
+            idempotence=s.idempotence,
             lost=self.schedule.lost(),
             reordered=self.schedule.reordered,
             bugs=self.bugs,
