@@ -30,13 +30,14 @@ from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.combinations import Explored, explore, mask_of
 from chronik_lab.sim.levenshtein import edit_distance
 from chronik_lab.sim.scenario import Scenario, received_ids
-from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_of
+from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_by_mask
 
 __all__ = ["COLUMNS", "edit_distance", "explain", "ranking_row", "single_fixes"]
 
 BUG_NAMES = SWITCHES
 COLUMNS = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates", "lost"]
 COLUMNS += ["distance", "exact", "minimal", "same_as_preset"]
+_COUNTED = ("received", "duplicates", "lost", "distance")
 
 
 def explain(
@@ -114,18 +115,25 @@ def _table(found: Explored, masks: np.ndarray, observed: np.ndarray, sent: int) 
                 "distance": edit_distance(observed, ids),
             }
     alike = _preset_by_ids(found, keys)
-    presets = _preset_names()
+    # Per class once, then gathered per combination by numpy (2^n rows: no Python loop).
     classes = found.owner[masks]
-    rows = [per_key[keys[c]] for c in classes]
+    rows = [per_key[key] for key in keys]
+    per_class = {col: np.array([r[col] for r in rows]) for col in _COUNTED}
+    ids = np.empty(len(rows), object)
+    ids[:] = [r["received_ids"] for r in rows]
+    alike_class = np.array([alike.get(key) for key in keys], object)
+    preset = np.full(len(masks), None, object)
+    for mask, name in _preset_names().items():
+        preset[masks == mask] = name
     table = pd.DataFrame(
         {
             "mask": masks,
-            "bugs": [names_of(int(m)) for m in masks],
-            "n_bugs": [bin(int(m)).count("1") for m in masks],
-            "preset": [presets.get(int(m)) for m in masks],
-            **{col: [row[col] for row in rows] for col in ("received_ids", "received")},
-            **{col: [row[col] for row in rows] for col in ("duplicates", "lost", "distance")},
-            "same_as_preset": [alike.get(keys[c]) for c in classes],
+            "bugs": names_by_mask(masks),
+            "n_bugs": sum((masks >> i) & 1 for i in range(len(SWITCHES))),
+            "preset": preset,
+            "received_ids": ids[classes],
+            **{col: per_class[col][classes] for col in _COUNTED},
+            "same_as_preset": alike_class[classes],
         }
     )
     table["exact"] = table["distance"] == 0

@@ -23,7 +23,14 @@ import numpy as np
 from chronik_lab.bugs import BUGS, BugSet
 from chronik_lab.sim.scenario import Scenario, received_ids
 
-__all__ = ["SWITCHES", "SwitchReads", "names_of", "run_combination", "run_exhaustive"]
+__all__ = [
+    "SWITCHES",
+    "SwitchReads",
+    "names_by_mask",
+    "names_of",
+    "run_combination",
+    "run_exhaustive",
+]
 
 SWITCHES: tuple[str, ...] = tuple(BUGS)  # bit i of a combination's mask is SWITCHES[i]
 ALL = (1 << len(SWITCHES)) - 1
@@ -62,6 +69,21 @@ for _i, _name in enumerate(("names", *SWITCHES)):
 def names_of(mask: int) -> tuple[str, ...]:
     """The sorted switch names of a combination's mask."""
     return tuple(sorted(name for i, name in enumerate(SWITCHES) if mask >> i & 1))
+
+
+def names_by_mask(masks: Iterable[int]) -> list[tuple[str, ...]]:
+    """`names_of` for many masks at once (explain's table has one row per combination, 2^n):
+    every mask's tuple built in one pass that adds the switches in name order -- each tuple is
+    a smaller mask's plus one name, never sorted again."""
+    table: list[tuple[str, ...]] = [()] * (1 << len(SWITCHES))
+    filled = [0]  # the masks made of the switches added so far
+    for i in sorted(range(len(SWITCHES)), key=SWITCHES.__getitem__):
+        bit, name = 1 << i, (SWITCHES[i],)
+        grown = [m | bit for m in filled]
+        for m, g in zip(filled, grown, strict=True):
+            table[g] = table[m] + name
+        filled += grown
+    return [table[int(m)] for m in masks]
 
 
 def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray]:
