@@ -22,7 +22,7 @@ same faults at the same steps on every run:
   corrected Bufstream 0.1.0 finding); `consumer_crashes=[p, ...]`: the consumer crashes after
   poll p (1-based), between processing and committing it -- "after" and "auto" had processed
   and not committed (redelivered), "before" had committed and not processed (lost) -- and
-  restarts as a new process from the committed offset; `rebalances=[p, ...]`: a second member
+  restarts as a new process from the committed offset; `rebalances=[p, ...]`: a new member
   joins after poll p and that poll's partition moves to it, the new owner starting at the
   committed offset ("after": the commit of poll p fails with the rebalance; "auto" commits on
   revocation, as the Java client's auto-commit does; "before" had committed).

@@ -17,10 +17,10 @@ group's mode:
 A crash after poll p (1-based in the scenario, 0-based here) comes between that poll's two
 halves: with "after" and "auto" the records were processed and not committed, so the restarted
 member reads them again (redelivered: the same offsets); with "before" they were committed and
-never processed (lost). A rebalance after poll p moves that poll's partition to the other member,
-which starts at the committed offset; the commit of "after" fails with it. Each member, and each
-member after a restart, is a process of its own in the history (as Jepsen numbers a crashed
-client anew), so a re-read is redelivery, not a nonmonotonic poll of one process.
+never processed (lost). A rebalance after poll p: a new member joins and that poll's partition
+moves to it, starting at the committed offset; the commit of "after" fails with it. Each member,
+and each member after a restart, is a process of its own in the history (as Jepsen numbers a
+crashed client anew), so a re-read is redelivery, not a nonmonotonic poll of one process.
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ class GroupConsumer(Consumer):
         self.member = 1  # members and restarted members so far
         self.owner: dict[int, int] = {}  # partition -> process code in the history
         self.process = self.history.process_code("consumer")
-        self.other: int | None = None  # the second member, once one joined
         self._interrupted: int | None = None  # the poll a crash or rebalance ended
 
     # -- where a partition starts, and the poll loop's hooks -------------------------------
@@ -145,19 +144,18 @@ class GroupConsumer(Consumer):
             self.process = code
 
     def _rebalance(self, p: int, poll: int) -> None:
-        """A second member joins; partition `p` moves to it (back, on a later rebalance)."""
+        """A new member joins and partition `p` moves to it: each rebalance a member of its
+        own, so no member ever regains a partition past offsets another one read."""
         self._interrupted = poll
-        if self.other is None:
-            self.member += 1
-            self.other = self.history.process_code(f"consumer-{self.member}")
-        current = self.owner[p]
-        new = self.other if current != self.other else self.process
-        self.owner[p] = new
+        self.member += 1
+        name = f"consumer-{self.member}"
+        self.owner[p] = self.history.process_code(name)
         self.positions.pop(p, None)
-        name = self.history.processes[new]
         start = self.committed.get(p)
         at = "the log start" if start is None else f"committed offset {start}"
-        self.fault("rebalance", p, f"partition {p} moves to {name}, from {at}", poll=poll)
+        self.fault(
+            "rebalance", p, f"a member joins: partition {p} moves to {name}, from {at}", poll=poll
+        )
 
 
 def _no_fault(*args: object, **kwargs: object) -> None:
