@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_bug_detection import PINNED
 
 import chronik_lab as cl
 from chronik_lab.errors import ScenarioError
@@ -201,16 +202,8 @@ def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_aft
 
 # -- the idempotent producer (the engine's, issue 18 §1) -------------------------------------
 IDEMPOTENT = {**LOST_ACK, "idempotence": True, "retries": 1}
-EPOCH_BUMP = {
-    "messages": 8,
-    "batch_sizes": (2, 2, 2, 2),
-    "acks": -1,
-    "idempotence": True,
-    "retries": 2,
-    "max_in_flight": 3,
-    "lost_acks": (2,),  # request 2 written, its response lost: in doubt
-    "reordered": (3,),  # request 4 reaches the broker first: OUT_OF_ORDER_SEQUENCE_NUMBER
-}
+# request 2 written, its response lost (in doubt); request 4 reaches the broker before 3
+EPOCH_BUMP = PINNED["epoch_bump_on_out_of_order"][1]
 
 
 def test_with_idempotence_a_lost_acks_retry_is_answered_with_the_original_offsets():
