@@ -24,6 +24,7 @@ from chronik_lab.errors import (
     SegmentWriteError,
     UnknownBugError,
     UnknownTopicOrPartitionError,
+    WalWriteError,
 )
 from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
@@ -66,6 +67,7 @@ __all__ = [
     "Switchboard",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
+    "WalWriteError",
     "check",
     "check_log",
     "run",

@@ -156,6 +156,19 @@ _CATALOGUE = [
 
 _CATALOGUE += [
     Bug(
+        "ack_before_durable",
+        "a produce is acknowledged while its records are only in pending_batches in memory, "
+        "until a flush writes them (every flush_batches requests or linger): a killed process "
+        "loses acknowledged records. chronik v1.0.0 routed produce through a WAL handler whose "
+        "record parser was a stub returning no records (wal_integration.rs), so nothing reached "
+        "its WAL; produce_to_partition wrote its WAL before the high watermark from 3f95f0d "
+        "(v1.3.51) on",
+        "v0.7.4",
+        "v1.3.51",
+        "3f95f0d",
+        "engine/produce.py: produce_to_partition",
+    ),
+    Bug(
         "no_producer_dedup",
         "the broker ignores the idempotent producer's sequence numbers: a retried batch is "
         "appended again at new offsets, a gap or an old epoch is accepted (Redpanda up to "
@@ -205,6 +218,8 @@ _ALWAYS = frozenset(
         # every tag: one expected sequence per producer, in an in-memory HashMap
         "dedup_last_sequence_only",
         "producer_state_lost_on_restart",
+        # produce_handler.rs answered acks=1 and -1 with the batch in pending_batches only
+        "ack_before_durable",
     }
 )
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and

@@ -4,6 +4,7 @@ catalogue and the presets are consistent with each other and with the engine's c
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -280,6 +281,19 @@ def test_producer_state_lost_on_restart_appends_a_retry_across_a_restart(
     else:
         assert (retry.base_offset, retry.duplicate) == (2, True)
         assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("bug", [None, "ack_before_durable"])
+def test_ack_before_durable_loses_acknowledged_records_on_a_kill(make_broker, tmp_path, bug):
+    b = broker(make_broker, bug, flush_batches=10)
+    produce_range(b, 0, 4, acks=-1)  # acknowledged, fewer than flush_batches: not flushed
+    killed = tmp_path / "killed"  # what a SIGKILL leaves: the files as they are now
+    shutil.copytree(b.data_dir, killed, ignore=shutil.ignore_patterns(".lock"))
+    recovered = make_broker(data_dir=killed, bugs=[] if bug is None else [bug])
+    if bug:
+        assert recovered.partitions() == []  # nothing was in a file: all four lost
+    else:
+        assert values(recovered.fetch(T, 0).records) == [0, 1, 2, 3]
 
 
 def _targeted_bugs() -> set[str]:

@@ -47,6 +47,7 @@ from chronik_lab.errors import (
     InvalidTopicError,
     ProducerError,
     UnknownTopicOrPartitionError,
+    WalWriteError,
 )
 
 
@@ -163,7 +164,7 @@ class Broker:
             p = self._new_partition(*key)
         try:
             return produce_to_partition(p, values, keys, acks, producer)
-        except (InvalidArgumentError, ProducerError):
+        except (InvalidArgumentError, ProducerError, WalWriteError):
             if new:  # a refused request leaves no trace, not even the topic-partition it named
                 del self._partitions[key]
             raise
@@ -299,6 +300,7 @@ class Broker:
             try:
                 flush_partition(p, "close")
                 p.writer.close()
+                p.wal.close()
             except ChronikLabError as exc:
                 failures[key] = exc
         if failures:  # stays open: free the cause (disk space, ...) and close() again

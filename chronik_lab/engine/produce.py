@@ -84,6 +84,11 @@ def produce_to_partition(
                 p.high_watermark,
                 duplicate=True,
             )
+    if not p.bugs.ack_before_durable:
+        # Kafka appends to its log before it answers; chronik answered with the batch only in
+        # pending_batches (memory) until a flush, so a kill lost acknowledged records. A
+        # failed append raises WalWriteError here: nothing appended, nothing acknowledged.
+        p.wal.append(batch)
     if p.inflight is not None:
         complete_due_flush(p)
     base, last = batch.first, batch.last
@@ -200,6 +205,12 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         if traced:
             p.emit("flush_end", base, last, reason)
         maybe_roll(p)
+    # What the segments hold now need not be replayed from the write-ahead log any more.
+    unflushed = p.unflushed_batches
+    if unflushed:
+        p.wal.compact(unflushed)
+    else:
+        p.wal.reset()
 
 
 def _emit_write(p: Partition, group: list[LazyBatch], segment: Segment) -> None:
