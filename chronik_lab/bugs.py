@@ -92,11 +92,12 @@ _CATALOGUE = [
         "the response encoder writes base_offset = records[0].offset and offset_delta = position, "
         "so the client sees records[0].offset + position instead of each record's own offset "
         "(chronik never changed it through v1.0.0: harmless once fetch returns each offset "
-        "once, in order)",
+        "once, in order); on the wire that one batch carries no producer id, epoch or sequence "
+        "(encode_kafka_records)",
         "v0.7.4",
         "never",
         "e4f2615",
-        "engine/fetch.py: encode_response",
+        "engine/fetch.py: encode_response; wire/batches.py: encode_batch",
     ),
     Bug(
         "chronik_fetch_range",
