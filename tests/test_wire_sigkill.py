@@ -59,7 +59,7 @@ def trial(tmp_path: Path, seed: int, bugs: str) -> tuple[int, int]:
             with contextlib.suppress(KafkaError):  # sends still waiting fail: not acknowledged
                 producer.close(timeout=2)
         assert proc.returncode == -signal.SIGKILL
-    with cl.Broker(data) as broker:  # the restart: the server's own recovery
+    with cl.Broker(data, bugs=bugs) as broker:  # the restart: the server's own recovery
         stored = set()
         if (T, 0) in broker.partitions():
             stored = {int(v) for v in broker.fetch(T, 0).records.column("value").to_pylist()}

@@ -152,7 +152,15 @@ class Broker:
         self._check_open()
         producer = NO_PRODUCER
         if producer_id is not None or producer_epoch is not None or base_sequence is not None:
-            producer = producer_fields(producer_id, producer_epoch, base_sequence)
+            if (
+                type(producer_id) is int
+                and type(producer_epoch) is int
+                and type(base_sequence) is int
+                and not (producer_id >> 63 or producer_epoch >> 15 or base_sequence >> 31)
+            ):  # in range (x >> k is 0 exactly for 0 <= x < 2^k): the hot path, inline
+                producer = (producer_id, producer_epoch, base_sequence)
+            else:
+                producer = producer_fields(producer_id, producer_epoch, base_sequence)
         known = self._existing(topic, partition)
         if known is not None:  # the common case, and the hot path of small requests
             return produce_to_partition(known, values, keys, validate.acks_value(acks), producer)

@@ -34,6 +34,9 @@ _SPEC = LAYOUT.buffers_at + np.arange(16 * BUFFER_COUNT)  # the (offset, length)
 _NODES = LAYOUT.nodes_at + np.arange(16 * NODE_COUNT)  # the (length, null count) pairs
 # The producer fields: (data buffer, type) of each, in schema order
 _PRODUCER = ((11, "<i8"), (13, "<i2"), (15, "<i4"))
+# Messages of this many records on average are read as slices, one per message; smaller ones
+# with one gather (an index per record, but no Python per message).
+_SLICE_ROWS = 64
 
 
 def decode_run(data: pa.Buffer, positions: Sequence[int]) -> pa.RecordBatch | None:
@@ -123,13 +126,18 @@ def producer_columns(
     spec = _int64s(raw[starts[:, None] + _SPEC], 2 * BUFFER_COUNT)
     body = starts + HEAD_LEN
     rows = _int64s(raw[starts[:, None] + _NODES], 2 * NODE_COUNT)[:, 0]
-    # Every buffer starts 8-aligned in the file (Arrow pads each), so each column is gathered
-    # in its own element size: an index per record, not per byte.
-    ids, epochs, seqs = (
-        _gather(_view(raw, kind), (body + spec[:, 2 * b]) // np.dtype(kind).itemsize, rows)
-        for b, kind in _PRODUCER
-    )
-    return ids, epochs, seqs
+    columns = []
+    for b, kind in _PRODUCER:
+        # Every buffer starts 8-aligned in the file (Arrow pads each), so a column is read in
+        # its own element size: zero-copy views of big messages, one gather for small ones.
+        typed = _view(raw, kind)
+        at = (body + spec[:, 2 * b]) // np.dtype(kind).itemsize
+        if len(rows) * _SLICE_ROWS <= rows.sum():
+            pieces = [typed[a : a + n] for a, n in zip(at.tolist(), rows.tolist(), strict=True)]
+            columns.append(np.concatenate(pieces))
+        else:
+            columns.append(_gather(typed, at, rows))
+    return columns[0], columns[1], columns[2]
 
 
 def _view(raw: np.ndarray, kind: str) -> np.ndarray:

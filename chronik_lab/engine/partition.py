@@ -109,6 +109,11 @@ class Partition:
         offsets continue after them."""
         self.writer.recover()
         replayed = self.wal.recover(self.writer.next_offset)
+        if replayed and self.bugs.ack_before_durable:
+            # chronik answered acks=1 and -1 with the batches only in pending_batches (memory)
+            # until a flush wrote them: a kill lost them (3f95f0d, v1.3.51, wrote a WAL first).
+            self.wal.discard()
+            replayed = []
         if not self.bugs.producer_state_lost_on_restart:
             # Kafka rebuilds its producer state from the log on recovery; chronik kept its
             # producers in memory only (produce_handler.rs `producer_info`, every tag to

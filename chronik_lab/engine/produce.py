@@ -76,19 +76,11 @@ def produce_to_partition(
         # again (there by way of an OutOfOrderSequence and the client's epoch bump).
         duplicate = p.producers.check(pid, producer[1], producer[2], batch.num_rows)
         if duplicate is not None:
-            return ProduceResult(
-                p.topic,
-                p.number,
-                duplicate.first_offset,
-                duplicate.last_offset,
-                p.high_watermark,
-                duplicate=True,
-            )
-    if not p.bugs.ack_before_durable:
-        # Kafka appends to its log before it answers; chronik answered with the batch only in
-        # pending_batches (memory) until a flush, so a kill lost acknowledged records. A
-        # failed append raises WalWriteError here: nothing appended, nothing acknowledged.
-        p.wal.append(batch)
+            _, _, first, last = duplicate
+            return ProduceResult(p.topic, p.number, first, last, p.high_watermark, duplicate=True)
+    # Kafka appends to its log before it answers (chronik did not: ack_before_durable, read at
+    # recovery). A failed append raises WalWriteError: nothing appended, nothing acknowledged.
+    p.wal.append(batch)
     if p.inflight is not None:
         complete_due_flush(p)
     base, last = batch.first, batch.last

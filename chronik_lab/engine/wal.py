@@ -98,6 +98,12 @@ class WriteAheadLog:
             return  # the flush is done; the replay skips what the segments already hold
         self.size = len(HEADER)
 
+    def discard(self) -> None:
+        """Forget every request in the file (recovery under ack_before_durable)."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, len(HEADER))
+            self.size = len(HEADER)
+
     def compact(self, unflushed: list[LazyBatch]) -> None:
         """Rewrite the file with only `unflushed` when it grew past REWRITE_BYTES (batches
         that stay unflushed long, while others are flushed). A failure keeps the old file."""
