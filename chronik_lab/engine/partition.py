@@ -107,18 +107,20 @@ class Partition:
         """Reopen from disk: the segments, then the acknowledged requests no flush had written
         yet (the write-ahead log) pending again, as before the kill, and buffered for fetch;
         offsets continue after them."""
-        self.writer.recover()
+        # Kafka rebuilds its producer state from the log on recovery; chronik kept its
+        # producers in memory only (produce_handler.rs `producer_info`, every tag to v1.0.0),
+        # so a batch retried across a restart is appended again.
+        rebuild = not self.bugs.producer_state_lost_on_restart
+        self.writer.recover(self.producers if rebuild else None)
         replayed = self.wal.recover(self.writer.next_offset)
         if replayed and self.bugs.ack_before_durable:
             # chronik answered acks=1 and -1 with the batches only in pending_batches (memory)
             # until a flush wrote them: a kill lost them (3f95f0d, v1.3.51, wrote a WAL first).
             self.wal.discard()
             replayed = []
-        if not self.bugs.producer_state_lost_on_restart:
-            # Kafka rebuilds its producer state from the log on recovery; chronik kept its
-            # producers in memory only (produce_handler.rs `producer_info`, every tag to
-            # v1.0.0), so a batch retried across a restart is appended again.
-            self._replay_producers(replayed)
+        for batch in replayed if rebuild else ():
+            if batch.producer[0] >= 0:
+                self.producers.record(*batch.producer, batch.first, batch.last)
         self.next_offset = self.high_watermark = self.writer.next_offset
         for batch in replayed:
             self.add_pending(batch)
@@ -131,13 +133,6 @@ class Partition:
         if replayed:
             self.buffer.update_buffer(replayed, self.high_watermark)
         self.last_flush_ms = self.clock.now_ms
-
-    def _replay_producers(self, replayed: list[LazyBatch]) -> None:
-        for segment in self.writer.segments:
-            segment.replay_producers(self.producers)
-        for batch in replayed:
-            if batch.producer[0] >= 0:
-                self.producers.record(*batch.producer, batch.first, batch.last)
 
     # -- the unflushed batches: every change goes through these ---------------------------
     def add_pending(self, batch: LazyBatch) -> None:
