@@ -154,6 +154,20 @@ def _chunked(arrays: list[pa.Array | pa.ChunkedArray]) -> pa.ChunkedArray:
     return pa.chunked_array([c for c in chunks if len(c)] or chunks[:1], type=chunks[0].type)
 
 
+def head(f: Found, n: int) -> Found:
+    """The first `n` rows of `f` (all of them when it has fewer)."""
+    if len(f) <= n:
+        return f
+
+    def cut(a):
+        return None if a is None else a[:n]
+
+    return Found(
+        pk=f.pk[:n], process=cut(f.process), value=cut(f.value), value_valid=cut(f.value_valid),
+        offsets=f.offsets[:n], op_indexes=f.op_indexes[:n], count=f.count[:n], detail=f.detail[:n],
+    )  # fmt: skip
+
+
 def value_valid(f: Found) -> np.ndarray:
     if f.value is None:
         return np.zeros(len(f), bool)
