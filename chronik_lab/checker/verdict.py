@@ -261,7 +261,7 @@ def _find(sent: an.Side, recv: an.Side, n_pk: int) -> tuple[dict[str, an.Found],
         "unseen": unseen,
         "poll-skip": an.poll_skips(recv),
         "nonmonotonic-poll": an.nonmonotonic(recv, "received"),
-        "inconsistent-offsets": an.concat_found([by_offset, by_value]),
+        "inconsistent-offsets": an.in_partition_order(an.concat_found([by_offset, by_value])),
         "nonmonotonic-send": an.nonmonotonic(sent, "acknowledged"),
         "offset-gap": an.offset_gaps(po, recv_po),
     }

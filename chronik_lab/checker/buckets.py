@@ -1,0 +1,73 @@
+"""How a history larger than memory is cut into parts that each fit: buckets of whole partitions.
+
+Every anomaly lives in one (topic, partition) (merge.py), so a part holding whole partitions is
+checked exactly on its own. `plan_buckets` takes each partition's row count, in the checker's
+partition order, and fills buckets one after another up to a row budget (the memory budget over
+the in-memory check's cost per row): bucket k holds only partitions that come before bucket
+k+1's, so the buckets' reports concatenate in order. A partition larger than the budget cannot be
+checked without holding it whole: `PartitionTooLargeError` says which and what it needs.
+
+`check_piece` is the unit of work of every engine: one part's rows (a table in file order) into
+a CheckReport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from chronik_lab.checker.dataset import BYTES_PER_ROW
+from chronik_lab.checker.dump import consumer_history
+from chronik_lab.checker.verdict import CheckReport, check_table
+from chronik_lab.errors import HistoryError
+
+__all__ = ["PartitionTooLargeError", "check_piece", "plan_buckets", "rows_within"]
+
+
+class PartitionTooLargeError(HistoryError):
+    """One (topic, partition) has more rows than a check may hold in `memory_limit` bytes."""
+
+    def __init__(self, where: str, rows: int, memory_limit: int) -> None:
+        self.where, self.rows, self.memory_limit = where, rows, memory_limit
+        need = rows * BYTES_PER_ROW
+        super().__init__(
+            f"{where} has {rows:,} history rows; checking a partition holds it whole, about "
+            f"{need / 2**30:.1f} GiB, more than the memory limit of {memory_limit / 2**30:.1f} "
+            "GiB: give a larger memory limit (--memory-limit)"
+        )
+
+
+def rows_within(memory_limit: int) -> int:
+    """History rows an in-memory check can take within `memory_limit` bytes."""
+    return max(memory_limit // BYTES_PER_ROW, 1)
+
+
+def plan_buckets(sizes: Sequence[int], names: Sequence[str], memory_limit: int) -> np.ndarray:
+    """The bucket of each partition (sizes and names in partition order): consecutive
+    partitions share a bucket while their rows fit the budget."""
+    budget = rows_within(memory_limit)
+    bucket = np.zeros(len(sizes), np.int64)
+    current, filled = 0, 0
+    for i, n in enumerate(sizes):
+        if n > budget:
+            raise PartitionTooLargeError(names[i], int(n), memory_limit)
+        if filled and filled + n > budget:
+            current, filled = current + 1, 0
+        bucket[i] = current
+        filled += n
+    return bucket
+
+
+def check_piece(
+    table: pa.Table | pd.DataFrame, dump: bool, sample: int | None, int_process: bool = False
+) -> CheckReport:
+    """Check one part of a history. `dump`: its rows are a consumer dump's; `int_process`: its
+    process column was staged as text from a file whose processes are all ints."""
+    if isinstance(table, pa.Table):
+        table = table.to_pandas()
+    if int_process:
+        table["process"] = table["process"].astype("int64")
+    return check_table(consumer_history(table) if dump else table, sample)

@@ -1,0 +1,113 @@
+"""`cl.check(path, engine=...)`: which engine checks a history on disk, and within what memory.
+
+- "memory": read the history's columns whole and check them in memory (history.py's checker);
+- "duckdb": out of core on this machine (outofcore.py): buckets of whole partitions, each
+  checked in memory, within `memory_limit`;
+- "dask": the same buckets on a Dask cluster (distributed.py), `client` a distributed Client;
+- "auto": "dask" when a client is given, else "memory" when the in-memory check of the whole
+  history fits `memory_limit` (rows x BYTES_PER_ROW, dataset.py), else "duckdb".
+
+`memory_limit` is bytes or text ("2GB", "512MiB"); None means a quarter of this machine's
+memory. Every engine gives the same report (tests/test_check_engines.py); a path's report keeps
+the first SAMPLE anomalies of each type and runs of each stream unless `sample` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from chronik_lab.checker.buckets import check_piece
+from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
+from chronik_lab.checker.progress import Progress
+from chronik_lab.checker.verdict import CheckReport
+from chronik_lab.errors import InvalidArgumentError
+
+__all__ = ["ENGINES", "SAMPLE", "check_path", "choose_engine", "default_memory_limit",
+           "parse_memory"]  # fmt: skip
+
+ENGINES = ("auto", "memory", "duckdb", "dask")
+SAMPLE = 1_000
+MIN_MEMORY = 64 << 20
+UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6,
+         "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12,
+         "tib": 2**40}  # fmt: skip
+
+
+def default_memory_limit() -> int:
+    """A quarter of this machine's physical memory (1 GiB where it cannot be told)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+def parse_memory(limit: int | str | None) -> int:
+    """Bytes from 2000000000, "2GB", "1.5 GiB" or None (the default)."""
+    if limit is None:
+        return default_memory_limit()
+    if isinstance(limit, bool) or not isinstance(limit, int | str):
+        raise InvalidArgumentError(f"memory_limit must be bytes or text like '2GB', not {limit!r}")
+    if isinstance(limit, int):
+        number = limit
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", limit[:40])
+        if not m or m.group(2).lower() not in UNITS:
+            raise InvalidArgumentError(f"memory limit {limit[:40]!r}: give bytes or e.g. 2GB, 512MiB")
+        number = int(float(m.group(1)) * UNITS[m.group(2).lower()])
+    if number < MIN_MEMORY:
+        raise InvalidArgumentError(f"memory limit {number:,} bytes is below the least, 64 MiB")
+    if number > 2**50:
+        raise InvalidArgumentError(f"memory limit {number:,} bytes is beyond any machine (1 PiB)")
+    return number
+
+
+def choose_engine(ds: Dataset, engine: str, memory_limit: int, client: object) -> str:
+    if engine not in ENGINES:
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine != "auto":
+        return engine
+    if client is not None:
+        return "dask"
+    return "memory" if ds.memory_needed <= memory_limit else "duckdb"
+
+
+def check_path(
+    path: str | os.PathLike,
+    engine: str = "auto",
+    memory_limit: int | str | None = None,
+    client: object = None,
+    sample: int | None = SAMPLE,
+    progress: bool = False,
+) -> CheckReport:
+    """Check the history at `path` (see the module docstring)."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 0):  # fmt: skip
+        raise InvalidArgumentError(f"sample must be an int >= 0 or None, not {sample!r}")
+    limit = parse_memory(memory_limit)
+    ds = open_dataset(Path(path))
+    chosen = choose_engine(ds, engine, limit, client)
+    bar = Progress(progress)
+    bar.step(f"{chosen} engine, {ds.rows:,} rows{'' if ds.rows_exact else ' (estimated)'}")
+    if chosen == "memory":
+        return check_piece(read_whole(ds, limit, bar), ds.dump and ds.kind == "parquet", sample)
+    if chosen == "duckdb":
+        from chronik_lab.checker.outofcore import check_out_of_core
+
+        return check_out_of_core(ds, limit, sample, bar)
+    from chronik_lab.checker.distributed import check_on_dask
+
+    return check_on_dask(ds, client, limit, sample, bar)
+
+
+def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFrame:
+    """Every row of the history's columns, in file order (text: normalised chunk by chunk)."""
+    if ds.kind != "parquet":
+        return pd.concat(list(progress.over(text_chunks(ds), "reading text")), ignore_index=True)
+    from chronik_lab.checker.outofcore import connect, read_table, source_sql
+
+    with connect(memory_limit) as con:
+        return read_table(con, ds, source_sql(ds.paths, ds.hive), "TRUE").to_pandas()
