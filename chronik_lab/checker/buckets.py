@@ -13,7 +13,7 @@ a CheckReport.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from chronik_lab.checker.dataset import BYTES_PER_ROW
 from chronik_lab.checker.dump import consumer_history
+from chronik_lab.checker.merge import cut_report
 from chronik_lab.checker.verdict import CheckReport, check_table
 from chronik_lab.errors import HistoryError
 
@@ -62,12 +63,22 @@ def plan_buckets(sizes: Sequence[int], names: Sequence[str], memory_limit: int) 
 
 
 def check_piece(
-    table: pa.Table | pd.DataFrame, dump: bool, sample: int | None, int_process: bool = False
+    table: pa.Table | pd.DataFrame,
+    dump: bool,
+    sample: int | None,
+    int_process: bool = False,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> CheckReport:
     """Check one part of a history. `dump`: its rows are a consumer dump's; `int_process`: its
-    process column was staged as text from a file whose processes are all ints."""
+    process column was staged as text from a file whose processes are all ints; `sink` takes
+    the part's full anomaly list before the report keeps its sample."""
     if isinstance(table, pa.Table):
         table = table.to_pandas()
     if int_process:
         table["process"] = table["process"].astype("int64")
-    return check_table(consumer_history(table) if dump else table, sample)
+    history = consumer_history(table) if dump else table
+    if sink is None:
+        return check_table(history, sample)
+    report = check_table(history, None)
+    sink(report.anomalies)
+    return cut_report(report, sample)

@@ -222,6 +222,16 @@ def _jsonl_chunks(ds: Dataset) -> Iterator[pd.DataFrame]:
     yield pd.DataFrame(rows, columns=list(ds.columns), dtype=object)
 
 
+def read_jsonl(path: Path) -> pd.DataFrame:
+    """Every record of a JSON Lines file, every key a column (read_history's whole-file read)."""
+    rows = []
+    with open(path, "rb") as file:
+        for number, line in enumerate(_lines(file, path), 1):
+            if line.strip():
+                rows.append(_record(line, number, path))
+    return pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame()
+
+
 def _lines(file, path: Path) -> Iterator[bytes]:
     while True:
         line = file.readline(LINE_MAX_BYTES + 1)
@@ -238,10 +248,13 @@ def _record(line: bytes, number: int, path: Path) -> dict:
     except UnicodeDecodeError:
         raise HistoryError(f"history {path} is not UTF-8 text (line {number})") from None
     except (ValueError, RecursionError) as exc:
-        raise HistoryError(f"history {path}, line {number}: not JSON: {one_line(exc)}") from None
+        raise HistoryError(
+            f"cannot read history {path}: line {number} is not JSON: {one_line(exc)}"
+        ) from None
     if not isinstance(record, dict):
         kind = "null" if record is None else type(record).__name__
-        raise HistoryError(f"history {path}, line {number}: a JSON {kind}, not an object")
+        raise HistoryError(f"cannot read history {path}: line {number} is a JSON {kind}, "
+                           "not an object")  # fmt: skip
     return record
 
 

@@ -16,21 +16,26 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.buckets import check_piece
 from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
+from chronik_lab.checker.sent import LostIds, lost_in_arrays
+from chronik_lab.checker.sink import AnomalyFile
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import InvalidArgumentError
 
-__all__ = ["ENGINES", "SAMPLE", "check_path", "choose_engine", "default_memory_limit",
-           "parse_memory"]  # fmt: skip
+__all__ = ["ENGINES", "SAMPLE", "CheckRun", "check_path", "choose_engine",
+           "default_memory_limit", "parse_memory", "run_check"]  # fmt: skip
 
 ENGINES = ("auto", "memory", "duckdb", "dask")
 SAMPLE = 1_000
+LOST_SHOWN = 1_000  # lost ids kept beside the count (--sent)
 MIN_MEMORY = 64 << 20
 UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6,
          "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12,
@@ -56,7 +61,7 @@ def parse_memory(limit: int | str | None) -> int:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", limit[:40])
         if not m or m.group(2).lower() not in UNITS:
-            raise InvalidArgumentError(f"memory limit {limit[:40]!r}: give bytes or e.g. 2GB, 512MiB")
+            raise InvalidArgumentError(f"memory limit {limit[:40]!r}: give bytes, or 2GB, 512MiB")
         number = int(float(m.group(1)) * UNITS[m.group(2).lower()])
     if number < MIN_MEMORY:
         raise InvalidArgumentError(f"memory limit {number:,} bytes is below the least, 64 MiB")
@@ -75,6 +80,16 @@ def choose_engine(ds: Dataset, engine: str, memory_limit: int, client: object) -
     return "memory" if ds.memory_needed <= memory_limit else "duckdb"
 
 
+@dataclass(frozen=True)
+class CheckRun:
+    """What one check of a path found: the report, the lost ids against what was sent (None
+    unless `sent` was given), and the engine that ran."""
+
+    report: CheckReport
+    lost: LostIds | None
+    engine: str
+
+
 def check_path(
     path: str | os.PathLike,
     engine: str = "auto",
@@ -84,6 +99,21 @@ def check_path(
     progress: bool = False,
 ) -> CheckReport:
     """Check the history at `path` (see the module docstring)."""
+    return run_check(path, engine, memory_limit, client, sample, progress).report
+
+
+def run_check(
+    path: str | os.PathLike,
+    engine: str = "auto",
+    memory_limit: int | str | None = None,
+    client: object = None,
+    sample: int | None = SAMPLE,
+    progress: bool = False,
+    sent: int | np.ndarray | None = None,
+    anomalies_out: str | os.PathLike | None = None,
+) -> CheckRun:
+    """`check_path`, and the lost ids against `sent` (ids 0..sent-1, or an array of ids),
+    and the full anomaly list written to `anomalies_out` (.parquet) as it is found."""
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 0):  # fmt: skip
         raise InvalidArgumentError(f"sample must be an int >= 0 or None, not {sample!r}")
@@ -92,15 +122,34 @@ def check_path(
     chosen = choose_engine(ds, engine, limit, client)
     bar = Progress(progress)
     bar.step(f"{chosen} engine, {ds.rows:,} rows{'' if ds.rows_exact else ' (estimated)'}")
+    sink = AnomalyFile(anomalies_out) if anomalies_out is not None else None
+    write = sink.write if sink is not None else None
+    keep = LOST_SHOWN
     if chosen == "memory":
-        return check_piece(read_whole(ds, limit, bar), ds.dump and ds.kind == "parquet", sample)
-    if chosen == "duckdb":
+        frame = read_whole(ds, limit, bar)
+        dump = ds.dump and ds.kind == "parquet"
+        report = check_piece(frame, dump, sample, sink=write)
+        lost = None if sent is None else lost_in_arrays(received_ids(frame, dump), sent, keep)
+    elif chosen == "duckdb":
         from chronik_lab.checker.outofcore import check_out_of_core
 
-        return check_out_of_core(ds, limit, sample, bar)
-    from chronik_lab.checker.distributed import check_on_dask
+        report, lost = check_out_of_core(ds, limit, sample, bar, sent, keep, write)
+    else:
+        from chronik_lab.checker.distributed import check_on_dask
 
-    return check_on_dask(ds, client, limit, sample, bar)
+        report, lost = check_on_dask(ds, client, limit, sample, bar, sent, keep, write)
+    if sink is not None:
+        sink.close()
+    return CheckRun(report, lost, chosen)
+
+
+def received_ids(frame: pd.DataFrame, dump: bool) -> np.ndarray:
+    """The received message ids of a checked history table (every row of a dump)."""
+    if dump:
+        column = "message_id" if "message_id" in frame.columns else "value"
+        return frame[column].to_numpy(np.int64)
+    received = (frame["f"].astype(str) == "poll") & (frame["type"].astype(str) == "ok")
+    return frame.loc[received, "value"].to_numpy(np.int64)
 
 
 def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFrame:

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from chronik_lab.checker.buckets import check_piece, plan_buckets
 from chronik_lab.checker.dataset import Dataset
-from chronik_lab.checker.merge import merge_reports
+from chronik_lab.checker.merge import cut_report, merge_reports
 from chronik_lab.checker.progress import Progress
+from chronik_lab.checker.sent import LostIds, lost_in_duckdb
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import InvalidArgumentError
 
@@ -45,14 +49,27 @@ def connect_client(address: str) -> object:
 
 
 def check_on_dask(
-    ds: Dataset, client: object, memory_limit: int, sample: int | None, progress: Progress
-) -> CheckReport:
-    """Check `ds` on `client`'s cluster (see the module docstring)."""
+    ds: Dataset,
+    client: object,
+    memory_limit: int,
+    sample: int | None,
+    progress: Progress,
+    sent: int | np.ndarray | None = None,
+    keep: int = 0,
+    sink: Callable[[pd.DataFrame], None] | None = None,
+) -> tuple[CheckReport, LostIds | None]:
+    """Check `ds` on `client`'s cluster (see the module docstring). The lost ids against
+    `sent` (a global question, sent.py) are answered by DuckDB on this machine."""
     if client is None or not hasattr(client, "submit"):
         raise InvalidArgumentError("engine='dask' needs client=, a dask.distributed Client")
-    from chronik_lab.checker.outofcore import staged
+    from chronik_lab.checker.outofcore import connect, received_sql, source_sql, staged
 
     with staged(ds, progress) as (ds, int_process):
+        lost = None
+        if sent is not None:
+            with connect(memory_limit) as con:
+                src = received_sql(ds, source_sql(ds.paths, ds.hive))
+                lost = lost_in_duckdb(con, src, sent, keep)
         files = [str(p) for p in ds.paths]
         counted = client.gather(client.map(_sizes, files, ds=ds, pure=False))
         total: Counter = Counter()
@@ -67,16 +84,21 @@ def check_on_dask(
         checks = [
             client.submit(
                 _check, [client.submit(operator.getitem, s, k) for s in splits],
-                ds.dump, sample, int_process, pure=False,
+                ds.dump, None if sink else sample, int_process, pure=False,
             )  # fmt: skip
             for k in range(n)
         ]
         try:
-            reports = list(progress.over(list(_in_order(checks)), "checking buckets"))
+            reports = []
+            for report in progress.over(_in_order(checks), "checking buckets", len(checks)):
+                if sink is not None:  # the full list came back: one bucket's at a time
+                    sink(report.anomalies)
+                    report = cut_report(report, sample)
+                reports.append(report)
         except BaseException:  # Ctrl-C or a failed bucket: stop the rest of the graph
             client.cancel([*splits, *checks])
             raise
-    return merge_reports(reports, sample)
+    return merge_reports(reports, sample), lost
 
 
 def _in_order(futures):

@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 
 from chronik_lab.errors import HistoryError, one_line
 
@@ -195,7 +194,14 @@ def read_history(path: str | Path) -> pd.DataFrame:
         elif suffix == ".parquet":
             df = pd.read_parquet(path)
         else:
-            df = pa_json.read_json(path).to_pandas()
+            # Not pyarrow's JSON reader: it crashed the process on a `null` line and on deeply
+            # nested lines; dataset.py's reader refuses them with a HistoryError.
+            from chronik_lab.checker.dataset import read_jsonl
+
+            df = read_jsonl(path)
+            df = df.infer_objects() if len(df) else df
+    except HistoryError:
+        raise
     except (OSError, ValueError, pa.ArrowException, json.JSONDecodeError) as exc:
         raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
     if len(df) == 0:

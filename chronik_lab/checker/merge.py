@@ -14,11 +14,13 @@ over the whole history are the first N of the concatenated parts' first N.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport
 
-__all__ = ["merge_reports"]
+__all__ = ["cut_report", "merge_reports"]
 
 
 def merge_reports(parts: list[CheckReport], sample: int | None) -> CheckReport:
@@ -47,3 +49,20 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(filled) == 1:
         return filled[0].reset_index(drop=True)
     return pd.concat(filled, ignore_index=True)
+
+
+def cut_report(report: CheckReport, sample: int | None) -> CheckReport:
+    """`report` keeping the first `sample` anomalies of each type and runs of each stream."""
+    if sample is None:
+        return report
+    keys = [c for c in ("topic", "partition", "process") if c in report.pattern.columns]
+    pattern = report.pattern
+    if len(pattern):
+        pattern = pattern.groupby(keys, sort=False, dropna=False).head(sample)
+    anomalies = report.anomalies
+    if len(anomalies):
+        anomalies = anomalies.groupby("type", sort=False).head(sample)
+    return dataclasses.replace(
+        report, anomalies=anomalies.reset_index(drop=True),
+        pattern=pattern.reset_index(drop=True), sample=sample,
+    )  # fmt: skip

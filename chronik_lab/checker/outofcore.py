@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -32,6 +34,7 @@ from chronik_lab.checker.dataset import Dataset, text_chunks
 from chronik_lab.checker.history import NEMESIS
 from chronik_lab.checker.merge import merge_reports
 from chronik_lab.checker.progress import Progress
+from chronik_lab.checker.sent import LostIds, lost_in_duckdb
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import HistoryError, one_line
 
@@ -99,17 +102,25 @@ def _partition_keys(ds: Dataset) -> list[str]:
 
 
 def check_out_of_core(
-    ds: Dataset, memory_limit: int, sample: int | None, progress: Progress
-) -> CheckReport:
-    """Check the history `ds` within `memory_limit` bytes (see the module docstring)."""
+    ds: Dataset,
+    memory_limit: int,
+    sample: int | None,
+    progress: Progress,
+    sent: int | np.ndarray | None = None,
+    keep: int = 0,
+    sink: Callable[[pd.DataFrame], None] | None = None,
+) -> tuple[CheckReport, LostIds | None]:
+    """Check the history `ds` within `memory_limit` bytes (see the module docstring), and the
+    lost ids against `sent` when given (sent.py)."""
     with staged(ds, progress) as (ds, int_process), connect(memory_limit) as con:
         src = source_sql(ds.paths, ds.hive)
+        lost = None if sent is None else lost_in_duckdb(con, received_sql(ds, src), sent, keep)
         keys = _partition_keys(ds)
         sizes = _sizes(con, ds, src, keys)
         if sum(n for _, n in sizes) <= rows_within(memory_limit):
             table = read_table(con, ds, src, _not_nemesis(ds))
             progress.step("checking")
-            return check_piece(table, ds.dump, sample, int_process)
+            return check_piece(table, ds.dump, sample, int_process, sink), lost
         bucket = plan_buckets([n for _, n in sizes], [w for w, _ in sizes], memory_limit)
         out = Path(tempfile.mkdtemp(prefix="chronik-buckets-"))
         try:
@@ -120,10 +131,18 @@ def check_out_of_core(
                 files = sorted((out / f"_bucket={k}").glob("*.parquet"))
                 part = source_sql(files, hive=False, numbered=False)
                 table = read_table(con, ds, part, "TRUE")
-                reports.append(check_piece(table, ds.dump, sample, int_process))
-            return merge_reports(reports, sample)
+                reports.append(check_piece(table, ds.dump, sample, int_process, sink))
+            return merge_reports(reports, sample), lost
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
+
+def received_sql(ds: Dataset, src: str) -> str:
+    """The received message ids of `src` as a column `value` (every row of a dump)."""
+    if ds.dump:
+        column = "message_id" if "message_id" in ds.columns else "value"
+        return f'(SELECT "{column}" AS value FROM {src})'
+    return f"(SELECT value FROM {src} WHERE f = 'poll' AND type = 'ok')"
 
 
 def _sizes(con, ds: Dataset, src: str, keys: list[str]) -> list[tuple[str, int]]:

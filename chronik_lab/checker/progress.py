@@ -30,10 +30,10 @@ class Progress:
         if self.enabled:
             tqdm.write(f"check: {name}", file=sys.stderr)
 
-    def over(self, items: Iterable[T], name: str) -> Iterator[T]:
+    def over(self, items: Iterable[T], name: str, total: int | None = None) -> Iterator[T]:
         if not self.enabled:
             yield from items
             return
-        total = len(items) if hasattr(items, "__len__") else None
+        total = len(items) if total is None and hasattr(items, "__len__") else total
         with tqdm(items, desc=f"check: {name}", total=total, file=sys.stderr, leave=False) as bar:
             yield from bar
