@@ -145,6 +145,7 @@ def test_every_engine_reports_the_shipped_observations_alike(path, dask_client):
     same_report(memory, dask)
 
 
+@pytest.mark.slow
 def test_every_engine_reports_the_bug_switches_workloads_alike(tmp_path, dask_client):
     import test_bug_detection as pinned
 
@@ -195,6 +196,7 @@ SLOW_EXAMPLES = settings(
 )
 
 
+@pytest.mark.slow
 @SLOW_EXAMPLES
 @given(history=messy_histories(), sample=st.sampled_from([None, 0, 1, 2]))
 def test_random_histories_get_the_same_report_from_every_engine(
@@ -203,6 +205,7 @@ def test_random_histories_get_the_same_report_from_every_engine(
     assert_engines_agree(history, tmp_path, dask_client, sample=sample)
 
 
+@pytest.mark.slow
 @SLOW_EXAMPLES
 @given(history=hand.clean_histories())
 def test_random_clean_histories_are_ok_on_every_engine(history, tmp_path, dask_client):

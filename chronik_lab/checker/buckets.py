@@ -33,12 +33,15 @@ class PartitionTooLargeError(HistoryError):
 
     def __init__(self, where: str, rows: int, memory_limit: int) -> None:
         self.where, self.rows, self.memory_limit = where, rows, memory_limit
-        need = rows * BYTES_PER_ROW
         super().__init__(
             f"{where} has {rows:,} history rows; checking a partition holds it whole, about "
-            f"{need / 2**30:.1f} GiB, more than the memory limit of {memory_limit / 2**30:.1f} "
-            "GiB: give a larger memory limit (--memory-limit)"
+            f"{_size(rows * BYTES_PER_ROW)}, more than the memory limit of {_size(memory_limit)}:"
+            " give a larger memory limit (--memory-limit)"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 
 def rows_within(memory_limit: int) -> int:

@@ -156,7 +156,7 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
     """Every row of the history's columns, in file order (text: normalised chunk by chunk)."""
     if ds.kind != "parquet":
         return pd.concat(list(progress.over(text_chunks(ds), "reading text")), ignore_index=True)
-    from chronik_lab.checker.outofcore import connect, read_table, source_sql
+    from chronik_lab.checker.outofcore import connect, duckdb_errors, read_table, source_sql
 
-    with connect(memory_limit) as con:
+    with connect(memory_limit) as con, duckdb_errors(ds.path):
         return read_table(con, ds, source_sql(ds.paths, ds.hive), "TRUE").to_pandas()

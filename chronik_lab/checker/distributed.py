@@ -62,12 +62,18 @@ def check_on_dask(
     `sent` (a global question, sent.py) are answered by DuckDB on this machine."""
     if client is None or not hasattr(client, "submit"):
         raise InvalidArgumentError("engine='dask' needs client=, a dask.distributed Client")
-    from chronik_lab.checker.outofcore import connect, received_sql, source_sql, staged
+    from chronik_lab.checker.outofcore import (
+        connect,
+        duckdb_errors,
+        received_sql,
+        source_sql,
+        staged,
+    )
 
     with staged(ds, progress) as (ds, int_process):
         lost = None
         if sent is not None:
-            with connect(memory_limit) as con:
+            with connect(memory_limit) as con, duckdb_errors(ds.path):
                 src = received_sql(ds, source_sql(ds.paths, ds.hive))
                 lost = lost_in_duckdb(con, src, sent, keep)
         files = [str(p) for p in ds.paths]
@@ -117,10 +123,10 @@ def _names(ds: Dataset) -> list[str]:
 
 def _sizes(path: str, ds: Dataset) -> Counter:
     """Rows per (topic, partition) of one file (nemesis rows left out)."""
-    from chronik_lab.checker.outofcore import _not_nemesis, connect, source_sql
+    from chronik_lab.checker.outofcore import _not_nemesis, connect, duckdb_errors, source_sql
 
     keys = ", ".join(f'"{c}"' for c in _names(ds))
-    with connect(1 << 30, threads=1) as con:
+    with connect(1 << 30, threads=1) as con, duckdb_errors(ds.path):
         got = con.sql(
             f"SELECT {keys}, count(*) FROM {source_sql([Path(path)], ds.hive)} "
             f"WHERE {_not_nemesis(ds)} GROUP BY ALL"
@@ -130,7 +136,7 @@ def _sizes(path: str, ds: Dataset) -> Counter:
 
 def _split(path: str, ds: Dataset, plan: dict, n: int) -> list[pa.Table]:
     """The file's rows cut into bucket pieces, each in file order."""
-    from chronik_lab.checker.outofcore import _not_nemesis, connect, source_sql
+    from chronik_lab.checker.outofcore import _not_nemesis, connect, duckdb_errors, source_sql
 
     names = _names(ds)
     keys = list(plan)
@@ -139,7 +145,7 @@ def _split(path: str, ds: Dataset, plan: dict, n: int) -> list[pa.Table]:
     on = " AND ".join(f's."{c}" IS NOT DISTINCT FROM p."{c}"' for c in names)
     columns = ", ".join(f's."{c}"' for c in ds.columns)
     where = _not_nemesis(ds).replace("process", "s.process")
-    with connect(2 << 30, threads=1) as con:
+    with connect(2 << 30, threads=1) as con, duckdb_errors(ds.path):
         con.register("_plan", table)
         rows = con.sql(
             f"SELECT {columns}, p._bucket FROM {source_sql([Path(path)], ds.hive)} s "

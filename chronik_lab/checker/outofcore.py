@@ -88,13 +88,27 @@ def _not_nemesis(ds: Dataset) -> str:
     return f"CAST(process AS VARCHAR) IS DISTINCT FROM {_literal(NEMESIS)}"
 
 
+@contextlib.contextmanager
+def duckdb_errors(path: Path) -> Iterator[None]:
+    """DuckDB's errors as the library's: an interrupted query (Ctrl-C reached DuckDB) as the
+    KeyboardInterrupt it was, anything else as a HistoryError about `path`."""
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except RuntimeError as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
+    except duckdb.Error as exc:
+        raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
+
+
 def read_table(con: duckdb.DuckDBPyConnection, ds: Dataset, src: str, where: str) -> pa.Table:
     """The rows of `src` that `where` picks, in input order, with the checker's columns only."""
     sql = f"SELECT {_columns(ds)} FROM {src} WHERE {where} ORDER BY _file, _row"
-    try:
+    with duckdb_errors(ds.path):
         return con.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
-        raise HistoryError(f"cannot read history {ds.path}: {one_line(exc)}") from exc
 
 
 def _partition_keys(ds: Dataset) -> list[str]:
@@ -112,7 +126,11 @@ def check_out_of_core(
 ) -> tuple[CheckReport, LostIds | None]:
     """Check the history `ds` within `memory_limit` bytes (see the module docstring), and the
     lost ids against `sent` when given (sent.py)."""
-    with staged(ds, progress) as (ds, int_process), connect(memory_limit) as con:
+    with (
+        staged(ds, progress) as (ds, int_process),
+        connect(memory_limit) as con,
+        duckdb_errors(ds.path),
+    ):
         src = source_sql(ds.paths, ds.hive)
         lost = None if sent is None else lost_in_duckdb(con, received_sql(ds, src), sent, keep)
         keys = _partition_keys(ds)
@@ -149,15 +167,12 @@ def _sizes(con, ds: Dataset, src: str, keys: list[str]) -> list[tuple[str, int]]
     """(where, rows) of each (topic, partition), in the checker's partition order (kept in
     the table _sizes, numbered by _rank, for the shuffle)."""
     order = ", ".join(f"CAST({k} AS VARCHAR)" if k == '"topic"' else k for k in keys)
-    try:
-        con.execute(
-            f"CREATE TEMP TABLE _sizes AS SELECT *, row_number() OVER (ORDER BY {order}) - 1 "
-            f"AS _rank FROM (SELECT {', '.join(keys)}, count(*) AS _n FROM {src} "
-            f"WHERE {_not_nemesis(ds)} GROUP BY ALL)"
-        )
-        got = con.sql(f"SELECT {', '.join(keys)}, _n FROM _sizes ORDER BY _rank").fetchall()
-    except duckdb.Error as exc:
-        raise HistoryError(f"cannot read history {ds.path}: {one_line(exc)}") from exc
+    con.execute(
+        f"CREATE TEMP TABLE _sizes AS SELECT *, row_number() OVER (ORDER BY {order}) - 1 "
+        f"AS _rank FROM (SELECT {', '.join(keys)}, count(*) AS _n FROM {src} "
+        f"WHERE {_not_nemesis(ds)} GROUP BY ALL)"
+    )
+    got = con.sql(f"SELECT {', '.join(keys)}, _n FROM _sizes ORDER BY _rank").fetchall()
     names = [f"{r[0]}-{r[1]}" if len(r) == 3 else f"partition {r[0]}" for r in got]
     return list(zip(names, (int(r[-1]) for r in got), strict=True))
 
@@ -178,8 +193,6 @@ def _shuffle(con, ds: Dataset, src: str, keys: list[str], bucket, out: Path, pro
                 WHERE {where}
             ) TO {_literal(str(out))} (FORMAT parquet, PARTITION_BY (_bucket))
         """)  # fmt: skip
-    except duckdb.Error as exc:
-        raise HistoryError(f"cannot partition history {ds.path}: {one_line(exc)}") from exc
     finally:
         con.unregister("_plan")
 

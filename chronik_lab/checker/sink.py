@@ -31,7 +31,8 @@ class AnomalyFile:
         self._empty: pa.Schema | None = None
 
     def write(self, anomalies: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(anomalies, preserve_index=False)
+        # Without pandas' metadata: pandas cannot read back the dtype name of Arrow lists.
+        table = pa.Table.from_pandas(anomalies, preserve_index=False).replace_schema_metadata()
         if not len(table):
             self._empty = self._empty or table.schema
             return
