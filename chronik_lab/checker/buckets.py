@@ -76,7 +76,7 @@ def check_piece(
     process column was staged as text from a file whose processes are all ints; `sink` takes
     the part's full anomaly list before the report keeps its sample."""
     if isinstance(table, pa.Table):
-        table = table.to_pandas()
+        table = table.to_pandas(self_destruct=True, split_blocks=True)
     if int_process:
         table["process"] = table["process"].astype("int64")
     history = consumer_history(table) if dump else table

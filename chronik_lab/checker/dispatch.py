@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import check_piece
 from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
@@ -156,7 +158,16 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
     """Every row of the history's columns, in file order (text: normalised chunk by chunk)."""
     if ds.kind != "parquet":
         return pd.concat(list(progress.over(text_chunks(ds), "reading text")), ignore_index=True)
-    from chronik_lab.checker.outofcore import connect, duckdb_errors, read_table, source_sql
+    try:
+        # pyarrow reads plain files in their order with less memory than a DuckDB scan.
+        files = [str(p) for p in ds.paths]
+        table = None if ds.hive else pq.read_table(files, columns=list(ds.columns))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
+        table = None  # files whose schemas differ: DuckDB reads them by name
+    if table is None:
+        from chronik_lab.checker.outofcore import connect, duckdb_errors, read_table, source_sql
 
-    with connect(memory_limit) as con, duckdb_errors(ds.path):
-        return read_table(con, ds, source_sql(ds.paths, ds.hive), "TRUE").to_pandas()
+        with connect(memory_limit) as con, duckdb_errors(ds.path):
+            table = read_table(con, ds, source_sql(ds.paths, ds.hive), "TRUE")
+    # self_destruct: each Arrow column is freed once converted, not after the whole table.
+    return table.to_pandas(self_destruct=True, split_blocks=True)

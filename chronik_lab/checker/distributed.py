@@ -148,11 +148,14 @@ def _split(path: str, ds: Dataset, plan: dict, n: int) -> list[pa.Table]:
     with connect(2 << 30, threads=1) as con, duckdb_errors(ds.path):
         con.register("_plan", table)
         rows = con.sql(
-            f"SELECT {columns}, p._bucket FROM {source_sql([Path(path)], ds.hive)} s "
-            f"JOIN _plan p ON {on} WHERE {where} ORDER BY s._row"
+            f"SELECT {columns}, s._row, p._bucket FROM {source_sql([Path(path)], ds.hive)} s "
+            f"JOIN _plan p ON {on} WHERE {where}"
         ).to_arrow_table()
+    place = rows.column("_row").to_numpy()
+    if len(place) > 1 and not bool(np.all(place[1:] > place[:-1])):  # a join reorders rows
+        rows = rows.take(pa.array(np.argsort(place, kind="stable")))
     bucket = rows.column("_bucket").to_numpy()
-    rows = rows.drop_columns(["_bucket"])
+    rows = rows.drop_columns(["_bucket", "_row"])
     return [rows.filter(pa.array(bucket == k)) for k in range(n)]
 
 

@@ -18,9 +18,11 @@ A history that fits the budget skips 3: it is read once, in order, and checked w
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -32,7 +34,7 @@ import pyarrow.parquet as pq
 from chronik_lab.checker.buckets import check_piece, plan_buckets, rows_within
 from chronik_lab.checker.dataset import Dataset, text_chunks
 from chronik_lab.checker.history import NEMESIS
-from chronik_lab.checker.merge import merge_reports
+from chronik_lab.checker.merge import cut_report, merge_reports
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_duckdb
 from chronik_lab.checker.verdict import CheckReport
@@ -40,9 +42,7 @@ from chronik_lab.errors import HistoryError, one_line
 
 __all__ = ["check_out_of_core", "connect", "read_table", "staged"]
 
-# DuckDB's share of the budget while buckets are checked (it only reads them back then).
-READ_SHARE = 4
-ORDER = ("_file", "_row")
+WORKERS = 2  # buckets checked at once, at most
 
 
 @contextlib.contextmanager
@@ -105,10 +105,10 @@ def duckdb_errors(path: Path) -> Iterator[None]:
 
 
 def read_table(con: duckdb.DuckDBPyConnection, ds: Dataset, src: str, where: str) -> pa.Table:
-    """The rows of `src` that `where` picks, in input order, with the checker's columns only."""
-    sql = f"SELECT {_columns(ds)} FROM {src} WHERE {where} ORDER BY _file, _row"
+    """The rows of `src` that `where` picks, with the checker's columns only, in the files'
+    order: a scan keeps it (DuckDB's preserve_insertion_order, on by default)."""
     with duckdb_errors(ds.path):
-        return con.sql(sql).to_arrow_table()
+        return con.sql(f"SELECT {_columns(ds)} FROM {src} WHERE {where}").to_arrow_table()
 
 
 def _partition_keys(ds: Dataset) -> list[str]:
@@ -139,20 +139,49 @@ def check_out_of_core(
             table = read_table(con, ds, src, _not_nemesis(ds))
             progress.step("checking")
             return check_piece(table, ds.dump, sample, int_process, sink), lost
-        bucket = plan_buckets([n for _, n in sizes], [w for w, _ in sizes], memory_limit)
+        workers = _workers([n for _, n in sizes], memory_limit)
+        bucket = plan_buckets([n for _, n in sizes], [w for w, _ in sizes],
+                              memory_limit // workers)  # fmt: skip
         out = Path(tempfile.mkdtemp(prefix="chronik-buckets-"))
         try:
             _shuffle(con, ds, src, keys, bucket, out, progress)
-            con.execute(f"SET memory_limit = '{max((memory_limit // READ_SHARE) >> 20, 64)}MB'")
+            con.execute("SET memory_limit = '64MB'")  # the buckets are read by pyarrow
+
+            def check_bucket(k: int) -> CheckReport:
+                table = read_bucket(sorted((out / f"_bucket={k}").glob("*.parquet")), ds)
+                return check_piece(table, ds.dump, None if sink else sample, int_process)
+
+            numbers = sorted(set(bucket.tolist()))
             reports = []
-            for k in progress.over(sorted(set(bucket.tolist())), "checking buckets"):
-                files = sorted((out / f"_bucket={k}").glob("*.parquet"))
-                part = source_sql(files, hive=False, numbered=False)
-                table = read_table(con, ds, part, "TRUE")
-                reports.append(check_piece(table, ds.dump, sample, int_process, sink))
+            with ThreadPoolExecutor(workers, thread_name_prefix="check-bucket") as pool:
+                done = pool.map(check_bucket, numbers)
+                for report in progress.over(done, "checking buckets", len(numbers)):
+                    if sink is not None:  # in partition order, one bucket's list at a time
+                        sink(report.anomalies)
+                        report = cut_report(report, sample)
+                    reports.append(report)
             return merge_reports(reports, sample), lost
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
+
+def _workers(sizes: list[int], memory_limit: int) -> int:
+    """Buckets checked at once: one per core (numpy and pyarrow release the GIL for most of a
+    check), at most 2, and 1 when a partition needs the whole budget."""
+    workers = max(1, min(WORKERS, os.cpu_count() or 1))
+    if sizes and max(sizes) > rows_within(memory_limit // workers):
+        return 1
+    return workers
+
+
+def read_bucket(files: list[Path], ds: Dataset) -> pa.Table:
+    """One bucket's rows, in the input's order (the shuffle may have interleaved them)."""
+    table = pq.read_table([str(f) for f in files], columns=[*ds.columns, "_pos"])
+    pos = table.column("_pos").to_numpy()
+    table = table.drop_columns(["_pos"])
+    if len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1])):
+        table = table.take(pa.array(np.argsort(pos, kind="stable")))
+    return table
 
 
 def received_sql(ds: Dataset, src: str) -> str:
@@ -188,10 +217,11 @@ def _shuffle(con, ds: Dataset, src: str, keys: list[str], bucket, out: Path, pro
     try:
         con.execute(f"""
             COPY (
-                SELECT {columns}, s._file, s._row, p._bucket
+                SELECT {columns}, (s._file::BIGINT << 40) | s._row AS _pos, p._bucket
                 FROM {src} s JOIN _sizes m ON {on} JOIN _plan p ON p._rank = m._rank
                 WHERE {where}
-            ) TO {_literal(str(out))} (FORMAT parquet, PARTITION_BY (_bucket))
+            ) TO {_literal(str(out))} (FORMAT parquet, PARTITION_BY (_bucket),
+                                       COMPRESSION uncompressed)
         """)  # fmt: skip
     finally:
         con.unregister("_plan")
