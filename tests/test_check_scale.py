@@ -17,10 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 import test_check as hand
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chronik_lab as cl
 from chronik_lab.checker import buckets
 from chronik_lab.checker.dispatch import MIN_MEMORY, parse_memory, run_check
+from chronik_lab.checker.sent import lost_in_arrays, lost_in_duckdb
 from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.cli import main
 from chronik_lab.errors import ChronikLabError, HistoryError, InvalidArgumentError
@@ -207,3 +210,26 @@ def test_library_errors_stay_chronik_lab_errors(tmp_path):
         cl.check(tmp_path / "nowhere.parquet")
     with pytest.raises(InvalidArgumentError, match="unknown engine"):
         cl.check(REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv", engine="spark")
+
+
+# --- lost ids against what was sent ----------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    received=st.lists(st.integers(-3, 60), max_size=40),
+    sent=st.integers(0, 70) | st.lists(st.integers(-5, 70), max_size=30),
+    keep=st.integers(0, 12),
+)
+def test_lost_ids_in_memory_and_in_duckdb_match_a_set_difference(received, sent, keep):
+    import duckdb
+
+    want = sorted(set(range(sent) if isinstance(sent, int) else sent) - set(received))
+    given_sent = sent if isinstance(sent, int) else np.array(sent, np.int64)
+    con = duckdb.connect()
+    con.register("r", pd.DataFrame({"value": np.array(received, np.int64)}))
+    for lost in (lost_in_arrays(np.array(received, np.int64), given_sent, keep),
+                 lost_in_duckdb(con, "r", given_sent, keep)):  # fmt: skip
+        assert lost.count == len(want)
+        assert lost.first.tolist() == want[:keep]
+    con.close()

@@ -107,18 +107,41 @@ def lost_in_arrays(received: np.ndarray, sent: int | np.ndarray, keep: int) -> L
 
 def lost_in_duckdb(con, received_sql: str, sent: int | np.ndarray, keep: int) -> LostIds:
     """The same from DuckDB: `received_sql` selects the received ids as a column `value`."""
-    if isinstance(sent, int | np.integer):
-        within = f"value >= 0 AND value < {int(sent)}"
-        got = f"(SELECT DISTINCT value FROM {received_sql} WHERE {within})"
-        sent_sql = f"(SELECT range AS value FROM range(0, {int(sent)}))"
-        count = int(sent) - con.sql(f"SELECT count(*) FROM {got}").fetchone()[0]
-    else:
+    if not isinstance(sent, int | np.integer):
         con.register("_sent", pa.table({"value": np.unique(np.asarray(sent, np.int64))}))
         got = f"(SELECT DISTINCT value FROM {received_sql})"
-        sent_sql = "_sent"
-        count = con.sql(f"SELECT count(*) FROM _sent ANTI JOIN {got} g USING (value)").fetchone()[0]
-    first = con.sql(
-        f"SELECT value FROM {sent_sql} s ANTI JOIN {got} g USING (value) "
-        f"ORDER BY value LIMIT {keep}"
-    ).fetchnumpy()["value"]
-    return LostIds(int(count), np.asarray(first, np.int64))
+        count = con.sql(f"SELECT count(*) FROM _sent ANTI JOIN {got} g USING (value)").fetchall()
+        first = con.sql(
+            f"SELECT value FROM _sent ANTI JOIN {got} g USING (value) ORDER BY value LIMIT {keep}"
+        ).fetchnumpy()["value"]
+        return LostIds(int(count[0][0]), np.asarray(first, np.int64))
+    sent = int(sent)
+    got = f"(SELECT DISTINCT value FROM {received_sql} WHERE value >= 0 AND value < {sent})"
+    count = sent - con.sql(f"SELECT count(*) FROM {got}").fetchall()[0][0]
+    # The first missing ids: walk the received ids in order (DuckDB sorts them, spilling if it
+    # must) until `keep` gaps' worth are found, never listing 0..sent-1.
+    reader = con.sql(f"SELECT value FROM {got} ORDER BY value").to_arrow_reader(1 << 20)
+    found: list[np.ndarray] = []
+    need, expect = min(keep, count), 0
+    for batch in reader:
+        if need <= 0:
+            break
+        values = batch.column(0).to_numpy()
+        ids = _gaps(np.r_[expect, values[:-1] + 1], values, need)
+        found.append(ids)
+        need -= len(ids)
+        expect = int(values[-1]) + 1 if len(values) else expect
+    if need > 0:
+        found.append(np.arange(expect, expect + need, dtype=np.int64))
+    first = np.concatenate(found) if found else np.zeros(0, np.int64)
+    return LostIds(int(count), first[:keep])
+
+
+def _gaps(starts: np.ndarray, ends: np.ndarray, limit: int) -> np.ndarray:
+    """The ids in [starts[i], ends[i]) for each i, in order, at most `limit` of them."""
+    lengths = np.maximum(ends - starts, 0)
+    room = np.cumsum(lengths)
+    last = int(np.searchsorted(room, limit)) + 1
+    starts, lengths = starts[:last], lengths[:last]
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return (np.repeat(starts, lengths) + offsets)[:limit].astype(np.int64)
