@@ -14,6 +14,7 @@ a CheckReport.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,10 +23,25 @@ import pyarrow as pa
 from chronik_lab.checker.dataset import BYTES_PER_ROW
 from chronik_lab.checker.dump import consumer_history
 from chronik_lab.checker.merge import cut_report
+from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.verdict import CheckReport, check_table
 from chronik_lab.errors import HistoryError
 
-__all__ = ["PartitionTooLargeError", "check_piece", "plan_buckets", "rows_within"]
+__all__ = ["Job", "PartitionTooLargeError", "check_piece", "plan_buckets", "rows_within"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a check of a path is asked besides its history, the same for every engine:
+    `sample` (anomalies kept per type), `progress`, `sent` (ids 0..sent-1 or an array, to count
+    lost ids against; None: not asked), `keep` (lost ids kept) and `sink` (takes each part's
+    full anomaly list, in partition order; None: not asked)."""
+
+    sample: int | None
+    progress: Progress
+    sent: int | np.ndarray | None = None
+    keep: int = 0
+    sink: Callable[[pd.DataFrame], None] | None = None
 
 
 class PartitionTooLargeError(HistoryError):

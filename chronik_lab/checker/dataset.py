@@ -29,7 +29,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from chronik_lab.checker.dump import DUMP_COLUMNS, ID_COLUMNS, consumer_history
-from chronik_lab.checker.history import COLUMNS, SUFFIXES, normalise_history
+from chronik_lab.checker.history import COLUMNS, SUFFIXES, normalise_history, refuse_bytes
 from chronik_lab.errors import HistoryError, one_line
 
 __all__ = ["Dataset", "open_dataset"]
@@ -173,7 +173,7 @@ def text_chunks(ds: Dataset) -> Iterator[pd.DataFrame]:
         if not len(frame):
             continue
         empty = False
-        _refuse_bytes(frame, ds.path)
+        refuse_bytes(frame, ds.path)
         yield consumer_history(frame) if ds.dump else normalise_history(frame)
     if empty:
         raise HistoryError(f"history {ds.path} has no rows (only a header): nothing to check")
@@ -257,12 +257,3 @@ def _record(line: bytes, number: int, path: Path) -> dict:
                            "not an object")  # fmt: skip
     return record
 
-
-def _refuse_bytes(df: pd.DataFrame, path: Path) -> None:
-    """Text that is not UTF-8 arrives as bytes cells (pyarrow keeps them as binary)."""
-    for name in df.columns:
-        if df[name].dtype == object and pd.api.types.infer_dtype(df[name]) == "bytes":
-            raise HistoryError(
-                f"history {path} is not UTF-8 text: column {name!r} holds undecodable bytes "
-                "(a Latin-1 file? convert it, e.g. iconv -f latin1 -t utf-8)"
-            )

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chronik_lab.checker.buckets import check_piece
+from chronik_lab.checker.buckets import Job, check_piece
 from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_arrays
@@ -32,8 +32,8 @@ from chronik_lab.checker.sink import AnomalyFile
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import InvalidArgumentError
 
-__all__ = ["ENGINES", "SAMPLE", "CheckRun", "check_path", "choose_engine",
-           "default_memory_limit", "parse_memory", "run_check"]  # fmt: skip
+__all__ = ["ENGINES", "SAMPLE", "CheckRun", "choose_engine", "default_memory_limit",
+           "parse_memory", "run_check"]  # fmt: skip
 
 ENGINES = ("auto", "memory", "duckdb", "dask")
 SAMPLE = 1_000
@@ -92,18 +92,6 @@ class CheckRun:
     engine: str
 
 
-def check_path(
-    path: str | os.PathLike,
-    engine: str = "auto",
-    memory_limit: int | str | None = None,
-    client: object = None,
-    sample: int | None = SAMPLE,
-    progress: bool = False,
-) -> CheckReport:
-    """Check the history at `path` (see the module docstring)."""
-    return run_check(path, engine, memory_limit, client, sample, progress).report
-
-
 def run_check(
     path: str | os.PathLike,
     engine: str = "auto",
@@ -114,8 +102,9 @@ def run_check(
     sent: int | np.ndarray | None = None,
     anomalies_out: str | os.PathLike | None = None,
 ) -> CheckRun:
-    """`check_path`, and the lost ids against `sent` (ids 0..sent-1, or an array of ids),
-    and the full anomaly list written to `anomalies_out` (.parquet) as it is found."""
+    """Check the history at `path` (see the module docstring); also count the lost ids
+    against `sent` (ids 0..sent-1, or an array of ids), and write the full anomaly list to
+    `anomalies_out` (.parquet) as it is found."""
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 0):  # fmt: skip
         raise InvalidArgumentError(f"sample must be an int >= 0 or None, not {sample!r}")
@@ -125,21 +114,20 @@ def run_check(
     bar = Progress(progress)
     bar.step(f"{chosen} engine, {ds.rows:,} rows{'' if ds.rows_exact else ' (estimated)'}")
     sink = AnomalyFile(anomalies_out) if anomalies_out is not None else None
-    write = sink.write if sink is not None else None
-    keep = LOST_SHOWN
+    job = Job(sample, bar, sent, LOST_SHOWN, sink.write if sink is not None else None)
     if chosen == "memory":
         frame = read_whole(ds, limit, bar)
         dump = ds.dump and ds.kind == "parquet"
-        report = check_piece(frame, dump, sample, sink=write)
-        lost = None if sent is None else lost_in_arrays(received_ids(frame, dump), sent, keep)
+        report = check_piece(frame, dump, sample, sink=job.sink)
+        lost = None if sent is None else lost_in_arrays(received_ids(frame, dump), sent, job.keep)
     elif chosen == "duckdb":
         from chronik_lab.checker.outofcore import check_out_of_core
 
-        report, lost = check_out_of_core(ds, limit, sample, bar, sent, keep, write)
+        report, lost = check_out_of_core(ds, limit, job)
     else:
         from chronik_lab.checker.distributed import check_on_dask
 
-        report, lost = check_on_dask(ds, client, limit, sample, bar, sent, keep, write)
+        report, lost = check_on_dask(ds, client, limit, job)
     if sink is not None:
         sink.close()
     return CheckRun(report, lost, chosen)

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from chronik_lab.checker.buckets import check_piece, plan_buckets
+from chronik_lab.checker.buckets import Job, check_piece, plan_buckets
 from chronik_lab.checker.dataset import Dataset
 from chronik_lab.checker.merge import cut_report, merge_reports
-from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_duckdb
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import InvalidArgumentError
@@ -49,17 +46,11 @@ def connect_client(address: str) -> object:
 
 
 def check_on_dask(
-    ds: Dataset,
-    client: object,
-    memory_limit: int,
-    sample: int | None,
-    progress: Progress,
-    sent: int | np.ndarray | None = None,
-    keep: int = 0,
-    sink: Callable[[pd.DataFrame], None] | None = None,
+    ds: Dataset, client: object, memory_limit: int, job: Job
 ) -> tuple[CheckReport, LostIds | None]:
     """Check `ds` on `client`'s cluster (see the module docstring). The lost ids against
-    `sent` (a global question, sent.py) are answered by DuckDB on this machine."""
+    `job.sent` (a global question, sent.py) are answered by DuckDB on this machine."""
+    sample, progress, sent, keep, sink = job.sample, job.progress, job.sent, job.keep, job.sink
     if client is None or not hasattr(client, "submit"):
         raise InvalidArgumentError("engine='dask' needs client=, a dask.distributed Client")
     from chronik_lab.checker.outofcore import (

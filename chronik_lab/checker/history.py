@@ -206,13 +206,13 @@ def read_history(path: str | Path) -> pd.DataFrame:
         raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
     if len(df) == 0:
         raise HistoryError(f"history {path} has no rows (only a header): nothing to check")
-    _refuse_bytes(df, path)
+    refuse_bytes(df, path)
     if is_consumer_dump(df):
         return consumer_history(df)
     return normalise_history(df)
 
 
-def _refuse_bytes(df: pd.DataFrame, path: Path) -> None:
+def refuse_bytes(df: pd.DataFrame, path: Path) -> None:
     """Text that is not UTF-8 arrives as bytes cells (pyarrow keeps them as binary)."""
     for name in df.columns:
         if df[name].dtype == object and pd.api.types.infer_dtype(df[name]) == "bytes":

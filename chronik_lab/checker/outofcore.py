@@ -21,17 +21,16 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chronik_lab.checker.buckets import check_piece, plan_buckets, rows_within
+from chronik_lab.checker.buckets import Job, check_piece, plan_buckets, rows_within
 from chronik_lab.checker.dataset import Dataset, text_chunks
 from chronik_lab.checker.history import NEMESIS
 from chronik_lab.checker.merge import cut_report, merge_reports
@@ -116,16 +115,11 @@ def _partition_keys(ds: Dataset) -> list[str]:
 
 
 def check_out_of_core(
-    ds: Dataset,
-    memory_limit: int,
-    sample: int | None,
-    progress: Progress,
-    sent: int | np.ndarray | None = None,
-    keep: int = 0,
-    sink: Callable[[pd.DataFrame], None] | None = None,
+    ds: Dataset, memory_limit: int, job: Job
 ) -> tuple[CheckReport, LostIds | None]:
     """Check the history `ds` within `memory_limit` bytes (see the module docstring), and the
-    lost ids against `sent` when given (sent.py)."""
+    lost ids against `job.sent` when asked (sent.py)."""
+    sample, progress, sent, keep, sink = job.sample, job.progress, job.sent, job.keep, job.sink
     with (
         staged(ds, progress) as (ds, int_process),
         connect(memory_limit) as con,

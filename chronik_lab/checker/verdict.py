@@ -176,11 +176,13 @@ def check(
     runs of each stream; None keeps all). A path (a file, or a directory of Parquet files) is
     checked by `engine`: "memory", "duckdb" (out of core), "dask" (on `client`'s cluster) or
     "auto", which picks by the history's size against `memory_limit` (dispatch.py); a path's
-    report keeps the first 1,000 of each unless `sample` says otherwise."""
+    report keeps the first 1,000 of each unless `sample` says otherwise (every anomaly goes to
+    a file with `chronik-lab check --anomalies-out`, or dispatch.run_check)."""
     if isinstance(history, str | os.PathLike):
-        from chronik_lab.checker.dispatch import check_path
+        from chronik_lab.checker.dispatch import SAMPLE, run_check
 
-        return check_path(history, engine, memory_limit, client, sample, progress)
+        sample = SAMPLE if sample is None else sample
+        return run_check(history, engine, memory_limit, client, sample, progress).report
     return check_table(history, sample)
 
 
