@@ -26,7 +26,9 @@ def side(name: str, data: str, limit: str) -> dict:
     start = time.perf_counter()
     result = _bare_query(data, limit) if name == "bare" else _check(name, data, limit)
     result["seconds"] = time.perf_counter() - start
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    result["cpu"] = usage.ru_utime + usage.ru_stime  # steadier than wall time on a busy machine
     return result
 
 
@@ -90,7 +92,8 @@ def _row(label: str, ours: dict, base: dict, target: str, ok: bool) -> str:
     ratio = ours["seconds"] / base["seconds"]
     return (f"{label:<11} {ours['seconds']:8.1f} s {ours['rss_mb']:8,.0f} MB   "
             f"{base['seconds']:8.1f} s {base['rss_mb']:8,.0f} MB   {ratio:5.2f}x  {target:<22} "
-            f"{'PASS' if ok else 'MISS'}")  # fmt: skip
+            f"{'PASS' if ok else 'MISS'}\n{'':<11} CPU {ours['cpu']:6.1f} s {'':<14}"
+            f"CPU {base['cpu']:6.1f} s {'':<14}{ours['cpu'] / base['cpu']:5.2f}x (CPU time)")
 
 
 def _header(data: str) -> None:
