@@ -39,25 +39,27 @@ def _files(data: str) -> list[str]:
 def _bare_query(data: str, limit: str) -> dict:
     """DuckDB's own duplicate-and-lost answer: ids received at more than one offset, and
     acknowledged (partition, id) pairs never received."""
+    import shutil
     import tempfile
 
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="bench-bare-")
-    con = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
     src = "read_parquet([" + ", ".join(f"'{f}'" for f in _files(data)) + "])"
-    dup, lost = con.sql(f"""
-        WITH r AS (SELECT partition, value, "offset" FROM {src} WHERE f = 'poll' AND type = 'ok'),
-        s AS (SELECT DISTINCT partition, value FROM {src} WHERE f = 'send' AND type = 'ok')
-        SELECT
-          (SELECT sum(n - 1) FROM (SELECT count(DISTINCT "offset") AS n FROM r
-                                   GROUP BY partition, value HAVING n > 1)),
-          (SELECT count(*) FROM s ANTI JOIN r USING (partition, value))
-    """).fetchall()[0]  # fmt: skip
-    con.close()
-    import shutil
-
-    shutil.rmtree(spill, ignore_errors=True)
+    try:
+        con = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
+        dup, lost = con.sql(f"""
+            WITH r AS (SELECT partition, value, "offset" FROM {src}
+                       WHERE f = 'poll' AND type = 'ok'),
+            s AS (SELECT DISTINCT partition, value FROM {src} WHERE f = 'send' AND type = 'ok')
+            SELECT
+              (SELECT sum(n - 1) FROM (SELECT count(DISTINCT "offset") AS n FROM r
+                                       GROUP BY partition, value HAVING n > 1)),
+              (SELECT count(*) FROM s ANTI JOIN r USING (partition, value))
+        """).fetchall()[0]  # fmt: skip
+        con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
     return {"counts": {"duplicate": int(dup or 0), "lost": int(lost)}}
 
 

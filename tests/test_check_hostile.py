@@ -49,6 +49,7 @@ def test_a_null_line_is_refused_not_a_segfault(tmp_path):
     assert "a JSON null, not an object" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_100000_deep_nested_line_is_refused_not_a_segfault(tmp_path):
     path = tmp_path / "deep.jsonl"
     path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
