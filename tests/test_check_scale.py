@@ -4,6 +4,7 @@ fault recorder adds (indeterminate sends, nemesis faults), and a check stopped b
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -233,3 +234,33 @@ def test_lost_ids_in_memory_and_in_duckdb_match_a_set_difference(received, sent,
         assert lost.count == len(want)
         assert lost.first.tolist() == want[:keep]
     con.close()
+
+
+# --- the CLI's engine flags ------------------------------------------------------------------
+
+
+def test_check_cli_runs_on_a_dask_scheduler_given_by_address(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    path = cl.write_history(hand.seed_history(), tmp_path / "seed.parquet")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        result = invoke("check", str(path), "--dask", cluster.scheduler_address, "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["engine"] == "dask" and data["counts"]["duplicate"] == 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--memory-limit", "lots"], "memory limit 'lots'"),
+        (["--engine", "dask"], "--engine dask needs --dask ADDRESS"),
+        (["--engine", "memory", "--dask", "tcp://127.0.0.1:1"], "cannot go with --engine memory"),
+        (["--anomalies-out", "out.csv"], "give a .parquet file name"),
+    ],
+)
+def test_check_cli_refuses_bad_engine_flags_in_one_line(args, message):
+    seed = REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv"
+    result = invoke("check", str(seed), *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
