@@ -24,7 +24,8 @@ from chronik_lab.errors import (
 )
 from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
-from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets, seed_sizes
+from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
+from chronik_lab.sim.splits import seed_sizes
 from chronik_lab.sim.sweeps import sweep
 from chronik_lab.wire import serve
 

@@ -143,13 +143,15 @@ class NotebookError(ChronikLabError):
 ONE_LINE_MAX = 500  # characters: a parser quoting a binary file must not flood the terminal
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line of text for a user: its message with whitespace collapsed (a
-    multi-line message, e.g. pyarrow's, stays readable after a CLI's `Error: `), control and other
-    unprintable characters shown as "?", cut at ONE_LINE_MAX characters; its type's name when it
-    has no message."""
+def one_line(exc: BaseException | str, named: bool = False) -> str:
+    """An exception (or an error text) as one line of text for a user: its message with
+    whitespace collapsed (a multi-line message, e.g. pyarrow's, stays readable after a CLI's
+    `Error: `), control and other unprintable characters shown as "?", cut at ONE_LINE_MAX
+    characters; its type's name when it has no message. `named`: "TypeName: message"."""
     text = " ".join(str(exc).split())
     text = "".join(c if c.isprintable() else "?" for c in text)
+    if named and text and not isinstance(exc, str):
+        text = f"{type(exc).__name__}: {text}"
     if len(text) > ONE_LINE_MAX:
         text = text[: ONE_LINE_MAX - 1] + "…"
     return text or type(exc).__name__

@@ -225,6 +225,6 @@ def test_a_sample_keeps_the_first_anomalies_of_each_type_with_exact_totals():
     assert cut.anomalies["value"].tolist() == [0, 3, 6, 9]  # partition 0 first, then by id
     assert "… 26 more" in cut.summary() and cut.verdict == full.verdict
     assert (cut.pattern.groupby("partition").size() == 4).all()
-    assert cut.streams["runs"].tolist() == full.streams["runs"].tolist() == [20, 20, 20]
-    assert "… 16 more runs" in cut.pattern_text(4)
+    assert cut.streams["spans"].tolist() == full.streams["spans"].tolist() == [20, 20, 20]
+    assert "… 16 more spans" in cut.pattern_text(4)
     assert cut.pattern_text(4) == full.pattern_text(4)

@@ -259,7 +259,7 @@ def board() -> cl.Switchboard:
 
 
 def _anomalies(run: cl.Run) -> str:
-    """The verdict's anomaly list for a run, as the checker counts them."""
+    """The status line's anomaly list for a run, as the checker counts them."""
     return ", ".join(f"{k} {v}" for k, v in run.report.counts.items() if v)
 
 
@@ -268,11 +268,11 @@ def _received(board: cl.Switchboard) -> int:
 
 
 def test_unticking_a_checkbox_reruns_and_redraws(board):
-    assert "ANOMALIES: duplicate 10" in board._ui.verdict.value
+    assert "ANOMALIES: duplicate 10" in board._ui.status.value
     assert _received(board) == 20
     board._ui.boxes["cumulative_update_buffer"].value = False  # as a click does
     assert "cumulative_update_buffer" not in board.scenario.bug_set
-    assert "OK: a correct log" in board._ui.verdict.value
+    assert "OK: a correct log" in board._ui.status.value
     assert _received(board) == 10
     assert board.redraw_s > 0
 
@@ -285,17 +285,17 @@ def test_a_preset_button_sets_every_switch(board):
     assert ticked == set(cl.PRESETS["v0.7.6"])
     expected = cl.run(cl.SEED.with_bugs("v0.7.6"))  # what the engine does is the engine's
     assert _received(board) == len(expected.received)
-    assert _anomalies(expected) in board._ui.verdict.value and "ANOMALIES" in board.verdict()
+    assert _anomalies(expected) in board._ui.status.value and "ANOMALIES" in board.status()
 
 
 def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
     board._ui.fields["batch_sizes"].value = "3,3"  # does not sum to 10 yet
-    assert "sum to 6, not 10" in board._ui.verdict.value and _received(board) == 20
+    assert "sum to 6, not 10" in board._ui.status.value and _received(board) == 20
     board._ui.fields["messages"].value = 6
     assert board.error is None and board.scenario.batch_sizes == (3, 3)
     assert _received(board) == 12  # v0.7.5 still duplicates every id
     board._ui.fields["batch_sizes"].value = "three"
-    assert "integers" in board._ui.verdict.value
+    assert "integers" in board._ui.status.value
 
 
 def test_code_and_widgets_agree(board):
@@ -306,7 +306,7 @@ def test_code_and_widgets_agree(board):
         board.toggle("no_such_bug")
 
 
-def test_static_state_lists_every_switch_and_the_verdict():
+def test_static_state_lists_every_switch_and_the_status():
     text = cl.switchboard(cl.SEED.with_bugs("v0.7.6")).static_html()
     expected = cl.run(cl.SEED.with_bugs("v0.7.6"))
     for name in cl.BUGS:

@@ -286,13 +286,6 @@ def test_run_without_a_known_client_names_the_known_ones():
         cl.run(cl.SEED, client="no-such-client")
 
 
-def test_the_registered_drivers_are_the_workload_clients():
-    from chronik_lab.sim import drivers
-    from chronik_lab.wire import workload
-
-    assert set(wire.CLIENTS) == set(workload.CLIENTS) <= set(drivers.names())
-
-
 def test_importing_chronik_lab_does_not_load_the_codec():
     import subprocess
     import sys

@@ -11,7 +11,7 @@ Each finder looks at the acknowledged sends and the received records (two `Side`
 - sorting is kept for the few rows involved in anomalies, where lists and texts are built with
   Arrow list arrays and string kernels.
 
-Anomaly definitions (per partition, or per topic and partition) are in `check.py`.
+Anomaly definitions (per partition, or per topic and partition) are in `verdict.py`.
 """
 
 from __future__ import annotations

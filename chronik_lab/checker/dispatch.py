@@ -9,7 +9,7 @@
 
 `memory_limit` is bytes or text ("2GB", "512MiB"); None means a quarter of this machine's
 memory. Every engine gives the same report (tests/test_check_engines.py); a path's report keeps
-the first SAMPLE anomalies of each type and runs of each stream unless `sample` says otherwise.
+the first SAMPLE anomalies of each type and spans of each stream unless `sample` says otherwise.
 """
 
 from __future__ import annotations

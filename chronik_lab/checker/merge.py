@@ -5,7 +5,7 @@ unseen and inconsistent-offsets compare ids and offsets of one partition; poll-s
 nonmonotonic types follow one process in one partition; offset gaps are holes in one partition's
 offsets. So a history split by (topic, partition) into parts, each part holding whole partitions,
 is checked exactly by checking each part alone: counts and stats add up (distinct ids are
-distinct per partition), and the anomaly lists and runs are the parts' lists, one after another.
+distinct per partition), and the anomaly lists and spans are the parts' lists, one after another.
 
 The parts come in the checker's partition order (topic text, then partition number: the order of
 the in-memory check, whose topic codes follow sorted labels), so the first N anomalies of a type
@@ -52,7 +52,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def cut_report(report: CheckReport, sample: int | None) -> CheckReport:
-    """`report` keeping the first `sample` anomalies of each type and runs of each stream."""
+    """`report` keeping the first `sample` anomalies of each type and spans of each stream."""
     if sample is None:
         return report
     keys = [c for c in ("topic", "partition", "process") if c in report.pattern.columns]

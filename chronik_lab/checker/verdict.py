@@ -1,5 +1,5 @@
 """The checker: Jepsen's Kafka anomalies of a history, the pattern of what was received, and the
-invariants of a log (`check_log`, in log_check.py). Like diskcache's `check()`, it reports
+invariants of a log (`check_log`, in invariants.py). Like diskcache's `check()`, it reports
 problems instead of raising; it raises `HistoryError` only when the history itself is unreadable.
 
 The words duplicate, redelivered and lost (lost-write, unseen) are defined once, in counts.py,
@@ -42,7 +42,7 @@ from chronik_lab.checker import anomalies as an
 from chronik_lab.checker.history import OK, POLL, SEND, HistoryArrays, history_arrays
 from chronik_lab.checker.invariants import LogReport, check_log
 from chronik_lab.checker.pattern import pattern_text as _pattern_text
-from chronik_lab.checker.pattern import runs
+from chronik_lab.checker.pattern import spans
 
 __all__ = ["ANOMALY_TYPES", "LogReport", "CheckReport", "check", "check_log"]
 
@@ -63,7 +63,7 @@ class CheckReport:
     """What `check` found. `anomalies` has one row per anomaly: type, [topic], partition,
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
     offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
-    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per run of
+    `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per span of
     the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
     records, any outcome), acknowledged, received, distinct_received, duplicated
     (= counts["duplicate"]), redelivered (receipts of a record already received), lost
@@ -71,9 +71,9 @@ class CheckReport:
     unseen (= counts["unseen"]); received = distinct_received + duplicated + redelivered.
 
     Bounded reports (`sample=N`): `anomalies` keeps the first N rows of each type and `pattern`
-    the first N runs of each stream, in the checker's order (partitions by topic then number;
+    the first N spans of each stream, in the checker's order (partitions by topic then number;
     merge.py); `rows` has how many anomaly rows of each type the full list has,
-    `streams` each stream's total runs and receipts. Counts and stats are always exact."""
+    `streams` each stream's total spans and receipts. Counts and stats are always exact."""
 
     anomalies: pd.DataFrame
     counts: dict[str, int]
@@ -88,14 +88,14 @@ class CheckReport:
         return not any(self.counts.values())
 
     def pattern_text(self, limit: int | None = None) -> str:
-        """The received runs as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
+        """The received spans as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
         return _pattern_text(self.pattern, limit, self.streams)
 
-    def summary(self, max_anomalies: int = 10, max_runs: int | None = 12) -> str:
+    def summary(self, max_anomalies: int = 10, max_spans: int | None = 12) -> str:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines
-        (max_runs=None: every run)."""
+        (max_spans=None: every span)."""
         s = self.stats
-        lines = [f"history check: {self._verdict()}"]
+        lines = [f"history check: {self.verdict}"]
         # A poll-only history (a consumer dump) says nothing about loss: say so, not "lost 0".
         lost = (
             f"lost {s['lost']:,} (lost-write {s['lost_write']:,}, unseen {s['unseen']:,})"
@@ -109,7 +109,7 @@ class CheckReport:
         )
         if not self.pattern.empty:
             lines.append("received (offset ↦ id):")
-            lines += ["  " + line for line in self.pattern_text(max_runs).splitlines()]
+            lines += ["  " + line for line in self.pattern_text(max_spans).splitlines()]
         shown = self.anomalies.head(max_anomalies)
         if len(shown):
             lines.append("anomalies:")
@@ -137,10 +137,8 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """One line: "ok, no anomalies" or "12 anomalies (duplicate 10, offset-gap 2)"."""
-        return self._verdict()
-
-    def _verdict(self) -> str:
+        """The checker's verdict in one line: "ok, no anomalies" or "12 anomalies (duplicate 10,
+        offset-gap 2)". (What the consumer got, in words, is counts.outcome_sentence.)"""
         if self.ok:
             return "ok, no anomalies"
         found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
@@ -154,7 +152,7 @@ class CheckReport:
         stats = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.stats.items())
         pattern = html.escape(self.pattern_text(12)).replace("\n", "<br>")
         return (
-            f"<div><p style='color:{colour}'><b>{html.escape(self._verdict())}</b></p>"
+            f"<div><p style='color:{colour}'><b>{html.escape(self.verdict)}</b></p>"
             f"<p>{html.escape(stats)}</p><p>received (offset ↦ id): <code>{pattern}</code></p>"
             f"<details><summary>counts</summary><table>{counts}</table></details>"
             f"{self.anomalies.head(20).to_html(index=False) if len(self.anomalies) else ''}</div>"
@@ -173,7 +171,7 @@ def check(
     when the history itself is malformed.
 
     A table in memory is checked here (`sample`: keep the first N anomalies of each type and
-    runs of each stream; None keeps all). A path (a file, or a directory of Parquet files) is
+    spans of each stream; None keeps all). A path (a file, or a directory of Parquet files) is
     checked by `engine`: "memory", "duckdb" (out of core), "dask" (on `client`'s cluster) or
     "auto", which picks by the history's size against `memory_limit` (dispatch.py); a path's
     report keeps the first 1,000 of each unless `sample` says otherwise (every anomaly goes to
@@ -296,8 +294,8 @@ def _anomaly_frame(
 def _pattern_frame(
     recv: an.Side, h: HistoryArrays, parts: an.PairCodes, sample: int | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The runs (the first `sample` of each stream) and each stream's totals."""
-    r = runs(recv)
+    """The spans (the first `sample` of each stream) and each stream's totals."""
+    r = spans(recv)
     first = r.pop("first")
     stream = recv.stream[first]
     heads = np.flatnonzero(np.r_[True, stream[1:] != stream[:-1]]) if len(first) else first
@@ -312,7 +310,7 @@ def _pattern_frame(
     stream_first = np.flatnonzero(np.r_[True, starts]) if len(recv) else np.zeros(0, np.int64)
     totals = _where_columns(h, parts, recv.pk[stream_first])
     totals["process"] = _process_array(h, recv.process[stream_first])
-    totals["runs"] = per_stream.astype(np.int64)
+    totals["spans"] = per_stream.astype(np.int64)
     totals["received"] = np.diff(np.r_[stream_first, len(recv)]).astype(np.int64)
     # copy=False: the arrays are ours, and copying them into 2-D blocks costs ~0.1 s per 1M rows.
     return pd.DataFrame(cols, copy=False), pd.DataFrame(totals, copy=False)

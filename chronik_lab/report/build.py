@@ -315,7 +315,7 @@ def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str):
     try:
         execute_notebook(notebook, executed, given, kernel)
     except Exception as exc:  # any failure of one notebook is reported, and the others still run
-        return time.perf_counter() - started, _one_line(exc)
+        return time.perf_counter() - started, _failure(exc)
     return time.perf_counter() - started, None
 
 
@@ -353,8 +353,8 @@ def _export_html(exporter: Any, executed: Path, html_path: Path, error: str | No
     try:
         export_page(exporter, executed, html_path)
     except Exception as exc:  # a page we cannot render is a failed notebook, not a crash
-        html_path.write_text(error_page(executed.stem, _one_line(exc)), encoding="utf-8")
-        return error or f"HTML export failed: {_one_line(exc)}"
+        html_path.write_text(error_page(executed.stem, _failure(exc)), encoding="utf-8")
+        return error or f"HTML export failed: {_failure(exc)}"
     return error
 
 
@@ -368,10 +368,8 @@ def _read_summary(path: Path, declared: dict[str, Any], error: str | None):
         return None, error or f"unreadable summary {path.name}: {exc}"
 
 
-def _one_line(exc: BaseException) -> str:
+def _failure(exc: BaseException) -> str:
     """`Name: message` on one line. papermill's execution error carries the notebook's own
     exception name and value: those are the ones shown."""
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
-    if ename:
-        return one_line(RuntimeError(f"{ename}: {evalue}"))
-    return f"{type(exc).__name__}: {one_line(exc)}"
+    return one_line(f"{ename}: {evalue}") if ename else one_line(exc, named=True)

@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 from chronik_lab.sim import drivers
+from chronik_lab.wire.workload import CLIENTS  # the real clients: their drivers are registered
 
-CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
 _LAZY = {
     "Server": "chronik_lab.wire.server",
     "ServerError": "chronik_lab.wire.server",

@@ -43,8 +43,8 @@ import pyarrow as pa
 
 from chronik_lab.checker.history import write_history
 from chronik_lab.checker.writer import HistoryWriter
-from chronik_lab.errors import InvalidArgumentError
-from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests
+from chronik_lab.errors import InvalidArgumentError, one_line
+from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests, poll_cap
 from chronik_lab.wire.outcomes import Outcome
 
 __all__ = ["CLIENTS", "Recording", "record", "record_history"]
@@ -114,7 +114,7 @@ def record(
     window = 1 if pause_ms or partitions > 1 else PIPELINE_WINDOW
     error = _produce(driver, topic, plan, acks, log, pause_ms, window)
     if error is None or log.any_ok:
-        cap = 10 * messages + 100 if cap is None else cap
+        cap = poll_cap(messages) if cap is None else cap
         limits = _Limits(idle_s, deadline_s, cap, done)
         consume_error = _consume(driver, topic, partitions, log, limits)
         error = error or consume_error
@@ -130,7 +130,7 @@ def _produce(driver, topic, plan, acks, log: _Log, pause_ms, window: int) -> str
     except Exception as exc:  # noqa: BLE001 - unreachable broker, bad config: nothing sent
         for calls in plan:
             log.sends(calls, [Outcome("fail")] * sum(len(c.message_ids) for c in calls))
-        return f"{driver.name} producer could not start: {_one_line(exc)}"
+        return f"{driver.name} producer could not start: {one_line(exc)}"
     error = None
 
     def requests() -> Iterator[list[tuple[int, bytes]]]:
@@ -151,7 +151,7 @@ def _produce(driver, topic, plan, acks, log: _Log, pause_ms, window: int) -> str
             log.sends(calls, outcomes)
             bad = [o for o in outcomes if o.type != "ok" and o.error]
             if bad and error is None:
-                error = f"{driver.name}: send failed: {_one_line(bad[0].error)}"
+                error = f"{driver.name}: send failed: {one_line(bad[0].error)}"
     finally:
         with contextlib.suppress(Exception):  # closing a producer whose broker is gone
             driver.close_producer()
@@ -196,13 +196,8 @@ def _consume(driver, topic, partitions, log: _Log, limits: _Limits) -> str | Non
     try:
         driver.consume(topic, partitions, stop)
     except Exception as exc:  # noqa: BLE001 - what was read so far stays in the history
-        return f"{driver.name} consumer stopped: {_one_line(exc)}"
+        return f"{driver.name} consumer stopped: {one_line(exc)}"
     return None
-
-
-def _one_line(exc: object) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 class _Log:
