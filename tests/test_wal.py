@@ -166,3 +166,22 @@ def test_every_kind_of_request_replays_exactly(make_broker, tmp_path) -> None:
     assert recovered.produce(
         T, 0, [b"last"], keys=[b"key"], producer_id=2, producer_epoch=1, base_sequence=307
     ).duplicate
+
+
+def test_a_log_that_keeps_unflushed_batches_is_rewritten_with_just_those(
+    make_broker, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(wal, "REWRITE_BYTES", 1)  # rewrite after every flush that leaves some
+    clock = cl.SimClock()
+    b = make_broker(flush_batches=2, flush_ms=10, clock=clock)
+    log = b.data_dir / f"{T}-0" / wal.FILE_NAME
+    for i in range(9):  # each flush stays in flight while the next requests arrive
+        b.produce(T, 0, [b"%d" % i])
+        clock.advance(6)
+    unflushed = b.pending(T, 0).num_rows
+    assert 0 < unflushed < 9
+    copy = killed_copy(b, tmp_path)
+    recovered = make_broker(data_dir=copy)
+    assert values(recovered) == [b"%d" % i for i in range(9)]
+    assert recovered.pending(T, 0).num_rows == unflushed  # only those were in the log
+    assert log.stat().st_size < 9 * 40  # not every request ever made

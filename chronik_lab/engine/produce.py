@@ -78,11 +78,12 @@ def produce_to_partition(
         if duplicate is not None:
             _, _, first, last = duplicate
             return ProduceResult(p.topic, p.number, first, last, p.high_watermark, duplicate=True)
-    # Kafka appends to its log before it answers (chronik did not: ack_before_durable, read at
-    # recovery). A failed append raises WalWriteError: nothing appended, nothing acknowledged.
-    p.wal.append(batch)
     if p.inflight is not None:
         complete_due_flush(p)
+    # Kafka appends to its log before it answers (chronik did not: ack_before_durable, read at
+    # recovery). After the flush above, which may empty the log of what it wrote, and before
+    # the batch is pending. A failed append raises WalWriteError: nothing appended.
+    p.wal.append(batch)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.add_pending(batch)
