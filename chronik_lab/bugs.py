@@ -27,7 +27,7 @@ class Bug:
     introduced_in: str
     fixed_in: str
     # the commit that fixed it; for a bug never fixed, one that has it; for another broker's
-    # bug, the owner/repo#number of the change that fixed it there
+    # bug, repo#number of the change that fixed it there
     chronik_commit: str
     where: str
 
@@ -160,7 +160,7 @@ _CATALOGUE += [
         "ack_before_durable",
         "a produce is acknowledged while its records are only in pending_batches in memory, "
         "until a flush writes them (every flush_batches requests or linger): a killed process "
-        "loses acknowledged records (the lab forgets its write-ahead log on recovery). chronik "
+        "loses acknowledged records (the lab forgets its write ahead log on recovery). chronik "
         "v1.0.0 routed produce through a WAL handler whose record parser was a stub returning "
         "no records (wal_integration.rs), so nothing reached "
         "its WAL; produce_to_partition wrote its WAL before the high watermark from 3f95f0d "
@@ -176,10 +176,10 @@ _CATALOGUE += [
         "no_producer_dedup",
         "the broker ignores the idempotent producer's sequence numbers: a retried batch is "
         "appended again at new offsets, a gap or an old epoch is accepted (Redpanda up to "
-        "21.10.2, redpanda-data/redpanda#3039; this lab's wire server before issue 18)",
-        "redpanda 21.10.2",
-        "redpanda 21.11.1",
-        "redpanda-data/redpanda#3040",
+        "21.10.2, Redpanda issue 3039; this lab's wire server before issue 18)",
+        "redpanda",
+        "#3077",
+        "redpanda#3077",  # redpanda-data/redpanda: the 5-batch window (#3040 first made it fatal)
         "engine/produce.py: produce_to_partition",
     ),
     Bug(
