@@ -15,6 +15,13 @@ Figures (issue 2, "Speed"; benchmarks/README.md says what each one means):
   checksum  1,000,000 x 100 B written, reopened and fetched with CRC-32C and batch verification,
             vs the same with checksums and verification stubbed out. Target: <= 1.25x. Also
             prints what verifying on every read (not once per process) would cost.
+  idempotent  100,000 single-record produce calls of an idempotent producer (producer id,
+            epoch, sequence: the window check and its update) vs the same calls without.
+            Target: <= 1.1x (issue 18).
+  recovery  reopen a 1 GB log written by 8 idempotent producers (1,000,000 x 1,000 B): the
+            segments scanned and the producer state rebuilt from them, vs the same reopen with
+            the rebuild switched off (producer_state_lost_on_restart: what recovery did before
+            the producer fields existed). Target: <= 1.5x (issue 18).
 
 Every timed side does the same work on the data it gets back (a digest that reads one 8-byte id
 from every value, so every page is touched) and the digests are checked, so no side is measured
@@ -55,6 +62,8 @@ FULL = {
     "segment_fetches": 20_000,
     "rss_records": 1_000_000,  # of 1,000 bytes: a 1 GB log
     "checksum_records": 1_000_000,
+    "idempotent_records": 100_000,
+    "recovery_records": 1_000_000,  # of 1,000 bytes: a 1 GB log
 }
 QUICK = {
     "bulk_records": 50_000,
@@ -63,6 +72,8 @@ QUICK = {
     "segment_fetches": 2_000,
     "rss_records": 20_000,
     "checksum_records": 50_000,
+    "idempotent_records": 5_000,
+    "recovery_records": 20_000,
 }
 
 
@@ -451,12 +462,113 @@ def _fetch_all(broker: cl.Broker, piece: int) -> np.ndarray:
 
 
 # -- main -------------------------------------------------------------------------------------
+# -- 6. the idempotent producer's cost on the produce path ------------------------------------
+def bench_idempotent(sizes: dict, tmp: Path, repeat: int) -> Figure:
+    n = sizes["idempotent_records"]
+    values = make_values(0, n, 100)
+    idem_s, plain_s = best_of(
+        repeat,
+        lambda: _produce_calls(values, 1, tmp / "idem", idempotent=True),
+        lambda: _produce_calls(values, 1, tmp / "plain", idempotent=False),
+    )
+    idem10_s, plain10_s = best_of(
+        repeat,
+        lambda: _produce_calls(values, 10, tmp / "idem", idempotent=True),
+        lambda: _produce_calls(values, 10, tmp / "plain", idempotent=False),
+    )
+    print(
+        f"  idempotent: {n:,} x 100 B, flush_batches=100, single-record produce calls: "
+        f"{idem_s / n * 1e6:.2f} us/call with producer fields, {plain_s / n * 1e6:.2f} without "
+        f"(+{(idem_s / plain_s - 1) * 100:.0f}%)\n"
+        f"       in requests of 10 records: {idem10_s / n * 1e7:.2f} us/request with, "
+        f"{plain10_s / n * 1e7:.2f} without (+{(idem10_s / plain10_s - 1) * 100:.0f}%)"
+    )
+    return Figure(
+        "idempotent",
+        idem_s,
+        plain_s,
+        "s",
+        1.1,
+        "single-record produce calls with producer fields vs without (the worst case)",
+    )
+
+
+def _produce_calls(values: list[bytes], request: int, data_dir: Path, idempotent: bool) -> float:
+    shutil.rmtree(data_dir, ignore_errors=True)
+    broker = cl.Broker(data_dir=data_dir, bugs="fixed", flush_batches=100)
+    pid, epoch = broker.init_producer_id()
+    gc.collect()
+    produce = broker.produce
+    start = now()
+    requests = [values[i : i + request] for i in range(0, len(values), request)]
+    if idempotent:
+        for k, batch in enumerate(requests):
+            seq = k * request
+            produce(TOPIC, 0, batch, producer_id=pid, producer_epoch=epoch, base_sequence=seq)
+    else:
+        for batch in requests:
+            produce(TOPIC, 0, batch)
+    broker.flush()
+    elapsed = now() - start
+    got = digest(broker.fetch(TOPIC, 0).records)
+    broker.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    check("idempotent", got, expected_digest(len(values), len(values[0])))
+    return elapsed
+
+
+# -- 7. recovery with the producer state -----------------------------------------------------
+def bench_recovery(sizes: dict, tmp: Path, repeat: int) -> Figure | None:
+    n, size, request, producers = sizes["recovery_records"], 1_000, 100, 8
+    if shutil.disk_usage(tmp).free < 3 * n * size:
+        print(f"  recovery: SKIP, less than {3 * n * size / MB:.0f} MB free in {tmp}")
+        return None
+    data_dir = tmp / "recovery"
+    start = time.perf_counter()
+    with cl.Broker(data_dir=data_dir, flush_batches=10) as broker:
+        ids = [broker.init_producer_id()[0] for _ in range(producers)]
+        for k, first in enumerate(range(0, n, request)):
+            pid, seq = ids[k % producers], (k // producers) * request
+            values = make_values(first, request, size)
+            broker.produce(TOPIC, 0, values, producer_id=pid, producer_epoch=0, base_sequence=seq)
+        segments = len(broker.segments(TOPIC, 0))
+    build_s = time.perf_counter() - start
+    rebuilt_s, plain_s = best_of(
+        repeat, lambda: _reopen(data_dir, "fixed", producers), lambda: _reopen(data_dir, None, 0)
+    )
+    shutil.rmtree(data_dir)
+    print(
+        f"  recovery: {n:,} x {size} B ({n * size / MB:,.0f} MB, {segments} segments, "
+        f"{n // request:,} idempotent batches of {producers} producers), built in "
+        f"{build_s:.1f} s: reopened in {rebuilt_s:.3f} s with the producer state rebuilt, "
+        f"{plain_s:.3f} s without"
+    )
+    return Figure(
+        "recovery", rebuilt_s, plain_s, "s", 1.5, "reopen with the producer state vs without"
+    )
+
+
+def _reopen(data_dir: Path, bugs: str | None, producers: int) -> float:
+    gc.collect()
+    start = now()
+    broker = cl.Broker(data_dir=data_dir, bugs=bugs or "producer_state_lost_on_restart")
+    elapsed = now() - start
+    state = broker.partition_states[(TOPIC, 0)].producers
+    entries = list(state.producers.values())
+    broker.close()
+    ok = len(entries) == producers and all(len(e.batches) == 5 for e in entries)
+    check("recovery", np.array([ok]), np.array([True]))
+    return elapsed
+
+
 BENCHES = {
     "bulk": bench_bulk,
     "small": bench_small,
     "segments": bench_segments,
     "rss": bench_rss,
     "checksum": bench_checksum,
+    "idempotent": bench_idempotent,
+    "recovery": bench_recovery,
 }
 
 

@@ -3,6 +3,7 @@
 from chronik_lab.bugs import BUGS, PRESETS, Bug
 from chronik_lab.checker.history import read_history, write_history
 from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport, LogReport, check, check_log
+from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.engine.fetch import FetchResult
@@ -24,6 +25,7 @@ from chronik_lab.errors import (
     SegmentWriteError,
     UnknownBugError,
     UnknownTopicOrPartitionError,
+    WalWriteError,
 )
 from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
@@ -49,6 +51,7 @@ __all__ = [
     "DataDirLockedError",
     "DuplicateSequenceError",
     "FetchResult",
+    "HistoryWriter",
     "InvalidArgumentError",
     "InvalidProducerEpochError",
     "InvalidTopicError",
@@ -66,6 +69,7 @@ __all__ = [
     "Switchboard",
     "UnknownBugError",
     "UnknownTopicOrPartitionError",
+    "WalWriteError",
     "check",
     "check_log",
     "run",

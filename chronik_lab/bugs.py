@@ -27,7 +27,7 @@ class Bug:
     introduced_in: str
     fixed_in: str
     # the commit that fixed it; for a bug never fixed, one that has it; for another broker's
-    # bug, the owner/repo#number of the change that fixed it there
+    # bug, repo#number of the change that fixed it there
     chronik_commit: str
     where: str
 
@@ -92,11 +92,12 @@ _CATALOGUE = [
         "the response encoder writes base_offset = records[0].offset and offset_delta = position, "
         "so the client sees records[0].offset + position instead of each record's own offset "
         "(chronik never changed it through v1.0.0: harmless once fetch returns each offset "
-        "once, in order)",
+        "once, in order); on the wire that one batch carries no producer id, epoch or sequence "
+        "(encode_kafka_records)",
         "v0.7.4",
         "never",
         "e4f2615",
-        "engine/fetch.py: encode_response",
+        "engine/fetch.py: encode_response; wire/batches.py: encode_batch",
     ),
     Bug(
         "chronik_fetch_range",
@@ -156,13 +157,29 @@ _CATALOGUE = [
 
 _CATALOGUE += [
     Bug(
+        "ack_before_durable",
+        "a produce is acknowledged while its records are only in pending_batches in memory, "
+        "until a flush writes them (every flush_batches requests or linger): a killed process "
+        "loses acknowledged records (the lab forgets its write ahead log on recovery). chronik "
+        "v1.0.0 routed produce through a WAL handler whose record parser was a stub returning "
+        "no records (wal_integration.rs), so nothing reached "
+        "its WAL; produce_to_partition wrote its WAL before the high watermark from 3f95f0d "
+        "(v1.3.51) on",
+        "v0.7.4",
+        "v1.3.51",
+        "3f95f0d",
+        # the lab writes its log either way and forgets it on recovery: the same loss, and a
+        # switch read only where it changes the result
+        "engine/partition.py: Partition.recover",
+    ),
+    Bug(
         "no_producer_dedup",
         "the broker ignores the idempotent producer's sequence numbers: a retried batch is "
         "appended again at new offsets, a gap or an old epoch is accepted (Redpanda up to "
-        "21.10.2, redpanda-data/redpanda#3039; this lab's wire server before issue 18)",
-        "redpanda 21.10.2",
-        "redpanda 21.11.1",
-        "redpanda-data/redpanda#3040",
+        "21.10.2, Redpanda issue 3039; this lab's wire server before issue 18)",
+        "redpanda",
+        "#3077",
+        "redpanda#3077",  # redpanda-data/redpanda: the 5-batch window (#3040 first made it fatal)
         "engine/produce.py: produce_to_partition",
     ),
     Bug(
@@ -205,6 +222,8 @@ _ALWAYS = frozenset(
         # every tag: one expected sequence per producer, in an in-memory HashMap
         "dedup_last_sequence_only",
         "producer_state_lost_on_restart",
+        # produce_handler.rs answered acks=1 and -1 with the batch in pending_batches only
+        "ack_before_durable",
     }
 )
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and
@@ -245,7 +264,7 @@ PRESETS: dict[str, frozenset[str]] = {
 # The simulated clients' switches (sim/producer.py): documented client behaviours that turn a
 # lost response or an out-of-order error into a duplicate. No chronik release has them (chronik
 # is a broker), so no preset does either; `chronik_commit` names the issue that documents each
-# (an Apache JIRA key, or owner/repo#number).
+# (an Apache JIRA key, or repo#number).
 _CATALOGUE_CLIENTS = [
     Bug(
         "retry_on_ambiguous_error",
@@ -267,7 +286,7 @@ _CATALOGUE_CLIENTS = [
         "(confluentinc/librdkafka#4953, open; the Java client retries without a bump)",
         "librdkafka",
         "never",
-        "confluentinc/librdkafka#4953",
+        "librdkafka#4953",
         "sim/producer.py: DeliveryProducer._out_of_order",
     ),
 ]

@@ -80,17 +80,23 @@ class CorruptSegmentError(ChronikLabError):
         super().__init__(f"corrupt segment {self.path}{where}: {reason}")
 
 
-class SegmentWriteError(ChronikLabError, OSError):
-    """A flush whose write failed (disk full, read-only file system, ...). The batches stay
-    pending and the file is cut back to its last complete batch, so a retry can succeed."""
+class _FileWriteError(ChronikLabError, OSError):
+    """A write to `path` that failed with `cause` (an OSError: disk full, ...)."""
+
+    verb = "write"
 
     def __init__(self, path: str | Path, cause: BaseException) -> None:
         self.path = Path(path)
         self.cause = cause
-        super().__init__(f"cannot write {self.path}: {cause}")
+        super().__init__(f"cannot {self.verb} {self.path}: {cause}")
 
     def __str__(self) -> str:  # OSError would format its own (errno, strerror)
         return self.args[0]
+
+
+class SegmentWriteError(_FileWriteError):
+    """A flush whose write failed (disk full, read-only file system, ...). The batches stay
+    pending and the file is cut back to its last complete batch, so a retry can succeed."""
 
 
 class ProducerError(ChronikLabError):
@@ -103,9 +109,10 @@ class ProducerError(ChronikLabError):
         super().__init__(message)
 
 
-class OutOfOrderSequenceError(ProducerError):
-    """A batch whose base sequence is neither the next one (`expected_sequence`) nor a repeat
-    of a batch in the producer's window (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER, error 45)."""
+class _SequenceError(ProducerError):
+    """A batch whose base sequence is not the `expected_sequence`, named by `problem`."""
+
+    problem = "unexpected"
 
     def __init__(
         self, producer_id: int, producer_epoch: int, expected_sequence: int, base_sequence: int
@@ -115,9 +122,16 @@ class OutOfOrderSequenceError(ProducerError):
         super().__init__(
             producer_id,
             producer_epoch,
-            f"out of order sequence for producer {producer_id} epoch {producer_epoch}: "
+            f"{self.problem} sequence for producer {producer_id} epoch {producer_epoch}: "
             f"base sequence {base_sequence}, expected {expected_sequence}",
         )
+
+
+class OutOfOrderSequenceError(_SequenceError):
+    """A batch whose base sequence is neither the next one (`expected_sequence`) nor a repeat
+    of a batch in the producer's window (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER, error 45)."""
+
+    problem = "out of order"
 
 
 class InvalidProducerEpochError(ProducerError):
@@ -134,35 +148,20 @@ class InvalidProducerEpochError(ProducerError):
         )
 
 
-class DuplicateSequenceError(ProducerError):
+class DuplicateSequenceError(_SequenceError):
     """A batch whose base sequence is below the one expected, answered without its offsets
     (Kafka's DUPLICATE_SEQUENCE_NUMBER, error 46): only under `dedup_last_sequence_only`,
     Tansu 0.6's rule; Kafka itself answers a retried batch with its original offsets."""
 
-    def __init__(
-        self, producer_id: int, producer_epoch: int, expected_sequence: int, base_sequence: int
-    ) -> None:
-        self.expected_sequence = expected_sequence
-        self.base_sequence = base_sequence
-        super().__init__(
-            producer_id,
-            producer_epoch,
-            f"duplicate sequence for producer {producer_id} epoch {producer_epoch}: "
-            f"base sequence {base_sequence}, expected {expected_sequence}",
-        )
+    problem = "duplicate"
 
 
-class WalWriteError(ChronikLabError, OSError):
+class WalWriteError(_FileWriteError):
     """A produce whose write-ahead log append failed (disk full, ...): nothing was appended
-    or acknowledged, and the log file is cut back to its last complete entry."""
+    or acknowledged, and the log file is cut back to its last complete entry. Not a
+    SegmentWriteError: that one's batches are appended and still pending."""
 
-    def __init__(self, path: str | Path, cause: BaseException) -> None:
-        self.path = Path(path)
-        self.cause = cause
-        super().__init__(f"cannot append to the write-ahead log {self.path}: {cause}")
-
-    def __str__(self) -> str:  # OSError would format its own (errno, strerror)
-        return self.args[0]
+    verb = "append to the write-ahead log"
 
 
 class DataDirError(ChronikLabError):

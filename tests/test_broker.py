@@ -255,7 +255,9 @@ def test_private_data_dir_is_removed_on_close() -> None:
 def test_given_data_dir_persists_after_close(data_dir: Path) -> None:
     with cl.Broker(data_dir) as b:
         b.produce(T, 0, [b"x"])
-    assert [p.name for p in (data_dir / f"{T}-0").iterdir()] == [f"{0:020d}.arrows"]
+    # the segment, and the write-ahead log (empty: everything is flushed)
+    names = sorted(p.name for p in (data_dir / f"{T}-0").iterdir())
+    assert names == [f"{0:020d}.arrows", "pending.wal"]
 
 
 def test_close_twice_is_harmless(broker: cl.Broker) -> None:
@@ -343,7 +345,7 @@ def test_segment_files_are_named_by_their_20_digit_base_offset(make_broker, data
     b = make_broker(flush_batches=1, segment_bytes=1)
     produce_range(b, 0, 3)
     produce_range(b, 3, 12)
-    names = sorted(p.name for p in (data_dir / f"{T}-0").iterdir())
+    names = sorted(p.name for p in (data_dir / f"{T}-0").glob("*.arrows"))
     assert names == ["00000000000000000000.arrows", "00000000000000000003.arrows"]
     assert all(re.fullmatch(r"\d{20}\.arrows", n) for n in names)
     assert b.segments(T, 0)["path"].tolist() == [str(data_dir / f"{T}-0" / n) for n in names]

@@ -1,5 +1,6 @@
 """The fixed broker against a plain Python list: no sequence of produce, flush, clock moves,
-fetch and close-and-reopen ever loses, duplicates or reorders a record (DESIGN section 4)."""
+fetch, close-and-reopen and kill-and-recover ever loses, duplicates or reorders a record
+(DESIGN section 4)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,19 @@ class BrokerModel(RuleBasedStateMachine):
     def close_and_reopen(self) -> None:
         # close() flushes the pending records, so the model keeps every one of them
         self.broker.close()
+        self.broker = cl.Broker(self.data_dir, **CONFIG)
+
+    @rule()
+    def kill_and_recover(self) -> None:
+        # a SIGKILL leaves the files as they are now: every acknowledged record must come back,
+        # the unflushed ones from the write-ahead log (issue 19)
+        killed = Path(tempfile.mkdtemp(prefix="chronik_model-"))
+        shutil.copytree(
+            self.data_dir, killed, ignore=shutil.ignore_patterns(".lock"), dirs_exist_ok=True
+        )
+        self.broker.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir = killed
         self.broker = cl.Broker(self.data_dir, **CONFIG)
 
     @precondition(lambda self: len(self.model) > 0)

@@ -47,6 +47,7 @@ from chronik_lab.errors import (
     InvalidTopicError,
     ProducerError,
     UnknownTopicOrPartitionError,
+    WalWriteError,
 )
 
 
@@ -151,7 +152,15 @@ class Broker:
         self._check_open()
         producer = NO_PRODUCER
         if producer_id is not None or producer_epoch is not None or base_sequence is not None:
-            producer = producer_fields(producer_id, producer_epoch, base_sequence)
+            if (
+                type(producer_id) is int
+                and type(producer_epoch) is int
+                and type(base_sequence) is int
+                and not (producer_id >> 63 or producer_epoch >> 15 or base_sequence >> 31)
+            ):  # in range (x >> k is 0 exactly for 0 <= x < 2^k): the hot path, inline
+                producer = (producer_id, producer_epoch, base_sequence)
+            else:
+                producer = producer_fields(producer_id, producer_epoch, base_sequence)
         known = self._existing(topic, partition)
         if known is not None:  # the common case, and the hot path of small requests
             return produce_to_partition(known, values, keys, validate.acks_value(acks), producer)
@@ -163,7 +172,7 @@ class Broker:
             p = self._new_partition(*key)
         try:
             return produce_to_partition(p, values, keys, acks, producer)
-        except (InvalidArgumentError, ProducerError):
+        except (InvalidArgumentError, ProducerError, WalWriteError):
             if new:  # a refused request leaves no trace, not even the topic-partition it named
                 del self._partitions[key]
             raise
@@ -299,6 +308,7 @@ class Broker:
             try:
                 flush_partition(p, "close")
                 p.writer.close()
+                p.wal.close()
             except ChronikLabError as exc:
                 failures[key] = exc
         if failures:  # stays open: free the cause (disk space, ...) and close() again

@@ -95,18 +95,19 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
 
 def _producer_columns(entries: Sequence[LazyBatch], n: int) -> tuple[bytes, bytes, bytes]:
     """The producer fields' three buffers (unpadded): one value per request, repeated."""
-    producers = {e.producer for e in entries}
-    if len(producers) == 1:  # the usual flush: one producer, or none (all -1: 0xff bytes)
-        pid, epoch, seq = producers.pop()
+    first = entries[0].producer
+    if len(entries) == 1 or all(e.producer == first for e in entries):
+        pid, epoch, seq = first  # one producer's batch, or none (all -1: 0xff bytes)
         return _Q.pack(pid) * n, _H1.pack(epoch) * n, _I1.pack(seq) * n
-    ids, epochs, seqs = [], [], []
-    for e in entries:
-        pid, epoch, seq = e.producer
-        rows = e.num_rows
-        ids.append(_Q.pack(pid) * rows)
-        epochs.append(_H1.pack(epoch) * rows)
-        seqs.append(_I1.pack(seq) * rows)
-    return b"".join(ids), b"".join(epochs), b"".join(seqs)
+    # an idempotent producer's requests each have their own sequence
+    ids, epochs, seqs = zip(*(e.producer for e in entries), strict=True)
+    if n == len(entries):  # one record a request: one value each, no repeats
+        return array("q", ids).tobytes(), array("h", epochs).tobytes(), array("i", seqs).tobytes()
+    counts = [e.num_rows for e in entries]
+    return tuple(  # type: ignore[return-value]
+        np.repeat(np.array(column, dtype=kind), counts).tobytes()
+        for column, kind in ((ids, "<i8"), (epochs, "<i2"), (seqs, "<i4"))
+    )
 
 
 def _encode_generic(

@@ -94,10 +94,10 @@ def _binary(
 
 
 def _gather(raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """raw[s:s+n] for every (s, n), concatenated (elements of raw's type: bytes, usually)."""
+    """raw[s:s+n] for every (s, n), concatenated (bytes)."""
     size = int(lengths.sum())
     if not size:
-        return np.empty(0, dtype=raw.dtype)
+        return np.empty(0, dtype=np.uint8)
     before = np.cumsum(lengths) - lengths
     return raw[np.repeat(starts - before, lengths) + np.arange(size)]
 
@@ -106,32 +106,3 @@ def _int64s(values: np.ndarray, width: int | None = None) -> np.ndarray:
     """Little-endian int64s from gathered bytes (a row of `width` per message, or flat)."""
     out = np.ascontiguousarray(values).view("<i8")
     return out.reshape(-1, width) if width else out
-
-
-def producer_columns(
-    data: pa.Buffer, positions: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The producer fields (ids, epochs, base sequences) of every record of the messages at
-    `positions`, in order: what recovery replays into the producer state. Reads only those
-    three buffers of each message (14 bytes a record), not the keys and values; the messages'
-    metadata checksums must hold (recovery checked them), so the layout is trusted."""
-    if not len(positions):
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty.astype(np.int16), empty.astype(np.int32)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    starts = np.asarray(positions, dtype=np.int64)
-    spec = _int64s(raw[starts[:, None] + _SPEC], 2 * BUFFER_COUNT)
-    body = starts + HEAD_LEN
-    rows = _int64s(raw[starts[:, None] + _NODES], 2 * NODE_COUNT)[:, 0]
-    # Every buffer starts 8-aligned in the file (Arrow pads each), so each column is gathered
-    # in its own element size: an index per record, not per byte.
-    ids, epochs, seqs = (
-        _gather(_view(raw, kind), (body + spec[:, 2 * b]) // np.dtype(kind).itemsize, rows)
-        for b, kind in _PRODUCER
-    )
-    return ids, epochs, seqs
-
-
-def _view(raw: np.ndarray, kind: str) -> np.ndarray:
-    size = np.dtype(kind).itemsize
-    return raw[: len(raw) // size * size].view(kind)

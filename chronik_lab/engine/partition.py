@@ -16,6 +16,7 @@ from chronik_lab.engine.producer_state import ProducerState
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment_log import SegmentLog
+from chronik_lab.engine.wal import WriteAheadLog
 
 Tracer = Callable[[dict[str, Any]], None]
 
@@ -86,10 +87,12 @@ class Partition:
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
     producers: ProducerState = field(init=False)  # the idempotent producers' windows
+    wal: WriteAheadLog = field(init=False)  # every unflushed request, in a file (wal.py)
 
     def __post_init__(self) -> None:
         self.buffer = PartitionBuffer(self.bugs)
         self.producers = ProducerState(self.bugs)
+        self.wal = WriteAheadLog(self.directory, self.config.fsync)
         self.writer = SegmentLog(
             self.directory,
             self.registry,
@@ -101,20 +104,34 @@ class Partition:
         )
 
     def recover(self) -> None:
-        """Reopen from disk: offsets continue after the last flushed record."""
-        self.writer.recover()
-        if not self.bugs.producer_state_lost_on_restart:
-            # Kafka rebuilds its producer state from the log on recovery; chronik kept its
-            # producers in memory only (produce_handler.rs `producer_info`, every tag to
-            # v1.0.0), so a batch retried across a restart is appended again.
-            for segment in self.writer.segments:
-                segment.replay_producers(self.producers)
+        """Reopen from disk: the segments, then the acknowledged requests no flush had written
+        yet (the write-ahead log) pending again, as before the kill, and buffered for fetch;
+        offsets continue after them."""
+        # Kafka rebuilds its producer state from the log on recovery; chronik kept its
+        # producers in memory only (produce_handler.rs `producer_info`, every tag to v1.0.0),
+        # so a batch retried across a restart is appended again.
+        rebuild = not self.bugs.producer_state_lost_on_restart
+        self.writer.recover(self.producers if rebuild else None)
+        replayed = self.wal.recover(self.writer.next_offset)
+        if replayed and self.bugs.ack_before_durable:
+            # chronik answered acks=1 and -1 with the batches only in pending_batches (memory)
+            # until a flush wrote them: a kill lost them (3f95f0d, v1.3.51, wrote a WAL first).
+            self.wal.discard()
+            replayed = []
+        for batch in replayed if rebuild else ():
+            if batch.producer[0] >= 0:
+                self.producers.record(*batch.producer, batch.first, batch.last)
         self.next_offset = self.high_watermark = self.writer.next_offset
+        for batch in replayed:
+            self.add_pending(batch)
+            self.next_offset = self.high_watermark = batch.last + 1
         # Segments gone from the front (retention, or by hand) move the log start, so a fetch
         # below it is out of range instead of being served silently from a later offset.
         segments = self.writer.segments
-        self.log_start_offset = segments[0].base_offset if segments else self.next_offset
-        self.buffer.flushed_through = self.next_offset - 1
+        self.log_start_offset = segments[0].base_offset if segments else self.writer.next_offset
+        self.buffer.flushed_through = self.writer.next_offset - 1
+        if replayed:
+            self.buffer.update_buffer(replayed, self.high_watermark)
         self.last_flush_ms = self.clock.now_ms
 
     # -- the unflushed batches: every change goes through these ---------------------------

@@ -76,16 +76,14 @@ def produce_to_partition(
         # again (there by way of an OutOfOrderSequence and the client's epoch bump).
         duplicate = p.producers.check(pid, producer[1], producer[2], batch.num_rows)
         if duplicate is not None:
-            return ProduceResult(
-                p.topic,
-                p.number,
-                duplicate.first_offset,
-                duplicate.last_offset,
-                p.high_watermark,
-                duplicate=True,
-            )
+            _, _, first, last = duplicate
+            return ProduceResult(p.topic, p.number, first, last, p.high_watermark, duplicate=True)
     if p.inflight is not None:
         complete_due_flush(p)
+    # Kafka appends to its log before it answers (chronik did not: ack_before_durable, read at
+    # recovery). After the flush above, which may empty the log of what it wrote, and before
+    # the batch is pending. A failed append raises WalWriteError: nothing appended.
+    p.wal.append(batch)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.add_pending(batch)
@@ -200,6 +198,12 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         if traced:
             p.emit("flush_end", base, last, reason)
         maybe_roll(p)
+    # What the segments hold now need not be replayed from the write-ahead log any more.
+    unflushed = p.unflushed_batches
+    if unflushed:
+        p.wal.compact(unflushed)
+    else:
+        p.wal.reset()
 
 
 def _emit_write(p: Partition, group: list[LazyBatch], segment: Segment) -> None:

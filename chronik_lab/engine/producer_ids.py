@@ -25,6 +25,13 @@ _MAX_SEQUENCE = (1 << 31) - 1
 def producer_fields(producer_id: object, producer_epoch: object, base_sequence: object) -> Producer:
     """Validate a request's producer fields: all three or none (checked by the caller: at least
     one is given here), each an int in Kafka's range (int64 >= 0, int16 >= 0, int32 >= 0)."""
+    if (
+        type(producer_id) is int
+        and type(producer_epoch) is int
+        and type(base_sequence) is int
+        and not (producer_id >> 63 or producer_epoch >> 15 or base_sequence >> 31)
+    ):  # the usual case, in one go (x >> k is 0 exactly for 0 <= x < 2^k): every produce
+        return producer_id, producer_epoch, base_sequence
     fields = (
         ("producer_id", producer_id, _MAX_ID),
         ("producer_epoch", producer_epoch, _MAX_EPOCH),

@@ -71,6 +71,7 @@ class Segment:
         self._fd: int | None = None  # open for appends while active
         self._close_fd: weakref.finalize | None = None
         self._dirty = False  # a failed write could not be cut back yet: cut before the next
+        self._producer_columns: list | None = None  # collected by a recovery scan, then dropped
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -233,16 +234,15 @@ class Segment:
         self._verified[i] = True
         return batch
 
-    def replay_producers(self, state: ProducerState) -> None:
-        """Feed the producer fields of every record here, in offset order, to `state`."""
-        if self._firsts:
-            ids, epochs, seqs = fastread.producer_columns(self._map(), self._positions)
-            state.replay(ids, epochs, seqs, self.base_offset)
-
     # -- recovery -------------------------------------------------------------------------
     @classmethod
     def recover(
-        cls, path: Path, expected_base: int | None = None, last: bool = True, repair: bool = True
+        cls,
+        path: Path,
+        expected_base: int | None = None,
+        last: bool = True,
+        repair: bool = True,
+        producers: ProducerState | None = None,
     ) -> Segment | None:
         """Open an existing file: rebuild its index, cut a torn tail back to the last complete
         record batch (with a warning), and return it sealed; None if it held no complete batch.
@@ -251,14 +251,21 @@ class Segment:
         after the last complete batch are the start of a message that was never finished.
         Anything else is a CorruptSegmentError, raised before the file is changed. With
         `repair=False` (Broker.check) a torn tail is an error too and every batch is verified.
+        With `producers`, the producer fields of every complete batch are replayed into it (read
+        by the same scan, from the columns of the batches it decodes anyway).
         """
         base = _base_from_name(path)
         if expected_base is not None and base != expected_base:
             raise CorruptSegmentError(path, None, f"starts at {base}, expected {expected_base}")
         seg = cls(path, base, created_ms=0)
         data, size = _map_whole(path)
+        seg._producer_columns = [] if producers is not None else None
         good_end, _ = seg._scan(data, size, verify=last or not repair)
-        del data
+        columns, seg._producer_columns = seg._producer_columns, None
+        if columns:  # complete batches only: a torn tail's never reached _take
+            ids, epochs, seqs = (pa.concat_arrays(c).to_numpy() for c in zip(*columns, strict=True))
+            producers.replay(ids, epochs, seqs, base)  # type: ignore[union-attr]
+        del data, columns
         if good_end < size and (not last or not repair):
             where = "not the last segment" if not last else "check() repairs nothing"
             reason = f"torn at byte {good_end} of {size}, and {where}"
@@ -311,6 +318,8 @@ class Segment:
         """Index one message whose metadata checksum holds. Its row count comes from that
         metadata, so an unverified body is not even read until its first fetch."""
         batch = framing.decode(message)
+        if self._producer_columns is not None:  # zero-copy views of this message's columns
+            self._producer_columns.append(batch.columns[4:7])
         if verify:
             framing.verify_body(message)
             framing.check_structure(batch, self.next_offset)

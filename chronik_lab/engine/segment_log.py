@@ -12,6 +12,7 @@ import pyarrow as pa
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine import files
 from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.producer_state import ProducerState
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment import SUFFIX, Segment
@@ -111,15 +112,16 @@ class SegmentLog:
     def close(self) -> None:
         self.roll()
 
-    def recover(self) -> None:
-        """Rebuild the segment list and the registry from the files in `directory`."""
+    def recover(self, producers: ProducerState | None = None) -> None:
+        """Rebuild the segment list and the registry from the files in `directory`; with
+        `producers`, replay every segment's producer fields into it."""
         if not self.directory.is_dir():
             return
         expected: int | None = None
         paths = segment_files(self.directory)
         for path in paths:
             # recover checks the base against `expected` before it reads or repairs the file
-            segment = Segment.recover(path, expected, last=path == paths[-1])
+            segment = Segment.recover(path, expected, last=path == paths[-1], producers=producers)
             if segment is None:  # no complete batch: a crash right after the file was created
                 warnings.warn(
                     f"{path.name}: removed, it held no complete record batch",
