@@ -163,6 +163,13 @@ PINNED = {
     # The broker side of the idempotent producer, through the simulated producer: a retry
     # after a lost response is written again (without the switch: answered with its offsets).
     "no_producer_dedup": ((), IDEMPOTENT_RETRY, "duplicate"),
+    # A kill before the final consume, nothing flushed yet: the acknowledged records were only
+    # in memory (the write-ahead log forgotten on recovery).
+    "ack_before_durable": (
+        (),
+        {"messages": 4, "batch_sizes": (2, 2), "acks": -1, "broker_restarts": (3,)},
+        "unseen",
+    ),
     "producer_state_lost_on_restart": (
         (),
         {**IDEMPOTENT_RETRY, "broker_restarts": (3,)},  # the retry reaches a restarted broker

@@ -11,9 +11,9 @@ same faults at the same steps on every run:
   the broker appended, the client times out, then retries (while it has retries left). Listed
   twice, the first two responses to it are lost (its retry's too), and so on;
 - `broker_restarts=[s, ...]`: the broker restarts before step s -- before request s is sent,
-  s = requests + 1 being before the final consume: what it was sent is answered, it closes
-  (flushing what is pending, as a graceful shutdown does) and a new broker recovers the
-  data_dir; requests whose response was lost are retried to the new broker;
+  s = requests + 1 being before the final consume: what it was sent is answered, then it is
+  killed (what it held only in memory is gone) and a new broker recovers the data_dir as the
+  kill left it; requests whose response was lost are retried to the new broker;
 - `reordered=[k, ...]`: request k reaches the broker after request k+1 (both in flight:
   max_in_flight >= 2);
 - the consumer: `commit` -- None (no group: today's consumer), "after" (process a poll's

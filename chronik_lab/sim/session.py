@@ -3,10 +3,10 @@
 `Session` picks the clients a scenario needs -- the plain producer and consumer of clients.py,
 or the delivering producer (producer.py) and a group member (group.py) when the scenario sets
 delivery fields or faults -- and restarts the broker where the schedule says. A restart lets
-the broker answer what is in flight, closes it (its pending batches flushed, as a graceful
-shutdown does) and opens a new broker on the same data_dir, which recovers it; both clients
-then talk to the new one. A scenario with restarts runs in a private temporary data_dir,
-removed at the end.
+the broker answer what is in flight, then kills it: a new broker recovers the data_dir as the
+killed process left its files (whatever it held only in memory is gone; a SIGKILL keeps what
+was written to a file), and both clients talk to the new one. A scenario with restarts runs in
+a private temporary data_dir, removed at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from chronik_lab.sim.producer import DeliveryProducer
 from chronik_lab.sim.recorder import Recorder
 
 __all__ = ["Session"]
+
+_LOCK = shutil.ignore_patterns(".lock")  # held by the killed broker: the new one takes its own
 
 
 class Session:
@@ -110,13 +112,24 @@ class Session:
         if step not in self.schedule.broker_restarts:
             return
         self.producer.settle()  # what is in flight reaches the broker first
-        self.recorder.set_cause("restart")
-        self.broker.close()
+        assert self.data_dir is not None  # a scenario with restarts has its own
+        # The kill: the files as the killed process leaves them -- everything it wrote (each
+        # write reaches the file before a request is answered), nothing it still held in
+        # memory. The old broker is then closed on the copy it leaves behind, untraced.
+        killed = Path(tempfile.mkdtemp(prefix="chronik_lab-run-"))
+        shutil.copytree(self.data_dir, killed, dirs_exist_ok=True, ignore=_LOCK)
+        self.recorder.enabled = False
+        try:
+            self.broker.close()
+        finally:
+            self.recorder.enabled = True
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir = killed
         self.broker = self._open()
         self.producer.broker = self.consumer.broker = self.broker
         if self.traced:  # one row per partition: each partition's chart marks it
             for p in range(self.scenario.partitions):
-                detail = f"the broker restarts before step {step + 1} and recovers its data_dir"
+                detail = f"the broker is killed before step {step + 1} and recovers its data_dir"
                 self.recorder.fault("broker_restart", p, detail)
 
     def close(self) -> None:
