@@ -155,7 +155,9 @@ def fault_marks(run: RunTables, partition: int, end: int, budget: int = 50) -> p
     """The faults applied to the partition before `end` (trace rows of actor "nemesis"), the
     first `budget` of them. Columns: step_index, fault (the step's name), detail."""
     t = _partition_trace(run, partition, end)
-    t = t[(t["actor"] == "nemesis").to_numpy(bool)].head(budget)
+    if "actor" not in t:  # a trace without actors (a synthetic one) has no faults either
+        t = t.iloc[:0]
+    t = t[(t["actor"] == "nemesis").to_numpy(bool)].head(budget) if len(t) else t
     return pd.DataFrame(
         {
             "step_index": t["step_index"].to_numpy(np.int64),
