@@ -57,7 +57,7 @@ class _Search:
         size = 1 << len(SWITCHES)
         self.masks = np.arange(size, dtype=np.int64)
         self.inside = (self.masks & ~allowed) == 0  # the combinations of the allowed switches
-        bits = np.array([bin(m).count("1") for m in range(size)])
+        bits = sum((self.masks >> i) & 1 for i in range(len(SWITCHES)))  # switches on, per mask
         self.order = self.masks[np.lexsort((self.masks, bits))]  # fewest bugs first
         self.owner = np.full(size, -1, dtype=np.int64)
         self.dominated = np.zeros(size, dtype=bool)
