@@ -170,8 +170,18 @@ def test_each_bug_switch_makes_the_checker_report_an_anomaly(bug):
 # Switches only the wire server reads: the in-process engine's answers do not change, and their
 # detection is a real client's (tests/test_wire_clients.py: CRC-checking clients refuse).
 WIRE_ONLY = {"crc32_ieee_batches"}
+# Switches of the idempotent producer and of a kill: the simulated producer does not retry and
+# the simulated broker is never killed yet (issue 18 section 2 brings both), so no simulated
+# workload reads them; tests/test_bugs.py shows each one's anomaly on the engine, and
+# tests/test_wire_idempotence.py and test_wire_sigkill.py with real clients.
+NOT_YET_SIMULATED = {
+    "no_producer_dedup",
+    "dedup_last_sequence_only",
+    "producer_state_lost_on_restart",
+    "ack_before_durable",
+}
 
 
 def test_every_bug_switch_has_a_pinned_detection_workload():
-    assert set(PINNED) | set(MASKING) | WIRE_ONLY == set(cl.BUGS)
+    assert set(PINNED) | set(MASKING) | WIRE_ONLY | NOT_YET_SIMULATED == set(cl.BUGS)
     assert not set(PINNED) & set(MASKING)
