@@ -219,6 +219,13 @@ class Trigger:
             self.next_ms = float("inf")
         return True
 
+    def rearm(self, now_ms: float) -> None:
+        """The next time-based firing one period after `now_ms` (a fault that took time, as a
+        restart does, is not fired again at once to catch up)."""
+        period = self._period()
+        if period is not None and self.next_ms != float("inf"):
+            self.next_ms = now_ms + period
+
     def _period(self) -> float | None:
         every = self.spec.every
         return every.ms if isinstance(every, Duration) else None

@@ -5,7 +5,9 @@ session and process group, and waits until `ready` ("HOST:PORT") accepts a TCP c
 signal goes to the whole group, so a broker started through a wrapper script is killed with its
 children. `Nemesis(broker, faults)` applies `kill` and `pause` faults (wire/faults.py) on their
 schedule from one thread and logs each step as a `FaultEvent` (kinds `kill` / `restart`, `pause` /
-`resume`); `heal()` ends the schedule and leaves the broker running and not paused.
+`resume`); `heal()` ends the schedule and leaves the broker running and not paused. `every`
+counts from the end of the previous fault (a kill's period starts once the broker listens again),
+as Jepsen's nemesis sleeps between operations.
 
 Nothing is left behind: `stop()` (and leaving a `with` block, by an error or Ctrl-C too) sends
 SIGCONT, SIGTERM, then SIGKILL after STOP_TIMEOUT_S, and reaps the process.
@@ -208,6 +210,7 @@ class Nemesis:
                 for trigger in self._triggers:
                     if trigger.due(now_ms) and not self._healing.is_set():
                         self._apply(trigger.spec)
+                        trigger.rearm((time.monotonic() - self.origin) * 1000)
         except BaseException as exc:  # noqa: BLE001 - e.g. a restart that never listened
             self.error = exc
 

@@ -43,6 +43,10 @@ __all__ = ["FaultEvent", "Proxy", "ProxyError", "proxy"]
 
 log = logging.getLogger("chronik_lab.wire.proxy")
 CONNECT_TIMEOUT_S = 5.0
+# A client whose upstream cannot be reached (a broker killed, restarting) keeps its connection
+# this long before it is closed, as a connection timeout would: closed at once, clients reconnect
+# in a tight loop and starve the machine of the CPU a restarting broker needs.
+UNREACHABLE_HOLD_S = 0.5
 START_TIMEOUT_S = 10.0
 EVENT_LIMIT = 100_000
 TICK_S = 0.01  # how often timed faults (a blackhole at=3s) are looked at
@@ -212,15 +216,17 @@ class Proxy:
             ticker.cancel()
             for server in self._servers:
                 server.close()
-            for link in list(self._links.values()):
-                _abort(link.client, reset=False)
-                if link.upstream is not None:
-                    _abort(link.upstream, reset=False)
-            await asyncio.sleep(0)
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for link in list(self._links.values()):
+                _abort(link.client, reset=False)
+                if link.upstream is not None:
+                    _abort(link.upstream, reset=False)
+            # A transport closes its socket on a later turn of the loop: give it those turns
+            # before the loop closes, or clients would see their connections stay open.
+            await asyncio.sleep(0.01)
 
     async def _listen(self, upstream: tuple[str, int], port: int = 0) -> int:
         """A listening port for `upstream` (the same one each time it is seen)."""
@@ -257,6 +263,13 @@ class Proxy:
     # -- a connection -----------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      upstream: tuple[str, int]) -> None:  # fmt: skip
+        # The proxy is stopping when this is cancelled: a handler task that ends cancelled gets
+        # logged by asyncio's streams as an error, so it ends normally instead.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._link(reader, writer, upstream)
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    upstream: tuple[str, int]) -> None:  # fmt: skip
         link = _Link(next(self._ids), writer)
         self._links[link.id] = link
         tasks: list[asyncio.Task[Any]] = []
@@ -273,6 +286,7 @@ class Proxy:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except (OSError, TimeoutError) as exc:
             log.info("connection %d: upstream %s:%d unreachable: %s", link.id, *upstream, exc)
+            await asyncio.sleep(UNREACHABLE_HOLD_S)
         finally:
             for task in [*tasks, *link.held]:
                 task.cancel()
