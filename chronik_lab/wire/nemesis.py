@@ -140,6 +140,7 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
             self._signal(signal.SIGKILL)  # children that outlived their parent
+            self._wait_group_gone()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -149,6 +150,16 @@ class BrokerProcess:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
+
+    def _wait_group_gone(self) -> None:
+        """Until no process of the group is left (signal 0 finds none), at most STOP_TIMEOUT_S."""
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and self.process is not None:
+            try:
+                os.killpg(self.process.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(POLL_S)
 
     def _tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():
