@@ -7,6 +7,7 @@ notebooks to the end, and the report waiting for them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ __all__ = ["execute_notebook", "kill_running"]
 # ipykernel warns on stderr about unencrypted local TCP at every start; the warning is noise in
 # a progress bar, and a real kernel failure still surfaces as a papermill error.
 _QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+# papermill's parameter regex warns "Unable to parse line" at any line holding two "=", as a
+# fault spec default does (08_faults: "drop-response:api=produce,at=3"); the pre-flight reads
+# the parameters cell with ast instead (preflight.declared_parameters), so the warning is noise.
+logging.getLogger("papermill.translators").setLevel(logging.ERROR)
 
 
 class _TrackedKernelManager(AsyncKernelManager):

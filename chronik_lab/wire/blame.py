@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["anomaly_causes", "fault_intervals", "info_sends"]
+__all__ = ["anomaly_causes", "fault_intervals", "info_sends", "run_end"]
 
 # A fault's start kind -> the kind that ends it.
 ENDS = {"kill": "restart", "pause": "resume", "blackhole": "blackhole-end"}
@@ -46,7 +46,7 @@ def info_sends(rec) -> pd.DataFrame:
     info = rec.sent[rec.sent["type"] == "info"].copy()
     seen = set(rec.received["message_id"].tolist())
     info["written"] = info["message_id"].isin(seen)
-    intervals = fault_intervals(rec.faults, _end(rec))
+    intervals = fault_intervals(rec.faults, run_end(rec))
     causes = [_overlapping(intervals, s.invoked_s, s.completed_s) for s in info.itertuples()]
     info["cause"] = [None if c is None else c.kind for c in causes]
     info["fault_s"] = [np.nan if c is None else c.start_s for c in causes]
@@ -57,7 +57,7 @@ def anomaly_causes(rec, report) -> pd.DataFrame:
     """Each anomaly of `report` (the checker's, on `rec.history`) with the fault that caused it:
     the first fault overlapping its message's send, else the last fault before the operation
     that shows it; `cause` None when no fault is near."""
-    intervals = fault_intervals(rec.faults, _end(rec))
+    intervals = fault_intervals(rec.faults, run_end(rec))
     sends = rec.sent.groupby("message_id")
     ops = rec.history.set_index("op_index")["time"] / 1e9
     rows = []
@@ -76,7 +76,8 @@ def anomaly_causes(rec, report) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CAUSE_COLUMNS)
 
 
-def _end(rec) -> float:
+def run_end(rec) -> float:
+    """The time of the last send or read of `rec`, in seconds since the run began."""
     times = [rec.sent["completed_s"].max(), rec.received["time_s"].max()]
     return float(np.nanmax([t for t in times if pd.notna(t)] or [0.0]))
 

@@ -18,11 +18,33 @@ from typing import Any
 
 from chronik_lab.errors import InvalidArgumentError, one_line
 
-__all__ = ["client_config", "parse_pairs"]
+__all__ = ["client_config", "idempotence_config", "parse_pairs"]
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _KINDS = ("producer", "consumer")
 _WORDS = {"acks": ("all",)}  # numeric settings that also take a word
+
+
+# Each client's names for idempotence and for how long it waits for an answer before it gives
+# up on the connection and retries (librdkafka's request.timeout.ms is the broker's ack timeout;
+# its client-side one is socket.timeout.ms).
+_IDEMPOTENCE = {"kafka-python": "enable_idempotence", "confluent-kafka": "enable.idempotence",
+                "aiokafka": "enable_idempotence"}  # fmt: skip
+_ANSWER_TIMEOUT = {"kafka-python": "request_timeout_ms", "confluent-kafka": "socket.timeout.ms",
+                   "aiokafka": "request_timeout_ms"}  # fmt: skip
+
+
+def idempotence_config(
+    client: str, on: bool, answer_timeout_ms: int | None = None
+) -> dict[str, Any]:
+    """A producer config that turns `client`'s idempotence on or off, and (if given) sets how
+    long it waits for an answer before it retries, in the client's own names."""
+    if client not in _IDEMPOTENCE:
+        raise InvalidArgumentError(f"unknown client {client!r}")
+    config: dict[str, Any] = {_IDEMPOTENCE[client]: bool(on)}
+    if answer_timeout_ms is not None:
+        config[_ANSWER_TIMEOUT[client]] = answer_timeout_ms
+    return config
 
 
 def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import IO
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.wire.faults import FaultSpec, parse_faults
-from chronik_lab.wire.proxy import FaultEvent, _address
+from chronik_lab.wire.proxy import FaultEvent, parse_address
 
 __all__ = ["BrokerProcess", "BrokerUnreachableError", "Nemesis"]
 
@@ -55,7 +55,7 @@ class BrokerUnreachableError(ChronikLabError):
 
 def reachable(address: str, timeout_s: float) -> bool:
     """True when a TCP connection to `address` succeeds within `timeout_s`."""
-    host, port = _address(address, "address")
+    host, port = parse_address(address, "address")
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -77,7 +77,7 @@ class BrokerProcess:
         self.argv = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd]
         if not self.argv:
             raise InvalidArgumentError("the broker command is empty")
-        _address(ready, "broker-ready")
+        parse_address(ready, "broker-ready")
         self.ready, self.ready_timeout_s = ready, ready_timeout_s
         self.log_path = None if log_path is None else Path(log_path)
         self.process: subprocess.Popen[bytes] | None = None

@@ -39,7 +39,7 @@ from chronik_lab.wire import addresses
 from chronik_lab.wire.faults import FaultSpec, api_name, parse_faults
 from chronik_lab.wire.protocol import MAX_FRAME_BYTES
 
-__all__ = ["FaultEvent", "Proxy", "ProxyError", "proxy"]
+__all__ = ["FaultEvent", "Proxy", "ProxyError", "parse_address", "proxy"]
 
 log = logging.getLogger("chronik_lab.wire.proxy")
 CONNECT_TIMEOUT_S = 5.0
@@ -120,7 +120,7 @@ class Proxy:
         on_event: Callable[[FaultEvent], None] | None = None,
         origin: float | None = None,
     ) -> None:
-        self.upstream = _address(upstream, "upstream")
+        self.upstream = parse_address(upstream, "upstream")
         self.faults = parse_faults(list(faults), families=("request", "byte"))
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InvalidArgumentError(f"seed must be an int, not {seed!r}")
@@ -464,7 +464,7 @@ def _abort(writer: asyncio.StreamWriter, reset: bool) -> None:
     writer.transport.abort() if reset else writer.close()
 
 
-def _address(text: object, what: str) -> tuple[str, int]:
+def parse_address(text: object, what: str) -> tuple[str, int]:
     if isinstance(text, str) and ":" in text:
         host, _, port = text.rpartition(":")
         if host and port.isdigit() and 0 < int(port) <= 65535:
