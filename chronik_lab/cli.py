@@ -859,7 +859,8 @@ def proxy(upstream, port, host, faults, seed) -> None:
     A fault is KIND[:key=value,...]:
       drop-response, reset-before, reset-after, delay (ms, on=request|response), blackhole (ms,
       then=release|reset), latency (ms, jitter), bandwidth (rate KB/s), slice (bytes, ms);
-      when: api=NAME|NUMBER, at=N|3s, every=N|2s, for=1s, p=0.1, seed=N.
+      when: api=NAME|NUMBER, at=N|3s, every=N|2s, for=1s, p=0.1, seed=N;
+      or a name: lost-ack, lost-acks, reset-produce (kill-restart needs record --broker-cmd).
     e.g. --fault drop-response:api=produce,every=20 --fault delay:api=produce,ms=300,p=0.1"""
     import time
 

@@ -268,12 +268,13 @@ def _client(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> Non
 
 
 def _faults(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
-    # 08_faults: fault specs, read by the wire's own parser (its message lists kinds and keys)
+    # 08_faults: fault specs, read by the wire's own parser (its message lists kinds and keys);
+    # process faults need a broker command, which a notebook does not start
     from chronik_lab.wire.faults import parse_faults
 
     if not isinstance(value, list):
         raise NotebookError("must be a list of fault specs, e.g. ['drop-response:api=produce']")
-    parse_faults(value)
+    parse_faults(value, families=("request", "byte"))
 
 
 def _idempotence(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:

@@ -22,6 +22,9 @@ matching request in a window from `at`; `p=0.1` each matching request with that 
 from a generator seeded by the run's seed and the fault's place (or its own `seed`). No trigger
 key: every matching request. Process faults take times only (`at`, `every`).
 
+Named faults (`NAMED`) stand for specs used often: `lost-ack` is `drop-response:api=produce,at=3`.
+(A notebook's parameters cell cannot hold a spec's "=": papermill skips a line with two.)
+
 `Trigger.fires` is called by one thread (the proxy's loop, or the nemesis's thread).
 """
 
@@ -37,6 +40,7 @@ __all__ = [
     "API_KEYS",
     "BYTE_KINDS",
     "KINDS",
+    "NAMED",
     "PROCESS_KINDS",
     "REQUEST_KINDS",
     "FaultSpec",
@@ -63,6 +67,12 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
     "slice": ("bytes", "ms", "on"),
     "kill": ("ms",),
     "pause": ("ms",),
+}
+NAMED = {
+    "lost-ack": "drop-response:api=produce,at=3",  # the third Produce request's answer
+    "lost-acks": "drop-response:api=produce,every=5",  # every fifth Produce request's answer
+    "reset-produce": "reset-after:api=produce,every=5",  # the connection, instead of the answer
+    "kill-restart": "kill:at=500ms,ms=200",  # kill -9 at 0.5 s, restarted 0.2 s later
 }
 DEFAULT_MS = {"delay": 100, "blackhole": 1000, "latency": 10, "slice": 0, "kill": 0, "pause": 500}
 MAX_MS = 600_000  # ten minutes: a fault longer than that is a typo, not a test
@@ -103,7 +113,8 @@ class FaultSpecError(InvalidArgumentError):
 def usage() -> str:
     kinds = ", ".join(KINDS)
     keys = ", ".join(sorted({*TRIGGER_KEYS, *(k for ks in KIND_KEYS.values() for k in ks)}))
-    return f"A fault is KIND[:key=value,...]; kinds: {kinds}; keys: {keys}"
+    return (f"A fault is KIND[:key=value,...] or a name ({', '.join(NAMED)}); kinds: {kinds}; "
+            f"keys: {keys}")  # fmt: skip
 
 
 def api_name(key: int) -> str:
@@ -249,6 +260,7 @@ def parse_fault(text: object) -> FaultSpec:
     """One spec, `KIND[:key=value,...]`, as a FaultSpec (FaultSpecError when it is bad)."""
     if not isinstance(text, str) or not text.strip():
         raise FaultSpecError(text, "a fault must be text such as 'drop-response:api=produce'")
+    text = NAMED.get(text.strip(), text)
     kind, _, rest = text.strip().partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS:
