@@ -71,7 +71,7 @@ def cell(broker: str, client: str, idempotence: bool, fault: str, args, tmp: Pat
     )  # fmt: skip
     seconds = time.monotonic() - started
     kinds = rec.sent["type"].value_counts()
-    counts = cl.check(rec.operations).counts
+    counts = cl.check(rec.history).counts
     final = set(rec.received.loc[rec.received["final"], "message_id"])
     acked = set(rec.sent.loc[rec.sent["type"] == "ok", "message_id"])
     return [broker, client, "on" if idempotence else "off", fault, kinds.get("ok", 0),

@@ -845,7 +845,10 @@ def _record_under_faults(output: str, bootstrap: str | None, workload: dict[str,
 
 @main.command()
 @click.option("--bootstrap", help="HOST:PORT of any Kafka-compatible broker.")
-@click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
+@click.option(
+    "--topic",
+    help="Topic to write and read [chronik-test; under faults a fresh chronik-faults-<hex>].",
+)
 @click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
 @click.option(
     "--batch-sizes",
@@ -898,7 +901,7 @@ def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, ou
     rec = wire.record_history(
         output,
         bootstrap,
-        topic=topic,
+        topic=topic or "chronik-test",
         messages=messages,
         batch_sizes=_record_sizes(batch_sizes, messages),
         acks=acks_value,

@@ -61,7 +61,7 @@ def record(broker: str = EMBEDDED, client: str = "kafka-python", idempotence: bo
             rec = record_faults(server.bootstrap, **options)
     else:
         rec = record_faults(broker, **options)
-    return FaultRun(client, idempotence, rec, check(rec.operations))
+    return FaultRun(client, idempotence, rec, check(rec.history))
 
 
 def verdict(run: FaultRun) -> str:

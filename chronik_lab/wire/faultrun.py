@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ import pyarrow as pa
 
 from chronik_lab import validate
 from chronik_lab.checker.history import write_history
+from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.errors import InvalidArgumentError, one_line
 from chronik_lab.sim.clients import decode_ids, encode_value
 from chronik_lab.wire.configs import client_config
@@ -85,7 +87,7 @@ def record_faults(
     faults: Sequence[str | FaultSpec] = (),
     seed: int = 0,
     client: str = "kafka-python",
-    topic: str = "chronik-faults",
+    topic: str | None = None,
     messages: int = 200,
     partitions: int = 1,
     producers: int = 1,
@@ -103,8 +105,11 @@ def record_faults(
     deadline_s: float = 120.0,
     history_path: str | Path | None = None,
 ) -> FaultRecording:
-    """Run the workload through `client` under `faults` (see the module doc)."""
+    """Run the workload through `client` under `faults` (see the module doc). `topic` None: a
+    fresh topic for this run (chronik-faults-<8 hex digits>), so that no earlier run's records
+    are read back as this one's."""
     specs = parse_faults(list(faults))
+    topic = topic if topic is not None else f"chronik-faults-{uuid.uuid4().hex[:8]}"
     if client not in CLIENTS:
         raise InvalidArgumentError(f"unknown client {client!r}; use one of {', '.join(CLIENTS)}")
     for name, value in (("messages", messages), ("partitions", partitions),
@@ -123,7 +128,10 @@ def record_faults(
     if upstream is None:
         raise InvalidArgumentError("give bootstrap (HOST:PORT) or broker_ready with broker_cmd")
     run = _Run(client, topic, messages, partitions, acks, chunk, pace_ms, configs, send_timeout_s)
+    streamed = history_path is not None and Path(history_path).suffix.lower() == ".parquet"
     with contextlib.ExitStack() as stack:
+        if streamed:  # row groups written as the run goes; finished on an error or Ctrl-C too
+            run.writer = stack.enter_context(HistoryWriter(history_path, time=True))
         broker = None
         if broker_cmd is not None:
             broker = stack.enter_context(BrokerProcess(broker_cmd, upstream, log_path=broker_log))
@@ -149,7 +157,7 @@ def record_faults(
                 "messages": messages, "producers": producers, "consumers": consumers,
                 "acks": acks, **configs}  # fmt: skip
     rec = run.recording(settings)
-    if history_path is not None:
+    if history_path is not None and not streamed:
         write_history(rec.history, history_path)
     return rec
 
@@ -205,6 +213,7 @@ class _Run:
         self.events: list[FaultEvent] = []
         self.notes: list[str] = []
         self.op = 0
+        self.writer: HistoryWriter | None = None  # when set, each row is also written there
         self.producing = threading.Event()  # cleared: the consumers stop
         self.halt = threading.Event()  # set: the producers stop early (an error, Ctrl-C)
 
@@ -219,9 +228,16 @@ class _Run:
     def fault(self, event: FaultEvent) -> None:
         with self.lock:
             self.events.append(event)
-            self.rows.append((self.op, "nemesis", event.kind, "info", None, None, None,
-                              int(event.time_s * NS)))  # fmt: skip
+            self._row("nemesis", event.kind, "info", None, None, None, event.time_s)
             self.op += 1
+
+    def _row(self, process: str, f: str, type_: str, partition: int | None, offset: int | None,
+             value: int | None, at_s: float) -> None:  # fmt: skip
+        """One history row at op `self.op` (the caller holds the lock)."""
+        row = (self.op, process, f, type_, partition, offset, value, int(at_s * NS))
+        self.rows.append(row)
+        if self.writer is not None:
+            self.writer.append(*row[:7], time=row[7])
 
     # -- the workload ---------------------------------------------------------------------
     def workload(self, bootstrap: str, producers: int, consumers: int) -> None:
@@ -283,8 +299,7 @@ class _Run:
             for message_id, o in zip(ids, outcomes, strict=True):
                 partition = message_id % self.partitions
                 offset = o.offset if o.type == "ok" else None
-                self.rows.append((self.op, name, "send", o.type, partition, offset, message_id,
-                                  int(completed * NS)))  # fmt: skip
+                self._row(name, "send", o.type, partition, offset, message_id, completed)
                 self.sent.append((message_id, name, partition, o.type, offset, invoked,
                                   completed, o.error))  # fmt: skip
                 self.op += 1
@@ -316,8 +331,7 @@ class _Run:
                 if partition != previous and previous is not None:
                     self.op += 1  # one op per partition of a poll, as the simulation
                 previous = partition
-                self.rows.append((self.op, name, "poll", "ok", partition, offset, message_id,
-                                  int(at * NS)))  # fmt: skip
+                self._row(name, "poll", "ok", partition, offset, message_id, at)
                 self.got.append((name, partition, offset, message_id, at, final))
             self.op += 1
         return False
