@@ -99,7 +99,11 @@ class BrokerProcess:
             raise InvalidArgumentError(f"cannot run the broker command {self.argv[0]!r}: "
                                        f"{exc.strerror or exc}") from None  # fmt: skip
         self.starts += 1
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:  # Ctrl-C or SIGTERM while it starts: no process left behind
+            self.stop()
+            raise
         return self
 
     def wait_ready(self) -> None:
