@@ -29,21 +29,18 @@ import time
 from pathlib import Path
 
 import chronik_lab as cl
+from chronik_lab.wire.configs import idempotence_config
 from chronik_lab.wire.faultrun import record_faults
+from chronik_lab.wire.faults import NAMED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from faulty import chronik_serve_cmd, free_port  # noqa: E402
 
 CLIENTS = ["kafka-python", "confluent-kafka", "aiokafka"]
-FAULTS = {
-    "drop-response": "drop-response:api=produce,every=5",
-    "reset-after": "reset-after:api=produce,every=5",
-    "kill": "kill:at=500ms,ms=200",
-}
-SETTINGS = {
-    "kafka-python": lambda on: {"enable_idempotence": on, "request_timeout_ms": 1000},
-    "confluent-kafka": lambda on: {"enable.idempotence": on, "socket.timeout.ms": 1000},
-    "aiokafka": lambda on: {"enable_idempotence": on, "request_timeout_ms": 1000},
+FAULTS = {  # the named faults of wire/faults.py
+    "drop-response": NAMED["lost-acks"],
+    "reset-after": NAMED["reset-produce"],
+    "kill": NAMED["kill-restart"],
 }
 
 
@@ -59,14 +56,13 @@ def tansu_cmd(port: int) -> list[str] | None:
 
 def cell(broker: str, client: str, idempotence: bool, fault: str, args, tmp: Path) -> list:
     port = free_port()
-    if broker == "lab":
-        cmd = chronik_serve_cmd(port, str(tmp / f"lab-{port}"))
-    else:
-        cmd = tansu_cmd(port)
+    lab = chronik_serve_cmd(port, str(tmp / f"lab-{port}"))
+    cmd = lab if broker == "lab" else tansu_cmd(port)
     started = time.monotonic()
     rec = record_faults(
         faults=[FAULTS[fault]], seed=args.seed, client=client, messages=args.messages,
-        acks=-1, chunk=10, pace_ms=50, producer_config=SETTINGS[client](idempotence),
+        acks=-1, chunk=10, pace_ms=50,
+        producer_config=idempotence_config(client, idempotence, answer_timeout_ms=1000),
         broker_cmd=cmd, broker_ready=f"127.0.0.1:{port}", deadline_s=60,
     )  # fmt: skip
     seconds = time.monotonic() - started

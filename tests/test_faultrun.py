@@ -16,15 +16,11 @@ from faulty import children, chronik_serve_cmd, free_port
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.wire import blame
+from chronik_lab.wire.configs import idempotence_config
 from chronik_lab.wire.faultrun import record_faults
 from chronik_lab.wire.nemesis import BrokerUnreachableError
 
 pytestmark = pytest.mark.slow
-IDEMPOTENCE = {
-    "kafka-python": lambda on: {"enable_idempotence": on, "request_timeout_ms": 1000},
-    "confluent-kafka": lambda on: {"enable.idempotence": on, "socket.timeout.ms": 1000},
-    "aiokafka": lambda on: {"enable_idempotence": on, "request_timeout_ms": 1000},
-}
 NEEDS_DELIVERY = pytest.mark.xfail(
     strict=True,
     reason="needs branch `delivery` (PRODUCE_API.md): until its idempotent producer and "
@@ -42,7 +38,7 @@ def _lost_ack_run(client: str, idempotence: bool, **options):
     with cl.serve(bugs="fixed", partitions=1) as server:
         return record_faults(
             server.bootstrap, faults=[LOST_ACK], client=client, messages=60, seed=1,
-            producer_config=IDEMPOTENCE[client](idempotence), **options,
+            producer_config=idempotence_config(client, idempotence, 1000), **options,
         )  # fmt: skip
 
 
@@ -126,9 +122,7 @@ def test_a_fuzzed_fault_schedule_never_hangs_leaves_nothing_and_gives_a_checkabl
     faults = [maker(r) for maker in r.sample(SPEC_MAKERS, r.randint(1, 3))]
     client = r.choice(["kafka-python", "confluent-kafka", "aiokafka"])
     threads = threading.active_count()
-    timeouts = {"kafka-python": {"request_timeout_ms": 1000},
-                "confluent-kafka": {"socket.timeout.ms": 1000},
-                "aiokafka": {"request_timeout_ms": 1000}}[client]  # fmt: skip
+    timeouts = idempotence_config(client, r.random() < 0.5, answer_timeout_ms=1000)
     options = dict(faults=faults, seed=seed, client=client, messages=r.randint(20, 80),
                    producers=r.randint(1, 2), consumers=r.randint(0, 2), chunk=r.randint(1, 10),
                    producer_config=timeouts, deadline_s=30, send_timeout_s=10,
