@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import psutil
 import pytest
@@ -18,6 +19,21 @@ import chronik_lab as cl
 from chronik_lab.wire.nemesis import reachable
 
 pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def _ended(args: list[str]):
+    """`python -m chronik_lab ARGS` in a child with pipes; killed at the end if still running."""
+    proc = subprocess.Popen([sys.executable, "-m", "chronik_lab", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_record_under_a_fault_writes_a_history_with_nemesis_rows_that_check_reads(tmp_path):
@@ -67,13 +83,9 @@ def test_a_broker_that_never_listens_is_exit_2_in_one_line(tmp_path):
 def test_sigterm_to_record_stops_the_broker_it_started(tmp_path, when):
     port = free_port()
     cmd = " ".join(chronik_serve_cmd(port, str(tmp_path / "d")))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chronik_lab", "record", "--broker-cmd", cmd, "--broker-ready",
-         f"127.0.0.1:{port}", "--messages", "100000", "--producers", "1",
-         "-o", str(tmp_path / "h.parquet")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-    )  # fmt: skip
-    try:
+    args = ["record", "--broker-cmd", cmd, "--broker-ready", f"127.0.0.1:{port}", "--messages",
+            "100000", "--producers", "1", "-o", str(tmp_path / "h.parquet")]  # fmt: skip
+    with _ended(args) as proc:
         deadline = time.monotonic() + 60
         brokers: list[psutil.Process] = []
         while not brokers and time.monotonic() < deadline:
@@ -88,44 +100,25 @@ def test_sigterm_to_record_stops_the_broker_it_started(tmp_path, when):
         assert proc.wait(timeout=60) == 130
         gone, alive = psutil.wait_procs(brokers, timeout=10)
         assert not alive
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_proxy_prints_its_address_and_each_fault_then_stops_on_ctrl_c():
     from kafka import KafkaProducer
 
-    with cl.serve(partitions=1) as server:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "chronik_lab", "proxy", "--upstream", server.bootstrap,
-             "--fault", "lost-ack"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-        )  # fmt: skip
-        try:
-            line = proc.stdout.readline()
-            match = re.match(r"chronik-lab proxy on (127\.0\.0\.1:\d+) -> (\S+) \(1 faults\)", line)
-            assert match and match.group(2) == server.bootstrap, line
-            producer = KafkaProducer(bootstrap_servers=match.group(1), request_timeout_ms=1000,
-                                     enable_idempotence=False)  # fmt: skip
-            for i in range(4):
-                producer.send("t", b"%d" % i, partition=0).get(timeout=10)
-            producer.close()
-            event = proc.stdout.readline()
-            assert re.match(
-                r"\s*[\d.]+ s  drop-response connection \d+ produce #\d+: dropped", event
-            )
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+    server = cl.serve(partitions=1)
+    with server, _ended(["proxy", "--upstream", server.bootstrap, "--fault", "lost-ack"]) as proc:
+        line = proc.stdout.readline()
+        match = re.match(r"chronik-lab proxy on (127\.0\.0\.1:\d+) -> (\S+) \(1 faults\)", line)
+        assert match and match.group(2) == server.bootstrap, line
+        producer = KafkaProducer(bootstrap_servers=match.group(1), request_timeout_ms=1000,
+                                 enable_idempotence=False)  # fmt: skip
+        for i in range(4):
+            producer.send("t", b"%d" % i, partition=0).get(timeout=10)
+        producer.close()
+        event = proc.stdout.readline()
+        assert re.match(r"\s*[\d.]+ s  drop-response connection \d+ produce #\d+: dropped", event)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
 
 
 def test_proxy_refuses_a_process_fault_in_one_line():

@@ -19,6 +19,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chronik_lab.wire.protocol import FrameError, read_uvarint, skip_tagged_fields
+
 __all__ = ["Address", "addresses", "produce_acks", "response_body_start", "rewrite"]
 
 METADATA, FIND_COORDINATOR, PRODUCE = 3, 10, 0
@@ -46,18 +48,22 @@ def response_body_start(api_key: int, version: int, frame: bytes) -> int:
     """Where a response frame's body starts (the frame without its 4-byte size)."""
     pos = 4  # correlation id
     if flexible(api_key, version):
-        pos = _skip_tags(frame, pos)
+        pos = skip_tagged_fields(frame, pos)
     return pos
 
 
 def addresses(api_key: int, version: int, frame: bytes) -> list[Address]:
-    """The broker addresses in a Metadata or FindCoordinator response frame (no size prefix)."""
-    r = _Reader(frame, response_body_start(api_key, version, frame), flexible(api_key, version))
-    if api_key == METADATA:
-        return _metadata(r, version)
-    if api_key == FIND_COORDINATOR:
-        return _find_coordinator(r, version)
-    return []
+    """The broker addresses in a Metadata or FindCoordinator response frame (no size prefix);
+    BodyError when the frame ends or breaks before they do."""
+    try:
+        r = _Reader(frame, response_body_start(api_key, version, frame), flexible(api_key, version))
+        if api_key == METADATA:
+            return _metadata(r, version)
+        if api_key == FIND_COORDINATOR:
+            return _find_coordinator(r, version)
+        return []
+    except (FrameError, IndexError) as exc:
+        raise BodyError(str(exc) or "the body ends inside a field") from None
 
 
 def rewrite(frame: bytes, found: list[Address], to: Callable[[str, int], tuple[str, int]]) -> bytes:
@@ -78,12 +84,12 @@ def produce_acks(frame: bytes) -> int | None:
         (n,) = struct.unpack_from(">h", frame, 8)
         pos = 10 + max(n, 0)
         if flexible(PRODUCE, version):
-            pos = _skip_tags(frame, pos)
+            pos = skip_tagged_fields(frame, pos)
         r = _Reader(frame, pos, flexible(PRODUCE, version))
         if version >= 3:
             r.string()  # transactional_id
         return r.int16()
-    except (struct.error, BodyError, IndexError):
+    except (struct.error, BodyError, FrameError, IndexError):
         return None
 
 
@@ -165,37 +171,11 @@ class _Reader:
 
     def tags(self) -> None:
         if self.compact:
-            self.pos = _skip_tags(self.buf, self.pos)
+            self.pos = skip_tagged_fields(self.buf, self.pos)
 
     def _uvarint(self) -> int:
-        value, self.pos = _uvarint(self.buf, self.pos)
+        value, self.pos = read_uvarint(self.buf, self.pos)
         return value
-
-
-def _skip_tags(buf: bytes, pos: int) -> int:
-    count, pos = _uvarint(buf, pos)
-    for _ in range(count):
-        _, pos = _uvarint(buf, pos)
-        size, pos = _uvarint(buf, pos)
-        pos += size
-    if pos > len(buf):
-        raise BodyError("tagged fields run past the frame")
-    return pos
-
-
-def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise BodyError("the body ends inside a varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 28:
-            raise BodyError("an unsigned varint longer than 5 bytes")
 
 
 def _string(text: str, compact: bool) -> bytes:

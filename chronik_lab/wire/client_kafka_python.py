@@ -89,13 +89,17 @@ class KafkaPythonClient:
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
     ) -> list[Outcome]:
         """Send (partition, value) messages the client's own way; what happened to each."""
+        return self._settle(self._futures(topic, messages), timeout_s)
+
+    def _futures(self, topic: str, messages: list[tuple[int, bytes]]) -> list[Any]:
+        """A future (or the exception send raised) per message."""
         futures: list[Any] = []
         for partition, value in messages:
             try:
                 futures.append(self._producer.send(topic, value=value, partition=partition))
             except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
                 futures.append(exc)
-        return self._settle(futures, timeout_s)
+        return futures
 
     def send_requests(
         self,
@@ -120,12 +124,7 @@ class KafkaPythonClient:
         send raised) per message."""
         from kafka import TopicPartition
 
-        futures: list[Any] = []
-        for partition, value in messages:
-            try:
-                futures.append(self._producer.send(topic, value=value, partition=partition))
-            except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
-                futures.append(exc)
+        futures = self._futures(topic, messages)
         accumulator = self._producer._accumulator
         closed = []
         for partition in sorted({p for p, _ in messages}):
