@@ -160,6 +160,8 @@ def _bulk_arrow(values: list[bytes], path: Path, want: np.ndarray) -> float:
             pa.array(np.zeros(n, dtype=np.int64)),
             pa.nulls(n, pa.binary()),
             pa.array(values, type=pa.binary()),
+            # the producer fields every stored record carries (-1: a non-idempotent request)
+            *(pa.array(np.full(n, -1, dtype=kind)) for kind in (np.int64, np.int16, np.int32)),
         ],
         schema=SCHEMA,
     )

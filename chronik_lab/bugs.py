@@ -26,7 +26,9 @@ class Bug:
     summary: str
     introduced_in: str
     fixed_in: str
-    chronik_commit: str  # the commit that fixed it; for a bug never fixed, one that has it
+    # the commit that fixed it; for a bug never fixed, one that has it; for another broker's
+    # bug, the owner/repo#number of the change that fixed it there
+    chronik_commit: str
     where: str
 
 
@@ -90,11 +92,12 @@ _CATALOGUE = [
         "the response encoder writes base_offset = records[0].offset and offset_delta = position, "
         "so the client sees records[0].offset + position instead of each record's own offset "
         "(chronik never changed it through v1.0.0: harmless once fetch returns each offset "
-        "once, in order)",
+        "once, in order); on the wire that one batch carries no producer id, epoch or sequence "
+        "(encode_kafka_records)",
         "v0.7.4",
         "never",
         "e4f2615",
-        "engine/fetch.py: encode_response",
+        "engine/fetch.py: encode_response; wire/batches.py: encode_batch",
     ),
     Bug(
         "chronik_fetch_range",
@@ -152,6 +155,53 @@ _CATALOGUE = [
     ),
 ]
 
+_CATALOGUE += [
+    Bug(
+        "ack_before_durable",
+        "a produce is acknowledged while its records are only in pending_batches in memory, "
+        "until a flush writes them (every flush_batches requests or linger): a killed process "
+        "loses acknowledged records. chronik v1.0.0 routed produce through a WAL handler whose "
+        "record parser was a stub returning no records (wal_integration.rs), so nothing reached "
+        "its WAL; produce_to_partition wrote its WAL before the high watermark from 3f95f0d "
+        "(v1.3.51) on",
+        "v0.7.4",
+        "v1.3.51",
+        "3f95f0d",
+        "engine/produce.py: produce_to_partition",
+    ),
+    Bug(
+        "no_producer_dedup",
+        "the broker ignores the idempotent producer's sequence numbers: a retried batch is "
+        "appended again at new offsets, a gap or an old epoch is accepted (Redpanda up to "
+        "21.10.2, redpanda-data/redpanda#3039; this lab's wire server before issue 18)",
+        "redpanda 21.10.2",
+        "redpanda 21.11.1",
+        "redpanda-data/redpanda#3040",
+        "engine/produce.py: produce_to_partition",
+    ),
+    Bug(
+        "dedup_last_sequence_only",
+        "one expected sequence per producer and partition instead of a window of 5 batches: "
+        "a lower sequence (a retry) is answered DUPLICATE_SEQUENCE_NUMBER with no offsets "
+        "(chronik's validate_producer_sequence at every tag v0.7.4 to v1.0.0; Tansu 0.6's "
+        "idempotent_sequence_check)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "engine/producer_state.py: ProducerState.check",
+    ),
+    Bug(
+        "producer_state_lost_on_restart",
+        "the producer state is kept in memory only and not rebuilt on recovery, so a batch "
+        "retried across a broker restart is appended again (chronik's producer_info HashMap, "
+        "v0.7.4 to v1.0.0; Kafka rebuilds it from its log and snapshots)",
+        "v0.7.4",
+        "never",
+        "e4f2615",
+        "engine/partition.py: Partition.recover",
+    ),
+]
+
 BUGS: dict[str, Bug] = {bug.name: bug for bug in _CATALOGUE}
 
 # Every preset was checked against chronik's code at its tag (fetch_handler.rs: fetch_partition,
@@ -165,6 +215,12 @@ _ALWAYS = frozenset(
         "chronik_fetch_range",
         "buffer_keeps_last_1000",
         "crc32_ieee_batches",
+        # produce_handler.rs validate_producer_sequence / update_producer_sequence, the same at
+        # every tag: one expected sequence per producer, in an in-memory HashMap
+        "dedup_last_sequence_only",
+        "producer_state_lost_on_restart",
+        # produce_handler.rs answered acks=1 and -1 with the batch in pending_batches only
+        "ack_before_durable",
     }
 )
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and

@@ -93,6 +93,78 @@ class SegmentWriteError(ChronikLabError, OSError):
         return self.args[0]
 
 
+class ProducerError(ChronikLabError):
+    """A produce refused by the idempotent producer's checks (Kafka's ProducerAppendInfo):
+    nothing was appended. `producer_id` and `producer_epoch` are the request's."""
+
+    def __init__(self, producer_id: int, producer_epoch: int, message: str) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        super().__init__(message)
+
+
+class OutOfOrderSequenceError(ProducerError):
+    """A batch whose base sequence is neither the next one (`expected_sequence`) nor a repeat
+    of a batch in the producer's window (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER, error 45)."""
+
+    def __init__(
+        self, producer_id: int, producer_epoch: int, expected_sequence: int, base_sequence: int
+    ) -> None:
+        self.expected_sequence = expected_sequence
+        self.base_sequence = base_sequence
+        super().__init__(
+            producer_id,
+            producer_epoch,
+            f"out of order sequence for producer {producer_id} epoch {producer_epoch}: "
+            f"base sequence {base_sequence}, expected {expected_sequence}",
+        )
+
+
+class InvalidProducerEpochError(ProducerError):
+    """A batch from an older epoch than the producer's current one: a fenced (zombie)
+    producer (Kafka's INVALID_PRODUCER_EPOCH, error 47)."""
+
+    def __init__(self, producer_id: int, producer_epoch: int, current_epoch: int) -> None:
+        self.current_epoch = current_epoch
+        super().__init__(
+            producer_id,
+            producer_epoch,
+            f"producer {producer_id}: epoch {producer_epoch} is older than its current "
+            f"epoch {current_epoch}",
+        )
+
+
+class DuplicateSequenceError(ProducerError):
+    """A batch whose base sequence is below the one expected, answered without its offsets
+    (Kafka's DUPLICATE_SEQUENCE_NUMBER, error 46): only under `dedup_last_sequence_only`,
+    Tansu 0.6's rule; Kafka itself answers a retried batch with its original offsets."""
+
+    def __init__(
+        self, producer_id: int, producer_epoch: int, expected_sequence: int, base_sequence: int
+    ) -> None:
+        self.expected_sequence = expected_sequence
+        self.base_sequence = base_sequence
+        super().__init__(
+            producer_id,
+            producer_epoch,
+            f"duplicate sequence for producer {producer_id} epoch {producer_epoch}: "
+            f"base sequence {base_sequence}, expected {expected_sequence}",
+        )
+
+
+class WalWriteError(ChronikLabError, OSError):
+    """A produce whose write-ahead log append failed (disk full, ...): nothing was appended
+    or acknowledged, and the log file is cut back to its last complete entry."""
+
+    def __init__(self, path: str | Path, cause: BaseException) -> None:
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(f"cannot append to the write-ahead log {self.path}: {cause}")
+
+    def __str__(self) -> str:  # OSError would format its own (errno, strerror)
+        return self.args[0]
+
+
 class DataDirError(ChronikLabError):
     """A data_dir that chronik_lab refuses to use as it is: a symlink inside it, an entry that
     is not what its name says. Nothing in it was changed."""

@@ -62,7 +62,7 @@ def build_log(data_dir: Path) -> tuple[list[str], list[list]]:
     (relative to data_dir) and the records as [offset, timestamp, key hex, value hex]."""
     live = data_dir.with_name(data_dir.name + "-live")
     clock = cl.SimClock()
-    b = cl.Broker(live, flush_batches=1, segment_bytes=1500, clock=clock)
+    b = cl.Broker(live, flush_batches=1, segment_bytes=2000, clock=clock)
     n = 0
     for i, size in enumerate([2, 1, 3, 2, 1]):
         keys = [None if (n + j) % 3 == 0 else f"k{n + j}" for j in range(size)]

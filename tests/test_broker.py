@@ -13,6 +13,8 @@ import chronik_lab as cl
 from chronik_lab.engine.segment import Segment
 
 T = "topic"
+# the stored columns: a record, and the idempotent producer fields of its request
+STORED = ("offset", "timestamp", "key", "value", "producer_id", "producer_epoch", "base_sequence")
 
 
 def ids(values: range | list[int]) -> list[bytes]:
@@ -121,7 +123,7 @@ def test_read_after_last_returns_nothing(broker: cl.Broker) -> None:
     assert f.records.num_rows == 0
     assert len(f) == 0
     assert f.high_watermark == 5
-    assert f.records.schema.names == ["offset", "timestamp", "key", "value", "server_offset"]
+    assert f.records.schema.names == [*STORED, "server_offset"]
 
 
 def test_fetch_at_high_watermark_of_an_empty_partition_returns_nothing(
@@ -253,7 +255,9 @@ def test_private_data_dir_is_removed_on_close() -> None:
 def test_given_data_dir_persists_after_close(data_dir: Path) -> None:
     with cl.Broker(data_dir) as b:
         b.produce(T, 0, [b"x"])
-    assert [p.name for p in (data_dir / f"{T}-0").iterdir()] == [f"{0:020d}.arrows"]
+    # the segment, and the write-ahead log (empty: everything is flushed)
+    names = sorted(p.name for p in (data_dir / f"{T}-0").iterdir())
+    assert names == [f"{0:020d}.arrows", "pending.wal"]
 
 
 def test_close_twice_is_harmless(broker: cl.Broker) -> None:
@@ -341,7 +345,7 @@ def test_segment_files_are_named_by_their_20_digit_base_offset(make_broker, data
     b = make_broker(flush_batches=1, segment_bytes=1)
     produce_range(b, 0, 3)
     produce_range(b, 3, 12)
-    names = sorted(p.name for p in (data_dir / f"{T}-0").iterdir())
+    names = sorted(p.name for p in (data_dir / f"{T}-0").glob("*.arrows"))
     assert names == ["00000000000000000000.arrows", "00000000000000000003.arrows"]
     assert all(re.fullmatch(r"\d{20}\.arrows", n) for n in names)
     assert b.segments(T, 0)["path"].tolist() == [str(data_dir / f"{T}-0" / n) for n in names]
@@ -356,7 +360,7 @@ def test_segment_files_are_arrow_ipc_streams(make_broker, sealed: bool) -> None:
     path = b.segments(T, 0)["path"][0]
     with pa.ipc.open_stream(path) as reader:
         table = reader.read_all()
-    assert table.schema.names == ["offset", "timestamp", "key", "value"]
+    assert table.schema.names == [*STORED]
     expected = [b"a", None] if sealed else [b"a", None, b"c"]
     assert table.column("value").to_pylist() == expected
     assert table.column("offset").to_pylist() == list(range(len(expected)))
@@ -402,7 +406,7 @@ def test_buffer_holds_unflushed_records_in_offset_order(make_broker) -> None:
     produce_range(b, 0, 2, acks=1)
     b.produce(T, 0, [None], keys=[b"k"], acks=0)
     buffered = b.buffer(T, 0)
-    assert buffered.schema.names == ["offset", "timestamp", "key", "value"]
+    assert buffered.schema.names == [*STORED]
     assert buffered.column("offset").to_pylist() == [0, 1, 2]
     assert buffered.column("value").to_pylist() == [b"0", b"1", None]
     assert buffered.column("key").to_pylist() == [None, None, b"k"]

@@ -4,6 +4,7 @@ catalogue and the presets are consistent with each other and with the engine's c
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -222,6 +223,79 @@ def test_crc32_ieee_batches_changes_the_wire_crc_and_nothing_in_the_engine(make_
     assert DefaultRecordBatch(encode_batch(fetched, b.bugs)).validate_crc() is (bug is None)
 
 
+def send(b: cl.Broker, first: int, count: int, pid: int = 7, epoch: int = 0) -> cl.ProduceResult:
+    """An idempotent producer's batch: values first..first+count-1, sequences the same."""
+    return b.produce(
+        T,
+        0,
+        [str(i) for i in range(first, first + count)],
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=first,
+    )
+
+
+@pytest.mark.parametrize("bug", [None, "no_producer_dedup"])
+def test_no_producer_dedup_appends_a_retried_batch_again(make_broker, bug) -> None:
+    b = broker(make_broker, bug, flush_batches=2)
+    send(b, 0, 2)
+    send(b, 2, 3)
+    retry = send(b, 0, 2)  # the first batch again: its answer was lost
+    if bug:
+        assert (retry.base_offset, retry.duplicate) == (5, False)
+        assert values(b.fetch(T, 0).records) == [0, 1, 2, 3, 4, 0, 1]
+    else:
+        assert (retry.base_offset, retry.last_offset, retry.duplicate) == (0, 1, True)
+        assert values(b.fetch(T, 0).records) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("bug", [None, "dedup_last_sequence_only"])
+def test_dedup_last_sequence_only_refuses_a_retry_without_its_offsets(make_broker, bug) -> None:
+    b = broker(make_broker, bug)
+    for first in (0, 2, 4):
+        send(b, first, 2)
+    if bug:
+        with pytest.raises(cl.DuplicateSequenceError) as info:
+            send(b, 2, 2)  # the second batch again, not the last one
+        assert (info.value.expected_sequence, info.value.base_sequence) == (6, 2)
+    else:
+        retry = send(b, 2, 2)
+        assert (retry.base_offset, retry.last_offset, retry.duplicate) == (2, 3, True)
+    assert values(b.fetch(T, 0).records) == list(range(6))  # nothing appended either way
+
+
+@pytest.mark.parametrize("bug", [None, "producer_state_lost_on_restart"])
+def test_producer_state_lost_on_restart_appends_a_retry_across_a_restart(
+    make_broker, data_dir, bug
+) -> None:
+    bugs = [] if bug is None else [bug]
+    b = make_broker(bugs=bugs, flush_batches=1)
+    send(b, 0, 2)
+    send(b, 2, 2)
+    b.close()
+    b = make_broker(bugs=bugs, flush_batches=1)  # the restarted broker recovers data_dir
+    retry = send(b, 2, 2)
+    if bug:
+        assert (retry.base_offset, retry.duplicate) == (4, False)
+        assert values(b.fetch(T, 0).records) == [0, 1, 2, 3, 2, 3]
+    else:
+        assert (retry.base_offset, retry.duplicate) == (2, True)
+        assert values(b.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("bug", [None, "ack_before_durable"])
+def test_ack_before_durable_loses_acknowledged_records_on_a_kill(make_broker, tmp_path, bug):
+    b = broker(make_broker, bug, flush_batches=10)
+    produce_range(b, 0, 4, acks=-1)  # acknowledged, fewer than flush_batches: not flushed
+    killed = tmp_path / "killed"  # what a SIGKILL leaves: the files as they are now
+    shutil.copytree(b.data_dir, killed, ignore=shutil.ignore_patterns(".lock"))
+    recovered = make_broker(data_dir=killed, bugs=[] if bug is None else [bug])
+    if bug:
+        assert recovered.partitions() == []  # nothing was in a file: all four lost
+    else:
+        assert values(recovered.fetch(T, 0).records) == [0, 1, 2, 3]
+
+
 def _targeted_bugs() -> set[str]:
     """The switches some test above is parametrized over as `bug`."""
     found: set[str] = set()
@@ -269,7 +343,8 @@ def test_v075_and_v076_presets_hold_the_bugs_of_design_section_1() -> None:
 def test_every_bug_has_a_chronik_commit_and_a_summary(name: str) -> None:
     bug = cl.BUGS[name]
     assert bug.name == name
-    assert re.fullmatch(r"[0-9a-f]{7,40}", bug.chronik_commit)
+    # a chronik commit, or for another broker's bug the change that fixed it there
+    assert re.fullmatch(r"[0-9a-f]{7,40}|[\w.-]+/[\w.-]+#\d+", bug.chronik_commit)
     assert bug.summary and bug.introduced_in and bug.fixed_in
 
 

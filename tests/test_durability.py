@@ -199,24 +199,27 @@ def test_a_full_file_system_loses_no_acknowledged_record_and_a_retry_succeeds(tm
         filler = mount / "filler"
         filler.write_bytes(b"\0" * 64 * 1024)
         b = cl.Broker(mount / "data", flush_batches=1, segment_bytes=32 * 1024)
-        acked, failed = [], 0
+        acked, failed, refused = [], 0, 0
         for i in range(400):
             value = f"{i:05d}" + "x" * 995
             try:
                 b.produce(T, 0, [value])
                 acked.append(value)
-            except cl.SegmentWriteError as exc:
+            except cl.WalWriteError as exc:  # refused before anything was appended
+                assert exc.cause.errno == errno.ENOSPC and str(mount) in str(exc)
+                refused += 1
+            except cl.SegmentWriteError as exc:  # appended, its flush failed: still pending
                 assert exc.cause.errno == errno.ENOSPC and str(mount) in str(exc)
                 failed += 1
-                if failed == 5:
-                    break
-        assert failed == 5 and len(acked) > 50
+            if failed + refused == 5:
+                break
+        assert failed + refused == 5 and len(acked) > 50
         filler.unlink()  # room again: the pending batches are written by the retry
         b.close()
         with cl.Broker(mount / "data") as reopened:
             stored = values_of(reopened)
             assert [v for v in stored if v in set(acked)] == acked
-            assert len(stored) == len(acked) + 5  # the five refused requests, written later
+            assert len(stored) == len(acked) + failed  # the failed flushes, written later
             assert reopened.check() == []
     finally:
         gc.collect()
@@ -316,7 +319,8 @@ def test_a_flipped_bit_in_the_last_batch_length_prefix_is_corruption_not_a_torn_
 ) -> None:
     path = _log(data_dir, [2, 3])
     data = bytearray(path.read_bytes())
-    last = len(framing.HEADER) + framing.message_length(data[len(framing.HEADER) :][:500])
+    head = data[len(framing.HEADER) :][: framing.HEAD_LEN]
+    last = len(framing.HEADER) + framing.message_length(head)
     assert data[last : last + 4] == framing.CONTINUATION  # the second batch's message
     data[last + 4 + bit // 8] ^= 1 << (bit % 8)
     path.write_bytes(bytes(data))
@@ -352,6 +356,7 @@ def _hand_made(path: Path, offsets: list[int | None], checksum: bool = True) -> 
             pa.array(np.zeros(n, dtype=np.int64)),
             pa.nulls(n, pa.binary()),
             pa.array([b"v"] * n, pa.binary()),
+            *(pa.array(np.full(n, -1, dtype=kind)) for kind in (np.int64, np.int16, np.int32)),
         ],
         schema=SCHEMA,
     )
@@ -509,7 +514,8 @@ def test_fsync_also_fsyncs_the_directories_of_new_files(data_dir, monkeypatch) -
         b.produce(T, 0, ["0"])
         b.produce(T, 0, ["1"])
     assert synced.count(data_dir) == 1  # the new partition directory's entry
-    assert synced.count(data_dir / f"{T}-0") == 2  # each new segment file's entry
+    # each new segment file's entry, and the write-ahead log's
+    assert synced.count(data_dir / f"{T}-0") == 3
     synced.clear()
     with cl.Broker(data_dir, flush_batches=1, fsync=False) as b:
         b.produce(T, 0, ["2"])

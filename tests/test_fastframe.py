@@ -16,10 +16,15 @@ from hypothesis import given, settings
 
 import chronik_lab as cl
 from chronik_lab.engine import fastframe, files, framing
-from chronik_lab.engine.records import LazyBatch, build_batch, make_request
+from chronik_lab.engine.records import NO_PRODUCER, LazyBatch, build_batch, make_request
 
 T = "t"
 item = st.one_of(st.none(), st.binary(max_size=20))
+# a request's producer fields: none, or any an idempotent producer can send
+producers = st.one_of(
+    st.just(NO_PRODUCER),
+    st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**15 - 1), st.integers(0, 2**31 - 1)),
+)
 
 
 @st.composite
@@ -32,7 +37,7 @@ def requests(draw) -> list[LazyBatch]:
         values = draw(st.lists(item, min_size=n, max_size=n))
         keys = draw(st.one_of(st.none(), st.lists(item, min_size=n, max_size=n)))
         stamp = draw(st.integers(0, 2**50))
-        entries.append(make_request(first, values, keys, stamp))
+        entries.append(make_request(first, values, keys, stamp, draw(producers)))
         first += n
     return entries
 
@@ -45,7 +50,8 @@ def unkeyed_requests(draw) -> list[LazyBatch]:
     for _ in range(draw(st.integers(1, 4))):
         n = draw(st.integers(1, 80))
         values = draw(st.lists(st.binary(max_size=12), min_size=n, max_size=n))
-        entries.append(make_request(first, values, None, draw(st.integers(0, 2**50))))
+        stamp = draw(st.integers(0, 2**50))
+        entries.append(make_request(first, values, None, stamp, draw(producers)))
         first += n
     return entries
 
@@ -102,12 +108,12 @@ def test_the_layout_positions_hold_each_messages_own_fields(entries) -> None:
 
     assert len(head) == len(at.head) == framing.HEAD_LEN
     assert int64s(at.rows_at, 1) == [batch.num_rows]
-    nodes = int64s(at.nodes_at, 8)
-    assert nodes[::2] == [batch.num_rows] * 4
+    nodes = int64s(at.nodes_at, 2 * framing.NODE_COUNT)
+    assert nodes[::2] == [batch.num_rows] * framing.NODE_COUNT == [batch.num_rows] * 7
     assert nodes[1::2] == [column.null_count for column in batch.columns]
-    spec = int64s(at.buffers_at, 20)
+    spec = int64s(at.buffers_at, 2 * framing.BUFFER_COUNT)
     buffers = [b for column in batch.columns for b in column.buffers()]
-    assert len(buffers) == 10
+    assert len(buffers) == framing.BUFFER_COUNT == 16
     for i, buffer in enumerate(buffers):
         start, length = spec[2 * i], spec[2 * i + 1]
         if buffer is not None and length:

@@ -35,7 +35,8 @@ from chronik_lab.engine.produce import (
     pending_table,
     produce_to_partition,
 )
-from chronik_lab.engine.records import Payload
+from chronik_lab.engine.producer_ids import ProducerIds, producer_fields
+from chronik_lab.engine.records import NO_PRODUCER, Payload
 from chronik_lab.errors import (
     BrokerAdvanceError,
     BrokerClosedError,
@@ -44,7 +45,9 @@ from chronik_lab.errors import (
     DataDirError,
     InvalidArgumentError,
     InvalidTopicError,
+    ProducerError,
     UnknownTopicOrPartitionError,
+    WalWriteError,
 )
 
 
@@ -119,6 +122,9 @@ class Broker:
         self._closed = False
         try:
             self._recover()
+            seen = (pid for p in self._partitions.values() for pid in p.producers.producers)
+            top = max(seen, default=-1)
+            self._producer_ids = ProducerIds(self.data_dir, self.config.fsync, top)
         except BaseException:
             self._release()
             raise
@@ -131,12 +137,25 @@ class Broker:
         values: Payload,
         keys: Payload | None = None,
         acks: int = -1,
+        *,
+        producer_id: int | None = None,
+        producer_epoch: int | None = None,
+        base_sequence: int | None = None,
     ) -> ProduceResult:
-        """Append records; returns their offsets. Creates the topic-partition if new."""
+        """Append records; returns their offsets. Creates the topic-partition if new.
+
+        With `producer_id`, `producer_epoch` and `base_sequence` (all three, or none) the
+        request is an idempotent producer's batch (Kafka's KIP-98): a retry of one of the
+        producer's last 5 batches appends nothing and is answered with its original offsets
+        (`duplicate=True`); a sequence gap raises OutOfOrderSequenceError and an older epoch
+        InvalidProducerEpochError, appending nothing."""
         self._check_open()
+        producer = NO_PRODUCER
+        if producer_id is not None or producer_epoch is not None or base_sequence is not None:
+            producer = producer_fields(producer_id, producer_epoch, base_sequence)
         known = self._existing(topic, partition)
         if known is not None:  # the common case, and the hot path of small requests
-            return produce_to_partition(known, values, keys, validate.acks_value(acks))
+            return produce_to_partition(known, values, keys, validate.acks_value(acks), producer)
         key = (validate.topic_name(topic), validate.partition_number(partition))
         acks = validate.acks_value(acks)
         p = self._partitions.get(key)  # known, but named by a str or int subclass
@@ -144,11 +163,18 @@ class Broker:
         if new:
             p = self._new_partition(*key)
         try:
-            return produce_to_partition(p, values, keys, acks)
-        except InvalidArgumentError:
-            if new:  # bad values leave no trace, not even the topic-partition they named
+            return produce_to_partition(p, values, keys, acks, producer)
+        except (InvalidArgumentError, ProducerError, WalWriteError):
+            if new:  # a refused request leaves no trace, not even the topic-partition it named
                 del self._partitions[key]
             raise
+
+    def init_producer_id(self) -> tuple[int, int]:
+        """A new idempotent producer: (producer_id, epoch 0), as Kafka's InitProducerId without
+        a transactional id. Ids are never handed out twice for one data_dir, restarts
+        included: the next free one is saved in `data_dir/producer-ids` before it is given."""
+        self._check_open()
+        return self._producer_ids.allocate(), 0
 
     def fetch(
         self,
@@ -274,6 +300,7 @@ class Broker:
             try:
                 flush_partition(p, "close")
                 p.writer.close()
+                p.wal.close()
             except ChronikLabError as exc:
                 failures[key] = exc
         if failures:  # stays open: free the cause (disk space, ...) and close() again

@@ -7,7 +7,8 @@ message can be assembled directly:
 
 - the body is the columns' buffers in schema order, each padded to 8 bytes: the offsets and the
   timestamps (int64, never null: an empty validity buffer each), then for key and value a
-  validity bitmap (empty when the column has no null), int32 offsets, and the bytes themselves;
+  validity bitmap (empty when the column has no null), int32 offsets, and the bytes themselves,
+  then the producer fields (int64, int16, int32, never null), one value per request repeated;
 - the metadata is pyarrow's own for a sample batch (`framing.LAYOUT.head`: the same length and
   field positions for every batch) with the row count, the four field nodes (length, null
   count), the ten buffers (offset, length) and the body length written in place at
@@ -35,8 +36,11 @@ from chronik_lab.engine.records import LazyBatch, build_batch
 
 _Q = struct.Struct("<q")
 _I2 = struct.Struct("<ii")
-_NODES = struct.Struct("<8q")  # 4 field nodes: (length, null_count)
-_BUFFERS = struct.Struct("<20q")  # 10 buffers: (offset, length)
+_H1 = struct.Struct("<h")
+_I1 = struct.Struct("<i")
+_NODES = struct.Struct(f"<{2 * framing.NODE_COUNT}q")  # field nodes: (length, null_count)
+_BUFFERS = struct.Struct(f"<{2 * framing.BUFFER_COUNT}q")  # buffers: (offset, length)
+_PRODUCER_BUFFERS = struct.Struct("<12q")  # the last 6: the producer fields' buffers
 _PAD = bytes(8)
 _MAX_DATA = (1 << 31) - 1  # int32 offsets: past this, leave it to pyarrow (never reached)
 # framing's fixed layout, as module constants: read once per flush, on the hot path
@@ -44,7 +48,8 @@ _TEMPLATE = framing.LAYOUT.head
 _LENGTH_AT, _NODES_AT = framing.LAYOUT.rows_at, framing.LAYOUT.nodes_at
 _BUFFERS_AT, _BODY_LEN_AT = framing.LAYOUT.buffers_at, framing.LAYOUT.body_len_at
 _B, _H = framing.LAYOUT.body_crc, framing.LAYOUT.header_crc  # the two CRCs' digits
-_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
+_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of buffer 9: the value bytes
+_PRODUCER_BUFFERS_AT = _BUFFERS_AT + 20 * 8  # buffers 10-15: the producer fields
 
 
 def encode_entries(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes | pa.Buffer]:
@@ -60,6 +65,7 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
     """None when an entry is already built as Arrow (or the data is too big)."""
     first = entries[0].first
     n = entries[-1].last - first + 1
+    producer = _producer_columns(entries, n)
     if len(entries) == 1:
         held = entries[0].lists()
         if held is None:
@@ -83,12 +89,33 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
             pairs = zip(key_lists, entries, strict=True)
             keys = list(chain.from_iterable(k or [None] * e.num_rows for k, e in pairs))
     if keys is None and None not in values:  # type: ignore[operator]
-        return _encode_unkeyed(first, n, stamps, values)  # type: ignore[arg-type]
-    return _encode_generic(first, n, stamps, values, keys)  # type: ignore[arg-type]
+        return _encode_unkeyed(first, n, stamps, values, producer)  # type: ignore[arg-type]
+    return _encode_generic(first, n, stamps, values, keys, producer)  # type: ignore[arg-type]
+
+
+def _producer_columns(entries: Sequence[LazyBatch], n: int) -> tuple[bytes, bytes, bytes]:
+    """The producer fields' three buffers (unpadded): one value per request, repeated."""
+    producers = {e.producer for e in entries}
+    if len(producers) == 1:  # the usual flush: one producer, or none (all -1: 0xff bytes)
+        pid, epoch, seq = producers.pop()
+        return _Q.pack(pid) * n, _H1.pack(epoch) * n, _I1.pack(seq) * n
+    ids, epochs, seqs = [], [], []
+    for e in entries:
+        pid, epoch, seq = e.producer
+        rows = e.num_rows
+        ids.append(_Q.pack(pid) * rows)
+        epochs.append(_H1.pack(epoch) * rows)
+        seqs.append(_I1.pack(seq) * rows)
+    return b"".join(ids), b"".join(epochs), b"".join(seqs)
 
 
 def _encode_generic(
-    first: int, n: int, stamps: bytes, values: list[bytes | None], keys: list | None
+    first: int,
+    n: int,
+    stamps: bytes,
+    values: list[bytes | None],
+    keys: list | None,
+    producer: tuple[bytes, bytes, bytes],
 ) -> tuple[bytes, bytes] | None:
     """Any list-form records: every buffer laid out in turn (None: too big for int32
     offsets, which a flush's grouping never lets happen; pyarrow then takes it)."""
@@ -100,7 +127,21 @@ def _encode_generic(
     spec: list[int] = []
     parts: list[bytes] = []
     position = 0
-    for buf in (b"", offsets, b"", stamps, *key_bufs, *value_bufs):
+    ids, epochs, seqs = producer
+    for buf in (
+        b"",
+        offsets,
+        b"",
+        stamps,
+        *key_bufs,
+        *value_bufs,
+        b"",
+        ids,
+        b"",
+        epochs,
+        b"",
+        seqs,
+    ):
         size = len(buf)
         spec += (position, size)
         parts.append(buf)
@@ -111,7 +152,7 @@ def _encode_generic(
     body = b"".join(parts)
     head = bytearray(_TEMPLATE)
     _Q.pack_into(head, _LENGTH_AT, n)
-    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, key_nulls, n, value_nulls)
+    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, key_nulls, n, value_nulls, *_fixed_nodes(n))
     _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
     _Q.pack_into(head, _BODY_LEN_AT, position)
     head[_B] = b"%08x" % framing.crc32c(body)
@@ -120,7 +161,7 @@ def _encode_generic(
 
 
 def _encode_unkeyed(
-    first: int, n: int, stamps: bytes, values: list[bytes]
+    first: int, n: int, stamps: bytes, values: list[bytes], producer: tuple[bytes, bytes, bytes]
 ) -> tuple[bytes, bytes] | None:
     """`_encode_generic` for the usual flush -- no key, no null value -- whose layout depends
     on n and the value bytes alone: everything else is precomputed per row count."""
@@ -128,25 +169,48 @@ def _encode_unkeyed(
     size = len(data)
     if size > _MAX_DATA:
         return None
-    shape = _UNKEYED.get(n) or _unkeyed_shape(n)
-    head = bytearray(shape[0])
+    head_shape, key_bytes, offsets_pad, value_data_at = _UNKEYED.get(n) or _unkeyed_shape(n)
+    head = bytearray(head_shape)
     if n == 1:  # a single-record flush (v0.7.4's, one request a message): no arrays at all
         lengths, offsets = _I2.pack(0, size), _Q.pack(first)
     else:
         lengths = array("i", accumulate(map(len, values), initial=0)).tobytes()
         offsets = array("q", range(first, first + n)).tobytes()
-    body = b"".join((offsets, stamps, shape[1], lengths, shape[2], data, _PAD[: -size % 8]))
+    ids, epochs, seqs = producer
+    ids_at = value_data_at + size + -size % 8
+    epochs_at = ids_at + 8 * n
+    seqs_at = epochs_at + _pad8(2 * n)
+    body = b"".join(
+        (offsets, stamps, key_bytes, lengths, offsets_pad, data, _PAD[: -size % 8])
+        + (ids, epochs, _PAD[: -2 * n % 8], seqs, _PAD[: -4 * n % 8])
+    )
     _Q.pack_into(head, _VALUE_DATA_LEN_AT, size)
+    _PRODUCER_BUFFERS.pack_into(
+        head,
+        _PRODUCER_BUFFERS_AT,
+        ids_at,
+        0,
+        ids_at,
+        8 * n,
+        epochs_at,
+        0,
+        epochs_at,
+        2 * n,
+        seqs_at,
+        0,
+        seqs_at,
+        4 * n,
+    )
     _Q.pack_into(head, _BODY_LEN_AT, len(body))
     head[_B] = b"%08x" % framing.crc32c(body)
     head[_H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
     return bytes(head), body
 
 
-def _unkeyed_shape(n: int) -> tuple[bytes, bytes, bytes]:
+def _unkeyed_shape(n: int) -> tuple[bytes, bytes, bytes, int]:
     """For n unkeyed records without a null value: the head with every field that depends
-    only on n filled in, the key column's bytes (all zero) and the padding after the value
-    offsets. Cached: a run has a handful of request sizes."""
+    only on n filled in, the key column's bytes (all zero), the padding after the value
+    offsets, and where the value bytes start. Cached: a run has a handful of request sizes."""
     head = bytearray(_TEMPLATE)
     key_bytes = _pad8((n + 7) // 8) + _pad8(4 * (n + 1))
     value_data_at = 16 * n + key_bytes + _pad8(4 * (n + 1))
@@ -154,9 +218,9 @@ def _unkeyed_shape(n: int) -> tuple[bytes, bytes, bytes]:
     spec += [16 * n, (n + 7) // 8, 16 * n + _pad8((n + 7) // 8), 4 * (n + 1), 16 * n + key_bytes, 0]
     spec += [16 * n + key_bytes, 0, 16 * n + key_bytes, 4 * (n + 1), value_data_at, 0]
     _Q.pack_into(head, _LENGTH_AT, n)
-    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, n, n, 0)
-    _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
-    shape = (bytes(head), bytes(key_bytes), _PAD[: -4 * (n + 1) % 8])
+    _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, n, n, 0, *_fixed_nodes(n))
+    _BUFFERS.pack_into(head, _BUFFERS_AT, *spec, *[0] * 12)  # the producer's: per flush
+    shape = (bytes(head), bytes(key_bytes), _PAD[: -4 * (n + 1) % 8], value_data_at)
     if len(_UNKEYED) < 256:
         _UNKEYED[n] = shape
     return shape
@@ -166,7 +230,12 @@ def _pad8(size: int) -> int:
     return size + -size % 8
 
 
-_UNKEYED: dict[int, tuple[bytes, bytes, bytes]] = {}
+def _fixed_nodes(n: int) -> tuple[int, ...]:
+    """The producer fields' three field nodes: n records, no null."""
+    return (n, 0, n, 0, n, 0)
+
+
+_UNKEYED: dict[int, tuple[bytes, bytes, bytes, int]] = {}
 
 
 def _nulls(n: int) -> tuple[int, bytes, bytes, bytes]:
@@ -195,6 +264,7 @@ def _self_check() -> bool:
         [LazyBatch(0, 1, [b'{"id": 0}'], None, 0)],
         [LazyBatch(7, 3, [b"a", b"", None], [b"k", None, b""], 5), LazyBatch(10, 1, [b"x"])],
         [LazyBatch(3, 9, [None] * 9, None, 2), LazyBatch(12, 2, [b"yz", b"w"], [b"1", b"2"], 9)],
+        [LazyBatch(0, 2, [b"ab", b"c"], producer=(7, 1, 2**31 - 1)), LazyBatch(2, 1, [b"d"])],
     ]
     try:
         return all(_encode_lists(s) == _pyarrow_bytes(s) for s in samples)

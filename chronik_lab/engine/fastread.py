@@ -8,6 +8,7 @@ a run can be read at once from their metadata and gathered with numpy into the f
 one batch:
 
 - offsets and timestamps: each message's int64 buffer, concatenated;
+- the producer fields: each message's int64, int16 and int32 buffers, concatenated;
 - key and value: the bytes concatenated, the int32 offsets rebased onto them; the validity
   bitmap only in the two cases the lab writes -- no null in the column in any message, or
   only nulls (unkeyed requests). Any other run is left to the per-message decode (`None`).
@@ -26,19 +27,21 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from chronik_lab.engine.framing import HEAD_LEN, LAYOUT
+from chronik_lab.engine.framing import BUFFER_COUNT, HEAD_LEN, LAYOUT, NODE_COUNT
 from chronik_lab.engine.records import SCHEMA
 
-_SPEC = LAYOUT.buffers_at + np.arange(160)  # the 10 (offset, length) pairs, as bytes
-_NODES = LAYOUT.nodes_at + np.arange(64)  # the 4 (length, null count) pairs
+_SPEC = LAYOUT.buffers_at + np.arange(16 * BUFFER_COUNT)  # the (offset, length) pairs, as bytes
+_NODES = LAYOUT.nodes_at + np.arange(16 * NODE_COUNT)  # the (length, null count) pairs
+# The producer fields: (data buffer, type) of each, in schema order
+_PRODUCER = ((11, "<i8"), (13, "<i2"), (15, "<i4"))
 
 
 def decode_run(data: pa.Buffer, positions: Sequence[int]) -> pa.RecordBatch | None:
     """The records of the messages at `positions` (consecutive, verified) as one batch."""
     raw = np.frombuffer(data, dtype=np.uint8)
     starts = np.asarray(positions, dtype=np.int64)
-    spec = _int64s(raw[starts[:, None] + _SPEC], 20)  # columns: offset0, length0, ...
-    nodes = _int64s(raw[starts[:, None] + _NODES], 8)
+    spec = _int64s(raw[starts[:, None] + _SPEC], 2 * BUFFER_COUNT)  # offset0, length0, ...
+    nodes = _int64s(raw[starts[:, None] + _NODES], 2 * NODE_COUNT)
     rows = nodes[:, 0]
     total = int(rows.sum())
     body = starts + HEAD_LEN
@@ -51,6 +54,9 @@ def decode_run(data: pa.Buffer, positions: Sequence[int]) -> pa.RecordBatch | No
         if column is None:
             return None
         columns.append(column)
+    for b, kind in _PRODUCER:
+        data = _gather(raw, body + spec[:, 2 * b], spec[:, 2 * b + 1])
+        columns.append(pa.array(np.ascontiguousarray(data).view(kind)))
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
@@ -88,10 +94,10 @@ def _binary(
 
 
 def _gather(raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """raw[s:s+n] for every (s, n), concatenated (bytes)."""
+    """raw[s:s+n] for every (s, n), concatenated (elements of raw's type: bytes, usually)."""
     size = int(lengths.sum())
     if not size:
-        return np.empty(0, dtype=np.uint8)
+        return np.empty(0, dtype=raw.dtype)
     before = np.cumsum(lengths) - lengths
     return raw[np.repeat(starts - before, lengths) + np.arange(size)]
 
@@ -100,3 +106,32 @@ def _int64s(values: np.ndarray, width: int | None = None) -> np.ndarray:
     """Little-endian int64s from gathered bytes (a row of `width` per message, or flat)."""
     out = np.ascontiguousarray(values).view("<i8")
     return out.reshape(-1, width) if width else out
+
+
+def producer_columns(
+    data: pa.Buffer, positions: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The producer fields (ids, epochs, base sequences) of every record of the messages at
+    `positions`, in order: what recovery replays into the producer state. Reads only those
+    three buffers of each message (14 bytes a record), not the keys and values; the messages'
+    metadata checksums must hold (recovery checked them), so the layout is trusted."""
+    if not len(positions):
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty.astype(np.int16), empty.astype(np.int32)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    starts = np.asarray(positions, dtype=np.int64)
+    spec = _int64s(raw[starts[:, None] + _SPEC], 2 * BUFFER_COUNT)
+    body = starts + HEAD_LEN
+    rows = _int64s(raw[starts[:, None] + _NODES], 2 * NODE_COUNT)[:, 0]
+    # Every buffer starts 8-aligned in the file (Arrow pads each), so each column is gathered
+    # in its own element size: an index per record, not per byte.
+    ids, epochs, seqs = (
+        _gather(_view(raw, kind), (body + spec[:, 2 * b]) // np.dtype(kind).itemsize, rows)
+        for b, kind in _PRODUCER
+    )
+    return ids, epochs, seqs
+
+
+def _view(raw: np.ndarray, kind: str) -> np.ndarray:
+    size = np.dtype(kind).itemsize
+    return raw[: len(raw) // size * size].view(kind)

@@ -39,6 +39,9 @@ import pyarrow as pa
 from chronik_lab.engine.records import SCHEMA
 
 KEY = "chronik_lab"
+# One field node per column; buffers: validity + data for each fixed-width column (offset,
+# timestamp and the three producer fields), validity + offsets + data for key and value.
+NODE_COUNT, BUFFER_COUNT = len(SCHEMA), 2 * len(SCHEMA) + 2
 _PLACEHOLDER = "crc32c:00000000:00000000"
 CONTINUATION = b"\xff\xff\xff\xff"
 EOS = CONTINUATION + b"\x00\x00\x00\x00"  # the end-of-stream marker of a sealed segment
@@ -80,8 +83,8 @@ class Layout(NamedTuple):
 
     head: bytes  # HEAD_LEN bytes
     rows_at: int  # the row count (RecordBatch.length)
-    nodes_at: int  # 4 field nodes, in schema order: (length, null count) each
-    buffers_at: int  # the body's 10 buffers, in schema order: (offset, length) each
+    nodes_at: int  # 7 field nodes, in schema order: (length, null count) each
+    buffers_at: int  # the body's 16 buffers, in schema order: (offset, length) each
     body_len_at: int  # the body length (Message.bodyLength): where the next message starts
     header_crc: slice  # H's eight hex digits (see the module docstring)
     body_crc: slice  # B's eight hex digits
@@ -93,7 +96,8 @@ def _layout() -> Layout:
     for n in (1, 3):
         sample = pa.RecordBatch.from_arrays(
             [pa.array(np.arange(n, dtype=np.int64)), pa.array(np.zeros(n, dtype=np.int64))]
-            + [pa.array([b"k" * 5] * n, pa.binary()), pa.array([None] * n, pa.binary())],
+            + [pa.array([b"k" * 5] * n, pa.binary()), pa.array([None] * n, pa.binary())]
+            + [pa.array(np.full(n, 7, dtype=kind)) for kind in (np.int64, np.int16, np.int32)],
             schema=SCHEMA,
         )
         message = _serialize(sample)
@@ -134,7 +138,7 @@ def _batch_fields(meta: bytes) -> tuple[int, int, int]:
     message = fields(u32(0))
     header = fields(message[2] + u32(message[2]))
     nodes, buffers = header[1] + u32(header[1]), header[2] + u32(header[2])
-    if (u32(nodes), u32(buffers)) != (4, 10):
+    if (u32(nodes), u32(buffers)) != (NODE_COUNT, BUFFER_COUNT):
         raise RuntimeError("unexpected record batch metadata")
     return header[0], nodes + 4, buffers + 4
 

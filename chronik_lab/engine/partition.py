@@ -12,9 +12,11 @@ from typing import Any, NamedTuple
 from chronik_lab.bugs import BugSet
 from chronik_lab.engine.buffer import PartitionBuffer
 from chronik_lab.engine.clock import SimClock
+from chronik_lab.engine.producer_state import ProducerState
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.engine.registry import SegmentRegistry
 from chronik_lab.engine.segment_log import SegmentLog
+from chronik_lab.engine.wal import WriteAheadLog
 
 Tracer = Callable[[dict[str, Any]], None]
 
@@ -84,9 +86,13 @@ class Partition:
     unflushed_version: int = field(default=0, init=False)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
+    producers: ProducerState = field(init=False)  # the idempotent producers' windows
+    wal: WriteAheadLog = field(init=False)  # every unflushed request, in a file (wal.py)
 
     def __post_init__(self) -> None:
         self.buffer = PartitionBuffer(self.bugs)
+        self.producers = ProducerState(self.bugs)
+        self.wal = WriteAheadLog(self.directory, self.config.fsync)
         self.writer = SegmentLog(
             self.directory,
             self.registry,
@@ -98,15 +104,35 @@ class Partition:
         )
 
     def recover(self) -> None:
-        """Reopen from disk: offsets continue after the last flushed record."""
+        """Reopen from disk: the segments, then the acknowledged requests no flush had written
+        yet (the write-ahead log) pending again, as before the kill, and buffered for fetch;
+        offsets continue after them."""
         self.writer.recover()
+        replayed = self.wal.recover(self.writer.next_offset)
+        if not self.bugs.producer_state_lost_on_restart:
+            # Kafka rebuilds its producer state from the log on recovery; chronik kept its
+            # producers in memory only (produce_handler.rs `producer_info`, every tag to
+            # v1.0.0), so a batch retried across a restart is appended again.
+            self._replay_producers(replayed)
         self.next_offset = self.high_watermark = self.writer.next_offset
+        for batch in replayed:
+            self.add_pending(batch)
+            self.next_offset = self.high_watermark = batch.last + 1
         # Segments gone from the front (retention, or by hand) move the log start, so a fetch
         # below it is out of range instead of being served silently from a later offset.
         segments = self.writer.segments
-        self.log_start_offset = segments[0].base_offset if segments else self.next_offset
-        self.buffer.flushed_through = self.next_offset - 1
+        self.log_start_offset = segments[0].base_offset if segments else self.writer.next_offset
+        self.buffer.flushed_through = self.writer.next_offset - 1
+        if replayed:
+            self.buffer.update_buffer(replayed, self.high_watermark)
         self.last_flush_ms = self.clock.now_ms
+
+    def _replay_producers(self, replayed: list[LazyBatch]) -> None:
+        for segment in self.writer.segments:
+            segment.replay_producers(self.producers)
+        for batch in replayed:
+            if batch.producer[0] >= 0:
+                self.producers.record(*batch.producer, batch.first, batch.last)
 
     # -- the unflushed batches: every change goes through these ---------------------------
     def add_pending(self, batch: LazyBatch) -> None:

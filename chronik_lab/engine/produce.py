@@ -15,6 +15,12 @@ A flush whose write fails raises SegmentWriteError from whichever request trigge
 batches it did not write stay pending (still offsets of the log, like a Kafka request that timed
 out and may yet be written) and the next flush retries them.
 
+An idempotent request (producer fields given) is first checked against the partition's producer
+state (producer_state.py): a retry of a batch in the producer's window is answered with its
+original offsets and appends nothing (`ProduceResult.duplicate`); a gap or a fenced epoch raises
+and appends nothing. Its batch joins the producer's window as soon as it is pending, before any
+flush: from then on its offsets are taken, whatever a flush does.
+
 Step 1 is why, in the seed, the second request's flush wrote 0-9 while 4-9 were not buffered yet:
 with the cumulative update_buffer bug, the buffer became [0-3] + [0-9] + [4-9].
 """
@@ -27,9 +33,11 @@ import pyarrow as pa
 
 from chronik_lab.engine.partition import Partition
 from chronik_lab.engine.records import (
+    NO_PRODUCER,
     SCHEMA,
     LazyBatch,
     Payload,
+    Producer,
     group_by_size,
     make_request,
 )
@@ -41,25 +49,53 @@ from chronik_lab.errors import SegmentWriteError
 class ProduceResult:
     """The offsets one produce request took, `base_offset..last_offset` (contiguous, at least
     one), and the partition's high watermark after it: last_offset + 1 in the correct engine
-    (lower under hw_only_acks_all with acks 0 or 1). Immutable."""
+    (lower under hw_only_acks_all with acks 0 or 1). `duplicate`: an idempotent producer's
+    retry of a batch already in the log, appended nothing, and these are its original offsets
+    (Kafka answers such a retry with success and the cached offsets). Immutable."""
 
     topic: str
     partition: int
     base_offset: int
     last_offset: int
     high_watermark: int
+    duplicate: bool = False
 
 
 def produce_to_partition(
-    p: Partition, values: Payload, keys: Payload | None, acks: int
+    p: Partition,
+    values: Payload,
+    keys: Payload | None,
+    acks: int,
+    producer: Producer = NO_PRODUCER,
 ) -> ProduceResult:
     # Validate the request before any state moves: bad input changes nothing.
-    batch = make_request(p.next_offset, values, keys, p.clock.now_ms)
+    batch = make_request(p.next_offset, values, keys, p.clock.now_ms, producer)
+    pid = producer[0]
+    if pid >= 0 and not p.bugs.no_producer_dedup:
+        # Redpanda <= 21.10.2 (redpanda#3039) kept no window: a retried batch was appended
+        # again (there by way of an OutOfOrderSequence and the client's epoch bump).
+        duplicate = p.producers.check(pid, producer[1], producer[2], batch.num_rows)
+        if duplicate is not None:
+            return ProduceResult(
+                p.topic,
+                p.number,
+                duplicate.first_offset,
+                duplicate.last_offset,
+                p.high_watermark,
+                duplicate=True,
+            )
+    if not p.bugs.ack_before_durable:
+        # Kafka appends to its log before it answers; chronik answered with the batch only in
+        # pending_batches (memory) until a flush, so a kill lost acknowledged records. A
+        # failed append raises WalWriteError here: nothing appended, nothing acknowledged.
+        p.wal.append(batch)
     if p.inflight is not None:
         complete_due_flush(p)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.add_pending(batch)
+    if pid >= 0:
+        p.producers.record(pid, producer[1], producer[2], base, last)
     if p.tracer is not None:  # no detail strings to build when nobody listens
         p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
 
@@ -169,6 +205,12 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         if traced:
             p.emit("flush_end", base, last, reason)
         maybe_roll(p)
+    # What the segments hold now need not be replayed from the write-ahead log any more.
+    unflushed = p.unflushed_batches
+    if unflushed:
+        p.wal.compact(unflushed)
+    else:
+        p.wal.reset()
 
 
 def _emit_write(p: Partition, group: list[LazyBatch], segment: Segment) -> None:

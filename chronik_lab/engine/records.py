@@ -28,8 +28,18 @@ SCHEMA = pa.schema(
         pa.field("timestamp", pa.int64(), nullable=False),
         pa.field("key", pa.binary()),
         pa.field("value", pa.binary()),
+        # Kafka's idempotent producer fields of the produce request each record came with
+        # (NO_PRODUCER's -1s for a non-idempotent one): per record, like the timestamp, so a
+        # flush can merge requests from many producers into one record batch. Recovery reads
+        # the producer state back from them; the wire re-encodes them into Kafka batches.
+        pa.field("producer_id", pa.int64(), nullable=False),
+        pa.field("producer_epoch", pa.int16(), nullable=False),
+        pa.field("base_sequence", pa.int32(), nullable=False),
     ]
 )
+# (producer_id, producer_epoch, base_sequence) of a non-idempotent produce (Kafka's NO_*)
+Producer = tuple[int, int, int]
+NO_PRODUCER: Producer = (-1, -1, -1)
 # What fetch returns: the stored columns plus the offset the server stored, next to the offset
 # the client sees (they differ only under the renumber_response_offsets bug).
 FETCH_SCHEMA = SCHEMA.append(pa.field("server_offset", pa.int64(), nullable=False))
@@ -58,7 +68,11 @@ def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
 
 
 def make_batch(
-    base_offset: int, values: Payload, keys: Payload | None, timestamp: int
+    base_offset: int,
+    values: Payload,
+    keys: Payload | None,
+    timestamp: int,
+    producer: Producer = NO_PRODUCER,
 ) -> pa.RecordBatch:
     """Build one produce request's records at offsets base_offset .. base_offset+len-1."""
     value_col = _binary_column(values, "values")
@@ -66,16 +80,30 @@ def make_batch(
     if n == 0:
         raise InvalidArgumentError("a produce request needs at least one record")
     key_col = pa.nulls(n, pa.binary()) if keys is None else _binary_column(keys, "keys", n)
-    return _assemble(base_offset, np.full(n, timestamp, dtype=np.int64), key_col, value_col)
+    stamps = np.full(n, timestamp, dtype=np.int64)
+    return _assemble(base_offset, stamps, key_col, value_col, [producer], [n])
+
+
+_PRODUCER_TYPES = (np.int64, np.int16, np.int32)
 
 
 def _assemble(
-    base_offset: int, stamps: np.ndarray, key_col: pa.Array, value_col: pa.Array
+    base_offset: int,
+    stamps: np.ndarray,
+    key_col: pa.Array,
+    value_col: pa.Array,
+    producers: list[Producer],
+    counts: list[int],
 ) -> pa.RecordBatch:
+    """A record batch; `producers[i]` holds for the next `counts[i]` records."""
     n = len(value_col)
     offsets = pa.array(np.arange(base_offset, base_offset + n, dtype=np.int64))
+    fields = [
+        pa.array(np.repeat(np.array(column, dtype=kind), counts))
+        for column, kind in zip(zip(*producers, strict=True), _PRODUCER_TYPES, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(
-        [offsets, pa.array(stamps), key_col, value_col], schema=SCHEMA
+        [offsets, pa.array(stamps), key_col, value_col, *fields], schema=SCHEMA
     )
 
 
@@ -114,7 +142,7 @@ class LazyBatch:
     use (`batch()`), so it is not thread-safe.
     """
 
-    __slots__ = ("first", "last", "nbytes", "_values", "_keys", "_timestamp", "_batch")
+    __slots__ = ("first", "last", "nbytes", "producer", "_values", "_keys", "_timestamp", "_batch")
 
     def __init__(
         self,
@@ -125,10 +153,14 @@ class LazyBatch:
         timestamp: int = 0,
         batch: pa.RecordBatch | None = None,
         nbytes: int = 0,
+        producer: Producer = NO_PRODUCER,
     ) -> None:
         self.first = first
         self.last = first + count - 1
         self.nbytes = nbytes  # bytes of keys + values (an upper bound for a sliced batch)
+        # A request's producer fields (NO_PRODUCER: none); for a wrapped batch, which may hold
+        # several requests, NO_PRODUCER too: its columns say, record by record.
+        self.producer = producer
         self._values = values
         self._keys = keys
         self._timestamp = timestamp
@@ -169,7 +201,7 @@ class LazyBatch:
         if count == 0:
             return LazyBatch(start, 0, values=[])  # cheap: buffer reads make one per entry
         piece = self.batch().slice(start - self.first, count)
-        return LazyBatch(start, count, batch=piece, nbytes=self.nbytes)
+        return LazyBatch(start, count, batch=piece, nbytes=self.nbytes, producer=self.producer)
 
     def __repr__(self) -> str:
         state = "built" if self._batch is not None else "lists"
@@ -177,7 +209,11 @@ class LazyBatch:
 
 
 def make_request(
-    base_offset: int, values: Payload, keys: Payload | None, timestamp: int
+    base_offset: int,
+    values: Payload,
+    keys: Payload | None,
+    timestamp: int,
+    producer: Producer = NO_PRODUCER,
 ) -> LazyBatch:
     """One produce request's records, validated now and built as Arrow when first needed.
 
@@ -191,8 +227,12 @@ def make_request(
         if value_bytes <= MAX_BATCH_BYTES and key_bytes <= MAX_BATCH_BYTES:
             keys = None if keys is None else list(keys)
             nbytes = value_bytes + key_bytes
-            return LazyBatch(base_offset, len(values), list(values), keys, timestamp, None, nbytes)
-    return LazyBatch.wrap(make_batch(base_offset, values, keys, timestamp))
+            return LazyBatch(
+                base_offset, len(values), list(values), keys, timestamp, None, nbytes, producer
+            )
+    batch = LazyBatch.wrap(make_batch(base_offset, values, keys, timestamp, producer))
+    batch.producer = producer
+    return batch
 
 
 def group_by_size(entries: list[LazyBatch], limit: int | None = None) -> list[LazyBatch]:
@@ -234,11 +274,10 @@ def _from_lists(entries: list[LazyBatch]) -> pa.RecordBatch:
             list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries)),
             type=pa.binary(),
         )
-    stamps = np.repeat(
-        np.array([e._timestamp for e in entries], dtype=np.int64),
-        [e.num_rows for e in entries],
-    )
-    return _assemble(entries[0].first, stamps, keys, values)
+    counts = [e.num_rows for e in entries]
+    stamps = np.repeat(np.array([e._timestamp for e in entries], dtype=np.int64), counts)
+    producers = [e.producer for e in entries]
+    return _assemble(entries[0].first, stamps, keys, values, producers, counts)
 
 
 def first_offset(batch: pa.RecordBatch) -> int:

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from chronik_lab.engine import fastframe, fastread, files, framing
 from chronik_lab.engine.framing import EOS, HEAD_LEN, HEADER, FrameError
+from chronik_lab.engine.producer_state import ProducerState
 from chronik_lab.engine.records import LazyBatch
 from chronik_lab.errors import CorruptSegmentError, SegmentWriteError
 
@@ -231,6 +232,12 @@ class Segment:
             raise CorruptSegmentError(self.path, i, str(exc)) from None
         self._verified[i] = True
         return batch
+
+    def replay_producers(self, state: ProducerState) -> None:
+        """Feed the producer fields of every record here, in offset order, to `state`."""
+        if self._firsts:
+            ids, epochs, seqs = fastread.producer_columns(self._map(), self._positions)
+            state.replay(ids, epochs, seqs, self.base_offset)
 
     # -- recovery -------------------------------------------------------------------------
     @classmethod

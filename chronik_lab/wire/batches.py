@@ -5,17 +5,19 @@ batches, CRC-32C through the `crc32c` extension). This module only decides what 
 
 - `decode_records` reads a producer's record data (any magic, compressed or not), checks each
   batch as a Kafka broker does, and returns keys and values for `Broker.produce`, how many
-  batches carried them and how many bytes they take decompressed. The producer's timestamps,
-  producer id and sequence are dropped: the engine stamps its own time. What it refuses, with
+  batches carried them and how many bytes they take decompressed, and an idempotent producer's
+  fields (producer id, epoch, base sequence: Kafka's v3+ requests carry exactly one batch then).
+  The producer's timestamps are dropped: the engine stamps its own time. What it refuses, with
   Kafka's error code: a bad CRC, a magic other than 0, 1, 2, data its codec cannot read
   (CORRUPT_MESSAGE); a batch larger than message.max.bytes (MESSAGE_TOO_LARGE); records that
   decompress past the partition's budget (RECORD_LIST_TOO_LARGE: decompress.py stops there,
   nothing larger is ever allocated); a control batch, which only a broker may write
   (INVALID_RECORD); a codec without its library (UNSUPPORTED_COMPRESSION_TYPE).
 - `encode_batch` (and `encode_chunks`, the same a bounded step at a time) re-encodes the
-  engine's Arrow records into v2 record batches, as chronik's
-  `encode_kafka_records` did (it never served the producer's bytes): no producer id, no
-  compression, `base_offset` = the first record's offset and each `offset_delta` = offset - base
+  engine's Arrow records into v2 record batches: one batch per produce request's run of records,
+  with its producer id, epoch and base sequence as the producer sent them (under
+  `renumber_response_offsets`, chronik's `encode_kafka_records`: one batch, no producer id);
+  no compression, `base_offset` = the first record's offset and each `offset_delta` = offset - base
   (the plain case -- no keys, no null values -- through fastbatch.py's vectorised encoder, which
   writes the same bytes as the library's builder).
   The engine's `offset` column is already what the client must see, so under
@@ -68,6 +70,8 @@ class Decoded(NamedTuple):
     values: list[bytes | None]
     batches: int  # how many record batches (or magic 0/1 message sets' entries) held them
     size: int  # their bytes, decompressed (what counted against the budget)
+    # an idempotent producer's (producer id, epoch, base sequence), None for any other data
+    producer: tuple[int, int, int] | None = None
 
 
 class _Reader:
@@ -78,6 +82,7 @@ class _Reader:
         self.keys: list[bytes | None] = []
         self.values: list[bytes | None] = []
         self.batches = self.size = 0
+        self.producer: tuple[int, int, int] | None = None
 
     def room(self) -> int:
         return self.budget - self.size
@@ -121,7 +126,10 @@ def decode_records(
         raise BadRecordsError(f"unreadable record data: {exc!r}") from None
     if not out.values:
         raise BadRecordsError("a produce request carried no records")
-    return Decoded(out.keys, out.values, out.batches, out.size)
+    if out.producer is not None and out.batches != 1:
+        # Kafka (ProduceRequest.validateRecords): an idempotent produce holds exactly one batch
+        raise BadRecordsError("an idempotent produce with several record batches", INVALID_RECORD)
+    return Decoded(out.keys, out.values, out.batches, out.size, out.producer)
 
 
 def _read_batch(batch: Any, out: _Reader) -> None:
@@ -152,6 +160,12 @@ def _read_batch(batch: Any, out: _Reader) -> None:
 def _read_v2(batch: Any, codec: int, out: _Reader) -> None:
     if batch.is_control_batch:
         raise BadRecordsError("a control batch: only a broker writes those", INVALID_RECORD)
+    if batch.producer_id >= 0:
+        if batch.is_transactional:
+            raise BadRecordsError("a transactional batch: not served here", INVALID_RECORD)
+        if batch.producer_epoch < 0 or batch.base_sequence < 0:
+            raise BadRecordsError("a producer id without epoch or sequence", INVALID_RECORD)
+        out.producer = (batch.producer_id, batch.producer_epoch, batch.base_sequence)
     buffer = batch._buffer
     if codec:  # the header with no codec, then the records decompressed
         records = decompress(codec, memoryview(buffer)[_HEADER_SIZE:], out.room())
@@ -213,19 +227,33 @@ def encode_batch(records: pa.Table, bugs: BugSet) -> bytes:
     stamps = records.column("timestamp").to_numpy()
     keys = records.column("key").combine_chunks()
     values = records.column("value").combine_chunks()
-    # a new batch wherever an offset does not grow (a buggy engine's repeat)
-    ends = [*(np.flatnonzero(np.diff(offsets) <= 0) + 1).tolist(), n]
+    # a new batch wherever an offset does not grow (a buggy engine's repeat) ...
+    cuts = np.diff(offsets) <= 0
+    fields = None
+    if _PRODUCER_FIELDS[0] in records.schema.names and not bugs.renumber_response_offsets:
+        # ... and wherever the producer fields change: each produce request's records are one
+        # batch again, with its producer id, epoch and base sequence. chronik's
+        # encode_kafka_records put every record in one batch with no producer id.
+        fields = [records.column(name).to_numpy() for name in _PRODUCER_FIELDS]
+        for column in fields:
+            cuts |= np.diff(column) != 0
+    ends = [*(np.flatnonzero(cuts) + 1).tolist(), n]
     out = bytearray()
     start = 0
     for end in ends:
+        producer = _NO_PRODUCER if fields is None else tuple(int(c[start]) for c in fields)
         piece = None
         if keys.null_count == n:  # the plain case: vectorised, byte-identical to the library
-            piece = plain_batch(offsets[start:end], stamps[start:end], values[start:end])
+            piece = plain_batch(offsets[start:end], stamps[start:end], values[start:end], producer)
         if piece is None:
-            piece = _one_batch(offsets, stamps, keys, values, start, end)
+            piece = _one_batch(offsets, stamps, keys, values, start, end, producer)
         out += _crc(piece, bugs)
         start = end
     return bytes(out)
+
+
+_PRODUCER_FIELDS = ("producer_id", "producer_epoch", "base_sequence")
+_NO_PRODUCER = (-1, -1, -1)
 
 
 def _crc(buf: bytearray, bugs: BugSet) -> bytearray:
@@ -237,15 +265,18 @@ def _crc(buf: bytearray, bugs: BugSet) -> bytearray:
     return buf
 
 
-def _one_batch(offsets, stamps, keys, values, start: int, end: int) -> bytearray:
+def _one_batch(
+    offsets, stamps, keys, values, start: int, end: int, producer: tuple[int, int, int]
+) -> bytearray:
     """Records start..end-1 as one batch, through kafka-python's builder (any keys, nulls)."""
+    pid, epoch, seq = producer
     builder = DefaultRecordBatchBuilder(
         magic=2,
         compression_type=0,
         is_transactional=False,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
         batch_size=_NO_LIMIT,
     )
     base = int(offsets[start])

@@ -46,6 +46,9 @@ _OFFLOAD_BYTES = 64 * 1024  # a request this large is decoded, and answered, off
 # costs more than it saves (a 1 MB fetch answer: +20% CPU).
 _OFFLOAD_SLICES = 4
 _PRODUCE = b"\x00\x00"  # a frame starting with API key 0
+# A handler's answer that is lost on purpose (Server's drop_produce_responses test hook): the
+# connection closes without answering, as when a broker's answer never reaches the client.
+LOST = object()
 
 
 class _Peer:
@@ -195,6 +198,8 @@ class Connections:
             )
             return unsupported_version(req)
         response, slices = await self._respond(req)
+        if response is LOST:
+            return None
         if req.api_key == 0 and req.body is not None and req.body.acks == 0:
             return b""  # Kafka sends no response to acks=0
         try:

@@ -32,9 +32,15 @@ _ATTRIBUTES = DefaultRecordBatchBuilder.ATTRIBUTES_OFFSET
 _MAX_VARINT = 10
 
 
-def plain_batch(offsets: np.ndarray, stamps: np.ndarray, values: pa.Array) -> bytearray | None:
-    """One v2 batch (CRC-32C) of records at `offsets` (growing), or None when the records are
-    not the plain case this encoder covers."""
+def plain_batch(
+    offsets: np.ndarray,
+    stamps: np.ndarray,
+    values: pa.Array,
+    producer: tuple[int, int, int] = (-1, -1, -1),
+) -> bytearray | None:
+    """One v2 batch (CRC-32C) of records at `offsets` (growing), with the header's producer id,
+    epoch and base sequence, or None when the records are not the plain case this encoder
+    covers."""
     n = len(offsets)
     if n == 0 or values.null_count or pa.types.is_large_binary(values.type):
         return None
@@ -78,7 +84,7 @@ def plain_batch(offsets: np.ndarray, stamps: np.ndarray, values: pa.Array) -> by
     buf = bytearray(out.tobytes())  # the headers count byte is already 0
     _HEADER.pack_into(
         buf, 0, base, len(buf) - _AFTER_LEN, 0, 2, 0, 0, int(offsets[-1]) - base,
-        first_ts, int(stamps.max()), -1, -1, -1, n,
+        first_ts, int(stamps.max()), *producer, n,
     )  # fmt: skip
     crc = calc_crc32c(memoryview(buf)[_ATTRIBUTES:])
     buf[_ATTRIBUTES - 4 : _ATTRIBUTES] = crc.to_bytes(4, "big")

@@ -45,7 +45,7 @@ from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.errors import BrokerAdvanceError, ChronikLabError, InvalidArgumentError
 from chronik_lab.wire import scratch
-from chronik_lab.wire.connections import Connections
+from chronik_lab.wire.connections import LOST, Connections
 from chronik_lab.wire.groups import Coordinator
 from chronik_lab.wire.limits import (
     IDLE_MS,
@@ -88,6 +88,7 @@ class Server:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         idle_ms: int = IDLE_MS,
+        drop_produce_responses: Iterable[int] = (),
         **broker_options: Any,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -103,6 +104,11 @@ class Server:
         self.max_frame_bytes = validate.positive_int(max_frame_bytes, "max_frame_bytes")
         self.max_message_bytes = validate.positive_int(max_message_bytes, "max_message_bytes")
         self.idle_ms = validate.positive_int(idle_ms, "idle_ms")
+        # A test hook: the Produce requests (1-based, in arrival order) whose answers are lost
+        # -- handled in full, then the connection closes without an answer, as when a
+        # broker's answer never reaches the producer. Real clients then retry.
+        self.drop_produce_responses = _request_numbers(drop_produce_responses)
+        self.produce_requests = 0  # Produce requests received (the hook's numbering)
         self._epoch_ms = int(time.time() * 1000)
         self._mono0 = time.monotonic()
         self._private: Path | None = None
@@ -301,9 +307,14 @@ class Server:
         """The response to a decoded request, and how many slices it took."""
         if api_key == 1:
             return await self._fetch(body)
+        if api_key == 0:
+            self.produce_requests += 1
+            number = self.produce_requests
         response, slices = await self._steps(api_key, body)
         if api_key == 0:
             self._wake()
+            if number in self.drop_produce_responses:
+                return LOST, slices
         return response, slices
 
     async def _steps(self, api_key: int, body: Any) -> tuple[Any, int]:
@@ -390,7 +401,9 @@ def serve(
     removed on the next start should the server be killed), a path keeps segments and
     committed offsets there for a restart; partitions: how many a topic gets when Metadata
     creates it (chronik used 3; at most MAX_PARTITIONS_PER_TOPIC). `max_frame_bytes`,
-    `max_message_bytes` and `idle_ms` set the limits of limits.py; other options go to
+    `max_message_bytes` and `idle_ms` set the limits of limits.py; `drop_produce_responses`
+    (a test hook: Produce request numbers, 1-based in arrival order) loses those answers --
+    the records are written, then the connection closes unanswered; other options go to
     `cl.Broker`.
     """
     return Server(
@@ -403,3 +416,15 @@ def serve(
         host=host,
         **options,
     ).start()
+
+
+def _request_numbers(numbers: Iterable[int]) -> frozenset[int]:
+    try:
+        found = frozenset(numbers)
+    except TypeError:
+        raise InvalidArgumentError("drop_produce_responses must be request numbers") from None
+    if not all(type(n) is int and n >= 1 for n in found):
+        raise InvalidArgumentError(
+            f"drop_produce_responses must be ints >= 1 (1-based request numbers), not {numbers!r}"
+        )
+    return found

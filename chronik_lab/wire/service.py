@@ -27,7 +27,6 @@ Not thread-safe: the server calls one handler step at a time, holding its lock.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Generator
 from typing import Any, NamedTuple
@@ -42,8 +41,12 @@ from chronik_lab.engine.broker import Broker
 from chronik_lab.errors import (
     ChronikLabError,
     DataDirError,
+    DuplicateSequenceError,
     InvalidArgumentError,
+    InvalidProducerEpochError,
     OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    ProducerError,
     UnknownTopicOrPartitionError,
 )
 from chronik_lab.wire.batches import BadRecordsError, decode_records, encode_chunks
@@ -54,6 +57,14 @@ from chronik_lab.wire.protocol import api_versions_body
 from chronik_lab.wire.topics import TopicTable
 
 NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC, INVALID_TOPIC, KAFKA_STORAGE_ERROR = 0, 1, 3, 17, 56
+# the idempotent producer's errors, and the one a transactional InitProducerId gets
+OUT_OF_ORDER_SEQUENCE_NUMBER, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH = 45, 46, 47
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+_PRODUCER_ERRORS = {
+    OutOfOrderSequenceError: OUT_OF_ORDER_SEQUENCE_NUMBER,
+    DuplicateSequenceError: DUPLICATE_SEQUENCE_NUMBER,
+    InvalidProducerEpochError: INVALID_PRODUCER_EPOCH,
+}
 LATEST, EARLIEST = -1, -2
 # How many records a fetch asks the engine for: max_bytes / this. The engine reads that many
 # before it trims to max_bytes, so a bound of the true minimum (7 bytes a record) made a 1 MB
@@ -106,7 +117,6 @@ class DataService:
         self.host, self.port = host, port
         self.max_message_bytes = max_message_bytes
         self.max_request_bytes = max_request_bytes  # a produce request's records, decompressed
-        self._producer_ids = int(time.time() * 1000)  # unique across restarts
         self.produce_requests = 0
         self.produced: deque[Written] = deque(maxlen=PRODUCE_LOG_LIMIT)
         self.answered: dict[tuple[str, int], Answered] = {}
@@ -201,12 +211,19 @@ class DataService:
 
     # -- produce --------------------------------------------------------------------------
     def init_producer_id(self, req: Any) -> Any:
-        """A fresh producer id for idempotent producers (kafka-python 3 and librdkafka ask by
-        default). The engine keeps no producer state: sequence numbers are not checked, so a
-        retried batch is appended again, as in chronik, which never deduplicated them."""
-        self._producer_ids += 1
+        """A new idempotent producer: the engine's next producer id, epoch 0 (kafka-python 3
+        and librdkafka ask by default). Transactions are not served: a transactional id gets
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a fatal error for the client, never a hang."""
+        if req.transactional_id is not None:
+            return InitProducerIdResponse(
+                throttle_time_ms=0,
+                error_code=TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
+        producer_id, epoch = self.broker.init_producer_id()
         return InitProducerIdResponse(
-            throttle_time_ms=0, error_code=NONE, producer_id=self._producer_ids, producer_epoch=0
+            throttle_time_ms=0, error_code=NONE, producer_id=producer_id, producer_epoch=epoch
         )
 
     def produce(self, req: Any) -> Steps:
@@ -233,13 +250,26 @@ class DataService:
             error = UNKNOWN_TOPIC
         else:
             try:
-                keys, values, batches, size = decode_records(
+                keys, values, batches, size, producer = decode_records(
                     data, self.max_message_bytes, min(self.max_message_bytes, room)
                 )
                 records = len(values)
-                base = self.broker.produce(topic, index, values, keys, acks=acks).base_offset
+                pid, epoch, seq = producer or (None, None, None)
+                written = self.broker.produce(
+                    topic,
+                    index,
+                    values,
+                    keys,
+                    acks=acks,
+                    producer_id=pid,
+                    producer_epoch=epoch,
+                    base_sequence=seq,
+                )
+                base = written.base_offset  # a retry already in the log: its original one
             except BadRecordsError as exc:
                 error = exc.error_code
+            except ProducerError as exc:  # refused by the producer's checks: nothing written
+                error = _PRODUCER_ERRORS[type(exc)]
             except InvalidArgumentError:
                 error = INVALID_TOPIC
             except ChronikLabError as exc:  # a write that failed: this partition only

@@ -1,0 +1,160 @@
+"""Kafka's idempotent producer on one partition: the producer state and its checks.
+
+Modelled on Kafka's `ProducerStateEntry`, `ProducerAppendInfo` and `UnifiedLog`'s duplicate
+check (storage/.../internals/log), for a client's append:
+
+- per producer id: its epoch and the last `NUM_BATCHES_TO_RETAIN` (5) batches' first and last
+  sequence and first and last offset; a batch of a new epoch clears them;
+- a batch of the current epoch whose sequence range equals a retained batch's is a duplicate:
+  not appended, answered with the retained batch's offsets (`findDuplicateBatch`);
+- an older epoch is fenced: InvalidProducerEpochError (`checkProducerEpoch`);
+- a newer epoch must start at sequence 0, and within an epoch a batch must start right after
+  the last one (`inSequence`: last + 1, or 0 after 2^31 - 1): else OutOfOrderSequenceError --
+  also for a sequence from before the window, which no retained batch matches;
+- a producer id this partition does not know accepts any sequence (Kafka accepts a producer
+  whose state retention removed: `currentEntry.producerEpoch() == NO_PRODUCER_EPOCH`).
+
+Sequences wrap at 2^31 as `DefaultRecordBatch.incrementSequence` does. The checks are per
+batch, never per record. The state is rebuilt on recovery from the producer fields every record
+carries in its segment (and the write-ahead log): `replay` takes the batches in offset order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+
+from chronik_lab.bugs import BugSet
+from chronik_lab.errors import (
+    DuplicateSequenceError,
+    InvalidProducerEpochError,
+    OutOfOrderSequenceError,
+)
+
+NUM_BATCHES_TO_RETAIN = 5  # ProducerStateEntry.NUM_BATCHES_TO_RETAIN
+SEQUENCE_MOD = 1 << 31  # sequences are int32 >= 0: after 2^31 - 1 comes 0
+
+
+def increment_sequence(sequence: int, increment: int) -> int:
+    """`DefaultRecordBatch.incrementSequence`: sequence + increment, wrapping at 2^31."""
+    return (sequence + increment) % SEQUENCE_MOD
+
+
+class BatchMetadata(NamedTuple):
+    """One appended batch of a producer: its sequence range and its offsets. Immutable."""
+
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+
+
+class ProducerEntry:
+    """One producer id on one partition: its current `epoch` and its last batches, oldest
+    first, at most NUM_BATCHES_TO_RETAIN, all of that epoch, their sequences and offsets
+    increasing. Not thread-safe."""
+
+    __slots__ = ("epoch", "batches")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.batches: deque[BatchMetadata] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+
+    def find(self, first_seq: int, last_seq: int) -> BatchMetadata | None:
+        for batch in self.batches:
+            if batch.first_seq == first_seq and batch.last_seq == last_seq:
+                return batch
+        return None
+
+    def __repr__(self) -> str:
+        return f"ProducerEntry(epoch={self.epoch}, batches={list(self.batches)})"
+
+
+class ProducerState:
+    """The producer entries of one partition, by producer id (Kafka's ProducerStateManager).
+
+    Invariants: each entry holds only batches of its epoch, at most NUM_BATCHES_TO_RETAIN, the
+    ones appended last (in offset order); `check` changes nothing, `record` is called once per
+    appended idempotent batch, after its append. Not thread-safe: the partition's caller
+    serialises requests.
+    """
+
+    def __init__(self, bugs: BugSet) -> None:
+        self.bugs = bugs
+        self.producers: dict[int, ProducerEntry] = {}
+
+    def check(self, pid: int, epoch: int, first_seq: int, count: int) -> BatchMetadata | None:
+        """The retained batch this one repeats (a duplicate: append nothing, answer its
+        offsets), or None: a new batch, in sequence, to append. Raises InvalidProducerEpochError
+        or OutOfOrderSequenceError (or, under dedup_last_sequence_only, DuplicateSequenceError)
+        and changes nothing."""
+        entry = self.producers.get(pid)
+        if entry is None:
+            return None  # unknown producer: any sequence (Kafka's NO_PRODUCER_EPOCH case)
+        if epoch < entry.epoch:
+            raise InvalidProducerEpochError(pid, epoch, entry.epoch)
+        if epoch > entry.epoch:
+            if first_seq != 0:
+                raise OutOfOrderSequenceError(pid, epoch, 0, first_seq)
+            return None
+        expected = increment_sequence(entry.batches[-1].last_seq, 1) if entry.batches else 0
+        if first_seq == expected:
+            return None
+        if first_seq < expected and self.bugs.dedup_last_sequence_only:
+            # Tansu 0.6 (`idempotent_sequence_check`): one expected sequence per producer and
+            # partition, no window of batches; a lower one is DUPLICATE_SEQUENCE_NUMBER, with
+            # no offsets to answer it with.
+            raise DuplicateSequenceError(pid, epoch, expected, first_seq)
+        duplicate = entry.find(first_seq, increment_sequence(first_seq, count - 1))
+        if duplicate is None:
+            raise OutOfOrderSequenceError(pid, epoch, expected, first_seq)
+        return duplicate
+
+    def record(self, pid: int, epoch: int, first_seq: int, first: int, last: int) -> None:
+        """An idempotent batch of records `first..last` was appended (or is replayed)."""
+        entry = self.producers.get(pid)
+        if entry is None:
+            entry = self.producers[pid] = ProducerEntry(epoch)
+        elif entry.epoch != epoch:  # maybeUpdateProducerEpoch: a new epoch clears the window
+            entry.epoch = epoch
+            entry.batches.clear()
+        last_seq = increment_sequence(first_seq, last - first)
+        entry.batches.append(BatchMetadata(first_seq, last_seq, first, last))
+
+    def replay(self, ids: np.ndarray, epochs: np.ndarray, seqs: np.ndarray, base: int) -> None:
+        """Rebuild from the producer columns of records at offsets base, base+1, ... (a
+        segment's, in offset order): each run of records with the same fields is one batch.
+        Only each producer's last NUM_BATCHES_TO_RETAIN batches here reach `record`, so a
+        segment of millions of batches costs a few numpy passes."""
+        if not len(ids) or (ids < 0).all():
+            return
+        change = (ids[1:] != ids[:-1]) | (epochs[1:] != epochs[:-1]) | (seqs[1:] != seqs[:-1])
+        starts = np.concatenate(([0], np.flatnonzero(change) + 1))
+        ends = np.concatenate((starts[1:], [len(ids)])) - 1
+        run_ids = ids[starts]
+        runs = np.flatnonzero(run_ids >= 0)
+        # The last NUM_BATCHES_TO_RETAIN runs of each producer id, kept in offset order.
+        order = runs[np.lexsort((runs, run_ids[runs]))]
+        grouped = run_ids[order]
+        rank_from_end = _rank_from_end(grouped)
+        keep = np.sort(order[rank_from_end < NUM_BATCHES_TO_RETAIN])
+        for i in keep.tolist():
+            s = int(starts[i])
+            self.record(int(ids[s]), int(epochs[s]), int(seqs[s]), base + s, base + int(ends[i]))
+
+    def __len__(self) -> int:
+        return len(self.producers)
+
+
+def _rank_from_end(grouped: np.ndarray) -> np.ndarray:
+    """For a sorted array of group keys, each element's position counted from its group's end
+    (the last of a group: 0)."""
+    n = len(grouped)
+    if not n:
+        return np.empty(0, dtype=np.int64)
+    boundaries = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
+    group_ends = np.concatenate((boundaries, [n])) - 1
+    sizes = np.diff(np.concatenate(([0], boundaries, [n])))
+    return np.repeat(group_ends, sizes) - np.arange(n)
