@@ -21,12 +21,6 @@ from chronik_lab.wire.faultrun import record_faults
 from chronik_lab.wire.nemesis import BrokerUnreachableError
 
 pytestmark = pytest.mark.slow
-NEEDS_DELIVERY = pytest.mark.xfail(
-    strict=True,
-    reason="needs branch `delivery` (PRODUCE_API.md): until its idempotent producer and "
-    "write-ahead log land, the lab's server appends a retried idempotent batch twice and a "
-    "kill -9 loses acknowledged records not yet flushed",
-)
 LOST_ACK = "drop-response:api=produce,at=3"
 
 
@@ -56,7 +50,6 @@ def test_a_lost_ack_without_idempotence_is_a_duplicate_at_a_new_offset_blamed_on
     assert nemesis["f"].tolist() == ["drop-response"] and nemesis["time"].notna().all()
 
 
-@NEEDS_DELIVERY
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka", "aiokafka"])
 def test_an_idempotent_producer_leaves_no_duplicate_after_a_lost_ack(client):
     rec = _lost_ack_run(client, idempotence=True)
@@ -74,7 +67,6 @@ def test_an_ack_lost_by_aiokafka_is_info_and_blamed_on_the_fault():
     assert _check(rec).ok
 
 
-@NEEDS_DELIVERY
 def test_kill_and_restart_of_chronik_lab_serve_loses_no_acknowledged_record(tmp_path):
     port = free_port()
     # No flush during the run: only the write-ahead log keeps what was acknowledged.

@@ -15,11 +15,6 @@ import pytest
 from chronik_lab.notebook.params import ParameterError
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_faults.ipynb"
-NEEDS_DELIVERY = pytest.mark.xfail(
-    strict=True,
-    reason="needs branch `delivery` (PRODUCE_API.md): until its idempotent producer lands the "
-    "lab's server appends a retried idempotent batch twice",
-)
 
 
 def test_stored_clean_with_one_documented_parameters_cell_and_a_weight():
@@ -89,7 +84,6 @@ def test_without_idempotence_the_lost_ack_is_a_duplicate_caused_by_the_drop(real
     assert {c["cause"] for c in off["causes"]} == {"drop-response"}
 
 
-@NEEDS_DELIVERY
 def test_with_idempotence_the_same_lost_ack_leaves_no_duplicate(real_report):
     on = _summary(real_report)["versions"]["kafka-python, idempotence on"]
     assert on["faults"] == 1 and on["counts"]["duplicate"] == 0 and on["ok"]
