@@ -30,7 +30,7 @@ from typing import IO
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.wire.faults import FaultSpec, parse_faults
-from chronik_lab.wire.proxy import FaultEvent, parse_address
+from chronik_lab.wire.links import FaultEvent, parse_address
 
 __all__ = ["BrokerProcess", "BrokerUnreachableError", "Nemesis"]
 

@@ -24,21 +24,30 @@ import contextlib
 import itertools
 import logging
 import random
-import socket
 import struct
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.wire import addresses
-from chronik_lab.wire.faults import FaultSpec, api_name, parse_faults
+from chronik_lab.wire.faults import FaultSpec, parse_faults
+from chronik_lab.wire.links import (
+    FaultEvent,
+    Link,
+    Slot,
+    abort,
+    byte_faults,
+    parse_address,
+    read_frame,
+    write_frame,
+)
 from chronik_lab.wire.protocol import MAX_FRAME_BYTES
 
+# FaultEvent and parse_address live in links.py (one connection's machinery); exported here too.
 __all__ = ["FaultEvent", "Proxy", "ProxyError", "parse_address", "proxy"]
 
 log = logging.getLogger("chronik_lab.wire.proxy")
@@ -55,50 +64,6 @@ _PRODUCE = 0
 
 class ProxyError(ChronikLabError):
     """The proxy could not start (a bad upstream address, a port taken)."""
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    """One fault applied: `time_s` since the proxy's origin; `action` says what was done."""
-
-    time_s: float
-    kind: str
-    action: str
-    connection: int | None = None
-    api_key: int | None = None
-    correlation_id: int | None = None
-    spec: str = ""
-
-    @property
-    def api(self) -> str | None:
-        return None if self.api_key is None else api_name(self.api_key)
-
-
-@dataclass(eq=False)
-class _Slot:
-    """A request that awaits its answer, in the client's order."""
-
-    api_key: int
-    version: int
-    correlation_id: int
-    fate: FaultSpec | None = None  # drop-response or reset-after
-    delay_ms: int = 0
-    answer: bytes | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass(eq=False)
-class _Link:
-    """One client connection and its upstream connection."""
-
-    id: int
-    client: asyncio.StreamWriter
-    upstream: asyncio.StreamWriter | None = None
-    slots: deque[_Slot] = field(default_factory=deque)
-    by_id: dict[int, _Slot] = field(default_factory=dict)
-    queued: asyncio.Event = field(default_factory=asyncio.Event)
-    to_upstream: asyncio.Lock = field(default_factory=asyncio.Lock)
-    held: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
 class Proxy:
@@ -136,7 +101,7 @@ class Proxy:
         self._healed = False
         self._routes: dict[tuple[str, int], int] = {}  # upstream address -> our port
         self._servers: list[asyncio.base_events.Server] = []
-        self._links: dict[int, _Link] = {}
+        self._links: dict[int, Link] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -221,9 +186,9 @@ class Proxy:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for link in list(self._links.values()):
-                _abort(link.client, reset=False)
+                abort(link.client, reset=False)
                 if link.upstream is not None:
-                    _abort(link.upstream, reset=False)
+                    abort(link.upstream, reset=False)
             # A transport closes its socket on a later turn of the loop: give it those turns
             # before the loop closes, or clients would see their connections stay open.
             await asyncio.sleep(0.01)
@@ -247,8 +212,8 @@ class Proxy:
                 if not self._healed and trigger.due(self.now_s() * 1000):
                     self._blackhole(trigger.spec)
 
-    def _event(self, kind: str, action: str, link: _Link | None = None,
-               slot: _Slot | None = None, spec: FaultSpec | None = None) -> None:  # fmt: skip
+    def _event(self, kind: str, action: str, link: Link | None = None,
+               slot: Slot | None = None, spec: FaultSpec | None = None) -> None:  # fmt: skip
         event = FaultEvent(
             round(self.now_s(), 6), kind, action, None if link is None else link.id,
             None if slot is None else slot.api_key, None if slot is None else slot.correlation_id,
@@ -270,7 +235,7 @@ class Proxy:
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     upstream: tuple[str, int]) -> None:  # fmt: skip
-        link = _Link(next(self._ids), writer)
+        link = Link(next(self._ids), writer)
         self._links[link.id] = link
         tasks: list[asyncio.Task[Any]] = []
         try:
@@ -292,31 +257,20 @@ class Proxy:
                 task.cancel()
             await asyncio.gather(*tasks, *link.held, return_exceptions=True)
             self._links.pop(link.id, None)
-            _abort(writer, reset=False)
+            abort(writer, reset=False)
             if link.upstream is not None:
-                _abort(link.upstream, reset=False)
+                abort(link.upstream, reset=False)
 
-    async def _read_frame(self, reader: asyncio.StreamReader) -> bytes | None:
-        """One frame without its size; None at end of stream or on a frame above the cap."""
-        try:
-            size = int.from_bytes(await reader.readexactly(4), "big", signed=True)
-            if not 8 <= size <= self.max_frame_bytes:
-                log.warning("closing a connection: a frame of %d bytes", size)
-                return None
-            return await reader.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
-
-    async def _requests(self, link: _Link, reader: asyncio.StreamReader) -> None:
-        while (frame := await self._read_frame(reader)) is not None:
+    async def _requests(self, link: Link, reader: asyncio.StreamReader) -> None:
+        while (frame := await read_frame(reader, self.max_frame_bytes)) is not None:
             await self._open.wait()
             api_key, version, correlation_id = struct.unpack_from(">hhi", frame)
-            slot = _Slot(api_key, version, correlation_id)
+            slot = Slot(api_key, version, correlation_id)
             fired = self._fired(api_key)
             if any(s.kind == "reset-before" for s in fired):
                 spec = next(s for s in fired if s.kind == "reset-before")
                 self._event("reset-before", "reset the client's connection", link, slot, spec)
-                _abort(link.client, reset=True)
+                abort(link.client, reset=True)
                 return
             self.requests[api_key] += 1
             if not (api_key == _PRODUCE and addresses.produce_acks(frame) == 0):
@@ -342,7 +296,7 @@ class Proxy:
             if t.spec.family == "request" and not t.spec.timed and t.fires(now_ms, api_key)
         ]
 
-    def _mark(self, link: _Link, slot: _Slot, fired: list[FaultSpec]) -> int:
+    def _mark(self, link: Link, slot: Slot, fired: list[FaultSpec]) -> int:
         """Give `slot` the fate the faults that fired decide; the ms to hold the request."""
         hold = 0
         for spec in fired:
@@ -357,12 +311,13 @@ class Proxy:
                 self._blackhole(spec)
         return hold
 
-    async def _forward_later(self, link: _Link, frame: bytes, ms: int) -> None:
+    async def _forward_later(self, link: Link, frame: bytes, ms: int) -> None:
         await asyncio.sleep(ms / 1000)
-        await self._write(link.upstream, frame, "request", frame_api(frame), link.to_upstream)
+        (api_key,) = struct.unpack_from(">h", frame)
+        await self._write(link.upstream, frame, "request", api_key, link.to_upstream)
 
-    async def _answers_in(self, link: _Link, reader: asyncio.StreamReader) -> None:
-        while (frame := await self._read_frame(reader)) is not None:
+    async def _answers_in(self, link: Link, reader: asyncio.StreamReader) -> None:
+        while (frame := await read_frame(reader, self.max_frame_bytes)) is not None:
             (correlation_id,) = struct.unpack_from(">i", frame)
             slot = link.by_id.pop(correlation_id, None)
             if slot is None:
@@ -373,7 +328,7 @@ class Proxy:
             slot.answer = frame
             slot.ready.set()
 
-    async def _readdress(self, slot: _Slot, frame: bytes) -> bytes:
+    async def _readdress(self, slot: Slot, frame: bytes) -> bytes:
         try:
             found = addresses.addresses(slot.api_key, slot.version, frame)
         except (addresses.BodyError, struct.error) as exc:
@@ -383,7 +338,7 @@ class Proxy:
         ports = {(a.host, a.port): await self._listen((a.host, a.port)) for a in found}
         return addresses.rewrite(frame, found, lambda h, p: (self.host, ports[(h, p)]))
 
-    async def _answers_out(self, link: _Link) -> None:
+    async def _answers_out(self, link: Link) -> None:
         lock = asyncio.Lock()
         while True:
             while not link.slots:
@@ -398,7 +353,7 @@ class Proxy:
             if slot.fate is not None:
                 self._event("reset-after", "reset the client's connection instead of "
                             "answering", link, slot, slot.fate)  # fmt: skip
-                _abort(link.client, reset=True)
+                abort(link.client, reset=True)
                 return
             if slot.delay_ms:
                 self._event("delay", f"held the answer {slot.delay_ms} ms", link, slot)
@@ -408,33 +363,8 @@ class Proxy:
 
     async def _write(self, writer: asyncio.StreamWriter | None, frame: bytes, direction: str,
                      api_key: int, lock: asyncio.Lock) -> None:  # fmt: skip
-        """Write one frame with its size, through the byte faults that apply."""
-        if writer is None:
-            return
-        data = struct.pack(">i", len(frame)) + frame
-        faults = [] if self._healed else self._byte_faults(direction, api_key)
-        async with lock:
-            for spec in faults:
-                if spec.kind == "latency":
-                    jitter = spec.jitter * (2 * self._rng.random() - 1)
-                    await asyncio.sleep(max(0.0, spec.ms + jitter) / 1000)
-            sliced = next((s for s in faults if s.kind == "slice"), None)
-            step = sliced.bytes if sliced is not None else len(data)
-            for start in range(0, len(data), step):
-                writer.write(data[start : start + step])
-                await writer.drain()
-                if sliced is not None and sliced.ms:
-                    await asyncio.sleep(sliced.ms / 1000)
-            for spec in faults:
-                if spec.kind == "bandwidth":
-                    await asyncio.sleep(len(data) / (spec.rate * 1024))
-
-    def _byte_faults(self, direction: str, api_key: int) -> list[FaultSpec]:
-        return [
-            s
-            for s in self.faults
-            if s.family == "byte" and s.on in (direction, "both") and s.api in (None, api_key)
-        ]
+        faults = [] if self._healed else byte_faults(self.faults, direction, api_key)
+        await write_frame(writer, frame, faults, lock, self._rng)
 
     def _blackhole(self, spec: FaultSpec) -> None:
         if not self._open.is_set():
@@ -446,30 +376,9 @@ class Proxy:
     def _end_blackhole(self, spec: FaultSpec) -> None:
         if spec.then == "reset" and not self._open.is_set():
             for link in list(self._links.values()):
-                _abort(link.client, reset=True)
+                abort(link.client, reset=True)
         self._open.set()
         self._event("blackhole-end", f"released after {spec.ms} ms ({spec.then})", spec=spec)
-
-
-def frame_api(frame: bytes) -> int:
-    return struct.unpack_from(">h", frame)[0]
-
-
-def _abort(writer: asyncio.StreamWriter, reset: bool) -> None:
-    """Close a connection; `reset`: with a TCP RST (SO_LINGER 0), as a crashed peer would."""
-    sock = writer.get_extra_info("socket")
-    if reset and sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort() if reset else writer.close()
-
-
-def parse_address(text: object, what: str) -> tuple[str, int]:
-    if isinstance(text, str) and ":" in text:
-        host, _, port = text.rpartition(":")
-        if host and port.isdigit() and 0 < int(port) <= 65535:
-            return host.strip("[]"), int(port)
-    raise InvalidArgumentError(f"{what} must be HOST:PORT, not {text!r}")
 
 
 def proxy(upstream: str, faults: Iterable[str | FaultSpec] = (), seed: int = 0,
