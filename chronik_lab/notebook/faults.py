@@ -21,7 +21,16 @@ from chronik_lab.wire import blame, serve
 from chronik_lab.wire.configs import idempotence_config
 from chronik_lab.wire.faultrun import FaultRecording, record_faults
 
-__all__ = ["FaultRun", "causes", "orders_cells", "record", "summary", "timeline", "verdict"]
+__all__ = [
+    "FaultRun",
+    "anomalous_partitions",
+    "causes",
+    "orders_cells",
+    "record",
+    "summary",
+    "timeline",
+    "verdict",
+]
 
 EMBEDDED = "embedded"
 ANSWER_TIMEOUT_MS = 1000
@@ -112,6 +121,11 @@ def timeline(run: FaultRun) -> dict[str, pd.DataFrame]:
     frame = pd.DataFrame(rows, columns=["time_s", "type", "message_id", "cause"])
     return {"sent": rec.sent, "received": rec.received, "intervals": intervals,
             "anomalies": frame}  # fmt: skip
+
+
+def anomalous_partitions(run: FaultRun) -> list[int]:
+    """The partitions where the checker found an anomaly, in order."""
+    return sorted({int(p) for p in run.report.anomalies["partition"].dropna()})
 
 
 def orders_cells(run: FaultRun, partition: int = 0) -> pd.DataFrame:
