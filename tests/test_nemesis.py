@@ -93,7 +93,9 @@ def test_the_nemesis_kills_restarts_pauses_resumes_on_schedule_and_heals():
     port = free_port()
     with BrokerProcess(listener_cmd(port), f"127.0.0.1:{port}") as broker:
         nemesis = Nemesis(broker, ["kill:at=100ms,ms=100", "pause:at=300ms,ms=100"]).start()
-        time.sleep(1.5)
+        deadline = time.monotonic() + 20  # a restart waits for the listener: slow on a busy host
+        while len(nemesis.events) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         nemesis.heal()
         kinds = [e.kind for e in nemesis.events]
         assert kinds[:4] in (["kill", "restart", "pause", "resume"],
