@@ -20,6 +20,11 @@ LISTENER = (
 )
 
 
+def living() -> set[int]:
+    """The pids of this process's living descendants now (pass to `children` after)."""
+    return _living()
+
+
 def free_port() -> int:
     """A port nothing listens on now (the kernel's pick for port 0, released at once)."""
     with socket.socket() as s:
@@ -37,7 +42,17 @@ def chronik_serve_cmd(port: int, data_dir: str, *flags: str) -> list[str]:
             "--data-dir", data_dir, "--partitions", "1", *flags]  # fmt: skip
 
 
-def children() -> list[psutil.Process]:
-    """This process's living descendants (a test must leave none behind)."""
-    return [p for p in psutil.Process(os.getpid()).children(recursive=True)
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+def _living() -> set[int]:
+    return {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}  # fmt: skip
+
+
+# The descendants alive when this module was imported (a session's browser or kernels under
+# pytest-xdist belong to other tests): `children()` leaves them out.
+_BEFORE = _living()
+
+
+def children(before: set[int] | None = None) -> list[int]:
+    """This process's living descendants started since `before` (default: this module's import);
+    a test must leave none behind."""
+    return sorted(_living() - (_BEFORE if before is None else before))

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from faulty import children, chronik_serve_cmd, free_port
+from faulty import children, chronik_serve_cmd, free_port, living
 
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
@@ -68,6 +68,7 @@ def test_an_ack_lost_by_aiokafka_is_info_and_blamed_on_the_fault():
 
 
 def test_kill_and_restart_of_chronik_lab_serve_loses_no_acknowledged_record(tmp_path):
+    before = living()
     port = free_port()
     # No flush during the run: only the write-ahead log keeps what was acknowledged.
     serve = chronik_serve_cmd(port, str(tmp_path / "data"), "--flush-batches", "100000")
@@ -83,7 +84,7 @@ def test_kill_and_restart_of_chronik_lab_serve_loses_no_acknowledged_record(tmp_
     assert blame.info_sends(rec)["cause"].notna().all()  # no info send unexplained
     counts = _check(rec).counts
     assert counts["lost-write"] == counts["unseen"] == counts["inconsistent-offsets"] == 0
-    assert not children()
+    assert not children(before)
 
 
 SPEC_MAKERS = [
@@ -110,6 +111,7 @@ BOUND_S = 90
 def test_a_fuzzed_fault_schedule_never_hangs_leaves_nothing_and_gives_a_checkable_history(
     seed, tmp_path
 ):
+    before = living()
     r = random.Random(seed)
     faults = [maker(r) for maker in r.sample(SPEC_MAKERS, r.randint(1, 3))]
     client = r.choice(["kafka-python", "confluent-kafka", "aiokafka"])
@@ -133,7 +135,7 @@ def test_a_fuzzed_fault_schedule_never_hangs_leaves_nothing_and_gives_a_checkabl
     assert set(rec.sent["type"]) <= {"ok", "info", "fail"}
     _check(rec)  # reads, whatever it finds
     assert cl.read_history(tmp_path / "history.parquet") is not None
-    assert not children()
+    assert not children(before)
     deadline = time.monotonic() + 10
     while threading.active_count() > threads and time.monotonic() < deadline:
         time.sleep(0.1)

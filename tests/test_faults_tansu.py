@@ -5,7 +5,7 @@ Each test starts Tansu (memory storage) as a process through the recorder, which
 from __future__ import annotations
 
 import pytest
-from faulty import children, free_port
+from faulty import children, free_port, living
 
 import chronik_lab as cl
 from chronik_lab.wire import blame
@@ -29,13 +29,14 @@ def _tansu(port: int) -> list[str]:
 
 
 def _run(faults: list[str], idempotence: bool, client: str = "kafka-python"):
+    before = living()
     port = free_port()
     rec = record_faults(
         faults=faults, client=client, messages=60, seed=3,
         producer_config=idempotence_config(client, idempotence, 1000),
         broker_cmd=_tansu(port), broker_ready=f"127.0.0.1:{port}",
     )  # fmt: skip
-    assert not children()
+    assert not children(before)
     return rec, cl.check(rec.history)
 
 

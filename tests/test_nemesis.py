@@ -8,7 +8,7 @@ import time
 
 import psutil
 import pytest
-from faulty import children, free_port, listener_cmd
+from faulty import children, free_port, listener_cmd, living
 
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.wire.faults import FaultSpecError
@@ -27,6 +27,7 @@ def _stopped(pid: int, want: bool = True) -> bool:
 
 
 def test_start_waits_until_it_listens_and_stop_ends_the_whole_group():
+    before = living()
     port = free_port()
     # A wrapper shell whose child listens: the signals must reach the child too.
     cmd = ["sh", "-c", f'{sys.executable} -c "$0" {port} & wait', listener_cmd(port)[2]]
@@ -34,11 +35,12 @@ def test_start_waits_until_it_listens_and_stop_ends_the_whole_group():
         assert reachable(f"127.0.0.1:{port}", 0.5)
         group = psutil.Process(broker.process.pid).children(recursive=True)
         assert group
-    assert not children()
+    assert not children(before)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in group)
 
 
 def test_kill_leaves_it_down_and_start_brings_it_back_on_the_same_address():
+    before = living()
     port = free_port()
     with BrokerProcess(listener_cmd(port), f"127.0.0.1:{port}") as broker:
         first = broker.process.pid
@@ -47,17 +49,18 @@ def test_kill_leaves_it_down_and_start_brings_it_back_on_the_same_address():
         assert not reachable(f"127.0.0.1:{port}", 0.2)
         broker.start()
         assert broker.alive and broker.process.pid != first and broker.starts == 2
-    assert not children()
+    assert not children(before)
 
 
 def test_pause_stops_the_process_and_resume_continues_it():
+    before = living()
     port = free_port()
     with BrokerProcess(listener_cmd(port), f"127.0.0.1:{port}") as broker:
         broker.pause()
         assert _stopped(broker.process.pid)
         broker.resume()
         assert _stopped(broker.process.pid, want=False)
-    assert not children()
+    assert not children(before)
 
 
 def test_a_command_that_exits_is_unreachable_with_its_exit_code_and_last_line(tmp_path):
@@ -73,11 +76,12 @@ def test_a_command_that_exits_is_unreachable_with_its_exit_code_and_last_line(tm
 
 
 def test_a_command_listening_elsewhere_times_out_and_is_stopped():
+    before = living()
     port = free_port()
     broker = BrokerProcess(listener_cmd(free_port()), f"127.0.0.1:{port}", ready_timeout_s=1)
     with pytest.raises(BrokerUnreachableError, match="never became reachable within 1 s"):
         broker.start()
-    assert not broker.alive and not children()
+    assert not broker.alive and not children(before)
 
 
 def test_bad_commands_and_addresses_are_refused():
@@ -90,6 +94,7 @@ def test_bad_commands_and_addresses_are_refused():
 
 
 def test_the_nemesis_kills_restarts_pauses_resumes_on_schedule_and_heals():
+    before = living()
     port = free_port()
     with BrokerProcess(listener_cmd(port), f"127.0.0.1:{port}") as broker:
         nemesis = Nemesis(broker, ["kill:at=100ms,ms=100", "pause:at=300ms,ms=100"]).start()
@@ -102,7 +107,7 @@ def test_the_nemesis_kills_restarts_pauses_resumes_on_schedule_and_heals():
                              ["pause", "resume", "kill", "restart"])  # fmt: skip
         assert broker.alive and broker.starts == 2 and nemesis.error is None
         assert _stopped(broker.process.pid, want=False)
-    assert not children()
+    assert not children(before)
 
 
 def test_heal_during_a_pause_resumes_at_once():
