@@ -4,6 +4,7 @@ in the same run.
     .venv/bin/python benchmarks/bench_wire.py                   # everything below
     .venv/bin/python benchmarks/bench_wire.py --only runs       # the real-client runs only
     .venv/bin/python benchmarks/bench_wire.py --only throughput --records 100000 --rss-gb 0.1
+    .venv/bin/python benchmarks/bench_wire.py --only proxy      # the fault proxy's overhead
 
 Figures (issue 12, "Tests and figures"), all against `chronik-lab serve --bugs fixed` started
 as a separate process on 127.0.0.1:
@@ -18,6 +19,10 @@ as a separate process on 127.0.0.1:
   the confluent figures, no target;
 - rss: the server's peak RSS above its start while a 1 GB log (--rss-gb, 10 KB records) is
   produced and consumed back; target < 256 MB.
+- proxy: --proxy-records records of 100 B produced and consumed with confluent-kafka as above,
+  straight to the server and through the fault proxy (`cl.proxy`, no fault, in this process),
+  each on its own topic, the two sides taking turns, best of --repeat; target: through the
+  proxy <= 1.5x straight (issue 20);
 - runs: `cl.run(Scenario(messages=--run-messages, batch_sizes="auto", acks=-1, bugs=B,
   flush_batches=2), client=C)` for B in v0.7.5 and fixed and C in kafka-python, confluent-kafka
   and aiokafka (notebook 07's workload under `chronik-lab report -p messages 100000`), each beside
@@ -99,7 +104,9 @@ class Served:
             self.proc.wait()
 
 
-def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[int]]:
+def confluent_produce(
+    bootstrap: str, n: int, size: int, topic: str = TOPIC
+) -> tuple[float, list[int]]:
     from confluent_kafka import Producer
 
     sizes: list[int] = []  # messages per request are not visible; count per-batch offsets
@@ -124,7 +131,7 @@ def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[in
     for i in range(n):
         while True:
             try:
-                p.produce(TOPIC, value=value, partition=0, on_delivery=report)
+                p.produce(topic, value=value, partition=0, on_delivery=report)
                 break
             except BufferError:
                 p.poll(0.01)
@@ -137,7 +144,7 @@ def confluent_produce(bootstrap: str, n: int, size: int) -> tuple[float, list[in
     return elapsed, sizes
 
 
-def confluent_consume(bootstrap: str, n: int) -> float:
+def confluent_consume(bootstrap: str, n: int, topic: str = TOPIC) -> float:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer(
@@ -149,7 +156,7 @@ def confluent_consume(bootstrap: str, n: int) -> float:
             "max.partition.fetch.bytes": 1048576,
         }
     )
-    c.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     got, started = 0, time.perf_counter()
     deadline = started + 300
     expected = 0
@@ -309,9 +316,39 @@ def throughput(args: argparse.Namespace) -> None:
     )
 
 
+def proxy_overhead(records: int, repeat: int) -> None:
+    """confluent-kafka's produce + consume straight to the server and through the proxy."""
+    from chronik_lab.wire.proxy import proxy
+
+    best = {"direct": float("inf"), "proxy": float("inf")}
+    with tempfile.TemporaryDirectory(prefix="bench_wire-") as tmp:
+        server = Served(str(Path(tmp) / "proxy"))
+        try:
+            with proxy(server.bootstrap) as p:
+                for i in range(repeat):
+                    for side, bootstrap in (("direct", server.bootstrap), ("proxy", p.bootstrap)):
+                        topic = f"bench-{side}-{i}"
+                        produced, _ = confluent_produce(bootstrap, records, 100, topic)
+                        consumed = confluent_consume(bootstrap, records, topic)
+                        best[side] = min(best[side], produced + consumed)
+                        print(f"  {side:<7} round {i + 1}: produce {produced:.2f} s, "
+                              f"consume {consumed:.2f} s")  # fmt: skip
+                assert not p.events  # no fault was configured, none applied
+        finally:
+            server.stop()
+    ratio = best["proxy"] / best["direct"]
+    print(
+        f"proxy     {best['proxy']:>8.2f} s through the proxy, {best['direct']:.2f} s straight "
+        f"({records:,} x 100 B, produce + consume, best of {repeat}): {ratio:.2f}x  "
+        f"target <= 1.5x  {verdict(ratio <= 1.5)}"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["throughput", "runs"], help="one group of figures")
+    ap.add_argument("--only", choices=["throughput", "proxy", "runs"], help="one group of figures")
+    ap.add_argument("--proxy-records", type=int, default=300_000)
+    ap.add_argument("--repeat", type=int, default=2, help="proxy: rounds of each side")
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--kp-records", type=int, default=200_000)
     ap.add_argument("--rss-gb", type=float, default=1.0)
@@ -325,6 +362,8 @@ def main() -> int:
     ok = True
     if args.only in (None, "throughput"):
         throughput(args)
+    if args.only in (None, "proxy"):
+        proxy_overhead(args.proxy_records, args.repeat)
     if args.only in (None, "runs"):
         ok = client_runs(args.run_messages, args.clients.split(","))
     return 0 if ok else 1

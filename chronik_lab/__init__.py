@@ -32,7 +32,7 @@ from chronik_lab.sim.causes import explain, single_fixes
 from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
 from chronik_lab.sim.splits import seed_sizes
 from chronik_lab.sim.sweeps import sweep
-from chronik_lab.wire import serve
+from chronik_lab.wire import proxy, serve
 
 __version__ = "0.1.0"
 
@@ -76,6 +76,7 @@ __all__ = [
     "run_presets",
     "seed_sizes",
     "serve",
+    "proxy",
     "explain",
     "single_fixes",
     "sweep",

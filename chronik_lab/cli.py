@@ -766,9 +766,89 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
     )
 
 
+# The fault recorder's flags (issue 20): `record` runs under faults when any of them is given.
+def _fault_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--fault", "faults", multiple=True, metavar="SPEC",
+                     help="A fault, KIND[:key=value,...], e.g. drop-response:api=produce,every=20 "
+                     "or kill:every=2s (repeatable; `chronik-lab proxy --help` lists them)."),
+        click.option("--seed", type=BoundedInt(), default=0, show_default=True,
+                     help="Seeds the faults' p= draws."),
+        click.option("--producers", type=BoundedInt(), default=1, show_default=True,
+                     help="Producer threads (each its own client)."),
+        click.option("--consumers", type=BoundedInt(), default=None,
+                     help="Consumers polling while the producers send [1 under faults]."),
+        click.option("--producer-config", multiple=True, metavar="KEY=VALUE",
+                     help="A producer setting in the client's own names, e.g. "
+                     "enable_idempotence=true (kafka-python), enable.idempotence=true "
+                     "(confluent-kafka)."),
+        click.option("--consumer-config", multiple=True, metavar="KEY=VALUE",
+                     help="A consumer setting in the client's own names."),
+        click.option("--broker-cmd", metavar="COMMAND",
+                     help="Start the broker with this command (and stop it at the end): "
+                     "kill and pause faults act on it."),
+        click.option("--broker-ready", metavar="HOST:PORT",
+                     help="The address the started broker listens on (waited for at the start "
+                     "and after each restart); the default for --bootstrap."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _under_faults(flags: dict[str, Any]) -> bool:
+    return bool(
+        flags["faults"] or flags["producer_config"] or flags["consumer_config"]
+        or flags["broker_cmd"] or flags["producers"] != 1 or flags["consumers"] is not None
+    )  # fmt: skip
+
+
+def _record_under_faults(output: str, bootstrap: str | None, workload: dict[str, Any],
+                         flags: dict[str, Any]) -> None:  # fmt: skip
+    """`record` through the fault proxy (wire/faultrun.py): a history whatever the faults did;
+    only a broker that never became reachable is an error."""
+    import signal
+
+    from chronik_lab.wire.configs import parse_pairs
+    from chronik_lab.wire.faultrun import record_faults
+
+    if flags["broker_cmd"] and not (flags["broker_ready"] or bootstrap):
+        raise BadInput("--broker-cmd needs --broker-ready HOST:PORT (where the broker listens)")
+    # SIGTERM ends the run as Ctrl-C does: the broker the lab started is stopped, not orphaned.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        rec = record_faults(
+            bootstrap,
+            faults=list(flags["faults"]),
+            seed=flags["seed"],
+            producers=flags["producers"],
+            consumers=1 if flags["consumers"] is None else flags["consumers"],
+            producer_config=parse_pairs(flags["producer_config"], "--producer-config"),
+            consumer_config=parse_pairs(flags["consumer_config"], "--consumer-config"),
+            broker_cmd=flags["broker_cmd"],
+            broker_ready=flags["broker_ready"],
+            history_path=output,
+            **workload,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    kinds = rec.sent["type"].value_counts()
+    finals = rec.received[rec.received["final"]]
+    click.echo(
+        f"{len(rec.sent)} sent ({kinds.get('ok', 0)} ok, {kinds.get('info', 0)} info, "
+        f"{kinds.get('fail', 0)} fail), {len(rec.faults)} faults applied, "
+        f"{finals['message_id'].nunique()} distinct ids read back; history in {output}"
+    )
+    for note in rec.notes[:5]:
+        click.echo(f"note: {note}", err=True)
+
+
 @main.command()
-@click.option("--bootstrap", required=True, help="HOST:PORT of any Kafka-compatible broker.")
-@click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
+@click.option("--bootstrap", help="HOST:PORT of any Kafka-compatible broker.")
+@click.option(
+    "--topic",
+    help="Topic to write and read [chronik-test; under faults a fresh chronik-faults-<hex>].",
+)
 @click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
 @click.option(
     "--batch-sizes",
@@ -798,21 +878,74 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
     type=click.Path(dir_okay=False),
     help="History file (.parquet, .csv, .jsonl) for `chronik-lab check`.",
 )
+@_fault_options
 @_library_errors
-def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, output) -> None:
-    """Run the lab's workload through a real client against a broker; write its history."""
+def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, output,
+           **flags) -> None:  # fmt: skip
+    """Run the lab's workload through a real client against a broker; write its history.
+
+    With --fault, --broker-cmd, --producers, --consumers or a --producer-config /
+    --consumer-config, the workload runs through the fault proxy with the client's own retry
+    and idempotence settings, heals, reads everything back, and writes a history with the
+    faults as `nemesis` rows: a run that met faults is not an error."""
     from chronik_lab import wire
 
+    if bootstrap is None and not flags["broker_ready"]:
+        raise BadInput("give --bootstrap HOST:PORT (or --broker-cmd with --broker-ready)")
+    acks_value = -1 if acks == "all" else int(acks)
+    if _under_faults(flags):
+        workload = dict(topic=topic, messages=messages, acks=acks_value, client=client,
+                        partitions=partitions)  # fmt: skip
+        _record_under_faults(output, bootstrap, workload, flags)
+        return
     rec = wire.record_history(
         output,
         bootstrap,
-        topic=topic,
+        topic=topic or "chronik-test",
         messages=messages,
         batch_sizes=_record_sizes(batch_sizes, messages),
-        acks=-1 if acks == "all" else int(acks),
+        acks=acks_value,
         client=client,
         partitions=partitions,
     )
     if rec.partial:
         raise click.ClickException(f"partial history written to {output}: {rec.error}")
     click.echo(f"{len(rec.sent)} sent, {len(rec.received)} received; history in {output}")
+
+
+@main.command()
+@click.option("--upstream", required=True, help="HOST:PORT of the broker to stand in front of.")
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC", help="A fault (repeatable).")
+@click.option("--seed", type=BoundedInt(), default=0, show_default=True, help="Seeds p= draws.")
+@_library_errors
+def proxy(upstream, port, host, faults, seed) -> None:
+    """A Kafka-aware fault proxy in front of a broker, until Ctrl-C; prints each fault applied.
+
+    \b
+    A fault is KIND[:key=value,...]:
+      drop-response, reset-before, reset-after, delay (ms, on=request|response), blackhole (ms,
+      then=release|reset), latency (ms, jitter), bandwidth (rate KB/s), slice (bytes, ms);
+      when: api=NAME|NUMBER, at=N|3s, every=N|2s, for=1s, p=0.1, seed=N;
+      or a name: lost-ack, lost-acks, reset-produce (kill-restart needs record --broker-cmd).
+    e.g. --fault drop-response:api=produce,every=20 --fault delay:api=produce,ms=300,p=0.1"""
+    import time
+
+    from chronik_lab.wire.proxy import Proxy
+
+    def show(event: Any) -> None:
+        api = "" if event.api is None else f" {event.api} #{event.correlation_id}"
+        where = "" if event.connection is None else f" connection {event.connection}"
+        click.echo(f"{event.time_s:9.3f} s  {event.kind}{where}{api}: {event.action}")
+
+    p = Proxy(upstream, list(faults), seed, port=port, host=host, on_event=show)
+    p.start()
+    click.echo(f"chronik-lab proxy on {p.bootstrap} -> {upstream} ({len(p.faults)} faults)")
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        p.stop()

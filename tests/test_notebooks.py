@@ -89,8 +89,10 @@ def _assert_charts_are_svg(executed: Path) -> None:
 
 
 def test_every_notebook_is_listed():
-    # 00_start_here (interactive: its first cell picks a renderer) and the ones checked here
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == ["00_start_here", *NAMES]
+    # 00_start_here (interactive: its first cell picks a renderer), the ones checked here, and
+    # 08_faults (no Scenario parameters: tests/test_faults_notebook.py)
+    found = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert found == ["00_start_here", *NAMES, "08_faults"]
 
 
 @pytest.mark.parametrize("name", NAMES)

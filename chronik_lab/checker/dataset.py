@@ -256,4 +256,3 @@ def _record(line: bytes, number: int, path: Path) -> dict:
         raise HistoryError(f"cannot read history {path}: line {number} is a JSON {kind}, "
                            "not an object")  # fmt: skip
     return record
-

@@ -80,8 +80,12 @@ def check_on_dask(
         splits = client.map(_split, files, ds=ds, plan=plan, n=n, pure=False)
         checks = [
             client.submit(
-                _check, [client.submit(operator.getitem, s, k) for s in splits],
-                ds.dump, None if sink else sample, int_process, pure=False,
+                _check,
+                [client.submit(operator.getitem, s, k) for s in splits],
+                ds.dump,
+                None if sink else sample,
+                int_process,
+                pure=False,
             )  # fmt: skip
             for k in range(n)
         ]

@@ -30,9 +30,7 @@ def with_faults(out: pd.DataFrame, faults: pd.DataFrame, history) -> pd.DataFram
         fault_frame[name] = faults[name].to_numpy() if name in faults.columns else None
     where = np.flatnonzero((history["process"].astype(object) == NEMESIS).to_numpy(dtype=bool))
     keep = np.setdiff1d(np.arange(len(history)), where)
-    both = pd.concat(
-        [out.astype({"process": "str"}), fault_frame[out.columns]], ignore_index=True
-    )
+    both = pd.concat([out.astype({"process": "str"}), fault_frame[out.columns]], ignore_index=True)
     order = np.argsort(np.concatenate([keep, where]), kind="stable")
     both = both.iloc[order].reset_index(drop=True)
     both["f"] = pd.Categorical(both["f"].astype(str), categories=[*F_VALUES, *words])

@@ -267,6 +267,37 @@ def _client(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> Non
         raise NotebookError("must be the name of a Kafka client, e.g. 'kafka-python'")
 
 
+def _faults(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+    # 08_faults: fault specs, read by the wire's own parser (its message lists kinds and keys);
+    # process faults need a broker command, which a notebook does not start
+    from chronik_lab.wire.faults import parse_faults
+
+    if not isinstance(value, list):
+        raise NotebookError("must be a list of fault specs, e.g. ['drop-response:api=produce']")
+    parse_faults(value, families=("request", "byte"))
+
+
+def _idempotence(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+    settings = value if isinstance(value, list) else [value]
+    if not settings or not all(isinstance(v, bool) for v in settings):
+        raise NotebookError("must be true, false or a non-empty list of them")
+
+
+def _broker(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+    from chronik_lab.wire.proxy import parse_address
+
+    if value != "embedded":
+        try:
+            parse_address(value, "broker")
+        except ChronikLabError:
+            raise NotebookError("must be 'embedded' (the lab's own server) or HOST:PORT") from None
+
+
+def _seed(value: Any, values: Mapping[str, Any], base_dir: Path | None) -> None:
+    if not _is_int(value) or value < 0:
+        raise NotebookError(f"must be an int >= 0, not {value!r}")
+
+
 _RULES: dict[str, Callable[[Any, Mapping[str, Any], Path | None], None]] = {
     "messages": _scenario_field("messages"),
     "batch_sizes": _batch_sizes,
@@ -281,6 +312,10 @@ _RULES: dict[str, Callable[[Any, Mapping[str, Any], Path | None], None]] = {
     "observed_path": _observation,
     "summary_path": _text,
     "client": _client,
+    "faults": _faults,
+    "idempotence": _idempotence,
+    "broker": _broker,
+    "seed": _seed,
 }
 
 

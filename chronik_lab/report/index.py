@@ -179,7 +179,10 @@ def _workload(params: Mapping[str, Any]) -> str:
     if not params:
         return "the notebook's workload"
     parts = []
-    if "messages" in params:
+    if "messages" in params and "faults" in params:  # 08_faults: the client batches itself
+        faults = ", ".join(map(str, params["faults"] or [])) or "no fault"
+        parts.append(f"{_n(params['messages'])} messages through faults: {faults}")
+    elif "messages" in params:
         sizes = params.get("batch_sizes")
         if sizes is None:
             split = "one per request"

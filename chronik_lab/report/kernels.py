@@ -15,6 +15,7 @@ behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -29,6 +30,10 @@ __all__ = ["Kernels", "KernelsStoppedError", "execute_notebook"]
 # ipykernel warns on stderr about unencrypted local TCP at every start; the warning is noise in
 # a progress bar, and a real kernel failure still surfaces as a papermill error.
 _QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+# papermill's parameter regex warns "Unable to parse line" at any line holding two "=", as a
+# fault spec does ("drop-response:api=produce,at=3" as -p faults); the pre-flight reads
+# the parameters cell with ast instead (preflight.declared_parameters), so the warning is noise.
+logging.getLogger("papermill.translators").setLevel(logging.ERROR)
 
 
 class KernelsStoppedError(RuntimeError):

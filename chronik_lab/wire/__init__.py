@@ -21,8 +21,11 @@ _LAZY = {
     "record": "chronik_lab.wire.workload",
     "record_history": "chronik_lab.wire.workload",
     "run_with_client": "chronik_lab.wire.runs",
+    "FaultRecording": "chronik_lab.wire.faultrun",
+    "record_faults": "chronik_lab.wire.faultrun",
+    "Proxy": "chronik_lab.wire.proxy",
 }
-__all__ = ["CLIENTS", "serve", *_LAZY]
+__all__ = ["CLIENTS", "proxy", "serve", *_LAZY]
 
 
 def serve(bugs: Any = "fixed", port: int = 0, **options: Any) -> Any:
@@ -31,6 +34,14 @@ def serve(bugs: Any = "fixed", port: int = 0, **options: Any) -> Any:
     from chronik_lab.wire.server import serve as start
 
     return start(bugs=bugs, port=port, **options)
+
+
+def proxy(upstream: str, faults: Any = (), seed: int = 0, **options: Any) -> Any:
+    """Start the fault proxy (see `chronik_lab.wire.proxy`): `with cl.proxy(server.bootstrap,
+    faults=["drop-response:api=produce,every=20"]) as p: p.bootstrap, p.events`."""
+    from chronik_lab.wire.proxy import proxy as start
+
+    return start(upstream, faults, seed, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,40 +11,62 @@ is drained) and its sender drains one batch per partition into a produce request
 request in flight per broker. So `send_requests` hands over request i+1's batch without waiting
 for request i's answer -- it is built while request i is on the wire -- and collects answers in
 order.
+
+Under faults (`open_plain_producer`, `send`) the producer keeps aiokafka's own defaults
+(idempotence off) with only the lab's time bounds; `producer_config` / `consumer_config`
+(configs.py) override everything the driver sets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
+STOP_TIMEOUT_S = 5.0
 
 
 class AiokafkaClient:
     name = "aiokafka"
 
-    def __init__(self, bootstrap: str, check_crcs: bool = False) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        check_crcs: bool = False,
+        producer_config: dict[str, Any] | None = None,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
         import aiokafka  # noqa: F401
 
         self.bootstrap = bootstrap
         self.check_crcs = check_crcs
+        self.producer_config = dict(producer_config or {})
+        self.consumer_config = dict(consumer_config or {})
         self._loop = asyncio.new_event_loop()
         self._producer: Any = None
 
     def open_producer(self, acks: int) -> None:
+        self._start_producer(
+            acks, {"enable_idempotence": False, "max_batch_size": 16 * 1024 * 1024}
+        )
+
+    def open_plain_producer(self, acks: int) -> None:
+        """A producer on aiokafka's own defaults, bounded in time (see the module doc)."""
+        self._start_producer(acks, {"request_timeout_ms": 5_000})
+
+    def _start_producer(self, acks: int, settings: dict[str, Any]) -> None:
         from aiokafka import AIOKafkaProducer
 
         async def start() -> Any:
             p = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                acks="all" if acks == -1 else acks,
-                enable_idempotence=False,
-                max_batch_size=16 * 1024 * 1024,
-                request_timeout_ms=10_000,
+                **{"bootstrap_servers": self.bootstrap, "request_timeout_ms": 10_000}
+                | settings
+                | {"acks": "all" if acks == -1 else acks}
+                | self.producer_config
             )
             try:
                 await asyncio.wait_for(p.start(), CONNECT_TIMEOUT_MS / 1000)
@@ -71,6 +93,22 @@ class AiokafkaClient:
             lambda submitted: run(self._settle(*submitted, timeout_s)),
             window,
         )
+
+    def send(
+        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
+    ) -> list[Outcome]:
+        """Send (partition, value) messages the client's own way; what happened to each."""
+
+        async def go() -> list[Outcome]:
+            futures: list[Any] = []
+            for partition, value in messages:
+                try:
+                    futures.append(await self._producer.send(topic, value, partition=partition))
+                except Exception as exc:  # noqa: BLE001
+                    futures.append(exc)
+            return [await _outcome(f, timeout_s) for f in futures]
+
+        return self._loop.run_until_complete(go())
 
     async def _submit(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
@@ -115,21 +153,26 @@ class AiokafkaClient:
 
     def close_producer(self) -> None:
         if self._producer is not None:
-            self._loop.run_until_complete(self._producer.stop())
-            self._producer = None
+            producer, self._producer = self._producer, None
+            # stop() waits for batches still queued: bounded, as a broker may be gone
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S))
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         async def go() -> None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                check_crcs=self.check_crcs,
-                fetch_max_wait_ms=100,
-                request_timeout_ms=10_000,
+                **{
+                    "bootstrap_servers": self.bootstrap,
+                    "group_id": None,
+                    "enable_auto_commit": False,
+                    "auto_offset_reset": "earliest",
+                    "check_crcs": self.check_crcs,
+                    "fetch_max_wait_ms": 100,
+                    "request_timeout_ms": 10_000,
+                }
+                | self.consumer_config
             )
             await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_MS / 1000)
             try:
@@ -153,3 +196,15 @@ class AiokafkaClient:
     def close(self) -> None:
         self.close_producer()
         self._loop.close()
+
+
+async def _outcome(future: Any, timeout_s: float) -> Outcome:
+    """What one send's future ended as (the exception `send` raised, or its metadata)."""
+    try:
+        if isinstance(future, Exception):
+            raise future
+        meta = await asyncio.wait_for(future, timeout_s)
+    except Exception as exc:  # noqa: BLE001
+        return classify(exc)
+    offset = getattr(meta, "offset", -1)
+    return Outcome("ok", offset if offset is not None and offset >= 0 else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from chronik_lab.wire.outcomes import Outcome, classify
+from chronik_lab.wire.outcomes import Outcome, classify, kind_of_code
 
 CONNECT_TIMEOUT_MS = 5_000
 
@@ -19,12 +19,21 @@ CONNECT_TIMEOUT_MS = 5_000
 class ConfluentClient:
     name = "confluent-kafka"
 
-    def __init__(self, bootstrap: str, check_crcs: bool = False, **config: Any) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        check_crcs: bool = False,
+        producer_config: dict[str, Any] | None = None,
+        consumer_config: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> None:
         import confluent_kafka  # noqa: F401
 
         self.bootstrap = bootstrap
         self.check_crcs = check_crcs
         self.config = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000} | config
+        self.producer_config = dict(producer_config or {})
+        self.consumer_config = dict(consumer_config or {})
         self._producer: Any = None
 
     def open_producer(self, acks: int) -> None:
@@ -41,7 +50,15 @@ class ConfluentClient:
                 "batch.size": 16 * 1024 * 1024,
                 "message.timeout.ms": 40_000,
             }
+            | self.producer_config
         )
+
+    def open_plain_producer(self, acks: int) -> None:
+        """A producer on librdkafka's own defaults, bounded in time (see the module doc)."""
+        from confluent_kafka import Producer
+
+        bounds = {"socket.timeout.ms": 5_000, "message.timeout.ms": 30_000}
+        self._producer = Producer(self.config | bounds | {"acks": str(acks)} | self.producer_config)
 
     def send(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
@@ -55,9 +72,7 @@ class ConfluentClient:
                     ok = offset is not None and offset >= 0  # None: acks=0, never answered
                     results[index] = Outcome("ok", offset if ok else None)
                 else:
-                    code = err.code()
-                    kind = "fail" if code > 0 else "info"  # > 0: the broker's error code
-                    results[index] = Outcome(kind, None, str(err))
+                    results[index] = Outcome(kind_of_code(err.code()), None, str(err))
 
             return report
 
@@ -89,6 +104,7 @@ class ConfluentClient:
                 "fetch.wait.max.ms": 100,
                 "enable.partition.eof": False,
             }
+            | self.consumer_config
         )
         try:
             # Leaders known before assign(): otherwise librdkafka finds no leader for the

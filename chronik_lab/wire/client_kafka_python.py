@@ -17,6 +17,10 @@ is then one batch in one produce request, sent without waiting for the previous 
 `window` in flight on the connection (`max_in_flight_requests_per_connection`), answered in
 order. This reaches into the accumulator (`_accumulator`, `_sender`): kafka-python has no public
 way to end a batch but `flush()`, which waits for every answer.
+
+Under faults (`open_plain_producer`, `send`) the producer keeps kafka-python's own defaults
+(idempotence on and retries without end in kafka-python 3) with only the lab's time bounds, and
+`producer_config` / `consumer_config` (configs.py) override everything the driver sets.
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ class KafkaPythonClient:
     name = "kafka-python"
 
     def __init__(
-        self, bootstrap: str, api_version: tuple[int, ...] | None = None, check_crcs: bool = False
+        self,
+        bootstrap: str,
+        api_version: tuple[int, ...] | None = None,
+        check_crcs: bool = False,
+        producer_config: dict[str, Any] | None = None,
+        consumer_config: dict[str, Any] | None = None,
     ) -> None:
         import kafka  # noqa: F401  (fail here, with the client's own ImportError)
 
@@ -50,6 +59,8 @@ class KafkaPythonClient:
         if api_version is not None:
             self.common["api_version"] = tuple(api_version)
         self.check_crcs = check_crcs
+        self.producer_config = dict(producer_config or {})
+        self.consumer_config = dict(consumer_config or {})
         self._producer: Any = None
 
     def open_producer(self, acks: int, max_in_flight: int = MAX_IN_FLIGHT) -> None:
@@ -64,8 +75,31 @@ class KafkaPythonClient:
             max_request_size=64 * 1024 * 1024,  # never split a planned request's batches
             max_in_flight_requests_per_connection=max_in_flight,
             max_block_ms=CONNECT_TIMEOUT_MS,
-            **self.common,
+            **self.common | self.producer_config,
         )
+
+    def open_plain_producer(self, acks: int) -> None:
+        """A producer on kafka-python's own defaults, bounded in time (see the module doc)."""
+        from kafka import KafkaProducer
+
+        bounds = {"max_block_ms": 2 * CONNECT_TIMEOUT_MS, "request_timeout_ms": 5_000}
+        self._producer = KafkaProducer(acks=acks, **self.common | bounds | self.producer_config)
+
+    def send(
+        self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
+    ) -> list[Outcome]:
+        """Send (partition, value) messages the client's own way; what happened to each."""
+        return self._settle(self._futures(topic, messages), timeout_s)
+
+    def _futures(self, topic: str, messages: list[tuple[int, bytes]]) -> list[Any]:
+        """A future (or the exception send raised) per message."""
+        futures: list[Any] = []
+        for partition, value in messages:
+            try:
+                futures.append(self._producer.send(topic, value=value, partition=partition))
+            except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
+                futures.append(exc)
+        return futures
 
     def send_requests(
         self,
@@ -90,12 +124,7 @@ class KafkaPythonClient:
         send raised) per message."""
         from kafka import TopicPartition
 
-        futures: list[Any] = []
-        for partition, value in messages:
-            try:
-                futures.append(self._producer.send(topic, value=value, partition=partition))
-            except Exception as exc:  # noqa: BLE001 - every client error becomes an outcome
-                futures.append(exc)
+        futures = self._futures(topic, messages)
         accumulator = self._producer._accumulator
         closed = []
         for partition in sorted({p for p, _ in messages}):
@@ -147,7 +176,7 @@ class KafkaPythonClient:
             auto_offset_reset="earliest",
             check_crcs=self.check_crcs,
             fetch_max_wait_ms=100,
-            **self.common,
+            **self.common | self.consumer_config,
         )
         try:
             tps = [TopicPartition(topic, p) for p in range(partitions)]

@@ -36,15 +36,38 @@ def windowed(
         yield settle(pending.popleft())
 
 
+# Broker error codes that do not mean "not written" (Jepsen classifies them indeterminate): the
+# old leader may have appended before it stopped leading (KAFKA-13574), the broker gave up
+# waiting but may finish, replicas lagged after the append, the batch was appended by an
+# earlier try (a duplicate sequence), the disk failed somewhere in the write.
+INDETERMINATE_CODES = frozenset(
+    {
+        5,  # LEADER_NOT_AVAILABLE
+        6,  # NOT_LEADER_OR_FOLLOWER
+        7,  # REQUEST_TIMED_OUT
+        13,  # NETWORK_EXCEPTION
+        20,  # NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        46,  # DUPLICATE_SEQUENCE_NUMBER
+        56,  # KAFKA_STORAGE_ERROR
+    }
+)
+
+
+def kind_of_code(code: int) -> str:
+    """A Kafka error code as a send's type: a broker's refusal (a code above 0 not in
+    INDETERMINATE_CODES) is fail; anything else (client-local codes below 0, the unknown
+    server error -1, and the indeterminate ones) is info."""
+    return "fail" if code > 0 and code not in INDETERMINATE_CODES else "info"
+
+
 def classify(exc: BaseException) -> Outcome:
-    """A client exception as fail or info. A broker's error answer (a Kafka error code above 0:
-    kafka-python's BrokerResponseError, aiokafka's, librdkafka's broker codes) means the write
-    was refused: fail. Timeouts, lost connections and local errors leave it unknown: info."""
+    """A client exception as fail or info, as Jepsen does: a broker's error answer that means
+    the write was refused (kafka-python's BrokerResponseError, aiokafka's, librdkafka's broker
+    codes: `kind_of_code`) is fail. Timeouts, lost connections, local errors and the
+    indeterminate broker codes leave it unknown: info."""
     text = f"{type(exc).__name__}: {exc}"
     code = _broker_code(exc)
-    if code is not None and code > 0:
-        return Outcome("fail", None, text)
-    return Outcome("info", None, text)
+    return Outcome("info" if code is None else kind_of_code(code), None, text)
 
 
 def _broker_code(exc: BaseException) -> int | None:

@@ -144,7 +144,7 @@ def parse_request(frame: bytes) -> Request:
     try:
         pos = start + max(n, 0)
         if api.request.flexible_version_q(version):  # header v2: tagged fields follow
-            pos = _skip_tagged_fields(frame, pos)
+            pos = skip_tagged_fields(frame, pos)
         # The body alone: the library's header decoding copies the whole frame into a BytesIO
         # (record data included) to read a few bytes already read above.
         if api_key == PRODUCE:  # once per produce request: by hand (produce_codec.py)
@@ -188,18 +188,20 @@ def _is_group_id(field: Any) -> bool:
     return field._json.get("entityType") == "groupId"
 
 
-def _skip_tagged_fields(frame: bytes, pos: int) -> int:
-    count, pos = _uvarint(frame, pos)
+def skip_tagged_fields(frame: bytes, pos: int) -> int:
+    """The position after the tagged fields at `pos` (flexible versions' headers and structs);
+    FrameError (or IndexError at the frame's end) when they do not fit."""
+    count, pos = read_uvarint(frame, pos)
     for _ in range(count):
-        _, pos = _uvarint(frame, pos)  # the tag
-        size, pos = _uvarint(frame, pos)
+        _, pos = read_uvarint(frame, pos)  # the tag
+        size, pos = read_uvarint(frame, pos)
         pos += size
     if pos > len(frame):
-        raise FrameError("a request header's tagged fields run past the frame")
+        raise FrameError("tagged fields run past the frame")
     return pos
 
 
-def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
+def read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         b = buf[pos]
