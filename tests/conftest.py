@@ -112,7 +112,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def broker(data_dir: Path) -> Iterator[cl.Broker]:
-    """A fresh correct (v1.0) broker over `data_dir`, with the default configuration."""
+    """A fresh broker over `data_dir` with the default configuration: bugs="fixed", no bug
+    switch on (a correct Kafka-style log; "v1.0" keeps switches chronik never fixed)."""
     b = cl.Broker(data_dir)
     yield b
     b.close()

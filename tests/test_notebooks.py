@@ -348,7 +348,7 @@ def test_scaled_splits_keep_only_splits_with_no_empty_request():
             assert split is None or (sum(split) == n and min(split) >= 1 and split != [1] * n)
 
 
-# -- summary.py, which the notebooks call -------------------------------------------------
+# -- notebook/digest.py, which the notebooks call -----------------------------------------------
 
 
 def test_write_summary_with_empty_path_writes_nothing(tmp_path):
