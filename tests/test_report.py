@@ -227,11 +227,16 @@ def test_bad_values_are_one_problem_each_before_any_kernel_starts(tmp_path):
     chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
     with pytest.raises(ParameterError) as raised:
         build_report(tmp_path / "out", tmp_path / "nb", {"messages": "ten", "bugs": "v9"})
-    first = "messages = 'ten': must be an int >= 1, not 'ten' (in 01_chart)"
-    assert raised.value.problems[0] == first
-    assert raised.value.problems[1].startswith("bugs = 'v9': unknown bug or preset 'v9'")
-    assert raised.value.problems[1].endswith("(in 01_chart)")
-    assert len(raised.value.problems) == 2
+    messages, bugs = raised.value.problems
+    assert (messages.parameter, messages.value, messages.notebooks) == (
+        "messages",
+        "ten",
+        ("01_chart",),
+    )
+    assert str(messages) == "messages = 'ten': must be an int >= 1, not 'ten' (in 01_chart)"
+    assert (bugs.parameter, bugs.value) == ("bugs", "v9")
+    assert bugs.message.startswith("unknown bug or preset 'v9'")
+    assert str(bugs).endswith("(in 01_chart)")
     assert not (tmp_path / "out").exists()
 
 
