@@ -2,7 +2,8 @@
 
 aiokafka probes ApiVersions and checks record-batch CRCs by default, so it rejects chronik's
 IEEE CRC-32 batches (crc32_ieee_batches); check_crcs=False (this driver's default, like the
-others) skips the check. Each call runs the client on its own event loop in the calling thread.
+others) skips the check. Each call runs the client on its own event loop in the calling thread,
+made at the first call and closed by `close()` (the workload closes every driver it makes).
 
 Request boundaries: each planned request's messages go into one explicit batch per partition
 (`create_batch` / `send_batch`; aiokafka's `flush()` waits out linger_ms rather than sending at
@@ -32,8 +33,14 @@ class AiokafkaClient:
 
         self.bootstrap = bootstrap
         self.check_crcs = check_crcs
-        self._loop = asyncio.new_event_loop()
+        # The loop is made by the first run; a loop_factory keeps it out of the thread's
+        # current-loop slot, which the caller may be using.
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
         self._producer: Any = None
+
+    def _run(self, coroutine: Any) -> Any:
+        """Run `coroutine` to its end on this driver's event loop."""
+        return self._runner.run(coroutine)
 
     def open_producer(self, acks: int) -> None:
         from aiokafka import AIOKafkaProducer
@@ -53,7 +60,7 @@ class AiokafkaClient:
                 raise
             return p
 
-        self._producer = self._loop.run_until_complete(start())
+        self._producer = self._run(start())
 
     def send_requests(
         self,
@@ -64,11 +71,10 @@ class AiokafkaClient:
     ) -> Iterator[list[Outcome]]:
         """Send each request's (partition, value) messages as one batch per partition, up to
         `window` requests unanswered; yield each request's outcomes, in order."""
-        run = self._loop.run_until_complete
         yield from windowed(
             requests,
-            lambda messages: (len(messages), run(self._submit(topic, messages, timeout_s))),
-            lambda submitted: run(self._settle(*submitted, timeout_s)),
+            lambda messages: (len(messages), self._run(self._submit(topic, messages, timeout_s))),
+            lambda submitted: self._run(self._settle(*submitted, timeout_s)),
             window,
         )
 
@@ -115,7 +121,7 @@ class AiokafkaClient:
 
     def close_producer(self) -> None:
         if self._producer is not None:
-            self._loop.run_until_complete(self._producer.stop())
+            self._run(self._producer.stop())
             self._producer = None
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
@@ -131,8 +137,8 @@ class AiokafkaClient:
                 fetch_max_wait_ms=100,
                 request_timeout_ms=10_000,
             )
-            await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_MS / 1000)
             try:
+                await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_MS / 1000)
                 tps = [TopicPartition(topic, p) for p in range(partitions)]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
@@ -148,8 +154,12 @@ class AiokafkaClient:
             finally:
                 await consumer.stop()
 
-        self._loop.run_until_complete(go())
+        self._run(go())
 
     def close(self) -> None:
-        self.close_producer()
-        self._loop.close()
+        """Stop the producer if it runs, then close the event loop (its leftover tasks
+        cancelled, its executor shut down, as asyncio.run does); safe to call twice."""
+        try:
+            self.close_producer()
+        finally:
+            self._runner.close()

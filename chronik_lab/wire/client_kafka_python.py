@@ -17,6 +17,12 @@ is then one batch in one produce request, sent without waiting for the previous 
 `window` in flight on the connection (`max_in_flight_requests_per_connection`), answered in
 order. This reaches into the accumulator (`_accumulator`, `_sender`): kafka-python has no public
 way to end a batch but `flush()`, which waits for every answer.
+
+Two leaks of kafka-python 3.0.12 are closed here, so a `record` against a broker that is down
+leaves no socket open: KafkaProducer and KafkaConsumer make their network client (a wake-up
+socketpair; the consumer's I/O thread) before the bootstrap and drop it unclosed when the
+bootstrap fails (`_constructed` closes it), and a connect attempt that fails leaves its socket
+to the garbage collector (kafka/net/inet.py `sock_connect`; `_close_failed_connects`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class KafkaPythonClient:
     ) -> None:
         import kafka  # noqa: F401  (fail here, with the client's own ImportError)
 
+        _close_failed_connects()
         self.bootstrap = bootstrap
         self.common: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -55,7 +62,8 @@ class KafkaPythonClient:
     def open_producer(self, acks: int, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         from kafka import KafkaProducer
 
-        self._producer = KafkaProducer(
+        self._producer = _constructed(
+            KafkaProducer,
             acks=acks,
             retries=0,  # with no retry, requests in flight cannot be reordered
             enable_idempotence=False,
@@ -141,7 +149,8 @@ class KafkaPythonClient:
         (partition, offset, value) tuples of one poll."""
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(
+        consumer = _constructed(
+            KafkaConsumer,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -165,3 +174,44 @@ class KafkaPythonClient:
         finally:
             consumer.close()
             time.sleep(0)  # let the client's threads notice
+
+    def close(self) -> None:
+        self.close_producer()
+
+
+def _constructed(cls: Any, **config: Any) -> Any:
+    """`cls(**config)` (a KafkaProducer or KafkaConsumer); if the constructor raises, the
+    network client it made is closed before the error goes on (kafka-python does not)."""
+    made: list[Any] = []
+    make = cls.DEFAULT_CONFIG["kafka_client"]
+
+    def kafka_client(**configs: Any) -> Any:  # kafka-python's documented client factory hook
+        made.append(make(**configs))
+        return made[-1]
+
+    try:
+        return cls(kafka_client=kafka_client, **config)
+    except BaseException:
+        for client in made:
+            client.close()
+        raise
+
+
+def _close_failed_connects() -> None:
+    """Make kafka-python close the socket of a connect attempt that failed (refused, timed
+    out): its `sock_connect` raises and leaves the socket open. Once per process."""
+    from kafka.net.inet import KafkaNetSocket
+
+    connect = KafkaNetSocket.sock_connect
+    if getattr(connect, "closes_on_failure", False):
+        return
+
+    async def sock_connect(self: Any, net: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await connect(self, net, sock, *args, **kwargs)
+        except BaseException:
+            sock.close()
+            raise
+
+    sock_connect.closes_on_failure = True  # type: ignore[attr-defined]
+    KafkaNetSocket.sock_connect = sock_connect
