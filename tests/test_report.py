@@ -264,21 +264,21 @@ def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
         f"build_report({str(tmp_path / 'out')!r}, {str(tmp_path / 'nb')!r}, progress=False)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.1)
-        kernels = psutil.Process(proc.pid).children(recursive=True)
-        assert kernels
-        interrupted = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        stopped = time.monotonic() - interrupted
-    finally:
-        proc.kill()
-    assert b"KeyboardInterrupt" in proc.stderr.read()
+    with subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 120
+            while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+            kernels = psutil.Process(proc.pid).children(recursive=True)
+            assert kernels
+            interrupted = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+            stopped = time.monotonic() - interrupted
+        finally:
+            proc.kill()
+        assert b"KeyboardInterrupt" in proc.stderr.read()
     # the notebook sleeps 120 s: the report did not wait for it (2 s on a quiet machine; the
     # bound leaves room for a loaded one), and no kernel outlives it
     assert stopped < 15
