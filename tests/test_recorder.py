@@ -150,6 +150,7 @@ def workloads(draw) -> cl.Scenario:
     )
 
 
+@pytest.mark.slow  # the fixed scenarios above are the edit loop's check
 @given(scenario=workloads(), limit=st.integers(1, 80))
 def test_thinning_keeps_exact_states_on_random_workloads(scenario, limit):
     with pytest.MonkeyPatch.context() as m:
@@ -166,6 +167,7 @@ class _Unfingerprinted(Recorder):
         super()._observe(log, index, step)
 
 
+@pytest.mark.slow
 @given(scenario=workloads())
 def test_the_fingerprints_miss_no_change(scenario):
     with pytest.MonkeyPatch.context() as m:
