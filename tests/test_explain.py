@@ -4,7 +4,9 @@ and what notebook 05 says of an explanation (narrative, digest, the index's note
 from __future__ import annotations
 
 import contextlib
+import html
 import json
+import re
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -597,7 +599,9 @@ def test_explanation_says_what_the_version_under_investigation_gives(seed_explai
     assert "investigation" not in narrative.explanation(seed_explained)
 
 
-def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_observation):
+def test_explain_digest_carries_the_observations_own_numbers_and_workload(
+    seed_observation, tmp_path
+):
     observed = digest.read_observed(OBSERVED)
     scenario = cl.Scenario(**RECORDED["scenario"], bugs="v0.7.6")
     ranking = cl.explain(seed_observation, scenario)
@@ -615,14 +619,29 @@ def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_o
     }
     assert s["fixes_removing_duplication"] == []
     assert s["fixes_removing_loss"] == ["active_segment_invisible"]
+    # ...and the summary file the report reads keeps them, as plain JSON
     summary = digest.notebook_summary("05_explain", {"bugs": "v0.7.6"}, **s)
-    assert json.loads(json.dumps(digest._plain(summary))) == digest._plain(summary)
+    written = json.loads(digest.write_summary(tmp_path / "05.json", summary).read_text())
+    assert written.keys() == summary.keys()
+    assert (written["sent"], written["received"]) == (10, 20)
+    assert written["counts"] == {"duplicate": 10, "lost": 0}
+    assert written["workload"] == RECORDED["scenario"]
+    assert written["investigated"] == s["investigated"]
+    assert written["fixes_removing_loss"] == ["active_segment_invisible"]
+
+
+def _index_note(summary: dict) -> str:
+    """The note the report's index writes under an explain notebook's row for `summary`."""
+    from chronik_lab.report.index import render_index
+
+    page = render_index({"notebooks": [{"name": "05_explain", "status": "ok", "summary": summary}]})
+    [note] = re.findall(r'<tr class="note"><td></td><td colspan="6">(.*?)</td></tr>', page)
+    return html.unescape(note)
 
 
 def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
-    from chronik_lab.report.index import _explain_note
-
     s = {
+        "parameters": {"bugs": "v0.7.6", "observed_path": "../data/observed/seed.csv"},
         "workload": RECORDED["scenario"],
         "recorded_on": "v0.7.5",
         "not_applied": {"messages": 100000},
@@ -631,10 +650,10 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
         "fixes_removing_duplication": [],
         "fixes_removing_loss": ["active_segment_invisible"],
     }
-    note = _explain_note(s, "v0.7.6")
+    note = _index_note(s)
     assert note.startswith("what a consumer of chronik v0.7.5 received, not a run of this report")
     recorded = note.split("its own workload (as recorded): ")[1].split(" (messages=")[0]
-    assert recorded.startswith("10 messages") and "4+6" in recorded  # index._workload's words
+    assert recorded.startswith("10 messages") and "4+6" in recorded  # the index's words
     assert recorded.endswith("acks=-1, flush every 2 batches")
     assert "(messages=100000 does not apply)" in note
     assert "v0.7.6 on that workload: 6 received, 0 duplicated, 4 lost (not the observation)" in note
@@ -642,7 +661,7 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
     assert note.endswith(
         "single fixes (from v0.7.6) that remove the loss: active_segment_invisible"
     )
-    users = _explain_note({**s, "recorded_on": None, "not_applied": {}}, "v0.7.6")
+    users = _index_note({**s, "recorded_on": None, "not_applied": {}})
     assert users.startswith("what a consumer received") and "(as the parameters describe" in users
 
 
