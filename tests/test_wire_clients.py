@@ -178,6 +178,7 @@ def test_restart_with_a_data_dir_loses_nothing_and_repeats_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_broker_that_stops_mid_run_gives_a_partial_history():
+    threads = set(threading.enumerate())
     server = cl.serve(bugs="fixed", partitions=1)
     stopper = threading.Timer(1.0, server.stop)
     stopper.start()
@@ -193,6 +194,8 @@ def test_a_broker_that_stops_mid_run_gives_a_partial_history():
     assert (types == "ok").any() and (types != "ok").any()
     report = cl.check(rec.history)  # the checker reads a partial history as it is
     assert report.counts["duplicate"] == 0
+    # the client's threads (the producer's sender, whose close timed out) ended with the run
+    assert not [t for t in threading.enumerate() if t not in threads and t.is_alive()]
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "aiokafka"])

@@ -18,11 +18,13 @@ is then one batch in one produce request, sent without waiting for the previous 
 order. This reaches into the accumulator (`_accumulator`, `_sender`): kafka-python has no public
 way to end a batch but `flush()`, which waits for every answer.
 
-Two leaks of kafka-python 3.0.12 are closed here, so a `record` against a broker that is down
-leaves no socket open: KafkaProducer and KafkaConsumer make their network client (a wake-up
-socketpair; the consumer's I/O thread) before the bootstrap and drop it unclosed when the
-bootstrap fails (`_constructed` closes it), and a connect attempt that fails leaves its socket
-to the garbage collector (kafka/net/inet.py `sock_connect`; `_close_failed_connects`).
+Three leaks of kafka-python 3.0.12 are closed here, so a `record` against a broker that is down
+or goes away leaves no socket or thread behind: KafkaProducer and KafkaConsumer make their
+network client (a wake-up socketpair; the consumer's I/O thread) before the bootstrap and drop
+it unclosed when the bootstrap fails (`_constructed` closes it); a connect attempt that fails
+leaves its socket to the garbage collector (kafka/net/inet.py `sock_connect`;
+`_close_failed_connects`); and a producer's close() that times out raises before it stops its
+sender thread (`close_producer` aborts what is left).
 """
 
 from __future__ import annotations
@@ -140,9 +142,21 @@ class KafkaPythonClient:
         return out
 
     def close_producer(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=2)
-            self._producer = None
+        """Close the producer, waiting at most 2 s for answers; what is still unsent then is
+        dropped (the sends' outcomes are already recorded)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            producer.close(timeout=2)
+        except KafkaTimeoutError:
+            # kafka-python 3.0.12's close() raises when its flush times out, before it stops
+            # the sender thread (and its __del__ raises again): abort what is left, as its
+            # own close does when the sender outlives the timeout, and close for good.
+            producer._sender.force_close()
+            producer.close(timeout=2)
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         """Poll from earliest until `stop(records)` says enough; records are
