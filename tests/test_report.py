@@ -255,6 +255,7 @@ def test_notebooks_named_must_exist(tmp_path):
         build_report(tmp_path / "out", tmp_path, notebooks=["02_x"], progress=False)
 
 
+@pytest.mark.slow  # a process whose kernel starts, then is interrupted
 def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
     psutil = pytest.importorskip("psutil")
     (tmp_path / "nb").mkdir()
