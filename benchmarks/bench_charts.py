@@ -1,5 +1,5 @@
 """Chart figures on a million-record run, each against the same chart of the seed run; and
-what recording a run's history costs.
+what recording a run's snapshots costs.
 
     .venv/bin/python benchmarks/bench_charts.py                     # 1,000,000 messages
     .venv/bin/python benchmarks/bench_charts.py --messages 100000   # a quick run
@@ -57,13 +57,13 @@ def cpu_best(fns: list[Callable[[], object]], repeat: int) -> list[float]:
 
 def recorder_figures(messages: int, sizes: object, repeat: int) -> None:
     print(f"recorder: {messages:,} messages, best of {repeat} in turns, CPU time")
-    print(f"{'preset':<8} {'untraced':>9} {'cl.run':>8} ratio  stride  history rows")
+    print(f"{'preset':<8} {'untraced':>9} {'cl.run':>8} ratio  stride  snapshot rows")
     for preset in ("fixed", *VERSIONS):
         scenario = cl.Scenario(
             messages=messages, batch_sizes=sizes, acks=-1, bugs=preset, flush_batches=2
         )
         run = cl.run(scenario)
-        rows = len(run.buffer_history) + len(run.segment_history) + len(run.offsets_history)
+        rows = len(run.buffer_snapshots) + len(run.segment_snapshots) + len(run.offsets_snapshots)
         sides = [partial(received_ids, scenario), partial(cl.run, scenario)]
         bare, traced = cpu_best(sides, repeat)
         verdict = "ok" if traced <= RECORDER_TARGET * bare else "MISS"
@@ -114,8 +114,8 @@ def main() -> int:
     big = cl.run(scenario)
     print(
         f"run: {args.messages:,} messages, {len(big.received):,} received, "
-        f"{len(big.trace):,} trace steps, {len(big.buffer_history):,} buffer rows "
-        f"(history stride {big.snapshots_stride:,}) "
+        f"{len(big.trace):,} trace steps, {len(big.buffer_snapshots):,} buffer rows "
+        f"(snapshot stride {big.snapshots_stride:,}) "
         f"in {time.perf_counter() - started:.1f} s"
     )
     seed = cl.run(cl.SEED)

@@ -3,6 +3,7 @@
 from chronik_lab.bugs import BUGS, PRESETS, Bug
 from chronik_lab.checker.history import read_history, write_history
 from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport, LogReport, check, check_log
+from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.engine.fetch import FetchResult
@@ -23,7 +24,8 @@ from chronik_lab.errors import (
 )
 from chronik_lab.notebook.switchboard import Switchboard, switchboard
 from chronik_lab.sim.causes import explain, single_fixes
-from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets, seed_sizes
+from chronik_lab.sim.scenario import COMPAT, SEED, Run, Scenario, run, run_presets
+from chronik_lab.sim.splits import seed_sizes
 from chronik_lab.sim.sweeps import sweep
 from chronik_lab.wire import serve
 
@@ -43,6 +45,7 @@ __all__ = [
     "DataDirError",
     "DataDirLockedError",
     "FetchResult",
+    "HistoryWriter",
     "InvalidArgumentError",
     "InvalidTopicError",
     "LogReport",

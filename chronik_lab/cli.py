@@ -31,8 +31,9 @@ import yaml
 
 import chronik_lab as cl
 from chronik_lab.errors import ChronikLabError, one_line
-from chronik_lab.sim.scenario import AUTO, seed_sizes
-from chronik_lab.sim.sweeps import split_label
+from chronik_lab.sim.observations import read_observed, recorded_workload
+from chronik_lab.sim.splits import AUTO, seed_sizes, split_label
+from chronik_lab.wire import CLIENTS
 
 __all__ = ["main"]
 
@@ -62,8 +63,11 @@ INT64_MAX = 2**63 - 1
 PARAMETER_MAX_CHARS = 10_000
 PARAMETER_MAX_DEPTH = 8
 # What simulate prints of the long parts unless --full.
-RUNS_SHOWN = 12
+SPANS_SHOWN = 12
 ROWS_SHOWN = 20
+# check: anomalies of each type the report keeps, and the longest line printed.
+SAMPLE_KEPT = 1_000
+LINE_MAX = 2_000
 
 
 class BadInput(click.ClickException):
@@ -333,13 +337,20 @@ def _scenario_options(with_bugs: bool = True) -> Callable[..., Any]:
 
 def scenario_from_flags(**flags: Any) -> cl.Scenario:
     """The seed scenario (cl.SEED) with the given flags replacing its fields."""
-    given = {k: v for k, v in flags.items() if v is not None}
     # "auto" (the default) continues the seed's 4+6 requests to any --messages: the rule the
     # notebooks apply too (chronik_lab.notebook.params).
-    given["batch_sizes"] = _batch_sizes(given.get("batch_sizes", AUTO))
+    given = {"batch_sizes": AUTO, **_given(flags)}
+    return dataclasses.replace(cl.SEED, snapshots=False, **given)
+
+
+def _given(flags: dict[str, Any]) -> dict[str, Any]:
+    """The flags given, as Scenario values: --batch-sizes parsed, --acks all as -1."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "batch_sizes" in given:
+        given["batch_sizes"] = _batch_sizes(given["batch_sizes"])
     if "acks" in given:
         given["acks"] = -1 if given["acks"] == "all" else int(given["acks"])
-    return dataclasses.replace(cl.SEED, snapshots=False, **given)
+    return given
 
 
 def _batch_sizes(text: str) -> tuple[int, ...] | str | None:
@@ -379,7 +390,7 @@ def _echo_json(data: Any) -> None:
 @main.command()
 @_scenario_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the run's whole summary as JSON.")
-@click.option("--full", is_flag=True, help="Print every run and pattern row, not the first ones.")
+@click.option("--full", is_flag=True, help="Print every span and pattern row, not the first ones.")
 @_library_errors
 def simulate(as_json: bool, full: bool, **flags: Any) -> None:
     """Run a scenario and print the verdict, the counts, then what the consumer received.
@@ -410,7 +421,7 @@ def simulate_lines(run: Any, full: bool = False) -> list[str]:
         "anomalies:",
     ]
     lines += [f"  {name:<22}{count:,}" for name, count in report.counts.items()]
-    lines.append(f"received (offset ↦ id): {report.pattern_text(None if full else RUNS_SHOWN)}")
+    lines.append(f"received (offset ↦ id): {report.pattern_text(None if full else SPANS_SHOWN)}")
     pattern = report.pattern if full else report.pattern.head(ROWS_SHOWN)
     if not pattern.empty:
         lines += pattern.to_string(index=False).splitlines()
@@ -435,7 +446,7 @@ def _scenario_line(s: cl.Scenario) -> str:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print ok, counts, stats, pattern as JSON.")
 @click.option(
     "--sent",
@@ -449,57 +460,119 @@ def _scenario_line(s: cl.Scenario) -> str:
     help="The ids that were sent (a CSV with a message_id column, or ints separated by "
     "commas or whitespace): also count the lost ones.",
 )
-@click.option("--full", is_flag=True, help="Print every anomaly and run, not the first ones.")
+@click.option("--full", is_flag=True, help="Print every anomaly and run kept, not the first ones.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "memory", "duckdb", "dask"]),
+    default="auto",
+    show_default=True,
+    help="Where to check: in memory, out of core (DuckDB), on a Dask cluster; auto picks by size.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Memory the check may use, e.g. 2GB or 512MiB [a quarter of this machine's].",
+)
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="A Dask scheduler to check on.")
+@click.option(
+    "--anomalies-out",
+    type=click.Path(dir_okay=False),
+    help="Write every anomaly (not only those kept in the report) to this .parquet file.",
+)
+@click.option(
+    "--sample",
+    type=BoundedInt(),
+    default=SAMPLE_KEPT,
+    show_default=True,
+    help="Anomalies of each type (and spans of each stream) the report keeps; counts stay exact.",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr [on a terminal].")
 @_library_errors
 def check(
-    path: str, as_json: bool, sent_count: int | None, sent_file: str | None, full: bool
-) -> None:
-    """Check a history file (.csv, .parquet, .jsonl) for duplicates, losses and the rest.
+    path: str, as_json: bool, sent_count: int | None, sent_file: str | None, full: bool,
+    engine: str, memory_limit: str | None, dask_address: str | None, anomalies_out: str | None,
+    sample: int, progress: bool | None,
+) -> None:  # fmt: skip
+    """Check a history (.csv, .parquet, .jsonl, or a directory of Parquet files) for
+    duplicates, losses and the rest.
 
     Columns: op_index, process, f (send|poll), type (ok|fail|info), partition, offset, value.
     A consumer dump (partition, offset, message_id, optionally poll) is read as a poll-only
     history: duplicates, redeliveries, offsets and order are checked; give --sent or
-    --sent-file to count losses too. Exits 1 when anomalies (or lost ids) are found, 0 when
-    the history is clean, 2 when it cannot be read.
+    --sent-file to count losses too. A history larger than the memory limit is checked out of
+    core (DuckDB); --dask checks it on a cluster. Exits 1 when anomalies (or lost ids) are
+    found, 0 when the history is clean, 2 when it cannot be read.
     """
-    # From the modules, not `cl.`: `chronik_lab.checker.verdict` is also the name of the submodule.
-    from chronik_lab.checker.counts import lost_ids
-    from chronik_lab.checker.dump import read_ids
-    from chronik_lab.checker.history import read_history
-    from chronik_lab.checker.verdict import check as check_history
+    from chronik_lab.checker.dispatch import run_check
+    from chronik_lab.checker.sent import read_sent_ids
 
     if sent_count is not None and sent_file is not None:
         raise BadInput("give either --sent or --sent-file, not both")
     if sent_count is not None and sent_count < 0:
         raise BadInput(f"--sent must be >= 0, not {sent_count}")
-    history = read_history(path)
-    result = check_history(history)
-    lost = None
-    if sent_count is not None or sent_file is not None:
-        sent = range(sent_count) if sent_count is not None else read_ids(sent_file)
-        received = history.loc[(history["f"] == "poll") & (history["type"] == "ok"), "value"]
-        lost = lost_ids(received.to_numpy(), sent)
-    if as_json:
-        data = result.to_dict()
-        if lost is not None:
-            data["lost_ids"] = lost.tolist()
-            data["ok"] = data["ok"] and not len(lost)
-        _echo_json(data)
-    else:
-        click.echo(result.summary(len(result.anomalies), None) if full else result.summary())
-        if lost is not None:
-            click.echo(_lost_line(lost, None if full else RUNS_SHOWN))
-    if not result.ok or (lost is not None and len(lost)):
+    if sample < 0:
+        raise BadInput(f"--sample must be >= 0, not {sample}")
+    sent = sent_count if sent_count is not None else None
+    if sent_file is not None:
+        sent = read_sent_ids(sent_file)
+    client = _dask_client(dask_address, engine)
+    try:
+        run = run_check(
+            path, "dask" if client is not None else engine, memory_limit, client, sample,
+            sys.stderr.isatty() if progress is None else progress, sent, anomalies_out,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    _print_check(run, as_json, full)
+    if not run.report.ok or (run.lost is not None and run.lost.count):
         raise click.exceptions.Exit(EXIT_ANOMALIES)
 
 
+def _dask_client(address: str | None, engine: str) -> Any:
+    if address is None:
+        if engine == "dask":
+            raise BadInput("--engine dask needs --dask ADDRESS (a Dask scheduler)")
+        return None
+    if engine not in ("auto", "dask"):
+        raise BadInput(f"--dask checks on a cluster; it cannot go with --engine {engine}")
+    from chronik_lab.checker.distributed import connect_client
+
+    return connect_client(address)
+
+
+def _print_check(run: Any, as_json: bool, full: bool) -> None:
+    result, lost = run.report, run.lost
+    if as_json:
+        data = result.to_dict()
+        data["engine"] = run.engine
+        if lost is not None:
+            data["lost"] = lost.count
+            data["lost_ids"] = lost.first.tolist()
+            data["ok"] = data["ok"] and not lost.count
+        _echo_json(data)
+        return
+    text = result.summary(len(result.anomalies), None) if full else result.summary()
+    for line in text.splitlines():
+        click.echo(_cut(line))
+    if lost is not None:
+        click.echo(_cut(_lost_line(lost, None if full else SPANS_SHOWN)))
+
+
+def _cut(line: str) -> str:
+    """A printed line, cut at LINE_MAX characters with a count of what was left out."""
+    if len(line) <= LINE_MAX:
+        return line
+    return f"{line[:LINE_MAX]}… ({len(line) - LINE_MAX:,} more characters)"
+
+
 def _lost_line(lost: Any, limit: int | None) -> str:
-    if not len(lost):
+    if not lost.count:
         return "lost (sent, never received): 0"
-    shown = ", ".join(map(str, lost[:limit].tolist()))
-    hidden = len(lost) - len(lost[:limit])
+    shown = lost.first if limit is None else lost.first[:limit]
+    hidden = lost.count - len(shown)
     more = f", … {hidden:,} more" if hidden else ""
-    return f"lost (sent, never received): {len(lost):,}: ids {shown}{more}"
+    return f"lost (sent, never received): {lost.count:,}: ids {', '.join(map(str, shown))}{more}"
 
 
 # --- explain ----------------------------------------------------------------------------------
@@ -527,13 +600,14 @@ def explain(
     OBSERVED is the ids in the order the consumer received them, e.g. the seed's
     "0,1,2,3,0,1,2,3,4,5,6,7,8,9,4,5,6,7,8,9". The workload comes from the scenario flags (the
     seed's by default) or, for a recorded observation (--observed-file listed in the
-    observations.json beside it, as in data/observed/) given no workload flag, from its
-    recording. Every combination of the bug switches is settled on it (most by a shared run).
+    observations.json beside it, as in data/observed/), from its recording: a workload flag
+    that differs from the recording does not apply, and is named as such (notebook 05's rule).
+    Every combination of the bug switches is settled on it (most by a shared run).
     """
     ids = _observed_ids(observed, observed_file)
     if top < 1:
         raise BadInput(f"--top must be >= 1, not {top}")
-    scenario, origin = _explain_workload(observed_file, flags)
+    scenario, origin, not_applied = _explain_workload(observed_file, flags)
     table = cl.explain(ids, scenario)
     minimal = [list(bugs) for bugs in table.loc[table["minimal"], "bugs"]]
     shown = table.head(top)
@@ -545,6 +619,7 @@ def explain(
                 "observed": ids,
                 "scenario": scenario.to_dict(),
                 "workload_from": origin,
+                "not_applied": not_applied,
                 "ranking": rows,
                 "minimal": minimal,
             }
@@ -553,6 +628,10 @@ def explain(
     line = _scenario_line(scenario).removeprefix("scenario: ").split(" ")
     workload = " ".join(part for part in line if not part.startswith("bugs="))  # all are run
     click.echo(f"workload ({origin}): {workload}")
+    if not_applied:
+        named = " ".join(f"--{k.replace('_', '-')} {_flag_text(v)}" for k, v in not_applied.items())
+        verb = "does" if len(not_applied) == 1 else "do"
+        click.echo(f"{named} {verb} not apply to a recorded observation")
     view = shown.drop(columns=["received_ids"]).assign(
         bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("")
     )
@@ -565,31 +644,33 @@ def explain(
         click.echo("no bug combination reproduces the observation exactly")
 
 
-WORKLOAD_FLAGS = ("messages", "batch_sizes", "acks", "flush_batches")
-
-
-def _explain_workload(observed_file: str | None, flags: dict[str, Any]) -> tuple[cl.Scenario, str]:
-    """The scenario to explain under, and where its workload comes from: a recorded
-    observation's own (notebook 05's rule) unless a workload flag says otherwise."""
+def _explain_workload(
+    observed_file: str | None, flags: dict[str, Any]
+) -> tuple[cl.Scenario, str, dict[str, Any]]:
+    """The scenario to explain under, where its workload comes from, and the workload flags
+    that do not apply. sim/observations.py's rule (notebook 05's too): a recorded observation
+    is explained under its recorded workload, whatever the flags say; anything else under the
+    flags, on the seed's workload."""
     scenario = scenario_from_flags(**flags)
-    if observed_file is None or any(flags.get(f) is not None for f in WORKLOAD_FLAGS):
-        return scenario, "flags" if observed_file or any(flags.values()) else "the seed's"
-    from chronik_lab.notebook.digest import recorded_observation
+    given = _given(flags)
+    recorded = None if observed_file is None else recorded_workload(observed_file, given)
+    if recorded is None:
+        return scenario, "flags" if given else "the seed's", {}
+    workload = dataclasses.replace(scenario, **recorded["scenario"])
+    return workload, "as recorded, observations.json", recorded["not_applied"]
 
-    entry = recorded_observation(observed_file)
-    if entry is None:
-        return scenario, "the seed's"
-    return dataclasses.replace(scenario, **entry["scenario"]), "as recorded, observations.json"
+
+def _flag_text(value: Any) -> str:
+    """A workload flag's value as it is typed: 4,6 for batch sizes, none for one per message."""
+    if value is None:
+        return "none"
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
 
 
 def _observed_ids(observed: str | None, observed_file: str | None) -> list[int]:
     if (observed is None) == (observed_file is None):
         raise BadInput("give the observed ids either as an argument or with --observed-file")
-    if observed_file and observed_file.lower().endswith(".csv"):
-        from chronik_lab.notebook.digest import (
-            read_observed,  # a consumer dump, as in data/observed/
-        )
-
+    if observed_file and observed_file.lower().endswith(".csv"):  # a dump, as in data/observed/
         return read_observed(observed_file)["message_id"].tolist()
     if observed_file:
         from chronik_lab.checker.dump import read_ids
@@ -704,7 +785,7 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 )
 @click.option(
     "--client",
-    type=click.Choice(["kafka-python", "confluent-kafka", "aiokafka"]),
+    type=click.Choice(list(CLIENTS)),
     default="kafka-python",
     show_default=True,
     help="The client library.",

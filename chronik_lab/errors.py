@@ -128,6 +128,20 @@ class BrokerCloseError(ChronikLabError):
         super().__init__(f"close failed for {len(failures)} partition(s): {listed}")
 
 
+class BrokerAdvanceError(SegmentWriteError):
+    """`advance()` could not flush or seal some partitions; it tried every one. A
+    SegmentWriteError about the first failure (its `path` and `cause`), and `failures` maps each
+    (topic, partition) that failed to its error; their batches stay pending, and the next
+    advance or flush retries them."""
+
+    def __init__(self, failures: dict[tuple[str, int], BaseException]) -> None:
+        self.failures = failures
+        (topic, number), first = next(iter(failures.items()))
+        super().__init__(getattr(first, "path", f"{topic}-{number}"), first)
+        listed = "; ".join(f"{t}-{n}: {e}" for (t, n), e in failures.items())
+        self.args = (f"advance failed for {len(failures)} partition(s): {listed}",)
+
+
 class HistoryError(ChronikLabError, ValueError):
     """A history table or file that the checker cannot read (missing columns, bad values)."""
 
@@ -143,13 +157,15 @@ class NotebookError(ChronikLabError):
 ONE_LINE_MAX = 500  # characters: a parser quoting a binary file must not flood the terminal
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line of text for a user: its message with whitespace collapsed (a
-    multi-line message, e.g. pyarrow's, stays readable after a CLI's `Error: `), control and other
-    unprintable characters shown as "?", cut at ONE_LINE_MAX characters; its type's name when it
-    has no message."""
+def one_line(exc: BaseException | str, named: bool = False) -> str:
+    """An exception (or an error text) as one line of text for a user: its message with
+    whitespace collapsed (a multi-line message, e.g. pyarrow's, stays readable after a CLI's
+    `Error: `), control and other unprintable characters shown as "?", cut at ONE_LINE_MAX
+    characters; its type's name when it has no message. `named`: "TypeName: message"."""
     text = " ".join(str(exc).split())
     text = "".join(c if c.isprintable() else "?" for c in text)
+    if named and text and not isinstance(exc, str):
+        text = f"{type(exc).__name__}: {text}"
     if len(text) > ONE_LINE_MAX:
         text = text[: ONE_LINE_MAX - 1] + "…"
     return text or type(exc).__name__

@@ -89,3 +89,32 @@ def positive_int_or_none(value: object, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(f"{name} must be None or an int >= 1, not {value!r}")
     return value
+
+
+def listed(
+    values: object, name: str, *, str_is_one: bool = False, may_be_empty: bool = False
+) -> list:
+    """`values` as a list, by one rule for every list parameter of the lab:
+
+    - a list, tuple, range, array, Series or any other iterable gives its items, in order;
+    - a str is one item when `str_is_one` (a name: "v0.7.5" is one version, and "a,b" one
+      version made of two bugs -- never six characters), and an error otherwise, as is bytes;
+    - None and an empty iterable are an error, or the empty list when `may_be_empty`;
+    - anything else (an int, a dict's keys by accident, ...) is an error:
+      InvalidArgumentError naming the parameter.
+    """
+    if values is None:
+        if may_be_empty:
+            return []
+        raise InvalidArgumentError(f"{name} must be a list, not None")
+    if isinstance(values, str) and str_is_one:
+        return [values]
+    if isinstance(values, (str, bytes, dict)):
+        raise InvalidArgumentError(f"{name} must be a list, not {values!r}")
+    try:
+        out = list(values)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidArgumentError(f"{name} must be a list, not {values!r}") from None
+    if not out and not may_be_empty:
+        raise InvalidArgumentError(f"{name} must not be empty")
+    return out

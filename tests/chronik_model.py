@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chronik_lab.sim.clients import poll_cap
+
 Record = tuple[int, int]  # (offset, message id)
 CAP = 1000  # update_buffer: "keep last 1000 records"
 
@@ -174,7 +176,7 @@ def received(
     messages = sum(map(len, requests))
     got: list[int] = []
     position = 0
-    for _ in range(10 * messages + 100):  # the lab consumer's poll cap
+    for _ in range(poll_cap(messages)):  # the lab consumer's
         try:
             records, hw = model.fetch(position)
         except OutOfRange:

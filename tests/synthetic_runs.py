@@ -12,14 +12,12 @@ def seed_shaped_run(
     messages: int,
     n_received: int,
     *,
-    truncated: bool = False,
     stride: int = 1,
     **tables: pd.DataFrame,
 ) -> SimpleNamespace:
-    """A v0.7.5 Run stand-in over `tables` (sent, received, trace, buffer_history,
-    segment_history, offsets_history) whose pattern is 0..m-1 then 0..m/2-1 again.
-    `truncated`: snapshots cut short (the former recorder); `stride`: thinned (the recorder's
-    `snapshots_stride`)."""
+    """A v0.7.5 Run stand-in over `tables` (sent, received, trace, buffer_snapshots,
+    segment_snapshots, offsets_snapshots) whose pattern is 0..m-1 then 0..m/2-1 again.
+    `stride`: thinned (the recorder's `snapshots_stride`)."""
     pattern = pd.DataFrame(
         {
             "partition": [0, 0],
@@ -33,7 +31,9 @@ def seed_shaped_run(
     return SimpleNamespace(
         scenario=SimpleNamespace(bugs="v0.7.5"),
         report=SimpleNamespace(pattern=pattern),
-        snapshots_truncated=truncated,
         snapshots_stride=stride,
+        offset_resets=0,
+        consumer_capped=False,
+        segment_ms=30_000,
         **tables,
     )

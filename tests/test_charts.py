@@ -269,7 +269,7 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
     entry = np.tile(np.arange(5), states)
     stride = max(1, messages // states)
     first = state * stride + entry * 10
-    buffer_history = pd.DataFrame(
+    buffer_snapshots = pd.DataFrame(
         {
             "step_index": state * 10 + 2,
             "step": "update_buffer",
@@ -285,7 +285,7 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
     seg_state = np.concatenate([np.full(m + 1, m) for m in range(seg_states)])
     seg_index = np.concatenate([np.arange(m + 1) for m in range(seg_states)])
     width = messages // seg_states
-    segment_history = pd.DataFrame(
+    segment_snapshots = pd.DataFrame(
         {
             "step_index": seg_state * 1_000 + 5,
             "step": "segment_write",
@@ -298,7 +298,7 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
         }
     )
     off_steps = np.arange(0, steps, 3)
-    offsets_history = pd.DataFrame(
+    offsets_snapshots = pd.DataFrame(
         {
             "step_index": off_steps,
             "step": "hw_update",
@@ -311,13 +311,12 @@ def _big_run(messages: int = 1_000_000, states: int = 20_000) -> SimpleNamespace
     return seed_shaped_run(
         messages,
         n_recv,
-        truncated=False,
         sent=sent,
         received=received,
         trace=trace,
-        buffer_history=buffer_history,
-        segment_history=segment_history,
-        offsets_history=offsets_history,
+        buffer_snapshots=buffer_snapshots,
+        segment_snapshots=segment_snapshots,
+        offsets_snapshots=offsets_snapshots,
     )
 
 

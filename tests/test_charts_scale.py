@@ -1,13 +1,10 @@
 """Every chart builder at 10, 10^4 and 10^6 messages: its data covers the whole offset range
-the run's tables hold, or its title says how much it shows ("first 25,000 of 100,000
-offsets"); a chart drawn from a thinned history says so ("the state at every 1,024th step");
-it never embeds more than altair's 5,000 rows; its step axis covers the trace, or says where
-the snapshots stopped.
+the run's tables hold; a chart drawn from thinned snapshots says so ("the state at every
+1,024th step"); it never embeds more than altair's 5,000 rows; its step axis covers the trace.
 
 10 and 10^4 are real runs (cl.run); at 10^4 single sends under v0.7.5 the recorder thins its
-history. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
-minutes): complete, thinned (a stride on the namespace), and with the snapshots cut short as
-the former recorder cut them. The 10^6 cases are marked slow.
+snapshots. 10^6 is a Run-shaped namespace built with numpy (cl.run of a million messages takes
+minutes): complete, and thinned (a stride on the namespace). The 10^6 cases are marked slow.
 """
 
 from __future__ import annotations
@@ -36,10 +33,9 @@ def _real(messages: int, bugs: str, per_request: int | None) -> cl.Run:
     return cl.run(cl.Scenario(messages=messages, batch_sizes=sizes, bugs=bugs, flush_batches=2))
 
 
-def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespace:
+def _synthetic(messages: int, stride: int = 1) -> SimpleNamespace:
     """A million-message v0.7.5-like run: every id once, the first half twice; requests of
-    1,000; a buffer of two overlapping entries per snapshot; one segment per 10,000 offsets.
-    With `truncated`, the snapshot tables stop a quarter of the way, as the recorder's do."""
+    1,000; a buffer of two overlapping entries per snapshot; one segment per 10,000 offsets."""
     ids = np.arange(messages)
     received_ids = np.concatenate([ids, ids[: messages // 2]])
     n = len(received_ids)
@@ -85,7 +81,7 @@ def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespa
     r = np.arange(requests)
     at = r * per + 3  # the update_buffer step of each request
     first = np.repeat(r * 1_000, 2) - np.tile([0, 500], requests).clip(0)
-    buffer_history = pd.DataFrame(
+    buffer_snapshots = pd.DataFrame(
         {
             "step_index": np.repeat(at, 2),
             "step": "update_buffer",
@@ -98,7 +94,7 @@ def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespa
         }
     )
     seg_state = r[r % 10 == 9]
-    segment_history = pd.DataFrame(
+    segment_snapshots = pd.DataFrame(
         {
             "step_index": seg_state * per + 5,
             "step": "segment_write",
@@ -110,7 +106,7 @@ def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespa
             "sealed": False,
         }
     )
-    offsets_history = pd.DataFrame(
+    offsets_snapshots = pd.DataFrame(
         {
             "step_index": r * per + 2,
             "step": "hw_update",
@@ -120,22 +116,16 @@ def _synthetic(messages: int, truncated: bool, stride: int = 1) -> SimpleNamespa
             "buffer_entries": 2,
         }
     )
-    if truncated:
-        stop = steps // 4
-        buffer_history = buffer_history[buffer_history["step_index"] < stop]
-        segment_history = segment_history[segment_history["step_index"] < stop]
-        offsets_history = offsets_history[offsets_history["step_index"] < stop]
     return seed_shaped_run(
         messages,
         n,
-        truncated=truncated,
         stride=stride,
         sent=sent,
         received=received,
         trace=trace,
-        buffer_history=buffer_history,
-        segment_history=segment_history,
-        offsets_history=offsets_history,
+        buffer_snapshots=buffer_snapshots,
+        segment_snapshots=segment_snapshots,
+        offsets_snapshots=offsets_snapshots,
     )
 
 
@@ -146,9 +136,8 @@ RUNS = {
     "1e4-v0.7.5-sampled": lambda: _real(10_000, "v0.7.5", None),
     "1e4-v0.7.6": lambda: _real(10_000, "v0.7.6", 100),
     "1e4-fixed": lambda: _real(10_000, "fixed", 100),
-    "1e6-complete": lambda: _synthetic(1_000_000, truncated=False),
-    "1e6-truncated": lambda: _synthetic(1_000_000, truncated=True),
-    "1e6-sampled": lambda: _synthetic(1_000_000, truncated=False, stride=64),
+    "1e6-complete": lambda: _synthetic(1_000_000),
+    "1e6-sampled": lambda: _synthetic(1_000_000, stride=64),
 }
 _cache: dict[str, object] = {}
 
@@ -179,12 +168,12 @@ def _reference(run, build) -> tuple[int, tuple[str, ...]]:
     """The highest offset (exclusive) the run's own tables hold for what `build` draws, and
     the chart's data columns that must reach it."""
     if build is charts.segment_map:
-        seg, off = run.segment_history, run.offsets_history
+        seg, off = run.segment_snapshots, run.offsets_snapshots
         tops = [int(seg["last_offset"].max()) + 1 if len(seg) else 0]
         tops.append(int(off["log_end_offset"].max()) if len(off) else 0)
         return max(tops), ("end_offset", "value", "offset_end")
     if build is charts.buffer_contents:
-        buf = run.buffer_history
+        buf = run.buffer_snapshots
         return (int(buf["last_offset"].max()) + 1 if len(buf) else 0), ("offset_end",)
     if build is charts.buffer_sequence:
         return 0, ()  # checked by its own test below
@@ -193,7 +182,7 @@ def _reference(run, build) -> tuple[int, tuple[str, ...]]:
 
 
 @pytest.mark.parametrize(("name", "build"), list(_cases()))
-def test_chart_covers_the_offsets_or_says_how_many_it_shows(name, build):
+def test_chart_covers_the_offsets_and_says_when_it_is_sampled(name, build):
     run = _run(name)
     chart = build(run)
     spec = chart.to_dict()  # raises MaxRowsError past 5,000 rows in a dataset
@@ -204,21 +193,16 @@ def test_chart_covers_the_offsets_or_says_how_many_it_shows(name, build):
         drawn = _max(_rows(spec), *columns)
         # binned cells end at their block's edge: allow one block (of at most 1/40 of the range)
         assert drawn >= top - max(1, top // 40) - 1, (drawn, top)
-    total = int(run.sent["offset"].max()) + 1
-    if run.snapshots_truncated and build in (charts.segment_map, charts.buffer_contents):
-        assert f"of {total:,} offsets" in text  # "…: this shows the first N of M offsets"
-        assert "snapshots stopped at step" in text
-    stride = getattr(run, "snapshots_stride", 1)
     if build in (charts.segment_map, charts.buffer_contents):
         sampled = "the state at every " in text
-        assert sampled == (stride > 1), (stride, text[:300])
+        assert sampled == (run.snapshots_stride > 1), (run.snapshots_stride, text[:300])
 
 
 def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
     run = _run("1e4-v0.7.5-sampled")
-    assert run.snapshots_stride > 1 and not run.snapshots_truncated
-    assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)
-    assert int(run.buffer_history["last_offset"].max()) == 9_999  # the last offset, at the end
+    assert run.snapshots_stride > 1
+    assert run.offsets_snapshots["held_until"].iloc[-1] == len(run.trace)
+    assert int(run.buffer_snapshots["last_offset"].max()) == 9_999  # the last offset, at the end
 
 
 @pytest.mark.parametrize(
@@ -229,7 +213,7 @@ def test_the_10k_single_sends_under_v075_are_thinned_not_stopped():
         if c.values[1] is not charts.received_vs_sent and c.values[1] is not charts.buffer_sequence
     ],
 )
-def test_step_axis_spans_the_trace_or_says_where_the_snapshots_stopped(name, build):
+def test_step_axis_spans_the_trace(name, build):
     run = _run(name)
     spec = build(run).to_dict()
     domains = [
@@ -239,10 +223,7 @@ def test_step_axis_spans_the_trace_or_says_where_the_snapshots_stopped(name, bui
     ]
     steps = int(run.trace["step_index"].max()) + 1
     assert domains
-    if run.snapshots_truncated:
-        assert "snapshots stopped at step" in json.dumps(spec)
-    else:
-        assert all(d[1] >= steps for d in domains)
+    assert all(d[1] >= steps for d in domains)
 
 
 def _units(spec: object) -> list[dict]:
@@ -273,7 +254,6 @@ def test_buffer_sequence_draws_every_entry_or_says_how_many(name):
 def test_before_after_at_a_million_shares_one_budget_and_one_offset_axis():
     runs = {
         "complete": _run("1e6-complete"),
-        "truncated": _run("1e6-truncated"),
         "sampled": _run("1e6-sampled"),
     }
     chart = charts.before_after(runs)

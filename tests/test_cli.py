@@ -274,14 +274,22 @@ def test_report_exits_3_when_a_notebook_fails_and_passes_p_values(tmp_path):
     assert (out / "index.html").exists()
 
 
-def test_explain_takes_a_recorded_observations_own_workload_unless_flags_say_otherwise():
+def test_explain_takes_a_recorded_observations_own_workload_whatever_the_flags_say():
     recorded = str(ROOT / "data" / "observed" / "chronik_v0.7.6_verification.csv")
     out = json.loads(invoke("explain", "--observed-file", recorded, "--json").output)
     assert out["workload_from"] == "as recorded, observations.json"
     assert (out["scenario"]["messages"], out["scenario"]["acks"]) == (5, 1)
-    assert out["minimal"] == [["active_segment_invisible"]]
-    flagged = invoke("explain", "--observed-file", recorded, "--messages", "7", "--json")
-    assert json.loads(flagged.output)["scenario"]["messages"] == 7
-    text = invoke("explain", "--observed-file", recorded, "--top", "1").output
-    assert text.startswith("workload (as recorded, observations.json): messages=5 ")
-    assert "bugs=" not in text.splitlines()[0]
+    assert out["minimal"] == [["active_segment_invisible"]] and out["not_applied"] == {}
+    # notebook 05's rule: a flag that contradicts the recording is named, never used
+    flags = ("--messages", "7", "--batch-sizes", "3,4", "--acks", "1")
+    flagged = json.loads(invoke("explain", "--observed-file", recorded, *flags, "--json").output)
+    assert (flagged["scenario"]["messages"], flagged["minimal"]) == (5, out["minimal"])
+    assert flagged["not_applied"] == {"messages": 7, "batch_sizes": [3, 4]}  # acks=1 agrees
+    text = invoke("explain", "--observed-file", recorded, "--top", "1", *flags).output
+    lines = text.splitlines()
+    assert lines[0].startswith("workload (as recorded, observations.json): messages=5 ")
+    assert "bugs=" not in lines[0]
+    assert lines[1] == "--messages 7 --batch-sizes 3,4 do not apply to a recorded observation"
+    # a file no observations.json lists is explained under the flags
+    ids = invoke("explain", "0,1,2,3,4,5,6", "--messages", "7", "--json").output
+    assert json.loads(ids)["scenario"]["messages"] == 7 and json.loads(ids)["not_applied"] == {}

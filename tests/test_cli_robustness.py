@@ -222,14 +222,14 @@ def test_simulate_cuts_long_lists_with_a_count_of_what_is_left_out(many_runs):
     assert len(lines) < 60
     pattern = next(line for line in lines if line.startswith("received (offset ↦ id)"))
     shown = pattern.count("↦") - 1  # the label's own arrow
-    assert pattern.endswith(f"… {len(report.pattern) - shown:,} more runs")
+    assert pattern.endswith(f"… {len(report.pattern) - shown:,} more spans")
     assert lines[-1].startswith("… ") and lines[-1].endswith("(--full or --json for everything)")
 
 
 def test_simulate_full_prints_every_row():
     full = invoke("simulate", "--messages", "2000", "--flush-batches", "2", "--full").output
     report = cl.run(cli.scenario_from_flags(messages=2000, flush_batches=2)).report
-    assert "more rows" not in full and "more runs" not in full
+    assert "more rows" not in full and "more spans" not in full
     assert report.pattern_text() in full
     assert len(full.splitlines()) > len(report.pattern)
 

@@ -1,5 +1,5 @@
 """explain (its pruning, early stop, executors, progress), single_fixes, edit_distance, sweep;
-and what notebook 05 says of an explanation (narrative, digest, the index's note)."""
+and what notebook 05 says of an explanation (explain_prose, digest, the index's note)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
-from chronik_lab.notebook import digest, narrative
+from chronik_lab.notebook import digest, explain_prose
+from chronik_lab.sim import observations
 from chronik_lab.sim.causes import edit_distance
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
-from chronik_lab.sim.sweeps import listed
 from chronik_lab.sim.switch_reads import ALL, names_of, run_combination
+from chronik_lab.validate import listed
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
 
@@ -533,7 +534,7 @@ def _recorded(**not_applied) -> dict:
 
 
 def test_the_observation_says_it_is_explained_under_its_recorded_workload(seed_observation):
-    text = narrative.observation(seed_observation, 10, _recorded())
+    text = explain_prose.observation(seed_observation, 10, _recorded())
     assert text.startswith("The observation: **20 records** for 10 messages sent: 10 duplicated.")
     assert (
         "It was recorded on chronik v0.7.5 with 10 messages in requests of 4 and 6, acks=-1, and "
@@ -545,10 +546,10 @@ def test_the_observation_says_it_is_explained_under_its_recorded_workload(seed_o
 
 
 def test_the_observation_names_each_parameter_that_does_not_apply(seed_observation):
-    one = narrative.observation(seed_observation, 10, _recorded(messages=100_000))
+    one = explain_prose.observation(seed_observation, 10, _recorded(messages=100_000))
     assert "The parameter `messages=100000` does not apply to a recorded observation." in one
     assert "99,990" not in one  # nothing is said against the report's 100,000 messages
-    two = narrative.observation(seed_observation, 10, _recorded(messages=7, acks=1))
+    two = explain_prose.observation(seed_observation, 10, _recorded(messages=7, acks=1))
     assert "The parameters `messages=7` and `acks=1` do not apply" in two
 
 
@@ -560,7 +561,7 @@ def test_the_observation_of_a_users_dump_says_the_parameters_describe_its_worklo
         "recorded_on": None,
     }
     workload["scenario"].update(acks=1, flush_batches=3)
-    text = narrative.observation(list(range(100)), 100_000, workload)
+    text = explain_prose.observation(list(range(100)), 100_000, workload)
     assert "**100 records** for 100,000 messages sent: 99,900 never received." in text
     assert (
         "the parameters describe its workload: 100,000 messages in 20,000 requests "
@@ -572,37 +573,37 @@ def test_the_observation_of_a_users_dump_says_the_parameters_describe_its_worklo
 def test_the_observation_of_single_message_requests_and_of_nothing_received():
     workload = {**RECORDED, "recorded_on": "v0.7.6"}
     workload["scenario"] = {"messages": 5, "batch_sizes": None, "acks": 1, "flush_batches": 5}
-    text = narrative.observation([], 5, workload)
+    text = explain_prose.observation([], 5, workload)
     assert "**0 records** for 5 messages sent: 5 never received." in text
     assert "with 5 messages in single-message requests, acks=1" in text
-    assert "1 pending batch" in narrative.observation(
+    assert "1 pending batch" in explain_prose.observation(
         [0], 1, {**RECORDED, "scenario": {**RECORDED["scenario"], "flush_batches": 1}}
     )
     assert text.endswith("The consumer received no record.")
 
 
 def test_explanation_says_what_the_version_under_investigation_gives(seed_explained):
-    text = narrative.explanation(seed_explained, "v0.7.6", "v0.7.5")
+    text = explain_prose.explanation(seed_explained, "v0.7.6", "v0.7.5")
     assert (
         "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on this "
         "workload: **not** the observation (14 edits away)."
     ) in text
     assert "recorded on v0.7.5, which gives 20 records (10 duplicated) here: exactly" in text
-    own = narrative.explanation(seed_explained, "v0.7.5", "v0.7.5")
+    own = explain_prose.explanation(seed_explained, "v0.7.5", "v0.7.5")
     assert "v0.7.5 (the version it was recorded on), gives 20 records (10 duplicated)" in own
     assert "which gives" not in own
     cause = "cumulative_update_buffer,blind_append_buffer,no_mark_flushed,buffer_first_fetch"
-    assert "exactly the observation, and a minimal cause" in narrative.explanation(
+    assert "exactly the observation, and a minimal cause" in explain_prose.explanation(
         seed_explained, cause
     )
     # without a version: the ranking alone, as before
-    assert "investigation" not in narrative.explanation(seed_explained)
+    assert "investigation" not in explain_prose.explanation(seed_explained)
 
 
 def test_explain_digest_carries_the_observations_own_numbers_and_workload(
     seed_observation, tmp_path
 ):
-    observed = digest.read_observed(OBSERVED)
+    observed = observations.read_observed(OBSERVED)
     scenario = cl.Scenario(**RECORDED["scenario"], bugs="v0.7.6")
     ranking = cl.explain(seed_observation, scenario)
     fixes = cl.single_fixes(seed_observation, scenario)

@@ -259,7 +259,7 @@ def board() -> cl.Switchboard:
 class Controls:
     """The board's live widgets as a user finds them in `board.widget()` (built here, with no
     kernel behind them: ipywidgets allows it): switches and fields by their labels, the preset
-    buttons, the verdict line and the chart."""
+    buttons, the status line and the chart."""
 
     def __init__(self, board: cl.Switchboard) -> None:
         import ipywidgets as w
@@ -270,7 +270,7 @@ class Controls:
         self.buttons = [c for c in found if isinstance(c, w.Button)]
         inputs = (w.BoundedIntText, w.Text, w.ToggleButtons, w.IntSlider)
         self.fields = {c.description: c for c in found if isinstance(c, inputs)}
-        [self.verdict] = [c for c in box.children if isinstance(c, w.HTML)]
+        [self.status] = [c for c in box.children if isinstance(c, w.HTML)]
         [self.chart] = [c for c in found if isinstance(c, alt.JupyterChart)]
 
 
@@ -281,7 +281,7 @@ def _widgets(widget):
 
 
 def _anomalies(run: cl.Run) -> str:
-    """The verdict's anomaly list for a run, as the checker counts them."""
+    """The status line's anomaly list for a run, as the checker counts them."""
     return ", ".join(f"{k} {v}" for k, v in run.report.counts.items() if v)
 
 
@@ -291,11 +291,11 @@ def _received(board: cl.Switchboard) -> int:
 
 def test_unticking_a_checkbox_reruns_and_redraws(board):
     ui = Controls(board)
-    assert "ANOMALIES: duplicate 10" in ui.verdict.value
+    assert "ANOMALIES: duplicate 10" in ui.status.value
     assert _received(board) == 20
     ui.boxes["cumulative_update_buffer"].value = False  # as a click does
     assert "cumulative_update_buffer" not in board.scenario.bug_set
-    assert "OK: a correct log" in ui.verdict.value
+    assert "OK: a correct log" in ui.status.value
     assert _received(board) == 10
     assert board.redraw_s > 0
 
@@ -309,18 +309,18 @@ def test_a_preset_button_sets_every_switch(board):
     assert ticked == set(cl.PRESETS["v0.7.6"])
     expected = cl.run(cl.SEED.with_bugs("v0.7.6"))  # what the engine does is the engine's
     assert _received(board) == len(expected.received)
-    assert _anomalies(expected) in ui.verdict.value and "ANOMALIES" in board.verdict()
+    assert _anomalies(expected) in ui.status.value and "ANOMALIES" in board.status()
 
 
 def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
     ui = Controls(board)
     ui.fields["batch sizes"].value = "3,3"  # does not sum to 10 yet
-    assert "sum to 6, not 10" in ui.verdict.value and _received(board) == 20
+    assert "sum to 6, not 10" in ui.status.value and _received(board) == 20
     ui.fields["messages"].value = 6
     assert board.error is None and board.scenario.batch_sizes == (3, 3)
     assert _received(board) == 12  # v0.7.5 still duplicates every id
     ui.fields["batch sizes"].value = "three"
-    assert "integers" in ui.verdict.value
+    assert "integers" in ui.status.value
 
 
 def test_code_and_widgets_agree(board):
@@ -332,7 +332,7 @@ def test_code_and_widgets_agree(board):
         board.toggle("no_such_bug")
 
 
-def test_static_state_lists_every_switch_and_the_verdict():
+def test_static_state_lists_every_switch_and_the_status():
     text = cl.switchboard(cl.SEED.with_bugs("v0.7.6")).static_html()
     expected = cl.run(cl.SEED.with_bugs("v0.7.6"))
     for name in cl.BUGS:

@@ -28,6 +28,7 @@ from chronik_lab.notebook import digest as summary
 from chronik_lab.notebook import params
 from chronik_lab.notebook.params import ParameterError
 from chronik_lab.report.preflight import check_parameters, declared_parameters
+from chronik_lab.sim import observations
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = [
@@ -384,7 +385,7 @@ def test_versions_put_bugs_first_and_drop_repeats():
 
 
 def test_read_observed_reads_the_seed_observation():
-    observed = summary.read_observed(
+    observed = observations.read_observed(
         Path(__file__).parents[1] / "data/observed/chronik_v0.7.5_seed.csv"
     )
     assert observed["message_id"].tolist() == [0, 1, 2, 3, *range(10), *range(4, 10)]
@@ -393,10 +394,10 @@ def test_read_observed_reads_the_seed_observation():
 
 def test_read_observed_names_a_missing_file_or_column(tmp_path):
     with pytest.raises(InvalidArgumentError, match="no observation file"):
-        summary.read_observed(tmp_path / "nope.csv")
+        observations.read_observed(tmp_path / "nope.csv")
     (tmp_path / "bad.csv").write_text("offset,id\n0,0\n")
     with pytest.raises(InvalidArgumentError, match="message_id"):
-        summary.read_observed(tmp_path / "bad.csv")
+        observations.read_observed(tmp_path / "bad.csv")
 
 
 def test_trace_steps_lists_the_update_buffer_calls_of_the_seed():

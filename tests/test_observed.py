@@ -14,7 +14,8 @@ import pytest
 
 import chronik_lab as cl
 from chronik_lab.errors import ChronikLabError
-from chronik_lab.notebook import digest, params
+from chronik_lab.notebook import params
+from chronik_lab.sim import observations
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed"
 INDEX = json.loads((OBSERVED / "observations.json").read_text())
@@ -44,7 +45,7 @@ def test_each_observation_is_reproduced_by_its_versions_preset(entry):
     got = run.received[["partition", "offset", "message_id"]].reset_index(drop=True)
     want = observed(entry)[["partition", "offset", "message_id"]]
     assert got.astype("int64").equals(want.astype("int64"))
-    assert run.offsets_history["high_watermark"].iloc[-1] == entry["facts"].get(
+    assert run.offsets_snapshots["high_watermark"].iloc[-1] == entry["facts"].get(
         "high_watermark", run.scenario.messages
     )
 
@@ -86,7 +87,7 @@ DEFAULTS = {"messages": 10, "batch_sizes": "auto", "acks": -1, "flush_batches": 
 
 
 def test_a_recorded_observation_keeps_its_own_workload_whatever_the_parameters_say():
-    workload = digest.observed_workload(SEED_FILE, {**DEFAULTS, "messages": 100_000})
+    workload = observations.observed_workload(SEED_FILE, {**DEFAULTS, "messages": 100_000})
     assert workload["scenario"] == SEED_WORKLOAD
     assert (workload["from"], workload["recorded_on"]) == ("observations.json", "v0.7.5")
     assert workload["source"].startswith("DUPLICATION_FIX_TRACKING.md")
@@ -95,12 +96,12 @@ def test_a_recorded_observation_keeps_its_own_workload_whatever_the_parameters_s
 
 
 def test_a_recorded_observation_at_the_defaults_has_no_parameter_that_does_not_apply():
-    assert digest.observed_workload(SEED_FILE, DEFAULTS)["not_applied"] == {}
+    assert observations.observed_workload(SEED_FILE, DEFAULTS)["not_applied"] == {}
 
 
 def test_every_parameter_that_differs_from_the_recording_is_named():
     v076 = OBSERVED / "chronik_v0.7.6_verification.csv"
-    workload = digest.observed_workload(v076, DEFAULTS)
+    workload = observations.observed_workload(v076, DEFAULTS)
     assert workload["scenario"] == {
         "messages": 5,
         "batch_sizes": None,
@@ -113,7 +114,7 @@ def test_every_parameter_that_differs_from_the_recording_is_named():
 
 @pytest.mark.parametrize("entry", INDEX, ids=IDS)
 def test_each_recorded_workload_is_the_scenario_its_reproduction_test_runs(entry):
-    workload = digest.observed_workload(OBSERVED / entry["file"], DEFAULTS)
+    workload = observations.observed_workload(OBSERVED / entry["file"], DEFAULTS)
     want = scenario(entry)
     assert cl.Scenario(**workload["scenario"], bugs=entry["version"]) == want
     assert workload["recorded_on"] == entry["version"]
@@ -122,7 +123,7 @@ def test_each_recorded_workload_is_the_scenario_its_reproduction_test_runs(entry
 def test_a_users_dump_is_explained_under_the_parameters_workload(tmp_path):
     dump = tmp_path / "mine.csv"
     shutil.copy(SEED_FILE, dump)  # the same ids, but no observations.json lists this file
-    workload = digest.observed_workload(dump, {**DEFAULTS, "messages": 20, "acks": 1})
+    workload = observations.observed_workload(dump, {**DEFAULTS, "messages": 20, "acks": 1})
     assert workload["scenario"] == {
         "messages": 20,
         "batch_sizes": [4, 6, 4, 6],  # "auto", resolved at the parameters' 20 messages
@@ -139,9 +140,9 @@ def test_a_users_dump_is_explained_under_the_parameters_workload(tmp_path):
 def test_a_dump_beside_an_index_that_does_not_list_it_is_a_users_dump(tmp_path):
     shutil.copy(OBSERVED / "observations.json", tmp_path / "observations.json")
     shutil.copy(SEED_FILE, tmp_path / "renamed.csv")
-    assert digest.recorded_observation(tmp_path / "renamed.csv") is None
+    assert observations.recorded_observation(tmp_path / "renamed.csv") is None
     shutil.copy(SEED_FILE, tmp_path / SEED_FILE.name)
-    assert digest.recorded_observation(tmp_path / SEED_FILE.name)["version"] == "v0.7.5"
+    assert observations.recorded_observation(tmp_path / SEED_FILE.name)["version"] == "v0.7.5"
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_a_broken_index_entry_is_a_clear_error(tmp_path, index, message):
     (tmp_path / "observations.json").write_text(index)
     (tmp_path / "x.csv").write_text("message_id\n0\n")
     with pytest.raises(ChronikLabError, match=message):
-        digest.recorded_observation(tmp_path / "x.csv")
+        observations.recorded_observation(tmp_path / "x.csv")
 
 
 # --- the pre-flight: a user's dump must fit the workload the parameters describe ------------------

@@ -1,10 +1,10 @@
-"""The recorder's history: the whole run at any size, thinned (never stopped) past its budget.
+"""The recorder's snapshots: the whole run at any size, thinned (never stopped) past its budget.
 
 The reference is the same scenario recorded with no budget at all, where every state is kept:
-a thinned history must hold exactly the reference's states at the steps it kept, each with the
+thinned snapshots must hold exactly the reference's states at the steps it kept, each with the
 step its state held until, and keep exactly the last state of each block of `stride` steps, the
 state each partition's first poll read, and the last one. At 100,000 messages under v0.7.5 and
-v0.7.4 (the notebooks' default workload) the history reaches the end of the run, and the state
+v0.7.4 (the notebooks' default workload) the snapshots reach the end of the run, and the state
 at the first fetch is the engine's own buffer and segment list at that moment.
 """
 
@@ -35,8 +35,8 @@ def states(run: cl.Run) -> dict[tuple[int, int], tuple]:
     snapshot, rebuilt from the change-only tables: the last buffer (segment) rows at or before
     the snapshot, unless its offsets row says the buffer is empty."""
     out = {}
-    buf, seg = run.buffer_history, run.segment_history
-    for row in run.offsets_history.itertuples(index=False):
+    buf, seg = run.buffer_snapshots, run.segment_snapshots
+    for row in run.offsets_snapshots.itertuples(index=False):
         p, step = row.partition, row.step_index
         b = buf[(buf["partition"] == p) & (buf["step_index"] <= step)]
         b = b[b["step_index"] == b["step_index"].max()] if row.buffer_entries else b.iloc[:0]
@@ -58,9 +58,9 @@ def states(run: cl.Run) -> dict[tuple[int, int], tuple]:
 
 
 def expected_steps(full: cl.Run, stride: int) -> set[tuple[int, int]]:
-    """The (partition, step) a history at `stride` keeps: the last state of each block of
+    """The (partition, step) snapshots at `stride` keep: the last state of each block of
     `stride` steps, the state before each partition's first poll, and the last state."""
-    off = full.offsets_history
+    off = full.offsets_snapshots
     keep = set()
     for p, rows in off.groupby("partition"):
         steps = rows["step_index"].to_numpy()
@@ -73,8 +73,8 @@ def expected_steps(full: cl.Run, stride: int) -> set[tuple[int, int]]:
     return keep
 
 
-def assert_thinned_history_is_exact(thin: cl.Run, full: cl.Run) -> None:
-    assert not thin.snapshots_truncated and full.snapshots_stride == 1
+def assert_thinned_snapshots_are_exact(thin: cl.Run, full: cl.Run) -> None:
+    assert full.snapshots_stride == 1
     reference, kept = states(full), states(thin)
     assert set(kept) == expected_steps(full, thin.snapshots_stride)
     for key, state in kept.items():
@@ -95,15 +95,15 @@ SCENARIOS = [
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.bugs}-{s.messages}")
 @pytest.mark.parametrize("limit", [40, 400])
-def test_a_thinned_history_holds_exact_states(scenario, limit, monkeypatch):
+def test_thinned_snapshots_hold_exact_states(scenario, limit, monkeypatch):
     full = record(scenario, UNLIMITED, monkeypatch)
     thin = record(scenario, limit, monkeypatch)
-    assert_thinned_history_is_exact(thin, full)
+    assert_thinned_snapshots_are_exact(thin, full)
 
 
 def test_every_state_is_kept_while_the_budget_allows(monkeypatch):
     run = record(SCENARIOS[1], UNLIMITED, monkeypatch)
-    off = run.offsets_history
+    off = run.offsets_snapshots
     assert run.snapshots_stride == 1
     # each row's state held until the next one's step, the last one until the trace's end
     assert off["held_until"].tolist() == [*off["step_index"].tolist()[1:], len(run.trace)]
@@ -113,18 +113,17 @@ def test_past_the_budget_the_stride_doubles_and_rows_stay_within_it(monkeypatch)
     scenario = cl.Scenario(messages=2_000, batch_sizes="auto", acks=-1, bugs="v0.7.5")
     run = record(scenario, 3_000, monkeypatch)
     assert run.snapshots_stride > 1 and run.snapshots_stride & (run.snapshots_stride - 1) == 0
-    assert len(run.buffer_history) + len(run.segment_history) <= 3_000
-    assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)
+    assert len(run.buffer_snapshots) + len(run.segment_snapshots) <= 3_000
+    assert run.offsets_snapshots["held_until"].iloc[-1] == len(run.trace)
 
 
-def test_a_state_bigger_than_the_budget_still_ends_the_history(monkeypatch):
+def test_a_state_bigger_than_the_budget_still_ends_the_snapshots(monkeypatch):
     # 50 single sends, no flush: the last buffer alone has 50 entries, over a budget of 30
     run = record(cl.Scenario(messages=50, bugs="v0.7.5", flush_batches=100), 30, monkeypatch)
-    last = run.buffer_history[
-        run.buffer_history["step_index"] == run.buffer_history["step_index"].max()
+    last = run.buffer_snapshots[
+        run.buffer_snapshots["step_index"] == run.buffer_snapshots["step_index"].max()
     ]
     assert len(last) == 50 and last["last_offset"].max() == 49
-    assert not run.snapshots_truncated
 
 
 @st.composite
@@ -156,7 +155,7 @@ def test_thinning_keeps_exact_states_on_random_workloads(scenario, limit):
     with pytest.MonkeyPatch.context() as m:
         full = record(scenario, UNLIMITED, m)
         thin = record(scenario, limit, m)
-    assert_thinned_history_is_exact(thin, full)
+    assert_thinned_snapshots_are_exact(thin, full)
 
 
 class _Unfingerprinted(Recorder):
@@ -174,7 +173,7 @@ def test_the_fingerprints_miss_no_change(scenario):
         fingerprinted = record(scenario, UNLIMITED, m)
         m.setattr(scenario_module, "Recorder", _Unfingerprinted)
         full = record(scenario, UNLIMITED, m)
-    for name in ("trace", "buffer_history", "segment_history", "offsets_history"):
+    for name in ("trace", "buffer_snapshots", "segment_snapshots", "offsets_snapshots"):
         assert getattr(fingerprinted, name).equals(getattr(full, name)), name
 
 
@@ -210,10 +209,9 @@ def big_run(request):
     return run, dict(_Witness.seen)
 
 
-def test_at_100k_the_history_reaches_the_end_of_the_run(big_run):
+def test_at_100k_the_snapshots_reach_the_end_of_the_run(big_run):
     run, _ = big_run
-    off, buf, seg = run.offsets_history, run.buffer_history, run.segment_history
-    assert not run.snapshots_truncated
+    off, buf, seg = run.offsets_snapshots, run.buffer_snapshots, run.segment_snapshots
     assert off["held_until"].iloc[-1] == len(run.trace)  # the last state, to the last step
     assert off["log_end_offset"].iloc[-1] == 100_000
     assert seg["last_offset"].max() == 99_999
@@ -238,7 +236,7 @@ def test_at_100k_the_state_at_the_first_fetch_is_the_engines(big_run):
         for o in range(f, last + 1)
     ]
     assert offsets == buffered and len(buffered) > 0
-    seg = run.segment_history
+    seg = run.segment_snapshots
     seg = seg[seg["step_index"] < step]
     seg = seg[seg["step_index"] == seg["step_index"].max()]
     columns = ["base_offset", "last_offset", "visible"]

@@ -106,7 +106,7 @@ def test_index_links_every_page_and_tabulates_every_summary(standin_report):
     assert "05_chart.html" in chart_row
     assert ">6<" in chart_row and ">12<" in chart_row
     assert "duplicate 6" in chart_row and "0–5 ↦ 0–5" in chart_row
-    assert 'class="verdict-duplicates">duplicates<' in chart_row
+    assert 'class="outcome-duplicates">duplicates<' in chart_row
     assert len(finding_rows(html)) == 2  # the charts' row and 03_plain's (the others failed)
 
 
@@ -356,7 +356,9 @@ def test_the_real_notebooks_build_a_complete_offline_report(real_report):
     assert len(table_rows(result.index.read_text(), "notebooks")) == len(REAL_NOTEBOOKS)
     for nb in result.notebooks:
         assert f"{nb.name}.html" in index.hrefs
-        assert nb.summary is not None and {"sent", "received", "counts"} <= set(nb.summary)
+        assert nb.summary is not None, nb.name
+        # a run's figures, or (06) the sweep's
+        assert {"sent", "received", "counts"} <= set(nb.summary) or "sweep" in nb.summary
         html = nb.html.read_text()
         assert not NETWORK_REFERENCE.findall(html), nb.name
         assert len(SVG_OUTPUT.findall(html)) == svg_outputs(nb.executed) > 0, nb.name
@@ -371,32 +373,39 @@ def test_the_real_reproduce_notebook_reports_the_seeds_duplication(real_report):
     assert reproduce.summary["pattern"] == "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9"
 
 
+def outcome_sentences(html: str) -> list[str]:
+    """The index's opening list: one outcome sentence per version."""
+    outcomes = re.search(r'<ul id="outcomes">(.*?)</ul>', html, re.S).group(1)
+    return re.findall(r"<li>(.*?)</li>", outcomes)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
-def test_the_index_opens_with_one_verdict_sentence_per_version(real_report):
+def test_the_index_opens_with_one_outcome_sentence_per_version(real_report):
     html = real_report.index.read_text()
-    verdict = re.search(r'<ul id="verdict">(.*?)</ul>', html, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", verdict) == [
-        "v0.7.5: 10 sent, 20 received — 10 duplicated.",
-        "v0.7.4: 10 sent, 10 received — exact.",
-        "v0.7.6: 10 sent, 6 received — 4 lost.",
-        "v1.0: 10 sent, 10 received — exact.",
+    assert outcome_sentences(html) == [
+        "v0.7.5: 10 sent, 20 received: 10 duplicated.",
+        "v0.7.4: 10 sent, 10 received: each exactly once.",
+        "v0.7.6: 10 sent, 6 received: 4 lost.",
+        "v1.0: 10 sent, 10 received: each exactly once.",
     ]
-    assert html.index('id="verdict"') < html.index('id="summary"')
+    assert html.index('id="outcomes"') < html.index('id="summary"')
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_NOTEBOOKS, reason="notebooks/ has no notebooks yet")
-def test_the_index_gives_each_result_once_with_a_verdict_apart_from_ran(real_report):
+def test_the_index_gives_each_result_once_with_an_outcome_apart_from_ran(real_report):
     html = real_report.index.read_text()
     rows = table_rows(html)
-    # 01, 02, 03 and 06 ran the same workload: one row names the four of them
+    # 01, 02 and 03 ran the same workload: one row names the three of them; 06 ran a sweep
     same = [r for r in finding_rows(html) if "01_reproduce.html" in r]
     assert len(same) == 1
-    for name in ("02_offset_ranges", "03_buffer_contents", "06_sweep"):
+    for name in ("02_offset_ranges", "03_buffer_contents"):
         assert f"{name}.html" in same[0]
     assert sum("run: " in r for r in rows) == 1
-    # the before/after finding shows every version it compared, each with its verdict
+    (sweep,) = [r for r in finding_rows(html) if "06_sweep.html" in r]
+    assert sweep.startswith('<td rowspan="1">sweep<')
+    # the before/after finding shows every version it compared, each with its outcome word
     start = next(i for i, r in enumerate(rows) if "04_before_after.html" in r)
     versions = rows[start : start + 4]
     compared = (
@@ -498,18 +507,40 @@ def _run_summary(bugs, received, duplicates, lost, pattern="0–9 ↦ 0–9"):
     }  # fmt: skip
 
 
-def test_verdict_sentences_say_duplicated_lost_or_exact():
-    from chronik_lab.report.index import verdict_sentence, verdict_word
+def test_the_index_says_each_version_in_the_outcome_words():
+    from chronik_lab.report.index import render_index
 
-    def sentence(received, dup, lost):
-        return verdict_sentence("v", 10, {"received": received, "duplicates": dup, "lost": lost})
+    summaries = {
+        "v0.7.5": (20, 10, 0),
+        "v0.7.6": (0, 0, 10),
+        "both": (12, 4, 2),
+        "v1.0": (10, 0, 0),
+    }
+    html = render_index({"notebooks": [_nb(f"0{i}_x", _run_summary(v, *n))
+                                       for i, (v, n) in enumerate(summaries.items())]})  # fmt: skip
+    assert outcome_sentences(html) == [
+        "v0.7.5: 10 sent, 20 received: 10 duplicated.",
+        "v0.7.6: 10 sent, 0 received: all 10 lost.",
+        "both: 10 sent, 12 received: 4 duplicated, 2 lost.",
+        "v1.0: 10 sent, 10 received: each exactly once.",
+    ]
+    words = re.findall(r'<td class="outcome-([a-z-]+)">([a-z ]+)<', html)
+    assert words == [("duplicates", "duplicates"), ("loss", "loss"),
+                     ("duplicates-loss", "duplicates and loss"), ("exact", "exact")]  # fmt: skip
+    no_outcome = render_index({"notebooks": [_nb("01_x", {"sent": 10, "received": None})]})
+    assert "<td>—</td>" in no_outcome and '<td class="outcome-' not in no_outcome
 
-    assert sentence(20, 10, 0) == "v: 10 sent, 20 received — 10 duplicated."
-    assert sentence(0, 0, 10) == "v: 10 sent, 0 received — 10 lost."
-    assert sentence(10, 0, 0) == "v: 10 sent, 10 received — exact."
-    assert sentence(12, 4, 2) == "v: 10 sent, 12 received — 4 duplicated, 2 lost."
-    assert verdict_word({"duplicates": 4, "lost": 2}) == "duplicates + loss"
-    assert verdict_word(None) == "—"
+
+def test_a_sweep_without_a_run_is_one_sweep_row():
+    from chronik_lab.report.index import render_index
+
+    cell = {"batch_split": "4+6", "flush_batches": 2, "duplication_rate": 1.0, "loss_rate": 0.0}
+    sweep = {"v0.7.5": {"max_duplication_rate": 1.0, "max_loss_rate": 0.5, "cell": cell}}
+    html = render_index({"notebooks": [_nb("06_sweep", {"parameters": {}, "sweep": sweep})]})
+    (row,) = finding_rows(html)
+    assert row.startswith('<td rowspan="1">sweep<') and "run: " not in html
+    assert "v0.7.5: worst duplication 100%, worst loss 50%" in html
+    assert outcome_sentences(html) == ["No notebook reported a run."]
 
 
 def test_under_another_version_the_explain_row_keeps_the_observation_apart():
@@ -530,10 +561,9 @@ def test_under_another_version_the_explain_row_keeps_the_observation_apart():
             ]
         }
     )
-    verdict = re.search(r'<ul id="verdict">(.*?)</ul>', html, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", verdict) == ["v0.7.6: 10 sent, 0 received — 10 lost."]
+    assert outcome_sentences(html) == ["v0.7.6: 10 sent, 0 received: all 10 lost."]
     run_row, observed_row = finding_rows(html)
-    assert "<td>v0.7.6</td>" in run_row and 'class="verdict-loss"' in run_row
+    assert "<td>v0.7.6</td>" in run_row and 'class="outcome-loss"' in run_row
     assert "<td>observed</td>" in observed_row and "observation seed.csv" in observed_row
     assert '20 <span class="tag">observed</span>' in observed_row
     assert "not a run of this report" in html and "single fixes (from v0.7.6)" in html

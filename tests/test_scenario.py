@@ -137,8 +137,8 @@ def test_trace_shows_the_flush_pushing_records_into_the_buffer_again():
     assert flush_update["request"] == 1
 
 
-def test_buffer_history_ends_with_the_seeds_duplicated_buffer():
-    bh = cl.run(cl.SEED).buffer_history
+def test_buffer_snapshots_end_with_the_seeds_duplicated_buffer():
+    bh = cl.run(cl.SEED).buffer_snapshots
     last = bh[bh["step_index"] == bh["step_index"].max()]
     assert list(zip(last["first_offset"], last["last_offset"], strict=True)) == [
         (0, 3),
@@ -150,16 +150,16 @@ def test_buffer_history_ends_with_the_seeds_duplicated_buffer():
     assert last["count"].sum() == 20
 
 
-def test_segment_history_shows_the_flushed_segment_invisible_on_v076():
-    sh = cl.run(cl.SEED.with_bugs("v0.7.6")).segment_history
+def test_segment_snapshots_show_the_flushed_segment_invisible_on_v076():
+    sh = cl.run(cl.SEED.with_bugs("v0.7.6")).segment_snapshots
     assert sh.iloc[-1][["base_offset", "last_offset", "visible"]].tolist() == [0, 9, False]
-    fixed = cl.run(cl.SEED).segment_history  # v0.7.5 has the same invisible segment
+    fixed = cl.run(cl.SEED).segment_snapshots  # v0.7.5 has the same invisible segment
     assert not fixed["visible"].any()
-    assert cl.run(cl.SEED.with_bugs("v1.0")).segment_history["visible"].iloc[-1]
+    assert cl.run(cl.SEED.with_bugs("v1.0")).segment_snapshots["visible"].iloc[-1]
 
 
-def test_offsets_history_tracks_the_high_watermark():
-    oh = cl.run(cl.SEED.with_bugs("v1.0")).offsets_history
+def test_offsets_snapshots_track_the_high_watermark():
+    oh = cl.run(cl.SEED.with_bugs("v1.0")).offsets_snapshots
     assert oh["high_watermark"].is_monotonic_increasing
     assert oh["high_watermark"].iloc[-1] == 10 and oh["log_end_offset"].iloc[-1] == 10
 
@@ -168,22 +168,22 @@ def test_snapshot_rows_are_per_buffer_entry_not_per_record():
     s = cl.Scenario(messages=200_000, batch_sizes=[200_000], acks=-1, flush_batches=1)
     run = cl.run(s)
     assert len(run.received) == 200_000
-    assert len(run.buffer_history) <= 2
+    assert len(run.buffer_snapshots) <= 2
 
 
 def test_snapshots_thin_at_the_row_limit_instead_of_stopping(monkeypatch):
     monkeypatch.setattr(scenario_module, "SNAPSHOT_ROW_LIMIT", 300)
     run = cl.run(cl.Scenario(messages=50, bugs="v0.7.5", flush_batches=100))
-    assert not run.snapshots_truncated and run.snapshots_stride > 1
-    assert len(run.buffer_history) + len(run.segment_history) <= 300
-    assert run.offsets_history["held_until"].iloc[-1] == len(run.trace)  # to the run's end
+    assert run.snapshots_stride > 1
+    assert len(run.buffer_snapshots) + len(run.segment_snapshots) <= 300
+    assert run.offsets_snapshots["held_until"].iloc[-1] == len(run.trace)  # to the run's end
     assert run.summary()["snapshots_stride"] == run.snapshots_stride
 
 
 def test_snapshots_off_gives_empty_tables_with_the_same_columns():
     on = cl.run(cl.SEED)
     off = cl.run(cl.Scenario(**{**cl.SEED.to_dict(), "snapshots": False}))
-    for name in ("buffer_history", "segment_history", "offsets_history"):
+    for name in ("buffer_snapshots", "segment_snapshots", "offsets_snapshots"):
         assert getattr(off, name).empty
         assert list(getattr(off, name).columns) == list(getattr(on, name).columns)
     assert off.received.equals(on.received)
@@ -197,7 +197,7 @@ def test_summary_is_json_serialisable():
 
 
 # -- determinism ----------------------------------------------------------------------------
-TABLES = ("sent", "received", "history", "trace", "buffer_history", "segment_history")
+TABLES = ("sent", "received", "history", "trace", "buffer_snapshots", "segment_snapshots")
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ TABLES = ("sent", "received", "history", "trace", "buffer_history", "segment_his
 )
 def test_the_same_scenario_gives_identical_tables(scenario):
     a, b = cl.run(scenario), cl.run(scenario)
-    for name in (*TABLES, "offsets_history"):
+    for name in (*TABLES, "offsets_snapshots"):
         assert getattr(a, name).equals(getattr(b, name)), name
     assert a.summary() == b.summary()
 

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chronik_lab as cl
-from chronik_lab.checker.counts import OUTCOME_KEYS, lost_ids, outcome
+from chronik_lab.checker.counts import (
+    OUTCOME_KEYS,
+    lost_ids,
+    outcome,
+    outcome_sentence,
+    outcome_word,
+)
 from chronik_lab.checker.history import COLUMNS
 from chronik_lab.checker.verdict import check
 
@@ -83,6 +89,40 @@ def test_a_received_table_with_message_id_column_is_read_like_a_run():
     table = pd.DataFrame({"partition": [0, 0], "offset": [3, 3], "message_id": [1, 1]})
     assert outcome(table, 2)["redelivered"] == 1
     assert list(outcome(table, 2)) == list(OUTCOME_KEYS)
+
+
+def _counts(received: int, duplicates: int = 0, redelivered: int = 0, lost: int = 0) -> dict:
+    return {
+        "received": received,
+        "duplicates": duplicates,
+        "redelivered": redelivered,
+        "lost": lost,
+    }
+
+
+def test_each_outcome_has_one_word():
+    assert outcome_word(_counts(20, duplicates=10)) == "duplicates"
+    assert outcome_word(_counts(6, lost=4)) == "loss"
+    assert outcome_word(_counts(12, duplicates=4, lost=2)) == "duplicates and loss"
+    assert outcome_word(_counts(10)) == "exact"
+    assert outcome_word(_counts(30, redelivered=20)) == "exact"  # a re-read loses nothing
+
+
+def test_each_outcome_has_one_sentence():
+    assert outcome_sentence(10, _counts(20, duplicates=10)) == "10 sent, 20 received: 10 duplicated"
+    assert outcome_sentence(10, _counts(0, lost=10)) == "10 sent, 0 received: all 10 lost"
+    assert outcome_sentence(10, _counts(6, lost=4)) == "10 sent, 6 received: 4 lost"
+    assert outcome_sentence(10, _counts(10)) == "10 sent, 10 received: each exactly once"
+    assert (
+        outcome_sentence(10, _counts(80, duplicates=10, redelivered=60))
+        == "10 sent, 80 received: 10 duplicated, 60 redelivered"
+    )
+    assert (
+        outcome_sentence(10_000, _counts(12_000, duplicates=4_000, lost=2_000))
+        == "10,000 sent, 12,000 received: 4,000 duplicated, 2,000 lost"
+    )
+    # an index entry may give received, duplicates and lost only
+    assert outcome_sentence(10, {"received": 10, "duplicates": 0, "lost": 0}).endswith("once")
 
 
 def test_lost_ids_are_the_sent_never_received():

@@ -49,7 +49,7 @@ def test_every_client_sees_the_seeds_duplication_at_offsets_0_to_19(client):
     assert run.received_ids == SEED_IDS  # chronik's fetch range: empty at 20, the client stops
     assert run.received["offset"].tolist() == list(range(20))
     assert run.report.counts["duplicate"] > 0
-    assert not run.segment_history.empty  # the engine's state while the client ran
+    assert not run.segment_snapshots.empty  # the engine's state while the client ran
 
 
 @pytest.mark.parametrize("client", CLIENTS)

@@ -11,7 +11,7 @@ Each finder looks at the acknowledged sends and the received records (two `Side`
 - sorting is kept for the few rows involved in anomalies, where lists and texts are built with
   Arrow list arrays and string kernels.
 
-Anomaly definitions (per partition, or per topic and partition) are in `check.py`.
+Anomaly definitions (per partition, or per topic and partition) are in `verdict.py`.
 """
 
 from __future__ import annotations
@@ -152,6 +152,38 @@ def concat_found(parts: list[Found]) -> Found:
 def _chunked(arrays: list[pa.Array | pa.ChunkedArray]) -> pa.ChunkedArray:
     chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
     return pa.chunked_array([c for c in chunks if len(c)] or chunks[:1], type=chunks[0].type)
+
+
+def in_partition_order(f: Found) -> Found:
+    """`f`'s rows stably sorted by partition key, so that rows of one partition come together
+    (an exact merge of per-partition checks relies on it: merge.py)."""
+    if len(f) < 2 or bool(np.all(f.pk[1:] >= f.pk[:-1])):
+        return f
+    order = np.argsort(f.pk, kind="stable")
+    take = pa.array(order)
+
+    def pick(a):
+        return None if a is None else a[order]
+
+    return Found(
+        pk=f.pk[order], process=pick(f.process), value=pick(f.value),
+        value_valid=pick(f.value_valid), offsets=f.offsets.take(take),
+        op_indexes=f.op_indexes.take(take), count=f.count[order], detail=f.detail.take(take),
+    )  # fmt: skip
+
+
+def head(f: Found, n: int) -> Found:
+    """The first `n` rows of `f` (all of them when it has fewer)."""
+    if len(f) <= n:
+        return f
+
+    def cut(a):
+        return None if a is None else a[:n]
+
+    return Found(
+        pk=f.pk[:n], process=cut(f.process), value=cut(f.value), value_valid=cut(f.value_valid),
+        offsets=f.offsets[:n], op_indexes=f.op_indexes[:n], count=f.count[:n], detail=f.detail[:n],
+    )  # fmt: skip
 
 
 def value_valid(f: Found) -> np.ndarray:

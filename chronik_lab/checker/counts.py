@@ -25,18 +25,22 @@ So `received = distinct + duplicates + redelivered`, always. `outcome(...)["dupl
 `cl.check(...).counts["duplicate"]` and `.stats["duplicated"]`, `["redelivered"]` equals
 `.stats["redelivered"]`, and `["lost"]` equals `.stats["lost"]` (lost-write + unseen) when every
 send was acknowledged.
+
+An outcome is said in one word (`outcome_word`: duplicates, loss, duplicates and loss, exact)
+and in one sentence (`outcome_sentence`: "10 sent, 20 received: 10 duplicated"), the same on a
+notebook's heading, in the report's index and on the switchboard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from chronik_lab.errors import HistoryError
 
-__all__ = ["OUTCOME_KEYS", "lost_ids", "outcome"]
+__all__ = ["OUTCOME_KEYS", "lost_ids", "outcome", "outcome_sentence", "outcome_word"]
 
 OUTCOME_KEYS = ("received", "distinct", "duplicates", "redelivered", "lost")
 
@@ -71,6 +75,29 @@ def outcome(
         "redelivered": len(ids) - n_records,
         "lost": lost,
     }
+
+
+def outcome_word(counts: Mapping[str, int]) -> str:
+    """'duplicates', 'loss', 'duplicates and loss' or 'exact' (no id duplicated, none lost) for
+    an outcome's counts (`outcome`'s; only "duplicates" and "lost" are read)."""
+    kinds = [word for word, key in (("duplicates", "duplicates"), ("loss", "lost")) if counts[key]]
+    return " and ".join(kinds) or "exact"
+
+
+def outcome_sentence(sent: int, counts: Mapping[str, int]) -> str:
+    """'10 sent, 20 received: 10 duplicated', '10 sent, 80 received: 10 duplicated, 60
+    redelivered', '10 sent, 0 received: all 10 lost', '10 sent, 10 received: each exactly once'
+    for `sent` ids and an outcome's counts (`outcome`'s; "redelivered" may be absent)."""
+    parts = []
+    if counts["duplicates"]:
+        parts.append(f"{counts['duplicates']:,} duplicated")
+    if counts.get("redelivered"):  # re-read after a reset: the same records again, not duplicates
+        parts.append(f"{counts['redelivered']:,} redelivered")
+    lost = counts["lost"]
+    if lost:
+        parts.append(f"all {lost:,} lost" if lost == sent else f"{lost:,} lost")
+    said = ", ".join(parts) if parts else "each exactly once"
+    return f"{sent:,} sent, {counts['received']:,} received: {said}"
 
 
 def _columns(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -1,9 +1,10 @@
-"""The pattern of a received stream: maximal runs where offset and message id both step by one.
+"""The pattern of a received stream: maximal spans where offset and message id both step by one.
 
 Chronik v0.7.5's seed (docs/DESIGN.md §1) received ids `0 1 2 3 0 1 2 3 4 5 6 7 8 9 4 5 6 7 8 9` at
-client offsets 0..19, which reads as three runs: `0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`. A clean
-stream is one run per consumer and partition; every duplication or loss starts a new run, so the
-runs are the shortest faithful description of what the consumer saw.
+client offsets 0..19, which reads as three spans: `0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`. A clean
+stream is one span per consumer and partition; every duplication or loss starts a new span, so
+the spans are the shortest faithful description of what the consumer saw. ("Span", never "run":
+a run is what `cl.run` does.)
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import pandas as pd
 
 from chronik_lab.checker.anomalies import Side
 
-RUN_COLUMNS = ("offset_start", "offset_end", "value_start", "value_end", "count")
+SPAN_COLUMNS = ("offset_start", "offset_end", "value_start", "value_end", "count")
 
 
-def runs(recv: Side) -> dict[str, np.ndarray]:
-    """Runs of the received records, per stream (partition and process), in stream order.
+def spans(recv: Side) -> dict[str, np.ndarray]:
+    """Spans of the received records, per stream (partition and process), in stream order.
 
-    Returns the row index of each run's first record (`first`) and the RUN_COLUMNS."""
+    Returns the row index of each span's first record (`first`) and the SPAN_COLUMNS."""
     n = len(recv)
     starts = np.ones(n, bool)
     starts[1:] = (
@@ -39,25 +40,31 @@ def runs(recv: Side) -> dict[str, np.ndarray]:
     }
 
 
-def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
+def pattern_text(
+    pattern: pd.DataFrame, limit: int | None = None, streams: pd.DataFrame | None = None
+) -> str:
     """`0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`: one line per stream, prefixed by the partition
-    (and process) when there is more than one stream; at most `limit` (>= 1) runs per stream."""
+    (and process) when there is more than one stream; at most `limit` (>= 1) spans per stream.
+    `streams` (a report's stream totals) counts the spans a sampled pattern left out."""
     if pattern.empty:
         return ""
     keys = [c for c in ("topic", "partition", "process") if c in pattern.columns]
-    item = run_labels(pattern)
+    item = span_labels(pattern)
     by = [pattern[k] for k in keys]
     total = item.groupby(by, sort=False).size()
+    if streams is not None and len(streams):
+        total = streams.set_index(keys)["spans"]
     if limit is not None:
         keep = item.groupby(by, sort=False).cumcount() < limit
         item, by = item[keep], [b[keep] for b in by]
-    # The runs are few next to the records (one per duplication or loss), so joining them
+    # The spans are few next to the records (one per duplication or loss), so joining them
     # per stream in Python is cheap.
-    lines = item.groupby(by, sort=False).agg(", ".join)
-    if limit is not None:
-        # Say how many runs were left out, so a cut line is never mistaken for the whole.
-        hidden = (total - limit).clip(lower=0).reindex(lines.index)
-        more = ", … " + hidden.map("{:,}".format) + " more runs"
+    grouped = item.groupby(by, sort=False)
+    lines = grouped.agg(", ".join)
+    if limit is not None or streams is not None:
+        # Say how many spans were left out, so a cut line is never mistaken for the whole.
+        hidden = total.reindex(lines.index) - grouped.size()
+        more = ", … " + hidden.map("{:,}".format) + " more spans"
         lines = lines.where(hidden == 0, lines + more)
     if len(lines) == 1:
         return str(lines.iloc[0])
@@ -65,17 +72,17 @@ def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
     return "\n".join(f"{_label(key, keys, several)}: {line}" for key, line in lines.items())
 
 
-def run_labels(pattern: pd.DataFrame) -> pd.Series:
-    """`4–13 ↦ 0–9` for each run (a single number where a run has one record), as in
+def span_labels(pattern: pd.DataFrame) -> pd.Series:
+    """`4–13 ↦ 0–9` for each span (a single number where a span has one record), as in
     pattern_text; charts use it to label the bands."""
     return (
-        _span(pattern.offset_start, pattern.offset_end)
+        _range(pattern.offset_start, pattern.offset_end)
         + " ↦ "
-        + _span(pattern.value_start, pattern.value_end)
+        + _range(pattern.value_start, pattern.value_end)
     )
 
 
-def _span(start: pd.Series, end: pd.Series) -> pd.Series:
+def _range(start: pd.Series, end: pd.Series) -> pd.Series:
     a, b = start.astype(str), end.astype(str)
     return a.where(start == end, a + "–" + b)
 

@@ -1,12 +1,11 @@
-"""What a notebook reads and writes besides its charts: the observation it explains, the
-versions it compares, and the small JSON summary the report tabulates.
+"""What a notebook reads and writes besides its charts: the versions it compares, and the
+small JSON summary the report tabulates (observations are read by sim/observations.py).
 
 Each notebook ends with `write_summary(summary_path, notebook_summary(...))`. The summary's
 top-level keys are the same for every notebook, so the report's index can show them side by
 side: `notebook`, `parameters`, `sent`, `received`, `counts` (the checker's anomaly counts),
-`pattern` (the pattern table as text) and `outcome` ({received, duplicates, lost}), `verdict`
-(duplicates / loss / exact) and `headline` (the outcome in words, as the page's heading says
-it); notebooks add their own keys after those.
+`pattern` (the pattern table as text), `outcome` (checker/counts.py's counts: the index says
+them in words) and `ok` (the checker found nothing); notebooks add their own keys after those.
 """
 
 from __future__ import annotations
@@ -24,20 +23,18 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.checker.counts import outcome
 from chronik_lab.checker.verdict import check
 from chronik_lab.errors import InvalidArgumentError, NotebookError
-from chronik_lab.notebook.narrative import headline, verdict
 from chronik_lab.sim.causes import ranking_row
-from chronik_lab.sim.scenario import Run, Scenario, seed_sizes
-from chronik_lab.sim.sweeps import listed, short_split, split_label
+from chronik_lab.sim.scenario import Run
+from chronik_lab.sim.splits import short_split, split_label
 from chronik_lab.sim.tables import RunTables, max_buffer_copies
+from chronik_lab.validate import listed
 
 __all__ = [
     "buffer_facts",
     "explain_digest",
     "observed_pattern",
-    "observed_workload",
     "sweep_cell",
     "notebook_summary",
-    "read_observed",
     "run_digest",
     "sweep_digest",
     "trace_steps",
@@ -92,10 +89,6 @@ def run_digest(run: Run) -> dict[str, Any]:
         "pattern": digest["pattern"],
         "outcome": outcome(run.received, digest["sent"]),
         "ok": digest["ok"],
-        "bug_set": digest["bug_set"],
-        "verdict": verdict(run),  # duplicates / loss / duplicates and loss / exact
-        "headline": headline(run),  # "10 sent, 20 received: 10 duplicated"
-        "snapshots_truncated": digest["snapshots_truncated"],
     }
 
 
@@ -124,10 +117,10 @@ def buffer_facts(run: RunTables) -> dict[str, Any]:
     """The buffer and segments at a glance, from the run's tables: the most copies of one
     offset any buffer snapshot held, and the segments at the last segment snapshot of each
     partition (how many, how many fetch could see)."""
-    seg = run.segment_history
+    seg = run.segment_snapshots
     last = seg[seg["step_index"] == seg.groupby("partition")["step_index"].transform("max")]
     return {
-        "max_buffer_copies": max_buffer_copies(run.buffer_history),
+        "max_buffer_copies": max_buffer_copies(run.buffer_snapshots),
         "segments": len(last),
         "visible_segments": int(last["visible"].sum()),
     }
@@ -223,7 +216,7 @@ def explain_digest(
     bugs: str | None = None,
 ) -> dict[str, Any]:
     """The summary figures of an explanation, all of the observation under its own workload
-    (`observed_workload`): its counts and pattern against the messages *it* sent, that
+    (`observations.observed_workload`): its counts and pattern against the messages *it* sent, that
     workload and where it comes from, how many combinations reproduce it exactly, the minimal
     ones, what the version under investigation (`bugs`) gives on that workload, and which of
     its single fixes remove the duplication or the loss."""
@@ -263,7 +256,7 @@ def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
 def observed_pattern(observed: pd.DataFrame) -> str:
     """The pattern (`0–3 ↦ 0–3, 4–13 ↦ 0–9, …`) of an observation with offset and message_id
     columns, in file order; "" without an offset column. The observation is read as one
-    consumer's polls and handed to the checker, which finds the runs."""
+    consumer's polls and handed to the checker, which finds the spans."""
     if "offset" not in observed.columns or observed.empty:
         return ""
     history = pd.DataFrame(
@@ -278,117 +271,3 @@ def observed_pattern(observed: pd.DataFrame) -> str:
         }
     )
     return check(history).pattern_text()
-
-
-def read_observed(path: str | Path) -> pd.DataFrame:
-    """An observation: what a consumer received from a real broker, one row per record (the
-    CSVs in data/observed/: poll, partition, offset, message_id; only message_id is required).
-    """
-    target = Path(path)
-    try:
-        table = pd.read_csv(target)
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"no observation file {target}") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidArgumentError(f"cannot read observation {target}: {exc}") from exc
-    if "message_id" not in table.columns:
-        raise InvalidArgumentError(
-            f"observation {target} has no message_id column; columns: {', '.join(table.columns)}"
-        )
-    ids = pd.to_numeric(table["message_id"], errors="coerce")
-    if ids.isna().any() or (ids < 0).any() or (ids % 1 != 0).any():
-        raise InvalidArgumentError(f"observation {target}: message_id must be ints >= 0")
-    return table.assign(message_id=ids.astype("int64"))
-
-
-OBSERVATIONS_INDEX = "observations.json"  # beside the recorded observations (data/observed/)
-WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
-
-
-def recorded_observation(path: str | Path) -> dict[str, Any] | None:
-    """The entry for `path` in the observations.json beside it (data/observed/: the file,
-    its chronik version, its workload as cl.Scenario fields, its source), or None when no
-    index there lists the file: then it is a user's own dump."""
-    target = Path(path)
-    index = target.parent / OBSERVATIONS_INDEX
-    if not index.is_file():
-        return None
-    try:
-        entries = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidArgumentError(f"cannot read the observation index {index}: {exc}") from exc
-    if not isinstance(entries, list):
-        raise InvalidArgumentError(f"{index} must hold a list of observations")
-    listed = [e for e in entries if isinstance(e, dict) and e.get("file") == target.name]
-    if not listed:
-        return None
-    entry = listed[0]
-    fields = entry.get("scenario")
-    if (
-        not isinstance(fields, dict)
-        or set(fields) - set(WORKLOAD_FIELDS)
-        or "messages" not in fields
-    ):
-        raise InvalidArgumentError(
-            f"{index}: the entry for {target.name} must give its workload as "
-            f"{', '.join(WORKLOAD_FIELDS)} (messages at least)"
-        )
-    if not isinstance(entry.get("version"), str):
-        raise InvalidArgumentError(f"{index}: the entry for {target.name} names no version")
-    resolve_bugs(entry["version"])  # an unknown version is a broken index
-    return entry
-
-
-def observed_workload(path: str | Path, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The workload an observation is explained under, and where it comes from.
-
-    A recorded observation (listed in the observations.json beside it) was sent by a workload
-    that is a fact of the recording: that one, whatever `given` says. Any other file is a
-    user's dump, whose workload the notebook's parameters (`given`: messages, batch_sizes,
-    acks, flush_batches, as the parameters cell has them, "auto" included) describe.
-
-    Returns {"scenario": the cl.Scenario fields (batch_sizes resolved: a list or None),
-    "from": "observations.json" or "parameters", "recorded_on": the chronik version (None
-    for a user's dump), "source": where the recording is from, "not_applied": {parameter:
-    its given value} for each given parameter that differs from the recording}. "auto"
-    batch sizes are judged at the recording's own messages: the seed's [4, 6] at 10 agree.
-    """
-    entry = recorded_observation(path)
-    if entry is None:
-        fields = {k: given[k] for k in WORKLOAD_FIELDS if k in given}
-        return {
-            "scenario": _fields(Scenario(**fields)),
-            "from": "parameters",
-            "recorded_on": None,
-            "source": None,
-            "not_applied": {},
-        }
-    recorded = _fields(Scenario(**entry["scenario"]))
-    differs = {}
-    for name in WORKLOAD_FIELDS:
-        if name not in given:
-            continue
-        value = given[name]
-        if name == "batch_sizes" and value == "auto":
-            value = list(seed_sizes(recorded["messages"]))
-        elif name == "batch_sizes" and value is not None:
-            value = list(value)
-        if value != recorded[name]:
-            differs[name] = given[name]
-    return {
-        "scenario": recorded,
-        "from": OBSERVATIONS_INDEX,
-        "recorded_on": entry["version"],
-        "source": entry.get("source"),
-        "not_applied": differs,
-    }
-
-
-def _fields(scenario: Scenario) -> dict[str, Any]:
-    sizes = scenario.batch_sizes
-    return {
-        "messages": scenario.messages,
-        "batch_sizes": None if sizes is None else list(sizes),
-        "acks": scenario.acks,
-        "flush_batches": scenario.flush_batches,
-    }

@@ -59,7 +59,7 @@ def _cumulative(run: RunTables) -> str | None:
 
 
 def _blind_append(run: RunTables) -> str | None:
-    copies = max_buffer_copies(run.buffer_history)
+    copies = max_buffer_copies(run.buffer_snapshots)
     if copies < 2:
         return None
     sampled = sampling_text(run)
@@ -82,19 +82,15 @@ def _clears_all(run: RunTables) -> str | None:
     marks = step_rows(run, "mark_flushed")
     if marks.empty:
         return None
-    off = run.offsets_history
+    off = run.offsets_snapshots
     at = off[off["step_index"].isin(marks["step_index"]).to_numpy(bool)]
     cleared = int((at["buffer_entries"] == 0).sum())
-    if run.snapshots_truncated and cleared < len(marks):
-        return (
-            f"`mark_flushed` ran {plural(len(marks), 'time')}, clearing the whole buffer each time"
-        )
     if not cleared:
         return None
     if sampling_text(run) and len(at) < len(marks):  # thinned: some states after a mark
         return (
             f"`mark_flushed` ran {plural(len(marks), 'time')}; the buffer was empty right after "
-            f"{cleared:,} of the {len(at):,} the history recorded ({sampling_text(run)}), "
+            f"{cleared:,} of the {len(at):,} the snapshots recorded ({sampling_text(run)}), "
             "keeping no record above the flushed offset"
         )
     return (
@@ -104,7 +100,7 @@ def _clears_all(run: RunTables) -> str | None:
 
 
 def _invisible(run: RunTables) -> str | None:
-    seg = run.segment_history
+    seg = run.segment_snapshots
     hidden = seg[~seg["visible"].to_numpy(bool)]
     if hidden.empty:
         return None
@@ -137,7 +133,7 @@ def _renumber(run: RunTables) -> str | None:
 
 
 def _hw_acks(run: RunTables) -> str | None:
-    off = run.offsets_history
+    off = run.offsets_snapshots
     if off.empty:
         return None
     last = off.groupby("partition").tail(1)

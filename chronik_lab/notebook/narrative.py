@@ -1,4 +1,4 @@
-"""The prose of a page, generated from the run it describes: headline, "why", the switches.
+"""The prose of a run's page, generated from the run it describes: heading, "why", the switches.
 
 A notebook's fixed Markdown says only what is true for every parameter (what chronik's code did,
 how to read a chart). Everything that depends on the run -- how many records came back, what the
@@ -9,18 +9,16 @@ what that run did. Notebooks show it with `IPython.display.Markdown`.
 Each statement comes from the trace and the snapshots, never from the preset's name: a switch
 that is on but left no trace in this workload is said to have done nothing here. For runs up to
 `COUNTERFACTUAL_LIMIT` messages, "made the difference" is also tested by rerunning the workload
-without each switch (cheap: ids only, no trace).
+without each switch (cheap: ids only, no trace). The explain page's prose, about an
+observation rather than a run, is in explain_prose.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import pandas as pd
 
 from chronik_lab.bugs import BUGS
-from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.notebook.evidence import (
     COUNTERFACTUAL_LIMIT,
     counterfactuals,
@@ -28,14 +26,13 @@ from chronik_lab.notebook.evidence import (
 )
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
-from chronik_lab.sim.causes import ranking_row
-from chronik_lab.sim.clients import MAX_RESETS
-from chronik_lab.sim.sweeps import short_split
+from chronik_lab.sim.clients import MAX_RESETS, poll_cap
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
+    distinct_offsets,
     fetch_reads,
-    recorded_until,
+    read_spans,
     sampling_text,
     segments_at,
 )
@@ -44,191 +41,28 @@ __all__ = [
     "COUNTERFACTUAL_LIMIT",
     "at_first_fetch",
     "counterfactuals",
-    "explanation",
     "heading",
-    "headline",
-    "observation",
-    "read_runs",
     "stopped",
     "sweep_story",
     "switch_evidence",
-    "verdict",
     "why",
 ]
 
 ENTRIES_SHOWN = 6  # buffer entries written out in full; the rest are counted
 PARTITIONS_SHOWN = 4
-IDS_SHOWN = 40  # observed ids written out; the rest are counted
 
 
 # -- the outcome ------------------------------------------------------------------------------
 
 
-def verdict(run: RunTables) -> str:
-    """'duplicates', 'loss', 'duplicates and loss' or 'exact' (each sent id received once)."""
-    o = outcome(run.received, len(run.sent))
-    kinds = [k for k, n in (("duplicates", o["duplicates"]), ("loss", o["lost"])) if n]
-    return " and ".join(kinds) or "exact"
-
-
-def headline(run: RunTables) -> str:
-    """'10 sent, 20 received: 10 duplicated', '… 0 received: all 10 lost', '… each once'."""
-    sent = len(run.sent)
-    o = outcome(run.received, sent)
-    text = f"{sent:,} sent, {o['received']:,} received"
-    parts = []
-    if o["duplicates"]:
-        parts.append(f"{o['duplicates']:,} duplicated")
-    if o["redelivered"]:  # re-read after a reset: the same records again, not duplicates
-        parts.append(f"{o['redelivered']:,} redelivered")
-    if o["lost"]:
-        parts.append(f"all {o['lost']:,} lost" if o["lost"] == sent else f"{o['lost']:,} lost")
-    return f"{text}: {', '.join(parts) if parts else 'each exactly once'}"
-
-
 def heading(run: RunTables, level: int = 2) -> str:
     """A Markdown heading for the run: '## v0.7.5: 10 sent, 20 received: 10 duplicated'."""
-    return f"{'#' * level} {_version(run)}: {headline(run)}"
+    return f"{'#' * level} {_version(run)}: {_sentence(run)}"
 
 
-def observation(ids: Sequence[int], sent: int, workload: Mapping[str, Any] | None = None) -> str:
-    """A sentence on an observation (the ids a consumer received) against the messages sent.
-
-    With `workload` (`digest.observed_workload`), also the workload it is explained under and
-    where that comes from: the recording (observations.json), naming each parameter that does
-    not apply to it, or the parameters, for a user's own dump; then the ids received.
-    """
-    o = outcome(list(ids), sent)
-    parts = [
-        f"{o['duplicates']:,} duplicated" if o["duplicates"] else "",
-        f"{o['lost']:,} never received" if o["lost"] else "",
-    ]
-    what = ", ".join(p for p in parts if p) or "each id exactly once"
-    text = f"The observation: **{o['received']:,} records** for {sent:,} messages sent: {what}."
-    if workload is None:
-        return text
-    return f"{text} {_workload_story(workload)}\n\n{_ids_text(ids)}"
-
-
-def _workload_story(workload: Mapping[str, Any]) -> str:
-    f = workload["scenario"]
-    sent = f"{_n(f['messages'], 'message')} {_requests(f['batch_sizes'], f['messages'])}"
-    flush = (
-        f"the lab's broker flushing at {_n(f['flush_batches'], 'pending batch', 'pending batches')}"
-    )
-    if not workload["recorded_on"]:
-        return (
-            "It is not a recorded observation (no `observations.json` beside it lists it), so "
-            f"the parameters describe its workload: {sent}, acks={f['acks']}, {flush}."
-        )
-    text = (
-        f"It was recorded on chronik {workload['recorded_on']} with {sent}, acks={f['acks']}, "
-        f"and is explained under that workload, with {flush}, as `observations.json` lists it."
-    )
-    differs = [f"`{name}={_value(v)}`" for name, v in workload["not_applied"].items()]
-    if differs:
-        many = len(differs) > 1
-        text += (
-            f" The parameter{'s' if many else ''} {_and(differs)} {'do' if many else 'does'} "
-            "not apply to a recorded observation."
-        )
-    return text
-
-
-def _requests(sizes: Sequence[int] | None, messages: int) -> str:
-    """'in requests of 4 and 6', 'in one request of 10', 'in single-message requests', 'in
-    20,000 requests ((4+6)×10,000)'."""
-    if sizes is None:
-        return "in single-message requests"
-    if len(sizes) == 1:
-        return f"in one request of {sizes[0]:,}"
-    short = short_split(sizes, messages)
-    if isinstance(short, list):
-        return "in requests of " + _and([f"{size:,}" for size in short])
-    return f"in {len(sizes):,} requests ({short})"
-
-
-def _value(value: Any) -> str:
-    return str(short_split(value, sum(value)) if isinstance(value, list | tuple) else value)
-
-
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _ids_text(ids: Sequence[int]) -> str:
-    ids = list(ids)
-    if not ids:
-        return "The consumer received no record."
-    shown = " ".join(str(i) for i in ids[:IDS_SHOWN])
-    more = f" … ({len(ids) - IDS_SHOWN:,} more)" if len(ids) > IDS_SHOWN else ""
-    return f"The ids, in the order received: `{shown}`{more}."
-
-
-def explanation(
-    ranking: pd.DataFrame, version: str | None = None, recorded_on: str | None = None
-) -> str:
-    """What a ranking (`cl.explain`) found, in words: how many combinations reproduce the
-    observation exactly, the minimal ones, and the switch every minimal one shares; with
-    `version` (the page's `bugs`: the version under investigation) what that version gives on
-    the observation's workload, and with `recorded_on` whether the version the observation was
-    recorded on reproduces it -- each read from the ranking's own rows."""
-    exact = ranking[ranking["exact"].to_numpy(bool)]
-    minimal = ranking[ranking["minimal"].to_numpy(bool)]
-    if exact.empty:
-        best = int(ranking["distance"].min()) if len(ranking) else 0
-        text = (
-            f"No combination of {len(ranking):,} reproduces the observation exactly; the closest "
-            f"is {best:,} edits away. The lab's switches do not explain it as it stands."
-        )
-    else:
-        sets = [set(b) for b in minimal["bugs"]]
-        shared = sorted(set.intersection(*sets)) if sets else []
-        names = "; ".join(" + ".join(f"`{b}`" for b in sorted(s)) or "(no switch)" for s in sets)
-        text = (
-            f"**{len(exact):,}** of {len(ranking):,} combinations reproduce the observation "
-            f"exactly; **{len(minimal):,}** of them are minimal: {names}."
-        )
-        if shared:
-            text += " Every minimal one has " + ", ".join(f"`{b}`" for b in shared) + "."
-    story = _versions_story(ranking, version, recorded_on)
-    return f"{text}\n\n{' '.join(story)}" if story else text
-
-
-def _versions_story(
-    ranking: pd.DataFrame, version: str | None, recorded_on: str | None
-) -> list[str]:
-    out = []
-    row = None if version is None else ranking_row(ranking, version)
-    if row is not None:
-        own = " (the version it was recorded on)" if version == recorded_on else ""
-        out.append(
-            f"The version under investigation (`bugs`), {version}{own}, gives "
-            f"{_result(row)} on this workload: {_match(row)}. Its single fixes are tried at "
-            "the end of this page."
-        )
-    row = None if recorded_on in (None, version) else ranking_row(ranking, recorded_on)
-    if row is not None:
-        out.append(
-            f"The observation was recorded on {recorded_on}, which gives {_result(row)} here: "
-            f"{_match(row)}."
-        )
-    return out
-
-
-def _result(row: pd.Series) -> str:
-    parts = [f"{int(row['duplicates']):,} duplicated" if row["duplicates"] else ""]
-    parts.append(f"{int(row['lost']):,} lost" if row["lost"] else "")
-    what = ", ".join(p for p in parts if p) or "each id once"
-    return f"{_n(int(row['received']), 'record')} ({what})"
-
-
-def _match(row: pd.Series) -> str:
-    if row["minimal"]:
-        return "exactly the observation, and a minimal cause"
-    if row["exact"]:
-        return "exactly the observation"
-    return f"**not** the observation ({_n(int(row['distance']), 'edit')} away)"
+def _sentence(run: RunTables) -> str:
+    """The run's outcome sentence (checker/counts.py): '10 sent, 20 received: 10 duplicated'."""
+    return outcome_sentence(len(run.sent), _own(run))
 
 
 def at_first_fetch(run: RunTables) -> str:
@@ -245,7 +79,7 @@ def at_first_fetch(run: RunTables) -> str:
 def _segments_story(run: RunTables, partition: int) -> str:
     step = fetch_reads(run, partition)["first_fetch_step"]
     last = segments_at(run, partition, step) if step >= 0 else None
-    if last is None:  # never fetched, or that state is not in the history
+    if last is None:  # never fetched, or that state is not in the snapshots
         return ""
     if last.empty:
         return "No segment had been written by then."
@@ -264,7 +98,7 @@ def why(run: RunTables) -> str:
     """Markdown: per partition what the buffer held at the first fetch and what fetch read,
     then each switch that is on, what it did in this run, and whether it made the difference."""
     parts = sorted(set(run.sent["partition"]) | set(run.received["partition"])) or [0]
-    out = [f"**This run** ({_version(run)}): {headline(run)}."]
+    out = [f"**This run** ({_version(run)}): {_sentence(run)}."]
     for p in parts[:PARTITIONS_SHOWN]:
         prefix = f"Partition {p}: " if len(parts) > 1 else ""
         out.append(prefix + _fetch_story(run, int(p)))
@@ -286,14 +120,9 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     if reads["first_fetch_step"] < 0:
         return "The consumer never fetched."
     held = buffer_at(run, partition, reads["first_fetch_step"])
-    if held is None and recorded_until(run) is not None:
+    if held is None:
         buffer = (
-            f"The snapshots stopped at step {recorded_until(run):,}, before the first fetch "
-            f"(step {reads['first_fetch_step']:,}): what the buffer held then is not recorded."
-        )
-    elif held is None:
-        buffer = (
-            f"The history keeps {sampling_text(run)}, not the first fetch's (step "
+            f"The snapshots keep {sampling_text(run)}, not the first fetch's (step "
             f"{reads['first_fetch_step']:,}): what the buffer held then is not recorded."
         )
     elif held.empty:
@@ -308,45 +137,19 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     )
 
 
-def read_runs(held: pd.DataFrame) -> list[tuple[int, int]]:
-    """The buffer's entries, in buffer order, as the runs of consecutive offsets fetch reads:
-    an entry that continues the previous one (its first offset = the last + 1) joins it."""
-    runs: list[tuple[int, int]] = []
-    firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
-    for lo, hi in zip(firsts, lasts, strict=True):
-        if runs and lo == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], hi)
-        else:
-            runs.append((lo, hi))
-    return runs
-
-
 def _entries(held: pd.DataFrame) -> str:
-    runs = read_runs(held)
-    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in runs[:ENTRIES_SHOWN]]
-    if len(runs) > ENTRIES_SHOWN:
-        shown.append(f"… {len(runs) - ENTRIES_SHOWN:,} more runs")
+    spans = read_spans(held)
+    shown = [f"[{_range(lo, hi, '..')}]" for lo, hi in spans[:ENTRIES_SHOWN]]
+    if len(spans) > ENTRIES_SHOWN:
+        shown.append(f"… {len(spans) - ENTRIES_SHOWN:,} more spans")
     records = int(held["count"].sum())
     lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
-    distinct = _distinct(held)
+    distinct = distinct_offsets(held)
     twice = f", {records - distinct:,} of them extra copies" if records > distinct else ""
     return (
         f"`{' + '.join(shown)}` in buffer order: {records:,} records for {distinct:,} offsets "
         f"({_range(lo, hi)}){twice}"
     )
-
-
-def _distinct(held: pd.DataFrame) -> int:
-    """Offsets covered by the entries (each counted once): merge the sorted ranges."""
-    firsts, stops = held["first_offset"].astype(int), held["last_offset"].astype(int) + 1
-    spans = sorted(zip(firsts, stops, strict=True))
-    total, end = 0, None
-    for lo, hi in spans:
-        if end is None or lo > end:
-            total, end = total + hi - lo, hi
-        elif hi > end:
-            total, end = total + hi - end, hi
-    return total
 
 
 def _switch_story(run: RunTables) -> str:
@@ -398,17 +201,18 @@ def stopped(run: RunTables) -> str:
                 "so the client saw nothing more there and stopped."
             )
     if o["redelivered"]:
-        resets = getattr(run, "offset_resets", 0)
+        resets = run.offset_resets
         times = f" ({_n(resets, 'reset')})" if resets else ""
         out.append(
             f"It received {o['redelivered']:,} records **again**: past the log end the broker "
             f"answered OFFSET_OUT_OF_RANGE (Kafka's rule) and the client went back to the "
             f"earliest offset{times}."
         )
-    if getattr(run, "consumer_capped", False):
+    if run.consumer_capped:
         out.append(
-            "The simulated consumer then stopped at its cap (10 × messages + 100 polls, "
-            f"or {MAX_RESETS} resets a partition), not because the log had nothing more."
+            f"The simulated consumer then stopped at its cap ({poll_cap(sent):,} polls for "
+            f"{sent:,} messages, or {MAX_RESETS} resets a partition), not because the log had "
+            "nothing more."
         )
     rotations = int((run.trace["step"] == "rotation").sum()) if len(run.trace) else 0
     if rotations:
@@ -419,9 +223,15 @@ def stopped(run: RunTables) -> str:
         )
         out.append(
             f"{_n(rotations, 'segment rotation')} happened during the run (a segment is "
-            f"sealed at 30 s of age){seen}: a longer or slower run can read more."
+            f"sealed at {_duration(run.segment_ms)} of age){seen}: a longer or slower run can "
+            "read more."
         )
     return " ".join(out)
+
+
+def _duration(ms: int) -> str:
+    """'30 s' for 30,000 ms; '1,500 ms' when not a whole number of seconds."""
+    return f"{ms // 1000:,} s" if ms % 1000 == 0 else f"{ms:,} ms"
 
 
 def _own(run: RunTables) -> dict[str, int]:

@@ -3,8 +3,8 @@
 The same code runs in two places, so a notebook behaves alike wherever it runs:
 - in `chronik-lab report`'s pre-flight, in this process, for every notebook, before any kernel
   starts (`problems()`: every problem at once, each naming its parameter);
-- in each notebook's first code cell (`resolve()`), so a notebook run alone by papermill or in
-  JupyterLab applies the same rule and fails with the same message.
+- in each notebook's first code cell (`parameters = params.setup(globals())`), so a notebook
+  run alone by papermill or in JupyterLab applies the same rule and fails with the same message.
 
 The rule for derived parameters (the only ones whose default depends on another parameter):
 - `batch_sizes="auto"`: the seed's requests continued, 4, 6, 4, 6, ... messages with the last
@@ -26,14 +26,16 @@ recorded workload; any other file under the parameters' workload, so its ids mus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chronik_lab.bugs import resolve_bugs
 from chronik_lab.errors import ChronikLabError, NotebookError
-from chronik_lab.sim.scenario import Scenario, seed_sizes
+from chronik_lab.sim import observations
+from chronik_lab.sim.scenario import WORKLOAD_FIELDS, Scenario
+from chronik_lab.sim.splits import AUTO, seed_sizes
 
 __all__ = [
     "AUTO",
@@ -44,9 +46,9 @@ __all__ = [
     "problems",
     "resolve",
     "scenario_parameters",
+    "setup",
 ]
 
-AUTO = "auto"
 SEED_MESSAGES = 10
 # The sweep's splits at the seed's 10 messages, as shares of the messages (None: one each).
 SEED_SPLIT_SHARES: list[tuple[float, ...] | None] = [
@@ -56,7 +58,7 @@ SEED_SPLIT_SHARES: list[tuple[float, ...] | None] = [
     (0.4, 0.6),
     (0.2, 0.8),
 ]
-SCENARIO_PARAMETERS = ("messages", "batch_sizes", "acks", "bugs", "flush_batches")
+SCENARIO_PARAMETERS = (*WORKLOAD_FIELDS, "bugs")
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,20 @@ def problems(
     return found
 
 
-def resolve(**values: Any) -> dict[str, Any]:
-    """The notebook's parameters with "auto" resolved; ParameterError if any is bad.
+def setup(namespace: MutableMapping[str, Any]) -> dict[str, Any]:
+    """A notebook's first code cell, in one call: `parameters = params.setup(globals())`.
 
-    A notebook's first code cell: `checked = params.resolve(messages=messages, ...)`.
-    """
+    Checks the notebook's parameters -- every name in `namespace` (its globals) that this
+    module has a rule for -- as the report's pre-flight does (ParameterError if any is bad),
+    puts the "auto" ones' values into `namespace`, and returns the cl.Scenario fields among
+    them (`scenario_parameters`)."""
+    checked = resolve(**{name: namespace[name] for name in _RULES if name in namespace})
+    namespace.update(checked)
+    return scenario_parameters(checked)
+
+
+def resolve(**values: Any) -> dict[str, Any]:
+    """The parameters `values` with "auto" resolved; ParameterError if any is bad."""
     bad = problems(values)
     if bad:
         raise ParameterError(bad)
@@ -235,13 +246,11 @@ def _observation(value: Any, values: Mapping[str, Any], base_dir: Path | None) -
     the observations.json beside it, else the one the parameters describe -- whose ids must
     then all be message ids that workload sent, 0 .. messages-1."""
     path = _existing_file(value, values, base_dir)
-    from chronik_lab.notebook import digest  # reads CSVs with pandas: only when asked to
-
-    entry = digest.recorded_observation(path)
-    ids = digest.read_observed(path)["message_id"]
+    entry = observations.recorded_observation(path)
+    ids = observations.read_observed(path)["message_id"]
     if entry is not None:
         messages = Scenario(**entry["scenario"]).messages
-        said = f"{digest.OBSERVATIONS_INDEX} records {messages:,} messages sent for it"
+        said = f"{observations.OBSERVATIONS_INDEX} records {messages:,} messages sent for it"
     else:
         messages = values.get("messages", SEED_MESSAGES)
         if not _is_int(messages) or messages < 1:

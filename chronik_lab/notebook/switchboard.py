@@ -1,20 +1,20 @@
 """The switchboard: every bug switch as a checkbox, the presets as buttons, the workload as
-fields; each change re-runs the scenario and redraws the linked charts and the verdict.
+fields; each change re-runs the scenario and redraws the linked charts and the status line.
 
 `cl.switchboard(scenario)` returns a `Switchboard`. Displayed in a live JupyterLab kernel it is
 an ipywidgets box: one checkbox per switch of `cl.BUGS` (its summary and chronik commit as the
 tooltip), one button per preset of `cl.PRESETS`, fields for messages, batch sizes, acks and
 flush_batches. Any change runs `cl.run` on the new scenario and puts the new data into the
 same JupyterChart (received vs sent, buffer, segments: interactive.explore's linked panels)
-and the checker's verdict, in place -- "what if only blind_append_buffer were fixed?" is one
-click.
+and the status line (the checker's verdict and the outcome), in place -- "what if only
+blind_append_buffer were fixed?" is one click.
 
 Anywhere else (papermill, nbconvert, a plain `repr`), it renders its current state statically:
-the switch settings as a table, the verdict and the charts through the active altair renderer
-(SVG in the report), so a report page still shows something meaningful.
+the switch settings as a table, the status line and the charts through the active altair
+renderer (SVG in the report), so a report page still shows something meaningful.
 
 The same changes can be made from code (`set(...)`, `toggle(name)`, `preset(name)`); a bad
-field (batch sizes that do not sum to messages) shows the error in the verdict and keeps the
+field (batch sizes that do not sum to messages) shows the error under the status and keeps the
 last good run on screen.
 """
 
@@ -25,16 +25,15 @@ import time
 from typing import Any
 
 from chronik_lab.bugs import BUGS, PRESETS
-from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
-from chronik_lab.sim.scenario import SEED, Run, Scenario, run
+from chronik_lab.sim.scenario import SEED, WORKLOAD_FIELDS, Run, Scenario, run
 
 # altair, the charts and ipywidgets are imported where a board is drawn, not here: `import
 # chronik_lab` (which exports switchboard) stays as fast as it was for the CLI and the engine.
 
 __all__ = ["Switchboard", "switchboard"]
 
-FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
 MAX_MESSAGES = 1_000_000
 
 
@@ -93,21 +92,18 @@ class Switchboard:
 
     # -- what it shows ----------------------------------------------------------------------
 
-    def verdict(self) -> str:
-        """One line: the checker's verdict, the outcome counts and the received pattern."""
+    def status(self) -> str:
+        """One line: the checker's verdict, the outcome (checker/counts.py's sentence) and the
+        received pattern."""
         r = self.run
-        sent = len(r.sent)
-        o = outcome(r.received["message_id"].to_numpy("int64"), sent)
         found = {k: v for k, v in r.report.counts.items() if v}
         head = (
             "OK: a correct log"
             if r.report.ok
             else "ANOMALIES: " + ", ".join(f"{k} {v}" for k, v in found.items())
         )
-        return (
-            f"{head} | {sent} sent, {o['received']} received, {o['duplicates']} duplicates, "
-            f"{o['lost']} lost | pattern {r.report.pattern_text() or '(nothing received)'}"
-        )
+        said = outcome_sentence(len(r.sent), outcome(r.received, len(r.sent)))
+        return f"{head} | {said} | pattern {r.report.pattern_text() or '(nothing received)'}"
 
     def spec(self) -> dict[str, Any]:
         """The linked charts' Vega-Lite spec for the current run."""
@@ -123,7 +119,7 @@ class Switchboard:
 
     def _ipython_display_(self) -> None:
         """Live (the renderer switch says interactive): the widgets. Otherwise the static
-        state: settings and verdict as HTML, then the charts through the active renderer."""
+        state: settings and status as HTML, then the charts through the active renderer."""
         from IPython.display import HTML, display
 
         from chronik_lab.viz import interactive, render
@@ -136,24 +132,24 @@ class Switchboard:
         display(interactive.explore(self.run))
 
     def static_html(self) -> str:
-        """The settings (every switch on or off, the workload) and the verdict as HTML."""
+        """The settings (every switch on or off, the workload) and the status as HTML."""
         rows = "".join(
             f"<tr><td><code>{html.escape(n)}</code></td>"
             f"<td>{'<b>on</b>' if n in self.scenario.bug_set else 'off'}</td>"
             f"<td>{html.escape(b.summary)} (chronik {b.chronik_commit})</td></tr>"
             for n, b in BUGS.items()
         )
-        fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in FIELDS)
+        fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in WORKLOAD_FIELDS)
         error = f"<p><b>not run:</b> {html.escape(self.error)}</p>" if self.error else ""
         return (
             f"<div class='chronik-switchboard'><p><b>Scenario:</b> {html.escape(fields)}, "
             f"bugs={html.escape(repr(self.scenario.bugs))}</p>"
             f"<table><tr><th>switch</th><th>state</th><th>what it does</th></tr>{rows}</table>"
-            f"<p><b>Verdict:</b> {html.escape(self.verdict())}</p>{error}</div>"
+            f"<p><b>Status:</b> {html.escape(self.status())}</p>{error}</div>"
         )
 
     def __repr__(self) -> str:
-        return f"Switchboard({self.scenario!r}) -> {self.verdict()}"
+        return f"Switchboard({self.scenario!r}) -> {self.status()}"
 
 
 def _bugs_value(bugs: frozenset[str]) -> str | tuple[str, ...]:
@@ -209,7 +205,7 @@ class _Widgets:
         }
         for name, field in self.fields.items():
             field.observe(lambda ch, n=name: self._on_field(board, n, ch), names="value")
-        self.verdict = w.HTML()
+        self.status = w.HTML()
         self.chart = _live_chart(board)
         switches = w.GridBox(
             list(self.boxes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")
@@ -220,7 +216,7 @@ class _Widgets:
                 switches,
                 w.HBox([self.fields["messages"], self.fields["batch_sizes"]]),
                 w.HBox([self.fields["acks"], self.fields["flush_batches"]]),
-                self.verdict,
+                self.status,
                 self.chart,
             ]
         )
@@ -256,10 +252,10 @@ class _Widgets:
                 field.value = _sizes_text(value) if name == "batch_sizes" else value
         finally:
             self._quiet = False
-        text = html.escape(board.verdict())
+        text = html.escape(board.status())
         colour = "#2e7d32" if board.run.report.ok else "#c62828"
         error = f"<br><b>not run:</b> {html.escape(board.error)}" if board.error else ""
-        self.verdict.value = f"<span style='color:{colour}'><b>{text}</b></span>{error}"
+        self.status.value = f"<span style='color:{colour}'><b>{text}</b></span>{error}"
         if chart:
             self.chart.spec = board.spec()
 

@@ -231,7 +231,7 @@ def _interrupted(notebook: Path, out: Path) -> NotebookResult:
 
 def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) -> None:
     """Run the notebooks, `workers` at a time, into `done` (notebook -> result)."""
-    from chronik_lab.report.kernels import kill_running
+    from chronik_lab.report.kernels import Kernels
     from chronik_lab.report.pages import page_exporter
 
     exporter = page_exporter(hidden_parameters=(SUMMARY_PARAMETER,))
@@ -244,6 +244,7 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
     finished: queue.Queue[tuple[Path, tuple[float, str | None]]] = queue.Queue()
 
     stopped = threading.Event()
+    kernels = Kernels()
 
     def work() -> None:
         try:
@@ -253,7 +254,7 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
                 except queue.Empty:
                     return
                 given = _given(params, declared[nb], out, nb)
-                finished.put((nb, _execute(nb, out, given, kernel)))
+                finished.put((nb, _execute(nb, out, given, kernel, kernels)))
         finally:
             _close_event_loop()
 
@@ -273,9 +274,10 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
             bar.update()
     except BaseException:
         # Ctrl-C (or any error here): drop the notebooks not started and kill the running
-        # kernels; waiting would take the rest of the run. The pages written stay.
+        # kernels, with whatever they started; waiting would take the rest of the run. The
+        # pages written stay.
         stopped.set()
-        kill_running()
+        kernels.kill_all()
         raise
     finally:
         bar.close()
@@ -322,17 +324,18 @@ def _given(params: dict[str, Any], declared: dict[str, Any], out: Path, nb: Path
     return given
 
 
-def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str):
-    """Run one notebook with papermill; return (seconds, one-line error or None)."""
+def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str, kernels: Any):
+    """Run one notebook with papermill in one of `kernels` (kernels.Kernels); return
+    (seconds, one-line error or None)."""
     from chronik_lab.report.kernels import execute_notebook
 
     executed, _, summary_path = _paths(notebook, out)
     summary_path.unlink(missing_ok=True)  # a stale summary must not pass for this run's
     started = time.perf_counter()
     try:
-        execute_notebook(notebook, executed, given, kernel)
+        execute_notebook(notebook, executed, given, kernel, kernels)
     except Exception as exc:  # any failure of one notebook is reported, and the others still run
-        return time.perf_counter() - started, _one_line(exc)
+        return time.perf_counter() - started, _failure(exc)
     return time.perf_counter() - started, None
 
 
@@ -370,8 +373,8 @@ def _export_html(exporter: Any, executed: Path, html_path: Path, error: str | No
     try:
         export_page(exporter, executed, html_path)
     except Exception as exc:  # a page we cannot render is a failed notebook, not a crash
-        html_path.write_text(error_page(executed.stem, _one_line(exc)), encoding="utf-8")
-        return error or f"HTML export failed: {_one_line(exc)}"
+        html_path.write_text(error_page(executed.stem, _failure(exc)), encoding="utf-8")
+        return error or f"HTML export failed: {_failure(exc)}"
     return error
 
 
@@ -385,10 +388,8 @@ def _read_summary(path: Path, declared: dict[str, Any], error: str | None):
         return None, error or f"unreadable summary {path.name}: {exc}"
 
 
-def _one_line(exc: BaseException) -> str:
+def _failure(exc: BaseException) -> str:
     """`Name: message` on one line. papermill's execution error carries the notebook's own
     exception name and value: those are the ones shown."""
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
-    if ename:
-        return one_line(RuntimeError(f"{ename}: {evalue}"))
-    return f"{type(exc).__name__}: {one_line(exc)}"
+    return one_line(f"{ename}: {evalue}") if ename else one_line(exc, named=True)

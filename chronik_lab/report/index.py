@@ -1,10 +1,10 @@
 """index.html: a view of summary.json (`ReportResult.to_dict()`), nothing more.
 
-Top to bottom: the verdict, one sentence per broker version the report ran ("v0.7.5: 10 sent,
-20 received — 10 duplicated."); the findings, one row per distinct result (notebooks that ran
-the same workload share a row; a before/after comparison shows every version it compared; an
-observation's numbers are labelled as observed, not as a run's); and the notebooks, each with
-whether it ran, kept apart from what it found.
+Top to bottom: the outcome, one sentence per broker version the report ran ("v0.7.5: 10 sent,
+20 received: 10 duplicated.": checker/counts.py's `outcome_sentence`); the findings, one row per
+distinct result (notebooks that ran the same workload share a row; a before/after comparison
+shows every version it compared; an observation's numbers are labelled as observed, not as a
+run's); and the notebooks, each with whether it ran, kept apart from what it found.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["render_index", "verdict_sentence", "verdict_word"]
+from chronik_lab.checker.counts import outcome_sentence, outcome_word
 
-_WORKLOAD_KEYS = ("messages", "batch_sizes", "acks", "flush_batches")
+__all__ = ["render_index"]
+
+_SAID = ("received", "duplicates", "lost")  # the outcome counts the index says in words
 
 _INDEX_CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 78em; color: #222; }
@@ -27,37 +29,14 @@ th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #1a7f37; font-weight: 600; } .failed { color: #cf222e; font-weight: 600; }
 .error { color: #cf222e; font-size: 90%; }
-.verdict-duplicates, .verdict-loss, .verdict-duplicates-loss { color: #cf222e; font-weight: 600; }
-.verdict-exact { color: #1a7f37; font-weight: 600; }
+.outcome-duplicates, .outcome-loss, .outcome-duplicates-loss { color: #cf222e; font-weight: 600; }
+.outcome-exact { color: #1a7f37; font-weight: 600; }
 .tag { font-size: 80%; background: #fff3cd; padding: 0 .3em; border-radius: 3px; }
-#verdict { font-size: 110%; } #verdict li { margin: .2em 0; }
+#outcomes { font-size: 110%; } #outcomes li { margin: .2em 0; }
 .by { font-size: 90%; margin-top: .2em; } tr.note td { color: #555; font-size: 90%; }
 tr.finding + tr.finding td { border-top: none; } td.pattern { overflow-wrap: anywhere; }
 code { background: #f4f4f4; padding: 0 .2em; }
 """
-
-
-def verdict_word(outcome: Mapping[str, Any] | None) -> str:
-    """ "duplicates", "loss", "duplicates + loss" or "exact" for an outcome {received,
-    duplicates, lost}; "—" without one."""
-    if not outcome:
-        return "—"
-    dup, lost = int(outcome.get("duplicates") or 0), int(outcome.get("lost") or 0)
-    if dup and lost:
-        return "duplicates + loss"
-    return "duplicates" if dup else "loss" if lost else "exact"
-
-
-def verdict_sentence(version: str, sent: Any, outcome: Mapping[str, Any]) -> str:
-    """ "v0.7.5: 10 sent, 20 received — 10 duplicated." (or "— 10 lost.", "— exact.")."""
-    received = outcome.get("received")
-    head = f"{version}: {_n(sent)} sent, {_n(received)} received"
-    parts = []
-    if outcome.get("duplicates"):
-        parts.append(f"{_n(outcome['duplicates'])} duplicated")
-    if outcome.get("lost"):
-        parts.append(f"{_n(outcome['lost'])} lost")
-    return f"{head} — {', '.join(parts) or 'exact'}."
 
 
 @dataclass
@@ -88,15 +67,15 @@ def render_index(data: Mapping[str, Any]) -> str:
 <style>{_INDEX_CSS}</style></head>
 <body>
 <h1>chronik_lab report</h1>
-<ul id="verdict">
-{_verdicts(findings)}
+<ul id="outcomes">
+{_outcomes(findings)}
 </ul>
 <p>Parameters: {params or "the notebooks' defaults (the seed)"}.
 <span class="{"ok" if not failed else "failed"}">{ran}</span>
 ({float(data.get("duration_s") or 0):.1f} s).</p>
 <h2>Findings</h2>
 <table id="summary">
-<thead><tr><th>finding (notebooks)</th><th>version</th><th>verdict</th><th>sent</th>
+<thead><tr><th>finding (notebooks)</th><th>version</th><th>outcome</th><th>sent</th>
 <th>received</th><th>anomalies</th><th>pattern</th></tr></thead>
 <tbody>
 {chr(10).join(_finding_rows(f) for f in findings)}
@@ -132,7 +111,7 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
         out[-1].note = _explain_note(s, version)
         if isinstance(s.get("run"), Mapping):
             out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
-    else:
+    elif "sent" in s or "received" in s:  # a run's figures (a sweep's page has none)
         out.append(_Finding("run: " + _workload(params), [_line(version, s)]))
     if isinstance(s.get("sweep"), Mapping):
         out.append(_Finding("sweep", [], note=_sweep_note(s["sweep"])))
@@ -155,19 +134,34 @@ def _line(version: str, digest: Mapping[str, Any]) -> dict[str, Any]:
         "version": version,
         "sent": digest.get("sent"),
         "received": _count(digest.get("received")),
-        "outcome": dict(outcome) if isinstance(outcome, Mapping) else None,
+        "outcome": _counted(outcome, digest.get("sent")),
         "anomalies": _anomalies(counts),
         "pattern": _cut(str(digest.get("pattern", digest.get("pattern_text", "")) or "")),
     }
 
 
+def _counted(outcome: Any, sent: Any) -> dict[str, int] | None:
+    """The outcome's counts as ints (outcome_word and outcome_sentence say them), or None when
+    the summary does not give sent, received, duplicates and lost as numbers."""
+    if not isinstance(outcome, Mapping):
+        return None
+    counts = {k: _count(v) for k, v in outcome.items()}
+    if not all(_is_int(v) for v in (sent, *(counts.get(k) for k in _SAID))):
+        return None
+    return {k: int(v) for k, v in counts.items() if _is_int(v)}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _cut(pattern: str, keep: int = 6) -> str:
-    """A pattern of thousands of runs (one request per message at 10⁵ messages) as its first
-    runs and a count; the whole one is in summary.json and on the notebook's page."""
-    runs = pattern.split(", ")
-    if len(runs) <= keep + 1:
+    """A pattern of thousands of spans (one request per message at 10⁵ messages) as its first
+    spans and a count; the whole one is in summary.json and on the notebook's page."""
+    spans = pattern.split(", ")
+    if len(spans) <= keep + 1:
         return pattern
-    return f"{', '.join(runs[:keep])}, … {len(runs) - keep:,} more"
+    return f"{', '.join(spans[:keep])}, … {len(spans) - keep:,} more"
 
 
 def _merge(findings: list[_Finding]) -> list[_Finding]:
@@ -267,7 +261,7 @@ def _sweep_note(sweep: Mapping[str, Any]) -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def _verdicts(findings: list[_Finding]) -> str:
+def _outcomes(findings: list[_Finding]) -> str:
     """One sentence per version, from the runs (never from an observation)."""
     seen: dict[str, str] = {}
     for f in findings:
@@ -275,9 +269,8 @@ def _verdicts(findings: list[_Finding]) -> str:
             continue
         for line in f.lines:
             if line["outcome"] and line["version"] not in seen:
-                seen[line["version"]] = verdict_sentence(
-                    line["version"] or "run", line["sent"], line["outcome"]
-                )
+                said = outcome_sentence(line["sent"], line["outcome"])
+                seen[line["version"]] = f"{line['version'] or 'run'}: {said}."
     if not seen:
         return "<li>No notebook reported a run.</li>"
     return "\n".join(f"<li>{_e(sentence)}</li>" for sentence in seen.values())
@@ -297,10 +290,9 @@ def _finding_rows(f: _Finding) -> str:
         if line is None:
             cells.append('<td colspan="6"></td>')
         else:
-            word = verdict_word(line["outcome"])
             cells += [
                 f"<td>{_e(line['version'])}</td>",
-                f'<td class="verdict-{word.replace(" + ", "-")}">{_e(word)}</td>',
+                _outcome_cell(line["outcome"]),
                 f'<td class="num">{_e(_n(line["sent"]))}{tag}</td>',
                 f'<td class="num">{_e(_n(line["received"]))}{tag}</td>',
                 f"<td>{_e(line['anomalies'])}</td>",
@@ -310,6 +302,13 @@ def _finding_rows(f: _Finding) -> str:
     if f.note:
         rows.append(f'<tr class="note"><td></td><td colspan="6">{_e(f.note)}</td></tr>')
     return "\n".join(rows)
+
+
+def _outcome_cell(outcome: Mapping[str, int] | None) -> str:
+    if outcome is None:
+        return "<td>—</td>"
+    word = outcome_word(outcome)
+    return f'<td class="outcome-{word.replace(" and ", "-")}">{_e(word)}</td>'
 
 
 def _notebook_row(nb: Mapping[str, Any]) -> str:

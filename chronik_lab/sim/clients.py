@@ -57,6 +57,7 @@ __all__ = [
     "decode_ids",
     "encode_value",
     "plan_requests",
+    "poll_cap",
 ]
 
 # Called before (phase "before") and after ("after") each client step, so a run can attribute
@@ -139,6 +140,15 @@ def plan_requests(
 PROCESSES = ("producer", "consumer")
 RESET_POLICIES = ("earliest", "latest", "none")  # Kafka's auto.offset.reset values
 MAX_RESETS = 3  # per partition: enough to show the re-delivery loop, cheap for explain's runs
+
+
+def poll_cap(messages: int) -> int:
+    """The hard cap on a consumer after `messages` were sent: the simulated consumer's polls
+    (a real client's run reads at most as many records, wire/workload.py). A correct log needs
+    far fewer; only a loop -- a reset to the earliest offset, again and again -- reaches it."""
+    return 10 * messages + 100
+
+
 F_VALUES = ("send", "poll")
 TYPES = ("ok", "fail", "info")
 _TYPE_CODES = {name: code for code, name in enumerate(TYPES)}

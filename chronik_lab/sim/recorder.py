@@ -23,8 +23,7 @@ what it kept: at stride k it keeps, per partition, the last state of each block 
 (steps b*k .. b*k+k-1), that is the state at every k-th step, and drops the rest. At any stride
 it also keeps the state just before each partition's first poll (what the prose's "when the
 consumer first fetched" reads) and each partition's last state. A chart drawn from a thinned
-history says so ("the state at every 64th step"); `truncated` stays False (kept for callers of
-the former design, which stopped recording at the limit).
+snapshots says so ("the state at every 64th step").
 
 Cheap per step: a state change costs a fingerprint of the buffer (its entry list, length, first
 and last entry: entries are immutable, and the buffer only appends, inserts, trims its head or
@@ -217,7 +216,6 @@ class Recorder:
         self.snapshots = snapshots
         self.limit = limit
         self.stride = 1  # steps per block; the last state of each block is kept
-        self.truncated = False  # never set: the history is thinned, not stopped
         self.enabled = True
         self.now = lambda: 0  # the broker's clock, set by `attach`
         self.partitions: Mapping[tuple[str, int], Partition] = {}
@@ -433,7 +431,7 @@ class Recorder:
 
     # -- tables ---------------------------------------------------------------------------
     def tables(self) -> dict[str, Any]:
-        """The trace and the three history tables (DataFrames), and `snapshots_stride`: the
+        """The trace and the three snapshot tables (DataFrames), and `snapshots_stride`: the
         Run's fields from the recorder. Keeps every partition's pending (last) state."""
         end = len(self.rows)
         for log in self._logs.values():
@@ -469,9 +467,9 @@ class Recorder:
                 rows.sort(key=_step_of)
         return {
             "trace": _frame(TRACE_COLUMNS, self.rows),
-            "buffer_history": _frame(BUFFER_COLUMNS, buffer),
-            "segment_history": _frame(SEGMENT_COLUMNS, segments),
-            "offsets_history": _frame(OFFSETS_COLUMNS, offsets),
+            "buffer_snapshots": _frame(BUFFER_COLUMNS, buffer),
+            "segment_snapshots": _frame(SEGMENT_COLUMNS, segments),
+            "offsets_snapshots": _frame(OFFSETS_COLUMNS, offsets),
             "snapshots_stride": self.stride,
         }
 

@@ -18,36 +18,27 @@ from chronik_lab import validate
 from chronik_lab.bugs import BugSet, resolve_bugs
 from chronik_lab.checker.verdict import CheckReport, check
 from chronik_lab.engine.broker import Broker
+from chronik_lab.engine.partition import BrokerConfig
 from chronik_lab.errors import InvalidArgumentError, ScenarioError
 from chronik_lab.sim import drivers
-from chronik_lab.sim.clients import RESET_POLICIES, Consumer, Operations, Producer, plan_requests
+from chronik_lab.sim.clients import (
+    RESET_POLICIES,
+    Consumer,
+    Operations,
+    Producer,
+    plan_requests,
+    poll_cap,
+)
 from chronik_lab.sim.recorder import Recorder
+from chronik_lab.sim.splits import AUTO, seed_sizes
 
-__all__ = ["AUTO", "COMPAT", "SEED", "Run", "Scenario", "run", "run_presets", "seed_sizes"]
+__all__ = ["COMPAT", "SEED", "WORKLOAD_FIELDS", "Run", "Scenario", "run", "run_presets"]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the recorder thins
-AUTO = "auto"  # batch_sizes: the seed's request sizes, repeated (seed_sizes)
-SEED_REQUEST_SIZES = (4, 6)  # the seed's two produce requests
-
-
-def seed_sizes(messages: int) -> tuple[int, ...]:
-    """The seed's produce requests continued: 4, 6, 4, 6, ... messages, the last one cut to
-    fit. At the seed's 10 messages, its own (4, 6); at 100,000, 20,000 requests.
-
-    This is `batch_sizes="auto"` everywhere (cl.Scenario, the notebooks, `chronik-lab
-    simulate`): the same producer as the seed's, sending for longer, so a bigger run keeps the
-    seed's request sizes and flush rhythm instead of changing the workload's shape.
-    """
-    _int(messages, "messages", 1)
-    pair = sum(SEED_REQUEST_SIZES)
-    sizes = list(SEED_REQUEST_SIZES) * (messages // pair)
-    rest = messages % pair
-    for size in SEED_REQUEST_SIZES:
-        if rest > 0:
-            sizes.append(min(size, rest))
-            rest -= sizes[-1]
-    return tuple(sizes)
+# The client workload of a Scenario: what an observation records, a notebook's and the CLI's
+# workload parameters (the rest are the broker version and the run's own settings).
+WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
 
 
 @dataclass(frozen=True)
@@ -74,7 +65,7 @@ class Scenario:
     auto_offset_reset: where the consumer goes after OFFSET_OUT_OF_RANGE: "earliest" (the log
         start, kafka-python's setting in chronik's compat test), "latest" (the high watermark)
         or "none" (that partition's consumption ends)
-    snapshots: record buffer / segment / offsets history (off makes a run cheaper)
+    snapshots: record buffer / segment / offsets snapshots (off makes a run cheaper)
     """
 
     messages: int = 10
@@ -177,16 +168,16 @@ class Run:
     received: pd.DataFrame
     history: pd.DataFrame
     trace: pd.DataFrame
-    buffer_history: pd.DataFrame
-    segment_history: pd.DataFrame
-    offsets_history: pd.DataFrame
+    buffer_snapshots: pd.DataFrame
+    segment_snapshots: pd.DataFrame
+    offsets_snapshots: pd.DataFrame
     report: CheckReport  # = cl.check(history)
     polls: int = 0  # fetches the consumer made (empty and failed ones included)
     consumer_capped: bool = False  # the hard cap on polls (or on resets) stopped the consumer
     failed_partitions: tuple[int, ...] = ()  # consumption ended on a fetch error
-    snapshots_truncated: bool = False
     offset_resets: int = 0  # positions the consumer reset after OFFSET_OUT_OF_RANGE
     snapshots_stride: int = 1  # 1: every state; k: the state at every k-th step (recorder.py)
+    segment_ms: int = BrokerConfig.segment_ms  # the broker's segment age limit (rotation)
 
     @property
     def received_ids(self) -> list[int]:
@@ -208,7 +199,6 @@ class Run:
             "consumer_capped": self.consumer_capped,
             "failed_partitions": list(self.failed_partitions),
             "offset_resets": self.offset_resets,
-            "snapshots_truncated": self.snapshots_truncated,
             "snapshots_stride": self.snapshots_stride,
         }
 
@@ -240,8 +230,8 @@ def run(scenario: Scenario, client: str | None = None, **options: Any) -> Run:
         polls=consumer.polls,
         consumer_capped=consumer.capped,
         failed_partitions=tuple(sorted(consumer.failed)),
-        snapshots_truncated=recorder.truncated,
         offset_resets=consumer.resets,
+        segment_ms=consumer.broker.config.segment_ms,
         **tables,
     )
 
@@ -282,7 +272,7 @@ def _execute(
         s.max_records,
         history,
         hook,
-        10 * s.messages + 100,
+        poll_cap(s.messages),
         s.auto_offset_reset,
     )
     try:

@@ -4,8 +4,6 @@ Each cell of the grid (batch split x flush threshold x preset) is one run of the
 result is one row per cell, ready for a heatmap. Like `explain`, it runs without trace, snapshots
 or checker, and only counts what the consumer received; like explain, the cells can run through
 any `concurrent.futures.Executor` or a dask.distributed Client (chronik_lab.sim.executors).
-
-`listed` is the one rule for list parameters (the sweep's, and the notebooks' `compare_with`).
 """
 
 from __future__ import annotations
@@ -17,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.counts import outcome
-from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.executors import Pool, progress_bar
 from chronik_lab.sim.scenario import Scenario, received_ids
+from chronik_lab.sim.splits import split_label
+from chronik_lab.validate import listed
 
-__all__ = ["listed", "short_split", "split_label", "sweep"]
+__all__ = ["sweep"]
 
 COLUMNS = [
     "preset",
@@ -126,73 +125,3 @@ def _run_all(
             for future in pending:
                 future.cancel()
     return out  # type: ignore[return-value]
-
-
-def split_label(batch_sizes: Sequence[int] | None, messages: int) -> str:
-    """ "4+6" for two requests of 4 and 6; "1×10" for ten single-message requests; a split
-    that repeats a short pattern as the pattern and a count: "(4+6)×10,000" for the seed's
-    requests continued to 100,000 messages, "(4+6)×1,000+3" when the last request is cut."""
-    if batch_sizes is None:
-        return f"1×{messages:,}" if messages >= 10_000 else f"1×{messages}"
-    sizes = [int(size) for size in batch_sizes]
-    if len(sizes) > SPELLED_OUT:
-        for period in range(1, MAX_PERIOD + 1):
-            label = _repeated(sizes, period)
-            if label:
-                return label
-    return "+".join(map(str, sizes))
-
-
-def short_split(batch_sizes: Sequence[int], messages: int) -> list[int] | str:
-    """A split as a list while it is spelled out in full (SPELLED_OUT requests at most), else
-    its label: what summaries and prose show for 20,000 requests, "(4+6)×10,000"."""
-    sizes = [int(size) for size in batch_sizes]
-    return sizes if len(sizes) <= SPELLED_OUT else split_label(sizes, messages)
-
-
-def _repeated(sizes: list[int], period: int) -> str | None:
-    """sizes as `period` sizes repeated, then a start of them with its last one cut, or None."""
-    unit = sizes[:period]
-    for repeats in (len(sizes) // period, (len(sizes) - 1) // period):
-        tail = sizes[repeats * period :]
-        if repeats < 2 or sizes[: repeats * period] != unit * repeats or len(tail) > period:
-            continue
-        if tail and (tail[:-1] != unit[: len(tail) - 1] or tail[-1] > unit[len(tail) - 1]):
-            continue
-        head = "+".join(map(str, unit))
-        head = f"({head})" if period > 1 else head
-        return f"{head}×{repeats:,}" + "".join(f"+{t}" for t in tail)
-    return None
-
-
-SPELLED_OUT = 6  # splits of up to this many requests are written out in full
-MAX_PERIOD = 4  # the longest repeating pattern split_label writes as pattern × count
-
-
-def listed(
-    values: object, name: str, *, str_is_one: bool = False, may_be_empty: bool = False
-) -> list:
-    """`values` as a list, by one rule for every list parameter of the lab:
-
-    - a list, tuple, range, array, Series or any other iterable gives its items, in order;
-    - a str is one item when `str_is_one` (a name: "v0.7.5" is one version, and "a,b" one
-      version made of two bugs -- never six characters), and an error otherwise, as is bytes;
-    - None and an empty iterable are an error, or the empty list when `may_be_empty`;
-    - anything else (an int, a dict's keys by accident, ...) is an error:
-      InvalidArgumentError naming the parameter.
-    """
-    if values is None:
-        if may_be_empty:
-            return []
-        raise InvalidArgumentError(f"{name} must be a list, not None")
-    if isinstance(values, str) and str_is_one:
-        return [values]
-    if isinstance(values, (str, bytes, dict)):
-        raise InvalidArgumentError(f"{name} must be a list, not {values!r}")
-    try:
-        out = list(values)  # type: ignore[call-overload]
-    except TypeError:
-        raise InvalidArgumentError(f"{name} must be a list, not {values!r}") from None
-    if not out and not may_be_empty:
-        raise InvalidArgumentError(f"{name} must not be empty")
-    return out

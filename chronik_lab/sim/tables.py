@@ -3,14 +3,15 @@
 Charts (viz/), the notebooks' glue (notebook/) and the generated prose read a run's tables and
 nothing else, so they take any object with these attributes: a `cl.Run`, or a Run-shaped
 namespace a test builds from numpy (a million records without running the engine). The table
-columns are those of `sim/recorder.py` (trace, buffer, segment, offsets history) and
-`sim/clients.py` (sent, received). The history tables hold *kept snapshots*: every state of
+columns are those of `sim/recorder.py` (the trace; buffer, segment and offsets snapshots) and
+`sim/clients.py` (sent, received). The snapshot tables hold the *kept* states: every state of
 the run while they fit the recorder's budget, else the state at every k-th step
-(`snapshots_stride` = k, an optional attribute: 1 when absent) plus the states the prose reads.
+(`snapshots_stride` = k) plus the states the prose reads.
 
 Below the protocol, the few facts several layers read from those tables (what the buffer held
-before a step, what fetch read, the most copies of an offset): one definition each, so a chart,
-a summary and a sentence of prose can never disagree.
+before a step, what fetch read, the most copies of an offset, the spans of offsets a buffer
+holds and how many offsets it covers): one definition each, so a chart, a summary and a
+sentence of prose can never disagree.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ __all__ = [
     "RunTables",
     "ScenarioLike",
     "buffer_at",
+    "distinct_offsets",
     "fetch_reads",
     "max_buffer_copies",
-    "recorded_until",
+    "read_spans",
     "segments_at",
     "sampling_text",
-    "snapshots_stride",
     "state_at",
 ]
 
@@ -60,9 +61,12 @@ class RunTables(Protocol):
     """A run's tables: what was sent and received, every step, and the snapshots after them.
 
     Read-only properties, so a frozen dataclass (`cl.Run`) satisfies it as well as a
-    namespace does. `snapshots_truncated` is True when the recorder stopped taking snapshots
-    (the three history tables then end at the same step, before the trace does; the recorder
-    no longer stops -- it thins, see `snapshots_stride` -- but such tables are still read).
+    namespace does. `snapshots_stride` is 1 when the snapshot tables hold every state of the
+    run, k when they hold the state at every k-th step (see sim/recorder.py);
+    `offset_resets` counts the consumer's resets after OFFSET_OUT_OF_RANGE (0 when the client
+    resets out of the lab's sight); `consumer_capped` is True when the consumer's hard cap (on
+    polls or on resets) stopped it, rather than the log having nothing more; `segment_ms` is
+    the age at which the run's broker sealed (rotated) a segment.
     """
 
     @property
@@ -74,13 +78,19 @@ class RunTables(Protocol):
     @property
     def trace(self) -> pd.DataFrame: ...
     @property
-    def buffer_history(self) -> pd.DataFrame: ...
+    def buffer_snapshots(self) -> pd.DataFrame: ...
     @property
-    def segment_history(self) -> pd.DataFrame: ...
+    def segment_snapshots(self) -> pd.DataFrame: ...
     @property
-    def offsets_history(self) -> pd.DataFrame: ...
+    def offsets_snapshots(self) -> pd.DataFrame: ...
     @property
-    def snapshots_truncated(self) -> bool: ...
+    def snapshots_stride(self) -> int: ...
+    @property
+    def offset_resets(self) -> int: ...
+    @property
+    def consumer_capped(self) -> bool: ...
+    @property
+    def segment_ms(self) -> int: ...
 
 
 class CheckedTables(RunTables, Protocol):
@@ -93,16 +103,10 @@ class CheckedTables(RunTables, Protocol):
 # -- facts read from the tables (by charts, summaries and prose alike) -----------------------
 
 
-def snapshots_stride(run: RunTables) -> int:
-    """1 when the history holds every state of the run; k when it holds the state at every
-    k-th step (and the states the prose reads: see sim/recorder.py)."""
-    return int(getattr(run, "snapshots_stride", 1) or 1)
-
-
 def sampling_text(run: RunTables) -> str | None:
-    """'the state at every 512th step' for a thinned history, else None: the one wording
+    """'the state at every 512th step' for thinned snapshots, else None: the one wording
     charts and prose use for it."""
-    stride = snapshots_stride(run)
+    stride = run.snapshots_stride
     return None if stride == 1 else f"the state at every {_ordinal(stride)} step"
 
 
@@ -111,18 +115,18 @@ def _ordinal(n: int) -> str:
     return f"{n:,}{suffix}"
 
 
-def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
+def max_buffer_copies(buffer_snapshots: pd.DataFrame) -> int:
     """The most copies of one offset any kept buffer snapshot held (0: the buffer never held
-    any). With a thinned history, the most among the states kept (`snapshots_stride`).
+    any). With thinned snapshots, the most among the states kept (`snapshots_stride`).
 
     A sweep over each snapshot's entries: +1 at an entry's first offset, -1 past its last; at
     equal positions the ends come first, so entries that only touch do not count as overlapping.
     """
-    if buffer_history.empty:
+    if buffer_snapshots.empty:
         return 0
-    first = buffer_history["first_offset"].to_numpy(np.int64)
-    stop = buffer_history["last_offset"].to_numpy(np.int64) + 1
-    keys = [buffer_history[c].to_numpy(np.int64) for c in ("partition", "step_index")]
+    first = buffer_snapshots["first_offset"].to_numpy(np.int64)
+    stop = buffer_snapshots["last_offset"].to_numpy(np.int64) + 1
+    keys = [buffer_snapshots[c].to_numpy(np.int64) for c in ("partition", "step_index")]
     events = pd.DataFrame(
         {
             "partition": np.concatenate([keys[0], keys[0]]),
@@ -135,29 +139,45 @@ def max_buffer_copies(buffer_history: pd.DataFrame) -> int:
     return int(depth.max())
 
 
-def recorded_until(run: RunTables) -> int | None:
-    """The last step the snapshots cover when the recorder stopped early, else None."""
-    if not run.snapshots_truncated:
-        return None
-    tables = (run.buffer_history, run.segment_history, run.offsets_history)
-    return max((int(t["step_index"].max()) for t in tables if len(t)), default=-1)
+def read_spans(held: pd.DataFrame) -> list[tuple[int, int]]:
+    """The buffer's entries, in buffer order, as the spans of consecutive offsets fetch reads:
+    an entry that continues the previous one (its first offset = the last + 1) joins it."""
+    spans: list[tuple[int, int]] = []
+    firsts, lasts = held["first_offset"].astype(int), held["last_offset"].astype(int)
+    for lo, hi in zip(firsts, lasts, strict=True):
+        if spans and lo == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def distinct_offsets(held: pd.DataFrame) -> int:
+    """How many offsets buffer entries (first_offset, last_offset) cover, each counted once: the
+    union of their ranges."""
+    firsts, stops = held["first_offset"].astype(int), held["last_offset"].astype(int) + 1
+    spans = sorted(zip(firsts, stops, strict=True))
+    total, end = 0, None
+    for lo, hi in spans:
+        if end is None or lo > end:
+            total, end = total + hi - lo, hi
+        elif hi > end:
+            total, end = total + hi - end, hi
+    return total
 
 
 def state_at(run: RunTables, partition: int, step: int) -> pd.Series | None:
     """The offsets row of the kept snapshot that was the partition's state just before
     `step`; an empty Series when no state precedes it (nothing happened yet); None when that
-    state is not in the history (the snapshots stopped, or it fell between kept ones).
+    state is not in the snapshots (it fell between kept ones).
 
     Exact by `held_until` (the step the state next changed: it held until then) where the
     table has it; without it (tables from before thinning), every change is a row."""
-    until = recorded_until(run)
-    if until is not None and step > until + 1:
-        return None
-    off = run.offsets_history
+    off = run.offsets_snapshots
     off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
     if off.empty:
         # Before the first kept state: nothing had happened, unless states were dropped.
-        return pd.Series(dtype=object) if snapshots_stride(run) == 1 else None
+        return pd.Series(dtype=object) if run.snapshots_stride == 1 else None
     row = off.iloc[-1]
     if "held_until" in off.columns and int(row["held_until"]) < step:
         return None  # the state changed again before `step`, and that one was not kept
@@ -171,9 +191,9 @@ def buffer_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | None:
     after them."""
     if state_at(run, partition, step) is None:
         return None
-    buf = run.buffer_history
+    buf = run.buffer_snapshots
     buf = buf[(buf["partition"] == partition).to_numpy(bool) & (buf["step_index"] < step)]
-    off = run.offsets_history
+    off = run.offsets_snapshots
     off = off[(off["partition"] == partition).to_numpy(bool) & (off["step_index"] < step)]
     emptied = off.loc[off["buffer_entries"] == 0, "step_index"]
     last = int(buf["step_index"].max()) if len(buf) else -1
@@ -188,7 +208,7 @@ def segments_at(run: RunTables, partition: int, step: int) -> pd.DataFrame | Non
     `step`, empty when none was written yet; None when that state is not recorded."""
     if state_at(run, partition, step) is None:
         return None
-    seg = run.segment_history
+    seg = run.segment_snapshots
     seg = seg[(seg["partition"] == partition).to_numpy(bool) & (seg["step_index"] < step)]
     seg = seg[seg["step_index"] == seg["step_index"].max()]
     return seg.drop(columns=["step_index", "step", "partition"]).reset_index(drop=True)

@@ -69,12 +69,12 @@ def describe_versions(table: pd.DataFrame) -> str:
     """Markdown: one line per workload saying what each version lost or duplicated."""
     lines = []
     for workload, rows in table.groupby("workload", sort=False):
-        parts = [f"{r.version} {_verdict(r)}" for r in rows.itertuples()]
+        parts = [f"{r.version} {_result(r)}" for r in rows.itertuples()]
         lines.append(f"- **{workload}**: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
 
-def _verdict(row) -> str:
+def _result(row) -> str:
     if row.exact:
         return "exact"
     said = []

@@ -47,25 +47,23 @@ OFFSET_BINS = 40  # offset bins per snapshot once a buffer chart must be aggrega
 
 
 def run_end(run: RunTables) -> int:
-    """The step after the last one a chart may draw: the end of the trace, or of the snapshots
-    when the recorder stopped taking them (`run.snapshots_truncated`)."""
-    ends = [int(t["step_index"].max()) + 1 for t in _histories(run) if len(t)]
-    if not getattr(run, "snapshots_truncated", False) and len(run.trace):
-        ends.append(int(run.trace["step_index"].max()) + 1)
+    """The step after the last one a chart may draw: the end of the trace (or of the snapshots,
+    should a table outrun it)."""
+    ends = [int(t["step_index"].max()) + 1 for t in (*_snapshots(run), run.trace) if len(t)]
     return max(ends, default=1)
 
 
 def partitions_of(run: RunTables) -> list[int]:
     """Every partition a run touched (sent to, received from, or snapshotted), sorted."""
     seen: set[int] = set()
-    for table in (run.sent, run.received, *_histories(run)):
+    for table in (run.sent, run.received, *_snapshots(run)):
         if len(table):
             seen.update(int(p) for p in table["partition"].unique())
     return sorted(seen) or [0]
 
 
-def _histories(run: RunTables) -> list[pd.DataFrame]:
-    return [run.buffer_history, run.segment_history, run.offsets_history]
+def _snapshots(run: RunTables) -> list[pd.DataFrame]:
+    return [run.buffer_snapshots, run.segment_snapshots, run.offsets_snapshots]
 
 
 def _of(df: pd.DataFrame, partition: int) -> pd.DataFrame:
@@ -108,7 +106,7 @@ def segment_spans(run: RunTables, partition: int, budget: int = 2_000) -> pd.Dat
     Columns: step_start, step_end, base_offset, end_offset (last + 1), record_count, visible,
     sealed, step (the step that produced the state).
     """
-    seg = _of(run.segment_history, partition)
+    seg = _of(run.segment_snapshots, partition)
     steps = np.sort(seg["step_index"].unique())
     end = run_end(run)
     n = len(steps)
@@ -150,7 +148,7 @@ def offset_lines(run: RunTables, partition: int, budget: int = 2_000) -> pd.Data
 
     Only the steps where a value changed, plus a closing point at the run's end.
     """
-    off = _of(run.offsets_history, partition)
+    off = _of(run.offsets_snapshots, partition)
     measures = ["high_watermark", "log_end_offset"]
     frames = []
     for measure in measures:
@@ -240,10 +238,10 @@ def _binned_cells(
 def _buffer_states(run: RunTables, partition: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The buffer entries of each snapshot, and every step where the buffer changed.
 
-    An emptied buffer leaves no rows in buffer_history; the offsets table says when it happened.
+    An emptied buffer leaves no rows in buffer_snapshots; the offsets table says when it happened.
     """
-    buf = _of(run.buffer_history, partition)
-    off = _of(run.offsets_history, partition)
+    buf = _of(run.buffer_snapshots, partition)
+    off = _of(run.offsets_snapshots, partition)
     empty = off.loc[off["buffer_entries"] == 0, "step_index"].to_numpy(np.int64)
     steps = np.union1d(buf["step_index"].to_numpy(np.int64), empty)
     # An empty snapshot matters only where the buffer held records just before it.

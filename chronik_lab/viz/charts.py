@@ -6,7 +6,7 @@ returns an altair chart whose data, all layers together, stays within altair's 5
 however big the run: chartdata.py and steps.py reduce the tables first (merging unchanged
 steps, then sampling snapshots and binning offsets and steps). The limit itself is never raised
 or disabled -- a chart that could not be drawn readably from 5,000 rows could not be read
-either. A chart drawn from snapshots that stopped early says so in its subtitle.
+either. A chart drawn from thinned snapshots says so in its subtitle.
 
 Charts whose x axis is the step index carry lanes under the plot that name each step's event
 (produce, flush, fetch; or update_buffer / mark_flushed), and a short run names every step on
@@ -172,7 +172,7 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     segments = cd.segment_spans(run, partition, budget * 3 // 10)
     _, ranges = cd.buffer_spans(run, partition, budget // 5)
     lines = cd.offset_lines(run, partition, budget // 5)
-    end = _trace_end(run)
+    end = cd.run_end(run)
     fetches = _steps(run, partition, "fetch_response", budget // 10, end)
     lanes = st.event_lanes(run, partition, end, min(budget // 5, LANE_ROWS))
     if len(fetches) > MAX_FETCH_RULES:  # thousands of polls would grey the plot out: lanes say it
@@ -237,7 +237,7 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             tooltip=["what:N", "value:Q", "step_index:Q"],
         )
     )
-    layers = [seg, band, rules, watermarks, *_unrecorded(run, end)]
+    layers = [seg, band, rules, watermarks]
     plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     plot = plot.resolve_scale(color="independent", strokeDash="independent")
     entries = [(s, "fill") for s in shown]
@@ -248,37 +248,8 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     body = alt.vconcat(plot, lanes_chart, spacing=4).resolve_scale(color="independent")
     chart = alt.hconcat(body, legend(entries, COLORS, DASHES))
     chart = chart.resolve_scale(color="independent", strokeDash="independent")
-    notes = [st.coverage_note(run, partition), _sampled(segments, "segment")]
+    notes = [st.coverage_note(run), _sampled(segments, "segment")]
     return chart.properties(title=titled(title, _joined(notes)))
-
-
-def _trace_end(run: RunTables) -> int:
-    """The x range of a step chart: the whole trace, which is never cut (snapshots may be),
-    unless the snapshots cover less than half of it -- then only what they cover, which would
-    otherwise be squeezed into a sliver (the subtitle says how much that is)."""
-    recorded = cd.run_end(run)
-    steps = int(run.trace["step_index"].max()) + 1 if len(run.trace) else 1
-    return recorded if run.snapshots_truncated and recorded * 2 < steps else max(recorded, steps)
-
-
-def _unrecorded(run: RunTables, end: int) -> list[alt.Chart]:
-    """A grey band over the steps after the snapshots stopped, saying so, so that an empty
-    stretch of the chart is never read as an empty buffer or log."""
-    recorded = cd.run_end(run)
-    if not run.snapshots_truncated or recorded >= end:
-        return []
-    band = pd.DataFrame(
-        {"start": [recorded], "stop": [end], "text": [f"no snapshots after step {recorded:,}"]}
-    )
-    base = alt.Chart(band)
-    return [
-        base.mark_rect(color="#bbbbbb", opacity=0.35).encode(
-            x="start:Q", x2="stop:Q", tooltip=["text:N"]
-        ),
-        base.mark_text(
-            align="left", baseline="top", dx=4, dy=4, fontSize=11, color="#555555"
-        ).encode(x="start:Q", y=alt.value(0), text="text:N"),
-    ]
 
 
 def _steps(run: RunTables, partition: int, step: str, budget: int, end: int) -> pd.DataFrame:
@@ -319,7 +290,7 @@ def buffer_contents(run: RunTables, max_rows: int = MAX_ROWS) -> alt.TopLevelMix
 
 def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str):
     spans, _ = cd.buffer_spans(run, partition, budget * 3 // 5)
-    end = _trace_end(run)
+    end = cd.run_end(run)
     lanes = st.buffer_events(run, partition, end, min(budget // 5, LANE_ROWS))
     marks = _steps(run, partition, "mark_flushed", budget // 10, end)
     if len(marks) > MAX_FETCH_RULES:
@@ -358,14 +329,14 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         .mark_rule(strokeDash=DASHES[CLEARED], color=COLORS[CLEARED], strokeWidth=1.5)
         .encode(x="step_index:Q", tooltip=["step_index:Q", "detail:N"])
     )
-    plot = alt.layer(heat, cleared, *_unrecorded(run, end)).properties(width=WIDTH, height=HEIGHT)
+    plot = alt.layer(heat, cleared).properties(width=WIDTH, height=HEIGHT)
     axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
     body = alt.vconcat(plot, lanes_chart, spacing=4)
     if len(marks):
         body = alt.hconcat(body, legend([(CLEARED, "line")], COLORS, DASHES))
         body = body.resolve_scale(color="independent", strokeDash="independent")
-    notes = [st.coverage_note(run, partition), _sampled(spans, "buffer")]
+    notes = [st.coverage_note(run), _sampled(spans, "buffer")]
     if spans.attrs.get("cells"):
         sw, ow = spans.attrs["cells"]
         notes.append(

@@ -52,7 +52,7 @@ def panel_data(
     if polls > MAX_FETCH_RULES:  # hundreds of dashed rules would grey the panel out
         fetches = fetches.iloc[:0]
     binned = bool(len(buffer)) and bool(spans["binned"].any())
-    # A thinned history (the recorder kept the state at every k-th step) is said in both
+    # Thinned snapshots (the recorder kept the state at every k-th step) are said in both
     # panels drawn from it, whether or not the chart aggregated it further.
     sampled = sampling_text(run)
     notes = {
@@ -106,7 +106,7 @@ def restrict(run: Any, lo: int, hi: int) -> Any:
         0 <= lo <= hi
     ):
         raise InvalidArgumentError(f"offsets must be two ints 0 <= lo <= hi, not {(lo, hi)!r}")
-    rec, sent, buf, seg = run.received, run.sent, run.buffer_history, run.segment_history
+    rec, sent, buf, seg = run.received, run.sent, run.buffer_snapshots, run.segment_snapshots
     buf = buf[(buf["last_offset"] >= lo) & (buf["first_offset"] <= hi)].copy()
     buf["first_offset"] = buf["first_offset"].clip(lower=lo)
     buf["last_offset"] = buf["last_offset"].clip(upper=hi)
@@ -115,8 +115,8 @@ def restrict(run: Any, lo: int, hi: int) -> Any:
         run,
         received=rec[rec["server_offset"].between(lo, hi)].reset_index(drop=True),
         sent=sent[sent["offset"].between(lo, hi)].reset_index(drop=True),
-        buffer_history=buf.reset_index(drop=True),
-        segment_history=seg[(seg_last >= lo) & (seg["base_offset"] <= hi)].reset_index(drop=True),
+        buffer_snapshots=buf.reset_index(drop=True),
+        segment_snapshots=seg[(seg_last >= lo) & (seg["base_offset"] <= hi)].reset_index(drop=True),
     )
 
 
@@ -154,7 +154,7 @@ def _fetch_rows(run: Any, partition: int, budget: int) -> pd.DataFrame:
 def _with_segment(spans: pd.DataFrame, run: Any, partition: int) -> pd.DataFrame:
     """Add the segment holding each span's first offset when the span starts: segment_file,
     segment_base, segment_visible ("not flushed" / NaN when no segment holds it yet)."""
-    seg = run.segment_history
+    seg = run.segment_snapshots
     seg = seg[seg["partition"] == partition]
     snaps = np.sort(seg["step_index"].unique())
     by_step = {int(s): g for s, g in seg.groupby("step_index")}

@@ -1,5 +1,5 @@
 """Chart data of received vs sent: received records as points (or, past the budget, an offset x
-message-id grid of counts: complete, aggregated), lost ids, and the pattern table's runs as
+message-id grid of counts: complete, aggregated), lost ids, and the pattern table's spans as
 bands. Pure functions of a run's tables; re-exported by chartdata."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from chronik_lab.checker.pattern import run_labels
+from chronik_lab.checker.pattern import span_labels
 from chronik_lab.sim.tables import CheckedTables, RunTables
 from chronik_lab.viz.rows import fit_rows
 
@@ -95,7 +95,7 @@ def _grid(pts: pd.DataFrame, x: str, flag: str) -> pd.DataFrame:
 
 
 def pattern_bands(run: CheckedTables, partition: int, budget: int = 200) -> pd.DataFrame:
-    """The pattern table's runs of one partition as bands, numbered; empty past `budget` runs
+    """The pattern table's spans of one partition as bands, numbered; empty past `budget` spans
     (hundreds of bands are unreadable; the table itself says more)."""
     pattern = run.report.pattern
     pattern = pattern[(pattern["partition"] == partition).to_numpy(bool)]
@@ -111,5 +111,5 @@ def pattern_bands(run: CheckedTables, partition: int, budget: int = 200) -> pd.D
         }
     )
     out["band"] = np.arange(len(out)) % 2
-    out["label"] = run_labels(out).to_numpy()  # the same text as CheckReport.pattern_text()
+    out["label"] = span_labels(out).to_numpy()  # the same text as CheckReport.pattern_text()
     return out

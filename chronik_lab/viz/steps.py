@@ -5,11 +5,9 @@ in the order fetch reads it.
   axis is the step index, so a reader sees *what happened* at each step. Exact (one rectangle
   per run of consecutive steps of one kind) while that fits the budget; past it, the steps are
   binned and a bin is drawn in a lane when any step of that kind fell in it.
-- `coverage`: what part of the run the snapshots cover, and how densely. The recorder keeps
-  every state while its tables fit a bound, and past it the state at every k-th step
-  (`snapshots_stride`); a chart drawn from a thinned history must say so ("the state at every
-  512th step"). Tables recorded before thinning existed stop instead (`snapshots_truncated`),
-  and a chart drawn from them says that ("first 25,000 of 100,000 offsets").
+- `coverage_note`: how densely the snapshots cover the run. The recorder keeps every state
+  while its tables fit a bound, and past it the state at every k-th step (`snapshots_stride`);
+  a chart drawn from thinned snapshots must say so ("the state at every 512th step").
 - `buffer_order`: the buffer's entries when the consumer first fetched, in buffer order -- the
   sequence a buffer-first fetch returns, renumbered by position into the client's offsets.
 """
@@ -24,9 +22,7 @@ import pandas as pd
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
-    recorded_until,
     sampling_text,
-    snapshots_stride,
 )
 
 __all__ = [
@@ -34,7 +30,6 @@ __all__ = [
     "LANES",
     "buffer_events",
     "buffer_order",
-    "coverage",
     "coverage_note",
     "event_lanes",
     "step_names",
@@ -155,43 +150,16 @@ def step_names(run: RunTables, partition: int, end: int, limit: int = 40) -> dic
 # -- what the snapshots cover -----------------------------------------------------------------
 
 
-def coverage(run: RunTables, partition: int) -> dict[str, int | bool]:
-    """truncated, recorded_until (last step with snapshots), steps (the trace's length),
-    offsets_shown (the log end offset at the last snapshot), offsets_total (the log end the
-    producer reached: highest acknowledged offset + 1), stride (1: every state kept)."""
-    t = run.trace
-    steps = int(t["step_index"].max()) + 1 if len(t) else 0
-    sent = run.sent
-    offsets = sent.loc[(sent["partition"] == partition).to_numpy(bool), "offset"].dropna()
-    total = int(offsets.max()) + 1 if len(offsets) else 0
-    until = recorded_until(run)
-    off = run.offsets_history
-    off = off[(off["partition"] == partition).to_numpy(bool)]
-    shown = int(off["log_end_offset"].max()) if len(off) else 0
-    return {
-        "truncated": until is not None,
-        "recorded_until": steps - 1 if until is None else until,
-        "steps": steps,
-        "offsets_shown": total if until is None else min(shown, total),
-        "offsets_total": total,
-        "stride": snapshots_stride(run),
-    }
-
-
-def coverage_note(run: RunTables, partition: int) -> str | None:
+def coverage_note(run: RunTables) -> str | None:
     """A subtitle for a chart drawn from the snapshots when they are thinned ("sampled: the
-    state at every 512th of 140,005 steps, each drawn until the next") or stopped early;
-    None when they hold every state of the run."""
-    c = coverage(run, partition)
-    if c["truncated"]:
-        return (
-            f"snapshots stopped at step {c['recorded_until']:,} of {c['steps']:,}: this shows "
-            f"the first {c['offsets_shown']:,} of {c['offsets_total']:,} offsets"
-        )
+    state at every 512th of 140,005 steps, each drawn until the next"); None when they hold
+    every state of the run."""
     sampled = sampling_text(run)
     if sampled is None:
         return None
-    return f"sampled: {sampled} (of {c['steps']:,} steps), each drawn until the next"
+    t = run.trace
+    steps = int(t["step_index"].max()) + 1 if len(t) else 0
+    return f"sampled: {sampled} (of {steps:,} steps), each drawn until the next"
 
 
 # -- the buffer as fetch reads it -------------------------------------------------------------
@@ -215,11 +183,7 @@ def buffer_order(run: RunTables, partition: int, budget: int = 1_000) -> tuple[p
     step = int(polls["step_index"].min())
     held = buffer_at(run, partition, step)
     if held is None:
-        why = (
-            f"the snapshots stopped before step {step:,}"
-            if recorded_until(run) is not None
-            else f"the history keeps {sampling_text(run)}, and not step {step:,}'s"
-        )
+        why = f"the snapshots keep {sampling_text(run)}, and not step {step:,}'s"
         return pd.DataFrame(columns=columns), f"not recorded: {why}"
     if held.empty:
         return pd.DataFrame(

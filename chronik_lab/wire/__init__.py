@@ -11,12 +11,12 @@ import importlib
 from typing import Any
 
 from chronik_lab.sim import drivers
+from chronik_lab.wire.workload import CLIENTS  # the real clients: their drivers are registered
 
-CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
 _LAZY = {
     "Server": "chronik_lab.wire.server",
     "ServerError": "chronik_lab.wire.server",
-    "serve_until_interrupted": "chronik_lab.wire.server",
+    "serve_until_interrupted": "chronik_lab.wire.foreground",
     "Recording": "chronik_lab.wire.workload",
     "record": "chronik_lab.wire.workload",
     "record_history": "chronik_lab.wire.workload",
