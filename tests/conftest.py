@@ -45,11 +45,20 @@ def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build):
         return result
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the real report is slow: its build runs all the notebooks in kernels (a
+    minute of CPU), too much for the edit loop (`make test-fast`)."""
+    for item in items:
+        if "real_report" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def real_report(tmp_path_factory: pytest.TempPathFactory):
     """The report of the project's own notebooks on their defaults, built once per test run:
     every real notebook runs in a kernel exactly once, and the notebook, report and browser
-    tests all assert on its summaries, executed notebooks and pages."""
+    tests all assert on its summaries, executed notebooks and pages. (Its tests are all slow:
+    see pytest_collection_modifyitems.)"""
     from chronik_lab.report.build import build_report
 
     return _once_per_run(
@@ -112,7 +121,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def broker(data_dir: Path) -> Iterator[cl.Broker]:
-    """A fresh correct (v1.0) broker over `data_dir`, with the default configuration."""
+    """A fresh broker over `data_dir` with the default configuration: bugs="fixed", no bug
+    switch on (a correct Kafka-style log; "v1.0" keeps switches chronik never fixed)."""
     b = cl.Broker(data_dir)
     yield b
     b.close()

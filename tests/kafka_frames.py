@@ -31,11 +31,14 @@ def call(sock: socket.socket, request, version: int, correlation_id: int = 1):
 
 
 def closed(sock: socket.socket) -> bool:
-    """True when the server closed the connection (or it fails), not merely slow."""
+    """True when the server closed the connection (or it fails), not merely slow: no answer
+    within the socket's timeout is False."""
     try:
         return sock.recv(1) == b""
-    except (ConnectionError, TimeoutError):
+    except ConnectionError:
         return True
+    except TimeoutError:
+        return False
 
 
 def read_exactly(sock: socket.socket, n: int) -> bytes:

@@ -325,6 +325,7 @@ def big_run() -> SimpleNamespace:
     return _big_run()
 
 
+@pytest.mark.slow  # a million records: test_charts_scale checks the budget at 10^4 in the edit loop
 @pytest.mark.parametrize(
     "build",
     [charts.segment_map, charts.buffer_contents, charts.received_vs_sent],
@@ -346,11 +347,13 @@ def test_million_record_chart_stays_under_the_row_limit_and_renders(big_run, bui
     assert svg.startswith("<svg")
 
 
+@pytest.mark.slow
 def test_million_record_before_after_shares_one_budget(big_run):
     chart = charts.before_after({"a": big_run, "b": big_run, "c": big_run})
     assert charts.chart_rows(chart) <= charts.MAX_ROWS
 
 
+@pytest.mark.slow
 def test_million_record_received_chart_still_shows_the_duplicates(big_run):
     cells = chartdata.received_points(big_run, 0, budget=3_000)
     assert len(cells) <= 3_000

@@ -105,8 +105,12 @@ def hand_made() -> dict[str, pd.DataFrame]:
         "lost-write": f(s([0, 1, 2, 3, 4]), p(5, [0, 1, 3, 4])),
         "unseen": f(s([0, 1, 2, 3, 4]), p(5, [0, 1, 2])),
         "acked twice": f(s([0, 1, 2, 2]), p(4, [0, 1])).assign(offset=[0, 1, 2, 3, 0, 1]),
-        "fail and info": f(s([0, 1]), s([7], [None], first_op=2, type_="fail"),
-                           s([8], [None], first_op=3, type_="info"), p(4, [0, 1])),  # fmt: skip
+        "fail and info": f(
+            s([0, 1]),
+            s([7], [None], first_op=2, type_="fail"),
+            s([8], [None], first_op=3, type_="info"),
+            p(4, [0, 1]),
+        ),  # fmt: skip
         "poll-skip": f(p(1, [0, 1, 2]), p(2, [5, 6]), p(3, [3, 4], process=101)),
         "nonmonotonic-poll": f(p(1, [0, 1, 2]), p(2, [1, 2, 3])),
         "offset two ids": f(s([0, 1, 2]), p(3, [0, 1, 2]), p(4, [1], [9], process=101)),
@@ -117,12 +121,18 @@ def hand_made() -> dict[str, pd.DataFrame]:
             s([0, 3, 6], [0, 1, 2], partition=0, process=0),
             s([1, 4], [0, 1], partition=1, process=1, first_op=10),
             s([2, 5, 7], [0, 1, 2], partition=2, process=0, first_op=20),
-            p(40, [0, 1], [0, 3], partition=0), p(40, [0, 1], [1, 4], partition=1),
+            p(40, [0, 1], [0, 3], partition=0),
+            p(40, [0, 1], [1, 4], partition=1),
             p(42, [0, 1, 2], [2, 5, 7], partition=2, process="consumer-b"),
         ),  # fmt: skip
         "two topics": two_topics,
-        "out of op order": pd.concat([(h := f(s([0, 1, 2, 3]), p(4, [0, 1]), p(5, [2, 3])))
-                                      .iloc[6:8], h.iloc[0:4], h.iloc[4:6]]),  # fmt: skip
+        "out of op order": pd.concat(
+            [
+                (h := f(s([0, 1, 2, 3]), p(4, [0, 1]), p(5, [2, 3]))).iloc[6:8],
+                h.iloc[0:4],
+                h.iloc[4:6],
+            ]
+        ),  # fmt: skip
     }
 
 

@@ -121,8 +121,15 @@ def test_indeterminate_sends_are_never_lost_and_may_appear_later():
 def test_nemesis_rows_are_kept_and_never_checked(tmp_path):
     base = hand.frame(hand.sends([0, 1, 2]), hand.poll(3, [0, 1, 2])).astype({"process": str})
     faults = pd.DataFrame(
-        {"op_index": [1, 2], "process": "nemesis", "f": ["start-fault", "stop-fault"],
-         "type": "info", "partition": None, "offset": None, "value": None}  # fmt: skip
+        {
+            "op_index": [1, 2],
+            "process": "nemesis",
+            "f": ["start-fault", "stop-fault"],
+            "type": "info",
+            "partition": None,
+            "offset": None,
+            "value": None,
+        }  # fmt: skip
     )
     history = pd.concat([base.iloc[:1], faults.iloc[:1], base.iloc[1:3], faults.iloc[1:],
                          base.iloc[3:]], ignore_index=True)  # fmt: skip

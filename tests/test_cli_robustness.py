@@ -157,16 +157,20 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow  # waits 10 s for the child to be inside the run
 def test_ctrl_c_exits_130_without_a_traceback():
-    child = run_cli(
+    with run_cli(
         "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=_default_sigint
-    )
-    # Past the imports (about 2 s of CPU) and inside cl.run (minutes of CPU for 5,000,000
-    # one-message requests), with margins for a loaded machine.
-    time.sleep(10)
-    assert child.poll() is None, "the run ended before the interrupt"
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=120)
+    ) as child:
+        try:
+            # Past the imports (about 2 s of CPU) and inside cl.run (minutes of CPU for
+            # 5,000,000 one-message requests), with margins for a loaded machine.
+            time.sleep(10)
+            assert child.poll() is None, "the run ended before the interrupt"
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=120)
+        finally:
+            child.kill()  # nothing left running if an assertion failed (no-op once it exited)
     assert child.returncode == 130, (out, err)
     assert "Traceback" not in err and "Interrupted" in err
 
@@ -174,13 +178,13 @@ def test_ctrl_c_exits_130_without_a_traceback():
 def test_a_closed_pipe_ends_quietly_with_141():
     # v0.7.5 without its buffer cap, so that the duplication shows: ~120 KB, beyond a pipe buffer
     uncapped = ",".join(sorted(cl.PRESETS["v0.7.5"] - {"buffer_keeps_last_1000"}))
-    child = run_cli(
+    with run_cli(
         "simulate", "--messages", "2000", "--batch-sizes", "none", "--full", "--bugs", uncapped
-    )
-    assert child.stdout.readline().startswith("scenario:")
-    child.stdout.close()
-    err = child.stderr.read()
-    assert child.wait(timeout=60) == 141, err
+    ) as child:
+        assert child.stdout.readline().startswith("scenario:")
+        child.stdout.close()
+        err = child.stderr.read()
+        assert child.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
 
 

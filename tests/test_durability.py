@@ -57,17 +57,15 @@ def test_a_broker_in_another_process_holds_the_lock_until_it_exits(data_dir) -> 
         "import sys, chronik_lab as cl; b = cl.Broker(sys.argv[1]); print('ready', flush=True);"
         " sys.stdin.read()"
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert child.stdout.readline().strip() == b"ready"
-        with pytest.raises(cl.DataDirLockedError) as info:
-            cl.Broker(data_dir)
-        assert info.value.pid == child.pid
-    finally:
-        child.kill()  # a killed holder leaves no stale lock: flock dies with the process
-        child.wait()
+    args = [sys.executable, "-c", code, str(data_dir)]
+    with subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        try:
+            assert child.stdout.readline().strip() == b"ready"
+            with pytest.raises(cl.DataDirLockedError) as info:
+                cl.Broker(data_dir)
+            assert info.value.pid == child.pid
+        finally:
+            child.kill()  # a killed holder leaves no stale lock: flock dies with the process
     cl.Broker(data_dir).close()
 
 

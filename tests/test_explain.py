@@ -4,7 +4,9 @@ and what notebook 05 says of an explanation (explain_prose, digest, the index's 
 from __future__ import annotations
 
 import contextlib
+import html
 import json
+import re
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -303,12 +305,24 @@ UNREAD_BY_THE_SEED = {
 BUFFER_SWITCHES = sorted(set(cl.BUGS) - UNREAD_BY_THE_SEED)
 
 
+# v0.7.5's switches that the seed's and compat's runs read (the others never matter at 10
+# messages): 2^7 runs, for the edit loop; all the buffer switches (2^12 runs each) are slow.
+SEED_READ_SWITCHES = sorted(
+    cl.PRESETS["v0.7.5"] - {"buffer_keeps_last_1000", "crc32_ieee_batches"} - UNREAD_BY_THE_SEED
+)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [SEED_READ_SWITCHES, pytest.param(BUFFER_SWITCHES, marks=pytest.mark.slow)],
+    ids=["v075-read", "all"],
+)
 @pytest.mark.parametrize("scenario", [cl.SEED, cl.COMPAT], ids=["seed", "compat"])
 def test_pruned_explain_gives_the_exhaustive_table_on_the_seed_and_compat(
-    scenario, seed_observation
+    scenario, switches, seed_observation
 ):
-    pruned = cl.explain(seed_observation, scenario, executor="serial", switches=BUFFER_SWITCHES)
-    exhaustive = cl.explain(seed_observation, scenario, prune=False, switches=BUFFER_SWITCHES)
+    pruned = cl.explain(seed_observation, scenario, executor="serial", switches=switches)
+    exhaustive = cl.explain(seed_observation, scenario, switches=switches, prune=False)
     pd.testing.assert_frame_equal(pruned, exhaustive)
     assert pruned.attrs["runs"] < exhaustive.attrs["runs"]
 
@@ -620,7 +634,9 @@ def test_explanation_says_what_the_version_under_investigation_gives(seed_explai
     assert "investigation" not in explain_prose.explanation(seed_explained)
 
 
-def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_observation):
+def test_explain_digest_carries_the_observations_own_numbers_and_workload(
+    seed_observation, tmp_path
+):
     observed = observations.read_observed(OBSERVED)
     scenario = cl.Scenario(**RECORDED["scenario"], bugs="v0.7.6")
     ranking = cl.explain(seed_observation, scenario)
@@ -638,14 +654,29 @@ def test_explain_digest_carries_the_observations_own_numbers_and_workload(seed_o
     }
     assert s["fixes_removing_duplication"] == []
     assert s["fixes_removing_loss"] == ["active_segment_invisible"]
+    # ...and the summary file the report reads keeps them, as plain JSON
     summary = digest.notebook_summary("05_explain", {"bugs": "v0.7.6"}, **s)
-    assert json.loads(json.dumps(digest._plain(summary))) == digest._plain(summary)
+    written = json.loads(digest.write_summary(tmp_path / "05.json", summary).read_text())
+    assert written.keys() == summary.keys()
+    assert (written["sent"], written["received"]) == (10, 20)
+    assert written["counts"] == {"duplicate": 10, "lost": 0}
+    assert written["workload"] == RECORDED["scenario"]
+    assert written["investigated"] == s["investigated"]
+    assert written["fixes_removing_loss"] == ["active_segment_invisible"]
+
+
+def _index_note(summary: dict) -> str:
+    """The note the report's index writes under an explain notebook's row for `summary`."""
+    from chronik_lab.report.index import render_index
+
+    page = render_index({"notebooks": [{"name": "05_explain", "status": "ok", "summary": summary}]})
+    [note] = re.findall(r'<tr class="note"><td></td><td colspan="6">(.*?)</td></tr>', page)
+    return html.unescape(note)
 
 
 def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
-    from chronik_lab.report.index import _explain_note
-
     s = {
+        "parameters": {"bugs": "v0.7.6", "observed_path": "../data/observed/seed.csv"},
         "workload": RECORDED["scenario"],
         "recorded_on": "v0.7.5",
         "not_applied": {"messages": 100000},
@@ -654,10 +685,10 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
         "fixes_removing_duplication": [],
         "fixes_removing_loss": ["active_segment_invisible"],
     }
-    note = _explain_note(s, "v0.7.6")
+    note = _index_note(s)
     assert note.startswith("what a consumer of chronik v0.7.5 received, not a run of this report")
     recorded = note.split("its own workload (as recorded): ")[1].split(" (messages=")[0]
-    assert recorded.startswith("10 messages") and "4+6" in recorded  # index._workload's words
+    assert recorded.startswith("10 messages") and "4+6" in recorded  # the index's words
     assert recorded.endswith("acks=-1, flush every 2 batches")
     assert "(messages=100000 does not apply)" in note
     assert "v0.7.6 on that workload: 6 received, 0 duplicated, 4 lost (not the observation)" in note
@@ -665,7 +696,7 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
     assert note.endswith(
         "single fixes (from v0.7.6) that remove the loss: active_segment_invisible"
     )
-    users = _explain_note({**s, "recorded_on": None, "not_applied": {}}, "v0.7.6")
+    users = _index_note({**s, "recorded_on": None, "not_applied": {}})
     assert users.startswith("what a consumer received") and "(as the parameters describe" in users
 
 

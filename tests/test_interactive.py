@@ -253,9 +253,31 @@ def test_bad_offsets_and_partitions_are_clear_errors(seed):
 
 @pytest.fixture
 def board() -> cl.Switchboard:
-    b = cl.switchboard(cl.SEED)
-    b.widget()  # the live widgets, with no kernel behind them (ipywidgets allows it)
-    return b
+    return cl.switchboard(cl.SEED)
+
+
+class Controls:
+    """The board's live widgets as a user finds them in `board.widget()` (built here, with no
+    kernel behind them: ipywidgets allows it): switches and fields by their labels, the preset
+    buttons, the status line and the chart."""
+
+    def __init__(self, board: cl.Switchboard) -> None:
+        import ipywidgets as w
+
+        box = board.widget()
+        found = list(_widgets(box))
+        self.boxes = {c.description: c for c in found if isinstance(c, w.Checkbox)}
+        self.buttons = [c for c in found if isinstance(c, w.Button)]
+        inputs = (w.BoundedIntText, w.Text, w.ToggleButtons, w.IntSlider)
+        self.fields = {c.description: c for c in found if isinstance(c, inputs)}
+        [self.status] = [c for c in box.children if isinstance(c, w.HTML)]
+        [self.chart] = [c for c in found if isinstance(c, alt.JupyterChart)]
+
+
+def _widgets(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widgets(child)
 
 
 def _anomalies(run: cl.Run) -> str:
@@ -264,44 +286,48 @@ def _anomalies(run: cl.Run) -> str:
 
 
 def _received(board: cl.Switchboard) -> int:
-    return len(board._ui.chart.spec["datasets"]["received"])
+    return len(Controls(board).chart.spec["datasets"]["received"])
 
 
 def test_unticking_a_checkbox_reruns_and_redraws(board):
-    assert "ANOMALIES: duplicate 10" in board._ui.status.value
+    ui = Controls(board)
+    assert "ANOMALIES: duplicate 10" in ui.status.value
     assert _received(board) == 20
-    board._ui.boxes["cumulative_update_buffer"].value = False  # as a click does
+    ui.boxes["cumulative_update_buffer"].value = False  # as a click does
     assert "cumulative_update_buffer" not in board.scenario.bug_set
-    assert "OK: a correct log" in board._ui.status.value
+    assert "OK: a correct log" in ui.status.value
     assert _received(board) == 10
     assert board.redraw_s > 0
 
 
 def test_a_preset_button_sets_every_switch(board):
-    v076 = next(b for b in board._ui.buttons if b.description == "v0.7.6")
+    ui = Controls(board)
+    v076 = next(b for b in ui.buttons if b.description == "v0.7.6")
     v076.click()
     assert board.scenario.bugs == "v0.7.6"
-    ticked = {n for n, box in board._ui.boxes.items() if box.value}
+    ticked = {n for n, box in ui.boxes.items() if box.value}
     assert ticked == set(cl.PRESETS["v0.7.6"])
     expected = cl.run(cl.SEED.with_bugs("v0.7.6"))  # what the engine does is the engine's
     assert _received(board) == len(expected.received)
-    assert _anomalies(expected) in board._ui.status.value and "ANOMALIES" in board.status()
+    assert _anomalies(expected) in ui.status.value and "ANOMALIES" in board.status()
 
 
 def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
-    board._ui.fields["batch_sizes"].value = "3,3"  # does not sum to 10 yet
-    assert "sum to 6, not 10" in board._ui.status.value and _received(board) == 20
-    board._ui.fields["messages"].value = 6
+    ui = Controls(board)
+    ui.fields["batch sizes"].value = "3,3"  # does not sum to 10 yet
+    assert "sum to 6, not 10" in ui.status.value and _received(board) == 20
+    ui.fields["messages"].value = 6
     assert board.error is None and board.scenario.batch_sizes == (3, 3)
     assert _received(board) == 12  # v0.7.5 still duplicates every id
-    board._ui.fields["batch_sizes"].value = "three"
-    assert "integers" in board._ui.status.value
+    ui.fields["batch sizes"].value = "three"
+    assert "integers" in ui.status.value
 
 
 def test_code_and_widgets_agree(board):
+    ui = Controls(board)
     board.toggle("blind_append_buffer").set(flush_batches=3)
-    assert board._ui.boxes["blind_append_buffer"].value is False
-    assert board._ui.fields["flush_batches"].value == 3
+    assert ui.boxes["blind_append_buffer"].value is False
+    assert ui.fields["flush_batches"].value == 3
     with pytest.raises(InvalidArgumentError, match="unknown bug"):
         board.toggle("no_such_bug")
 

@@ -265,7 +265,10 @@ def test_bad_parameters_are_caught_in_process_naming_parameter_and_notebooks(
 ):
     with pytest.raises(ParameterError) as raised:
         check_parameters(given, _declared())
-    [line] = raised.value.problems
+    [found] = raised.value.problems
+    assert found.parameter in given and found.value == given[found.parameter]
+    assert found.notebooks == tuple(notebooks)
+    line = str(found)
     assert line.startswith(problem), line
     assert line.endswith(f"(in {', '.join(notebooks)})"), line
 
@@ -273,7 +276,13 @@ def test_bad_parameters_are_caught_in_process_naming_parameter_and_notebooks(
 def test_several_bad_parameters_are_one_line_each():
     with pytest.raises(ParameterError) as raised:
         check_parameters({"messages": -5, "acks": 2, "bugs": "v9"}, _declared())
-    assert [p.split(" = ")[0] for p in raised.value.problems] == ["messages", "acks", "bugs"]
+    found = raised.value.problems
+    assert [(p.parameter, p.value) for p in found] == [
+        ("messages", -5),
+        ("acks", 2),
+        ("bugs", "v9"),
+    ]
+    assert str(raised.value) == "; ".join(map(str, found))
 
 
 @pytest.mark.parametrize(
@@ -375,7 +384,7 @@ def test_scaled_splits_keep_only_splits_with_no_empty_request():
             assert split is None or (sum(split) == n and min(split) >= 1 and split != [1] * n)
 
 
-# -- summary.py, which the notebooks call -------------------------------------------------
+# -- notebook/digest.py, which the notebooks call -----------------------------------------------
 
 
 def test_write_summary_with_empty_path_writes_nothing(tmp_path):
@@ -509,7 +518,7 @@ def test_pre_flight_refuses_a_users_dump_holding_ids_the_parameters_never_sent(t
     dump.write_text("message_id\n0\n15\n")
     with pytest.raises(ParameterError) as raised:
         check_parameters({"observed_path": str(dump)}, _declared())
-    assert raised.value.problems == [
+    assert list(map(str, raised.value.problems)) == [
         f"observed_path = {str(dump)!r}: holds message id 15, but messages is 10 (in 05_explain)"
     ]
     check_parameters({"observed_path": str(dump), "messages": 16}, _declared())

@@ -152,6 +152,7 @@ def workloads(draw) -> cl.Scenario:
     )
 
 
+@pytest.mark.slow  # the fixed scenarios above are the edit loop's check
 @given(scenario=workloads(), limit=st.integers(1, 80))
 def test_thinning_keeps_exact_states_on_random_workloads(scenario, limit):
     with pytest.MonkeyPatch.context() as m:
@@ -175,6 +176,7 @@ class _FullState(Snapshots):
         super()._observe(log, index, step)
 
 
+@pytest.mark.slow
 @given(scenario=workloads())
 def test_the_engine_versions_miss_no_change_and_report_none_that_did_not_happen(scenario):
     with pytest.MonkeyPatch.context() as m:

@@ -227,11 +227,16 @@ def test_bad_values_are_one_problem_each_before_any_kernel_starts(tmp_path):
     chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
     with pytest.raises(ParameterError) as raised:
         build_report(tmp_path / "out", tmp_path / "nb", {"messages": "ten", "bugs": "v9"})
-    first = "messages = 'ten': must be an int >= 1, not 'ten' (in 01_chart)"
-    assert raised.value.problems[0] == first
-    assert raised.value.problems[1].startswith("bugs = 'v9': unknown bug or preset 'v9'")
-    assert raised.value.problems[1].endswith("(in 01_chart)")
-    assert len(raised.value.problems) == 2
+    messages, bugs = raised.value.problems
+    assert (messages.parameter, messages.value, messages.notebooks) == (
+        "messages",
+        "ten",
+        ("01_chart",),
+    )
+    assert str(messages) == "messages = 'ten': must be an int >= 1, not 'ten' (in 01_chart)"
+    assert (bugs.parameter, bugs.value) == ("bugs", "v9")
+    assert bugs.message.startswith("unknown bug or preset 'v9'")
+    assert str(bugs).endswith("(in 01_chart)")
     assert not (tmp_path / "out").exists()
 
 
@@ -250,6 +255,7 @@ def test_notebooks_named_must_exist(tmp_path):
         build_report(tmp_path / "out", tmp_path, notebooks=["02_x"], progress=False)
 
 
+@pytest.mark.slow  # a process whose kernel starts, then is interrupted
 def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
     psutil = pytest.importorskip("psutil")
     (tmp_path / "nb").mkdir()
@@ -259,21 +265,21 @@ def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
         f"build_report({str(tmp_path / 'out')!r}, {str(tmp_path / 'nb')!r}, progress=False)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.1)
-        kernels = psutil.Process(proc.pid).children(recursive=True)
-        assert kernels
-        interrupted = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        stopped = time.monotonic() - interrupted
-    finally:
-        proc.kill()
-    assert b"KeyboardInterrupt" in proc.stderr.read()
+    with subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 120
+            while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+            kernels = psutil.Process(proc.pid).children(recursive=True)
+            assert kernels
+            interrupted = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+            stopped = time.monotonic() - interrupted
+        finally:
+            proc.kill()
+        assert b"KeyboardInterrupt" in proc.stderr.read()
     # the notebook sleeps 120 s: the report did not wait for it (2 s on a quiet machine; the
     # bound leaves room for a loaded one), and no kernel outlives it
     assert stopped < 15

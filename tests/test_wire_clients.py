@@ -4,10 +4,14 @@ finally."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -174,6 +178,7 @@ def test_restart_with_a_data_dir_loses_nothing_and_repeats_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_broker_that_stops_mid_run_gives_a_partial_history():
+    threads = set(threading.enumerate())
     server = cl.serve(bugs="fixed", partitions=1)
     stopper = threading.Timer(1.0, server.stop)
     stopper.start()
@@ -189,12 +194,33 @@ def test_a_broker_that_stops_mid_run_gives_a_partial_history():
     assert (types == "ok").any() and (types != "ok").any()
     report = cl.check(rec.history)  # the checker reads a partial history as it is
     assert report.counts["duplicate"] == 0
+    # the client's threads (the producer's sender, whose close timed out) ended with the run
+    assert not [t for t in threading.enumerate() if t not in threads and t.is_alive()]
 
 
-def test_an_unreachable_broker_gives_failed_sends_and_one_line():
-    rec = wire.record("127.0.0.1:1", messages=3)
+@pytest.mark.parametrize("client", ["kafka-python", "aiokafka"])
+def test_an_unreachable_broker_gives_failed_sends_and_one_line_and_leaks_nothing(client):
+    pytest.importorskip(client.split("-")[0])
+    threads, sockets = set(threading.enumerate()), _open_sockets()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        rec = wire.record("127.0.0.1:1", messages=3, client=client)
+        gc.collect()  # an unclosed socket or event loop says so when it is collected
     assert rec.partial and "\n" not in rec.error
     assert rec.history["type"].tolist() == ["fail"] * 3
+    # (the log capture may keep a failed connect's socket alive: look at the fds themselves)
+    assert _open_sockets() - sockets == set()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+    assert not [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+
+
+def _open_sockets() -> set[str]:
+    """This process's open sockets, as /proc names them ("socket:[inode]")."""
+    targets = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # an fd closed while we look
+            targets.add(os.readlink(fd))
+    return {t for t in targets if t.startswith("socket:")}
 
 
 def test_the_readme_five_line_kafka_python_example_sees_the_duplication():

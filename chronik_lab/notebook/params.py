@@ -26,7 +26,7 @@ recorded workload; any other file under the parameters' workload, so its ids mus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,22 +63,26 @@ SCENARIO_PARAMETERS = (*WORKLOAD_FIELDS, "bugs")
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad parameter: its name, the value it had, and what is wrong with it."""
+    """One bad parameter: its name, the value it had, what is wrong with it, and the notebooks
+    it is wrong in (a report's pre-flight check; empty inside one notebook)."""
 
     parameter: str
     value: Any
     message: str
+    notebooks: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.parameter} = {self.value!r}: {self.message}"
+        line = f"{self.parameter} = {self.value!r}: {self.message}"
+        return f"{line} (in {', '.join(self.notebooks)})" if self.notebooks else line
 
 
 class ParameterError(NotebookError):
-    """Bad notebook parameters; `problems` has one line per problem (the CLI prints each)."""
+    """Bad notebook parameters: `problems` holds each `Problem` (parameter, value, message,
+    notebooks); the message has one line's text per problem, as the CLI prints them."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
+        super().__init__("; ".join(map(str, self.problems)))
 
 
 def derive(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,7 +159,7 @@ def resolve(**values: Any) -> dict[str, Any]:
     """The parameters `values` with "auto" resolved; ParameterError if any is bad."""
     bad = problems(values)
     if bad:
-        raise ParameterError([str(p) for p in bad])
+        raise ParameterError(bad)
     return derive(values)
 
 

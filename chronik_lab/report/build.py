@@ -19,6 +19,7 @@ Invariants of a report folder:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -246,13 +247,16 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
     kernels = Kernels()
 
     def work() -> None:
-        while not stopped.is_set():
-            try:
-                nb = todo.get_nowait()
-            except queue.Empty:
-                return
-            given = _given(params, declared[nb], out, nb)
-            finished.put((nb, _execute(nb, out, given, kernel, kernels)))
+        try:
+            while not stopped.is_set():
+                try:
+                    nb = todo.get_nowait()
+                except queue.Empty:
+                    return
+                given = _given(params, declared[nb], out, nb)
+                finished.put((nb, _execute(nb, out, given, kernel, kernels)))
+        finally:
+            _close_event_loop()
 
     # Threads are enough: each notebook runs in its own kernel process, and the thread only
     # waits on it. Two at a time overlap one kernel's start-up with another's work. Measured on
@@ -277,6 +281,18 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
         raise
     finally:
         bar.close()
+
+
+def _close_event_loop() -> None:
+    """Close this thread's event loop, if it has one: papermill's nbclient makes one per thread
+    (jupyter_core's ensure_event_loop) and never closes it, so a finished worker thread would
+    leave it, with its two self-pipe sockets, to the garbage collector."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # none was made in this thread
+        return
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def _check_kernel(kernel: str) -> None:

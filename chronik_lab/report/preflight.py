@@ -13,6 +13,7 @@ import io
 import json
 import tokenize
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +114,16 @@ def check_parameters(
             f"no notebook declares parameter {', '.join(map(repr, unknown))}; "
             f"known: {', '.join(sorted(known)) or 'none'}"
         )
-    where: dict[str, list[str]] = {}  # one line per problem, naming every notebook it is in
+    found: dict[str, notebook_params.Problem] = {}  # one per problem, naming its notebooks
     for notebook, decl in declared.items():
         values = {**_defaults(decl), **{k: v for k, v in given.items() if k in decl}}
         values.pop(SUMMARY_PARAMETER, None)
         types = {name: d["inferred_type_name"] for name, d in decl.items()}
         for problem in notebook_params.problems(values, types, base_dir=notebook.parent):
-            where.setdefault(str(problem), []).append(notebook.stem)
-    if where:
-        raise notebook_params.ParameterError(
-            [f"{problem} (in {', '.join(names)})" for problem, names in where.items()]
-        )
+            seen = found.setdefault(str(problem), problem)
+            found[str(problem)] = replace(seen, notebooks=(*seen.notebooks, notebook.stem))
+    if found:
+        raise notebook_params.ParameterError(found.values())
 
 
 def _defaults(declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ the axis itself. Legends are drawn as small charts of the very marks they explai
 square for a segment, a dashed outline for the buffer, solid / dashed / dotted lines), listing
 only what the chart shows.
 
-Charts render offline: call `use_offline_renderer()` once (notebooks do, in their first cell)
-so altair draws SVG through vl-convert instead of loading vega from a CDN.
+Charts render offline: notebooks call `render.use_renderer("auto")` once, in their first cell
+(viz/render.py: interactive in JupyterLab, SVG under papermill, nothing loaded from a CDN).
 """
 
 from __future__ import annotations

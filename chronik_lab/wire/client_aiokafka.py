@@ -2,7 +2,8 @@
 
 aiokafka probes ApiVersions and checks record-batch CRCs by default, so it rejects chronik's
 IEEE CRC-32 batches (crc32_ieee_batches); check_crcs=False (this driver's default, like the
-others) skips the check. Each call runs the client on its own event loop in the calling thread.
+others) skips the check. Each call runs the client on its own event loop in the calling thread,
+made at the first call and closed by `close()` (the workload closes every driver it makes).
 
 Request boundaries: each planned request's messages go into one explicit batch per partition
 (`create_batch` / `send_batch`; aiokafka's `flush()` waits out linger_ms rather than sending at
@@ -46,8 +47,14 @@ class AiokafkaClient:
         self.check_crcs = check_crcs
         self.producer_config = dict(producer_config or {})
         self.consumer_config = dict(consumer_config or {})
-        self._loop = asyncio.new_event_loop()
+        # The loop is made by the first run; a loop_factory keeps it out of the thread's
+        # current-loop slot, which the caller may be using.
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
         self._producer: Any = None
+
+    def _run(self, coroutine: Any) -> Any:
+        """Run `coroutine` to its end on this driver's event loop."""
+        return self._runner.run(coroutine)
 
     def open_producer(self, acks: int) -> None:
         self._start_producer(
@@ -75,7 +82,7 @@ class AiokafkaClient:
                 raise
             return p
 
-        self._producer = self._loop.run_until_complete(start())
+        self._producer = self._run(start())
 
     def send_requests(
         self,
@@ -86,11 +93,10 @@ class AiokafkaClient:
     ) -> Iterator[list[Outcome]]:
         """Send each request's (partition, value) messages as one batch per partition, up to
         `window` requests unanswered; yield each request's outcomes, in order."""
-        run = self._loop.run_until_complete
         yield from windowed(
             requests,
-            lambda messages: (len(messages), run(self._submit(topic, messages, timeout_s))),
-            lambda submitted: run(self._settle(*submitted, timeout_s)),
+            lambda messages: (len(messages), self._run(self._submit(topic, messages, timeout_s))),
+            lambda submitted: self._run(self._settle(*submitted, timeout_s)),
             window,
         )
 
@@ -108,7 +114,7 @@ class AiokafkaClient:
                     futures.append(exc)
             return [await _outcome(f, timeout_s) for f in futures]
 
-        return self._loop.run_until_complete(go())
+        return self._run(go())
 
     async def _submit(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
@@ -156,7 +162,7 @@ class AiokafkaClient:
             producer, self._producer = self._producer, None
             # stop() waits for batches still queued: bounded, as a broker may be gone
             with contextlib.suppress(Exception):
-                self._loop.run_until_complete(asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S))
+                self._run(asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S))
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -174,8 +180,8 @@ class AiokafkaClient:
                 }
                 | self.consumer_config
             )
-            await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_MS / 1000)
             try:
+                await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_MS / 1000)
                 tps = [TopicPartition(topic, p) for p in range(partitions)]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
@@ -191,11 +197,15 @@ class AiokafkaClient:
             finally:
                 await consumer.stop()
 
-        self._loop.run_until_complete(go())
+        self._run(go())
 
     def close(self) -> None:
-        self.close_producer()
-        self._loop.close()
+        """Stop the producer if it runs, then close the event loop (its leftover tasks
+        cancelled, its executor shut down, as asyncio.run does); safe to call twice."""
+        try:
+            self.close_producer()
+        finally:
+            self._runner.close()
 
 
 async def _outcome(future: Any, timeout_s: float) -> Outcome:

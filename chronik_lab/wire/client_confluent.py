@@ -91,6 +91,9 @@ class ConfluentClient:
             self._producer.flush(2)
             self._producer = None
 
+    def close(self) -> None:
+        self.close_producer()
+
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 

@@ -21,6 +21,14 @@ way to end a batch but `flush()`, which waits for every answer.
 Under faults (`open_plain_producer`, `send`) the producer keeps kafka-python's own defaults
 (idempotence on and retries without end in kafka-python 3) with only the lab's time bounds, and
 `producer_config` / `consumer_config` (configs.py) override everything the driver sets.
+
+Three leaks of kafka-python 3.0.12 are closed here, so a `record` against a broker that is down
+or goes away leaves no socket or thread behind: KafkaProducer and KafkaConsumer make their
+network client (a wake-up socketpair; the consumer's I/O thread) before the bootstrap and drop
+it unclosed when the bootstrap fails (`_constructed` closes it); a connect attempt that fails
+leaves its socket to the garbage collector (kafka/net/inet.py `sock_connect`;
+`_close_failed_connects`); and a producer's close() that times out raises before it stops its
+sender thread (`close_producer` aborts what is left).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ class KafkaPythonClient:
     ) -> None:
         import kafka  # noqa: F401  (fail here, with the client's own ImportError)
 
+        _close_failed_connects()
         self.bootstrap = bootstrap
         self.common: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -66,7 +75,8 @@ class KafkaPythonClient:
     def open_producer(self, acks: int, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         from kafka import KafkaProducer
 
-        self._producer = KafkaProducer(
+        self._producer = _constructed(
+            KafkaProducer,
             acks=acks,
             retries=0,  # with no retry, requests in flight cannot be reordered
             enable_idempotence=False,
@@ -83,7 +93,9 @@ class KafkaPythonClient:
         from kafka import KafkaProducer
 
         bounds = {"max_block_ms": 2 * CONNECT_TIMEOUT_MS, "request_timeout_ms": 5_000}
-        self._producer = KafkaProducer(acks=acks, **self.common | bounds | self.producer_config)
+        self._producer = _constructed(
+            KafkaProducer, acks=acks, **self.common | bounds | self.producer_config
+        )
 
     def send(
         self, topic: str, messages: list[tuple[int, bytes]], timeout_s: float
@@ -161,16 +173,29 @@ class KafkaPythonClient:
         return out
 
     def close_producer(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=2)
-            self._producer = None
+        """Close the producer, waiting at most 2 s for answers; what is still unsent then is
+        dropped (the sends' outcomes are already recorded)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            producer.close(timeout=2)
+        except KafkaTimeoutError:
+            # kafka-python 3.0.12's close() raises when its flush times out, before it stops
+            # the sender thread (and its __del__ raises again): abort what is left, as its
+            # own close does when the sender outlives the timeout, and close for good.
+            producer._sender.force_close()
+            producer.close(timeout=2)
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         """Poll from earliest until `stop(records)` says enough; records are
         (partition, offset, value) tuples of one poll."""
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(
+        consumer = _constructed(
+            KafkaConsumer,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -194,3 +219,44 @@ class KafkaPythonClient:
         finally:
             consumer.close()
             time.sleep(0)  # let the client's threads notice
+
+    def close(self) -> None:
+        self.close_producer()
+
+
+def _constructed(cls: Any, **config: Any) -> Any:
+    """`cls(**config)` (a KafkaProducer or KafkaConsumer); if the constructor raises, the
+    network client it made is closed before the error goes on (kafka-python does not)."""
+    made: list[Any] = []
+    make = cls.DEFAULT_CONFIG["kafka_client"]
+
+    def kafka_client(**configs: Any) -> Any:  # kafka-python's documented client factory hook
+        made.append(make(**configs))
+        return made[-1]
+
+    try:
+        return cls(kafka_client=kafka_client, **config)
+    except BaseException:
+        for client in made:
+            client.close()
+        raise
+
+
+def _close_failed_connects() -> None:
+    """Make kafka-python close the socket of a connect attempt that failed (refused, timed
+    out): its `sock_connect` raises and leaves the socket open. Once per process."""
+    from kafka.net.inet import KafkaNetSocket
+
+    connect = KafkaNetSocket.sock_connect
+    if getattr(connect, "closes_on_failure", False):
+        return
+
+    async def sock_connect(self: Any, net: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await connect(self, net, sock, *args, **kwargs)
+        except BaseException:
+            sock.close()
+            raise
+
+    sock_connect.closes_on_failure = True  # type: ignore[attr-defined]
+    KafkaNetSocket.sock_connect = sock_connect

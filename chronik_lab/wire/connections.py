@@ -52,12 +52,12 @@ LOST = object()
 
 
 class _Peer:
-    """One connection's state for the sweeper."""
+    """One connection's state for the sweeper, and its socket for `Connections.close`."""
 
-    __slots__ = ("busy", "last", "task")
+    __slots__ = ("busy", "conn", "last", "task")
 
-    def __init__(self, task: asyncio.Task[Any], now: float) -> None:
-        self.task, self.last, self.busy = task, now, False
+    def __init__(self, task: asyncio.Task[Any], conn: socket.socket, now: float) -> None:
+        self.task, self.conn, self.last, self.busy = task, conn, now, False
 
 
 class Connections:
@@ -87,6 +87,11 @@ class Connections:
         for task in [*self._tasks, *self.peers]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self.peers, return_exceptions=True)
+        # Left: connections accepted just before the stop, whose task was cancelled before its
+        # first step -- so its `finally` never ran and the socket is still open.
+        for peer in self.peers.values():
+            peer.conn.close()
+        self.peers.clear()
         if self._sock is not None:
             self._sock.close()
 
@@ -95,8 +100,12 @@ class Connections:
         loop = asyncio.get_running_loop()
         wait = 0.0
         while True:
+            accepting = asyncio.ensure_future(loop.sock_accept(self._sock))  # type: ignore[arg-type]
             try:
-                conn, peer = await loop.sock_accept(self._sock)  # type: ignore[arg-type]
+                conn, peer = await asyncio.shield(accepting)
+            except asyncio.CancelledError:
+                _close_accepted(accepting)
+                raise
             except ConnectionAbortedError:
                 continue  # the client gave up before its turn
             except Exception as exc:  # out of file handles, above all: wait, then retry
@@ -113,7 +122,7 @@ class Connections:
                 continue
             wait = 0.0
             task = loop.create_task(self._serve(conn, peer))
-            self.peers[task] = _Peer(task, loop.time())
+            self.peers[task] = _Peer(task, conn, loop.time())
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -240,3 +249,12 @@ class Connections:
             shown(req.client_id),
             exc,
         )
+
+
+def _close_accepted(accepting: asyncio.Future[Any]) -> None:
+    """The server stops while accepting: a connection accepted in that same loop turn is in
+    `accepting` (the cancelled accept loop never takes it): close it; else stop accepting."""
+    if not accepting.done():
+        accepting.cancel()
+    elif not accepting.cancelled() and accepting.exception() is None:
+        accepting.result()[0].close()

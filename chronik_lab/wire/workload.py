@@ -109,17 +109,15 @@ def record(
     history_writer: the history's rows go there as they happen, not into `Recording.history`.
     """
     plan = plan_requests(messages, batch_sizes, partitions, keyed, seed)
-    driver = make_client(client, bootstrap, **client_options)
     log = _Log(history_writer)
     window = 1 if pause_ms or partitions > 1 else PIPELINE_WINDOW
-    error = _produce(driver, topic, plan, acks, log, pause_ms, window)
-    if error is None or log.any_ok:
-        cap = poll_cap(messages) if cap is None else cap
-        limits = _Limits(idle_s, deadline_s, cap, done)
-        consume_error = _consume(driver, topic, partitions, log, limits)
-        error = error or consume_error
-    if hasattr(driver, "close"):
-        driver.close()
+    with contextlib.closing(make_client(client, bootstrap, **client_options)) as driver:
+        error = _produce(driver, topic, plan, acks, log, pause_ms, window)
+        if error is None or log.any_ok:
+            cap = poll_cap(messages) if cap is None else cap
+            limits = _Limits(idle_s, deadline_s, cap, done)
+            consume_error = _consume(driver, topic, partitions, log, limits)
+            error = error or consume_error
     history, sent, received = log.tables()
     return Recording(history, sent, received, log.polls, log.capped, error)
 
