@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from chronik_lab.checker import anomalies as an
+from chronik_lab.checker.columns import arrow_arrays
 from chronik_lab.checker.history import OK, POLL, SEND, HistoryArrays, history_arrays
 from chronik_lab.checker.invariants import LogReport, check_log
 from chronik_lab.checker.pattern import pattern_text as _pattern_text
@@ -186,7 +187,9 @@ def check(
 
 def check_table(history: pd.DataFrame | pa.Table, sample: int | None = None) -> CheckReport:
     """The in-memory check of one history table (every engine's unit of work)."""
-    h = history_arrays(history)
+    # An Arrow table of the usual shape skips pandas (columns.py); any other goes through it.
+    h = arrow_arrays(history) if isinstance(history, pa.Table) else None
+    h = history_arrays(history) if h is None else h
     parts, (pk,) = an.pair_codes([_topic_codes(h)], [h.partition])
     sent = _side(h, pk, np.flatnonzero((h.f == SEND) & (h.type == OK)))
     recv = _side(h, pk, np.flatnonzero((h.f == POLL) & (h.type == OK)))
