@@ -33,7 +33,7 @@ from chronik_lab.checker.history import (
 )
 from chronik_lab.errors import HistoryError
 
-__all__ = ["arrow_arrays"]
+__all__ = ["arrow_arrays", "contiguous"]
 
 TEXT = (pa.string(), pa.large_string())
 
@@ -69,6 +69,20 @@ def arrow_arrays(table: pa.Table) -> HistoryArrays | None:
         value=_ints(table.column("value")),
         extra=pd.DataFrame(index=pd.RangeIndex(table.num_rows)),
     )
+
+
+def contiguous(table: pa.Table) -> pa.Table:
+    """`table` with each column in one chunk, so that the checker's arrays are views of it.
+    Column by column: a column's chunks are freed once copied, never the whole table twice
+    (the caller lets go of the table it passed)."""
+    combined = False
+    for i, name in enumerate(table.column_names):
+        if table.column(i).num_chunks > 1:
+            table = table.set_column(i, name, table.column(i).combine_chunks())
+            combined = True
+    if combined:  # the chunks' memory back to the system, not kept for later Arrow buffers
+        pa.default_memory_pool().release_unused()
+    return table
 
 
 def _simple(table: pa.Table) -> bool:

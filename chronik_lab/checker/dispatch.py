@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece
+from chronik_lab.checker.columns import contiguous
 from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_arrays
@@ -153,9 +154,13 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
     if ds.kind != "parquet":
         return pd.concat(list(progress.over(text_chunks(ds), "reading text")), ignore_index=True)
     try:
-        # pyarrow reads plain files in their order with less memory than a DuckDB scan.
+        # pyarrow reads plain files in their order with less memory than a DuckDB scan; one
+        # column at a time, each made one array before the next is read, so the read's peak
+        # is the table and one column's pieces (a whole read, then contiguous(), held twice).
         files = [str(p) for p in ds.paths]
-        table = None if ds.hive else pq.read_table(files, columns=list(ds.columns))
+        table = None if ds.hive else pa.table({
+            c: pq.read_table(files, columns=[c]).column(0).combine_chunks() for c in ds.columns
+        })  # fmt: skip
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         table = None  # files whose schemas differ: DuckDB reads them by name
     if table is None:
@@ -163,7 +168,7 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
 
         with connect(memory_limit) as con, duckdb_errors(ds.path):
             table = read_table(con, ds, source_sql(ds.paths, ds.hive, numbered=False), "TRUE")
-    return table
+    return contiguous(table)
 
 
 def _to_pandas(frame: pd.DataFrame | pa.Table) -> pd.DataFrame:

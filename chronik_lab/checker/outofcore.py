@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece, plan_buckets, rows_within
+from chronik_lab.checker.columns import contiguous
 from chronik_lab.checker.dataset import Dataset, text_chunks
 from chronik_lab.checker.history import NEMESIS
 from chronik_lab.checker.merge import cut_report, merge_reports
@@ -133,7 +134,7 @@ def check_out_of_core(
         lost = None if sent is None else lost_in_duckdb(con, received_sql(ds, src), sent, keep)
         sizes, keys = _sizes(con, ds, src)
         if sum(n for _, n in sizes) <= rows_within(memory_limit):
-            table = read_table(con, ds, src, _not_nemesis(ds))
+            table = contiguous(read_table(con, ds, src, _not_nemesis(ds)))
             progress.step("checking")
             return check_piece(table, ds.dump, sample, int_process, sink), lost
         workers = _workers([n for _, n in sizes], memory_limit)
