@@ -63,7 +63,8 @@ ANOMALY_TYPES = (
 class CheckReport:
     """What `check` found. `anomalies` has one row per anomaly: type, [topic], partition,
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
-    offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
+    offset-gap the first and last missing offset), count (what the row adds to `counts`), detail
+    (text of bounded length: a list in it shows its first 10 items and counts the rest).
     `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per span of
     the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
     records, any outcome), acknowledged, received, distinct_received, duplicated
