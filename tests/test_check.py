@@ -179,6 +179,24 @@ def test_duplicate_counts_offsets_not_deliveries():
     assert dup["detail"] == "received 3 times at 2 offsets: 1, 3"
 
 
+def test_a_detail_names_the_first_ten_offsets_and_counts_the_rest():
+    history = frame(poll(1, list(range(100_000)), [7] * 100_000))
+    dup = of_type(check(history), "duplicate").iloc[0]
+    assert dup["detail"] == (
+        "received 100000 times at 100000 offsets: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … (99990 more)"
+    )
+    assert len(dup["offsets"]) == 100_000 and dup["count"] == 99_999  # the data stays whole
+
+
+def test_an_id_acknowledged_at_many_offsets_has_a_short_detail():
+    history = frame(sends([3] * 30, list(range(30))), poll(40, [0], [3]))
+    moved = of_type(check(history), "inconsistent-offsets").iloc[0]
+    assert moved["detail"] == (
+        "id 3 at different offsets: acknowledged at 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … (20 more);"
+        " received at 0"
+    )
+
+
 def test_same_record_read_by_two_consumers_is_not_a_duplicate():
     history = frame(
         sends([0, 1, 2]), poll(3, [0, 1, 2], process=100), poll(4, [0, 1, 2], process=101)

@@ -27,6 +27,7 @@ I64_MIN = np.iinfo(np.int64).min
 # slots: a few bytes per row, and far cheaper than sorting (tests set both to 0 to force a sort).
 DENSE_PER_ROW = 4
 DENSE_MIN = 1 << 16
+LIST_SHOWN = 10  # items of a list written out in a detail text (offsets, ids); the rest counted
 
 
 @dataclass(frozen=True)
@@ -225,9 +226,20 @@ def _as_text(x: np.ndarray | pa.Array) -> pa.Array:
     if isinstance(x, np.ndarray):
         return pc.cast(pa.array(x), pa.string())
     if pa.types.is_list(x.type):
-        joined = pc.binary_join(x.cast(pa.list_(pa.string())), ", ")
-        return pc.if_else(pc.equal(pc.list_value_length(x), 0), "-", joined)
+        return _list_text(x)
     return x
+
+
+def _list_text(x: pa.Array) -> pa.Array:
+    """'1, 2, 3', or for a list longer than LIST_SHOWN its first LIST_SHOWN items and
+    '… (N more)': a detail stays short however often an id came back."""
+    n = pc.list_value_length(x)
+    shown = pc.list_slice(x, 0, LIST_SHOWN).cast(pa.list_(pa.string()))
+    joined = pc.binary_join(shown, ", ")
+    more = pc.cast(pc.subtract(n, LIST_SHOWN), pa.string())
+    tail = pc.if_else(pc.greater(n, LIST_SHOWN), text(", … (", more, " more)"), "")
+    joined = pc.binary_join_element_wise(joined, tail, "")
+    return pc.if_else(pc.equal(n, 0), "-", joined)
 
 
 def span_text(start: np.ndarray, end: np.ndarray) -> pa.Array:

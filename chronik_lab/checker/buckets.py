@@ -91,13 +91,22 @@ def check_piece(
     """Check one part of a history. `dump`: its rows are a consumer dump's; `int_process`: its
     process column was staged as text from a file whose processes are all ints; `sink` takes
     the part's full anomaly list before the report keeps its sample."""
-    if isinstance(table, pa.Table):
-        table = table.to_pandas(self_destruct=True, split_blocks=True)
     if int_process:
-        table["process"] = table["process"].astype("int64")
+        table = _int_process(table)
+    if dump and isinstance(table, pa.Table):
+        table = table.to_pandas(self_destruct=True, split_blocks=True)
     history = consumer_history(table) if dump else table
     if sink is None:
         return check_table(history, sample)
     report = check_table(history, None)
     sink(report.anomalies)
     return cut_report(report, sample)
+
+
+def _int_process(table: pa.Table | pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """The process column, staged as text from a file of int processes, as ints again."""
+    if isinstance(table, pd.DataFrame):
+        table["process"] = table["process"].astype("int64")
+        return table
+    i = table.column_names.index("process")
+    return table.set_column(i, "process", table.column(i).cast(pa.int64()))

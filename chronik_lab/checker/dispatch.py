@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece
+from chronik_lab.checker.columns import contiguous
 from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_arrays
@@ -118,6 +119,8 @@ def run_check(
     if chosen == "memory":
         frame = read_whole(ds, limit, bar)
         dump = ds.dump and ds.kind == "parquet"
+        if dump:  # a dump becomes a history in pandas (dump.py)
+            frame = _to_pandas(frame)
         report = check_piece(frame, dump, sample, sink=job.sink)
         lost = None if sent is None else lost_in_arrays(received_ids(frame, dump), sent, job.keep)
     elif chosen == "duckdb":
@@ -133,8 +136,10 @@ def run_check(
     return CheckRun(report, lost, chosen)
 
 
-def received_ids(frame: pd.DataFrame, dump: bool) -> np.ndarray:
+def received_ids(frame: pd.DataFrame | pa.Table, dump: bool) -> np.ndarray:
     """The received message ids of a checked history table (every row of a dump)."""
+    if isinstance(frame, pa.Table):
+        frame = frame.select(["f", "type", "value"]).to_pandas()
     if dump:
         column = "message_id" if "message_id" in frame.columns else "value"
         return frame[column].to_numpy(np.int64)
@@ -142,20 +147,32 @@ def received_ids(frame: pd.DataFrame, dump: bool) -> np.ndarray:
     return frame.loc[received, "value"].to_numpy(np.int64)
 
 
-def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFrame:
-    """Every row of the history's columns, in file order (text: normalised chunk by chunk)."""
+def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFrame | pa.Table:
+    """Every row of the history's columns, in file order: an Arrow table from Parquet (the
+    checker reads it without pandas, columns.py), a DataFrame from text (normalised chunk by
+    chunk)."""
     if ds.kind != "parquet":
         return pd.concat(list(progress.over(text_chunks(ds), "reading text")), ignore_index=True)
     try:
-        # pyarrow reads plain files in their order with less memory than a DuckDB scan.
+        # pyarrow reads plain files in their order with less memory than a DuckDB scan; one
+        # column at a time, each made one array before the next is read, so the read's peak
+        # is the table and one column's pieces (a whole read, then contiguous(), held twice).
         files = [str(p) for p in ds.paths]
-        table = None if ds.hive else pq.read_table(files, columns=list(ds.columns))
+        table = None if ds.hive else pa.table({
+            c: pq.read_table(files, columns=[c]).column(0).combine_chunks() for c in ds.columns
+        })  # fmt: skip
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         table = None  # files whose schemas differ: DuckDB reads them by name
     if table is None:
         from chronik_lab.checker.outofcore import connect, duckdb_errors, read_table, source_sql
 
         with connect(memory_limit) as con, duckdb_errors(ds.path):
-            table = read_table(con, ds, source_sql(ds.paths, ds.hive), "TRUE")
+            table = read_table(con, ds, source_sql(ds.paths, ds.hive, numbered=False), "TRUE")
+    return contiguous(table)
+
+
+def _to_pandas(frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
     # self_destruct: each Arrow column is freed once converted, not after the whole table.
-    return table.to_pandas(self_destruct=True, split_blocks=True)
+    return frame.to_pandas(self_destruct=True, split_blocks=True)

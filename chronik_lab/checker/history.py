@@ -262,7 +262,7 @@ def _int_column(
         raise HistoryError(f"history column {name!r} must hold integers, not {dtype}")
     if dtype.kind == "i" and isinstance(dtype, np.dtype):
         values = s.to_numpy(dtype=np.int64, copy=False)  # no missing values possible
-        _check_minimum(values, None, name, minimum)
+        check_minimum(values, None, name, minimum)
         return values, None
     missing = s.isna().to_numpy()
     has_missing = bool(missing.any())
@@ -284,11 +284,11 @@ def _int_column(
         values = raw.astype(np.int64)
     else:
         values = s.to_numpy(dtype=np.int64, na_value=0)
-    _check_minimum(values, missing if has_missing else None, name, minimum)
+    check_minimum(values, missing if has_missing else None, name, minimum)
     return values, (missing if has_missing else None)
 
 
-def _check_minimum(
+def check_minimum(
     values: np.ndarray, missing: np.ndarray | None, name: str, minimum: int | None
 ) -> None:
     if minimum is None or not len(values) or values.min() >= minimum:
@@ -353,7 +353,7 @@ def _label_codes(s: pd.Series, name: str, allowed: tuple[str, ...]) -> np.ndarra
             codes = pc.index_in(arr, value_set=pa.array(allowed, arr.type))
             if codes.null_count:
                 bad = pc.unique(pc.filter(arr, pc.is_null(codes))).to_pylist()
-                _bad_labels(name, allowed, bad)
+                bad_labels(name, allowed, bad)
             return codes.to_numpy(zero_copy_only=False).astype(np.int8)
         s = s.astype("category")  # missing cells get code -1
     cats = list(s.cat.categories)
@@ -362,11 +362,11 @@ def _label_codes(s: pd.Series, name: str, allowed: tuple[str, ...]) -> np.ndarra
     codes = table[s.cat.codes.to_numpy()]
     if (codes < 0).any():
         used = np.unique(s.cat.codes.to_numpy()[codes < 0])
-        _bad_labels(name, allowed, [cats[c] if c >= 0 else None for c in used])
+        bad_labels(name, allowed, [cats[c] if c >= 0 else None for c in used])
     return codes
 
 
-def _bad_labels(name: str, allowed: tuple[str, ...], bad: list[object]) -> None:
+def bad_labels(name: str, allowed: tuple[str, ...], bad: list[object]) -> None:
     found = ", ".join("an empty cell" if b is None else repr(b) for b in bad[:5])
     raise HistoryError(f"history column {name!r} must be one of {'/'.join(allowed)}, found {found}")
 

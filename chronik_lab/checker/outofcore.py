@@ -1,5 +1,5 @@
-"""The out-of-core check: DuckDB cuts a history larger than memory into buckets of whole
-partitions, and each bucket is checked in memory (buckets.py, merge.py).
+"""The out-of-core check: a history larger than memory is cut into buckets of whole partitions,
+and each bucket is checked in memory (buckets.py, merge.py).
 
 Steps, each bounded by `memory_limit` (DuckDB's own limit, spilling to a private temporary
 directory that is removed afterwards):
@@ -7,10 +7,11 @@ directory that is removed afterwards):
    (dataset.py): the one pass over text, validated as it goes;
 2. DuckDB counts each (topic, partition)'s rows (one scan of two columns), and `plan_buckets`
    packs consecutive partitions into buckets that fit the budget;
-3. one large history is rewritten once, hive-partitioned by bucket (DuckDB's COPY ...
-   PARTITION_BY: a spilling shuffle), each row keeping its place in the input (file, row);
-4. each bucket is read back in input order and checked in memory; the reports are merged in
-   partition order. Nemesis rows are left out at step 2 (history.py: never checked).
+3. one large history is streamed once from DuckDB into one Arrow IPC file per bucket
+   (shuffle.py), each bucket's rows in input order;
+4. the buckets are read back and checked in memory, two at a time when a bucket fits half the
+   budget; the reports are merged in partition order. Nemesis rows are left out at step 2
+   (history.py: never checked).
 
 A history that fits the budget skips 3: it is read once, in order, and checked whole.
 """
@@ -21,27 +22,31 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece, plan_buckets, rows_within
+from chronik_lab.checker.columns import contiguous
 from chronik_lab.checker.dataset import Dataset, text_chunks
 from chronik_lab.checker.history import NEMESIS
 from chronik_lab.checker.merge import cut_report, merge_reports
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_duckdb
+from chronik_lab.checker.shuffle import BucketFiles, KeyMap
 from chronik_lab.checker.verdict import CheckReport
 from chronik_lab.errors import HistoryError, one_line
 
 __all__ = ["check_out_of_core", "connect", "read_table", "staged"]
 
 WORKERS = 2  # buckets checked at once, at most
+BATCH_ROWS = 1 << 20  # rows DuckDB hands over at a time in the shuffle
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -125,12 +130,11 @@ def check_out_of_core(
         connect(memory_limit) as con,
         duckdb_errors(ds.path),
     ):
-        src = source_sql(ds.paths, ds.hive)
+        src = source_sql(ds.paths, ds.hive, numbered=False)
         lost = None if sent is None else lost_in_duckdb(con, received_sql(ds, src), sent, keep)
-        keys = _partition_keys(ds)
-        sizes = _sizes(con, ds, src, keys)
+        sizes, keys = _sizes(con, ds, src)
         if sum(n for _, n in sizes) <= rows_within(memory_limit):
-            table = read_table(con, ds, src, _not_nemesis(ds))
+            table = contiguous(read_table(con, ds, src, _not_nemesis(ds)))
             progress.step("checking")
             return check_piece(table, ds.dump, sample, int_process, sink), lost
         workers = _workers([n for _, n in sizes], memory_limit)
@@ -138,44 +142,46 @@ def check_out_of_core(
                               memory_limit // workers)  # fmt: skip
         out = Path(tempfile.mkdtemp(prefix="chronik-buckets-"))
         try:
-            _shuffle(con, ds, src, keys, bucket, out, progress)
-            con.execute("SET memory_limit = '64MB'")  # the buckets are read by pyarrow
+            files = _shuffle(con, ds, src, KeyMap(keys, bucket), out, progress)
+            # DuckDB's part is done: its buffers and the batches' freed memory go back.
+            con.execute("SET memory_limit = '64MB'")
+            pa.default_memory_pool().release_unused()
 
             def check_bucket(k: int) -> CheckReport:
-                table = read_bucket(sorted((out / f"_bucket={k}").glob("*.parquet")), ds)
+                table = files.read(k)
+                files.remove(k)  # its disk and page cache, freed as the check goes
                 return check_piece(table, ds.dump, None if sink else sample, int_process)
 
             numbers = sorted(set(bucket.tolist()))
             reports = []
-            with ThreadPoolExecutor(workers, thread_name_prefix="check-bucket") as pool:
-                done = pool.map(check_bucket, numbers)
-                for report in progress.over(done, "checking buckets", len(numbers)):
-                    if sink is not None:  # in partition order, one bucket's list at a time
-                        sink(report.anomalies)
-                        report = cut_report(report, sample)
-                    reports.append(report)
+            for report in progress.over(_in_pool(check_bucket, numbers, workers),
+                                        "checking buckets", len(numbers)):  # fmt: skip
+                if sink is not None:  # in partition order, one bucket's list at a time
+                    sink(report.anomalies)
+                    report = cut_report(report, sample)
+                reports.append(report)
             return merge_reports(reports, sample), lost
         finally:
             shutil.rmtree(out, ignore_errors=True)
 
 
+def _in_pool(work: Callable[[int], T], items: list[int], workers: int) -> Iterator[T]:
+    """`work(item)` for each item on `workers` threads, yielded in the items' order; on an
+    error or Ctrl-C the items not started are dropped (the running ones end within seconds)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="check-bucket")
+    try:
+        yield from pool.map(work, items)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _workers(sizes: list[int], memory_limit: int) -> int:
     """Buckets checked at once: one per core (numpy and pyarrow release the GIL for most of a
-    check), at most 2, and 1 when a partition needs the whole budget."""
+    check), at most 2, and 1 when a partition needs more than half the budget."""
     workers = max(1, min(WORKERS, os.cpu_count() or 1))
     if sizes and max(sizes) > rows_within(memory_limit // workers):
         return 1
     return workers
-
-
-def read_bucket(files: list[Path], ds: Dataset) -> pa.Table:
-    """One bucket's rows, in the input's order (the shuffle may have interleaved them)."""
-    table = pq.read_table([str(f) for f in files], columns=[*ds.columns, "_pos"])
-    pos = table.column("_pos").to_numpy()
-    table = table.drop_columns(["_pos"])
-    if len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1])):
-        table = table.take(pa.array(np.argsort(pos, kind="stable")))
-    return table
 
 
 def received_sql(ds: Dataset, src: str) -> str:
@@ -186,39 +192,34 @@ def received_sql(ds: Dataset, src: str) -> str:
     return f"(SELECT value FROM {src} WHERE f = 'poll' AND type = 'ok')"
 
 
-def _sizes(con, ds: Dataset, src: str, keys: list[str]) -> list[tuple[str, int]]:
-    """(where, rows) of each (topic, partition), in the checker's partition order (kept in
-    the table _sizes, numbered by _rank, for the shuffle)."""
+def _sizes(con, ds: Dataset, src: str) -> tuple[list[tuple[str, int]], pa.Table]:
+    """(where, rows) of each (topic, partition) in the checker's partition order, and the keys
+    themselves in that order (a table typed as the history's columns, for the shuffle)."""
+    keys = _partition_keys(ds)
     order = ", ".join(f"CAST({k} AS VARCHAR)" if k == '"topic"' else k for k in keys)
-    con.execute(
-        f"CREATE TEMP TABLE _sizes AS SELECT *, row_number() OVER (ORDER BY {order}) - 1 "
-        f"AS _rank FROM (SELECT {', '.join(keys)}, count(*) AS _n FROM {src} "
-        f"WHERE {_not_nemesis(ds)} GROUP BY ALL)"
-    )
-    got = con.sql(f"SELECT {', '.join(keys)}, _n FROM _sizes ORDER BY _rank").fetchall()
-    names = [f"{r[0]}-{r[1]}" if len(r) == 3 else f"partition {r[0]}" for r in got]
-    return list(zip(names, (int(r[-1]) for r in got), strict=True))
+    got = con.sql(
+        f"SELECT * FROM (SELECT {', '.join(keys)}, count(*) AS _n FROM {src} "
+        f"WHERE {_not_nemesis(ds)} GROUP BY ALL) ORDER BY {order}"
+    ).to_arrow_table()
+    rows = got.column("_n").to_pylist()
+    keys_table = got.drop_columns(["_n"])
+    named = zip(*(keys_table.column(i).to_pylist() for i in range(len(keys))), strict=True)
+    names = [f"{r[0]}-{r[1]}" if len(r) == 2 else f"partition {r[0]}" for r in named]
+    return list(zip(names, (int(n) for n in rows), strict=True)), keys_table
 
 
-def _shuffle(con, ds: Dataset, src: str, keys: list[str], bucket, out: Path, progress) -> None:
-    """Rewrite the history's rows into out/_bucket=k/, with their (file, row) place."""
-    plan = pa.table({"_rank": pa.array(range(len(bucket)), pa.int64()), "_bucket": bucket})
-    con.register("_plan", plan)
-    on = " AND ".join(f"s.{k} IS NOT DISTINCT FROM m.{k}" for k in keys)
-    columns = ", ".join(f's."{c}"' for c in ds.columns)
-    where = _not_nemesis(ds).replace("process", "s.process")
+def _shuffle(con, ds: Dataset, src: str, keys: KeyMap, out: Path, progress) -> BucketFiles:
+    """Stream the history's rows, in input order, into one file per bucket under `out`."""
     progress.step("partitioning")
+    query = f"SELECT {_columns(ds)} FROM {src} WHERE {_not_nemesis(ds)}"
+    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+    files = BucketFiles(out, reader.schema)
     try:
-        con.execute(f"""
-            COPY (
-                SELECT {columns}, (s._file::BIGINT << 40) | s._row AS _pos, p._bucket
-                FROM {src} s JOIN _sizes m ON {on} JOIN _plan p ON p._rank = m._rank
-                WHERE {where}
-            ) TO {_literal(str(out))} (FORMAT parquet, PARTITION_BY (_bucket),
-                                       COMPRESSION uncompressed)
-        """)  # fmt: skip
+        for batch in reader:
+            files.write(batch, keys.buckets(batch))
     finally:
-        con.unregister("_plan")
+        files.close()
+    return files
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from chronik_lab.checker import anomalies as an
+from chronik_lab.checker.columns import arrow_arrays
 from chronik_lab.checker.history import OK, POLL, SEND, HistoryArrays, history_arrays
 from chronik_lab.checker.invariants import LogReport, check_log
 from chronik_lab.checker.pattern import pattern_text as _pattern_text
@@ -62,7 +63,8 @@ ANOMALY_TYPES = (
 class CheckReport:
     """What `check` found. `anomalies` has one row per anomaly: type, [topic], partition,
     process (nullable), value (message id, nullable), offsets and op_indexes (lists; for an
-    offset-gap the first and last missing offset), count (what the row adds to `counts`), detail.
+    offset-gap the first and last missing offset), count (what the row adds to `counts`), detail
+    (text of bounded length: a list in it shows its first 10 items and counts the rest).
     `counts` has every type in ANOMALY_TYPES, zero included. `pattern` has one row per span of
     the received stream (see pattern.py). `stats`, in counts.py's vocabulary: sent (send ops'
     records, any outcome), acknowledged, received, distinct_received, duplicated
@@ -186,7 +188,9 @@ def check(
 
 def check_table(history: pd.DataFrame | pa.Table, sample: int | None = None) -> CheckReport:
     """The in-memory check of one history table (every engine's unit of work)."""
-    h = history_arrays(history)
+    # An Arrow table of the usual shape skips pandas (columns.py); any other goes through it.
+    h = arrow_arrays(history) if isinstance(history, pa.Table) else None
+    h = history_arrays(history) if h is None else h
     parts, (pk,) = an.pair_codes([_topic_codes(h)], [h.partition])
     sent = _side(h, pk, np.flatnonzero((h.f == SEND) & (h.type == OK)))
     recv = _side(h, pk, np.flatnonzero((h.f == POLL) & (h.type == OK)))
