@@ -163,16 +163,16 @@ def lab(tmp_path_factory) -> Iterator[dict]:
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("CHRONIK_LAB_RENDERER", None)
-    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter-config")  # no user settings leak in
+    # No user settings or workspaces leak in or out; the configuration is `make lab`'s (lab/).
+    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter-config")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".lab-workspaces")
+    env["JUPYTER_CONFIG_PATH"] = str(ROOT / "lab")
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--expose-app-in-browser", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
-        "jupyterlab.handlers.announcements.NeverCheckForUpdate",
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
     ]  # fmt: skip
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
@@ -311,6 +311,30 @@ def offline_exporter():
 
 
 # -- the tests ---------------------------------------------------------------------------------
+
+
+def test_jupyterlab_starts_without_asking_to_fetch_news(lab, browser, shots):
+    """`make lab`'s configuration (lab/): no "official Jupyter news?" prompt, which would ask
+    to go online on a first start (it showed whatever news_url said)."""
+    with urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
+    ) as resp:
+        page = Page(json.load(resp)["webSocketDebuggerUrl"])
+    try:
+        page.send("Network.enable")
+        page.send("Page.navigate", url=f"{lab['url']}/lab?token={lab['token']}")
+        page.wait_for("!!(window.jupyterapp && window.jupyterapp.restored)")
+        page.js("window.jupyterapp.restored.then(() => true)")
+        page.wait_for("!!document.querySelector('.jp-NotebookPanel, .jp-Launcher')")
+        deadline = time.monotonic() + 8  # the prompt came within a second of the restore
+        while time.monotonic() < deadline:
+            text = page.js("document.body.innerText")
+            assert "Jupyter news" not in text, "JupyterLab asks to fetch news"
+            time.sleep(0.5)
+        page.screenshot(shots / "lab_started.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
 
 
 def test_explore_chart_draws_marks_and_hover_shows_a_tooltip_offline(lab, browser, shots):
