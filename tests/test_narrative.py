@@ -59,11 +59,10 @@ def test_seed_why_gives_the_buffer_fetch_read_and_the_switches_that_mattered(pre
     made = [line for line in text.splitlines() if "made the difference" in line]
     made = {line.split("`")[1] for line in made}
     assert {"cumulative_update_buffer", "blind_append_buffer", "no_mark_flushed"} <= made
-    assert not made & {
-        "active_segment_invisible",
-        "buffer_first_fetch",
-        "renumber_response_offsets",
-    }
+    assert not made & {"active_segment_invisible", "buffer_first_fetch"}
+    # Without renumbering the client sees the broker's offsets: the same 20 records, 10 of them
+    # read again at their own offset (redelivered, as cl.check counts it), none duplicated.
+    assert "without it: 10 sent, 20 received: 10 redelivered (**made the difference**)" in text
 
 
 def test_v076_why_says_fetch_read_only_what_re_entered_the_buffer(preset_runs):
@@ -240,10 +239,18 @@ def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
 
 def test_observation_counts_duplicates_and_losses():
     seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
-    assert explain_prose.observation(seed, 10) == (
-        "The observation: **20 records** for 10 messages sent: 10 duplicated."
+    assert (
+        explain_prose.observation(seed, 10)
+        == "The observation: 10 sent, 20 received: 10 duplicated."
     )
-    assert "10 never received" in explain_prose.observation([], 10)
+    assert explain_prose.observation([], 10) == "The observation: 10 sent, 0 received: all 10 lost."
+
+
+def test_observation_with_offsets_tells_a_record_read_again_from_a_duplicate():
+    read_twice = pd.DataFrame({"offset": [0, 1, 0, 1], "message_id": [0, 1, 0, 1]})
+    assert explain_prose.observation(read_twice, 3) == (
+        "The observation: 3 sent, 4 received: 2 redelivered, 1 lost."
+    )
 
 
 def test_explanation_names_the_minimal_causes_or_says_there_are_none():

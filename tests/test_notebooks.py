@@ -451,8 +451,8 @@ def test_explain_page_at_the_defaults_explains_the_seed_under_its_recorded_workl
         ),
         (
             {"bugs": "v0.7.6"},
-            "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on "
-            "this workload: **not** the observation (14 edits away).",
+            "The version under investigation (`bugs`), v0.7.6, on this workload: 10 sent, 6 "
+            "received: 4 lost; **not** the observation (14 edits away).",
             (6, 0, 4),
         ),
     ],

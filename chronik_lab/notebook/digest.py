@@ -220,9 +220,8 @@ def explain_digest(
     workload and where it comes from, how many combinations reproduce it exactly, the minimal
     ones, what the version under investigation (`bugs`) gives on that workload, and which of
     its single fixes remove the duplication or the loss."""
-    ids = observed["message_id"].tolist()
     fields = dict(workload["scenario"])
-    counts = outcome(ids, fields["messages"])
+    counts = outcome(observed, fields["messages"])  # with its offsets, when the dump has them
     return {
         "sent": fields["messages"],
         "received": counts["received"],
@@ -249,7 +248,8 @@ def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
     row = ranking_row(ranking, bugs)
     if row is None:
         return None
-    keys = ("rank", "received", "duplicates", "lost", "distance", "exact", "minimal")
+    keys = ("rank", "received", "duplicates", "redelivered", "lost", "distance", "exact")
+    keys += ("minimal",)
     return {"bugs": bugs, **{k: _plain(row[k]) for k in keys}}
 
 

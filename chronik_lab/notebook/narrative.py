@@ -161,7 +161,7 @@ def _switch_story(run: RunTables) -> str:
     for name, seen in evidence.items():
         text = seen or "nothing visible in this run's trace"
         if changes is not None:
-            text += f"; without it: {_outcome_text(changes[name])}"
+            text += f"; without it: {outcome_sentence(len(run.sent), changes[name])}"
             text += (
                 " (**made the difference**)" if changes[name] != _own(run) else " (same outcome)"
             )
@@ -236,10 +236,6 @@ def _duration(ms: int) -> str:
 
 def _own(run: RunTables) -> dict[str, int]:
     return outcome(run.received, len(run.sent))
-
-
-def _outcome_text(o: dict[str, int]) -> str:
-    return f"{o['received']:,} received, {o['duplicates']:,} duplicated, {o['lost']:,} lost"
 
 
 def sweep_story(grid: pd.DataFrame, cell: dict) -> str:

@@ -217,11 +217,10 @@ def _explain_note(s: Mapping[str, Any], version: str) -> str:
     text += f"; minimal causes: {causes}"
     investigated = s.get("investigated")
     if isinstance(investigated, Mapping):
-        text += (
-            f"; {version} on that workload: {_n(investigated.get('received'))} received, "
-            f"{_n(investigated.get('duplicates'))} duplicated, {_n(investigated.get('lost'))} "
-            f"lost ({'the observation' if investigated.get('exact') else 'not the observation'})"
-        )
+        counts = _counted(investigated, s.get("sent"))
+        said = "—" if counts is None else outcome_sentence(int(s["sent"]), counts)
+        match = "the observation" if investigated.get("exact") else "not the observation"
+        text += f"; {version} on that workload: {said} ({match})"
     # the single fixes for what the version does on that workload (both when unknown)
     known = isinstance(investigated, Mapping)
     removed = [
