@@ -346,3 +346,32 @@ def test_stopped_says_the_rotations_of_a_run_whose_clock_moved_at_the_brokers_se
     assert run.segment_ms == 30_000
     text = narrative.stopped(run)
     assert "3 segment rotations happened during the run (a segment is sealed at 30 s of age" in text
+
+
+def test_presets_story_counts_each_versions_switches_from_the_presets():
+    lines = narrative.presets_story().splitlines()
+    assert lines[1] == (
+        "- **v0.7.5**, 9 of the 12 switches on; it turned 2 off (`flush_every_request`, "
+        "`hw_only_acks_all`) and 1 on (`active_segment_invisible`) — 10 sent, 20 received: "
+        "10 duplicated."
+    )
+    assert lines[2] == (
+        "- **v0.7.6**, 6 of the 12 switches on; it turned 4 off (`blind_append_buffer`, "
+        "`buffer_first_fetch`, `cumulative_update_buffer`, `no_mark_flushed`) and 1 on "
+        "(`mark_flushed_clears_all`) — 10 sent, 6 received: 4 lost."
+    )
+    # the counts follow the presets, whatever they are
+    for version, line in zip(("v0.7.4", "v0.7.5", "v0.7.6", "v1.0"), lines, strict=True):
+        assert f"**{version}**, {len(cl.PRESETS[version])} of the {len(cl.BUGS)} " in line
+
+
+def test_measured_table_gives_rates_as_words_in_the_order_measured():
+    from chronik_lab.sim.versions import measure_versions
+
+    measured = measure_versions()
+    table = digest.measured_table(measured)
+    assert list(table.columns) == ["v0.7.4", "v0.7.5", "v0.7.6", "v1.0"]
+    assert list(table.index) == list(measured["workload"].unique())
+    seed = table.loc["seed (4+6, acks=-1, flush at 2 batches)"].tolist()
+    assert seed == ["exact", "100% duplicated", "40% lost", "exact"]
+    assert table.iloc[-1].tolist() == ["exact", "100% lost", "49% lost", "49% lost"]

@@ -113,6 +113,28 @@ def test_stored_notebook_has_no_outputs_and_one_documented_parameters_cell(name)
     assert {k: declared[k]["default"] for k in SEED_DEFAULTS} == SEED_DEFAULTS
 
 
+# "six of them on", "turned three off, one on": a count of switches typed into prose
+_NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_SWITCH_COUNT = re.compile(
+    rf"\b{_NUMBER}(?: of them| of the \w+ switches| switches) (?:on|off)\b"
+    rf"|\bturned {_NUMBER} (?:on|off)\b",
+    re.I,
+)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_markdown_cell_types_a_count_of_switches(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert not _SWITCH_COUNT.search(cell.source), _SWITCH_COUNT.search(cell.source)
+
+
+def test_the_start_page_counts_the_switches_from_the_presets():
+    nb = nbformat.read(NOTEBOOKS / "00_start_here.ipynb", as_version=4)
+    assert any("narrative.presets_story()" in c.source for c in nb.cells if c.cell_type == "code")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_first_code_cell_after_parameters_picks_the_renderer_with_the_one_switch(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from chronik_lab.bugs import BUGS
+from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.notebook.evidence import (
     COUNTERFACTUAL_LIMIT,
@@ -27,6 +27,7 @@ from chronik_lab.notebook.evidence import (
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
 from chronik_lab.sim.clients import MAX_RESETS, poll_cap
+from chronik_lab.sim.scenario import SEED, VERSIONS, Scenario, received_records
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
@@ -42,6 +43,7 @@ __all__ = [
     "at_first_fetch",
     "counterfactuals",
     "heading",
+    "presets_story",
     "stopped",
     "sweep_story",
     "switch_evidence",
@@ -172,6 +174,28 @@ def _switch_story(run: RunTables) -> str:
             f"(Above {COUNTERFACTUAL_LIMIT:,} messages this page does not rerun the "
             "workload without each switch; notebook 5 ranks every combination.)",
         ]
+    return "\n".join(lines)
+
+
+def presets_story(workload: Scenario = SEED, versions: tuple[str, ...] = VERSIONS) -> str:
+    """Markdown, one line per chronik version, oldest first, counted from `cl.PRESETS`: how
+    many of the lab's switches it has on, which it turned off and on against the version before,
+    and what it gives on `workload` (`outcome_sentence` of a run of it)."""
+    lines, before = [], None
+    for version in versions:
+        on = PRESETS[version]
+        text = f"- **{version}**, {len(on)} of the {len(BUGS)} switches on"
+        if before is not None:
+            turned = [
+                f"{len(names)} {way} ({', '.join(f'`{n}`' for n in sorted(names))})"
+                for names, way in ((before - on, "off"), (on - before, "on"))
+                if names
+            ]
+            text += "; it turned " + " and ".join(turned) if turned else "; no switch changed"
+        run = workload.with_bugs(version)
+        said = outcome_sentence(run.messages, outcome(received_records(run), run.messages))
+        lines.append(f"{text} — {said}.")
+        before = on
     return "\n".join(lines)
 
 
