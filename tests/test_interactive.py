@@ -164,7 +164,9 @@ def test_selections_are_top_level_and_shared_by_the_buffer_and_segment_panels(se
     spec = interactive.explore(seed).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert set(params) == set(interactive.PARAMS)
-    first_layer = [panel["layer"][0]["name"] for panel in spec["vconcat"]]
+    received_row, buffer, segments = spec["vconcat"]
+    first_layer = [received_row["hconcat"][0]["layer"][0]["name"]]
+    first_layer += [panel["layer"][0]["name"] for panel in (buffer, segments)]
     assert params["pick"]["views"] == [first_layer[0]]
     assert params["pick"]["select"]["fields"] == ["message_id", "server_offset"]
     for shared in ("offsets", "zoom_log"):
@@ -395,3 +397,20 @@ def test_importing_chronik_lab_does_not_import_the_chart_or_widget_stack():
     code = "import sys, chronik_lab; print(sorted({'altair', 'ipywidgets'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lost_ids_are_crosses_in_a_lane_of_their_own_not_at_client_offsets():
+    run = cl.run(cl.SEED.with_bugs("v0.7.6"))  # ids 0-3 lost
+    spec = interactive.explore(run).to_dict()
+    lost = [view for data, view in _marks(spec) if data == "lost"]
+    assert len(lost) == 1 and lost[0]["encoding"]["x"]["field"] == "lane"  # not "offset"
+    row = spec["vconcat"][0]["hconcat"]
+    assert json.dumps(lost[0]) in json.dumps(row[1])  # beside the received panel, not in it
+    assert "lost" not in json.dumps(row[0]["layer"][0].get("data", {}))
+    # one legend: shape and colour by status, a cross for lost in both the lane and the scale
+    shapes = [v["encoding"]["shape"]["scale"] for _, v in _marks(spec) if "shape" in v["encoding"]]
+    lost_shape = [dict(zip(s["domain"], s["range"], strict=True))["lost"] for s in shapes]
+    assert lost_shape and set(lost_shape) == {"cross"}
+    assert spec["resolve"]["scale"]["shape"] == "independent"  # merged with colour per row
+    title = json.dumps(spec["vconcat"][0]["title"])
+    assert "10 sent, 6 received: 4 lost" in title

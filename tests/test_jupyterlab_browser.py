@@ -149,6 +149,12 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         "from chronik_lab.viz import charts\ncharts.segment_map(cl.run(cl.SEED))",
     )
     _notebook(
+        root / "lost.ipynb",
+        "import chronik_lab as cl\nfrom chronik_lab.viz import interactive, render\n"
+        'render.use_renderer("auto")',
+        'interactive.explore(cl.run(cl.SEED.with_bugs("v0.7.6")))',  # ids 0-3 lost
+    )
+    _notebook(
         root / "board.ipynb",
         'import chronik_lab as cl\nfrom chronik_lab.viz import render\nrender.use_renderer("auto")',
         "board = cl.switchboard(cl.SEED)\nboard",
@@ -359,6 +365,35 @@ def test_explore_chart_draws_marks_and_hover_shows_a_tooltip_offline(lab, browse
         )
         assert "broker offset" in text and "message id" in text and "poll" in text
         page.screenshot(shots / "explore_tooltip.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_lost_ids_are_drawn_as_crosses_in_their_own_lane_with_a_matching_legend(
+    lab, browser, shots
+):
+    page = _open(browser, lab, "lost.ipynb")
+    try:
+        page.wait_for(f"{_all(MARKS)}.length === 10")  # 6 received, 4 lost
+        marks = page.js(
+            f"{_all(MARKS)}.map(p => {{ const r = p.getBoundingClientRect();"
+            " return {x: r.x + r.width / 2, fill: p.getAttribute('fill'),"
+            " arc: /[aA]/.test(p.getAttribute('d'))}; })"
+        )
+        lost = [m for m in marks if m["fill"] == "#e45756"]
+        received = [m for m in marks if m["fill"] != "#e45756"]
+        assert len(lost) == 4 and len(received) == 6
+        # beside the received panel (they never had a client offset), not on its diagonal
+        assert min(m["x"] for m in lost) > max(m["x"] for m in received) + 10
+        assert not any(m["arc"] for m in lost)  # crosses, not circles
+        legend = page.js(
+            f"{_all('.vega-embed svg .role-legend-symbol path')}"
+            ".map(p => ({fill: p.getAttribute('fill'), arc: /[aA]/.test(p.getAttribute('d'))}))"
+        )
+        lost_keys = [s for s in legend if s["fill"] == "#e45756"]
+        assert lost_keys and not any(s["arc"] for s in lost_keys)  # the legend's lost: a cross
+        page.screenshot(shots / "explore_lost_lane.png", clip=_box(page, ".vega-embed"))
         _assert_offline(page)
     finally:
         page.ws.close()

@@ -237,7 +237,9 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             tooltip=["what:N", "value:Q", "step_index:Q"],
         )
     )
-    layers = [seg, band, rules, watermarks]
+    # The buffer's outline last: it often runs along the high watermark and log end lines, and
+    # under them it could not be seen.
+    layers = [seg, rules, watermarks, band]
     plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     plot = plot.resolve_scale(color="independent", strokeDash="independent")
     entries = [(s, "fill") for s in shown]
