@@ -437,6 +437,33 @@ def test_switchboard_checkbox_reruns_and_redraws_in_the_browser(lab, browser, sh
         page.ws.close()
 
 
+def test_each_switchs_name_shows_its_summary_on_hover_and_its_commit_under_it(lab, browser, shots):
+    """ipywidgets 8 ignores a Checkbox's tooltip when it has a description and titles the
+    name with the name itself: hovering showed only the switch's name."""
+    import chronik_lab as cl
+
+    page = _open(browser, lab, "board.ipynb")
+    try:
+        page.wait_for(f"{_all('.widget-checkbox')}.length === {len(cl.BUGS)}")
+        for name, bug in cl.BUGS.items():
+            # what the browser shows on hover: the title of the innermost titled element
+            shown = page.js(
+                f"(() => {{ const box = {_all('.widget-checkbox')}"
+                f".find(e => e.innerText.trim() === {json.dumps(name)});"
+                " const r = box.querySelector('.widget-label-basic span').getBoundingClientRect();"
+                " let e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+                " while (e && !(e.getAttribute && e.getAttribute('title'))) e = e.parentElement;"
+                " const cell = box.parentElement;"
+                " return {title: e && e.getAttribute('title'), text: cell.innerText}; })()"
+            )
+            assert shown["title"] == f"{bug.summary} (chronik {bug.chronik_commit})", name
+            assert bug.chronik_commit in shown["text"] and bug.introduced_in in shown["text"]
+        page.screenshot(shots / "switchboard_captions.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
 def test_zooming_into_an_aggregated_run_refines_it_to_single_records(lab, browser, shots):
     page = _open(browser, lab, "live.ipynb")
     try:
