@@ -557,3 +557,10 @@ def test_the_buffer_outline_is_drawn_over_the_watermark_lines(seed):
              for layer in plot["layer"]]  # fmt: skip
     assert kinds.index("line") < len(kinds) - 1 and kinds[-1] == "rect"
     assert plot["layer"][-1]["mark"].get("filled") is False  # the outline, last: on top
+
+
+def test_buffer_contents_says_when_mark_flushed_steps_are_too_many_to_draw():
+    many = cl.run(cl.Scenario(messages=1000, acks=-1, bugs="v0.7.6", flush_batches=2))
+    spec = json.dumps(charts.buffer_contents(many).to_dict())
+    assert "mark_flushed steps: too many to draw as lines (see the lanes)" in spec
+    assert "too many to draw" not in json.dumps(charts.buffer_contents(cl.run(cl.SEED)).to_dict())

@@ -13,6 +13,7 @@ from chronik_lab.checker.counts import outcome, outcome_sentence, outcome_word
 from chronik_lab.notebook import digest, explain_prose, narrative
 from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim import tables
+from chronik_lab.viz import steps
 
 
 @pytest.fixture(scope="module")
@@ -231,10 +232,20 @@ def test_heading_names_the_version_and_the_outcome(preset_runs):
 
 
 def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
-    assert "1 segment (offsets 0–9), 0 of them visible" in narrative.at_first_fetch(
+    assert "1 segment (offsets 0–9), not visible to fetch." in narrative.at_first_fetch(
         preset_runs["v0.7.6"]
     )
-    assert "1 of them visible" in narrative.at_first_fetch(preset_runs["fixed"])
+    assert "1 segment (offsets 0–9), visible to fetch." in narrative.at_first_fetch(
+        preset_runs["fixed"]
+    )
+
+
+def test_one_of_a_thing_is_said_in_the_singular():
+    one = cl.run(cl.Scenario(messages=1000, acks=-1, bugs="v0.7.6", flush_batches=2))
+    text = narrative.at_first_fetch(one)
+    assert "the buffer held `[999]` in buffer order: 1 record for 1 offset (999)." in text
+    assert "Over 1 fetch (segments first), fetch read **1** record from the buffer" in text
+    assert steps.buffer_order(one, 0)[1].startswith("1 entry, 1 record, at the first fetch")
 
 
 def test_observation_counts_duplicates_and_losses():
@@ -375,3 +386,14 @@ def test_measured_table_gives_rates_as_words_in_the_order_measured():
     seed = table.loc["seed (4+6, acks=-1, flush at 2 batches)"].tolist()
     assert seed == ["exact", "100% duplicated", "40% lost", "exact"]
     assert table.iloc[-1].tolist() == ["exact", "100% lost", "49% lost", "49% lost"]
+
+
+def test_compare_hint_never_suggests_the_version_the_page_ran(preset_runs):
+    assert narrative.compare_hint(preset_runs["v0.7.6"], ("v0.7.5", "v0.7.6")) == (
+        'This page ran v0.7.6; `-p bugs v0.7.5` (or `bugs = "v0.7.5"` in the parameters cell) '
+        "runs it under that version."
+    )
+    assert narrative.compare_hint(preset_runs["v0.7.5"], ("v0.7.5", "v0.7.6", "v1.0")) == (
+        'This page ran v0.7.5; `-p bugs v0.7.6` or `-p bugs v1.0` (or `bugs = "v1.0"` in the '
+        "parameters cell) runs it under those versions."
+    )

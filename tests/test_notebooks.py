@@ -130,6 +130,16 @@ def test_no_markdown_cell_types_a_count_of_switches(name):
             assert not _SWITCH_COUNT.search(cell.source), _SWITCH_COUNT.search(cell.source)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_no_markdown_cell_tells_the_reader_to_rerun_with_a_version(name):
+    # "Rerun with bugs = v0.7.6" is wrong on the page that ran v0.7.6: narrative.compare_hint
+    # writes it from the run
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\brerun\b[^.]*\bbugs\b", cell.source, re.I), cell.source
+
+
 def test_the_start_page_counts_the_switches_from_the_presets():
     nb = nbformat.read(NOTEBOOKS / "00_start_here.ipynb", as_version=4)
     assert any("narrative.presets_story()" in c.source for c in nb.cells if c.cell_type == "code")

@@ -41,6 +41,7 @@ from chronik_lab.sim.tables import (
 __all__ = [
     "COUNTERFACTUAL_LIMIT",
     "at_first_fetch",
+    "compare_hint",
     "counterfactuals",
     "heading",
     "presets_story",
@@ -87,10 +88,11 @@ def _segments_story(run: RunTables, partition: int) -> str:
         return "No segment had been written by then."
     visible = int(last["visible"].sum())
     lo, hi = int(last["base_offset"].min()), int(last["last_offset"].max())
-    return (
-        f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), "
-        f"{visible:,} of them visible to fetch."
-    )
+    if len(last) == 1:
+        seen = "visible to fetch" if visible else "not visible to fetch"
+    else:
+        seen = f"{visible:,} of them visible to fetch"
+    return f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), {seen}."
 
 
 # -- the "why" text ---------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     order = "the buffer first, then segments" if reads["buffer_first"] else "segments first"
     return (
         f"{buffer} Over {_n(reads['fetches'], 'fetch', 'fetches')} ({order}), fetch read "
-        f"**{reads['from_buffer']:,}** records from the buffer and "
+        f"{_bold(reads['from_buffer'], 'record')} from the buffer and "
         f"**{reads['from_segments']:,}** from segments."
     )
 
@@ -147,11 +149,17 @@ def _entries(held: pd.DataFrame) -> str:
     records = int(held["count"].sum())
     lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
     distinct = distinct_offsets(held)
-    twice = f", {records - distinct:,} of them extra copies" if records > distinct else ""
+    extra = records - distinct
+    twice = f", {extra:,} of them extra {'copy' if extra == 1 else 'copies'}" if extra else ""
     return (
-        f"`{' + '.join(shown)}` in buffer order: {records:,} records for {distinct:,} offsets "
-        f"({_range(lo, hi)}){twice}"
+        f"`{' + '.join(shown)}` in buffer order: {_n(records, 'record')} for "
+        f"{_n(distinct, 'offset')} ({_range(lo, hi)}){twice}"
     )
+
+
+def _bold(count: int, word: str) -> str:
+    """'**20** records', '**1** record'."""
+    return f"**{count:,}** {word if count == 1 else word + 's'}"
 
 
 def _switch_story(run: RunTables) -> str:
@@ -175,6 +183,21 @@ def _switch_story(run: RunTables) -> str:
             "workload without each switch; notebook 5 ranks every combination.)",
         ]
     return "\n".join(lines)
+
+
+def compare_hint(run: RunTables, versions: tuple[str, ...] = ("v0.7.5", "v0.7.6", "v1.0")) -> str:
+    """How to see this page under the other `versions`: 'This page ran v0.7.5; `-p bugs v0.7.6`
+    or `-p bugs v1.0` (or `bugs = "v1.0"` in the parameters cell) runs it under the others.'
+    Never suggests the version the page ran."""
+    ran = _version(run)
+    others = [v for v in versions if v != ran]
+    if not others:
+        return f"This page ran {ran}."
+    flags = " or ".join(f"`-p bugs {v}`" for v in others)
+    return (
+        f'This page ran {ran}; {flags} (or `bugs = "{others[-1]}"` in the parameters cell) '
+        f"runs it under {'that version' if len(others) == 1 else 'those versions'}."
+    )
 
 
 def presets_story(workload: Scenario = SEED, versions: tuple[str, ...] = VERSIONS) -> str:
