@@ -2,6 +2,17 @@
 
     .venv/bin/python benchmarks/bench_check.py                 # 10,000,000 rows (about a minute)
     .venv/bin/python benchmarks/bench_check.py --rows 200000   # a quick run
+    .venv/bin/python benchmarks/bench_check.py --figure paths --data /tmp/h20m
+    .venv/bin/python benchmarks/bench_check.py --figure outofcore --data /tmp/h200m \
+        --memory-limit 2GB
+    .venv/bin/python benchmarks/bench_check.py --figure dask --data /tmp/h20m
+
+--data is a history directory written by gen_history.py (its expected.json holds the planted
+counts). The history-on-disk figures (check_figures.py) run each side in a fresh process and
+print its wall time and peak RSS: `paths` (the in-memory path of before, pandas.read_parquet +
+check, vs `cl.check(path)`), `outofcore` (DuckDB's bare duplicate-and-lost query vs the
+out-of-core check under the same memory limit; targets: RSS <= 3 GB, time <= 1.5x) and `dask`
+(the in-memory report vs a LocalCluster of 1 and of 2 workers: the same report, and the times).
 
 Figure: `cl.check` over a history of --rows rows vs `pyarrow.compute.value_counts` over the same
 history's value column (one hash pass over one column: the least any duplicate count can cost).
@@ -142,11 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each side")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--figure",
+        choices=["ratio", "paths", "outofcore", "dask"],
+        default="ratio",
+        help="ratio: check vs value_counts in memory (the default); the others need --data",
+    )
+    parser.add_argument("--data", help="a history directory from gen_history.py")
+    parser.add_argument("--memory-limit", default="2GB", help="outofcore: the memory limit")
+    parser.add_argument(
         "--str-labels",
         action="store_true",
         help="f and type as str columns (as the simulated client writes them), not categorical",
     )
     args = parser.parse_args(argv)
+    if args.figure != "ratio":
+        from check_figures import run_figure
+
+        if not args.data:
+            parser.error(f"--figure {args.figure} needs --data DIR (benchmarks/gen_history.py)")
+        return run_figure(args.figure, args.data, args.memory_limit)
 
     t0 = time.perf_counter()
     history, expected = build_history(args.rows, args.partitions, args.seed)

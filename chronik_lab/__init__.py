@@ -3,6 +3,7 @@
 from chronik_lab.bugs import BUGS, PRESETS, Bug
 from chronik_lab.checker.history import read_history, write_history
 from chronik_lab.checker.verdict import ANOMALY_TYPES, CheckReport, LogReport, check, check_log
+from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
 from chronik_lab.engine.fetch import FetchResult
@@ -44,6 +45,7 @@ __all__ = [
     "DataDirError",
     "DataDirLockedError",
     "FetchResult",
+    "HistoryWriter",
     "InvalidArgumentError",
     "InvalidTopicError",
     "LogReport",

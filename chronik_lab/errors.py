@@ -128,6 +128,20 @@ class BrokerCloseError(ChronikLabError):
         super().__init__(f"close failed for {len(failures)} partition(s): {listed}")
 
 
+class BrokerAdvanceError(SegmentWriteError):
+    """`advance()` could not flush or seal some partitions; it tried every one. A
+    SegmentWriteError about the first failure (its `path` and `cause`), and `failures` maps each
+    (topic, partition) that failed to its error; their batches stay pending, and the next
+    advance or flush retries them."""
+
+    def __init__(self, failures: dict[tuple[str, int], BaseException]) -> None:
+        self.failures = failures
+        (topic, number), first = next(iter(failures.items()))
+        super().__init__(getattr(first, "path", f"{topic}-{number}"), first)
+        listed = "; ".join(f"{t}-{n}: {e}" for (t, n), e in failures.items())
+        self.args = (f"advance failed for {len(failures)} partition(s): {listed}",)
+
+
 class HistoryError(ChronikLabError, ValueError):
     """A history table or file that the checker cannot read (missing columns, bad values)."""
 

@@ -62,7 +62,7 @@ def test_the_fast_path_is_on_with_this_pyarrow() -> None:
 @given(entries=requests())
 @settings(max_examples=300)
 def test_list_entries_frame_byte_for_byte_as_pyarrow_writes_them(entries) -> None:
-    assert all(e._batch is None for e in entries)  # make_request kept them as lists
+    assert all(e.lists() is not None for e in entries)  # make_request kept them as lists
     head, body = fastframe.encode_entries(entries)
     assert (head, bytes(body)) == pyarrow_bytes(entries)
     assert framing.message_length(head) == len(head) + len(body)  # its own checksums hold
@@ -84,6 +84,36 @@ def test_entries_a_fetch_already_built_frame_the_same(entries, built) -> None:
             e.batch()  # what a fetch of the buffer does to an entry
     head, body = fastframe.encode_entries(entries)
     assert (head, bytes(body)) == expected
+
+
+@given(entries=requests())
+def test_the_layout_positions_hold_each_messages_own_fields(entries) -> None:
+    """framing.LAYOUT, read against what pyarrow wrote: the row count, each column's null
+    count, each buffer's bytes in the body, and the body length."""
+    batch = build_batch(entries)
+    head, body = framing.encode(batch)
+    body = body.to_pybytes()
+    at = framing.LAYOUT
+
+    def int64s(start: int, count: int) -> list[int]:
+        return [
+            int.from_bytes(head[start + 8 * i : start + 8 * i + 8], "little") for i in range(count)
+        ]
+
+    assert len(head) == len(at.head) == framing.HEAD_LEN
+    assert int64s(at.rows_at, 1) == [batch.num_rows]
+    nodes = int64s(at.nodes_at, 8)
+    assert nodes[::2] == [batch.num_rows] * 4
+    assert nodes[1::2] == [column.null_count for column in batch.columns]
+    spec = int64s(at.buffers_at, 20)
+    buffers = [b for column in batch.columns for b in column.buffers()]
+    assert len(buffers) == 10
+    for i, buffer in enumerate(buffers):
+        start, length = spec[2 * i], spec[2 * i + 1]
+        if buffer is not None and length:
+            assert body[start : start + length] == buffer.to_pybytes()[:length]
+    assert int64s(at.body_len_at, 1) == [len(body)]
+    assert head[at.body_crc] == b"%08x" % framing.crc32c(body)
 
 
 def test_a_long_flush_of_nulls_frames_the_same() -> None:

@@ -19,14 +19,15 @@ from kafka.protocol.metadata import (
 from kafka.protocol.producer import ProduceRequest
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+from kafka_frames import call as _call
+from kafka_frames import closed as _closed
+from kafka_frames import connect as _connect
 from kafka_frames import read_frame, record_batch
 
 import chronik_lab as cl
 from chronik_lab import wire
 from chronik_lab.wire.batches import encode_batch
 from chronik_lab.wire.protocol import SUPPORTED
-
-TIMEOUT_S = 5.0
 
 
 @pytest.fixture
@@ -36,29 +37,6 @@ def server() -> Iterator[wire.Server]:
         yield s
     finally:
         s.stop()
-
-
-def _connect(server: wire.Server) -> socket.socket:
-    sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT_S)
-    sock.settimeout(TIMEOUT_S)
-    return sock
-
-
-def _call(sock: socket.socket, request, version: int, correlation_id: int = 1):
-    request.with_header(correlation_id=correlation_id, client_id="test")
-    sock.sendall(request.encode(version=version, header=True, framed=True))
-    frame = read_frame(sock)
-    response_class = type(request).__name__.replace("Request", "Response")
-    module = __import__(type(request).__module__, fromlist=[response_class])
-    cls = getattr(module, response_class)
-    return cls.decode(frame, version=version, header=True)
-
-
-def _closed(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except (ConnectionError, TimeoutError):
-        return True
 
 
 def _produce(values: list[bytes], topic: str = "t", compression: int = 0) -> ProduceRequest:
@@ -363,7 +341,7 @@ def test_decoding_producer_batches_agrees_with_the_library(records, codec):
         b.append(timestamp=7, key=key, value=value)
     b.close()
     decoded = decode_records(b.buffer())
-    assert decoded == ([k for k, _ in records], [v for _, v in records], 1)
+    assert decoded[:3] == ([k for k, _ in records], [v for _, v in records], 1)
 
 
 def test_records_with_headers_are_read_by_the_library():
@@ -372,7 +350,7 @@ def test_records_with_headers_are_read_by_the_library():
     b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
     b.append(timestamp=7, key=None, value=b"v", headers=[("h", b"1")])
     b.close()
-    assert decode_records(b.buffer()) == ([None], [b"v"], 1)
+    assert decode_records(b.buffer())[:3] == ([None], [b"v"], 1)
 
 
 def _minimal_requests(version: int) -> dict:

@@ -154,6 +154,38 @@ def _chunked(arrays: list[pa.Array | pa.ChunkedArray]) -> pa.ChunkedArray:
     return pa.chunked_array([c for c in chunks if len(c)] or chunks[:1], type=chunks[0].type)
 
 
+def in_partition_order(f: Found) -> Found:
+    """`f`'s rows stably sorted by partition key, so that rows of one partition come together
+    (an exact merge of per-partition checks relies on it: merge.py)."""
+    if len(f) < 2 or bool(np.all(f.pk[1:] >= f.pk[:-1])):
+        return f
+    order = np.argsort(f.pk, kind="stable")
+    take = pa.array(order)
+
+    def pick(a):
+        return None if a is None else a[order]
+
+    return Found(
+        pk=f.pk[order], process=pick(f.process), value=pick(f.value),
+        value_valid=pick(f.value_valid), offsets=f.offsets.take(take),
+        op_indexes=f.op_indexes.take(take), count=f.count[order], detail=f.detail.take(take),
+    )  # fmt: skip
+
+
+def head(f: Found, n: int) -> Found:
+    """The first `n` rows of `f` (all of them when it has fewer)."""
+    if len(f) <= n:
+        return f
+
+    def cut(a):
+        return None if a is None else a[:n]
+
+    return Found(
+        pk=f.pk[:n], process=cut(f.process), value=cut(f.value), value_valid=cut(f.value_valid),
+        offsets=f.offsets[:n], op_indexes=f.op_indexes[:n], count=f.count[:n], detail=f.detail[:n],
+    )  # fmt: skip
+
+
 def value_valid(f: Found) -> np.ndarray:
     if f.value is None:
         return np.zeros(len(f), bool)

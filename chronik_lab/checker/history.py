@@ -14,6 +14,13 @@ Validation is vectorised (a few passes over each column, no Python loop per row)
 a `HistoryError` naming the column and the first bad row: cells that are not single values (lists,
 dicts, bytes), negative partitions or offsets, and integers beyond int64 (a uint64 2**64-1, a float
 1e300) that a cast would silently wrap. `read_history` also reads a consumer dump (dump.py).
+
+Two kinds of rows are read but not checked: rows of the `nemesis` process (Jepsen's convention
+for the faults a test injected: `f` any word such as "start-fault", `type` "info", partition,
+offset and value optional) are kept for charts and ignored by the anomaly checks; and an optional
+`time` column (int nanoseconds since the history began, Jepsen's `:time`) is validated and kept.
+Label columns (topic, string processes) get codes in sorted label order, so that every reader of
+the same history (in memory, out of core, on a cluster) orders partitions and processes alike.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 
 from chronik_lab.errors import HistoryError, one_line
 
@@ -38,6 +44,8 @@ TYPE_DTYPE = pd.CategoricalDtype(list(TYPE_VALUES))
 SUFFIXES = (".csv", ".parquet", ".jsonl", ".json")
 SEND, POLL = 0, 1  # codes of `f`
 OK = 0  # code of `type`
+NEMESIS = "nemesis"  # the process whose rows are faults, not operations (Jepsen's convention)
+TIME = "time"  # the optional column of int nanoseconds since the history began
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,7 @@ class HistoryArrays:
 
 def history_arrays(history: pd.DataFrame | pa.Table) -> HistoryArrays:
     """Validate `history` and return its columns as arrays; raise HistoryError if it is bad."""
-    if isinstance(history, pa.Table):
-        history = history.to_pandas()
-    if not isinstance(history, pd.DataFrame):
-        raise HistoryError(f"a history must be a pandas DataFrame, not {type(history).__name__}")
-    missing = [c for c in COLUMNS if c not in history.columns]
-    if missing:
-        raise HistoryError(f"history is missing column(s) {', '.join(missing)}")
+    history, _ = split_nemesis(history)
     f = _label_codes(history["f"], "f", F_VALUES)
     type_ = _label_codes(history["type"], "type", TYPE_VALUES)
     offset, offset_missing = _int_column(history["offset"], "offset", nullable=True, minimum=0)
@@ -79,6 +81,8 @@ def history_arrays(history: pd.DataFrame | pa.Table) -> HistoryArrays:
     topic, topic_labels = (None, None)
     if "topic" in history.columns:
         topic, topic_labels = _str_codes(history["topic"], "topic")
+    if TIME in history.columns:
+        _int_column(history[TIME], TIME, nullable=True, minimum=0)
     extra = history[[c for c in history.columns if c not in (*COLUMNS, "topic")]]
     return HistoryArrays(
         op=_int_column(history["op_index"], "op_index")[0],
@@ -96,8 +100,43 @@ def history_arrays(history: pd.DataFrame | pa.Table) -> HistoryArrays:
     )
 
 
+def split_nemesis(history: pd.DataFrame | pa.Table) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The operations of a history and its nemesis rows (None when it has none), each in row
+    order; the nemesis rows are validated here (a `type`, an `f` word), the rest is not."""
+    if isinstance(history, pa.Table):
+        history = history.to_pandas()
+    if not isinstance(history, pd.DataFrame):
+        raise HistoryError(f"a history must be a pandas DataFrame, not {type(history).__name__}")
+    missing = [c for c in COLUMNS if c not in history.columns]
+    if missing:
+        raise HistoryError(f"history is missing column(s) {', '.join(missing)}")
+    process = history["process"]
+    if process.dtype.kind in "iufb" or not len(history):
+        return history, None
+    is_nemesis = (process.astype(object) == NEMESIS).to_numpy(dtype=bool)
+    if not is_nemesis.any():
+        return history, None
+    faults = history[is_nemesis]
+    _label_codes(faults["type"], "type", TYPE_VALUES)
+    words = faults["f"].astype(object)
+    if not words.map(lambda w: isinstance(w, str) and w != "").all():
+        raise HistoryError("history column 'f' must be a word on every nemesis row")
+    return history[~is_nemesis].reset_index(drop=True), faults
+
+
 def normalise_history(history: pd.DataFrame | pa.Table) -> pd.DataFrame:
-    """The canonical form of a history: int64 columns, categorical f/type, nullable offset."""
+    """The canonical form of a history: int64 columns, categorical f/type, nullable offset.
+    Nemesis rows stay in their place, with their own `f` words among f's categories."""
+    ops, faults = split_nemesis(history)
+    out = _normalise_ops(ops)
+    if faults is None:
+        return out
+    from chronik_lab.checker.faults import with_faults
+
+    return with_faults(out, faults, history)
+
+
+def _normalise_ops(history: pd.DataFrame) -> pd.DataFrame:
     h = history_arrays(history)
     cols: dict[str, object] = {"op_index": h.op, "process": _process_column(h)}
     cols["f"] = pd.Categorical.from_codes(h.f, dtype=F_DTYPE)
@@ -132,18 +171,25 @@ def read_history(path: str | Path) -> pd.DataFrame:
         elif suffix == ".parquet":
             df = pd.read_parquet(path)
         else:
-            df = pa_json.read_json(path).to_pandas()
+            # Not pyarrow's JSON reader: it crashed the process on a `null` line and on deeply
+            # nested lines; dataset.py's reader refuses them with a HistoryError.
+            from chronik_lab.checker.dataset import read_jsonl
+
+            df = read_jsonl(path)
+            df = df.infer_objects() if len(df) else df
+    except HistoryError:
+        raise
     except (OSError, ValueError, pa.ArrowException, json.JSONDecodeError) as exc:
         raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
     if len(df) == 0:
         raise HistoryError(f"history {path} has no rows (only a header): nothing to check")
-    _refuse_bytes(df, path)
+    refuse_bytes(df, path)
     if is_consumer_dump(df):
         return consumer_history(df)
     return normalise_history(df)
 
 
-def _refuse_bytes(df: pd.DataFrame, path: Path) -> None:
+def refuse_bytes(df: pd.DataFrame, path: Path) -> None:
     """Text that is not UTF-8 arrives as bytes cells (pyarrow keeps them as binary)."""
     for name in df.columns:
         if df[name].dtype == object and pd.api.types.infer_dtype(df[name]) == "bytes":
@@ -195,6 +241,14 @@ def _int_column(
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind not in ("integer", "floating", "mixed-integer-float", "empty"):
             _refuse_cells(s, name, f"must hold integers, not {kind} values")
+        if kind == "mixed-integer-float":
+            # to_numeric turns [0, 2.0**53 + 2] into int64 and the float's check below would
+            # never see it: test the float cells here (object columns are rare and small).
+            cells = s.to_numpy()
+            big = np.array([isinstance(c, float) and abs(c) > FLOAT_EXACT for c in cells])
+            if big.any():
+                why = "beyond the integers a float holds exactly (2**53)"
+                _first_bad(name, big, np.array(cells, dtype=float), why)
         try:
             s = pd.to_numeric(s)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -335,8 +389,10 @@ def _str_codes(s: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise HistoryError(f"history column {name!r} has empty cells")
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype):
         raise HistoryError(f"history column {name!r} must hold ints or strings, not {s.dtype}")
-    codes, labels = pd.factorize(s)
-    return codes.astype(np.int64), np.asarray(labels.astype(str), dtype=object)
+    codes, uniques = pd.factorize(s)
+    # Sorted labels: the codes order labels as text whatever the rows' order or the reader.
+    labels, rank = np.unique(np.asarray(uniques.astype(str), dtype=object), return_inverse=True)
+    return rank.astype(np.int64)[codes], labels
 
 
 def _process_column(h: HistoryArrays) -> np.ndarray | pd.api.extensions.ExtensionArray:

@@ -40,24 +40,30 @@ def spans(recv: Side) -> dict[str, np.ndarray]:
     }
 
 
-def pattern_text(pattern: pd.DataFrame, limit: int | None = None) -> str:
+def pattern_text(
+    pattern: pd.DataFrame, limit: int | None = None, streams: pd.DataFrame | None = None
+) -> str:
     """`0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9`: one line per stream, prefixed by the partition
-    (and process) when there is more than one stream; at most `limit` (>= 1) spans per stream."""
+    (and process) when there is more than one stream; at most `limit` (>= 1) spans per stream.
+    `streams` (a report's stream totals) counts the spans a sampled pattern left out."""
     if pattern.empty:
         return ""
     keys = [c for c in ("topic", "partition", "process") if c in pattern.columns]
     item = span_labels(pattern)
     by = [pattern[k] for k in keys]
     total = item.groupby(by, sort=False).size()
+    if streams is not None and len(streams):
+        total = streams.set_index(keys)["spans"]
     if limit is not None:
         keep = item.groupby(by, sort=False).cumcount() < limit
         item, by = item[keep], [b[keep] for b in by]
     # The spans are few next to the records (one per duplication or loss), so joining them
     # per stream in Python is cheap.
-    lines = item.groupby(by, sort=False).agg(", ".join)
-    if limit is not None:
+    grouped = item.groupby(by, sort=False)
+    lines = grouped.agg(", ".join)
+    if limit is not None or streams is not None:
         # Say how many spans were left out, so a cut line is never mistaken for the whole.
-        hidden = (total - limit).clip(lower=0).reindex(lines.index)
+        hidden = total.reindex(lines.index) - grouped.size()
         more = ", … " + hidden.map("{:,}".format) + " more spans"
         lines = lines.where(hidden == 0, lines + more)
     if len(lines) == 1:

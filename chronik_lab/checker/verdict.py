@@ -31,7 +31,8 @@ Time order is `op_index` then the row order within an op; rows of one poll arriv
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -67,12 +68,20 @@ class CheckReport:
     records, any outcome), acknowledged, received, distinct_received, duplicated
     (= counts["duplicate"]), redelivered (receipts of a record already received), lost
     (acknowledged, never received = lost_write + unseen), lost_write (= counts["lost-write"]),
-    unseen (= counts["unseen"]); received = distinct_received + duplicated + redelivered."""
+    unseen (= counts["unseen"]); received = distinct_received + duplicated + redelivered.
+
+    Bounded reports (`sample=N`): `anomalies` keeps the first N rows of each type and `pattern`
+    the first N spans of each stream, in the checker's order (partitions by topic then number;
+    merge.py); `rows` has how many anomaly rows of each type the full list has,
+    `streams` each stream's total spans and receipts. Counts and stats are always exact."""
 
     anomalies: pd.DataFrame
     counts: dict[str, int]
     pattern: pd.DataFrame
     stats: dict[str, int]
+    rows: dict[str, int] = field(default_factory=dict)
+    streams: pd.DataFrame | None = None
+    sample: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,7 +89,7 @@ class CheckReport:
 
     def pattern_text(self, limit: int | None = None) -> str:
         """The received spans as `0–3 ↦ 0–3, 4–13 ↦ 0–9`, one line per stream."""
-        return _pattern_text(self.pattern, limit)
+        return _pattern_text(self.pattern, limit, self.streams)
 
     def summary(self, max_anomalies: int = 10, max_spans: int | None = 12) -> str:
         """Verdict, stats, the received pattern and the first anomalies, as readable lines
@@ -105,8 +114,8 @@ class CheckReport:
         if len(shown):
             lines.append("anomalies:")
             lines += ["  " + _anomaly_line(row) for row in shown.itertuples(index=False)]
-            if len(self.anomalies) > len(shown):
-                lines.append(f"  … {len(self.anomalies) - len(shown):,} more")
+            if self.total_anomalies > len(shown):
+                lines.append(f"  … {self.total_anomalies - len(shown):,} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -122,13 +131,18 @@ class CheckReport:
         return f"<CheckReport: {self.verdict}>"
 
     @property
+    def total_anomalies(self) -> int:
+        """Rows of the full anomaly list (`anomalies` may hold a sample of them)."""
+        return sum(self.rows.values()) if self.rows else len(self.anomalies)
+
+    @property
     def verdict(self) -> str:
         """The checker's verdict in one line: "ok, no anomalies" or "12 anomalies (duplicate 10,
         offset-gap 2)". (What the consumer got, in words, is counts.outcome_sentence.)"""
         if self.ok:
             return "ok, no anomalies"
         found = ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n)
-        return f"{len(self.anomalies):,} anomalies ({found})"
+        return f"{self.total_anomalies:,} anomalies ({found})"
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
@@ -145,9 +159,33 @@ class CheckReport:
         )
 
 
-def check(history: pd.DataFrame | pa.Table) -> CheckReport:
+def check(
+    history: pd.DataFrame | pa.Table | str | os.PathLike,
+    engine: str = "auto",
+    memory_limit: int | str | None = None,
+    client: object = None,
+    sample: int | None = None,
+    progress: bool = False,
+) -> CheckReport:
     """Check a history (see history.py) for Jepsen's Kafka anomalies; raises HistoryError only
-    when the history itself is malformed."""
+    when the history itself is malformed.
+
+    A table in memory is checked here (`sample`: keep the first N anomalies of each type and
+    spans of each stream; None keeps all). A path (a file, or a directory of Parquet files) is
+    checked by `engine`: "memory", "duckdb" (out of core), "dask" (on `client`'s cluster) or
+    "auto", which picks by the history's size against `memory_limit` (dispatch.py); a path's
+    report keeps the first 1,000 of each unless `sample` says otherwise (every anomaly goes to
+    a file with `chronik-lab check --anomalies-out`, or dispatch.run_check)."""
+    if isinstance(history, str | os.PathLike):
+        from chronik_lab.checker.dispatch import SAMPLE, run_check
+
+        sample = SAMPLE if sample is None else sample
+        return run_check(history, engine, memory_limit, client, sample, progress).report
+    return check_table(history, sample)
+
+
+def check_table(history: pd.DataFrame | pa.Table, sample: int | None = None) -> CheckReport:
+    """The in-memory check of one history table (every engine's unit of work)."""
     h = history_arrays(history)
     parts, (pk,) = an.pair_codes([_topic_codes(h)], [h.partition])
     sent = _side(h, pk, np.flatnonzero((h.f == SEND) & (h.type == OK)))
@@ -165,9 +203,12 @@ def check(history: pd.DataFrame | pa.Table) -> CheckReport:
         "lost_write": counts["lost-write"],
         "unseen": counts["unseen"],
     }
-    return CheckReport(
-        _anomaly_frame(found, h, parts), counts, _pattern_frame(recv, h, parts), stats
-    )
+    rows = {t: len(found[t]) for t in ANOMALY_TYPES}
+    if sample is not None:
+        found = {t: an.head(f, sample) for t, f in found.items()}
+    pattern, streams = _pattern_frame(recv, h, parts, sample)
+    return CheckReport(_anomaly_frame(found, h, parts), counts, pattern, stats, rows, streams,
+                       sample)  # fmt: skip
 
 
 def _topic_codes(h: HistoryArrays) -> np.ndarray:
@@ -220,7 +261,7 @@ def _find(sent: an.Side, recv: an.Side, n_pk: int) -> tuple[dict[str, an.Found],
         "unseen": unseen,
         "poll-skip": an.poll_skips(recv),
         "nonmonotonic-poll": an.nonmonotonic(recv, "received"),
-        "inconsistent-offsets": an.concat_found([by_offset, by_value]),
+        "inconsistent-offsets": an.in_partition_order(an.concat_found([by_offset, by_value])),
         "nonmonotonic-send": an.nonmonotonic(sent, "acknowledged"),
         "offset-gap": an.offset_gaps(po, recv_po),
     }
@@ -250,14 +291,29 @@ def _anomaly_frame(
     return pd.DataFrame(cols, copy=False)
 
 
-def _pattern_frame(recv: an.Side, h: HistoryArrays, parts: an.PairCodes) -> pd.DataFrame:
+def _pattern_frame(
+    recv: an.Side, h: HistoryArrays, parts: an.PairCodes, sample: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The spans (the first `sample` of each stream) and each stream's totals."""
     r = spans(recv)
     first = r.pop("first")
+    stream = recv.stream[first]
+    heads = np.flatnonzero(np.r_[True, stream[1:] != stream[:-1]]) if len(first) else first
+    per_stream = np.diff(np.r_[heads, len(first)])
+    if sample is not None:
+        keep = np.arange(len(first)) - np.repeat(heads, per_stream) < sample
+        first, r = first[keep], {k: v[keep] for k, v in r.items()}
     cols = _where_columns(h, parts, recv.pk[first])
     cols["process"] = _process_array(h, recv.process[first])
     cols.update(r)
+    starts = recv.stream[1:] != recv.stream[:-1]
+    stream_first = np.flatnonzero(np.r_[True, starts]) if len(recv) else np.zeros(0, np.int64)
+    totals = _where_columns(h, parts, recv.pk[stream_first])
+    totals["process"] = _process_array(h, recv.process[stream_first])
+    totals["spans"] = per_stream.astype(np.int64)
+    totals["received"] = np.diff(np.r_[stream_first, len(recv)]).astype(np.int64)
     # copy=False: the arrays are ours, and copying them into 2-D blocks costs ~0.1 s per 1M rows.
-    return pd.DataFrame(cols, copy=False)
+    return pd.DataFrame(cols, copy=False), pd.DataFrame(totals, copy=False)
 
 
 def _where_columns(h: HistoryArrays, parts: an.PairCodes, pk: np.ndarray) -> dict[str, object]:

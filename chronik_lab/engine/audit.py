@@ -21,6 +21,8 @@ from chronik_lab.errors import ChronikLabError, CorruptSegmentError
 
 
 class Problem(NamedTuple):
+    """One thing wrong with a data_dir: where (a file, or a directory), and why. Immutable."""
+
     path: str
     batch: int | None  # the record batch's index in the file, None for the file itself
     reason: str

@@ -1,15 +1,7 @@
 """Broker: topics x partitions over a data directory, with chronik's produce and fetch paths.
 
-`Broker(data_dir=None)` works in a private temporary directory removed on `close()` (or, for a
-broker never closed, when it is garbage-collected or the interpreter exits); with a path,
-segments persist there and `Broker(data_dir=same)` recovers every flushed record, offsets
-continuing where they stopped. Topic-partitions are created on first produce, and found again on
-open from their `<topic>-<partition>` directories; any other directory there is ignored with a
-warning, never adopted. One broker at a time per data_dir: it holds the directory's `.lock`
-(DataDirLockedError for a second one) until `close()`. Not thread-safe.
-
-Observers (the run recorder, charts) read the live partition state through `partition_states`,
-a read-only mapping, instead of copying tables after every step.
+The public entry to the engine (`cl.Broker`), and `partition_key`, which says which directory
+names of a data_dir are partitions.
 """
 
 from __future__ import annotations
@@ -45,6 +37,7 @@ from chronik_lab.engine.produce import (
 )
 from chronik_lab.engine.records import Payload
 from chronik_lab.errors import (
+    BrokerAdvanceError,
     BrokerClosedError,
     BrokerCloseError,
     ChronikLabError,
@@ -56,6 +49,29 @@ from chronik_lab.errors import (
 
 
 class Broker:
+    """Topic-partitions over one data directory, served by chronik's produce and fetch paths.
+
+    `Broker(data_dir=None)` works in a private temporary directory removed on `close()` (or, for
+    a broker never closed, when it is garbage-collected or the interpreter exits); with a path,
+    segments persist there and `Broker(data_dir=same)` recovers every flushed record, offsets
+    continuing where they stopped. Topic-partitions are created on first produce, and found
+    again on open from their `<topic>-<partition>` directories; any other directory there is
+    ignored with a warning, never adopted.
+
+    Invariants: one broker at a time per data_dir -- it holds the directory's `.lock`
+    (DataDirLockedError for a second one) until `close()`; every (topic, partition) it holds was
+    validated when it was created, and its directory name fits the file system; bad input
+    (InvalidArgumentError) changes nothing, not even the topic-partition it named. After a
+    successful `close()` every request raises BrokerClosedError while the state queries
+    (segments, buffer, watermarks) still describe the log as it was closed; a failed `close()`
+    (BrokerCloseError) leaves the broker open, to be closed again.
+
+    Observers (the run recorder, charts) read the live partitions through `partition_states`,
+    a read-only mapping, instead of building tables after every step.
+
+    Not thread-safe: one request at a time (the wire server holds its lock around each).
+    """
+
     def __init__(
         self,
         data_dir: str | Path | None = None,
@@ -161,13 +177,20 @@ class Broker:
 
     def advance(self, ms: int) -> None:
         """Move the simulated clock; like chronik's background task, flush lingering batches
-        and rotate segments that got too old."""
+        and rotate segments that got too old. Every partition is tried, whatever failed before
+        it; failed writes stay pending and raise one BrokerAdvanceError at the end."""
         self._check_open()
         self.clock.advance(ms)
-        for p in self._partitions.values():
-            complete_due_flush(p)
-            flush_partition_if_needed(p)
-            maybe_roll(p)
+        failures: dict[tuple[str, int], BaseException] = {}
+        for key, p in self._partitions.items():
+            try:
+                complete_due_flush(p)
+                flush_partition_if_needed(p)
+                maybe_roll(p)
+            except ChronikLabError as exc:
+                failures[key] = exc
+        if failures:
+            raise BrokerAdvanceError(failures)
 
     # -- state, for charts and checks -----------------------------------------------------
     def partitions(self) -> list[tuple[str, int]]:
@@ -179,7 +202,9 @@ class Broker:
 
         For observers that look after every step (the run recorder): reading a Partition's
         fields (offsets, `buffer.spans()`, `writer.segments`) costs nothing, where the public
-        accessors build tables. Observers must not change what they read.
+        accessors build tables. Each structure's version says whether it changed since the
+        last look: `buffer.version`, `writer.version`, `unflushed_version` (pending batches
+        and in-flight flush). Observers must not change what they read.
         """
         return MappingProxyType(self._partitions)
 
@@ -241,10 +266,7 @@ class Broker:
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         """Flush what is pending, seal the active segments; remove a private data_dir.
-
-        Requests fail after close; the state queries (segments, buffer, watermarks) still
-        describe the log as it was closed, for post-mortems.
-        """
+        Requests fail after close; the state queries still work, for post-mortems."""
         if self._closed:
             return
         failures: dict[tuple[str, int], BaseException] = {}

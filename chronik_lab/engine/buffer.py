@@ -7,8 +7,6 @@ records with offset > up_to. There is no floor at the flushed offset -- chronik 
 so with acks=-1, whose flush runs before the request's own update_buffer, a request's records
 re-enter the buffer after being flushed. The fixed engine stays exact because fetch's Phase 2
 serves only offsets above the last visible segment (fetch.py), not because of a guard here.
-Each entry holds records with contiguous offsets: a `LazyBatch`, built when first read.
-Not thread-safe.
 
 Under `blind_append_buffer` (v0.7.4, v0.7.5) update_buffer appends without a check or a sort.
 Under `buffer_keeps_last_1000` (every tag through v1.0.0) update_buffer then drops the oldest
@@ -31,6 +29,16 @@ BUFFER_CAP = 1000  # chronik's update_buffer: "keep last 1000 records"
 
 
 class PartitionBuffer:
+    """A partition's buffered records, as `entries` in buffer order.
+
+    Invariants: each entry is a `LazyBatch` of contiguous offsets, built as Arrow when first
+    read, and never changed -- a trim or mark_flushed puts a slice in its place; `entries`
+    changes only through update_buffer and mark_flushed, and every change moves `version`;
+    `len()` is the number of records in `entries`. Until a blind append (never in the correct
+    engine) the entries are sorted by offset and disjoint: each offset is buffered at most once,
+    and reads and the dedup bisect instead of scanning. Not thread-safe.
+    """
+
     def __init__(self, bugs: BugSet, flushed_through: int = -1) -> None:
         self.bugs = bugs
         # Entries stay Python lists until a fetch reads them (see records.LazyBatch): most are
@@ -45,6 +53,7 @@ class PartitionBuffer:
         # only by a trim), and the producer's high watermark at the last update_buffer.
         self.base_offset: int | None = None
         self.high_watermark = 0
+        self.version = 0  # moves with every change to `entries` (not with the fields above)
 
     @property
     def batches(self) -> list[pa.RecordBatch]:
@@ -85,7 +94,9 @@ class PartitionBuffer:
                 self._insert_sorted(piece)
                 added.append((piece.first, piece.last))
         if self._rows > BUFFER_CAP and self.bugs.buffer_keeps_last_1000:
-            self._trim(BUFFER_CAP)
+            self._trim(BUFFER_CAP)  # over the cap only when this call added records
+        if added:
+            self.version += 1
         return added
 
     def _unbuffered(self, entry: LazyBatch) -> list[LazyBatch]:
@@ -140,13 +151,15 @@ class PartitionBuffer:
             self.entries.clear()
             self._rows = 0
             self._ordered = True
+            self.version += 1
             return
         # 8eb1c4d: keep the records above the flushed offset; they are not in a segment yet.
         # (Entries wholly flushed, the usual case, are dropped without slicing them.)
-        self.entries = [
-            e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above
-        ]
-        self._rows = sum(e.last - e.first + 1 for e in self.entries) if above else 0
+        kept = [e if e.first > up_to else e.slice_offsets(up_to + 1, e.last + 1) for e in above]
+        if kept != self.entries:  # the same entries (nothing at or below up_to): no change
+            self.entries = kept
+            self._rows = sum(e.last - e.first + 1 for e in kept) if kept else 0
+            self.version += 1
 
     def high_offset(self) -> int:
         return self.entries[-1].last if self.entries else -1

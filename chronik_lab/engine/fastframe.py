@@ -1,22 +1,22 @@
 """Frame records still held as Python lists straight into the bytes Arrow's IPC writer writes.
 
-A flush of a few small requests spent most of its time in Arrow's machinery: ~12 us to build a
-record batch from the requests' lists, ~10 us for `ipc.new_stream` to serialize it. A pending
+Through Arrow's machinery, a flush of a few small requests costs ~12 us to build a record batch
+from the requests' lists and ~10 us for `ipc.new_stream` to serialize it. A pending
 request's records are still Python lists (`records.LazyBatch`) and the schema is fixed, so the
 message can be assembled directly:
 
 - the body is the columns' buffers in schema order, each padded to 8 bytes: the offsets and the
   timestamps (int64, never null: an empty validity buffer each), then for key and value a
   validity bitmap (empty when the column has no null), int32 offsets, and the bytes themselves;
-- the metadata is pyarrow's own for a sample batch -- framing's fixed layout: the same length
-  and field positions for every batch -- with the row count, the four field nodes (length,
-  null count), the ten buffers (offset, length) and the body length written in place, then the
-  CRC-32C digits exactly as `framing.encode` writes them.
+- the metadata is pyarrow's own for a sample batch (`framing.LAYOUT.head`: the same length and
+  field positions for every batch) with the row count, the four field nodes (length, null
+  count), the ten buffers (offset, length) and the body length written in place at
+  `framing.LAYOUT`'s positions, then the CRC-32C digits exactly as `framing.encode` writes them.
 
 `encode_entries(entries)` is byte-identical to `framing.encode(records.build_batch(entries))`.
 That is checked at import on sample batches (a pyarrow that lays a message out differently turns
 the fast path off, `ENABLED`), and by a hypothesis test over random requests
-(tests/test_fastframe.py). Entries a fetch already built as Arrow go through pyarrow, as before.
+(tests/test_fastframe.py). Entries a fetch already built as Arrow go through pyarrow.
 """
 
 from __future__ import annotations
@@ -39,39 +39,12 @@ _NODES = struct.Struct("<8q")  # 4 field nodes: (length, null_count)
 _BUFFERS = struct.Struct("<20q")  # 10 buffers: (offset, length)
 _PAD = bytes(8)
 _MAX_DATA = (1 << 31) - 1  # int32 offsets: past this, leave it to pyarrow (never reached)
-
-
-def _field_positions(meta: bytes) -> tuple[int, int, int]:
-    """Where, in the metadata flatbuffer, the row count, the field nodes and the buffers are
-    (Message: version, header_type, header, ...; RecordBatch: length, nodes, buffers). The
-    body length's position is framing's (`framing._BODY_LEN_AT`)."""
-
-    def u32(at: int) -> int:
-        return struct.unpack_from("<I", meta, at)[0]
-
-    def fields(table: int) -> list[int]:
-        vtable = table - struct.unpack_from("<i", meta, table)[0]
-        count = (struct.unpack_from("<H", meta, vtable)[0] - 4) // 2
-        return [table + struct.unpack_from("<H", meta, vtable + 4 + 2 * i)[0] for i in range(count)]
-
-    message = fields(u32(0))
-    header = fields(message[2] + u32(message[2]))
-    nodes, buffers = header[1] + u32(header[1]), header[2] + u32(header[2])
-    if (u32(nodes), u32(buffers)) != (4, 10):
-        raise RuntimeError("unexpected record batch metadata")
-    return header[0], nodes + 4, buffers + 4
-
-
-def _template() -> tuple[bytes, tuple[int, int, int]]:
-    """The head (prefix + metadata) of a sample message, and the field positions in a head."""
-    sample = build_batch([LazyBatch(0, 1, [b"v"], None, 0)])
-    head = framing._serialize(sample).slice(0, framing.HEAD_LEN).to_pybytes()
-    positions = tuple(8 + at for at in _field_positions(head[8:]))
-    return head, positions  # type: ignore[return-value]
-
-
-_TEMPLATE, (_LENGTH_AT, _NODES_AT, _BUFFERS_AT) = _template()
-_BODY_LEN_AT = framing._BODY_LEN_AT
+# framing's fixed layout, as module constants: read once per flush, on the hot path
+_TEMPLATE = framing.LAYOUT.head
+_LENGTH_AT, _NODES_AT = framing.LAYOUT.rows_at, framing.LAYOUT.nodes_at
+_BUFFERS_AT, _BODY_LEN_AT = framing.LAYOUT.buffers_at, framing.LAYOUT.body_len_at
+_B, _H = framing.LAYOUT.body_crc, framing.LAYOUT.header_crc  # the two CRCs' digits
+_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
 
 
 def encode_entries(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes | pa.Buffer]:
@@ -88,23 +61,27 @@ def _encode_lists(entries: Sequence[LazyBatch]) -> tuple[bytes, bytes] | None:
     first = entries[0].first
     n = entries[-1].last - first + 1
     if len(entries) == 1:
-        e = entries[0]
-        values, keys = e._values, e._keys
-        if values is None:
+        held = entries[0].lists()
+        if held is None:
             return None
-        stamps = _Q.pack(e._timestamp) * n
+        values, keys, stamp = held
+        stamps = _Q.pack(stamp) * n
     else:  # one pass over the entries: this runs once per flush
-        values, parts, keyed = [], [], False
+        values, parts, key_lists, keyed = [], [], [], False
         for e in entries:
-            if e._values is None:
+            held = e.lists()
+            if held is None:
                 return None
-            values += e._values
-            parts.append(_Q.pack(e._timestamp) * (e.last - e.first + 1))
-            keyed = keyed or e._keys is not None
+            entry_values, entry_keys, stamp = held
+            values += entry_values
+            parts.append(_Q.pack(stamp) * len(entry_values))
+            key_lists.append(entry_keys)
+            keyed = keyed or entry_keys is not None
         stamps = b"".join(parts)
         keys = None
         if keyed:
-            keys = list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries))
+            pairs = zip(key_lists, entries, strict=True)
+            keys = list(chain.from_iterable(k or [None] * e.num_rows for k, e in pairs))
     if keys is None and None not in values:  # type: ignore[operator]
         return _encode_unkeyed(first, n, stamps, values)  # type: ignore[arg-type]
     return _encode_generic(first, n, stamps, values, keys)  # type: ignore[arg-type]
@@ -137,8 +114,8 @@ def _encode_generic(
     _NODES.pack_into(head, _NODES_AT, n, 0, n, 0, n, key_nulls, n, value_nulls)
     _BUFFERS.pack_into(head, _BUFFERS_AT, *spec)
     _Q.pack_into(head, _BODY_LEN_AT, position)
-    head[framing._B] = b"%08x" % framing.crc32c(body)
-    head[framing._H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
+    head[_B] = b"%08x" % framing.crc32c(body)
+    head[_H] = b"%08x" % framing.crc32c(bytes(head))  # H's digits are still zeros
     return bytes(head), body
 
 
@@ -190,8 +167,6 @@ def _pad8(size: int) -> int:
 
 
 _UNKEYED: dict[int, tuple[bytes, bytes, bytes]] = {}
-_B, _H = framing._B, framing._H  # where framing.encode writes the two CRCs' digits
-_VALUE_DATA_LEN_AT = _BUFFERS_AT + 19 * 8  # the length of the last buffer: the value bytes
 
 
 def _nulls(n: int) -> tuple[int, bytes, bytes, bytes]:

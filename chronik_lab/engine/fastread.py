@@ -2,9 +2,10 @@
 
 Runs of many small produce requests leave segments of many small record batches (one per
 flush: a single record each under v0.7.4's flush-every-request). Decoding a message costs ~3 us
-in pyarrow however small it is, so a fetch of 500 single-record batches spent 1.5 ms there. The
-messages all have framing's fixed layout, so the buffers of every message in a run can be read
-at once from their metadata and gathered with numpy into the four columns of one batch:
+in pyarrow however small it is: 1.5 ms for a fetch of 500 single-record batches. The
+messages all have framing's fixed layout (`framing.LAYOUT`), so the buffers of every message in
+a run can be read at once from their metadata and gathered with numpy into the four columns of
+one batch:
 
 - offsets and timestamps: each message's int64 buffer, concatenated;
 - key and value: the bytes concatenated, the int32 offsets rebased onto them; the validity
@@ -25,12 +26,11 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from chronik_lab.engine import fastframe
-from chronik_lab.engine.framing import HEAD_LEN
+from chronik_lab.engine.framing import HEAD_LEN, LAYOUT
 from chronik_lab.engine.records import SCHEMA
 
-_SPEC = fastframe._BUFFERS_AT + np.arange(160)  # the 10 (offset, length) pairs, as bytes
-_NODES = fastframe._NODES_AT + np.arange(64)  # the 4 (length, null count) pairs
+_SPEC = LAYOUT.buffers_at + np.arange(160)  # the 10 (offset, length) pairs, as bytes
+_NODES = LAYOUT.nodes_at + np.arange(64)  # the 4 (length, null count) pairs
 
 
 def decode_run(data: pa.Buffer, positions: Sequence[int]) -> pa.RecordBatch | None:

@@ -30,9 +30,17 @@ from chronik_lab.errors import OffsetOutOfRangeError
 
 @dataclass(frozen=True)
 class FetchResult:
-    records: (
-        pa.Table
-    )  # columns: offset (as the client sees it), timestamp, key, value, server_offset
+    """One fetch's answer: `records` as the client receives them, the high watermark the fetch
+    read up to, and the log start offset.
+
+    `records` has the columns of FETCH_SCHEMA: offset (as the client sees it), timestamp, key,
+    value, and server_offset (as stored; the two differ only under renumber_response_offsets).
+    Invariants of the correct engine: the offsets are the fetch offset, +1, +2, ... all below
+    `high_watermark`, each once. `len()` is the number of records. Immutable and safe to share
+    between threads: its columns may map a segment file, which stays readable while they live.
+    """
+
+    records: pa.Table
     high_watermark: int
     log_start_offset: int
 

@@ -16,8 +16,9 @@ the key "chronik_lab", as the fixed-width ASCII value `crc32c:HHHHHHHH:BBBBBBBB`
 No sidecar file: a batch and its checksum are written by the same `write`, so they cannot
 disagree after a crash. Because the schema is fixed, the metadata of every batch has the same
 length and layout (flatbuffers omit only fields equal to their default, and a batch here never
-has zero rows or a zero-length body); the positions of the checksum digits and of the body length
-are found once at import from sample batches and checked again at every encode.
+has zero rows or a zero-length body); the positions of the checksum digits, the body length, the
+row count, the field nodes and the buffers (`LAYOUT`, which fastframe writes and fastread reads)
+are found once at import from sample batches, and the checksum's are checked at every encode.
 
 That fixed layout is what tells a torn tail from corruption: a crash can only leave a *prefix* of
 the last message, so the bytes present must match the only possible prefix (`ff ff ff ff`, then
@@ -29,6 +30,7 @@ length prefix, in the metadata or in the body is corruption, never a "torn tail"
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import google_crc32c
 import numpy as np
@@ -69,8 +71,24 @@ def _serialize(batch: pa.RecordBatch) -> pa.Buffer:
     return buf.slice(len(HEADER), sink.tell() - len(HEADER) - len(EOS))
 
 
-def _layout() -> tuple[bytes, int, int, int]:
-    """META_LEN, and the positions (in a message) of the checksum value and the body length."""
+class Layout(NamedTuple):
+    """Where a record batch message keeps each field it does not share with every other one:
+    the same positions for every batch here (the schema is fixed), found at import. Positions
+    count from the start of the message (its `ff ff ff ff` prefix); integers are little-endian
+    int64. `head` is a sample message's prefix and metadata, checksum digits "0": a template
+    where writing the fields below makes any batch's head (fastframe does). Immutable."""
+
+    head: bytes  # HEAD_LEN bytes
+    rows_at: int  # the row count (RecordBatch.length)
+    nodes_at: int  # 4 field nodes, in schema order: (length, null count) each
+    buffers_at: int  # the body's 10 buffers, in schema order: (offset, length) each
+    body_len_at: int  # the body length (Message.bodyLength): where the next message starts
+    header_crc: slice  # H's eight hex digits (see the module docstring)
+    body_crc: slice  # B's eight hex digits
+
+
+def _layout() -> Layout:
+    """The layout of sample messages, which must agree (else this pyarrow is not supported)."""
     found = set()
     for n in (1, 3):
         sample = pa.RecordBatch.from_arrays(
@@ -79,30 +97,62 @@ def _layout() -> tuple[bytes, int, int, int]:
             schema=SCHEMA,
         )
         message = _serialize(sample)
-        head = message.to_pybytes()
-        meta_len = struct.unpack_from("<i", head, 4)[0]
-        body_len = message.size - 8 - meta_len
+        meta_len = struct.unpack_from("<i", message.slice(4, 4).to_pybytes())[0]
+        head = message.slice(0, 8 + meta_len).to_pybytes()
         value_at = head.index(_PLACEHOLDER.encode())
-        body_len_at = head.index(struct.pack("<q", body_len), 8)
-        found.add((meta_len, value_at, body_len_at))
+        body_len_at = head.index(struct.pack("<q", message.size - len(head)), 8)
+        rows_at, nodes_at, buffers_at = (8 + at for at in _batch_fields(head[8:]))
+        found.add((meta_len, value_at, body_len_at, rows_at, nodes_at, buffers_at))
+        template = head  # any sample's: every field that differs between batches is listed
     if len(found) != 1:
         raise RuntimeError(f"this pyarrow lays out record batch metadata unevenly: {found}")
-    return found.pop()
+    _, value_at, body_len_at, rows_at, nodes_at, buffers_at = found.pop()
+    return Layout(
+        template,
+        rows_at,
+        nodes_at,
+        buffers_at,
+        body_len_at,
+        header_crc=slice(value_at + 7, value_at + 15),
+        body_crc=slice(value_at + 16, value_at + 24),
+    )
+
+
+def _batch_fields(meta: bytes) -> tuple[int, int, int]:
+    """Where, in the metadata flatbuffer, the row count, the first field node and the first
+    buffer are (Message: version, header_type, header, ...; RecordBatch: length, nodes,
+    buffers)."""
+
+    def u32(at: int) -> int:
+        return struct.unpack_from("<I", meta, at)[0]
+
+    def fields(table: int) -> list[int]:
+        vtable = table - struct.unpack_from("<i", meta, table)[0]
+        count = (struct.unpack_from("<H", meta, vtable)[0] - 4) // 2
+        return [table + struct.unpack_from("<H", meta, vtable + 4 + 2 * i)[0] for i in range(count)]
+
+    message = fields(u32(0))
+    header = fields(message[2] + u32(message[2]))
+    nodes, buffers = header[1] + u32(header[1]), header[2] + u32(header[2])
+    if (u32(nodes), u32(buffers)) != (4, 10):
+        raise RuntimeError("unexpected record batch metadata")
+    return header[0], nodes + 4, buffers + 4
 
 
 HEADER = _stream_header()
-META_LEN, _VALUE_AT, _BODY_LEN_AT = _layout()
-HEAD_LEN = 8 + META_LEN  # prefix + metadata: everything before the body
+LAYOUT = _layout()
+HEAD_LEN = len(LAYOUT.head)  # prefix + metadata: everything before the body
+META_LEN = HEAD_LEN - 8
 PREFIX = CONTINUATION + struct.pack("<i", META_LEN)
-_H = slice(_VALUE_AT + 7, _VALUE_AT + 15)  # the header CRC's digits
-_B = slice(_VALUE_AT + 16, _VALUE_AT + 24)  # the body CRC's digits
+_H, _B = LAYOUT.header_crc, LAYOUT.body_crc
+_PLACEHOLDER_AT = slice(_H.start - 7, _B.stop)
 
 
 def encode(batch: pa.RecordBatch) -> tuple[bytes, pa.Buffer]:
     """One record batch as (head, body): the bytes to append to a segment, in that order."""
     message = _serialize(batch)
     head = bytearray(message.slice(0, HEAD_LEN).to_pybytes())
-    if bytes(head[:8]) != PREFIX or head[_VALUE_AT : _VALUE_AT + 24] != _PLACEHOLDER.encode():
+    if bytes(head[:8]) != PREFIX or head[_PLACEHOLDER_AT] != _PLACEHOLDER.encode():
         raise RuntimeError("record batch metadata is not laid out as at import")  # never seen
     body = message.slice(HEAD_LEN)
     head[_B] = b"%08x" % crc32c(body)
@@ -127,7 +177,7 @@ def message_length(head: bytes) -> int | None:
     zeroed = head[: _H.start] + b"00000000" + head[_H.stop : HEAD_LEN]
     if stored != b"%08x" % crc32c(zeroed):
         raise FrameError("metadata checksum mismatch")
-    (body_len,) = struct.unpack_from("<q", head, _BODY_LEN_AT)
+    (body_len,) = struct.unpack_from("<q", head, LAYOUT.body_len_at)
     if body_len <= 0 or body_len % 8:
         raise FrameError(f"impossible body length {body_len}")  # guarded by the CRC; belt too
     return HEAD_LEN + body_len

@@ -1,12 +1,5 @@
-"""The state of one topic-partition, shared by the produce and fetch handlers.
-
-Invariants of the correct engine: log_start_offset <= high_watermark <= next_offset; every offset
-below next_offset is either in a segment, or not yet flushed -- in a pending batch or the
-in-flight flush (`unflushed_batches`) -- and then also in the buffer once its request reached
-update_buffer (a pending record is buffered too: that is how fetch serves it before the flush).
-The buffer never holds a flushed offset, so the visible segments and the buffer never both serve
-one, and everything below the high watermark is readable from exactly one of them.
-Not thread-safe: the broker serialises requests, as chronik's per-partition lock did.
+"""The state of one topic-partition, shared by the produce and fetch handlers, and the broker's
+settings (`BrokerConfig`) every partition reads.
 """
 
 from __future__ import annotations
@@ -28,6 +21,13 @@ Tracer = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class BrokerConfig:
+    """A broker's settings, shared by all its partitions.
+
+    Invariants (Broker checks them before building one; the class itself checks nothing):
+    `flush_batches`, `segment_bytes` and `segment_ms` are at least 1, `linger_ms` is None or at
+    least 0, `flush_ms` at least 0. Immutable, so safe to share between threads.
+    """
+
     flush_batches: int = 10  # chronik's debug-build threshold (release: 100)
     segment_bytes: int = 256 * 1024 * 1024  # chronik rotated at 256 MB ...
     segment_ms: int = 30_000  # ... or 30 s
@@ -40,7 +40,8 @@ class BrokerConfig:
 
 
 class InflightFlush(NamedTuple):
-    """A flush whose segment write has not finished yet (flush_ms > 0)."""
+    """A flush whose segment write has not finished yet (flush_ms > 0): its batches, oldest
+    first and contiguous, are not in a segment yet. Immutable."""
 
     batches: list[LazyBatch]
     reason: str
@@ -49,6 +50,20 @@ class InflightFlush(NamedTuple):
 
 @dataclass
 class Partition:
+    """One topic-partition: its offsets, unflushed batches, buffer, segments and registry.
+
+    Invariants of the correct engine: log_start_offset <= high_watermark <= next_offset; every
+    offset below next_offset is either in a segment, or not yet flushed -- in a pending batch or
+    the in-flight flush (`unflushed_batches`) -- and then also in the buffer once its request
+    reached update_buffer (a pending record is buffered too: that is how fetch serves it before
+    the flush). The buffer never holds a flushed offset, so the visible segments and the buffer
+    never both serve one, and everything below the high watermark is readable from exactly one
+    of them. `pending_batches` and `inflight` change only through the methods below, each of
+    which moves `unflushed_version` (as `buffer.version` and `writer.version` follow theirs).
+
+    Not thread-safe: the broker serialises requests, as chronik's per-partition lock did.
+    """
+
     topic: str
     number: int
     bugs: BugSet
@@ -64,6 +79,9 @@ class Partition:
     failed_through: int = -1  # the last offset pending when a segment write failed
     inflight: InflightFlush | None = None
     registry: SegmentRegistry = field(default_factory=SegmentRegistry)
+    # Moves whenever `pending_batches` or `inflight` changes, and only then: observers compare
+    # it instead of the batches.
+    unflushed_version: int = field(default=0, init=False)
     buffer: PartitionBuffer = field(init=False)
     writer: SegmentLog = field(init=False)
 
@@ -89,6 +107,31 @@ class Partition:
         self.log_start_offset = segments[0].base_offset if segments else self.next_offset
         self.buffer.flushed_through = self.next_offset - 1
         self.last_flush_ms = self.clock.now_ms
+
+    # -- the unflushed batches: every change goes through these ---------------------------
+    def add_pending(self, batch: LazyBatch) -> None:
+        """A produce request's records join the batches waiting for a flush."""
+        self.pending_batches.append(batch)
+        self.unflushed_version += 1
+
+    def start_flight(self, reason: str, done_ms: int) -> None:
+        """Every pending batch goes to a flush whose write completes at `done_ms`."""
+        self.inflight = InflightFlush(self.pending_batches, reason, done_ms)
+        self.pending_batches = []
+        self.unflushed_version += 1
+
+    def land_flight(self) -> None:
+        """End the in-flight flush: its batches go back in front of the pending ones (they are
+        older) before they are written, so a write that fails leaves them pending."""
+        if self.inflight is not None:
+            self.pending_batches = self.inflight.batches + self.pending_batches
+            self.inflight = None
+            self.unflushed_version += 1
+
+    def drop_written(self, count: int) -> None:
+        """The first `count` pending batches are in a segment now."""
+        del self.pending_batches[:count]
+        self.unflushed_version += 1
 
     @property
     def unflushed_batches(self) -> list[LazyBatch]:

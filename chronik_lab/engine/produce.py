@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from chronik_lab.engine.partition import InflightFlush, Partition
+from chronik_lab.engine.partition import Partition
 from chronik_lab.engine.records import (
     SCHEMA,
     LazyBatch,
@@ -39,6 +39,10 @@ from chronik_lab.errors import SegmentWriteError
 
 @dataclass(frozen=True)
 class ProduceResult:
+    """The offsets one produce request took, `base_offset..last_offset` (contiguous, at least
+    one), and the partition's high watermark after it: last_offset + 1 in the correct engine
+    (lower under hw_only_acks_all with acks 0 or 1). Immutable."""
+
     topic: str
     partition: int
     base_offset: int
@@ -55,7 +59,7 @@ def produce_to_partition(
         complete_due_flush(p)
     base, last = batch.first, batch.last
     p.next_offset = last + 1
-    p.pending_batches.append(batch)
+    p.add_pending(batch)
     if p.tracer is not None:  # no detail strings to build when nobody listens
         p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
 
@@ -116,18 +120,14 @@ def flush_partition(p: Partition, reason: str = "forced", wait: bool = True) -> 
     if wait or p.config.flush_ms == 0:
         _complete_flush(p, reason, len(pending))
     else:
-        p.pending_batches = []
-        p.inflight = InflightFlush(pending, reason, p.clock.now_ms + p.config.flush_ms)
+        p.start_flight(reason, p.clock.now_ms + p.config.flush_ms)
 
 
 def complete_due_flush(p: Partition, force: bool = False) -> None:
     """Finish the in-flight flush if its time has come (or at once, with `force`)."""
     flight = p.inflight
     if flight is not None and (force or p.clock.now_ms >= flight.done_ms):
-        p.inflight = None
-        # Back in front of the pending batches (they are older) *before* the write: a write
-        # that fails then leaves them pending, where the next flush retries them.
-        p.pending_batches = flight.batches + p.pending_batches
+        p.land_flight()  # back in front of the pending batches, before the write
         _complete_flush(p, flight.reason, len(flight.batches))
 
 
@@ -144,7 +144,7 @@ def _complete_flush(p: Partition, reason: str, count: int) -> None:
         except SegmentWriteError:
             p.failed_through = max(p.failed_through, p.pending_batches[count - 1].last)
             raise
-        del p.pending_batches[: len(group)]
+        p.drop_written(len(group))
         count -= len(group)
         traced = p.tracer is not None  # every trace event below is skipped when nobody listens
         if traced:

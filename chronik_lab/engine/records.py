@@ -108,6 +108,10 @@ class LazyBatch:
     produce request -- so a flush builds one batch from all its pending requests at once
     (`build_batch`), and an entry builds (and caches) its own batch only if a fetch or a chart
     asks for it. Immutable: the lists are copies, so the caller may reuse theirs.
+
+    Invariants: `first..last` are the offsets held, contiguous (last = first - 1: empty);
+    `num_rows` of them. Its records never change; only their form does, lists to Arrow on first
+    use (`batch()`), so it is not thread-safe.
     """
 
     __slots__ = ("first", "last", "nbytes", "_values", "_keys", "_timestamp", "_batch")
@@ -141,6 +145,14 @@ class LazyBatch:
     @property
     def num_rows(self) -> int:
         return self.last - self.first + 1
+
+    def lists(self) -> tuple[list, list | None, int] | None:
+        """(values, keys, timestamp) while the records are still the request's lists (keys
+        None: no key), None once they are built as Arrow. The lists are this entry's own:
+        read them, never change them."""
+        if self._values is None:
+            return None
+        return self._values, self._keys, self._timestamp
 
     def batch(self) -> pa.RecordBatch:
         if self._batch is None:

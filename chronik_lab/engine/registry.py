@@ -1,10 +1,8 @@
 """The segment registry: chronik's metadata store, which says what fetch may see.
 
-Fetch never lists files: it asks the registry for the *visible* segments, kept sorted by base
-offset, and finds the floor segment of an offset (greatest base <= offset) by binary search, so a
-fetch costs the same in a log of ten segments as in one of ten thousand. A registered segment is
-referenced, not copied: once the active segment is registered its range grows with every write,
-which is what chronik's fix a1d9255 did by re-registering the metadata on every write.
+Fetch never lists files: it asks the registry for the *visible* segments and finds the floor
+segment of an offset (greatest base <= offset) by binary search, so a fetch costs the same in a
+log of ten segments as in one of ten thousand.
 """
 
 from __future__ import annotations
@@ -16,7 +14,14 @@ from chronik_lab.engine.segment import Segment
 
 
 class SegmentRegistry:
-    """Visible segments in base-offset order. Invariant: their ranges never overlap."""
+    """The segments fetch may see, in base-offset order.
+
+    Invariants: their ranges never overlap; a segment is registered at most once and never
+    removed. A registered segment is referenced, not copied: once the active segment is
+    registered its range grows with every write, which is what chronik's fix a1d9255 did by
+    re-registering the metadata on every write. Only SegmentLog registers (so its `version`
+    covers visibility). Not thread-safe.
+    """
 
     def __init__(self) -> None:
         self._bases: list[int] = []

@@ -1,17 +1,14 @@
-"""One segment: an Arrow IPC stream file named by its 20-digit base offset.
+"""One segment: an Arrow IPC stream file named by its 20-digit base offset, and its batch index.
 
-Invariants (as in Kafka's LogSegment): `base_offset` is the first offset in the file and greater
-than any offset of any earlier segment; record batches follow each other with contiguous offsets;
-a sealed segment is immutable. The in-memory index keeps, per record batch, its first offset, its
-byte position and its length, so a read at offset X finds its batch by binary search and decodes
-only the batches it returns, memory-mapped and zero-copy. Not thread-safe.
+The in-memory index keeps, per record batch, its first offset, its byte position and its length,
+so a read at offset X finds its batch by binary search and decodes only the batches it returns,
+memory-mapped and zero-copy (or, for a run of many small batches, all at once: fastread.py).
 
-Integrity (see framing.py for the CRC-32C each batch carries): nothing is served that was not
-verified. A batch this process wrote is verified by construction; a recovered batch's metadata
-checksum is checked when the file is opened, and its body checksum and structure (Arrow's full
-validation, offsets contiguous, no null offset or timestamp) the first time it is read in this
-process -- at recovery already for the last segment, whose tail a crash may have torn. A failed
-write is cut back to the last complete batch, so the file never holds half a batch for long.
+Integrity (see framing.py for the CRC-32C each batch carries): a batch this process wrote is
+verified by construction; a recovered batch's metadata checksum is checked when the file is
+opened, and its body checksum and structure (Arrow's full validation, offsets contiguous, no
+null offset or timestamp) the first time it is read in this process -- at recovery already for
+the last segment, whose tail a crash may have torn.
 """
 
 from __future__ import annotations
@@ -49,7 +46,15 @@ def segment_path(directory: Path, base_offset: int) -> Path:
 
 
 class Segment:
-    """A segment file and its batch index. Created empty for writing, or opened to recover."""
+    """A segment file and its batch index. Created empty for writing, or opened to recover.
+
+    Invariants (as in Kafka's LogSegment): `base_offset` is the first offset in the file and
+    greater than any offset of any earlier segment; record batches follow each other with
+    contiguous offsets, `next_offset` one past the last; a sealed segment is immutable, and only
+    the active one holds an open file. Nothing is served that was not verified. A failed write
+    is cut back to the last complete batch and leaves this object unchanged, so the file never
+    holds half a batch for long. Not thread-safe.
+    """
 
     def __init__(self, path: Path, base_offset: int, created_ms: int) -> None:
         self.path = path

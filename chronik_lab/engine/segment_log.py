@@ -1,13 +1,4 @@
-"""A partition's segments on disk: the active segment, rotation, and recovery.
-
-Invariants: at most one active (unsealed) segment, always the last; segments are contiguous
-(each base offset is the previous segment's last offset + 1). Flushed data is written to the
-active segment's file before `append` returns, so a killed process loses nothing it flushed; with
-`fsync=True` it is also on the disk, and so is its directory entry. A failed write raises
-SegmentWriteError and changes nothing here (the file is cut back), so the caller can retry.
-Nothing in the partition directory is followed through a symlink. Rotation seals the active
-segment when it reaches `segment_bytes` or `segment_ms` of (simulated) age. Not thread-safe.
-"""
+"""A partition's segments on disk: the active segment, rotation, and recovery."""
 
 from __future__ import annotations
 
@@ -28,6 +19,19 @@ from chronik_lab.errors import SegmentWriteError
 
 
 class SegmentLog:
+    """A partition's segment list, oldest first, and the files behind it.
+
+    Invariants: at most one active (unsealed) segment, always the last; segments are contiguous
+    (each base offset is the previous segment's last offset + 1). Flushed data is written to the
+    active segment's file before `append` returns, so a killed process loses nothing it flushed;
+    with `fsync=True` it is also on the disk, and so is its directory entry. A failed write
+    raises SegmentWriteError and changes nothing here (the file is cut back), so the caller can
+    retry. Nothing in the partition directory is followed through a symlink. Rotation seals the
+    active segment when it reaches `segment_bytes` or `segment_ms` of (simulated) age. Only this
+    class registers segments with the registry, and every change to the list, to a segment's
+    extent or seal, or to what the registry shows of them moves `version`. Not thread-safe.
+    """
+
     def __init__(
         self,
         directory: Path,
@@ -46,6 +50,7 @@ class SegmentLog:
         self.segment_ms = segment_ms
         self.fsync = fsync
         self.segments: list[Segment] = []
+        self.version = 0  # moves with every change to the segments (see the class docstring)
 
     @property
     def active(self) -> Segment | None:
@@ -69,7 +74,9 @@ class SegmentLog:
                 self.directory, self.next_offset, self.clock.now_ms, self.fsync
             )
             self.segments.append(segment)
+            self.version += 1  # a failed first write below leaves it listed, header only
         segment.append(records, fsync=self.fsync)
+        self.version += 1
         if not self.registry.is_visible(segment) and not self.bugs.active_segment_invisible:
             # a1d9255: register the active segment's metadata on every write, so what was just
             # flushed is readable at once. Without it, a flushed record is invisible until
@@ -94,8 +101,10 @@ class SegmentLog:
             segment.close_file()
             segment.path.unlink(missing_ok=True)
             self.segments.pop()
+            self.version += 1
             return None
-        segment.seal(fsync=self.fsync)
+        segment.seal(fsync=self.fsync)  # a failed seal changes nothing (segment.py)
+        self.version += 1
         self.registry.register(segment)
         return segment
 
@@ -121,6 +130,7 @@ class SegmentLog:
                 continue
             self.segments.append(segment)
             self.registry.register(segment)
+            self.version += 1
             expected = segment.next_offset
 
 

@@ -230,7 +230,7 @@ def _interrupted(notebook: Path, out: Path) -> NotebookResult:
 
 def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) -> None:
     """Run the notebooks, `workers` at a time, into `done` (notebook -> result)."""
-    from chronik_lab.report.kernels import kill_running
+    from chronik_lab.report.kernels import Kernels
     from chronik_lab.report.pages import page_exporter
 
     exporter = page_exporter(hidden_parameters=(SUMMARY_PARAMETER,))
@@ -243,6 +243,7 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
     finished: queue.Queue[tuple[Path, tuple[float, str | None]]] = queue.Queue()
 
     stopped = threading.Event()
+    kernels = Kernels()
 
     def work() -> None:
         while not stopped.is_set():
@@ -250,7 +251,8 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
                 nb = todo.get_nowait()
             except queue.Empty:
                 return
-            finished.put((nb, _execute(nb, out, _given(params, declared[nb], out, nb), kernel)))
+            given = _given(params, declared[nb], out, nb)
+            finished.put((nb, _execute(nb, out, given, kernel, kernels)))
 
     # Threads are enough: each notebook runs in its own kernel process, and the thread only
     # waits on it. Two at a time overlap one kernel's start-up with another's work. Measured on
@@ -268,9 +270,10 @@ def _run_all(notebooks, out, params, declared, kernel, workers, progress, done) 
             bar.update()
     except BaseException:
         # Ctrl-C (or any error here): drop the notebooks not started and kill the running
-        # kernels; waiting would take the rest of the run. The pages written stay.
+        # kernels, with whatever they started; waiting would take the rest of the run. The
+        # pages written stay.
         stopped.set()
-        kill_running()
+        kernels.kill_all()
         raise
     finally:
         bar.close()
@@ -305,15 +308,16 @@ def _given(params: dict[str, Any], declared: dict[str, Any], out: Path, nb: Path
     return given
 
 
-def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str):
-    """Run one notebook with papermill; return (seconds, one-line error or None)."""
+def _execute(notebook: Path, out: Path, given: dict[str, Any], kernel: str, kernels: Any):
+    """Run one notebook with papermill in one of `kernels` (kernels.Kernels); return
+    (seconds, one-line error or None)."""
     from chronik_lab.report.kernels import execute_notebook
 
     executed, _, summary_path = _paths(notebook, out)
     summary_path.unlink(missing_ok=True)  # a stale summary must not pass for this run's
     started = time.perf_counter()
     try:
-        execute_notebook(notebook, executed, given, kernel)
+        execute_notebook(notebook, executed, given, kernel, kernels)
     except Exception as exc:  # any failure of one notebook is reported, and the others still run
         return time.perf_counter() - started, _failure(exc)
     return time.perf_counter() - started, None

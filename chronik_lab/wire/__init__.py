@@ -16,7 +16,7 @@ from chronik_lab.wire.workload import CLIENTS  # the real clients: their drivers
 _LAZY = {
     "Server": "chronik_lab.wire.server",
     "ServerError": "chronik_lab.wire.server",
-    "serve_until_interrupted": "chronik_lab.wire.server",
+    "serve_until_interrupted": "chronik_lab.wire.foreground",
     "Recording": "chronik_lab.wire.workload",
     "record": "chronik_lab.wire.workload",
     "record_history": "chronik_lab.wire.workload",

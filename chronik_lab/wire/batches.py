@@ -1,14 +1,19 @@
 """Record data on the wire: producer batches in, re-encoded fetch batches out.
 
 The format itself is kafka-python's `kafka.record` (magic 0/1 message sets and magic 2 record
-batches, every codec it has a library for, CRC-32C through the `crc32c` extension). This module
-only decides what goes in and out:
+batches, CRC-32C through the `crc32c` extension). This module only decides what goes in and out:
 
 - `decode_records` reads a producer's record data (any magic, compressed or not), checks each
-  batch's CRC as a Kafka broker does, and returns keys and values for `Broker.produce`, and how
-  many batches carried them. The producer's timestamps, producer id and sequence are dropped:
-  the engine stamps its own time.
-- `encode_batch` re-encodes the engine's Arrow records into v2 record batches, as chronik's
+  batch as a Kafka broker does, and returns keys and values for `Broker.produce`, how many
+  batches carried them and how many bytes they take decompressed. The producer's timestamps,
+  producer id and sequence are dropped: the engine stamps its own time. What it refuses, with
+  Kafka's error code: a bad CRC, a magic other than 0, 1, 2, data its codec cannot read
+  (CORRUPT_MESSAGE); a batch larger than message.max.bytes (MESSAGE_TOO_LARGE); records that
+  decompress past the partition's budget (RECORD_LIST_TOO_LARGE: decompress.py stops there,
+  nothing larger is ever allocated); a control batch, which only a broker may write
+  (INVALID_RECORD); a codec without its library (UNSUPPORTED_COMPRESSION_TYPE).
+- `encode_batch` (and `encode_chunks`, the same a bounded step at a time) re-encodes the
+  engine's Arrow records into v2 record batches, as chronik's
   `encode_kafka_records` did (it never served the producer's bytes): no producer id, no
   compression, `base_offset` = the first record's offset and each `offset_delta` = offset - base
   (the plain case -- no keys, no null values -- through fastbatch.py's vectorised encoder, which
@@ -22,30 +27,38 @@ only decides what goes in and out:
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from kafka.errors import CorruptRecordError, UnsupportedCodecError
-from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.legacy_records import LegacyRecordBatch
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32
 
 from chronik_lab.bugs import BugSet
+from chronik_lab.wire.decompress import TooLarge, Undecodable, Unsupported, decompress
 from chronik_lab.wire.fastbatch import plain_batch, plain_records
+from chronik_lab.wire.limits import MAX_MESSAGE_BYTES
 
-__all__ = ["BadRecordsError", "Decoded", "decode_records", "encode_batch"]
+__all__ = ["BadRecordsError", "Decoded", "decode_records", "encode_batch", "encode_chunks"]
 
+CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE = 2, 10, 18
+UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD = 76, 87
 _NO_LIMIT = 2**31 - 1
+ENCODE_CHUNK_ROWS = 16_384  # records per encoding step of a fetch (about 0.1 s at worst here)
 _CRC_OFFSET = DefaultRecordBatchBuilder.CRC_OFFSET
 _ATTRIBUTES_OFFSET = DefaultRecordBatchBuilder.ATTRIBUTES_OFFSET
+_HEADER_SIZE = DefaultRecordBatchBuilder.HEADER_STRUCT.size
+_LEGACY_KEY_AT = {0: LegacyRecordBatch.KEY_OFFSET_V0, 1: LegacyRecordBatch.KEY_OFFSET_V1}
 
 
 class BadRecordsError(ValueError):
-    """A producer's record data could not be read: Kafka's CORRUPT_MESSAGE (or an unknown
-    codec: UNSUPPORTED_COMPRESSION_TYPE)."""
+    """A producer's record data that is refused, with the Kafka error code that says why
+    (CORRUPT_MESSAGE unless told otherwise)."""
 
-    def __init__(self, message: str, error_code: int = 2) -> None:
+    def __init__(self, message: str, error_code: int = CORRUPT_MESSAGE) -> None:
         super().__init__(message)
         self.error_code = error_code
 
@@ -54,41 +67,141 @@ class Decoded(NamedTuple):
     keys: list[bytes | None]
     values: list[bytes | None]
     batches: int  # how many record batches (or magic 0/1 message sets' entries) held them
+    size: int  # their bytes, decompressed (what counted against the budget)
 
 
-def decode_records(data: bytes | None) -> Decoded:
-    """Keys and values of every record in a producer's record data, in order."""
+class _Reader:
+    """The records read so far from one partition's data, and the budget they draw on."""
+
+    def __init__(self, max_message_bytes: int, budget: int) -> None:
+        self.max_message_bytes, self.budget = max_message_bytes, budget
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.batches = self.size = 0
+
+    def room(self) -> int:
+        return self.budget - self.size
+
+    def take(self, size: int) -> None:
+        if size > self.room():
+            raise _too_large(self.budget)
+        self.size += size
+
+
+def _too_large(budget: int) -> BadRecordsError:
+    return BadRecordsError(
+        f"the records decompress to more than {budget:,} bytes", RECORD_LIST_TOO_LARGE
+    )
+
+
+def decode_records(
+    data: bytes | memoryview | None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    budget: int | None = None,
+) -> Decoded:
+    """Keys and values of every record in a producer's record data, in order. Each batch is
+    at most `max_message_bytes` on the wire; all of them, decompressed, at most `budget`
+    bytes (default: max_message_bytes)."""
     if not data:
         raise BadRecordsError("a produce request carried no records")
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
-    batches = 0
+    out = _Reader(max_message_bytes, max_message_bytes if budget is None else budget)
     try:
         records = MemoryRecords(bytes(data))
-        while True:
-            batch = records.next_batch()
-            if batch is None:
-                break
-            batches += 1
-            if not batch.validate_crc():
-                raise BadRecordsError("a record batch failed its CRC check")
-            plain = plain_records(batch._buffer) if batch.magic == 2 else None
-            if plain is not None:  # the common case, read in a tight loop
-                keys += plain[0]
-                values += plain[1]
-                continue
-            for record in batch:
-                keys.append(record.key)
-                values.append(record.value)
-    except UnsupportedCodecError as exc:
-        raise BadRecordsError(str(exc), error_code=76) from None
-    except (CorruptRecordError, struct.error, ValueError, IndexError, AssertionError) as exc:
-        if isinstance(exc, BadRecordsError):
-            raise
-        raise BadRecordsError(f"unreadable record data: {exc}") from None
-    if not values:
+        while (batch := records.next_batch()) is not None:
+            _read_batch(batch, out)
+    except BadRecordsError:
+        raise
+    except TooLarge:
+        raise _too_large(out.budget) from None
+    except Undecodable as exc:
+        raise BadRecordsError(str(exc)) from None
+    except Unsupported as exc:
+        raise BadRecordsError(str(exc), UNSUPPORTED_COMPRESSION_TYPE) from None
+    except Exception as exc:  # the library raises many kinds on bytes it cannot read
+        raise BadRecordsError(f"unreadable record data: {exc!r}") from None
+    if not out.values:
         raise BadRecordsError("a produce request carried no records")
-    return Decoded(keys, values, batches)
+    return Decoded(out.keys, out.values, out.batches, out.size)
+
+
+def _read_batch(batch: Any, out: _Reader) -> None:
+    out.batches += 1
+    magic = batch.magic
+    if magic not in (0, 1, 2):
+        raise BadRecordsError(f"a record batch with magic {magic}: only 0, 1 and 2 exist")
+    if batch.size_in_bytes > out.max_message_bytes:
+        raise BadRecordsError(
+            f"a record batch of {batch.size_in_bytes:,} bytes, over message.max.bytes "
+            f"({out.max_message_bytes:,})",
+            MESSAGE_TOO_LARGE,
+        )
+    if not batch.validate_crc():
+        raise BadRecordsError("a record batch failed its CRC check")
+    codec = batch.compression_type
+    if codec > 4:
+        raise BadRecordsError(f"unknown compression codec {codec}", UNSUPPORTED_COMPRESSION_TYPE)
+    if magic == 2:
+        _read_v2(batch, codec, out)
+    elif codec:
+        _read_legacy_compressed(batch, codec, out)
+    else:
+        out.take(batch.size_in_bytes)
+        _append_all(batch, out)
+
+
+def _read_v2(batch: Any, codec: int, out: _Reader) -> None:
+    if batch.is_control_batch:
+        raise BadRecordsError("a control batch: only a broker writes those", INVALID_RECORD)
+    buffer = batch._buffer
+    if codec:  # the header with no codec, then the records decompressed
+        records = decompress(codec, memoryview(buffer)[_HEADER_SIZE:], out.room())
+        head = bytearray(buffer[:_HEADER_SIZE])
+        attributes = struct.unpack_from(">h", head, _ATTRIBUTES_OFFSET)[0] & ~0x07
+        struct.pack_into(">h", head, _ATTRIBUTES_OFFSET, attributes)
+        buffer = bytes(head) + records
+        out.take(len(records))
+    else:
+        out.take(len(buffer))
+    plain = plain_records(buffer)
+    if plain is not None:  # the common case, read in a tight loop
+        out.keys += plain[0]
+        out.values += plain[1]
+        return
+    _append_all(DefaultRecordBatch(bytes(buffer)) if codec else batch, out)
+
+
+def _read_legacy_compressed(batch: Any, codec: int, out: _Reader) -> None:
+    """A magic 0/1 wrapper message: its value is a compressed message set of plain messages."""
+    buffer = memoryview(batch._buffer)
+    pos = _LEGACY_KEY_AT[batch.magic]
+    (key_size,) = struct.unpack_from(">i", buffer, pos)
+    pos += 4 + max(key_size, 0)
+    (value_size,) = struct.unpack_from(">i", buffer, pos)
+    if value_size < 0 or pos + 4 + value_size > len(buffer):
+        raise BadRecordsError("a compressed message without its value")
+    inner = decompress(codec, buffer[pos + 4 : pos + 4 + value_size], out.room())
+    out.take(len(inner))
+    messages = MemoryRecords(inner)
+    while (message := messages.next_batch()) is not None:
+        if message.magic != batch.magic or message.compression_type:
+            raise BadRecordsError("a compressed message set inside another, or mixed magics")
+        if not message.validate_crc():
+            raise BadRecordsError("a message inside a compressed set failed its CRC check")
+        _append_all(message, out)
+
+
+def _append_all(batch: Any, out: _Reader) -> None:
+    for record in batch:
+        out.keys.append(record.key)
+        out.values.append(record.value)
+
+
+def encode_chunks(records: pa.Table, bugs: BugSet) -> Iterator[bytes]:
+    """`encode_batch` of the records ENCODE_CHUNK_ROWS at a time, so that a server can serve
+    other clients between chunks of a large fetch (encoding costs some microseconds a record).
+    The client reads the same records at the same offsets, in more batches."""
+    for start in range(0, records.num_rows, ENCODE_CHUNK_ROWS):
+        yield encode_batch(records.slice(start, ENCODE_CHUNK_ROWS), bugs)
 
 
 def encode_batch(records: pa.Table, bugs: BugSet) -> bytes:

@@ -7,17 +7,28 @@ learn it from their next Heartbeat (REBALANCE_IN_PROGRESS) and join again; the l
 first live member and gets every member's subscription; a member whose assignment the leader has
 not sent yet is told to join again. Members silent for longer than their session timeout are
 dropped on the next join. Committed offsets are kept per group and saved in `wire-offsets.json`
-in the broker's data directory (written atomically on every commit), so they survive a restart.
-An unknown group's OffsetFetch answers -1 ("no offset"), as Kafka does (chronik answered 0).
+in the broker's data directory (statefiles.py: written atomically on every commit), so they
+survive a restart. An unknown group's OffsetFetch answers -1 ("no offset"), as Kafka does
+(chronik answered 0).
+
+Checks, with Kafka's error codes: a null group id gets INVALID_GROUP_ID (an empty one too,
+except for OffsetCommit and OffsetFetch, as in Kafka); a commit for a partition that does not
+exist gets UNKNOWN_TOPIC_OR_PARTITION. A commit is all-or-nothing: the partitions it answers
+NONE are in memory and on disk together, or, when the file cannot be written
+(KAFKA_STORAGE_ERROR), in neither. Bounds (limits.py): MAX_GROUPS live groups (one more gets
+COORDINATOR_NOT_AVAILABLE once no member-less group is left to drop) and MAX_COMMITTED_OFFSETS
+offsets in all (a commit past it gets INVALID_COMMIT_OFFSET_SIZE, Kafka's answer when its
+offsets log refuses a commit as too large).
 
 Not thread-safe: the server calls one handler at a time.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +43,17 @@ from kafka.protocol.consumer import (
 )
 from kafka.protocol.metadata import FindCoordinatorResponse
 
-from chronik_lab.wire.service import write_json
+from chronik_lab.errors import DataDirError
+from chronik_lab.wire.limits import MAX_COMMITTED_OFFSETS, MAX_GROUPS
+from chronik_lab.wire.logs import Throttle
+from chronik_lab.wire.statefiles import read_json, write_json
+from chronik_lab.wire.topics import TopicTable
 
-NONE, ILLEGAL_GENERATION, UNKNOWN_MEMBER, REBALANCING = 0, 22, 25, 27
-INCONSISTENT_PROTOCOL = 23
+NONE, UNKNOWN_TOPIC, COORDINATOR_NOT_AVAILABLE = 0, 3, 15
+ILLEGAL_GENERATION, INCONSISTENT_PROTOCOL, INVALID_GROUP_ID, UNKNOWN_MEMBER = 22, 23, 24, 25
+REBALANCING, INVALID_COMMIT_OFFSET_SIZE, KAFKA_STORAGE_ERROR = 27, 28, 56
 OFFSETS_FILE = "wire-offsets.json"
+Steps = Generator[None, None, Any]  # a handler run step by step (service.py)
 
 
 @dataclass
@@ -57,14 +74,17 @@ class Group:
 
 
 class Coordinator:
-    def __init__(self, data_dir: Path, host: str, port: int) -> None:
+    def __init__(
+        self, data_dir: Path, topics: TopicTable, host: str, port: int, fsync: bool = False
+    ) -> None:
         self.host, self.port = host, port
+        self.topics, self.fsync = topics, fsync
         self.groups: dict[str, Group] = {}
         self._file = data_dir / OFFSETS_FILE
         # group -> "topic\tpartition" -> committed offset
-        self.offsets: dict[str, dict[str, int]] = {}
-        if self._file.is_file():
-            self.offsets = json.loads(self._file.read_text())
+        self.offsets: dict[str, dict[str, int]] = _read_offsets(self._file)
+        self.committed = sum(map(len, self.offsets.values()))
+        self.throttle = Throttle()
 
     def find_coordinator(self, req: Any) -> Any:
         return FindCoordinatorResponse(
@@ -78,9 +98,13 @@ class Coordinator:
 
     # -- membership -----------------------------------------------------------------------
     def join_group(self, req: Any) -> Any:
-        g = self.groups.setdefault(req.group_id, Group())
+        if not req.group_id:
+            return JoinGroupResponse(error_code=INVALID_GROUP_ID, member_id=req.member_id or "")
+        g = self._group(req.group_id)
+        if g is None:
+            return JoinGroupResponse(error_code=COORDINATOR_NOT_AVAILABLE)
         self._expire(g)
-        protocols = {p.name: bytes(p.metadata) for p in req.protocols}
+        protocols = {p.name: bytes(p.metadata or b"") for p in req.protocols}
         member_id = req.member_id or f"{req.header.client_id or 'member'}-{uuid.uuid4()}"
         known = g.members.get(member_id)
         session = max(1, req.session_timeout_ms)
@@ -92,6 +116,18 @@ class Coordinator:
         if g.protocol is None:
             return self._join_answer(req, g, member_id, INCONSISTENT_PROTOCOL)
         return self._join_answer(req, g, member_id, NONE)
+
+    def _group(self, group_id: str) -> Group | None:
+        """The group, created if new; None when MAX_GROUPS are live even after dropping the
+        groups without members."""
+        g = self.groups.get(group_id)
+        if g is None:
+            if len(self.groups) >= MAX_GROUPS:
+                self.groups = {k: v for k, v in self.groups.items() if v.members}
+            if len(self.groups) >= MAX_GROUPS:
+                return None
+            g = self.groups[group_id] = Group()
+        return g
 
     def _rebalance(self, g: Group) -> None:
         g.generation += 1
@@ -129,10 +165,12 @@ class Coordinator:
     def sync_group(self, req: Any) -> Any:
         g = self.groups.get(req.group_id)
         error = self._check(g, req.member_id, req.generation_id)
+        if not req.group_id:
+            error = INVALID_GROUP_ID
         assignment = b""
         if error == NONE:
             if req.member_id == g.leader:
-                g.assignments = {a.member_id: bytes(a.assignment) for a in req.assignments}
+                g.assignments = {a.member_id: bytes(a.assignment or b"") for a in req.assignments}
             if req.member_id in g.assignments:
                 assignment = g.assignments[req.member_id]
             else:
@@ -150,6 +188,8 @@ class Coordinator:
         error = self._check(g, req.member_id, req.generation_id)
         if error == NONE and g.members[req.member_id].generation != g.generation:
             error = REBALANCING
+        if not req.group_id:
+            error = INVALID_GROUP_ID
         return HeartbeatResponse(throttle_time_ms=0, error_code=error)
 
     def leave_group(self, req: Any) -> Any:
@@ -170,6 +210,8 @@ class Coordinator:
         if g is not None and any(r.error_code == NONE for r in results):
             self._rebalance(g)
         error = NONE if req.API_VERSION >= 3 or results[0].error_code == NONE else UNKNOWN_MEMBER
+        if not req.group_id:
+            error = INVALID_GROUP_ID
         return LeaveGroupResponse(throttle_time_ms=0, error_code=error, members=results)
 
     def _check(self, g: Group | None, member_id: str, generation: int) -> int:
@@ -189,30 +231,63 @@ class Coordinator:
             self._rebalance(g)
 
     # -- offsets --------------------------------------------------------------------------
-    def offset_commit(self, req: Any) -> Any:
-        g = self.groups.get(req.group_id)
-        error = NONE
-        if req.generation_id_or_member_epoch >= 0:  # -1: a commit from outside any group
-            error = self._check(g, req.member_id, req.generation_id_or_member_epoch)
-        stored = self.offsets.setdefault(req.group_id, {})
-        r = OffsetCommitResponse.OffsetCommitResponseTopic
-        topics = []
+    def offset_commit(self, req: Any) -> Steps:
+        """Checked partition by partition (a step each), then stored in one step."""
+        group_error = NONE
+        if req.group_id is None:  # Kafka accepts "" here (old consumers), never null
+            group_error = INVALID_GROUP_ID
+        elif req.generation_id_or_member_epoch >= 0:  # -1: a commit from outside any group
+            g = self.groups.get(req.group_id)
+            group_error = self._check(g, req.member_id, req.generation_id_or_member_epoch)
+        checked = []  # per topic of the request, (partition, error code) for each partition
         for t in req.topics:
-            parts = []
+            count, parts = self.topics.count(t.name), []
             for p in t.partitions:
-                if error == NONE:
-                    stored[f"{t.name}\t{p.partition_index}"] = int(p.committed_offset)
-                parts.append(
+                known = 0 <= p.partition_index < count
+                parts.append((p, group_error if group_error or known else UNKNOWN_TOPIC))
+                yield
+            checked.append((t, parts))
+        valid = {
+            f"{t.name}\t{p.partition_index}": int(p.committed_offset)
+            for t, parts in checked
+            for p, error in parts
+            if error == NONE
+        }
+        code = self._store(req.group_id, valid) if valid else NONE
+        r = OffsetCommitResponse.OffsetCommitResponseTopic
+        topics = [
+            r(
+                name=t.name,
+                partitions=[
+                    # a failed store committed nothing: every partition says so
                     r.OffsetCommitResponsePartition(
-                        partition_index=p.partition_index, error_code=error
+                        partition_index=p.partition_index, error_code=code or error
                     )
-                )
-            topics.append(r(name=t.name, partitions=parts))
-        if error == NONE:
-            write_json(self._file, self.offsets)
+                    for p, error in parts
+                ],
+            )
+            for t, parts in checked
+        ]
         return OffsetCommitResponse(throttle_time_ms=0, topics=topics)
 
-    def offset_fetch(self, req: Any) -> Any:
+    def _store(self, group_id: str, valid: dict[str, int]) -> int:
+        """Commit `valid` for the group, on disk then in memory, or not at all; an error code."""
+        stored = self.offsets.get(group_id, {})
+        committed = self.committed + sum(1 for key in valid if key not in stored)
+        if committed > MAX_COMMITTED_OFFSETS:
+            return INVALID_COMMIT_OFFSET_SIZE
+        after = {**self.offsets, group_id: {**stored, **valid}}
+        try:
+            write_json(self._file, after, self.fsync)
+        except (OSError, DataDirError) as exc:
+            self.throttle.log("offsets", logging.WARNING, "cannot save the offsets: %s", exc)
+            return KAFKA_STORAGE_ERROR
+        self.offsets, self.committed = after, committed
+        return NONE
+
+    def offset_fetch(self, req: Any) -> Steps:
+        if req.group_id is None:
+            return OffsetFetchResponse(throttle_time_ms=0, topics=[], error_code=INVALID_GROUP_ID)
         stored = self.offsets.get(req.group_id, {})
         if req.topics is None:  # every partition this group committed
             wanted: dict[str, list[int]] = {}
@@ -222,10 +297,11 @@ class Coordinator:
         else:
             wanted = {t.name: list(t.partition_indexes) for t in req.topics}
         r = OffsetFetchResponse.OffsetFetchResponseTopic
-        topics = [
-            r(
-                name=name,
-                partitions=[
+        topics = []
+        for name, indexes in wanted.items():
+            parts = []
+            for i in indexes:
+                parts.append(
                     r.OffsetFetchResponsePartition(
                         partition_index=i,
                         committed_offset=stored.get(f"{name}\t{i}", -1),
@@ -233,9 +309,19 @@ class Coordinator:
                         metadata="",
                         error_code=NONE,
                     )
-                    for i in indexes
-                ],
-            )
-            for name, indexes in wanted.items()
-        ]
+                )
+                yield
+            topics.append(r(name=name, partitions=parts))
         return OffsetFetchResponse(throttle_time_ms=0, topics=topics, error_code=NONE)
+
+
+def _read_offsets(path: Path) -> dict[str, dict[str, int]]:
+    data = read_json(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(
+        isinstance(group, dict) and all(type(o) is int for o in group.values())
+        for group in data.values()
+    ):
+        raise DataDirError(path, "is not a JSON object of groups to committed offsets")
+    return data

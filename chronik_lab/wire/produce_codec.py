@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-__all__ = ["ProduceAnswer", "ProduceBody", "decode_produce"]
+__all__ = ["NullField", "ProduceAnswer", "ProduceBody", "decode_produce"]
 
 FLEXIBLE = 9
 _HEAD = struct.Struct(">hi")  # acks, timeout_ms
@@ -23,6 +23,11 @@ _PART = struct.Struct(">ihq")  # index, error_code, base_offset
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
 _H = struct.Struct(">h")
+
+
+class NullField(ValueError):
+    """A null array or topic name where the request's schema has none: the server answers
+    INVALID_REQUEST."""
 
 
 class PartitionData(NamedTuple):
@@ -56,7 +61,7 @@ def decode_produce(data: memoryview, version: int) -> ProduceBody:
     for _ in range(r.length()):
         name = r.string()
         if name is None:
-            raise ValueError("a topic without a name")
+            raise NullField("a topic without a name")
         parts = []
         for _ in range(r.length()):
             (index,) = _I.unpack_from(data, r.pos)
@@ -92,7 +97,7 @@ class _Reader:
             (n,) = _I.unpack_from(self.data, self.pos)
             self.pos += 4
         if n < 0:
-            raise ValueError("a null array where the server needs one")
+            raise NullField("a null array where the schema has none")
         return n
 
     def _sized(self, n: int) -> memoryview | None:

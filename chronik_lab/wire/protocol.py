@@ -8,6 +8,13 @@ ApiVersions always answers with header v0, KIP-511).
 
 `SUPPORTED` is what ApiVersions advertises: exactly the versions the handlers encode and the
 tests exercise, no more.
+
+A request whose header reads but whose body breaks the schema in a way the codec lets through
+-- a null array, string or bytes where the schema has no null (Kafka's `nullableVersions`) --
+comes back with `error` INVALID_REQUEST, so the server answers that API's error response
+(`error_body`) instead of failing in a handler. (Kafka closes the connection there.) A null
+group id is left to the coordinator, which answers INVALID_GROUP_ID as Kafka does. Bytes that
+cannot be decoded at all are a FrameError, and the connection is closed, as Kafka does.
 """
 
 from __future__ import annotations
@@ -50,12 +57,22 @@ from kafka.protocol.producer import (
     ProduceResponse,
 )
 
-from chronik_lab.wire.produce_codec import decode_produce
+from chronik_lab.wire.limits import MAX_FRAME_BYTES, MAX_OTHER_FRAME_BYTES
+from chronik_lab.wire.produce_codec import NullField, ProduceAnswer, decode_produce
 
-__all__ = ["API", "FrameError", "Request", "SUPPORTED", "frame_response", "parse_request"]
+__all__ = [
+    "API",
+    "FrameError",
+    "Request",
+    "SUPPORTED",
+    "error_body",
+    "frame_limit",
+    "frame_response",
+    "parse_request",
+]
 
-MAX_FRAME_BYTES = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes default
-UNSUPPORTED_VERSION = 35
+UNKNOWN_SERVER_ERROR, INVALID_REQUEST, UNSUPPORTED_VERSION = -1, 42, 35
+PRODUCE = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,13 @@ class Request:
     correlation_id: int
     client_id: str | None
     body: Any  # the decoded request, or None when the API or version is not served
+    error: int = 0  # INVALID_REQUEST: served, but the body breaks its schema (no body then)
+    problem: str = ""  # what is wrong with it, for the log
+
+
+def frame_limit(api_key: int, max_frame_bytes: int = MAX_FRAME_BYTES) -> int:
+    """The largest frame accepted for `api_key`: only Produce carries records (limits.py)."""
+    return max_frame_bytes if api_key == PRODUCE else min(max_frame_bytes, MAX_OTHER_FRAME_BYTES)
 
 
 def parse_request(frame: bytes) -> Request:
@@ -123,14 +147,45 @@ def parse_request(frame: bytes) -> Request:
             pos = _skip_tagged_fields(frame, pos)
         # The body alone: the library's header decoding copies the whole frame into a BytesIO
         # (record data included) to read a few bytes already read above.
-        if api_key == 0:  # Produce, once per produce request: by hand (produce_codec.py)
+        if api_key == PRODUCE:  # once per produce request: by hand (produce_codec.py)
             body = decode_produce(memoryview(frame)[pos:], version)
         else:
             body = api.request.decode(memoryview(frame)[pos:], version=version)
             body.with_header(correlation_id=correlation_id, client_id=client_id)
+            null = _null_field(body, version)
+            if null is not None:
+                raise NullField(f"{api.request.__name__} v{version}: {null} is null")
+    except NullField as exc:
+        return Request(api_key, version, correlation_id, client_id, None, INVALID_REQUEST, str(exc))
     except Exception as exc:  # the codec raises many kinds: any of them means a bad frame
         raise FrameError(f"cannot decode {api.request.__name__} v{version}: {exc}") from None
     return Request(api_key, version, correlation_id, client_id, body)
+
+
+def _null_field(struct: Any, version: int) -> str | None:
+    """The path of the first field that is null where the schema allows no null, or None."""
+    for name, field in type(struct).fields.items():
+        if not field.for_version_q(version):
+            continue
+        if not field.is_struct_array() and field._type_str not in _NULL_KINDS:
+            continue  # numbers and booleans have no null; a nested struct is never null here
+        value = getattr(struct, name, None)
+        if value is None:
+            if not field.nullable_for_version_q(version) and not _is_group_id(field):
+                return name
+        elif field.is_struct_array():
+            for item in value:
+                inner = _null_field(item, version)
+                if inner is not None:
+                    return f"{name}.{inner}"
+    return None
+
+
+_NULL_KINDS = {"string", "bytes", "[]int32", "[]string"}
+
+
+def _is_group_id(field: Any) -> bool:
+    return field._json.get("entityType") == "groupId"
 
 
 def _skip_tagged_fields(frame: bytes, pos: int) -> int:
@@ -164,6 +219,15 @@ def frame_response(request: Request, response: Any, version: int | None = None) 
     flexible = request.api_key != 18 and API[request.api_key].response.flexible_version_q(version)
     header = struct.pack(">i", request.correlation_id) + (b"\x00" if flexible else b"")
     return struct.pack(">i", len(header) + len(body)) + header + bytes(body)
+
+
+def error_body(api_key: int, error_code: int) -> Any:
+    """`api_key`'s response carrying `error_code` where it has a top-level error code, and no
+    topics or partitions (there is nothing valid to answer for)."""
+    if api_key == PRODUCE:
+        return ProduceAnswer([])
+    cls = API[api_key].response
+    return cls(error_code=error_code) if "error_code" in cls.fields else cls()
 
 
 def api_versions_body(error_code: int = 0) -> Any:

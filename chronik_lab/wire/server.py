@@ -1,19 +1,26 @@
 """`serve()`: the engine over the Kafka protocol, on an asyncio loop in a background thread.
 
-One loop thread owns the sockets; every request is handled on it, one at a time and holding
+One loop thread owns the sockets (connections.py); every request is handled on it, holding
 `Server.lock`, so the engine (not thread-safe) never sees two requests at once. Code on other
 threads that reads `server.broker` while clients are active should hold `server.lock` too.
-A connection is served like Kafka's SocketServer: one request at a time, a frame larger than
-`max_frame_bytes` (Kafka's socket.request.max.bytes) or one that cannot be decoded closes that
-connection only, and an API or version not served closes it too (ApiVersions answers
-UNSUPPORTED_VERSION with the served ranges instead, KIP-511).
+
+No request stalls the others (limits.py has the numbers): a handler whose work grows with the
+request runs in steps (a partition, a topic), at most SLICE_MS at a time under the lock, and the
+loop serves the other connections between slices; `longest_hold_s` is the longest the lock was
+held by one slice. A large request is decoded, and its answer encoded, on a worker thread.
+
+Errors cost as little as they can: a frame that cannot be decoded, or one larger than its
+limit, closes that connection only (Kafka's SocketServer does the same); a request that decodes
+but breaks its schema, or that a handler fails on, gets that API's error answer; a partition
+whose writes fail answers its own requests with KAFKA_STORAGE_ERROR while the rest serves on.
+Repeated failures are logged once per interval (logs.py), client text escaped.
 
 Clocks: the engine's flush-by-linger and segment age read its `SimClock`, which only moves when
 advanced. Here that clock starts at the wall-clock time of the server start (epoch ms, so record
 timestamps are real) and follows the monotonic clock: before every request, and every tick
 (50 ms, or linger_ms / 2 when shorter), it is advanced by the monotonic time elapsed, which also
-runs the engine's linger flushes and age rotations. One simulated millisecond is then one real
-millisecond, measured on a clock that never jumps.
+runs the engine's linger flushes and age rotations. The tick survives a failing partition and
+goes on flushing the others.
 
 A fetch that finds no data waits up to its max_wait_ms for a produce (or a tick that moved a
 high watermark) to wake it, then reads once more: no busy loop, no early empty answer.
@@ -24,8 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import threading
 import time
+import types
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -34,23 +43,26 @@ from typing import Any
 from chronik_lab import validate
 from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
-from chronik_lab.errors import ChronikLabError, InvalidArgumentError
+from chronik_lab.errors import BrokerAdvanceError, ChronikLabError, InvalidArgumentError
+from chronik_lab.wire import scratch
+from chronik_lab.wire.connections import Connections
 from chronik_lab.wire.groups import Coordinator
-from chronik_lab.wire.protocol import (
+from chronik_lab.wire.limits import (
+    IDLE_MS,
     MAX_FRAME_BYTES,
-    FrameError,
-    Request,
-    frame_response,
-    parse_request,
-    unsupported_version,
+    MAX_MESSAGE_BYTES,
+    MAX_PARTITIONS_PER_TOPIC,
+    SLICE_MS,
 )
+from chronik_lab.wire.logs import Throttle
 from chronik_lab.wire.service import DataService
+from chronik_lab.wire.topics import TopicTable
 
-__all__ = ["Server", "ServerError", "serve", "serve_until_interrupted"]
+__all__ = ["Server", "ServerError", "serve"]
 
-log = logging.getLogger("chronik_lab.wire")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+SLICE_S = SLICE_MS / 1000
 
 
 class ServerError(ChronikLabError):
@@ -58,7 +70,11 @@ class ServerError(ChronikLabError):
 
 
 class Server:
-    """A Kafka-protocol server over one `Broker`; start with `start()` or use `with`."""
+    """A Kafka-protocol server over one `Broker`; start with `start()` or use `with`.
+
+    Invariants: the broker, the topic table and the coordinator exist from construction to
+    `stop()`; only the loop thread calls handlers, one step at a time under `lock`.
+    """
 
     def __init__(
         self,
@@ -70,6 +86,8 @@ class Server:
         partitions: int = 3,
         host: str = "127.0.0.1",
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        idle_ms: int = IDLE_MS,
         **broker_options: Any,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -78,29 +96,84 @@ class Server:
             raise InvalidArgumentError(f"host must be a host name or address, not {host!r}")
         self.host, self.port = host, port
         self.partitions = validate.positive_int(partitions, "partitions")
+        if self.partitions > MAX_PARTITIONS_PER_TOPIC:
+            raise InvalidArgumentError(
+                f"partitions must be at most {MAX_PARTITIONS_PER_TOPIC:,}, not {partitions:,}"
+            )
         self.max_frame_bytes = validate.positive_int(max_frame_bytes, "max_frame_bytes")
+        self.max_message_bytes = validate.positive_int(max_message_bytes, "max_message_bytes")
+        self.idle_ms = validate.positive_int(idle_ms, "idle_ms")
         self._epoch_ms = int(time.time() * 1000)
         self._mono0 = time.monotonic()
-        self.broker = Broker(
-            data_dir=data_dir,
-            bugs=bugs,
-            flush_batches=flush_batches,
-            linger_ms=linger_ms,
-            clock=SimClock(self._epoch_ms),
-            **broker_options,
-        )
+        self._private: Path | None = None
+        if data_dir is None:
+            scratch.remove_stale()
+            data_dir = self._private = scratch.make_private()
+        try:
+            self.broker = Broker(
+                data_dir=data_dir,
+                bugs=bugs,
+                flush_batches=flush_batches,
+                linger_ms=linger_ms,
+                clock=SimClock(self._epoch_ms),
+                **broker_options,
+            )
+        except BaseException:
+            self._remove_private()
+            raise
+        self._open_state()
         self.lock = threading.RLock()
         self.linger_ms = linger_ms
         self.requests = 0  # requests answered, for tests and figures
+        self.longest_hold_s = 0.0  # the longest one slice held the lock
+        self.throttle = Throttle()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._data: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._data_service: DataService | None = None
-        self._coordinator: Coordinator | None = None
+        self._connections: Connections | None = None
+
+    def _open_state(self) -> None:
+        """The topic table and the committed offsets, from the data_dir; a data_dir that
+        breaks the limits (DataDirError) closes the broker again."""
+        fsync = self.broker.config.fsync
+        try:
+            self.topics = TopicTable(self.broker.data_dir, self.broker.partitions(), fsync)
+            self._data_service = DataService(
+                self.broker,
+                self.topics,
+                self.partitions,
+                self.host,
+                self.port,
+                self.max_message_bytes,
+                self.max_frame_bytes,
+            )
+            self._coordinator = Coordinator(
+                self.broker.data_dir, self.topics, self.host, self.port, fsync
+            )
+        except BaseException:
+            self.broker.close()
+            self._remove_private()
+            raise
+        d, c = self._data_service, self._coordinator
+        self._handlers = {
+            0: d.produce,
+            1: d.fetch,
+            2: d.list_offsets,
+            3: d.metadata,
+            8: c.offset_commit,
+            9: c.offset_fetch,
+            10: c.find_coordinator,
+            11: c.join_group,
+            12: c.heartbeat,
+            13: c.leave_group,
+            14: c.sync_group,
+            18: d.api_versions,
+            19: d.create_topics,
+            22: d.init_producer_id,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -115,18 +188,27 @@ class Server:
         if not self._ready.wait(START_TIMEOUT_S) or self._error is not None:
             self._thread.join(STOP_TIMEOUT_S)
             self.broker.close()
+            self._remove_private()
             raise ServerError(f"cannot serve on {self.bootstrap}: {self._error}") from None
         return self
 
     def stop(self) -> None:
-        """Close every connection and the listening socket, end the thread, close the broker."""
+        """Close every connection and the listening socket, end the thread, close the broker
+        (flushing what is pending), remove a private data_dir."""
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop may have just closed
                 loop.call_soon_threadsafe(self._stopping.set)  # type: ignore[union-attr]
             thread.join(STOP_TIMEOUT_S)
-        with self.lock:
-            self.broker.close()
+        try:
+            with self.lock:
+                self.broker.close()
+        finally:
+            self._remove_private()
+
+    def _remove_private(self) -> None:
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server thread ends (True) or `timeout` passes (False)."""
@@ -160,43 +242,51 @@ class Server:
             self._ready.set()
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _main(self) -> None:
         self._stopping, self._data = asyncio.Event(), asyncio.Event()
-        listener = await asyncio.start_server(self._connection, self.host, self.port)
-        self.port = listener.sockets[0].getsockname()[1]
-        self._data_service = DataService(self.broker, self.partitions, self.host, self.port)
-        self._coordinator = Coordinator(self.broker.data_dir, self.host, self.port)
+        self._connections = Connections(self, self.idle_ms / 1000)
+        self.port = await self._connections.listen(self.host, self.port)
+        self._data_service.port = self._coordinator.port = self.port
         ticker = asyncio.create_task(self._ticker())
         self._ready.set()
         try:
             await self._stopping.wait()
         finally:
-            listener.close()
             ticker.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(ticker, *self._tasks, return_exceptions=True)
-            await listener.wait_closed()
+            await self._connections.close()
+            await asyncio.gather(ticker, return_exceptions=True)
 
     async def _ticker(self) -> None:
         period = 0.05 if self.linger_ms is None else max(0.002, min(0.05, self.linger_ms / 2000))
         while True:
             await asyncio.sleep(period)
-            with self.lock:
-                before = self._watermarks()
-                self._tick()
-                moved = self._watermarks() != before
+            try:
+                with self.lock:
+                    before = self._watermarks()
+                    self._tick()
+                    moved = self._watermarks() != before
+            except Exception as exc:  # the tick never dies: log, and tick again
+                self.throttle.log("tick", logging.ERROR, "the tick failed: %r", exc)
+                continue
             if moved:
                 self._wake()
 
     def _tick(self) -> None:
-        """Advance the engine's clock to now (see the module doc); holds the lock."""
+        """Advance the engine's clock to now (see the module doc); holds the lock. A partition
+        whose flush fails keeps its batches pending, is logged once per interval, and is
+        retried on the next tick; the others were flushed all the same."""
         now = self._epoch_ms + int((time.monotonic() - self._mono0) * 1000)
         behind = now - self.broker.clock.now_ms
-        if behind > 0:
+        if behind <= 0:
+            return
+        try:
             self.broker.advance(behind)
+        except BrokerAdvanceError as exc:
+            for (topic, index), cause in exc.failures.items():
+                self._data_service._failed(topic, index, cause)
 
     def _watermarks(self) -> list[int]:
         return [self.broker.high_watermark(t, p) for t, p in self.broker.partitions()]
@@ -206,84 +296,58 @@ class Server:
         event, self._data = self._data, asyncio.Event()
         event.set()  # type: ignore[union-attr]
 
-    # -- connections ----------------------------------------------------------------------
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        task = asyncio.current_task()
-        self._tasks.add(task)  # type: ignore[arg-type]
-        peer = writer.get_extra_info("peername")
-        try:
-            while True:
-                size = int.from_bytes(await reader.readexactly(4), "big", signed=True)
-                if not 0 < size <= self.max_frame_bytes:
-                    log.warning(
-                        "closing %s: a frame of %d bytes (limit %d)",
-                        peer,
-                        size,
-                        self.max_frame_bytes,
-                    )
-                    break
-                answer = await self._answer(parse_request(await reader.readexactly(size)))
-                if answer is None:
-                    break
-                if answer:
-                    writer.write(answer)
-                    await writer.drain()
-        except FrameError as exc:
-            log.warning("closing %s: %s", peer, exc)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away, mid-request or between requests
-        except asyncio.CancelledError:
-            pass  # the server is stopping: end quietly, the socket closes below
-        finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _answer(self, req: Request) -> bytes | None:
-        """The framed answer; b"" for none (Produce with acks=0); None to close."""
-        if req.body is None:
-            # ApiVersions above the served range is the normal first probe (KIP-511): info.
-            level = logging.INFO if req.api_key == 18 else logging.WARNING
-            log.log(
-                level, "unsupported API %d v%d from %s", req.api_key, req.api_version, req.client_id
-            )
-            return unsupported_version(req)
-        try:
-            if req.api_key == 1:
-                response = await self._fetch(req.body)
-            else:
-                with self.lock:
-                    self._tick()
-                    response = self._handler(req.api_key)(req.body)
-        except Exception as exc:  # a handler bug must cost one connection, not the server
-            log.error(
-                "closing the connection after API %d v%d failed: %r",
-                req.api_key,
-                req.api_version,
-                exc,
-            )
-            return None
-        self.requests += 1
-        if req.api_key == 0:
+    # -- requests -------------------------------------------------------------------------
+    async def handle(self, api_key: int, body: Any) -> tuple[Any, int]:
+        """The response to a decoded request, and how many slices it took."""
+        if api_key == 1:
+            return await self._fetch(body)
+        response, slices = await self._steps(api_key, body)
+        if api_key == 0:
             self._wake()
-            if req.body.acks == 0:
-                return b""  # Kafka sends no response to acks=0
-        return frame_response(req, response)
+        return response, slices
 
-    async def _fetch(self, body: Any) -> Any:
+    async def _steps(self, api_key: int, body: Any) -> tuple[Any, int]:
+        """Run a handler, SLICE_S at a time under the lock; other connections run between
+        slices (a plain handler is one step; a generator yields after each step)."""
+        with self.lock:
+            start = time.monotonic()
+            self._tick()
+            work = self._handlers[api_key](body)
+            if not isinstance(work, types.GeneratorType):
+                self._held(start)
+                return work, 1
+        slices = 0
+        while True:
+            slices += 1
+            with self.lock:
+                if slices > 1:
+                    start = time.monotonic()
+                    self._tick()
+                try:
+                    while time.monotonic() - start < SLICE_S:
+                        next(work)
+                except StopIteration as done:
+                    return done.value, slices
+                finally:
+                    self._held(start)
+            await asyncio.sleep(0)
+
+    def _held(self, start: float) -> None:
+        self.longest_hold_s = max(self.longest_hold_s, time.monotonic() - start)
+
+    async def _fetch(self, body: Any) -> tuple[Any, int]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0, body.max_wait_ms) / 1000
         wanted = max(1, body.min_bytes)
+        slices = 0
         while True:
             event = self._data
-            with self.lock:
-                self._tick()
-                response, size = self._data_service.fetch(body)  # type: ignore[union-attr]
+            answer, n = await self._steps(1, body)
+            slices += n
             left = deadline - loop.time()
-            if size >= wanted or left <= 0:
-                self._data_service.note_answer(body, response)  # type: ignore[union-attr]
-                return response
+            if answer.record_bytes >= wanted or left <= 0:
+                self._data_service.note_answer(answer)
+                return answer.response, slices
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), left)  # type: ignore[union-attr]
 
@@ -293,15 +357,13 @@ class Server:
         """Every partition write that reached the engine (`service.Written`: request number,
         topic, partition, batches, records, base offset), the last PRODUCE_LOG_LIMIT kept."""
         with self.lock:
-            return list(self._data_service.produced) if self._data_service else []
+            return list(self._data_service.produced)
 
     def caught_up(self, topic: str, positions: dict[int, int | None]) -> bool:
         """True when the last fetch this server answered for each partition of `topic` in
         `positions` carried no records and no error at that position (None: the log start):
         a consumer there has read everything the broker would give it now."""
         with self.lock:
-            if self._data_service is None:
-                return False
             for partition, position in positions.items():
                 answer = self._data_service.answered.get((topic, partition))
                 if position is None:
@@ -309,24 +371,6 @@ class Server:
                 if answer is None or answer != (position, 0, 0):
                     return False
             return True
-
-    def _handler(self, api_key: int) -> Any:
-        d, c = self._data_service, self._coordinator
-        return {
-            0: d.produce,
-            2: d.list_offsets,
-            3: d.metadata,
-            8: c.offset_commit,
-            9: c.offset_fetch,
-            10: c.find_coordinator,
-            11: c.join_group,
-            12: c.heartbeat,
-            13: c.leave_group,
-            14: c.sync_group,
-            18: d.api_versions,
-            19: d.create_topics,
-            22: d.init_producer_id,
-        }[api_key]
 
 
 def serve(
@@ -342,9 +386,12 @@ def serve(
     """Start serving the engine over the Kafka protocol; use as `with cl.serve(...) as server`.
 
     bugs: a preset or bug names, as for `cl.Broker`; port 0 picks a free port (see
-    `server.bootstrap`); data_dir None works in a private directory removed on stop, a path
-    keeps segments and committed offsets there for a restart; partitions: how many a topic
-    gets when Metadata creates it (chronik used 3). Other options go to `cl.Broker`.
+    `server.bootstrap`); data_dir None works in a private directory removed on stop (and
+    removed on the next start should the server be killed), a path keeps segments and
+    committed offsets there for a restart; partitions: how many a topic gets when Metadata
+    creates it (chronik used 3; at most MAX_PARTITIONS_PER_TOPIC). `max_frame_bytes`,
+    `max_message_bytes` and `idle_ms` set the limits of limits.py; other options go to
+    `cl.Broker`.
     """
     return Server(
         bugs=bugs,
@@ -356,18 +403,3 @@ def serve(
         host=host,
         **options,
     ).start()
-
-
-def serve_until_interrupted(on_ready: Any = None, **options: Any) -> None:
-    """Serve (as `serve(**options)`) in the foreground until Ctrl-C, then stop cleanly.
-    `on_ready(server)` runs once the port is bound (the CLI prints its line there)."""
-    server = serve(**options)
-    try:
-        if on_ready is not None:
-            on_ready(server)
-        while not server.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()

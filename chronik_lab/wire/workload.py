@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 
 from chronik_lab.checker.history import write_history
+from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.errors import InvalidArgumentError, one_line
 from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests, poll_cap
 from chronik_lab.wire.outcomes import Outcome
@@ -98,16 +99,18 @@ def record(
     deadline_s: float = 60.0,
     cap: int | None = None,
     done: Callable[[dict[int, int | None]], bool] | None = None,
+    history_writer: HistoryWriter | None = None,
     **client_options: Any,
 ) -> Recording:
     """Run the workload through `client` against the broker at `bootstrap`.
 
     done: asked after every poll that brought nothing, with the consumer's position in each
     partition (None: nothing received there yet, so the log start); True ends consumption.
+    history_writer: the history's rows go there as they happen, not into `Recording.history`.
     """
     plan = plan_requests(messages, batch_sizes, partitions, keyed, seed)
     driver = make_client(client, bootstrap, **client_options)
-    log = _Log()
+    log = _Log(history_writer)
     window = 1 if pause_ms or partitions > 1 else PIPELINE_WINDOW
     error = _produce(driver, topic, plan, acks, log, pause_ms, window)
     if error is None or log.any_ok:
@@ -200,8 +203,9 @@ def _consume(driver, topic, partitions, log: _Log, limits: _Limits) -> str | Non
 class _Log:
     """Operations as they happen; `tables()` expands them into history, sent and received."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: HistoryWriter | None = None) -> None:
         self.rows: list[tuple] = []  # op, process, f, type, partition, offset, value
+        self.writer = writer  # when set, history rows go there instead of self.rows
         self.sent: list[tuple] = []  # message_id, partition, offset, request
         self.got: list[tuple] = []  # poll, partition, offset, message_id, op_index
         self.op = 0
@@ -218,9 +222,7 @@ class _Log:
                 o = next(it)
                 self.any_ok |= o.type == "ok"
                 offset = o.offset if o.type == "ok" else None
-                self.rows.append(
-                    (self.op, "producer", "send", o.type, call.partition, offset, message_id)
-                )
+                self._row(self.op, "producer", "send", o.type, call.partition, offset, message_id)
                 self.sent.append((message_id, call.partition, offset, call.request))
             self.op += 1
 
@@ -231,13 +233,19 @@ class _Log:
             if partition != previous:  # one op per partition of a poll, as the simulation
                 self.op += previous is not None
                 previous = partition
-            self.rows.append((self.op, "consumer", "poll", "ok", partition, offset, message_id))
+            self._row(self.op, "consumer", "poll", "ok", partition, offset, message_id)
             self.got.append((self.polls, partition, offset, message_id, self.op))
         self.op += 1
         self.polls += 1
         self.received += len(records)
         for partition, offset, _ in records:
             self.last_offset[partition] = offset
+
+    def _row(self, *row: Any) -> None:
+        if self.writer is not None:
+            self.writer.append(*row)
+        else:
+            self.rows.append(row)
 
     def positions(self, partitions: int) -> dict[int, int | None]:
         """Where the consumer reads next in each partition: after the last record it received
@@ -267,7 +275,11 @@ def _offsets(column: pd.Series) -> Any:
 
 def record_history(path: str | Path, bootstrap: str, **workload: Any) -> Recording:
     """`record(...)` and write its history to `path` (.csv, .parquet, .jsonl), partial or not:
-    what a partial run saw is never thrown away."""
-    rec = record(bootstrap, **workload)
-    write_history(rec.history, path)
-    return rec
+    what a partial run saw is never thrown away. A .parquet history is written as it happens,
+    in row groups (HistoryWriter), and never held whole: its Recording's `history` is empty."""
+    if Path(path).suffix.lower() != ".parquet":
+        rec = record(bootstrap, **workload)
+        write_history(rec.history, path)
+        return rec
+    with HistoryWriter(path) as writer:
+        return record(bootstrap, history_writer=writer, **workload)

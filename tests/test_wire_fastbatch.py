@@ -1,0 +1,118 @@
+"""The vectorised v2 record batch codec (chronik_lab/wire/fastbatch.py) against kafka-python's own
+(`kafka.record`), both ways: `plain_batch` writes the library builder's bytes, which the library
+reads back; `plain_records` reads what the library's builder wrote as the library reads it, and
+declines (None) every batch outside its plain case."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+
+from chronik_lab.wire.fastbatch import plain_batch, plain_records
+
+stamps = st.integers(0, 2**50)
+payloads = st.binary(max_size=300)
+
+
+@st.composite
+def plain_runs(draw) -> tuple[list[int], list[int], list[bytes]]:
+    """What a fetch response re-encodes: growing offsets (gaps allowed), any timestamps, no key,
+    no null value."""
+    n = draw(st.integers(1, 60))
+    base = draw(st.integers(0, 2**62))
+    gaps = draw(st.lists(st.integers(1, 2**20), min_size=n - 1, max_size=n - 1))
+    offsets = [base]
+    for gap in gaps:
+        offsets.append(offsets[-1] + gap)
+    return (
+        offsets,
+        draw(st.lists(stamps, min_size=n, max_size=n)),
+        draw(st.lists(payloads, min_size=n, max_size=n)),
+    )
+
+
+def library_batch(offsets, times, keys, values, headers=None, compression=0) -> bytes:
+    """kafka-python's builder, as a broker without idempotence writes a batch."""
+    builder = DefaultRecordBatchBuilder(2, compression, False, -1, -1, -1, 2**31 - 1)
+    for i, (offset, time) in enumerate(zip(offsets, times, strict=True)):
+        builder.append(offset - offsets[0], time, keys[i], values[i], headers[i] if headers else [])
+    buf = builder.build()
+    struct.pack_into(">q", buf, 0, offsets[0])  # the builder counts from 0
+    return bytes(buf)
+
+
+def library_read(buf: bytes) -> list[tuple]:
+    batch = DefaultRecordBatch(buf)
+    assert batch.validate_crc()
+    return [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in batch]
+
+
+@given(run=plain_runs(), sliced=st.booleans())
+def test_plain_batch_writes_the_library_builders_bytes(run, sliced) -> None:
+    offsets, times, values = run
+    column = pa.array(values, pa.binary())
+    if sliced:  # a slice of a larger array, as encode_batch passes
+        column = pa.array([b"before", *values, b"after"], pa.binary()).slice(1, len(values))
+    ours = plain_batch(np.array(offsets), np.array(times), column)
+    assert ours is not None
+    assert bytes(ours) == library_batch(offsets, times, [None] * len(values), values)
+
+
+@given(run=plain_runs())
+def test_the_library_reads_plain_batch_output_back(run) -> None:
+    offsets, times, values = run
+    ours = bytes(plain_batch(np.array(offsets), np.array(times), pa.array(values, pa.binary())))
+    expected = [(o, t, None, v, []) for o, t, v in zip(offsets, times, values, strict=True)]
+    assert library_read(ours) == expected
+    assert plain_records(ours) == ([None] * len(values), values)
+
+
+@given(run=plain_runs(), nulls=st.data())
+def test_plain_batch_declines_null_values(run, nulls) -> None:
+    offsets, times, values = run
+    at = nulls.draw(st.integers(0, len(values) - 1))
+    values[at] = None
+    assert plain_batch(np.array(offsets), np.array(times), pa.array(values, pa.binary())) is None
+
+
+@st.composite
+def producer_batches(draw) -> tuple[list[int], list[int], list, list, list | None]:
+    """What a producer sends: keys or not, null values, sometimes headers."""
+    n = draw(st.integers(1, 40))
+    offsets = list(range(n))  # a producer's batch counts from 0
+    times = draw(st.lists(stamps, min_size=n, max_size=n))
+    item = st.one_of(st.none(), payloads)
+    keys = draw(st.lists(item, min_size=n, max_size=n))
+    values = draw(st.lists(item, min_size=n, max_size=n))
+    header = st.tuples(st.text(max_size=8), st.binary(max_size=8))
+    headers = draw(
+        st.one_of(st.none(), st.lists(st.lists(header, max_size=2), min_size=n, max_size=n))
+    )
+    return offsets, times, keys, values, headers
+
+
+@given(batch=producer_batches())
+def test_plain_records_reads_what_the_library_reads_or_declines(batch) -> None:
+    offsets, times, keys, values, headers = batch
+    buf = library_batch(offsets, times, keys, values, headers)
+    read = library_read(buf)
+    ours = plain_records(buf)
+    if headers and any(headers):
+        assert ours is None  # records with headers: the library reads them
+    else:
+        assert ours == ([r[2] for r in read], [r[3] for r in read])
+
+
+@given(batch=producer_batches())
+def test_plain_records_declines_a_compressed_batch(batch) -> None:
+    offsets, times, keys, _, _ = batch
+    values = [b"compressible " * 20] * len(offsets)  # gzip keeps only what it makes smaller
+    buf = library_batch(offsets, times, keys, values, compression=1)
+    assert DefaultRecordBatch(buf).compression_type == 1
+    assert [r[3] for r in library_read(buf)] == values
+    assert plain_records(buf) is None
