@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from standins import chart_notebook, failing_notebook
 
 import chronik_lab as cl
-from chronik_lab.cli import main, parse_parameter_value
+from chronik_lab.cli import main
+from chronik_lab.report.preflight import parse_parameter_value
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chronik_lab as cl
-from chronik_lab import cli
-from chronik_lab.cli import BadInput, main, parse_parameter_value
+from chronik_lab.cli import common, main
+from chronik_lab.cli.workload import scenario_from_flags
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.report.preflight import parse_parameter_value
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DUMP = REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv"
@@ -109,7 +111,7 @@ def test_a_header_only_history_is_one_error_line(tmp_path):
     ids=["self-alias", "billion-laughs", "tag", "deep", "long"],
 )
 def test_unsafe_parameter_values_are_refused(text, message):
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(InvalidArgumentError, match=message):
         parse_parameter_value("bugs", text)
 
 
@@ -135,8 +137,8 @@ def test_exit_codes_are_listed_in_the_group_help():
 
 
 def test_exit_code_constants_are_distinct():
-    codes = [cli.EXIT_ANOMALIES, cli.EXIT_BAD_INPUT, cli.EXIT_NOTEBOOK_FAILED, cli.EXIT_INTERNAL,
-             cli.EXIT_INTERRUPTED, cli.EXIT_PIPE_CLOSED]  # fmt: skip
+    codes = [common.EXIT_ANOMALIES, common.EXIT_BAD_INPUT, common.EXIT_NOTEBOOK_FAILED,
+             common.EXIT_INTERNAL, common.EXIT_INTERRUPTED, common.EXIT_PIPE_CLOSED]  # fmt: skip
     assert len(set(codes)) == len(codes) and 0 not in codes
 
 
@@ -196,7 +198,7 @@ def many_runs():
     duplication shows): hundreds of runs in the pattern, the counts taken from the run itself."""
     out = invoke("simulate", "--messages", "300", "--batch-sizes", "none", "--flush-batches", "2")
     out = out.output
-    return out, cl.run(cli.scenario_from_flags(**MANY)).report
+    return out, cl.run(scenario_from_flags(**MANY)).report
 
 
 def test_simulate_prints_the_verdict_and_counts_before_the_lists(many_runs):
@@ -224,7 +226,7 @@ def test_simulate_cuts_long_lists_with_a_count_of_what_is_left_out(many_runs):
 
 def test_simulate_full_prints_every_row():
     full = invoke("simulate", "--messages", "2000", "--flush-batches", "2", "--full").output
-    report = cl.run(cli.scenario_from_flags(messages=2000, flush_batches=2)).report
+    report = cl.run(scenario_from_flags(messages=2000, flush_batches=2)).report
     assert "more rows" not in full and "more spans" not in full
     assert report.pattern_text() in full
     assert len(full.splitlines()) > len(report.pattern)
@@ -307,8 +309,8 @@ def test_a_binary_file_named_csv_is_one_printable_error_line(tmp_path):
 def test_any_parameter_text_is_a_json_like_value_or_one_bad_input(text):
     try:
         value = parse_parameter_value("x", text)
-    except BadInput as e:
-        assert "\n" not in e.message and e.message.startswith("-p x")
+    except InvalidArgumentError as e:
+        assert "\n" not in str(e) and str(e).startswith("-p x")
     else:
         text_form = json.dumps(value)  # JSON-like: survives a round trip (NaN included)
         assert json.dumps(json.loads(text_form)) == text_form

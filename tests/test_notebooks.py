@@ -351,7 +351,7 @@ def test_each_notebook_refuses_a_bad_parameter_in_its_first_cell(name):
 
 def test_the_auto_rule_matches_simulate_and_scenario_without_batch_sizes():
     # one rule: the notebooks, chronik-lab simulate --messages N and cl.Scenario("auto")
-    from chronik_lab.cli import scenario_from_flags
+    from chronik_lab.cli.workload import scenario_from_flags
 
     for n in (1, 7, 12, 100_000):
         derived = params.derive({"messages": n, "batch_sizes": "auto"})["batch_sizes"]
