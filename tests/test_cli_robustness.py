@@ -132,13 +132,15 @@ def test_plain_nested_lists_within_the_limit_are_still_values():
 def test_exit_codes_are_listed_in_the_group_help():
     out = invoke("--help").output
     for code, meaning in ((1, "anomalies"), (2, "bad input"), (3, "notebook failed"),
-                          (4, "internal error"), (130, "interrupted"), (141, "pipe")):  # fmt: skip
+                          (4, "internal error"), (5, "partial history"), (130, "interrupted"),
+                          (141, "pipe")):  # fmt: skip
         assert any(line.split()[:1] == [str(code)] and meaning in line for line in out.splitlines())
 
 
 def test_exit_code_constants_are_distinct():
     codes = [common.EXIT_ANOMALIES, common.EXIT_BAD_INPUT, common.EXIT_NOTEBOOK_FAILED,
-             common.EXIT_INTERNAL, common.EXIT_INTERRUPTED, common.EXIT_PIPE_CLOSED]  # fmt: skip
+             common.EXIT_INTERNAL, common.EXIT_PARTIAL, common.EXIT_INTERRUPTED,
+             common.EXIT_PIPE_CLOSED]  # fmt: skip
     assert len(set(codes)) == len(codes) and 0 not in codes
 
 

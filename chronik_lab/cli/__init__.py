@@ -18,6 +18,8 @@ Exit codes, one meaning each (also in `chronik-lab --help`):
     2    bad input: a usage error, or a library error (any ChronikLabError) as one `Error:` line
     3    a notebook failed (report)
     4    internal error: a bug in chronik_lab; the traceback is printed, please report it
+    5    a partial history: `record`'s broker stopped answering during the run (the history
+         of what happened up to then is written)
     130  interrupted (Ctrl-C), as a shell reports a process stopped by SIGINT
     141  the output pipe was closed (e.g. `| head`): the command stops quietly, as on SIGPIPE
 """

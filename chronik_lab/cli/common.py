@@ -18,14 +18,15 @@ from chronik_lab.errors import ChronikLabError, one_line
 
 __all__ = [
     "EXIT_ANOMALIES", "EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
-    "EXIT_NOTEBOOK_FAILED", "EXIT_PIPE_CLOSED", "INT32_MAX", "INT64_MAX", "SPANS_SHOWN",
-    "BadInput", "BoundedInt", "echo_json", "library_errors", "main",
+    "EXIT_NOTEBOOK_FAILED", "EXIT_PARTIAL", "EXIT_PIPE_CLOSED", "INT32_MAX", "INT64_MAX",
+    "SPANS_SHOWN", "BadInput", "BoundedInt", "echo_json", "library_errors", "main",
 ]  # fmt: skip
 
 EXIT_ANOMALIES = 1
 EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
 EXIT_NOTEBOOK_FAILED = 3
 EXIT_INTERNAL = 4
+EXIT_PARTIAL = 5  # record: the broker stopped answering during the run; the history is partial
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE
 
@@ -36,6 +37,7 @@ Exit codes:
   2    bad input (a usage error or a one-line Error: message)
   3    a notebook failed (report)
   4    internal error (a bug: the traceback is printed)
+  5    a partial history (record: the broker stopped answering mid-run)
   130  interrupted (Ctrl-C)
   141  output pipe closed (e.g. | head)"""
 

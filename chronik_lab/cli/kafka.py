@@ -1,33 +1,67 @@
 """`chronik-lab serve` and `record`: the lab's broker over the Kafka protocol, and the lab's
-workload through a real client against any broker, written as a history."""
+workload through a real client against any broker, written as a history.
+
+Their defaults are the seed's (`cl.SEED`: 10 messages in requests of 4 and 6, acks=-1, one
+partition, a flush every 2 pending batches), as `simulate`'s are: `serve --bugs v0.7.5` and a
+`record` against it reproduce chronik's duplication with no other flag.
+
+`record` writes to a fresh topic per run unless `--topic` names one, so a second run never
+reads the first run's records back (a reused topic mixes them into the history). Its exits: 0
+when every step went through; 2 (an `Error:` line) when the broker never answered at all; 5
+(`EXIT_PARTIAL`) when it stopped answering during the run. Either way the partial history is
+written, `fail` / `info` operations and all.
+"""
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import click
 
-from chronik_lab.cli.common import library_errors, main
+from chronik_lab.cli.common import (
+    EXIT_PARTIAL,
+    BadInput,
+    BoundedInt,
+    library_errors,
+    main,
+)
 from chronik_lab.cli.workload import record_sizes
+from chronik_lab.sim.scenario import SEED
 from chronik_lab.sim.splits import AUTO
 from chronik_lab.wire import CLIENTS
 
-__all__ = ["record", "serve"]
+__all__ = ["fresh_topic", "record", "serve"]
+
+PORT_MAX = 65_535
 
 
 @main.command()
 @click.option("--bugs", default="fixed", show_default=True, help="A preset or bug names (a+b).")
-@click.option("--port", type=int, default=9092, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", type=BoundedInt(PORT_MAX), default=9092, show_default=True, help="0: any free port."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep segments here.")
 @click.option(
-    "--flush-batches", type=int, default=10, show_default=True, help="Flush at this many batches."
+    "--flush-batches",
+    type=BoundedInt(),
+    default=SEED.flush_batches,
+    show_default=True,
+    help="Flush a partition at this many pending batches (the seed's).",
 )
-@click.option("--linger-ms", type=int, default=None, help="Flush after this long (real time).")
-@click.option("--partitions", type=int, default=3, show_default=True, help="Per new topic.")
+@click.option("--linger-ms", type=BoundedInt(), default=None, help="Flush after this long.")
+@click.option(
+    "--partitions",
+    type=BoundedInt(),
+    default=SEED.partitions,
+    show_default=True,
+    help="Partitions of a topic created on first use.",
+)
 @library_errors
 def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> None:
-    """Serve the engine over the Kafka protocol until Ctrl-C."""
+    """Serve the engine over the Kafka protocol until Ctrl-C (or SIGTERM)."""
     from chronik_lab import wire
 
     def ready(server: Any) -> None:
@@ -48,8 +82,14 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 
 @main.command()
 @click.option("--bootstrap", required=True, help="HOST:PORT of any Kafka-compatible broker.")
-@click.option("--topic", default="chronik-test", show_default=True, help="Topic to write and read.")
-@click.option("--messages", type=int, default=10, show_default=True, help="Messages to send.")
+@click.option(
+    "--topic",
+    help="Topic to write and read [a fresh one per run, printed: records already in a topic "
+    "would be read back into this run's history].",
+)
+@click.option(
+    "--messages", type=BoundedInt(), default=SEED.messages, show_default=True, help="Messages."
+)
 @click.option(
     "--batch-sizes",
     default=AUTO,
@@ -59,9 +99,9 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 @click.option(
     "--acks",
     type=click.Choice(["0", "1", "-1", "all"]),
-    default="1",
+    default="all",
     show_default=True,
-    help="The producer's acks.",
+    help="The producer's acks (all = -1, the seed's).",
 )
 @click.option(
     "--client",
@@ -70,7 +110,13 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
     show_default=True,
     help="The client library.",
 )
-@click.option("--partitions", type=int, default=1, show_default=True, help="Partitions written.")
+@click.option(
+    "--partitions",
+    type=BoundedInt(),
+    default=SEED.partitions,
+    show_default=True,
+    help="Partitions written.",
+)
 @click.option(
     "-o",
     "--output",
@@ -80,9 +126,15 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 )
 @library_errors
 def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, output) -> None:
-    """Run the lab's workload through a real client against a broker; write its history."""
+    """Run the lab's workload through a real client against a broker; write its history.
+
+    Exits 0 when every step went through, 2 when the broker never answered, 5 when it stopped
+    answering during the run; the history is written in every case."""
     from chronik_lab import wire
 
+    if topic is None:
+        topic = fresh_topic()
+        click.echo(f"topic {topic} (a fresh one; --topic NAME to choose)")
     rec = wire.record_history(
         output,
         bootstrap,
@@ -93,6 +145,15 @@ def record(bootstrap, topic, messages, batch_sizes, acks, client, partitions, ou
         client=client,
         partitions=partitions,
     )
-    if rec.partial:
-        raise click.ClickException(f"partial history written to {output}: {rec.error}")
-    click.echo(f"{len(rec.sent)} sent, {len(rec.received)} received; history in {output}")
+    if not rec.partial:
+        click.echo(f"{len(rec.sent)} sent, {len(rec.received)} received; history in {output}")
+        return
+    if rec.sent["offset"].isna().all() and rec.received.empty:  # not one answer came back
+        raise BadInput(f"no answer from {bootstrap}: {rec.error} (history in {output})")
+    click.echo(f"partial history written to {output}: {rec.error}", err=True)
+    raise click.exceptions.Exit(EXIT_PARTIAL)
+
+
+def fresh_topic() -> str:
+    """A topic name no earlier run used: the time to the second and 16 random bits."""
+    return f"chronik-lab-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
