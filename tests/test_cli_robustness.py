@@ -264,7 +264,7 @@ def test_the_readme_example_checks_the_shipped_seed_dump():
 
 def test_check_sent_counts_the_ids_never_received():
     clean = invoke("check", str(SEED_DUMP), "--sent", "10")
-    assert "lost (sent, never received): 0" in clean.output
+    assert "lost 0 (sent, never received)" in clean.output
     lost = invoke("check", str(SEED_DUMP), "--sent", "12", "--json")
     assert lost.exit_code == 1 and json.loads(lost.output)["lost_ids"] == [10, 11]
 
@@ -327,3 +327,25 @@ def test_check_full_prints_every_anomaly_and_lost_id(tmp_path):
     assert "… 20 more" in cut and "… 18 more" in cut
     assert "more" not in full
     assert full.count("duplicate  ") == 30 and "ids " + ", ".join(map(str, range(30, 60))) in full
+
+
+def test_check_with_sent_says_what_was_sent_once_and_never_contradicts_it():
+    lines = invoke("check", str(SEED_DUMP), "--sent", "12").output.splitlines()
+    assert lines[1] == (
+        "sent 12 (--sent), received 20 (10 distinct), duplicated 10, redelivered 0, "
+        "lost 2 (sent, never received)"
+    )  # the dump holds no sends: it said "sent 0 ... lost: not checked", then "lost ...: 0"
+    assert lines[-1] == "lost (sent, never received): 2: ids 10, 11"
+    assert not any("not checked" in line or line.startswith("sent 0") for line in lines)
+    clean = invoke("check", str(SEED_DUMP), "--sent", "10").output
+    assert "lost 0 (sent, never received)" in clean and "lost (sent" not in clean
+
+
+def test_check_headline_says_what_each_count_counts(tmp_path):
+    dump = tmp_path / "four_times.csv"  # ids 0-9, each at 4 offsets: 10 anomalies, 30 extra
+    dump.write_text(
+        "partition,offset,message_id\n" + "".join(f"0,{o},{o % 10}\n" for o in range(40))
+    )
+    lines = invoke("check", str(dump), "--sent", "10").output.splitlines()
+    assert lines[0] == "history check: 10 anomalies: duplicate 10 (30 extra offsets)"
+    assert lines[1].startswith("sent 10 (--sent), received 40 (10 distinct), duplicated 30,")

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+import numpy as np
 
 from chronik_lab.cli.common import (
     EXIT_ANOMALIES,
@@ -19,7 +20,7 @@ from chronik_lab.cli.common import (
     main,
 )
 
-__all__ = ["LINE_MAX", "check"]
+__all__ = ["COUNTED", "LINE_MAX", "check", "check_lines", "verdict_text"]
 
 # check: anomalies of each type the report keeps, and the longest line printed.
 SAMPLE_KEPT = 1_000
@@ -96,6 +97,7 @@ def check(
     sent = sent_count if sent_count is not None else None
     if sent_file is not None:
         sent = read_sent_ids(sent_file)
+    given = None if sent is None else _sent_given(sent, sent_count is not None)
     client = _dask_client(dask_address, engine)
     try:
         run = run_check(
@@ -105,7 +107,7 @@ def check(
     finally:
         if client is not None:
             client.close()
-    _print_check(run, as_json, full)
+    _print_check(run, as_json, full, given)
     if not run.report.ok or (run.lost is not None and run.lost.count):
         raise click.exceptions.Exit(EXIT_ANOMALIES)
 
@@ -122,7 +124,57 @@ def _dask_client(address: str | None, engine: str) -> Any:
     return connect_client(address)
 
 
-def _print_check(run: Any, as_json: bool, full: bool) -> None:
+def _sent_given(sent: Any, by_count: bool) -> tuple[int, str]:
+    """How many ids --sent or --sent-file says were sent, and which flag said it."""
+    if by_count:
+        return int(sent), "--sent"
+    return len(np.unique(np.asarray(sent))), "--sent-file"
+
+
+# What a type's count counts where it is not its anomalies (checker/counts.py's definitions).
+COUNTED = {"duplicate": "extra offsets"}
+
+
+def verdict_text(report: Any) -> str:
+    """The verdict with what is counted: '14 anomalies: duplicate 10 (30 extra offsets),
+    inconsistent-offsets 4' -- each type's anomalies, and its count where that differs (an
+    id received at 4 offsets is one duplicate anomaly and 3 extra offsets)."""
+    if report.ok:
+        return "ok, no anomalies"
+    rows = report.rows or report.anomalies["type"].value_counts().to_dict()
+    parts = []
+    for kind, count in report.counts.items():
+        if not count:
+            continue
+        n = int(rows.get(kind, count))
+        said = f"{kind} {n:,}"
+        if n != count:
+            said += f" ({count:,} {COUNTED.get(kind, 'counted')})"
+        parts.append(said)
+    return f"{report.total_anomalies:,} anomalies: {', '.join(parts)}"
+
+
+def check_lines(run: Any, full: bool, given: tuple[int, str] | None) -> list[str]:
+    """What `check` prints: the report's summary, its first two lines (checker/verdict.py's
+    verdict and stats) said with what is counted and, with --sent or --sent-file, what was sent
+    and lost -- a dump holds no sends, so the report alone says 'sent 0, lost: not checked'."""
+    result, lost = run.report, run.lost
+    text = result.summary(len(result.anomalies), None) if full else result.summary()
+    lines = text.splitlines()
+    lines[0] = f"history check: {verdict_text(result)}"
+    if lost is not None and given is not None:
+        s, (sent, flag) = result.stats, given
+        lines[1] = (
+            f"sent {sent:,} ({flag}), received {s['received']:,} ({s['distinct_received']:,} "
+            f"distinct), duplicated {s['duplicated']:,}, redelivered {s['redelivered']:,}, "
+            f"lost {lost.count:,} (sent, never received)"
+        )
+        if lost.count:
+            lines.append(_lost_line(lost, None if full else SPANS_SHOWN))
+    return [_cut(line) for line in lines]
+
+
+def _print_check(run: Any, as_json: bool, full: bool, given: tuple[int, str] | None) -> None:
     result, lost = run.report, run.lost
     if as_json:
         data = result.to_dict()
@@ -131,13 +183,12 @@ def _print_check(run: Any, as_json: bool, full: bool) -> None:
             data["lost"] = lost.count
             data["lost_ids"] = lost.first.tolist()
             data["ok"] = data["ok"] and not lost.count
+            if given is not None:
+                data["sent_given"] = given[0]
         echo_json(data)
         return
-    text = result.summary(len(result.anomalies), None) if full else result.summary()
-    for line in text.splitlines():
-        click.echo(_cut(line))
-    if lost is not None:
-        click.echo(_cut(_lost_line(lost, None if full else SPANS_SHOWN)))
+    for line in check_lines(run, full, given):
+        click.echo(line)
 
 
 def _cut(line: str) -> str:
@@ -148,8 +199,6 @@ def _cut(line: str) -> str:
 
 
 def _lost_line(lost: Any, limit: int | None) -> str:
-    if not lost.count:
-        return "lost (sent, never received): 0"
     shown = lost.first if limit is None else lost.first[:limit]
     hidden = lost.count - len(shown)
     more = f", … {hidden:,} more" if hidden else ""
