@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import sys
 import textwrap
 from typing import Any
 
@@ -29,7 +30,7 @@ from chronik_lab.cli.workload import (
 )
 from chronik_lab.sim.observations import read_observed, recorded_workload
 
-__all__ = ["bugs", "explain", "simulate", "simulate_lines"]
+__all__ = ["bugs", "explain", "ranking_lines", "simulate", "simulate_lines"]
 
 ROWS_SHOWN = 20
 
@@ -91,10 +92,15 @@ def simulate_lines(run: Any, full: bool = False) -> list[str]:
     "--top", type=BoundedInt(), default=10, show_default=True, help="Rows of the ranking shown."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
+@click.option(
+    "--wide", is_flag=True, help="Every column of the ranking: the counts and a column a switch."
+)
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr [on a terminal].")
 @library_errors
 def explain(
-    observed: str | None, observed_file: str | None, top: int, as_json: bool, **flags: Any
-) -> None:
+    observed: str | None, observed_file: str | None, top: int, as_json: bool, wide: bool,
+    progress: bool | None, **flags: Any,
+) -> None:  # fmt: skip
     """Rank the bug combinations that reproduce the OBSERVED message ids.
 
     OBSERVED is the ids in the order the consumer received them, e.g. the seed's
@@ -108,7 +114,9 @@ def explain(
     if top < 1:
         raise BadInput(f"--top must be >= 1, not {top}")
     scenario, origin, not_applied = _explain_workload(observed_file, flags)
-    table = cl.explain(ids, scenario)
+    table = cl.explain(
+        ids, scenario, progress=sys.stderr.isatty() if progress is None else progress
+    )
     minimal = [list(bugs) for bugs in table.loc[table["minimal"], "bugs"]]
     shown = table.head(top)
     if as_json:
@@ -125,23 +133,45 @@ def explain(
             }
         )
         return
+    columns = shutil.get_terminal_size((100, 24)).columns
     line = scenario_line(scenario).removeprefix("scenario: ").split(" ")
     workload = " ".join(part for part in line if not part.startswith("bugs="))  # all are run
-    click.echo(f"workload ({origin}): {workload}")
+    click.echo(_wrapped(f"workload ({origin}): ", workload, columns))
     if not_applied:
         named = " ".join(f"--{k.replace('_', '-')} {_flag_text(v)}" for k, v in not_applied.items())
         verb = "does" if len(not_applied) == 1 else "do"
         click.echo(f"{named} {verb} not apply to a recorded observation")
-    view = shown.drop(columns=["received_ids"]).assign(
-        bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("")
-    )
-    click.echo(view.to_string(index=False))
+    if wide:
+        view = shown.drop(columns=["received_ids"]).assign(
+            bugs=shown["bugs"].map(_bug_list), preset=shown["preset"].fillna("")
+        )
+        click.echo(view.to_string(index=False))
+    else:
+        for line in ranking_lines(shown, columns):
+            click.echo(line)
     if minimal:
         click.echo("minimal combinations (reproduce it exactly; no smaller subset does):")
         for bugs in minimal:
-            click.echo(f"  {_bug_list(bugs)}")
+            click.echo(_wrapped("  ", " + ".join(bugs) or "(none)", columns))
     else:
         click.echo("no bug combination reproduces the observation exactly")
+
+
+def ranking_lines(ranking: Any, columns: int) -> list[str]:
+    """The ranking, narrow: rank, distance (0: the observation exactly), what the combination
+    is (a minimal cause, an exact match), the preset it is or receives the same ids as, and its
+    switches, wrapped to `columns` under their own column (`--wide` prints every column)."""
+    head = f"{'rank':>4}  {'distance':>8}  {'result':<13}  {'preset':<17}  switches"
+    out = [head]
+    for row in ranking.itertuples(index=False):
+        result = "minimal cause" if row.minimal else "exact" if row.exact else ""
+        preset = row.preset if isinstance(row.preset, str) else ""
+        if not preset and isinstance(row.same_as_preset, str):
+            preset = f"same as {row.same_as_preset}"
+        start = f"{row.rank:>4}  {row.distance:>8,}  {result:<13}  {preset:<17}  "
+        names = " + ".join(row.bugs) if len(row.bugs) else "(none)"
+        out.append(_wrapped(start, f"{len(row.bugs)}: {names}", columns))
+    return out
 
 
 def _explain_workload(
