@@ -77,11 +77,12 @@ def report(out_dir, parameters, notebooks_dir, only, no_progress, kernel, jobs) 
         for problem in exc.problems:
             click.echo(f"Error: {problem}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+    n = len(result.notebooks)
     for nb in result.notebooks:
         status = "ok" if nb.ok else f"FAILED: {nb.error}"
         click.echo(f"{nb.name:<28} {nb.duration_s:6.1f} s  {status}")
     click.echo(
-        f"report: {result.index} ({len(result.notebooks)} notebooks, {result.duration_s:.1f} s)"
+        f"report: {result.index} ({n} notebook{'' if n == 1 else 's'}, {result.duration_s:.1f} s)"
     )
     if not result.ok:
         raise click.exceptions.Exit(EXIT_NOTEBOOK_FAILED)
