@@ -16,6 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 
 
+def default_sigint() -> None:
+    """`preexec_fn` of a child that a test interrupts: SIGINT as a terminal's Ctrl-C meets it.
+    A shell starts a background job with SIGINT ignored and a child inherits that, so under
+    `make test &` the test's Ctrl-C would reach nobody (and the test fail) however it is sent."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args: str, timeout: float = 90, env=None) -> subprocess.CompletedProcess:
     """`chronik-lab ARGS` to its end (a timeout kills it)."""
     return subprocess.run(
@@ -39,7 +46,7 @@ def served(
         stderr=subprocess.PIPE,
         text=True,
         env=env or ENV,
-        preexec_fn=preexec,
+        preexec_fn=_then(default_sigint, preexec),
     )
     try:
         line = proc.stdout.readline()  # the server prints one line once it listens
@@ -56,3 +63,12 @@ def served(
                 proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _then(first: Callable[[], None], second: Callable[[], None] | None) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        if second is not None:
+            second()
+
+    return both

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from served import default_sigint
 
 import chronik_lab as cl
 from chronik_lab.cli import common, main
@@ -155,15 +156,9 @@ def test_an_unexpected_exception_exits_4_with_its_traceback(monkeypatch):
     assert "internal error" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
 
 
-def _default_sigint() -> None:
-    # A shell starts background jobs with SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt: give the child the terminal's default, as a user's Ctrl-C meets it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_exits_130_without_a_traceback():
     child = run_cli(
-        "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=_default_sigint
+        "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=default_sigint
     )
     # Past the imports (about 2 s of CPU) and inside cl.run (minutes of CPU for 5,000,000
     # one-message requests), with margins for a loaded machine.

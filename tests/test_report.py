@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from served import default_sigint
 from standins import chart_notebook, sleeping_notebook, write_notebook
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError, NotebookError
@@ -259,7 +260,9 @@ def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
         f"build_report({str(tmp_path / 'out')!r}, {str(tmp_path / 'nb')!r}, progress=False)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, preexec_fn=default_sigint
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
