@@ -25,6 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import chronik_lab as cl
@@ -211,3 +212,29 @@ def test_explains_figures_are_what_explain_does():
     runs, combinations = ranking.attrs["runs"], ranking.attrs["combinations"]
     assert combinations == 2 ** len(cl.BUGS)
     assert f"takes {runs} runs (one at a time) for {combinations:,} combinations" in TEXT
+
+
+def test_the_figures_in_the_prose_are_the_codes():
+    from chronik_lab.checker.dispatch import LOST_SHOWN
+    from chronik_lab.cli.checking import LINE_MAX, SAMPLE_KEPT
+    from chronik_lab.sim.clients import MAX_RESETS, poll_cap
+    from chronik_lab.sim.scenario import SNAPSHOT_ROW_LIMIT, received_records
+
+    assert f"{len(cl.seed_sizes(100_000)):,} requests at 100,000" in TEXT
+    assert "a poll cap (10 × messages + 100)" in TEXT and poll_cap(7) == 10 * 7 + 100
+    assert f"at most {MAX_RESETS} out-of-range resets" in TEXT
+    assert f"every state while they fit in\n{SNAPSHOT_ROW_LIMIT:,} rows" in TEXT
+    assert f"cut at {LINE_MAX:,} characters" in TEXT
+    assert f"the first {LOST_SHOWN:,} listed" in TEXT
+    assert f"the first {SAMPLE_KEPT:,} anomalies of" in TEXT
+    # the explain page's workload under v0.7.5: each id twice up to 250, nothing from 501 on
+    assert "every id twice up to\n250 messages (500 records, one poll)" in TEXT
+    assert "from 501 messages on nothing\ncomes back" in TEXT
+
+    def received(n: int) -> pd.DataFrame:
+        workload = cl.Scenario(messages=n, batch_sizes="auto", acks=-1, flush_batches=2)
+        return received_records(workload.with_bugs("v0.7.5"))
+
+    at_250, at_500, at_501 = received(250), received(500), received(501)
+    assert len(at_250) == 500 and at_250["message_id"].value_counts().eq(2).all()
+    assert len(at_500) > 0 and at_501.empty
