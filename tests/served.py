@@ -1,13 +1,17 @@
 """`chronik-lab` as a user runs it, for the tests of the command line and of the server as a
-process: one command run to its end, or `serve` in a child process for a `with` block."""
+process: one command run to its end, or `serve` in a child process for a `with` block; and what
+tests that start a server of their own share (a free port, waiting for it to answer)."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,3 +76,23 @@ def _then(first: Callable[[], None], second: Callable[[], None] | None) -> Calla
             second()
 
     return both
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    """Until `url` answers (`proc`, the server, must not exit meanwhile), at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc is None or proc.poll() is None, "the server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from urllib.parse import urlparse
 
 import nbformat
 import pytest
+from served import free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -111,23 +111,6 @@ class Page:
 # -- fixtures: the server, the browser ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
 def _notebook(path: Path, *sources: str) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {
@@ -166,7 +149,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         "big = cl.Scenario(messages=100_000, batch_sizes=[10_000] * 10, acks=-1, flush_batches=2)\n"
         "explorer = live.live(cl.run(big))\nexplorer",
     )
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("CHRONIK_LAB_RENDERER", None)
     # No user settings or workspaces leak in or out; the configuration is `make lab`'s (lab/).
@@ -182,7 +165,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}")
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", server, TIMEOUT_S)
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
         _stop(server)
@@ -233,13 +216,16 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-def _open(browser: dict, lab: dict, notebook: str) -> Page:
-    """A new tab on `notebook`, network recording on; cells run with JupyterLab's run-all."""
+def _new_tab(browser: dict) -> Page:
     with urllib.request.urlopen(
         urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
     ) as resp:
-        target = json.load(resp)
-    page = Page(target["webSocketDebuggerUrl"])
+        return Page(json.load(resp)["webSocketDebuggerUrl"])
+
+
+def _open(browser: dict, lab: dict, notebook: str) -> Page:
+    """A new tab on `notebook`, network recording on; cells run with JupyterLab's run-all."""
+    page = _new_tab(browser)
     page.send("Network.enable")
     page.send("Page.enable")
     page.send("Page.navigate", url=f"{lab['url']}/lab/tree/{notebook}?token={lab['token']}")
@@ -322,10 +308,7 @@ def offline_exporter():
 def test_jupyterlab_starts_without_asking_to_fetch_news(lab, browser, shots):
     """`make lab`'s configuration (lab/): no "official Jupyter news?" prompt, which would ask
     to go online on a first start (it showed whatever news_url said)."""
-    with urllib.request.urlopen(
-        urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
-    ) as resp:
-        page = Page(json.load(resp)["webSocketDebuggerUrl"])
+    page = _new_tab(browser)
     try:
         page.send("Network.enable")
         page.send("Page.navigate", url=f"{lab['url']}/lab?token={lab['token']}")
@@ -508,10 +491,7 @@ def test_html_mode_report_page_is_interactive_offline(browser, tmp_path, shots, 
     page_file = tmp_path / "page.html"
     page_file.write_text(body, encoding="utf-8")
     assert body.count("window.vegaEmbed=") == 1
-    with urllib.request.urlopen(
-        urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
-    ) as resp:
-        page = Page(json.load(resp)["webSocketDebuggerUrl"])
+    page = _new_tab(browser)
     try:
         page.send("Network.enable")
         page.send("Page.navigate", url=page_file.as_uri())

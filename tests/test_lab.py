@@ -11,15 +11,14 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from served import free_port, wait_http
 
 from chronik_lab.notebook.saving import strip_before_save, strip_outputs
 
@@ -73,15 +72,9 @@ def test_make_lab_passes_lab_args_and_the_lab_configuration():
     assert "jupyter lab --port 8899 --no-browser notebooks/" in command
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_a_notebook_saved_through_the_lab_server_has_no_outputs_on_disk(tmp_path):
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
         "JUPYTER_CONFIG_PATH": str(ROOT / "lab"),
@@ -97,7 +90,7 @@ def test_a_notebook_saved_through_the_lab_server_has_no_outputs_on_disk(tmp_path
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/api/contents/saved.ipynb?token={token}"
-        _wait(f"http://127.0.0.1:{port}/api/status?token={token}", server)
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", server)
         body = {"type": "notebook", "format": "json", "content": _executed_notebook()}
         request = urllib.request.Request(
             url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="PUT"
@@ -112,15 +105,3 @@ def test_a_notebook_saved_through_the_lab_server_has_no_outputs_on_disk(tmp_path
     assert [c.source for c in on_disk.cells] == ["# Title", "1 + 1"]
     assert on_disk.cells[1].outputs == [] and on_disk.cells[1].execution_count is None
     assert "widgets" not in on_disk.metadata
-
-
-def _wait(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited"
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")

@@ -20,13 +20,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from served import free_port
 
 import chronik_lab as cl
 
@@ -69,12 +69,6 @@ def _commands(block: str) -> list[tuple[str, int | None]]:
     return out
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 def _scratch_clone(tmp_path: Path) -> Path:
     clone = tmp_path / "clone"
     clone.mkdir()
@@ -92,7 +86,7 @@ def _script(block: str, rc_file: Path) -> str:
             lines.append(f'echo "{i} $?" >> {rc_file}')
     script = "\n".join(lines) + "\n"
     for port in PORTS:
-        script = script.replace(port, _free_port())
+        script = script.replace(port, str(free_port()))
     return script
 
 
