@@ -60,14 +60,14 @@ def test_the_pre_save_hook_leaves_other_files_alone():
 
 def test_make_lab_passes_lab_args_and_the_lab_configuration():
     dry = subprocess.run(
-        ["make", "-n", "lab", "LAB_ARGS=--port 8899 --no-browser"],
+        ["make", "-n", "--no-print-directory", "lab", "LAB_ARGS=--port 8899 --no-browser"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert dry.returncode == 0, dry.stderr
-    command = dry.stdout.strip().splitlines()[-1]
+    (command,) = [line for line in dry.stdout.splitlines() if "jupyter lab" in line]
     assert f'JUPYTER_CONFIG_PATH="{ROOT}/lab"' in command
     assert "jupyter lab --port 8899 --no-browser notebooks/" in command
 
