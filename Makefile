@@ -26,16 +26,13 @@ test-fast: $(STAMP)  ## the edit loop: skip tests marked slow, fewer hypothesis 
 	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest $(XDIST) -m "not slow" -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 
-# JupyterLab refuses to start as root ("Running as root is not recommended") unless told to:
-# containers and CI machines often run as root, so say so only then.
-LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
-
-# Loopback only, and no news or update checks: JupyterLab would otherwise ask to go online.
-LAB_OFFLINE := --ServerApp.ip=127.0.0.1 --LabApp.news_url=None \
-  --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate
+# JupyterLab's configuration is lab/ (JUPYTER_CONFIG_PATH): loopback only, no news prompt or
+# update check (both would go online), root allowed only when running as root, and notebooks
+# saved without their outputs. LAB_ARGS passes more, e.g. LAB_ARGS="--port 8899 --no-browser".
+LAB_ARGS ?=
 
 lab: $(STAMP)  ## open JupyterLab on notebooks/ (start with 00_start_here.ipynb), offline
-	$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_OFFLINE) notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/lab" $(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
 bench: $(STAMP)  ## print speed and memory figures against same-run baselines
 	$(BIN)/python benchmarks/bench_engine.py

@@ -502,3 +502,68 @@ def test_receipts_are_first_duplicate_or_redelivered_in_the_checkers_words():
     assert cells["duplicates"].sum() == 10 and cells["redelivered"].sum() == 60
     spec = json.dumps(charts.received_vs_sent(run).to_dict())
     assert '"filled": false' in spec  # re-reads are rings around their first receipt
+
+
+def _point_layers(spec: dict) -> list[dict]:
+    """The received-points layers (a point mark over offset x message_id)."""
+    return [
+        m
+        for m in _marks(spec)
+        if m.get("encoding", {}).get("x", {}).get("field") == "offset"
+        and m.get("encoding", {}).get("y", {}).get("field") == "message_id"
+    ]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        cl.SEED,
+        cl.Scenario(messages=1000, acks=-1, bugs="v0.7.6", flush_batches=2),  # 6 of 1000 back
+    ],
+    ids=["seed", "v0.7.6-1000"],
+)
+def test_received_points_spread_over_the_frame_and_stay_inside_it(scenario):
+    run = cl.run(scenario)
+    spec = charts.received_vs_sent(run).to_dict()
+    layers = _point_layers(spec)
+    assert layers
+    for layer in layers:
+        x, y = (layer["encoding"][axis]["scale"] for axis in ("x", "y"))
+        assert x.get("zero") is False and y.get("zero") is False  # no hidden stretch to 0
+    (x_lo, x_hi), (y_lo, y_hi) = x["domain"], y["domain"]
+    offsets, ids = run.received["offset"], run.received["message_id"]
+    margin = 0.015 * (x_hi - x_lo)  # a point's mark needs a few pixels of a 640-pixel axis
+    assert x_lo + margin <= offsets.min() and offsets.max() <= x_hi - margin
+    assert y_lo < ids.min() and ids.max() < y_hi
+    # the received offsets spread over most of the axis, not into its last corner
+    assert offsets.max() - offsets.min() >= 0.8 * (x_hi - x_lo) - 2
+
+
+def test_the_legend_draws_the_buffer_dashed_as_the_chart_does(seed):
+    spec = charts.segment_map(seed).to_dict()
+    outlines = [
+        m
+        for m in _marks(spec)
+        if isinstance(m["mark"], dict)
+        and m["mark"]["type"] == "rect"
+        and m["mark"].get("filled") is False
+    ]
+    # the chart's buffer outline and the legend's sample, each with the mark's own dash (a
+    # strokeDash encoding on a rect is dropped by Vega-Lite: the sample was drawn solid)
+    assert len(outlines) == 2
+    assert all(m["mark"]["strokeDash"] == charts.DASHES[charts.BUFFER] for m in outlines)
+
+
+def test_the_buffer_outline_is_drawn_over_the_watermark_lines(seed):
+    plot = charts.segment_map(seed).to_dict()["hconcat"][0]["vconcat"][0]
+    kinds = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+             for layer in plot["layer"]]  # fmt: skip
+    assert kinds.index("line") < len(kinds) - 1 and kinds[-1] == "rect"
+    assert plot["layer"][-1]["mark"].get("filled") is False  # the outline, last: on top
+
+
+def test_buffer_contents_says_when_mark_flushed_steps_are_too_many_to_draw():
+    many = cl.run(cl.Scenario(messages=1000, acks=-1, bugs="v0.7.6", flush_batches=2))
+    spec = json.dumps(charts.buffer_contents(many).to_dict())
+    assert "mark_flushed steps: too many to draw as lines (see the lanes)" in spec
+    assert "too many to draw" not in json.dumps(charts.buffer_contents(cl.run(cl.SEED)).to_dict())

@@ -128,10 +128,18 @@ def hand_made() -> dict[str, pd.DataFrame]:
             p(42, [0, 1, 2], [2, 5, 7], partition=2, process="consumer-b"),
         ),  # fmt: skip
         "two topics": two_topics,
-        "long lists": f(s([3] * 14, list(range(14))), p(20, list(range(14)), [3] * 14),
-                        p(21, list(range(30, 50)), [9] * 20, partition=1)),  # fmt: skip
-        "out of op order": pd.concat([(h := f(s([0, 1, 2, 3]), p(4, [0, 1]), p(5, [2, 3])))
-                                      .iloc[6:8], h.iloc[0:4], h.iloc[4:6]]),  # fmt: skip
+        "long lists": f(
+            s([3] * 14, list(range(14))),
+            p(20, list(range(14)), [3] * 14),
+            p(21, list(range(30, 50)), [9] * 20, partition=1),
+        ),  # fmt: skip
+        "out of op order": pd.concat(
+            [
+                (h := f(s([0, 1, 2, 3]), p(4, [0, 1]), p(5, [2, 3]))).iloc[6:8],
+                h.iloc[0:4],
+                h.iloc[4:6],
+            ]
+        ),  # fmt: skip
     }
 
 
@@ -145,8 +153,13 @@ def test_a_history_in_many_files_and_row_groups_keeps_its_order_on_every_engine(
     tmp_path, dask_client
 ):
     # Order matters: rows of one poll arrive in row order, and ops come out of op order.
-    history = pd.concat([hand_made()["out of op order"], hand_made()["partitions"]
-                         .assign(op_index=lambda h: h["op_index"] + 100)], ignore_index=True)
+    history = pd.concat(
+        [
+            hand_made()["out of op order"],
+            hand_made()["partitions"].assign(op_index=lambda h: h["op_index"] + 100),
+        ],
+        ignore_index=True,
+    )
     history = history.astype({"process": "str", "offset": "Int64"})
     folder = tmp_path / "history"
     folder.mkdir()

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chronik_lab.cli import LINE_MAX, main
+from chronik_lab.cli import main
+from chronik_lab.cli.checking import LINE_MAX
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "op_index,process,f,type,partition,offset,value"

@@ -20,6 +20,7 @@ import test_check as hand
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from served import default_sigint
 
 import chronik_lab as cl
 from chronik_lab.checker import buckets
@@ -191,7 +192,10 @@ def test_ctrl_c_stops_an_out_of_core_check_within_seconds_and_cleans_up(tmp_path
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(private_tmp)}
     args = [sys.executable, "-m", "chronik_lab", "check", str(path), "--engine", "duckdb",
             "--memory-limit", "64MiB", "--progress"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        preexec_fn=default_sigint,  # the test's Ctrl-C reaches it however pytest was started
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not any(private_tmp.iterdir()) and time.monotonic() < deadline:

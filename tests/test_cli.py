@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from standins import chart_notebook, failing_notebook
 
 import chronik_lab as cl
-from chronik_lab.cli import main, parse_parameter_value
+from chronik_lab.cli import main
+from chronik_lab.report.preflight import parse_parameter_value
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,6 +236,27 @@ def test_explain_reads_ids_from_a_file_as_from_the_argument(tmp_path):
     assert "minimal combinations" in from_arg.output
 
 
+def test_explain_prints_a_narrow_ranking_and_the_grid_only_with_wide():
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["explain", SEED_IDS, "--top", "3"])
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    # it printed a ~400-character table with 12 True/False columns repeating the bugs column
+    assert max(map(len, lines)) <= 80
+    assert "True" not in narrow.output and "False" not in narrow.output
+    header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
+    assert lines[header].split() == ["rank", "distance", "result", "preset", "switches"]
+    first = lines[header + 1].split()
+    assert first[:4] == ["1", "0", "minimal", "cause"] and first[4:7] == ["same", "as", "v0.7.5"]
+    wide = invoke("explain", SEED_IDS, "--top", "3", "--wide").output
+    assert all(name in wide for name in cl.BUGS) and "True" in wide
+
+
+def test_explain_shows_progress_when_asked_and_not_by_default_off_a_terminal():
+    shown = invoke("explain", SEED_IDS, "--top", "1", "--progress")
+    assert shown.exit_code == 0 and "combinations" in shown.stderr
+    assert "combinations" not in invoke("explain", SEED_IDS, "--top", "1").stderr
+
+
 # --- bugs -------------------------------------------------------------------------------------
 
 
@@ -288,8 +310,8 @@ def test_explain_takes_a_recorded_observations_own_workload_whatever_the_flags_s
     text = invoke("explain", "--observed-file", recorded, "--top", "1", *flags).output
     lines = text.splitlines()
     assert lines[0].startswith("workload (as recorded, observations.json): messages=5 ")
-    assert "bugs=" not in lines[0]
-    assert lines[1] == "--messages 7 --batch-sizes 3,4 do not apply to a recorded observation"
+    assert "bugs=" not in text.split("rank")[0]  # the workload line(s): every version is run
+    assert "--messages 7 --batch-sizes 3,4 do not apply to a recorded observation" in lines
     # a file no observations.json lists is explained under the flags
     ids = invoke("explain", "0,1,2,3,4,5,6", "--messages", "7", "--json").output
     assert json.loads(ids)["scenario"]["messages"] == 7 and json.loads(ids)["not_applied"] == {}

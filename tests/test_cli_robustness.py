@@ -16,10 +16,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from served import default_sigint
 
 import chronik_lab as cl
-from chronik_lab import cli
-from chronik_lab.cli import BadInput, main, parse_parameter_value
+from chronik_lab.cli import common, main
+from chronik_lab.cli.workload import scenario_from_flags
+from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.report.preflight import parse_parameter_value
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DUMP = REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv"
@@ -109,7 +112,7 @@ def test_a_header_only_history_is_one_error_line(tmp_path):
     ids=["self-alias", "billion-laughs", "tag", "deep", "long"],
 )
 def test_unsafe_parameter_values_are_refused(text, message):
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(InvalidArgumentError, match=message):
         parse_parameter_value("bugs", text)
 
 
@@ -130,13 +133,15 @@ def test_plain_nested_lists_within_the_limit_are_still_values():
 def test_exit_codes_are_listed_in_the_group_help():
     out = invoke("--help").output
     for code, meaning in ((1, "anomalies"), (2, "bad input"), (3, "notebook failed"),
-                          (4, "internal error"), (130, "interrupted"), (141, "pipe")):  # fmt: skip
+                          (4, "internal error"), (5, "partial history"), (130, "interrupted"),
+                          (141, "pipe")):  # fmt: skip
         assert any(line.split()[:1] == [str(code)] and meaning in line for line in out.splitlines())
 
 
 def test_exit_code_constants_are_distinct():
-    codes = [cli.EXIT_ANOMALIES, cli.EXIT_BAD_INPUT, cli.EXIT_NOTEBOOK_FAILED, cli.EXIT_INTERNAL,
-             cli.EXIT_INTERRUPTED, cli.EXIT_PIPE_CLOSED]  # fmt: skip
+    codes = [common.EXIT_ANOMALIES, common.EXIT_BAD_INPUT, common.EXIT_NOTEBOOK_FAILED,
+             common.EXIT_INTERNAL, common.EXIT_PARTIAL, common.EXIT_INTERRUPTED,
+             common.EXIT_PIPE_CLOSED]  # fmt: skip
     assert len(set(codes)) == len(codes) and 0 not in codes
 
 
@@ -151,16 +156,10 @@ def test_an_unexpected_exception_exits_4_with_its_traceback(monkeypatch):
     assert "internal error" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
 
 
-def _default_sigint() -> None:
-    # A shell starts background jobs with SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt: give the child the terminal's default, as a user's Ctrl-C meets it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.slow  # waits 10 s for the child to be inside the run
 def test_ctrl_c_exits_130_without_a_traceback():
     with run_cli(
-        "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=_default_sigint
+        "simulate", "--messages", "5000000", "--batch-sizes", "none", preexec_fn=default_sigint
     ) as child:
         try:
             # Past the imports (about 2 s of CPU) and inside cl.run (minutes of CPU for
@@ -200,7 +199,7 @@ def many_runs():
     duplication shows): hundreds of runs in the pattern, the counts taken from the run itself."""
     out = invoke("simulate", "--messages", "300", "--batch-sizes", "none", "--flush-batches", "2")
     out = out.output
-    return out, cl.run(cli.scenario_from_flags(**MANY)).report
+    return out, cl.run(scenario_from_flags(**MANY)).report
 
 
 def test_simulate_prints_the_verdict_and_counts_before_the_lists(many_runs):
@@ -228,7 +227,7 @@ def test_simulate_cuts_long_lists_with_a_count_of_what_is_left_out(many_runs):
 
 def test_simulate_full_prints_every_row():
     full = invoke("simulate", "--messages", "2000", "--flush-batches", "2", "--full").output
-    report = cl.run(cli.scenario_from_flags(messages=2000, flush_batches=2)).report
+    report = cl.run(scenario_from_flags(messages=2000, flush_batches=2)).report
     assert "more rows" not in full and "more spans" not in full
     assert report.pattern_text() in full
     assert len(full.splitlines()) > len(report.pattern)
@@ -264,7 +263,7 @@ def test_the_readme_example_checks_the_shipped_seed_dump():
 
 def test_check_sent_counts_the_ids_never_received():
     clean = invoke("check", str(SEED_DUMP), "--sent", "10")
-    assert "lost (sent, never received): 0" in clean.output
+    assert "lost 0 (sent, never received)" in clean.output
     lost = invoke("check", str(SEED_DUMP), "--sent", "12", "--json")
     assert lost.exit_code == 1 and json.loads(lost.output)["lost_ids"] == [10, 11]
 
@@ -311,8 +310,8 @@ def test_a_binary_file_named_csv_is_one_printable_error_line(tmp_path):
 def test_any_parameter_text_is_a_json_like_value_or_one_bad_input(text):
     try:
         value = parse_parameter_value("x", text)
-    except BadInput as e:
-        assert "\n" not in e.message and e.message.startswith("-p x")
+    except InvalidArgumentError as e:
+        assert "\n" not in str(e) and str(e).startswith("-p x")
     else:
         text_form = json.dumps(value)  # JSON-like: survives a round trip (NaN included)
         assert json.dumps(json.loads(text_form)) == text_form
@@ -327,3 +326,25 @@ def test_check_full_prints_every_anomaly_and_lost_id(tmp_path):
     assert "… 20 more" in cut and "… 18 more" in cut
     assert "more" not in full
     assert full.count("duplicate  ") == 30 and "ids " + ", ".join(map(str, range(30, 60))) in full
+
+
+def test_check_with_sent_says_what_was_sent_once_and_never_contradicts_it():
+    lines = invoke("check", str(SEED_DUMP), "--sent", "12").output.splitlines()
+    assert lines[1] == (
+        "sent 12 (--sent), received 20 (10 distinct), duplicated 10, redelivered 0, "
+        "lost 2 (sent, never received)"
+    )  # the dump holds no sends: it said "sent 0 ... lost: not checked", then "lost ...: 0"
+    assert lines[-1] == "lost (sent, never received): 2: ids 10, 11"
+    assert not any("not checked" in line or line.startswith("sent 0") for line in lines)
+    clean = invoke("check", str(SEED_DUMP), "--sent", "10").output
+    assert "lost 0 (sent, never received)" in clean and "lost (sent" not in clean
+
+
+def test_check_headline_says_what_each_count_counts(tmp_path):
+    dump = tmp_path / "four_times.csv"  # ids 0-9, each at 4 offsets: 10 anomalies, 30 extra
+    dump.write_text(
+        "partition,offset,message_id\n" + "".join(f"0,{o},{o % 10}\n" for o in range(40))
+    )
+    lines = invoke("check", str(dump), "--sent", "10").output.splitlines()
+    assert lines[0] == "history check: 10 anomalies: duplicate 10 (30 extra offsets)"
+    assert lines[1].startswith("sent 10 (--sent), received 40 (10 distinct), duplicated 30,")

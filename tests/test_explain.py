@@ -134,9 +134,12 @@ def test_single_fixes_of_v075_show_which_fix_removes_the_duplication(seed_observ
     assert fixes.loc["cumulative_update_buffer", "removes_duplication"]
     assert fixes.loc["cumulative_update_buffer", "correct"]
     assert fixes.loc["blind_append_buffer", "removes_duplication"]
-    # Renumbering only changes the offsets the client sees, not which records come back.
-    assert not fixes.loc["renumber_response_offsets", "removes_duplication"]
-    assert fixes.loc["renumber_response_offsets", "distance"] == 0
+    # Renumbering only changes the offsets the client sees, not which records come back: at the
+    # broker's own offsets, each of the 10 records read a second time is a redelivery (cl.check's
+    # count), not an id written twice -- renumbering is what made them look like duplicates.
+    renumber = fixes.loc["renumber_response_offsets"]
+    assert (renumber["received"], renumber["duplicates"], renumber["redelivered"]) == (20, 0, 10)
+    assert renumber["distance"] == 0
     # Dropping no_mark_flushed alone trades the duplicates for a loss.
     assert fixes.loc["no_mark_flushed", "lost"] > 0
 
@@ -190,6 +193,7 @@ def test_sweep_has_one_row_per_cell_with_the_heatmap_columns(swept):
         "sent",
         "received",
         "duplicates",
+        "redelivered",
         "lost",
         "duplication_rate",
         "loss_rate",
@@ -251,14 +255,15 @@ def workloads(draw: st.DrawFn) -> cl.Scenario:
 
 @given(workloads(), st.integers(0, ALL), st.integers(0, ALL))
 def test_a_run_settles_every_combination_that_agrees_on_the_switches_it_read(scenario, mask, flips):
-    read, ids = run_combination(scenario, mask)
+    read, ids, counts = run_combination(scenario, mask)
     # Recording the reads changes nothing in the run.
     assert ids.tolist() == received_ids(scenario.with_bugs(names_of(mask)))
-    # Flip any switches the run never read: the same reads, the same ids, as a plain run too.
+    # Flip any switches the run never read: the same reads, the same ids and outcome, as a
+    # plain run too.
     other = mask ^ (flips & ~read & ALL)
-    read_other, ids_other = run_combination(scenario, other)
+    read_other, ids_other, counts_other = run_combination(scenario, other)
     assert read_other == read
-    assert ids_other.tolist() == ids.tolist()
+    assert ids_other.tolist() == ids.tolist() and counts_other == counts
     assert received_ids(scenario.with_bugs(names_of(other))) == ids.tolist()
 
 
@@ -569,7 +574,7 @@ def _recorded(**not_applied) -> dict:
 
 def test_the_observation_says_it_is_explained_under_its_recorded_workload(seed_observation):
     text = explain_prose.observation(seed_observation, 10, _recorded())
-    assert text.startswith("The observation: **20 records** for 10 messages sent: 10 duplicated.")
+    assert text.startswith("The observation: 10 sent, 20 received: 10 duplicated.")
     assert (
         "It was recorded on chronik v0.7.5 with 10 messages in requests of 4 and 6, acks=-1, and "
         "is explained under that workload, with the lab's broker flushing at 2 pending batches, "
@@ -596,7 +601,7 @@ def test_the_observation_of_a_users_dump_says_the_parameters_describe_its_worklo
     }
     workload["scenario"].update(acks=1, flush_batches=3)
     text = explain_prose.observation(list(range(100)), 100_000, workload)
-    assert "**100 records** for 100,000 messages sent: 99,900 never received." in text
+    assert "100,000 sent, 100 received: 99,900 lost." in text
     assert (
         "the parameters describe its workload: 100,000 messages in 20,000 requests "
         "((4+6)×10,000), acks=1, the lab's broker flushing at 3 pending batches."
@@ -608,7 +613,7 @@ def test_the_observation_of_single_message_requests_and_of_nothing_received():
     workload = {**RECORDED, "recorded_on": "v0.7.6"}
     workload["scenario"] = {"messages": 5, "batch_sizes": None, "acks": 1, "flush_batches": 5}
     text = explain_prose.observation([], 5, workload)
-    assert "**0 records** for 5 messages sent: 5 never received." in text
+    assert "5 sent, 0 received: all 5 lost." in text
     assert "with 5 messages in single-message requests, acks=1" in text
     assert "1 pending batch" in explain_prose.observation(
         [0], 1, {**RECORDED, "scenario": {**RECORDED["scenario"], "flush_batches": 1}}
@@ -619,12 +624,17 @@ def test_the_observation_of_single_message_requests_and_of_nothing_received():
 def test_explanation_says_what_the_version_under_investigation_gives(seed_explained):
     text = explain_prose.explanation(seed_explained, "v0.7.6", "v0.7.5")
     assert (
-        "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on this "
-        "workload: **not** the observation (14 edits away)."
+        "The version under investigation (`bugs`), v0.7.6, on this workload: 10 sent, 6 "
+        "received: 4 lost; **not** the observation (14 edits away)."
     ) in text
-    assert "recorded on v0.7.5, which gives 20 records (10 duplicated) here: exactly" in text
+    assert (
+        "recorded on v0.7.5, which here gives 10 sent, 20 received: 10 duplicated; exactly" in text
+    )
     own = explain_prose.explanation(seed_explained, "v0.7.5", "v0.7.5")
-    assert "v0.7.5 (the version it was recorded on), gives 20 records (10 duplicated)" in own
+    assert (
+        "v0.7.5 (the version it was recorded on), on this workload: 10 sent, 20 received: "
+        "10 duplicated;" in own
+    )
     assert "which gives" not in own
     cause = "cumulative_update_buffer,blind_append_buffer,no_mark_flushed,buffer_first_fetch"
     assert "exactly the observation, and a minimal cause" in explain_prose.explanation(
@@ -650,6 +660,7 @@ def test_explain_digest_carries_the_observations_own_numbers_and_workload(
     assert s["investigated"] == {
         "bugs": "v0.7.6",
         **{"rank": s["investigated"]["rank"], "received": 6, "duplicates": 0, "lost": 4},
+        "redelivered": 0,
         **{"distance": 14, "exact": False, "minimal": False},
     }
     assert s["fixes_removing_duplication"] == []
@@ -677,6 +688,7 @@ def _index_note(summary: dict) -> str:
 def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
     s = {
         "parameters": {"bugs": "v0.7.6", "observed_path": "../data/observed/seed.csv"},
+        "sent": 10,
         "workload": RECORDED["scenario"],
         "recorded_on": "v0.7.5",
         "not_applied": {"messages": 100000},
@@ -691,7 +703,7 @@ def test_the_index_row_of_an_observation_gives_its_own_workload_and_version():
     assert recorded.startswith("10 messages") and "4+6" in recorded  # the index's words
     assert recorded.endswith("acks=-1, flush every 2 batches")
     assert "(messages=100000 does not apply)" in note
-    assert "v0.7.6 on that workload: 6 received, 0 duplicated, 4 lost (not the observation)" in note
+    assert "v0.7.6 on that workload: 10 sent, 6 received: 4 lost (not the observation)" in note
     # v0.7.6 loses and duplicates nothing here: only the fixes of its loss are listed
     assert note.endswith(
         "single fixes (from v0.7.6) that remove the loss: active_segment_invisible"

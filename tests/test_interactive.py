@@ -6,6 +6,7 @@ test_jupyterlab_browser.py; timings are in benchmarks/bench_switchboard.py.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -164,7 +165,9 @@ def test_selections_are_top_level_and_shared_by_the_buffer_and_segment_panels(se
     spec = interactive.explore(seed).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert set(params) == set(interactive.PARAMS)
-    first_layer = [panel["layer"][0]["name"] for panel in spec["vconcat"]]
+    received_row, buffer, segments = spec["vconcat"]
+    first_layer = [received_row["hconcat"][0]["layer"][0]["name"]]
+    first_layer += [panel["layer"][0]["name"] for panel in (buffer, segments)]
     assert params["pick"]["views"] == [first_layer[0]]
     assert params["pick"]["select"]["fields"] == ["message_id", "server_offset"]
     for shared in ("offsets", "zoom_log"):
@@ -323,6 +326,88 @@ def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
     assert "integers" in ui.status.value
 
 
+def _widget(board: cl.Switchboard, description: str):
+    """The board's field with this description, found through the widget tree."""
+    todo = [board.widget()]
+    while todo:
+        widget = todo.pop()
+        if getattr(widget, "description", None) == description:
+            return widget
+        todo += list(getattr(widget, "children", ()))
+    raise AssertionError(f"no widget {description!r}")
+
+
+def _status(board: cl.Switchboard) -> str:
+    todo, found = [board.widget()], []
+    while todo:
+        widget = todo.pop()
+        if "pattern" in str(getattr(widget, "value", "")):
+            found.append(widget.value)
+        todo += list(getattr(widget, "children", ()))
+    assert len(found) == 1
+    return found[0]
+
+
+def test_new_messages_the_sizes_do_not_fit_take_auto_sizes(board):
+    _widget(board, "messages").value = 1000  # the fields said 4,6: the seed's split of 10
+    assert board.error is None
+    assert board.scenario.batch_sizes == cl.seed_sizes(1000)  # the notebooks' rule
+    assert _widget(board, "batch sizes").value == "auto"
+    assert "not run" not in _status(board) and "1,000 sent" in _status(board)
+    board.set(messages=10)  # from code alike: the 1,000-message sizes do not fit 10
+    assert board.error is None and board.scenario.batch_sizes == (4, 6)
+
+
+def test_the_batch_sizes_field_takes_what_a_scenario_takes(board):
+    sizes = _widget(board, "batch sizes")
+    sizes.value = "none"
+    assert board.error is None and board.scenario.batch_sizes is None
+    assert len(board.run.sent["request"].unique()) == 10  # one request per message
+    sizes.value = "auto"
+    assert board.error is None and board.scenario.batch_sizes == (4, 6)
+    sizes.value = "2,8"
+    assert board.error is None and board.scenario.batch_sizes == (2, 8)
+
+
+def test_a_bad_field_greys_the_verdict_of_the_last_good_run(board):
+    before = board.status()
+    _widget(board, "batch sizes").value = "3,3"  # does not sum to 10
+    status = _status(board)
+    assert status.startswith("<b style='color:#c62828'>not run: ")
+    assert "sum to 6, not 10" in status
+    assert f"<span style='color:#888888'>last good run: {before}</span>" in status
+    _widget(board, "batch sizes").value = "4,6"
+    assert "not run" not in _status(board) and "#888888" not in _status(board)
+
+
+def test_each_switch_names_its_versions_and_commit_and_its_summary_on_hover(board):
+    widgets = _all_widgets(board)
+    names = {
+        w.description: w for w in widgets if type(w).__name__ == "Checkbox"
+    }  # a name in an HTML span titled with the summary (ipywidgets shows no tooltip there)
+    captions = [str(w.value) for w in widgets if type(w).__name__ == "HTML"]
+    for name, bug in cl.BUGS.items():
+        box = next(b for d, b in names.items() if f">{name}</span>" in d)
+        assert box.description_allow_html
+        assert html.escape(f"{bug.summary} (chronik {bug.chronik_commit})") in box.description
+        assert any(f"from {bug.introduced_in}" in c and bug.chronik_commit in c for c in captions)
+
+
+def _all_widgets(board: cl.Switchboard) -> list:
+    todo, out = [board.widget()], []
+    while todo:
+        widget = todo.pop()
+        out.append(widget)
+        todo += list(getattr(widget, "children", ()))
+    return out
+
+
+def test_the_static_table_reads_left_aligned():
+    text = cl.switchboard(cl.SEED).static_html()
+    cells = re.findall(r"<t[dh]( [^>]*)?>", text)
+    assert cells and all("text-align:left" in (attrs or "") for attrs in cells)
+
+
 def test_code_and_widgets_agree(board):
     ui = Controls(board)
     board.toggle("blind_append_buffer").set(flush_batches=3)
@@ -421,3 +506,20 @@ def test_importing_chronik_lab_does_not_import_the_chart_or_widget_stack():
     code = "import sys, chronik_lab; print(sorted({'altair', 'ipywidgets'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lost_ids_are_crosses_in_a_lane_of_their_own_not_at_client_offsets():
+    run = cl.run(cl.SEED.with_bugs("v0.7.6"))  # ids 0-3 lost
+    spec = interactive.explore(run).to_dict()
+    lost = [view for data, view in _marks(spec) if data == "lost"]
+    assert len(lost) == 1 and lost[0]["encoding"]["x"]["field"] == "lane"  # not "offset"
+    row = spec["vconcat"][0]["hconcat"]
+    assert json.dumps(lost[0]) in json.dumps(row[1])  # beside the received panel, not in it
+    assert "lost" not in json.dumps(row[0]["layer"][0].get("data", {}))
+    # one legend: shape and colour by status, a cross for lost in both the lane and the scale
+    shapes = [v["encoding"]["shape"]["scale"] for _, v in _marks(spec) if "shape" in v["encoding"]]
+    lost_shape = [dict(zip(s["domain"], s["range"], strict=True))["lost"] for s in shapes]
+    assert lost_shape and set(lost_shape) == {"cross"}
+    assert spec["resolve"]["scale"]["shape"] == "independent"  # merged with colour per row
+    title = json.dumps(spec["vconcat"][0]["title"])
+    assert "10 sent, 6 received: 4 lost" in title

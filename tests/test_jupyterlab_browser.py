@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from urllib.parse import urlparse
 
 import nbformat
 import pytest
+from served import free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -111,23 +111,6 @@ class Page:
 # -- fixtures: the server, the browser ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
 def _notebook(path: Path, *sources: str) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {
@@ -149,6 +132,12 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         "from chronik_lab.viz import charts\ncharts.segment_map(cl.run(cl.SEED))",
     )
     _notebook(
+        root / "lost.ipynb",
+        "import chronik_lab as cl\nfrom chronik_lab.viz import interactive, render\n"
+        'render.use_renderer("auto")',
+        'interactive.explore(cl.run(cl.SEED.with_bugs("v0.7.6")))',  # ids 0-3 lost
+    )
+    _notebook(
         root / "board.ipynb",
         'import chronik_lab as cl\nfrom chronik_lab.viz import render\nrender.use_renderer("auto")',
         "board = cl.switchboard(cl.SEED)\nboard",
@@ -160,23 +149,23 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         "big = cl.Scenario(messages=100_000, batch_sizes=[10_000] * 10, acks=-1, flush_batches=2)\n"
         "explorer = live.live(cl.run(big))\nexplorer",
     )
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("CHRONIK_LAB_RENDERER", None)
-    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter-config")  # no user settings leak in
+    # No user settings or workspaces leak in or out; the configuration is `make lab`'s (lab/).
+    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter-config")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".lab-workspaces")
+    env["JUPYTER_CONFIG_PATH"] = str(ROOT / "lab")
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--expose-app-in-browser", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
-        "jupyterlab.handlers.announcements.NeverCheckForUpdate",
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--expose-app-in-browser",
     ]  # fmt: skip
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}")
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", server, TIMEOUT_S)
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
         _stop(server)
@@ -227,13 +216,16 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-def _open(browser: dict, lab: dict, notebook: str) -> Page:
-    """A new tab on `notebook`, network recording on; cells run with JupyterLab's run-all."""
+def _new_tab(browser: dict) -> Page:
     with urllib.request.urlopen(
         urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
     ) as resp:
-        target = json.load(resp)
-    page = Page(target["webSocketDebuggerUrl"])
+        return Page(json.load(resp)["webSocketDebuggerUrl"])
+
+
+def _open(browser: dict, lab: dict, notebook: str) -> Page:
+    """A new tab on `notebook`, network recording on; cells run with JupyterLab's run-all."""
+    page = _new_tab(browser)
     page.send("Network.enable")
     page.send("Page.enable")
     page.send("Page.navigate", url=f"{lab['url']}/lab/tree/{notebook}?token={lab['token']}")
@@ -313,6 +305,27 @@ def offline_exporter():
 # -- the tests ---------------------------------------------------------------------------------
 
 
+def test_jupyterlab_starts_without_asking_to_fetch_news(lab, browser, shots):
+    """`make lab`'s configuration (lab/): no "official Jupyter news?" prompt, which would ask
+    to go online on a first start (it showed whatever news_url said)."""
+    page = _new_tab(browser)
+    try:
+        page.send("Network.enable")
+        page.send("Page.navigate", url=f"{lab['url']}/lab?token={lab['token']}")
+        page.wait_for("!!(window.jupyterapp && window.jupyterapp.restored)")
+        page.js("window.jupyterapp.restored.then(() => true)")
+        page.wait_for("!!document.querySelector('.jp-NotebookPanel, .jp-Launcher')")
+        deadline = time.monotonic() + 8  # the prompt came within a second of the restore
+        while time.monotonic() < deadline:
+            text = page.js("document.body.innerText")
+            assert "Jupyter news" not in text, "JupyterLab asks to fetch news"
+            time.sleep(0.5)
+        page.screenshot(shots / "lab_started.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
 def test_explore_chart_draws_marks_and_hover_shows_a_tooltip_offline(lab, browser, shots):
     page = _open(browser, lab, "explore.ipynb")
     try:
@@ -335,6 +348,35 @@ def test_explore_chart_draws_marks_and_hover_shows_a_tooltip_offline(lab, browse
         )
         assert "broker offset" in text and "message id" in text and "poll" in text
         page.screenshot(shots / "explore_tooltip.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_lost_ids_are_drawn_as_crosses_in_their_own_lane_with_a_matching_legend(
+    lab, browser, shots
+):
+    page = _open(browser, lab, "lost.ipynb")
+    try:
+        page.wait_for(f"{_all(MARKS)}.length === 10")  # 6 received, 4 lost
+        marks = page.js(
+            f"{_all(MARKS)}.map(p => {{ const r = p.getBoundingClientRect();"
+            " return {x: r.x + r.width / 2, fill: p.getAttribute('fill'),"
+            " arc: /[aA]/.test(p.getAttribute('d'))}; })"
+        )
+        lost = [m for m in marks if m["fill"] == "#e45756"]
+        received = [m for m in marks if m["fill"] != "#e45756"]
+        assert len(lost) == 4 and len(received) == 6
+        # beside the received panel (they never had a client offset), not on its diagonal
+        assert min(m["x"] for m in lost) > max(m["x"] for m in received) + 10
+        assert not any(m["arc"] for m in lost)  # crosses, not circles
+        legend = page.js(
+            f"{_all('.vega-embed svg .role-legend-symbol path')}"
+            ".map(p => ({fill: p.getAttribute('fill'), arc: /[aA]/.test(p.getAttribute('d'))}))"
+        )
+        lost_keys = [s for s in legend if s["fill"] == "#e45756"]
+        assert lost_keys and not any(s["arc"] for s in lost_keys)  # the legend's lost: a cross
+        page.screenshot(shots / "explore_lost_lane.png", clip=_box(page, ".vega-embed"))
         _assert_offline(page)
     finally:
         page.ws.close()
@@ -373,6 +415,33 @@ def test_switchboard_checkbox_reruns_and_redraws_in_the_browser(lab, browser, sh
         page.wait_for(f"{verdict}.includes('OK: a correct log')", timeout=30)
         page.wait_for(f"{_all(MARKS)}.length === 10", timeout=30)  # the 10 records, once each
         page.screenshot(shots / "switchboard_toggled.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_each_switchs_name_shows_its_summary_on_hover_and_its_commit_under_it(lab, browser, shots):
+    """ipywidgets 8 ignores a Checkbox's tooltip when it has a description and titles the
+    name with the name itself: hovering showed only the switch's name."""
+    import chronik_lab as cl
+
+    page = _open(browser, lab, "board.ipynb")
+    try:
+        page.wait_for(f"{_all('.widget-checkbox')}.length === {len(cl.BUGS)}")
+        for name, bug in cl.BUGS.items():
+            # what the browser shows on hover: the title of the innermost titled element
+            shown = page.js(
+                f"(() => {{ const box = {_all('.widget-checkbox')}"
+                f".find(e => e.innerText.trim() === {json.dumps(name)});"
+                " const r = box.querySelector('.widget-label-basic span').getBoundingClientRect();"
+                " let e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+                " while (e && !(e.getAttribute && e.getAttribute('title'))) e = e.parentElement;"
+                " const cell = box.parentElement;"
+                " return {title: e && e.getAttribute('title'), text: cell.innerText}; })()"
+            )
+            assert shown["title"] == f"{bug.summary} (chronik {bug.chronik_commit})", name
+            assert bug.chronik_commit in shown["text"] and bug.introduced_in in shown["text"]
+        page.screenshot(shots / "switchboard_captions.png")
         _assert_offline(page)
     finally:
         page.ws.close()
@@ -422,10 +491,7 @@ def test_html_mode_report_page_is_interactive_offline(browser, tmp_path, shots, 
     page_file = tmp_path / "page.html"
     page_file.write_text(body, encoding="utf-8")
     assert body.count("window.vegaEmbed=") == 1
-    with urllib.request.urlopen(
-        urllib.request.Request(f"http://127.0.0.1:{browser['port']}/json/new", method="PUT")
-    ) as resp:
-        page = Page(json.load(resp)["webSocketDebuggerUrl"])
+    page = _new_tab(browser)
     try:
         page.send("Network.enable")
         page.send("Page.navigate", url=page_file.as_uri())

@@ -13,6 +13,7 @@ from chronik_lab.checker.counts import outcome, outcome_sentence, outcome_word
 from chronik_lab.notebook import digest, explain_prose, narrative
 from chronik_lab.sim import scenario as scenario_module
 from chronik_lab.sim import tables
+from chronik_lab.viz import steps
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,10 @@ def test_seed_why_gives_the_buffer_fetch_read_and_the_switches_that_mattered(pre
     made = [line for line in text.splitlines() if "made the difference" in line]
     made = {line.split("`")[1] for line in made}
     assert {"cumulative_update_buffer", "blind_append_buffer", "no_mark_flushed"} <= made
-    assert not made & {
-        "active_segment_invisible",
-        "buffer_first_fetch",
-        "renumber_response_offsets",
-    }
+    assert not made & {"active_segment_invisible", "buffer_first_fetch"}
+    # Without renumbering the client sees the broker's offsets: the same 20 records, 10 of them
+    # read again at their own offset (redelivered, as cl.check counts it), none duplicated.
+    assert "without it: 10 sent, 20 received: 10 redelivered (**made the difference**)" in text
 
 
 def test_v076_why_says_fetch_read_only_what_re_entered_the_buffer(preset_runs):
@@ -232,18 +232,36 @@ def test_heading_names_the_version_and_the_outcome(preset_runs):
 
 
 def test_at_first_fetch_states_segments_and_their_visibility(preset_runs):
-    assert "1 segment (offsets 0–9), 0 of them visible" in narrative.at_first_fetch(
+    assert "1 segment (offsets 0–9), not visible to fetch." in narrative.at_first_fetch(
         preset_runs["v0.7.6"]
     )
-    assert "1 of them visible" in narrative.at_first_fetch(preset_runs["fixed"])
+    assert "1 segment (offsets 0–9), visible to fetch." in narrative.at_first_fetch(
+        preset_runs["fixed"]
+    )
+
+
+def test_one_of_a_thing_is_said_in_the_singular():
+    one = cl.run(cl.Scenario(messages=1000, acks=-1, bugs="v0.7.6", flush_batches=2))
+    text = narrative.at_first_fetch(one)
+    assert "the buffer held `[999]` in buffer order: 1 record for 1 offset (999)." in text
+    assert "Over 1 fetch (segments first), fetch read **1** record from the buffer" in text
+    assert steps.buffer_order(one, 0)[1].startswith("1 entry, 1 record, at the first fetch")
 
 
 def test_observation_counts_duplicates_and_losses():
     seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
-    assert explain_prose.observation(seed, 10) == (
-        "The observation: **20 records** for 10 messages sent: 10 duplicated."
+    assert (
+        explain_prose.observation(seed, 10)
+        == "The observation: 10 sent, 20 received: 10 duplicated."
     )
-    assert "10 never received" in explain_prose.observation([], 10)
+    assert explain_prose.observation([], 10) == "The observation: 10 sent, 0 received: all 10 lost."
+
+
+def test_observation_with_offsets_tells_a_record_read_again_from_a_duplicate():
+    read_twice = pd.DataFrame({"offset": [0, 1, 0, 1], "message_id": [0, 1, 0, 1]})
+    assert explain_prose.observation(read_twice, 3) == (
+        "The observation: 3 sent, 4 received: 2 redelivered, 1 lost."
+    )
 
 
 def test_explanation_names_the_minimal_causes_or_says_there_are_none():
@@ -339,3 +357,43 @@ def test_stopped_says_the_rotations_of_a_run_whose_clock_moved_at_the_brokers_se
     assert run.segment_ms == 30_000
     text = narrative.stopped(run)
     assert "3 segment rotations happened during the run (a segment is sealed at 30 s of age" in text
+
+
+def test_presets_story_counts_each_versions_switches_from_the_presets():
+    lines = narrative.presets_story().splitlines()
+    assert lines[1] == (
+        "- **v0.7.5**, 9 of the 12 switches on; it turned 2 off (`flush_every_request`, "
+        "`hw_only_acks_all`) and 1 on (`active_segment_invisible`) — 10 sent, 20 received: "
+        "10 duplicated."
+    )
+    assert lines[2] == (
+        "- **v0.7.6**, 6 of the 12 switches on; it turned 4 off (`blind_append_buffer`, "
+        "`buffer_first_fetch`, `cumulative_update_buffer`, `no_mark_flushed`) and 1 on "
+        "(`mark_flushed_clears_all`) — 10 sent, 6 received: 4 lost."
+    )
+    # the counts follow the presets, whatever they are
+    for version, line in zip(("v0.7.4", "v0.7.5", "v0.7.6", "v1.0"), lines, strict=True):
+        assert f"**{version}**, {len(cl.PRESETS[version])} of the {len(cl.BUGS)} " in line
+
+
+def test_measured_table_gives_rates_as_words_in_the_order_measured():
+    from chronik_lab.sim.versions import measure_versions
+
+    measured = measure_versions()
+    table = digest.measured_table(measured)
+    assert list(table.columns) == ["v0.7.4", "v0.7.5", "v0.7.6", "v1.0"]
+    assert list(table.index) == list(measured["workload"].unique())
+    seed = table.loc["seed (4+6, acks=-1, flush at 2 batches)"].tolist()
+    assert seed == ["exact", "100% duplicated", "40% lost", "exact"]
+    assert table.iloc[-1].tolist() == ["exact", "100% lost", "49% lost", "49% lost"]
+
+
+def test_compare_hint_never_suggests_the_version_the_page_ran(preset_runs):
+    assert narrative.compare_hint(preset_runs["v0.7.6"], ("v0.7.5", "v0.7.6")) == (
+        'This page ran v0.7.6; `-p bugs v0.7.5` (or `bugs = "v0.7.5"` in the parameters cell) '
+        "runs it under that version."
+    )
+    assert narrative.compare_hint(preset_runs["v0.7.5"], ("v0.7.5", "v0.7.6", "v1.0")) == (
+        'This page ran v0.7.5; `-p bugs v0.7.6` or `-p bugs v1.0` (or `bugs = "v1.0"` in the '
+        "parameters cell) runs it under those versions."
+    )

@@ -119,6 +119,38 @@ def test_stored_notebook_has_no_outputs_and_one_documented_parameters_cell(name)
     assert {k: declared[k]["default"] for k in SEED_DEFAULTS} == expected
 
 
+# "six of them on", "turned three off, one on": a count of switches typed into prose
+_NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_SWITCH_COUNT = re.compile(
+    rf"\b{_NUMBER}(?: of them| of the \w+ switches| switches) (?:on|off)\b"
+    rf"|\bturned {_NUMBER} (?:on|off)\b",
+    re.I,
+)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_markdown_cell_types_a_count_of_switches(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert not _SWITCH_COUNT.search(cell.source), _SWITCH_COUNT.search(cell.source)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_markdown_cell_tells_the_reader_to_rerun_with_a_version(name):
+    # "Rerun with bugs = v0.7.6" is wrong on the page that ran v0.7.6: narrative.compare_hint
+    # writes it from the run
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\brerun\b[^.]*\bbugs\b", cell.source, re.I), cell.source
+
+
+def test_the_start_page_counts_the_switches_from_the_presets():
+    nb = nbformat.read(NOTEBOOKS / "00_start_here.ipynb", as_version=4)
+    assert any("narrative.presets_story()" in c.source for c in nb.cells if c.cell_type == "code")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_first_code_cell_after_parameters_picks_the_renderer_with_the_one_switch(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -354,7 +386,7 @@ def test_each_notebook_refuses_a_bad_parameter_in_its_first_cell(name):
 
 def test_the_auto_rule_matches_simulate_and_scenario_without_batch_sizes():
     # one rule: the notebooks, chronik-lab simulate --messages N and cl.Scenario("auto")
-    from chronik_lab.cli import scenario_from_flags
+    from chronik_lab.cli.workload import scenario_from_flags
 
     for n in (1, 7, 12, 100_000):
         derived = params.derive({"messages": n, "batch_sizes": "auto"})["batch_sizes"]
@@ -486,8 +518,8 @@ def test_explain_page_at_the_defaults_explains_the_seed_under_its_recorded_workl
         ),
         (
             {"bugs": "v0.7.6"},
-            "The version under investigation (`bugs`), v0.7.6, gives 6 records (4 lost) on "
-            "this workload: **not** the observation (14 edits away).",
+            "The version under investigation (`bugs`), v0.7.6, on this workload: 10 sent, 6 "
+            "received: 4 lost; **not** the observation (14 edits away).",
             (6, 0, 4),
         ),
     ],

@@ -1,12 +1,42 @@
-"""The README's Python examples run as written (in a scratch directory)."""
+"""The README runs as written: its Python examples, every shell example, and its figures.
 
+Python blocks run in this process, in a scratch directory. Shell blocks run as a new user runs
+them: `bash` in a fresh shell (no `.venv/bin` on the PATH, a scratch HOME) from a scratch copy
+of the clone's root (`.venv`, `data`, `notebooks` linked, so what a block writes stays there).
+Each command's exit code is checked against the one its comment states ("# exit 1"), 0 when
+it states none. Two things differ from a user's run, both so that tests never clash with each
+other or with a running service: the fixed ports a block names (9092, 8786) become free ports,
+and when the block ends every process it left in its session is stopped (a server started in
+the background and not killed by a failed block). The `make` block is checked with `make -n`:
+`make test` inside the test suite would run it again, and `make report` runs every notebook,
+which the notebook tests do once per session already.
+
+The figures are held to the code that makes them: the presets table to `cl.PRESETS`, the
+measured table to `measure_versions()`, explain's runs and combinations to `cl.explain`.
+"""
+
+from __future__ import annotations
+
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from served import free_port
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+import chronik_lab as cl
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TEXT = README.read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+SHELL = re.findall(r"```sh\n(.*?)```", TEXT, re.S)
+PORTS = ("9092", "8786")  # fixed in the README; free ones here
+BLOCK_TIMEOUT_S = 600
 
 
 def test_readme_has_python_examples():
@@ -20,3 +50,185 @@ def test_readme_example_runs(block, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     if "pattern_text" in block:
         assert "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9" in out
+
+
+# -- shell examples ------------------------------------------------------------------------------
+
+
+def _commands(block: str) -> list[tuple[str, int | None]]:
+    """The block's lines with the exit code each states (None: a line run in the background,
+    a loop or a kill, whose code is not the example's point)."""
+    out = []
+    for line in block.splitlines():
+        command = line.split("  #")[0].strip()
+        if not command or command.startswith("#"):
+            continue
+        stated = re.search(r"#.*\bexit (\d+)", line)
+        checked = command.startswith(".venv/bin/chronik-lab") and not command.endswith("&")
+        out.append((line, int(stated.group(1)) if stated else 0 if checked else None))
+    return out
+
+
+def _scratch_clone(tmp_path: Path) -> Path:
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in (".venv", "data", "notebooks", "Makefile", "pyproject.toml"):
+        (clone / name).symlink_to(ROOT / name)
+    return clone
+
+
+def _script(block: str, rc_file: Path) -> str:
+    """The block as a bash script that records each checked command's exit code."""
+    lines = []
+    for i, (line, expected) in enumerate(_commands(block)):
+        lines.append(line)
+        if expected is not None:
+            lines.append(f'echo "{i} $?" >> {rc_file}')
+    script = "\n".join(lines) + "\n"
+    for port in PORTS:
+        script = script.replace(port, str(free_port()))
+    return script
+
+
+def _stop_session(proc: subprocess.Popen) -> None:
+    """Stop every process the block left in its session: SIGTERM, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+def run_shell_block(block: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    clone, rc_file = _scratch_clone(tmp_path), tmp_path / "rc.txt"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    proc = subprocess.Popen(
+        ["bash", "-c", _script(block, rc_file)], cwd=clone, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=BLOCK_TIMEOUT_S)
+    finally:
+        _stop_session(proc)
+        if proc.poll() is None:
+            proc.kill()
+            out, err = proc.communicate()
+    codes = {}
+    if rc_file.exists():
+        for entry in rc_file.read_text().split("\n"):
+            if entry:
+                index, code = entry.split()
+                codes[int(index)] = int(code)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), codes
+
+
+def test_every_shell_example_calls_the_cli_as_a_fresh_shell_finds_it():
+    assert len(SHELL) >= 4
+    for block in SHELL:
+        for line, _ in _commands(block):
+            words = line.split()
+            assert words[0] != "chronik-lab", f"not on a fresh shell's PATH: {line}"
+
+
+def test_the_make_block_names_targets_make_knows():
+    (block,) = [b for b in SHELL if b.lstrip().startswith("make ")]
+    for line, _ in _commands(block):
+        target = line.split()[1]
+        dry = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, timeout=60)
+        assert dry.returncode == 0, (target, dry.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "block",
+    [b for b in SHELL if not b.lstrip().startswith("make ")],
+    ids=lambda b: re.sub(r"\W+", "-", b.split("\n")[0].removeprefix(".venv/bin/"))[:40],
+)
+def test_shell_example_runs_as_written(block, tmp_path):
+    done, codes = run_shell_block(block, tmp_path)
+    expected = {i: code for i, (_, code) in enumerate(_commands(block)) if code is not None}
+    assert codes == expected, (codes, done.stdout[-3000:], done.stderr[-3000:])
+    if "record" in block and "serve" in block:  # the seed, through a real client
+        assert "duplicate 10" in done.stdout, done.stdout
+        assert (tmp_path / "clone" / "history.parquet").exists()
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def _table(start: str) -> list[list[str]]:
+    """The body rows (cells) of the first Markdown table at or after `start`."""
+    lines = TEXT[TEXT.index(start) :].split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[first + 2 :]:  # past the header and its --- line
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_the_presets_table_lists_each_presets_switches():
+    v10 = sorted(cl.PRESETS["v1.0"])
+    assert "the four of v1.0" in TEXT and len(v10) == 4
+    for name, _, switches in _table("## Versions: the presets"):
+        listed = {s.strip() for s in switches.split(",")} - {"—", "+ the four of v1.0"}
+        if "+ the four of v1.0" in switches:
+            listed |= set(v10)
+        assert listed == set(cl.PRESETS[name.strip("`")]), name
+
+
+def test_the_measured_table_is_measure_versions():
+    from chronik_lab.notebook.digest import measured_table
+    from chronik_lab.sim.versions import measure_versions
+
+    measured = measure_versions()
+    table = measured_table(measured)
+    rows = _table("| workload | v0.7.4")
+    assert [row[0] for row in rows] == list(table.index)
+    assert [row[1:] for row in rows] == table.values.tolist()
+    release = measured.set_index(["workload", "version"]).loc[
+        ("99 requests of 20, acks=1, flush at 100", "v1.0")
+    ]
+    said = f"{release['lost']:,} of {release['sent']:,} lost"
+    assert f"(99 requests of 20 under the release flush policy: {said.replace(',', '')})" in TEXT
+
+
+def test_explains_figures_are_what_explain_does():
+    ranking = cl.explain(cl.run(cl.SEED).received_ids, cl.SEED, executor="serial")
+    runs, combinations = ranking.attrs["runs"], ranking.attrs["combinations"]
+    assert combinations == 2 ** len(cl.BUGS)
+    assert f"takes {runs} runs (one at a time) for {combinations:,} combinations" in TEXT
+
+
+def test_the_figures_in_the_prose_are_the_codes():
+    from chronik_lab.checker.dispatch import LOST_SHOWN
+    from chronik_lab.cli.checking import LINE_MAX, SAMPLE_KEPT
+    from chronik_lab.sim.clients import MAX_RESETS, poll_cap
+    from chronik_lab.sim.scenario import SNAPSHOT_ROW_LIMIT, received_records
+
+    assert f"{len(cl.seed_sizes(100_000)):,} requests at 100,000" in TEXT
+    assert "a poll cap (10 × messages + 100)" in TEXT and poll_cap(7) == 10 * 7 + 100
+    assert f"at most {MAX_RESETS} out-of-range resets" in TEXT
+    assert f"every state while they fit in\n{SNAPSHOT_ROW_LIMIT:,} rows" in TEXT
+    assert f"cut at {LINE_MAX:,} characters" in TEXT
+    assert f"the first {LOST_SHOWN:,} listed" in TEXT
+    assert f"the first {SAMPLE_KEPT:,} anomalies of" in TEXT
+    # the explain page's workload under v0.7.5: each id twice up to 250, nothing from 501 on
+    assert "every id twice up to\n250 messages (500 records, one poll)" in TEXT
+    assert "from 501 messages on nothing\ncomes back" in TEXT
+
+    def received(n: int) -> pd.DataFrame:
+        workload = cl.Scenario(messages=n, batch_sizes="auto", acks=-1, flush_batches=2)
+        return received_records(workload.with_bugs("v0.7.5"))
+
+    at_250, at_500, at_501 = received(250), received(500), received(501)
+    assert len(at_250) == 500 and at_250["message_id"].value_counts().eq(2).all()
+    assert len(at_500) > 0 and at_501.empty

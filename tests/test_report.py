@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from served import default_sigint
 from standins import chart_notebook, sleeping_notebook, write_notebook
 
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError, NotebookError
@@ -265,7 +266,9 @@ def test_ctrl_c_kills_the_running_kernels_and_stops_the_report(tmp_path):
         f"build_report({str(tmp_path / 'out')!r}, {str(tmp_path / 'nb')!r}, progress=False)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, preexec_fn=default_sigint
+    ) as proc:
         try:
             deadline = time.monotonic() + 120
             while not (tmp_path / "nb" / "started").exists():  # the kernel is running the cell
@@ -466,7 +469,7 @@ def test_every_chart_has_alt_text_from_its_title(real_report):
         assert all(a.startswith("Chart") and len(a) > 10 for a in alts), (nb.name, alts)
         assert "No description" not in nb.html.read_text(), nb.name
     [alt] = re.findall(r'<img [^>]*alt="([^"]*)"', reproduce.html.read_text())
-    assert "Received vs sent (v0.7.5): 10 sent, 20 received, 10 duplicates, 0 lost" in alt
+    assert "Received vs sent (v0.7.5): 10 sent, 20 received: 10 duplicated" in alt
 
 
 @pytest.mark.slow
@@ -613,3 +616,40 @@ def test_the_heaviest_notebooks_start_first_and_pages_keep_name_order(tmp_path):
     assert [p.stem for p in start_order(paths)] == ["b", "d", "a", "c"]
     (tmp_path / "e.ipynb").write_text("not json")
     assert [p.stem for p in start_order([*paths, tmp_path / "e.ipynb"])][-1] == "e"
+
+
+@pytest.mark.slow
+def test_a_subset_into_an_earlier_reports_folder_indexes_this_run_only(tmp_path):
+    source = tmp_path / "nb"
+    source.mkdir()
+    chart_notebook(source / "01_chart.ipynb")
+    chart_notebook(source / "02_chart.ipynb")
+    out = tmp_path / "out"
+    whole = build_report(out, source, progress=False)
+    assert whole.ok and "all 2 notebooks ran" in whole.index.read_text()
+    again = build_report(out, source, notebooks=["01_chart"], progress=False)
+    index = again.index.read_text()
+    # it said "all notebooks ran" and left 02's page in the folder unmentioned
+    assert "1 of the 2 notebooks ran (the others were not asked for)" in index
+    rows = table_rows(index, "notebooks")
+    assert len(rows) == 2 and "01_chart" in rows[0]
+    assert "02_chart" in rows[1] and "from an earlier run, not this one" in rows[1]
+    assert all("02_chart" not in row for row in table_rows(index))  # in no finding
+    assert json.loads(again.summary_json.read_text())["earlier_pages"] == ["02_chart"]
+
+
+@pytest.mark.slow
+def test_the_report_command_says_one_notebook_in_the_singular(tmp_path):
+    from click.testing import CliRunner
+
+    from chronik_lab.cli import main
+
+    (tmp_path / "nb").mkdir()
+    chart_notebook(tmp_path / "nb" / "01_chart.ipynb")
+    done = CliRunner().invoke(
+        main,
+        ["report", "--out", str(tmp_path / "out"), "--notebooks", str(tmp_path / "nb"),
+         "--no-progress"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "(1 notebook, " in done.output.splitlines()[-1]

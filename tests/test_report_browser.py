@@ -21,6 +21,8 @@ import nbformat
 import numpy as np
 import pytest
 
+import chronik_lab as cl
+
 PIL = pytest.importorskip("PIL.Image", reason="pillow decodes the screenshots (test extra)")
 
 CHROMIUM = shutil.which("chromium")
@@ -186,3 +188,26 @@ def test_every_chart_of_the_real_report_shows_in_the_browser(name, real_report, 
     nb = next(n for n in real_report.notebooks if n.name == name)
     assert nb.ok, nb.error
     assert_every_chart_shows(nb.html, nb.executed, tmp_path)
+
+
+ALIGN_PROBE = """<script>
+window.addEventListener("load", () => {
+  const cells = [...document.querySelectorAll(".chronik-switchboard td, .chronik-switchboard th")];
+  document.body.setAttribute("data-align", JSON.stringify(
+    cells.map((c) => getComputedStyle(c).textAlign)));
+});
+</script>"""
+
+
+def test_the_start_pages_switchboard_table_reads_left_aligned(real_report, tmp_path):
+    """The report's CSS right-aligns table cells: the switchboard's text column was ragged
+    on the left, which only the browser shows."""
+    page = next(n for n in real_report.notebooks if n.name == "00_start_here").html
+    copy = tmp_path / "start.probe.html"
+    copy.write_text(with_head(page.read_text(), ALIGN_PROBE))
+    dom = chromium(tmp_path, f"--window-size={WIDTH},2000", "--dump-dom", copy.as_uri())
+    found = re.search(r'data-align="([^"]*)"', dom)
+    assert found, "the probe did not run"
+    aligned = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(aligned) == 3 * (len(cl.BUGS) + 1)  # a header and a row per switch
+    assert set(aligned) == {"left"}

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from served import default_sigint
 
 psutil = pytest.importorskip("psutil")
 
@@ -52,7 +53,10 @@ def _interrupted_report(out: Path, notebooks: Path, when) -> list[str]:
         f"build_report({str(out)!r}, {str(notebooks)!r}, progress=False, jobs=2)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), TAG: tag}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL,
+        preexec_fn=default_sigint,  # the test's Ctrl-C reaches it however pytest was started
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not when() and proc.poll() is None and time.monotonic() < deadline:

@@ -41,7 +41,7 @@ def create_exclusive(path: Path) -> int:
 
 def open_nofollow(path: Path, flags: int = os.O_RDONLY) -> int:
     try:
-        return os.open(path, flags | _NOFOLLOW)
+        return os.open(path, flags | _NOFOLLOW, 0o644)  # the mode, when O_CREAT creates it
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise DataDirError(path, "is a symlink; chronik_lab never follows links") from None

@@ -32,6 +32,7 @@ from chronik_lab.validate import listed
 __all__ = [
     "buffer_facts",
     "explain_digest",
+    "measured_table",
     "observed_pattern",
     "sweep_cell",
     "notebook_summary",
@@ -159,8 +160,8 @@ def versions(bugs: str, compare_with: Iterable[str] = ()) -> list[str]:
 
 
 def versions_table(runs: Mapping[str, Run]) -> pd.DataFrame:
-    """One row per version: sent, received, duplicates, lost, whether the checker found nothing,
-    and the received pattern."""
+    """One row per version: sent, received, duplicates, redelivered, lost (`outcome`'s words),
+    whether the checker found nothing, and the received pattern."""
     rows = []
     for label, run in runs.items():
         digest = run_digest(run)
@@ -170,12 +171,32 @@ def versions_table(runs: Mapping[str, Run]) -> pd.DataFrame:
                 "sent": digest["sent"],
                 "received": digest["received"],
                 "duplicates": digest["outcome"]["duplicates"],
+                "redelivered": digest["outcome"]["redelivered"],
                 "lost": digest["outcome"]["lost"],
                 "ok": digest["ok"],
                 "pattern": digest["pattern"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def measured_table(measured: pd.DataFrame) -> pd.DataFrame:
+    """`measure_versions()`'s rows as a grid to read: one row per workload and one column per
+    version, each in the order measured, and in each cell "exact", or the share of the
+    messages duplicated and lost ("100% duplicated", "40% lost")."""
+    cells = measured.assign(result=[_rates(row) for row in measured.itertuples()])
+    grid = cells.pivot(index="workload", columns="version", values="result")
+    grid = grid.loc[measured["workload"].unique(), measured["version"].unique()]
+    grid.columns.name = None
+    return grid
+
+
+def _rates(row: Any) -> str:
+    if row.exact:
+        return "exact"
+    said = [f"{rate:.0%} {word}" for rate, word in ((row.duplication_rate, "duplicated"),
+                                                     (row.loss_rate, "lost")) if rate]  # fmt: skip
+    return ", ".join(said) or "reordered"
 
 
 def sweep_digest(
@@ -220,9 +241,8 @@ def explain_digest(
     workload and where it comes from, how many combinations reproduce it exactly, the minimal
     ones, what the version under investigation (`bugs`) gives on that workload, and which of
     its single fixes remove the duplication or the loss."""
-    ids = observed["message_id"].tolist()
     fields = dict(workload["scenario"])
-    counts = outcome(ids, fields["messages"])
+    counts = outcome(observed, fields["messages"])  # with its offsets, when the dump has them
     return {
         "sent": fields["messages"],
         "received": counts["received"],
@@ -249,7 +269,8 @@ def _investigated(ranking: pd.DataFrame, bugs: str) -> dict[str, Any] | None:
     row = ranking_row(ranking, bugs)
     if row is None:
         return None
-    keys = ("rank", "received", "duplicates", "lost", "distance", "exact", "minimal")
+    keys = ("rank", "received", "duplicates", "redelivered", "lost", "distance", "exact")
+    keys += ("minimal",)
     return {"bugs": bugs, **{k: _plain(row[k]) for k in keys}}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.counts import outcome
-from chronik_lab.sim.scenario import received_ids
+from chronik_lab.sim.scenario import received_records
 from chronik_lab.sim.tables import RunTables, fetch_reads, max_buffer_copies, sampling_text
 
 __all__ = [
@@ -216,6 +216,6 @@ def counterfactuals(run: RunTables) -> dict[str, dict[str, int]] | None:
     on = sorted(scenario.bug_set)
     out = {}
     for name in on:
-        ids = received_ids(scenario.with_bugs([b for b in on if b != name]))
-        out[name] = outcome(ids, len(run.sent))
+        records = received_records(scenario.with_bugs([b for b in on if b != name]))
+        out[name] = outcome(records, len(run.sent))  # offsets too: a re-read is no duplicate
     return out

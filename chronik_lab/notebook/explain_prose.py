@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.sim.causes import ranking_row
 from chronik_lab.sim.splits import short_split
@@ -24,20 +24,22 @@ __all__ = ["explanation", "observation"]
 IDS_SHOWN = 40  # observed ids written out; the rest are counted
 
 
-def observation(ids: Sequence[int], sent: int, workload: Mapping[str, Any] | None = None) -> str:
-    """A sentence on an observation (the ids a consumer received) against the messages sent.
+def observation(
+    observed: Sequence[int] | pd.DataFrame, sent: int, workload: Mapping[str, Any] | None = None
+) -> str:
+    """A sentence on an observation (what a consumer received: its ids, or a dump with offsets,
+    which tell a record read again from an id written twice) against the messages sent, in
+    `outcome_sentence`'s words.
 
     With `workload` (`observations.observed_workload`), also the workload it is explained
     under and where that comes from: the recording (observations.json), naming each parameter
     that does not apply to it, or the parameters, for a user's own dump; then the ids received.
     """
-    o = outcome(list(ids), sent)
-    parts = [
-        f"{o['duplicates']:,} duplicated" if o["duplicates"] else "",
-        f"{o['lost']:,} never received" if o["lost"] else "",
-    ]
-    what = ", ".join(p for p in parts if p) or "each id exactly once"
-    text = f"The observation: **{o['received']:,} records** for {sent:,} messages sent: {what}."
+    if isinstance(observed, pd.DataFrame):
+        ids, o = observed["message_id"].tolist(), outcome(observed, sent)
+    else:
+        ids, o = list(observed), outcome(list(observed), sent)
+    text = f"The observation: {outcome_sentence(sent, o)}."
     if workload is None:
         return text
     return f"{text} {_workload_story(workload)}\n\n{_ids_text(ids)}"
@@ -133,27 +135,30 @@ def _versions_story(
 ) -> list[str]:
     out = []
     row = None if version is None else ranking_row(ranking, version)
+    sent = ranking.attrs.get("sent")
     if row is not None:
         own = " (the version it was recorded on)" if version == recorded_on else ""
         out.append(
-            f"The version under investigation (`bugs`), {version}{own}, gives "
-            f"{_result(row)} on this workload: {_match(row)}. Its single fixes are tried at "
-            "the end of this page."
+            f"The version under investigation (`bugs`), {version}{own}, on this workload: "
+            f"{_result(row, sent)}; {_match(row)}. Its single fixes are tried at the end of "
+            "this page."
         )
     row = None if recorded_on in (None, version) else ranking_row(ranking, recorded_on)
     if row is not None:
         out.append(
-            f"The observation was recorded on {recorded_on}, which gives {_result(row)} here: "
-            f"{_match(row)}."
+            f"The observation was recorded on {recorded_on}, which here gives "
+            f"{_result(row, sent)}; {_match(row)}."
         )
     return out
 
 
-def _result(row: pd.Series) -> str:
-    parts = [f"{int(row['duplicates']):,} duplicated" if row["duplicates"] else ""]
-    parts.append(f"{int(row['lost']):,} lost" if row["lost"] else "")
-    what = ", ".join(p for p in parts if p) or "each id once"
-    return f"{_n(int(row['received']), 'record')} ({what})"
+def _result(row: pd.Series, sent: int | None) -> str:
+    """A ranking row's outcome in `outcome_sentence`'s words ('10 sent, 20 received: 10
+    duplicated'); without the messages sent, from 'received' on."""
+    counts = {key: int(row[key]) for key in ("received", "duplicates", "redelivered", "lost")}
+    if sent is None:  # a ranking made without its attrs (a table read back from a file)
+        sent = counts["received"] - counts["duplicates"] - counts["redelivered"] + counts["lost"]
+    return outcome_sentence(sent, counts)
 
 
 def _match(row: pd.Series) -> str:

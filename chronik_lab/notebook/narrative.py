@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from chronik_lab.bugs import BUGS
+from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.notebook.evidence import (
     COUNTERFACTUAL_LIMIT,
@@ -27,6 +27,7 @@ from chronik_lab.notebook.evidence import (
 from chronik_lab.notebook.evidence import plural as _n
 from chronik_lab.notebook.evidence import span_text as _range
 from chronik_lab.sim.clients import MAX_RESETS, poll_cap
+from chronik_lab.sim.scenario import SEED, VERSIONS, Scenario, received_records
 from chronik_lab.sim.tables import (
     RunTables,
     buffer_at,
@@ -40,9 +41,11 @@ from chronik_lab.sim.tables import (
 __all__ = [
     "COUNTERFACTUAL_LIMIT",
     "at_first_fetch",
+    "compare_hint",
     "counterfactuals",
     "delivery",
     "heading",
+    "presets_story",
     "stopped",
     "sweep_story",
     "switch_evidence",
@@ -86,10 +89,11 @@ def _segments_story(run: RunTables, partition: int) -> str:
         return "No segment had been written by then."
     visible = int(last["visible"].sum())
     lo, hi = int(last["base_offset"].min()), int(last["last_offset"].max())
-    return (
-        f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), "
-        f"{visible:,} of them visible to fetch."
-    )
+    if len(last) == 1:
+        seen = "visible to fetch" if visible else "not visible to fetch"
+    else:
+        seen = f"{visible:,} of them visible to fetch"
+    return f"The log then had {_n(len(last), 'segment')} (offsets {_range(lo, hi)}), {seen}."
 
 
 # -- the "why" text ---------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def _fetch_story(run: RunTables, partition: int) -> str:
     order = "the buffer first, then segments" if reads["buffer_first"] else "segments first"
     return (
         f"{buffer} Over {_n(reads['fetches'], 'fetch', 'fetches')} ({order}), fetch read "
-        f"**{reads['from_buffer']:,}** records from the buffer and "
+        f"{_bold(reads['from_buffer'], 'record')} from the buffer and "
         f"**{reads['from_segments']:,}** from segments."
     )
 
@@ -146,11 +150,17 @@ def _entries(held: pd.DataFrame) -> str:
     records = int(held["count"].sum())
     lo, hi = int(held["first_offset"].min()), int(held["last_offset"].max())
     distinct = distinct_offsets(held)
-    twice = f", {records - distinct:,} of them extra copies" if records > distinct else ""
+    extra = records - distinct
+    twice = f", {extra:,} of them extra {'copy' if extra == 1 else 'copies'}" if extra else ""
     return (
-        f"`{' + '.join(shown)}` in buffer order: {records:,} records for {distinct:,} offsets "
-        f"({_range(lo, hi)}){twice}"
+        f"`{' + '.join(shown)}` in buffer order: {_n(records, 'record')} for "
+        f"{_n(distinct, 'offset')} ({_range(lo, hi)}){twice}"
     )
+
+
+def _bold(count: int, word: str) -> str:
+    """'**20** records', '**1** record'."""
+    return f"**{count:,}** {word if count == 1 else word + 's'}"
 
 
 def _switch_story(run: RunTables) -> str:
@@ -162,7 +172,7 @@ def _switch_story(run: RunTables) -> str:
     for name, seen in evidence.items():
         text = seen or "nothing visible in this run's trace"
         if changes is not None:
-            text += f"; without it: {_outcome_text(changes[name])}"
+            text += f"; without it: {outcome_sentence(len(run.sent), changes[name])}"
             text += (
                 " (**made the difference**)" if changes[name] != _own(run) else " (same outcome)"
             )
@@ -267,6 +277,43 @@ def _consumer_side(run: RunTables, faults: pd.DataFrame) -> str:
     return " ".join(out)
 
 
+def compare_hint(run: RunTables, versions: tuple[str, ...] = ("v0.7.5", "v0.7.6", "v1.0")) -> str:
+    """How to see this page under the other `versions`: 'This page ran v0.7.5; `-p bugs v0.7.6`
+    or `-p bugs v1.0` (or `bugs = "v1.0"` in the parameters cell) runs it under the others.'
+    Never suggests the version the page ran."""
+    ran = _version(run)
+    others = [v for v in versions if v != ran]
+    if not others:
+        return f"This page ran {ran}."
+    flags = " or ".join(f"`-p bugs {v}`" for v in others)
+    return (
+        f'This page ran {ran}; {flags} (or `bugs = "{others[-1]}"` in the parameters cell) '
+        f"runs it under {'that version' if len(others) == 1 else 'those versions'}."
+    )
+
+
+def presets_story(workload: Scenario = SEED, versions: tuple[str, ...] = VERSIONS) -> str:
+    """Markdown, one line per chronik version, oldest first, counted from `cl.PRESETS`: how
+    many of the lab's switches it has on, which it turned off and on against the version before,
+    and what it gives on `workload` (`outcome_sentence` of a run of it)."""
+    lines, before = [], None
+    for version in versions:
+        on = PRESETS[version]
+        text = f"- **{version}**, {len(on)} of the {len(BUGS)} switches on"
+        if before is not None:
+            turned = [
+                f"{len(names)} {way} ({', '.join(f'`{n}`' for n in sorted(names))})"
+                for names, way in ((before - on, "off"), (on - before, "on"))
+                if names
+            ]
+            text += "; it turned " + " and ".join(turned) if turned else "; no switch changed"
+        run = workload.with_bugs(version)
+        said = outcome_sentence(run.messages, outcome(received_records(run), run.messages))
+        lines.append(f"{text} — {said}.")
+        before = on
+    return "\n".join(lines)
+
+
 def stopped(run: RunTables) -> str:
     """Markdown: where the consumer's position ended against the log, and what in this run put
     it there -- the fetch-range rule, resets to the earliest offset, segment rotations (a real
@@ -338,10 +385,6 @@ def _duration(ms: int) -> str:
 
 def _own(run: RunTables) -> dict[str, int]:
     return outcome(run.received, len(run.sent))
-
-
-def _outcome_text(o: dict[str, int]) -> str:
-    return f"{o['received']:,} received, {o['duplicates']:,} duplicated, {o['lost']:,} lost"
 
 
 def sweep_story(grid: pd.DataFrame, cell: dict) -> str:

@@ -2,20 +2,23 @@
 fields; each change re-runs the scenario and redraws the linked charts and the status line.
 
 `cl.switchboard(scenario)` returns a `Switchboard`. Displayed in a live JupyterLab kernel it is
-an ipywidgets box: one checkbox per switch of `cl.BUGS` (its summary and chronik commit as the
-tooltip), one button per preset of `cl.PRESETS`, fields for messages, batch sizes, acks and
-flush_batches. Any change runs `cl.run` on the new scenario and puts the new data into the
-same JupyterChart (received vs sent, buffer, segments: interactive.explore's linked panels)
-and the status line (the checker's verdict and the outcome), in place -- "what if only
-blind_append_buffer were fixed?" is one click.
+an ipywidgets box: one checkbox per switch of `cl.BUGS` (under it, the versions it was in and
+its chronik commit; hovering its name or that line shows its summary), one button per preset of
+`cl.PRESETS`, fields for messages, batch sizes (what `cl.Scenario` takes: "auto", "none" or a
+list), acks and flush_batches. Any change runs `cl.run` on the new scenario and puts the new
+data into the same JupyterChart (received vs sent, buffer, segments: interactive.explore's
+linked panels) and the status line (the checker's verdict and the outcome), in place -- "what
+if only blind_append_buffer were fixed?" is one click.
 
 Anywhere else (papermill, nbconvert, a plain `repr`), it renders its current state statically:
 the switch settings as a table, the status line and the charts through the active altair
 renderer (SVG in the report), so a report page still shows something meaningful.
 
-The same changes can be made from code (`set(...)`, `toggle(name)`, `preset(name)`); a bad
-field (batch sizes that do not sum to messages) shows the error under the status and keeps the
-last good run on screen.
+The same changes can be made from code (`set(...)`, `toggle(name)`, `preset(name)`). A new
+number of messages that the batch sizes no longer fit takes "auto" sizes, the notebooks' rule
+(`set(messages=1000)` after 4,6 runs requests of 4, 6, 4, 6, ...). A bad field (batch sizes
+that do not sum to messages) shows the error and keeps the last good run on screen, its status
+greyed and marked as the last good run's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.sim.scenario import SEED, WORKLOAD_FIELDS, Run, Scenario, run
+from chronik_lab.sim.splits import AUTO, seed_sizes
 
 # altair, the charts and ipywidgets are imported where a board is drawn, not here: `import
 # chronik_lab` (which exports switchboard) stays as fast as it was for the CLI and the engine.
@@ -35,6 +39,7 @@ from chronik_lab.sim.scenario import SEED, WORKLOAD_FIELDS, Run, Scenario, run
 __all__ = ["Switchboard", "switchboard"]
 
 MAX_MESSAGES = 1_000_000
+SIZES_SHOWN = 8  # batch sizes written out in the field; longer "auto" sizes are shown as "auto"
 
 
 def switchboard(scenario: Scenario | None = None) -> Switchboard:
@@ -62,10 +67,15 @@ class Switchboard:
 
     def set(self, **fields: Any) -> Switchboard:
         """Change scenario fields (messages, batch_sizes, acks, flush_batches, bugs, ...) and
-        re-run. A bad value leaves the last good run and shows the error."""
+        re-run. New messages that the current batch sizes do not fit (and no new sizes) take
+        "auto" sizes, as the notebooks do. A bad value leaves the last good run and shows the
+        error."""
         started = time.perf_counter()
+        wanted = self.scenario.to_dict() | fields
+        if "batch_sizes" not in fields and not _fits(wanted["batch_sizes"], wanted["messages"]):
+            wanted["batch_sizes"] = AUTO
         try:
-            scenario = Scenario(**(self.scenario.to_dict() | fields))
+            scenario = Scenario(**wanted)
             result = run(scenario)
         except ChronikLabError as exc:
             self.error = str(exc)
@@ -133,10 +143,11 @@ class Switchboard:
 
     def static_html(self) -> str:
         """The settings (every switch on or off, the workload) and the status as HTML."""
+        left = "style='text-align:left'"  # notebook CSS right-aligns table cells: text reads left
         rows = "".join(
-            f"<tr><td><code>{html.escape(n)}</code></td>"
-            f"<td>{'<b>on</b>' if n in self.scenario.bug_set else 'off'}</td>"
-            f"<td>{html.escape(b.summary)} (chronik {b.chronik_commit})</td></tr>"
+            f"<tr><td {left}><code>{html.escape(n)}</code></td>"
+            f"<td {left}>{'<b>on</b>' if n in self.scenario.bug_set else 'off'}</td>"
+            f"<td {left}>{html.escape(b.summary)} (chronik {b.chronik_commit})</td></tr>"
             for n, b in BUGS.items()
         )
         fields = ", ".join(f"{f}={getattr(self.scenario, f)!r}" for f in WORKLOAD_FIELDS)
@@ -144,7 +155,8 @@ class Switchboard:
         return (
             f"<div class='chronik-switchboard'><p><b>Scenario:</b> {html.escape(fields)}, "
             f"bugs={html.escape(repr(self.scenario.bugs))}</p>"
-            f"<table><tr><th>switch</th><th>state</th><th>what it does</th></tr>{rows}</table>"
+            f"<table><tr><th {left}>switch</th><th {left}>state</th>"
+            f"<th {left}>what it does</th></tr>{rows}</table>"
             f"<p><b>Status:</b> {html.escape(self.status())}</p>{error}</div>"
         )
 
@@ -168,15 +180,19 @@ class _Widgets:
 
         self._quiet = False  # set while `show` writes widget values, so they do not re-run
         s = board.scenario
+        # ipywidgets 8 shows a Checkbox's tooltip only when it has no description, and titles
+        # the description with the name itself: the summary goes in a title on the name (an
+        # HTML description) and on a visible line under the box, which names its versions and
+        # commit.
         self.boxes = {
             name: w.Checkbox(
                 value=name in s.bug_set,
-                description=name,
-                tooltip=f"{bug.summary} (chronik {bug.chronik_commit})",
+                description=f"<span title='{_tip(name)}'>{html.escape(name)}</span>",
+                description_allow_html=True,
                 indent=False,
                 layout=w.Layout(width="260px"),
             )
-            for name, bug in BUGS.items()
+            for name in BUGS
         }
         for name, box in self.boxes.items():
             box.observe(lambda ch, n=name: self._on_box(board, n, ch), names="value")
@@ -188,9 +204,9 @@ class _Widgets:
                 value=s.messages, min=1, max=MAX_MESSAGES, description="messages"
             ),
             "batch_sizes": w.Text(
-                value=_sizes_text(s.batch_sizes),
+                value=_sizes_text(s.batch_sizes, s.messages),
                 description="batch sizes",
-                placeholder="4,6 (empty: one request per message)",
+                placeholder="auto, none (one each), or 4,6",
                 continuous_update=False,
             ),
             "acks": w.ToggleButtons(options=[-1, 0, 1], value=s.acks, description="acks"),
@@ -207,9 +223,8 @@ class _Widgets:
             field.observe(lambda ch, n=name: self._on_field(board, n, ch), names="value")
         self.status = w.HTML()
         self.chart = _live_chart(board)
-        switches = w.GridBox(
-            list(self.boxes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")
-        )
+        cells = [w.VBox([box, w.HTML(_caption(name))]) for name, box in self.boxes.items()]
+        switches = w.GridBox(cells, layout=w.Layout(grid_template_columns="repeat(3, 270px)"))
         self.box = w.VBox(
             [
                 w.HBox([w.HTML("<b>presets</b>"), *self.buttons]),
@@ -238,6 +253,8 @@ class _Widgets:
             board.error = str(exc)
             self.show(board, chart=False)
             return
+        if name == "messages" and not _fits(values["batch_sizes"], values["messages"]):
+            values["batch_sizes"] = AUTO  # the sizes were for the old count: the notebooks' rule
         board.set(**values)
 
     def show(self, board: Switchboard, chart: bool = True) -> None:
@@ -249,13 +266,20 @@ class _Widgets:
             # After an error the fields keep what the user typed; the run stays the last good one.
             for name, field in self.fields.items() if board.error is None else ():
                 value = getattr(board.scenario, name)
-                field.value = _sizes_text(value) if name == "batch_sizes" else value
+                if name == "batch_sizes":
+                    value = _sizes_text(value, board.scenario.messages)
+                field.value = value
         finally:
             self._quiet = False
         text = html.escape(board.status())
+        if board.error:  # the run on screen is the last good one, not what the fields say
+            self.status.value = (
+                f"<b style='color:#c62828'>not run: {html.escape(board.error)}</b><br>"
+                f"<span style='color:#888888'>last good run: {text}</span>"
+            )
+            return
         colour = "#2e7d32" if board.run.report.ok else "#c62828"
-        error = f"<br><b>not run:</b> {html.escape(board.error)}" if board.error else ""
-        self.status.value = f"<span style='color:{colour}'><b>{text}</b></span>{error}"
+        self.status.value = f"<span style='color:{colour}'><b>{text}</b></span>"
         if chart:
             self.chart.spec = board.spec()
 
@@ -275,15 +299,54 @@ def _preset_tip(name: str) -> str:
     return f"{name}: " + (", ".join(bugs) if bugs else "no bugs (a correct Kafka-style log)")
 
 
-def _sizes_text(sizes: tuple[int, ...] | None) -> str:
-    return "" if sizes is None else ",".join(str(n) for n in sizes)
+def _tip(name: str) -> str:
+    bug = BUGS[name]
+    return html.escape(f"{bug.summary} (chronik {bug.chronik_commit})", quote=True)
 
 
-def _parse_sizes(text: str) -> tuple[int, ...] | None:
-    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
-    if not parts:
+def _caption(name: str) -> str:
+    """The line under a switch's box: the versions it was in and its commit; the summary on
+    hover."""
+    bug = BUGS[name]
+    fixed = "never fixed" if bug.fixed_in == "never" else f"fixed in {bug.fixed_in}"
+    return (
+        f"<span title='{_tip(name)}' style='font-size:85%;color:#666666'>"
+        f"from {html.escape(bug.introduced_in)}, {html.escape(fixed)} · "
+        f"{html.escape(bug.chronik_commit)}</span>"
+    )
+
+
+def _fits(sizes: Any, messages: int) -> bool:
+    """Whether batch sizes (None, "auto" or a list) can be used for `messages` as they are."""
+    if sizes is None or sizes == AUTO:
+        return True
+    try:
+        return sum(sizes) == messages
+    except TypeError:  # not a list of numbers: cl.Scenario says why
+        return True
+
+
+def _sizes_text(sizes: tuple[int, ...] | None, messages: int) -> str:
+    """The field's text for batch sizes: "none", the list, or "auto" for the auto sizes of a
+    workload too long to list."""
+    if sizes is None:
+        return "none"
+    if len(sizes) > SIZES_SHOWN and tuple(sizes) == seed_sizes(messages):
+        return AUTO
+    return ",".join(str(n) for n in sizes)
+
+
+def _parse_sizes(text: str) -> tuple[int, ...] | str | None:
+    """The field's text as cl.Scenario's batch_sizes: "auto", None ("none" or empty: one
+    request per message) or a list of ints."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    if text.strip().lower() in ("none", ""):
         return None
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
     try:
         return tuple(int(p) for p in parts)
     except ValueError:
-        raise InvalidArgumentError(f"batch sizes must be integers like 4,6, not {text!r}") from None
+        raise InvalidArgumentError(
+            f'batch sizes are "auto", "none" or integers like 4,6, not {text!r}'
+        ) from None

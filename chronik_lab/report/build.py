@@ -14,7 +14,10 @@ Invariants of a report folder:
 - each notebook receives only the parameters its `parameters` cell declares, so one `-p bugs ...`
   applies to every notebook that has a `bugs` parameter and is ignored by the others;
 - Ctrl-C stops the report at once: the running kernels are killed, not waited for; the pages
-  already written stay, and the index lists them (the others as interrupted).
+  already written stay, and the index lists them (the others as interrupted);
+- the index speaks of this run only: how many of the folder's notebooks it ran, and pages an
+  earlier run left in the report folder listed apart, as from an earlier run (never counted or
+  summarised with this run's).
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ class NotebookResult:
 
 @dataclass(frozen=True)
 class ReportResult:
-    """A finished report folder. `ok` is False when any notebook failed."""
+    """A finished report folder. `ok` is False when any notebook failed. `available`: the
+    notebooks of the source folder (this run ran `notebooks`, all or some of them);
+    `earlier_pages`: pages in the folder that an earlier run wrote and this one did not."""
 
     out_dir: Path
     index: Path
@@ -91,6 +96,8 @@ class ReportResult:
     notebooks: tuple[NotebookResult, ...]
     parameters: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    available: int = 0
+    earlier_pages: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -106,6 +113,8 @@ class ReportResult:
             "parameters": self.parameters,
             "duration_s": round(self.duration_s, 2),
             "notebooks": [nb.to_dict(self.out_dir) for nb in self.notebooks],
+            "available": self.available or len(self.notebooks),
+            "earlier_pages": list(self.earlier_pages),
         }
 
 
@@ -157,7 +166,8 @@ def build_report(
     """
     started = time.perf_counter()
     source_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
-    chosen = select_notebooks(find_notebooks(source_dir), notebooks)
+    found = find_notebooks(source_dir)
+    chosen = select_notebooks(found, notebooks)
     params = dict(parameters or {})
     declared = {nb: declared_parameters(nb) for nb in chosen}
     check_parameters(params, declared)
@@ -174,9 +184,9 @@ def build_report(
     try:
         _run_all(start_order(chosen), out, params, declared, kernel, workers, progress, done)
     except KeyboardInterrupt:  # the notebooks that finished keep their rows in the index
-        _write(out, chosen, done, params, started)
+        _write(out, chosen, done, params, started, len(found))
         raise
-    return _write(out, chosen, done, params, started)
+    return _write(out, chosen, done, params, started, len(found))
 
 
 def start_order(notebooks: list[Path]) -> list[Path]:
@@ -197,9 +207,11 @@ def start_order(notebooks: list[Path]) -> list[Path]:
     return sorted(notebooks, key=lambda nb: (-weight(nb), nb.name))
 
 
-def _write(out, notebooks, done, params, started) -> ReportResult:
+def _write(out, notebooks, done, params, started, available) -> ReportResult:
     """summary.json and index.html (its view); a notebook not finished is marked failed."""
     results = [done.get(nb) or _interrupted(nb, out) for nb in notebooks]
+    ours = {nb.stem for nb in notebooks}
+    earlier = sorted(p.stem for p in out.glob("*.html") if p.stem not in ours | {"index"})
     result = ReportResult(
         out_dir=out,
         index=out / "index.html",
@@ -207,6 +219,8 @@ def _write(out, notebooks, done, params, started) -> ReportResult:
         notebooks=tuple(results),
         parameters=params,
         duration_s=time.perf_counter() - started,
+        available=available,
+        earlier_pages=tuple(earlier),
     )
     data = result.to_dict()
     result.summary_json.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))

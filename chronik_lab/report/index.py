@@ -34,6 +34,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .tag { font-size: 80%; background: #fff3cd; padding: 0 .3em; border-radius: 3px; }
 #outcomes { font-size: 110%; } #outcomes li { margin: .2em 0; }
 .by { font-size: 90%; margin-top: .2em; } tr.note td { color: #555; font-size: 90%; }
+tr.earlier td { color: #777; }
 tr.finding + tr.finding td { border-top: none; } td.pattern { overflow-wrap: anywhere; }
 code { background: #f4f4f4; padding: 0 .2em; }
 """
@@ -59,7 +60,7 @@ def render_index(data: Mapping[str, Any]) -> str:
     notebooks = list(data.get("notebooks", []))
     findings = _merge([f for nb in notebooks for f in _findings(nb)])
     failed = [nb for nb in notebooks if nb.get("status") != "ok"]
-    ran = "all notebooks ran" if not failed else f"{len(failed)} notebook(s) failed"
+    ran = _ran(len(notebooks), len(failed), data.get("available"))
     given = data.get("parameters") or {}
     params = ", ".join(f"<code>{_e(f'{k}={v!r}')}</code>" for k, v in given.items())
     return f"""<!DOCTYPE html>
@@ -85,6 +86,7 @@ def render_index(data: Mapping[str, Any]) -> str:
 <thead><tr><th>notebook</th><th>ran</th><th>duration</th></tr></thead>
 <tbody>
 {chr(10).join(_notebook_row(nb) for nb in notebooks)}
+{chr(10).join(_earlier_row(name) for name in data.get("earlier_pages") or [])}
 </tbody></table>
 <p>Each notebook's summary is in <a href="summary.json">summary.json</a>; the executed notebooks
 are in <a href="notebooks/">notebooks/</a>.</p>
@@ -220,11 +222,10 @@ def _explain_note(s: Mapping[str, Any], version: str) -> str:
     text += f"; minimal causes: {causes}"
     investigated = s.get("investigated")
     if isinstance(investigated, Mapping):
-        text += (
-            f"; {version} on that workload: {_n(investigated.get('received'))} received, "
-            f"{_n(investigated.get('duplicates'))} duplicated, {_n(investigated.get('lost'))} "
-            f"lost ({'the observation' if investigated.get('exact') else 'not the observation'})"
-        )
+        counts = _counted(investigated, s.get("sent"))
+        said = "—" if counts is None else outcome_sentence(int(s["sent"]), counts)
+        match = "the observation" if investigated.get("exact") else "not the observation"
+        text += f"; {version} on that workload: {said} ({match})"
     # the single fixes for what the version does on that workload (both when unknown)
     known = isinstance(investigated, Mapping)
     removed = [
@@ -321,6 +322,28 @@ def _notebook_row(nb: Mapping[str, Any]) -> str:
         f'<tr><td><a href="{_e(nb.get("html", ""))}">{_e(nb["name"])}</a></td>'
         f'<td><span class="{status}">{status}</span>{error}</td>'
         f'<td class="num">{float(nb.get("duration_s") or 0):.1f} s</td></tr>'
+    )
+
+
+def _ran(n: int, failed: int, available: Any) -> str:
+    """'all 8 notebooks ran', '1 of the 8 notebooks ran', '1 of 2 notebooks failed'."""
+    total = available if isinstance(available, int) and available >= n else n
+    if failed:
+        return f"{failed:,} of {_plural(n, 'notebook')} failed"
+    if n == total:
+        return "the notebook ran" if n == 1 else f"all {n:,} notebooks ran"
+    return f"{n:,} of the {_plural(total, 'notebook')} ran (the others were not asked for)"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word if n == 1 else word + 's'}"
+
+
+def _earlier_row(name: str) -> str:
+    """A page an earlier run left in the folder: listed, marked, and in no finding."""
+    return (
+        f'<tr class="earlier"><td><a href="{_e(name)}.html">{_e(name)}</a></td>'
+        '<td><span class="tag">from an earlier run, not this one</span></td><td></td></tr>'
     )
 
 

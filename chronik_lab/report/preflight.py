@@ -17,10 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from chronik_lab.errors import NotebookError
+import yaml
+
+from chronik_lab.errors import InvalidArgumentError, NotebookError, one_line
 from chronik_lab.notebook import params as notebook_params
 
-__all__ = ["SUMMARY_PARAMETER", "check_parameters", "declared_parameters", "select_notebooks"]
+__all__ = [
+    "SUMMARY_PARAMETER",
+    "check_parameters",
+    "declared_parameters",
+    "parse_parameter_value",
+    "select_notebooks",
+]
 
 SUMMARY_PARAMETER = "summary_path"
 
@@ -135,3 +143,62 @@ def _defaults(declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             continue
     return out
+
+
+# -p values: a notebook parameter is a scalar or a short list, never a document.
+PARAMETER_MAX_CHARS = 10_000
+PARAMETER_MAX_DEPTH = 8
+
+
+def parse_parameter_value(name: str, text: str) -> Any:
+    """A `-p NAME VALUE` value as papermill reads it: a YAML literal (10, [4, 6], true), or text.
+
+    Only plain values: at most PARAMETER_MAX_CHARS characters and PARAMETER_MAX_DEPTH levels of
+    nesting, and no anchors or aliases (`&a [*a]` recurses forever, a "billion laughs" list
+    expands to gigabytes), so that parsing a value is linear in its length."""
+    if not text.strip():  # -p bugs "" means the empty text, not YAML's null
+        return text
+    if len(text) > PARAMETER_MAX_CHARS:
+        raise InvalidArgumentError(f"-p {name}: the value is {len(text):,} characters; at most "
+                       f"{PARAMETER_MAX_CHARS:,}")  # fmt: skip
+    try:
+        _plain_yaml(name, text)
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        if text.lstrip()[:1] in "[{":  # meant as a list or a mapping, so a typo, not text
+            raise InvalidArgumentError(
+                f"-p {name}: cannot parse {text!r}: {one_line(exc)}"
+            ) from None
+        return text
+    if text.strip() == "None":  # papermill's spelling of None
+        return None
+    # YAML also reads dates and the like; a notebook parameter only takes JSON-like values.
+    return value if _json_like(value) else text
+
+
+def _plain_yaml(name: str, text: str) -> None:
+    """Refuse anchors, aliases, tags and deep nesting from YAML's token stream (linear time)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken | yaml.TagToken):
+            raise InvalidArgumentError(
+                f"-p {name}: YAML anchors, aliases and tags (&, *, !) are not allowed"
+            )
+        if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken
+                      | yaml.BlockSequenceStartToken | yaml.BlockMappingStartToken):  # fmt: skip
+            depth += 1
+            if depth > PARAMETER_MAX_DEPTH:
+                raise InvalidArgumentError(
+                    f"-p {name}: nested deeper than {PARAMETER_MAX_DEPTH} levels"
+                )
+        elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken
+                        | yaml.BlockEndToken):  # fmt: skip
+            depth -= 1
+
+
+def _json_like(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return value is None or isinstance(value, str | int | float | bool)

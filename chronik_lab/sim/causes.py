@@ -29,15 +29,15 @@ from chronik_lab.checker.counts import outcome
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.combinations import Explored, explore, mask_of
 from chronik_lab.sim.levenshtein import edit_distance
-from chronik_lab.sim.scenario import Scenario, received_ids
+from chronik_lab.sim.scenario import Scenario, received_records
 from chronik_lab.sim.switch_reads import ALL, SWITCHES, names_by_mask
 
 __all__ = ["COLUMNS", "edit_distance", "explain", "ranking_row", "single_fixes"]
 
 BUG_NAMES = SWITCHES
-COLUMNS = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates", "lost"]
-COLUMNS += ["distance", "exact", "minimal", "same_as_preset"]
-_COUNTED = ("received", "duplicates", "lost", "distance")
+COLUMNS = ["rank", "bugs", "n_bugs", "preset", "received_ids", "received", "duplicates"]
+COLUMNS += ["redelivered", "lost", "distance", "exact", "minimal", "same_as_preset"]
+_COUNTED = ("received", "duplicates", "redelivered", "lost", "distance")
 
 
 def explain(
@@ -54,11 +54,13 @@ def explain(
     """Bug combinations, ranked by how well their runs reproduce `observed_ids`.
 
     Columns: rank, bugs (sorted tuple of names), n_bugs, preset (the preset this combination
-    is, else missing), received_ids, received, duplicates, lost, distance, exact, minimal,
+    is, else missing), received_ids, received, duplicates, redelivered, lost (the `outcome`
+    words of checker/counts.py, from the ids and offsets received), distance, exact, minimal,
     same_as_preset (the first preset of cl.PRESETS, among those made of `switches`, whose run
     received exactly these ids, else missing), then one bool column per switch of cl.BUGS
     (True: on in this combination).
-    `table.attrs` holds runs (simulations run), combinations (2^n, or 2^k for k `switches`)
+    `table.attrs` holds sent (the workload's messages), runs (simulations run), combinations
+    (2^n, or 2^k for k `switches`)
     and switches_read (those some run read; the others never changed a thing).
 
     early_stop: skip the combinations that have an exact proper subset. The table then has one
@@ -95,6 +97,7 @@ def explain(
         shown &= ~found.dominated
     table = _table(found, np.flatnonzero(shown), observed, workload.messages)
     table.attrs.update(
+        sent=workload.messages,
         runs=found.runs,
         combinations=int(np.count_nonzero(found.inside)),
         switches_read=found.switches_read,
@@ -108,16 +111,12 @@ def _table(found: Explored, masks: np.ndarray, observed: np.ndarray, sent: int) 
     per_key: dict[bytes, dict] = {}  # runs that received the same ids share one entry
     for key, ids in zip(keys, found.ids, strict=True):
         if key not in per_key:
-            as_list = ids.tolist()
-            per_key[key] = {
-                "received_ids": as_list,
-                **outcome(ids, sent),
-                "distance": edit_distance(observed, ids),
-            }
+            per_key[key] = {"received_ids": ids.tolist(), "distance": edit_distance(observed, ids)}
     alike = _preset_by_ids(found, keys)
     # Per class once, then gathered per combination by numpy (2^n rows: no Python loop).
     classes = found.owner[masks]
-    rows = [per_key[key] for key in keys]
+    # the outcome is each class's own: the same ids at other offsets may be redeliveries
+    rows = [per_key[key] | counts for key, counts in zip(keys, found.counts, strict=True)]
     per_class = {col: np.array([r[col] for r in rows]) for col in _COUNTED}
     ids = np.empty(len(rows), object)
     ids[:] = [r["received_ids"] for r in rows]
@@ -168,33 +167,35 @@ def single_fixes(
 ) -> pd.DataFrame:
     """For each bug of `preset` (default: the scenario's bugs), the run without that one bug.
 
-    Columns: fixed_bug, bugs (what is left), received, duplicates, lost, distance (to the
-    observation), removes_duplication, removes_loss, correct (ids exactly 0..n-1 in order, on
-    one partition; all ids once, on several).
+    Columns: fixed_bug, bugs (what is left), received, duplicates, redelivered, lost (the
+    `outcome` of what that run received, checker/counts.py), distance (to the observation),
+    removes_duplication, removes_loss, correct (ids exactly 0..n-1 in order, on one partition;
+    all ids once, on several).
     """
     observed = validate_ids(observed_ids)
     workload = _workload(scenario)
     version = resolve_bugs(scenario.bugs if preset is None else preset)
-    before = outcome(received_ids(workload.with_bugs(sorted(version))), workload.messages)
+    before = outcome(received_records(workload.with_bugs(sorted(version))), workload.messages)
     rows = []
     for bug in sorted(version):
         rest = tuple(sorted(version - {bug}))
-        ids = received_ids(workload.with_bugs(rest))
-        after = outcome(ids, workload.messages)
+        records = received_records(workload.with_bugs(rest))
+        ids = records["message_id"].tolist()
+        after = outcome(records, workload.messages)
         rows.append(
             {
                 "fixed_bug": bug,
                 "bugs": rest,
                 "received_ids": ids,
-                **after,
+                **{key: after[key] for key in ("received", "duplicates", "redelivered", "lost")},
                 "distance": edit_distance(observed, ids),
                 "removes_duplication": before["duplicates"] > 0 and after["duplicates"] == 0,
                 "removes_loss": before["lost"] > 0 and after["lost"] == 0,
                 "correct": _correct(ids, workload),
             }
         )
-    columns = ["fixed_bug", "bugs", "received_ids", "received", "duplicates", "lost", "distance"]
-    columns += ["removes_duplication", "removes_loss", "correct"]
+    columns = ["fixed_bug", "bugs", "received_ids", "received", "duplicates", "redelivered"]
+    columns += ["lost", "distance", "removes_duplication", "removes_loss", "correct"]
     return pd.DataFrame(rows, columns=columns)
 
 

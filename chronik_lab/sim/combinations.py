@@ -34,6 +34,7 @@ class Explored:
 
     reads: list[int]  # per class: the switches its run read (a mask over SWITCHES)
     ids: list[np.ndarray]  # per class: the ids the consumer received
+    counts: list[dict[str, int]]  # per class: their outcome (checker/counts.py)
     owner: np.ndarray  # per combination mask: its class, or -1 when not settled
     dominated: np.ndarray  # per combination mask: has an exact proper subset (early stop)
     inside: np.ndarray  # per combination mask: only allowed switches on
@@ -68,9 +69,10 @@ class _Search:
         self.early_stop = early_stop
         self.reads: list[int] = []
         self.ids: list[np.ndarray] = []
+        self.counts: list[dict[str, int]] = []
         self.seen = ALL  # the switches read so far; before any run, assume all of them
 
-    def settle(self, mask: int, read: int, ids: np.ndarray) -> None:
+    def settle(self, mask: int, read: int, ids: np.ndarray, counts: dict[str, int]) -> None:
         if self.owner[mask] >= 0:
             return  # a redundant run: its class was settled while it ran
         members = ((self.masks & read) == (mask & read)) & self.inside
@@ -81,6 +83,7 @@ class _Search:
         self.owner[members] = len(self.reads)
         self.reads.append(read)
         self.ids.append(ids)
+        self.counts.append(counts)
         self.seen = read if len(self.reads) == 1 else self.seen | read
         if self.early_stop and np.array_equal(ids, self.observed):
             for exact in self.masks[members]:
@@ -130,8 +133,8 @@ def explore(
         try:
             while True:
                 if not pool.decided and (first := search.next([])) is not None:
-                    (read, ids), seconds = pool.time_first(runner, scenario, first)
-                    search.settle(first, read, ids)
+                    (read, ids, counts), seconds = pool.time_first(runner, scenario, first)
+                    search.settle(first, read, ids, counts)
                     runs += 1
                     # What it read bounds what is left: about one run per value of those bits.
                     pool.decide(seconds * ((1 << bin(read & allowed).count("1")) - 1))
@@ -152,4 +155,12 @@ def explore(
             for future in pending:
                 future.cancel()
         bar.update(search.settled() - bar.n)
-    return Explored(search.reads, search.ids, search.owner, search.dominated, search.inside, runs)
+    return Explored(
+        search.reads,
+        search.ids,
+        search.counts,
+        search.owner,
+        search.dominated,
+        search.inside,
+        runs,
+    )

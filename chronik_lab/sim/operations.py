@@ -81,6 +81,18 @@ class Operations:
         polls = [v for v, op in zip(self.values, self.ops, strict=True) if op.f == 1]
         return _concat(polls).tolist()
 
+    def received_columns(self) -> dict[str, np.ndarray]:
+        """The polls' partition, (client) offset and message_id per record, in the order
+        received: what `outcome` needs to tell a redelivery from a duplicate, without tables()."""
+        polls = [i for i, op in enumerate(self.ops) if op.f == 1]
+        return {
+            "partition": np.repeat(
+                [self.ops[i].partition for i in polls], [self.ops[i].rows for i in polls]
+            ).astype(np.int64),
+            "offset": _concat([self.offsets[i] for i in polls]),
+            "message_id": _concat([self.values[i] for i in polls]),
+        }
+
     def tables(self) -> dict[str, pd.DataFrame]:
         self._in_op_order()
         meta = np.array(self.ops, dtype=np.int64).reshape(-1, len(Op._fields))

@@ -274,6 +274,15 @@ def received_ids(scenario: Scenario, bugs: BugSet | None = None) -> list[int]:
     return history.received_ids()
 
 
+def received_records(scenario: Scenario, bugs: BugSet | None = None) -> pd.DataFrame:
+    """The records the consumer received (partition, offset as the client saw it, message_id),
+    in order, with no trace, snapshots or check. Their `outcome` tells a record read again
+    (redelivered) from an id written twice (duplicated), as `cl.check` does; the ids alone
+    cannot. `bugs` as for `received_ids`."""
+    history, _, _ = _execute(scenario, trace=False, bugs=bugs)
+    return pd.DataFrame(history.received_columns())
+
+
 def run_presets(scenario: Scenario, presets: Iterable[str] = VERSIONS) -> dict[str, Run]:
     """The same workload on several broker versions, for before/after charts."""
     return {name: run(scenario.with_bugs(name)) for name in presets}

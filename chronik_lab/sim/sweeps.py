@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
-import numpy as np
 import pandas as pd
 
 from chronik_lab.checker.counts import outcome
 from chronik_lab.sim.executors import Pool, progress_bar
-from chronik_lab.sim.scenario import Scenario, received_ids
+from chronik_lab.sim.scenario import Scenario, received_records
 from chronik_lab.sim.splits import split_label
 from chronik_lab.validate import listed
 
@@ -29,6 +28,7 @@ COLUMNS = [
     "sent",
     "received",
     "duplicates",
+    "redelivered",
     "lost",
     "duplication_rate",
     "loss_rate",
@@ -49,6 +49,7 @@ def sweep(
 ) -> pd.DataFrame:
     """One row per (preset, batch split, flush threshold): what came back, and the rates.
 
+    received, duplicates, redelivered, lost: `outcome`'s words (checker/counts.py);
     duplication_rate = duplicates / sent (extra copies per message sent);
     loss_rate = lost / sent (share of the messages never received).
     Every cell is validated (as a cl.Scenario) before the first one runs. `executor`,
@@ -75,15 +76,14 @@ def sweep(
     presets_of = [preset for preset in labels for _ in range(len(splits) * len(thresholds))]
     results = _run_all(cells, executor, max_workers, progress)
     rows = []
-    for preset, scenario, ids in zip(presets_of, cells, results, strict=True):
-        counts = outcome(ids, messages)
+    for preset, scenario, counts in zip(presets_of, cells, results, strict=True):
         rows.append(
             {
                 "preset": preset,
                 "batch_split": split_label(scenario.batch_sizes, messages),
                 "flush_batches": scenario.flush_batches,
                 "sent": messages,
-                **counts,
+                **{key: counts[key] for key in ("received", "duplicates", "redelivered", "lost")},
                 "duplication_rate": counts["duplicates"] / messages,
                 "loss_rate": counts["lost"] / messages,
             }
@@ -91,27 +91,27 @@ def sweep(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _cell_ids(scenario: Scenario) -> np.ndarray:
-    return np.asarray(received_ids(scenario), dtype=np.int64)
+def _cell_outcome(scenario: Scenario) -> dict[str, int]:
+    return outcome(received_records(scenario), scenario.messages)
 
 
 def _run_all(
     cells: list[Scenario], executor: object, max_workers: int | None, progress: bool
-) -> list[np.ndarray]:
-    """Each cell's received ids, in the cells' order, whatever ran them."""
-    out: list[np.ndarray | None] = [None] * len(cells)
+) -> list[dict[str, int]]:
+    """Each cell's outcome, in the cells' order, whatever ran them."""
+    out: list[dict[str, int] | None] = [None] * len(cells)
     pending: dict[Future, int] = {}
     with Pool(executor, max_workers) as pool, progress_bar(progress, len(cells), "cells") as bar:
         start = 0
         if not pool.decided:  # automatic: time the first cell here, then choose
-            out[0], seconds = pool.time_first(_cell_ids, cells[0])
+            out[0], seconds = pool.time_first(_cell_outcome, cells[0])
             pool.decide(seconds * (len(cells) - 1))
             start = 1
             bar.update(1)
         try:
             queue = iter(range(start, len(cells)))
             for i in queue:
-                pending[pool.submit(_cell_ids, cells[i])] = i
+                pending[pool.submit(_cell_outcome, cells[i])] = i
                 if len(pending) < pool.window:
                     continue
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

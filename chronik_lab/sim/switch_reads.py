@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from chronik_lab.bugs import BUGS, BugSet
-from chronik_lab.sim.scenario import Scenario, received_ids
+from chronik_lab.checker.counts import outcome
+from chronik_lab.sim.scenario import Scenario, received_records
 
 __all__ = [
     "SWITCHES",
@@ -86,21 +87,26 @@ def names_by_mask(masks: Iterable[int]) -> list[tuple[str, ...]]:
     return [table[int(m)] for m in masks]
 
 
-def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray]:
-    """Run `scenario`'s workload under the combination `mask`: (switches read, ids received).
+def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict[str, int]]:
+    """Run `scenario`'s workload under the combination `mask`: (switches read, ids received,
+    their `outcome`, which the offsets received decide: a record read again is redelivered).
 
     A run that recorded no read at all (an engine that took its switches some other way) is
     reported as having read every switch, so that it settles only itself.
     """
     bugs = SwitchReads(names_of(mask))
-    ids = np.asarray(received_ids(scenario, bugs=bugs), dtype=np.int64)
-    return (bugs.read or ALL), ids
+    ids, counts = _received(scenario, bugs)
+    return (bugs.read or ALL), ids, counts
 
 
-def run_exhaustive(scenario: Scenario, mask: int) -> tuple[int, np.ndarray]:
+def run_exhaustive(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict[str, int]]:
     """The plain run of one combination, no recording (explain's `prune=False` baseline)."""
-    ids = np.asarray(received_ids(scenario.with_bugs(names_of(mask))), dtype=np.int64)
-    return ALL, ids
+    return (ALL, *_received(scenario.with_bugs(names_of(mask)), None))
 
 
-Runner = Callable[[Scenario, int], tuple[int, np.ndarray]]
+def _received(scenario: Scenario, bugs: BugSet | None) -> tuple[np.ndarray, dict[str, int]]:
+    records = received_records(scenario, bugs=bugs)
+    return records["message_id"].to_numpy(np.int64), outcome(records, scenario.messages)
+
+
+Runner = Callable[[Scenario, int], tuple[int, np.ndarray, dict[str, int]]]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from chronik_lab.checker.counts import outcome
-from chronik_lab.sim.scenario import COMPAT, SEED, VERSIONS, Scenario, received_ids
+from chronik_lab.sim.scenario import COMPAT, SEED, VERSIONS, Scenario, received_records
 
 __all__ = ["WORKLOADS", "describe_versions", "measure_versions"]
 
@@ -49,8 +49,9 @@ def measure_versions(
     for name, scenario in (WORKLOADS if workloads is None else workloads).items():
         for version in versions:
             run = dataclasses.replace(scenario, bugs=version, snapshots=False)
-            ids = received_ids(run)
-            counts = outcome(ids, run.messages)
+            records = received_records(run)
+            ids = records["message_id"].tolist()
+            counts = outcome(records, run.messages)
             rows.append(
                 {
                     "workload": name,

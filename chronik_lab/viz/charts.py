@@ -240,7 +240,9 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
         )
     )
     faults = st.fault_marks(run, partition, end)
-    layers = [seg, band, rules, watermarks, *_fault_layers(faults)]
+    # The buffer's outline last: it often runs along the high watermark and log end lines, and
+    # under them it could not be seen.
+    layers = [seg, rules, watermarks, *_fault_layers(faults), band]
     plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
     plot = plot.resolve_scale(color="independent", strokeDash="independent")
     entries = [(s, "fill") for s in shown]
@@ -311,7 +313,8 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
     end = cd.run_end(run)
     lanes = st.buffer_events(run, partition, end, min(budget // 5, LANE_ROWS))
     marks = _steps(run, partition, "mark_flushed", budget // 10, end)
-    if len(marks) > MAX_FETCH_RULES:
+    undrawn = len(marks) if len(marks) > MAX_FETCH_RULES else 0
+    if undrawn:  # thousands of rules would grey the plot out: the lanes show them
         marks = marks.iloc[:0]
     x_scale = alt.Scale(domain=[0, end], nice=False)
     heat = (
@@ -357,6 +360,8 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         body = alt.hconcat(body, legend(shown, COLORS, DASHES))
         body = body.resolve_scale(color="independent", strokeDash="independent")
     notes = [st.coverage_note(run), _sampled(spans, "buffer")]
+    if undrawn:
+        notes.append(f"{undrawn:,} mark_flushed steps: too many to draw as lines (see the lanes)")
     if spans.attrs.get("cells"):
         sw, ow = spans.attrs["cells"]
         notes.append(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import altair as alt
 import pandas as pd
 
-from chronik_lab.checker.counts import outcome
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.tables import CheckedTables, RunTables
 from chronik_lab.viz import chartdata as cd
@@ -32,6 +32,7 @@ SHAPES = alt.Scale(
     range=["circle", "circle", "circle", "cross"],
 )
 LANE_WIDTH = 56
+PAD = 0.02  # of an axis's span, kept free at each end so that no point sits on the frame
 
 
 def received_vs_sent(
@@ -55,13 +56,11 @@ def received_vs_sent(
 
 
 def outcome_text(run: RunTables) -> str:
+    """The run's `outcome_sentence`: '10 sent, 20 received: 10 duplicated'."""
     sent = len(run.sent)
-    o = outcome(run.received, sent)  # by offset: a re-read is not a duplicate
-    again = f"{o['redelivered']:,} redelivered, " if o["redelivered"] else ""
-    return (
-        f"{sent:,} sent, {o['received']:,} received, {o['duplicates']:,} duplicates, "
-        f"{again}{o['lost']:,} lost"
-    )
+    return outcome_sentence(
+        sent, outcome(run.received, sent)
+    )  # by offset: a re-read is no duplicate
 
 
 def _received_one(
@@ -82,13 +81,13 @@ def _received_one(
     x = alt.X(
         "offset:Q",
         title="offset (as the client saw it)",
-        scale=alt.Scale(domain=list(x_domain), nice=False),
+        scale=alt.Scale(domain=list(x_domain), nice=False, zero=False),
         axis=alt.Axis(format=number_format(x_domain[1]), tickMinStep=1, labelOverlap=True),
     )
     y = alt.Y(
         "message_id:Q",
         title="message id",
-        scale=alt.Scale(domain=ids, nice=False),
+        scale=alt.Scale(domain=ids, nice=False, zero=False),
         axis=alt.Axis(format=number_format(ids[1]), tickMinStep=1),
     )
     color = alt.Color("status:N", scale=STATUS, title="record")
@@ -130,7 +129,7 @@ def _received_one(
         note = pd.DataFrame({"text": ["nothing received"]})
         layers.append(alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text="text:N"))
     plot = alt.layer(*layers).properties(width=width, height=height)
-    lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False), axis=None)
+    lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False, zero=False), axis=None)
     lane = _lost_lane(lost, lane_y, color, shape, height, compact)
     notes = []
     if grid:
@@ -142,12 +141,16 @@ def _received_one(
 
 
 def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
-    """The client-offset axis of one or several panels: every received offset (a grid cell
-    reaches its block's end), and at least as many offsets as messages were sent, so an empty
-    panel still has an axis of whole numbers."""
-    top = max((float(r.received["offset"].max()) for r in runs if len(r.received)), default=-1.0)
-    top = max([top, *(float(len(r.sent)) - 1 for r in runs), 0.0])
-    return (-0.5, top + 0.5)
+    """The client-offset axis of one or several panels: the received offsets, from 0 unless
+    they all lie further from 0 than they spread (6 records at offsets 994-999 fill the panel
+    instead of its last half percent), with a margin so that no point sits on the frame. With
+    nothing received, the offsets the messages sent would have had (an axis of whole numbers)."""
+    got = [r.received["offset"] for r in runs if len(r.received)]
+    if not got:
+        return _padded(0.0, max([*(float(len(r.sent)) - 1 for r in runs), 0.0]))
+    lo = min(float(offsets.min()) for offsets in got)
+    hi = max(float(offsets.max()) for offsets in got)
+    return _padded(0.0 if lo <= hi - lo else lo, hi)
 
 
 def _id_domain(run: RunTables, partition: int) -> list[float]:
@@ -155,8 +158,15 @@ def _id_domain(run: RunTables, partition: int) -> list[float]:
     rec = run.received[(run.received["partition"] == partition).to_numpy(bool)]["message_id"]
     both = pd.concat([sent, rec])
     if both.empty:
-        return [-0.5, 0.5]
-    return [float(both.min()) - 0.5, float(both.max()) + 0.5]
+        return list(_padded(0.0, 0.0))
+    return list(_padded(float(both.min()), float(both.max())))
+
+
+def _padded(lo: float, hi: float) -> tuple[float, float]:
+    """A domain from lo to hi with room for a point's mark at either end: half a unit, or 2%
+    of the span on a long axis (where half a unit is less than a pixel)."""
+    pad = max(0.5, (hi - lo) * PAD)
+    return (lo - pad, hi + pad)
 
 
 def _lost_lane(

@@ -37,6 +37,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz import chartdata as cd
 from chronik_lab.viz.explore_data import panel_data, restrict
@@ -44,11 +45,16 @@ from chronik_lab.viz.explore_data import panel_data, restrict
 __all__ = ["DATASETS", "PARAMS", "explore", "explore_spec", "restrict"]
 
 WIDTH, HEIGHT = 640, 220
+LANE_WIDTH = 56  # the lane of lost ids beside the received panel, as in the static chart
 DATASETS = ("received", "lost", "buffer", "segments", "fetches")
 PARAMS = ("pick", "offsets", "zoom_received", "zoom_log")
 STATUS = alt.Scale(
     domain=["first", "duplicate", "redelivered", "lost"],
     range=["#4c78a8", "#f58518", "#b279a2", "#e45756"],
+)
+SHAPES = alt.Scale(
+    domain=["first", "duplicate", "redelivered", "lost"],
+    range=["circle", "circle", "circle", "cross"],
 )
 COPIES = alt.Scale(
     domain=[1, 2, 3, 4, 5], range=["#9ecae9", "#f58518", "#e45756", "#b22222", "#6b0000"]
@@ -125,10 +131,10 @@ def _prepare(run, partition, offsets, max_rows) -> tuple[dict[str, pd.DataFrame]
     where = "" if offsets is None else f" (broker offsets {offsets[0]}..{offsets[1]})"
     titles = [
         f"{bugs}, partition {p}{where}: click a record, shift-drag offsets, drag/wheel to zoom",
-        f"Received vs sent: {len(run.received):,} received, {len(run.sent):,} sent"
+        f"Received vs sent: {outcome_sentence(len(run.sent), outcome(run.received, len(run.sent)))}"
         + notes["received"],
         "Fetch-side buffer: copies of each broker offset over steps" + notes["buffer"],
-        "Segments over steps (green: fetch sees it), fetches dashed"
+        "Segments over steps (green: fetch sees it), fetches dotted"
         + notes["segments"]
         + notes["fetches"],
     ]
@@ -148,8 +154,15 @@ def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatCh
     received = _received_panel(aggregated).add_params(pick, zoom_rec)
     buffer = _buffer_panel(step_end).add_params(brush, zoom_log)
     segments = _segment_panel(step_end).add_params(brush, zoom_log)
+    # Lost ids never had a client offset: a lane of their own beside the received records,
+    # sharing only the message-id axis (and one legend: a lost id is a cross in both).
+    received_row = alt.hconcat(
+        alt.layer(received).properties(width=WIDTH, height=HEIGHT),
+        _lost_lane().properties(width=LANE_WIDTH, height=HEIGHT, title="lost"),
+        spacing=6,
+    ).resolve_scale(y="shared")
     layers = [
-        alt.layer(received, _lost_layer()).properties(title=titles[1], width=WIDTH, height=HEIGHT),
+        received_row.properties(title=titles[1]),
         alt.layer(buffer).properties(title=titles[2], width=WIDTH, height=HEIGHT),
         alt.layer(segments, _fetch_layer()).properties(title=titles[3], width=WIDTH, height=HEIGHT),
     ]
@@ -158,7 +171,7 @@ def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatCh
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Automatically deduplicated", UserWarning)
         chart = alt.vconcat(*layers).properties(title=titles[0])
-    return chart.resolve_scale(color="independent")
+    return chart.resolve_scale(color="independent", shape="independent")
 
 
 def _params() -> tuple[Any, ...]:
@@ -185,6 +198,7 @@ def _received_panel(aggregated: bool) -> alt.Chart:
     x = alt.X("offset:Q", title="offset (as the client saw it)", axis=_INTEGER, scale=scale)
     y = alt.Y("message_id:Q", title="message id", axis=_INTEGER, scale=scale)
     color = alt.Color("status:N", scale=STATUS, title="record")
+    shape = alt.Shape("status:N", scale=SHAPES, title="record")
     if aggregated:  # an offset x id grid: no single records to pick
         return base.mark_rect().encode(
             x=x, x2="offset_end:Q", y=y, y2="id_end:Q", color=color,
@@ -197,7 +211,7 @@ def _received_panel(aggregated: bool) -> alt.Chart:
         )  # fmt: skip
     bright = f"!{_ACTIVE} || {_IN_BRUSH} || {_PICKED_ID}"
     return base.mark_point(filled=True, size=70, strokeWidth=2).encode(
-        x=x, y=y, color=color,
+        x=x, y=y, color=color, shape=shape,
         opacity=alt.condition(bright, alt.value(0.95), alt.value(0.15)),
         stroke=alt.condition(_PICKED_ID, alt.value("black"), alt.value("transparent")),
         tooltip=_tips(
@@ -207,14 +221,18 @@ def _received_panel(aggregated: bool) -> alt.Chart:
     )  # fmt: skip
 
 
-def _lost_layer() -> alt.Chart:
+def _lost_lane() -> alt.Chart:
+    """The ids sent and never received, as crosses in a lane (an aggregated run's lost ids are
+    grid cells: a cross at each cell's first id)."""
     return (
         alt.Chart(alt.NamedData(name="lost"))
-        .mark_point(shape="cross", filled=True, size=90)
+        .transform_calculate(lane="'lost'")
+        .mark_point(filled=True, size=90)
         .encode(
-            x="offset:Q",
-            y="message_id:Q",
+            x=alt.X("lane:N", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("message_id:Q", title="message id", axis=None),
             color=alt.Color("status:N", scale=STATUS, title="record"),
+            shape=alt.Shape("status:N", scale=SHAPES, title="record"),
             tooltip=_tips(
                 ("message_id:Q", "message id (never received)"),
                 ("server_offset:Q", "broker offset the producer got"),

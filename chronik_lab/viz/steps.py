@@ -225,7 +225,11 @@ def buffer_order(run: RunTables, partition: int, budget: int = 1_000) -> tuple[p
             "label": [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(first, last, strict=True)],
         }
     )
-    what = f"{len(out):,} entries, {int(count.sum()):,} records, at the first fetch (step {step:,})"
+    entries, records = len(out), int(count.sum())
+    what = (
+        f"{entries:,} {'entry' if entries == 1 else 'entries'}, {records:,} "
+        f"record{'' if records == 1 else 's'}, at the first fetch (step {step:,})"
+    )
     if len(out) > budget:
         out = out.iloc[:budget]
         what += f"; the first {budget:,} entries shown"

@@ -124,7 +124,8 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
 
 def combination_table(ranking: pd.DataFrame, top: int = 10, presets: bool = True) -> pd.DataFrame:
     """The explain ranking as a grid: rank, preset (the preset this combination equals, or
-    ""), result ("minimal cause", "exact", "distance 4"), received, duplicates, lost, then one
+    ""), result ("minimal cause", "exact", "distance 4"), received, duplicates, redelivered,
+    lost, then one
     column per switch holding "✓" when the combination turns it on. Rows: the `top` best,
     every minimal combination and (unless `presets` is False) every preset, in rank order."""
     _require(ranking, ["bugs", "distance"], "explain ranking")
@@ -136,7 +137,7 @@ def combination_table(ranking: pd.DataFrame, top: int = 10, presets: bool = True
             "result": _results(rows),
         }
     )
-    for column in ("received", "duplicates", "lost"):
+    for column in ("received", "duplicates", "redelivered", "lost"):
         if column in rows:
             table[column] = rows[column].to_numpy()
     for name in BUGS:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from chronik_lab.wire.faults import FaultSpec, parse_faults
 from chronik_lab.wire.nemesis import BrokerProcess, BrokerUnreachableError, Nemesis, reachable
 from chronik_lab.wire.outcomes import Outcome
 from chronik_lab.wire.proxy import FaultEvent, Proxy
-from chronik_lab.wire.workload import CLIENTS, make_client
+from chronik_lab.wire.workload import CLIENTS, fresh_topic, make_client
 
 __all__ = ["FaultRecording", "record_faults"]
 
@@ -106,10 +105,10 @@ def record_faults(
     history_path: str | Path | None = None,
 ) -> FaultRecording:
     """Run the workload through `client` under `faults` (see the module doc). `topic` None: a
-    fresh topic for this run (chronik-faults-<8 hex digits>), so that no earlier run's records
+    fresh topic for this run (`workload.fresh_topic`), so that no earlier run's records
     are read back as this one's."""
     specs = parse_faults(list(faults))
-    topic = topic if topic is not None else f"chronik-faults-{uuid.uuid4().hex[:8]}"
+    topic = topic if topic is not None else fresh_topic()
     if client not in CLIENTS:
         raise InvalidArgumentError(f"unknown client {client!r}; use one of {', '.join(CLIENTS)}")
     for name, value in (("messages", messages), ("partitions", partitions),

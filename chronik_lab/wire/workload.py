@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from chronik_lab.errors import InvalidArgumentError, one_line
 from chronik_lab.sim.clients import decode_ids, encode_value, plan_requests, poll_cap
 from chronik_lab.wire.outcomes import Outcome
 
-__all__ = ["CLIENTS", "Recording", "record", "record_history"]
+__all__ = ["CLIENTS", "Recording", "fresh_topic", "record", "record_history"]
 
 CLIENTS = {
     "kafka-python": ("chronik_lab.wire.client_kafka_python", "KafkaPythonClient", "kafka-python"),
@@ -71,6 +72,12 @@ class Recording:
     @property
     def partial(self) -> bool:
         return self.error is not None
+
+
+def fresh_topic() -> str:
+    """A topic name no earlier run used (the time to the second and 16 random bits): records
+    already in a topic would be read back into a run's history."""
+    return f"chronik-lab-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def make_client(client: str, bootstrap: str, **options: Any) -> Any:
