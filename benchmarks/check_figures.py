@@ -92,10 +92,12 @@ def measure(name: str, data: str, limit: str) -> dict:
 
 def _row(label: str, ours: dict, base: dict, target: str, ok: bool) -> str:
     ratio = ours["seconds"] / base["seconds"]
-    return (f"{label:<11} {ours['seconds']:8.1f} s {ours['rss_mb']:8,.0f} MB   "
-            f"{base['seconds']:8.1f} s {base['rss_mb']:8,.0f} MB   {ratio:5.2f}x  {target:<22} "
-            f"{'PASS' if ok else 'MISS'}\n{'':<11} CPU {ours['cpu']:6.1f} s {'':<14}"
-            f"CPU {base['cpu']:6.1f} s {'':<14}{ours['cpu'] / base['cpu']:5.2f}x (CPU time)")
+    return (
+        f"{label:<11} {ours['seconds']:8.1f} s {ours['rss_mb']:8,.0f} MB   "
+        f"{base['seconds']:8.1f} s {base['rss_mb']:8,.0f} MB   {ratio:5.2f}x  {target:<22} "
+        f"{'PASS' if ok else 'MISS'}\n{'':<11} CPU {ours['cpu']:6.1f} s {'':<14}"
+        f"CPU {base['cpu']:6.1f} s {'':<14}{ours['cpu'] / base['cpu']:5.2f}x (CPU time)"
+    )
 
 
 def _header(data: str) -> None:
@@ -118,8 +120,15 @@ def run_figure(figure: str, data: str, limit: str) -> int:
     _header(data)
     if figure == "paths":
         base, ours = measure("before", data, limit), measure("after", data, limit)
-        print(_row("20M paths", ours, base, "time and RSS <= before",
-                   ours["seconds"] <= base["seconds"] and ours["rss_mb"] <= base["rss_mb"]))
+        print(
+            _row(
+                "20M paths",
+                ours,
+                base,
+                "time and RSS <= before",
+                ours["seconds"] <= base["seconds"] and ours["rss_mb"] <= base["rss_mb"],
+            )
+        )
         same = ours["counts"] == base["counts"] and ours["stats"] == base["stats"]
     elif figure == "outofcore":
         base, ours = measure("bare", data, limit), measure("duckdb", data, limit)

@@ -269,7 +269,12 @@ class Controls:
 
         box = board.widget()
         found = list(_widgets(box))
-        self.boxes = {c.description: c for c in found if isinstance(c, w.Checkbox)}
+        # a switch's label is its name, wrapped in a span that carries its summary on hover
+        self.boxes = {
+            html.unescape(re.sub(r"<[^>]*>", "", c.description)): c
+            for c in found
+            if isinstance(c, w.Checkbox)
+        }
         self.buttons = [c for c in found if isinstance(c, w.Button)]
         inputs = (w.BoundedIntText, w.Text, w.ToggleButtons, w.IntSlider)
         self.fields = {c.description: c for c in found if isinstance(c, inputs)}

@@ -362,12 +362,12 @@ def test_stopped_says_the_rotations_of_a_run_whose_clock_moved_at_the_brokers_se
 def test_presets_story_counts_each_versions_switches_from_the_presets():
     lines = narrative.presets_story().splitlines()
     assert lines[1] == (
-        "- **v0.7.5**, 9 of the 12 switches on; it turned 2 off (`flush_every_request`, "
+        "- **v0.7.5**, 12 of the 18 switches on; it turned 2 off (`flush_every_request`, "
         "`hw_only_acks_all`) and 1 on (`active_segment_invisible`) — 10 sent, 20 received: "
         "10 duplicated."
     )
     assert lines[2] == (
-        "- **v0.7.6**, 6 of the 12 switches on; it turned 4 off (`blind_append_buffer`, "
+        "- **v0.7.6**, 9 of the 18 switches on; it turned 4 off (`blind_append_buffer`, "
         "`buffer_first_fetch`, `cumulative_update_buffer`, `no_mark_flushed`) and 1 on "
         "(`mark_flushed_clears_all`) — 10 sent, 6 received: 4 lost."
     )

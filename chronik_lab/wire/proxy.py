@@ -102,6 +102,7 @@ class Proxy:
         self._routes: dict[tuple[str, int], int] = {}  # upstream address -> our port
         self._servers: list[asyncio.base_events.Server] = []
         self._links: dict[int, Link] = {}
+        self._writers: set[asyncio.StreamWriter] = set()  # accepted, not yet closed
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -179,6 +180,10 @@ class Proxy:
             await self._stopping.wait()
         finally:
             ticker.cancel()
+            # A connection accepted in the last loop turn gets its transport in a task of its
+            # own on the next; after the server closes, Python 3.11 drops it with the socket
+            # left open (Server._attach asserts the server is open). Let those tasks run first.
+            await asyncio.sleep(0)
             for server in self._servers:
                 server.close()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -189,6 +194,9 @@ class Proxy:
                 abort(link.client, reset=False)
                 if link.upstream is not None:
                     abort(link.upstream, reset=False)
+            # A connection whose task was cancelled before its first step never ran its finally.
+            for writer in list(self._writers):
+                abort(writer, reset=False)
             # A transport closes its socket on a later turn of the loop: give it those turns
             # before the loop closes, or clients would see their connections stay open.
             await asyncio.sleep(0.01)
@@ -198,7 +206,7 @@ class Proxy:
         if upstream in self._routes:
             return self._routes[upstream]
         server = await asyncio.start_server(
-            lambda r, w: self._serve(r, w, upstream), self.host, port
+            lambda r, w: self._accepted(r, w, upstream), self.host, port
         )
         self._servers.append(server)
         self._routes[upstream] = server.sockets[0].getsockname()[1]
@@ -226,12 +234,22 @@ class Proxy:
             self.on_event(event)
 
     # -- a connection -----------------------------------------------------------------------
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  upstream: tuple[str, int]) -> Any:  # fmt: skip
+        """The connection's coroutine; its writer is known at once, so that a stop closes it
+        even if its task is cancelled before it starts."""
+        self._writers.add(writer)
+        return self._serve(reader, writer, upstream)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      upstream: tuple[str, int]) -> None:  # fmt: skip
         # The proxy is stopping when this is cancelled: a handler task that ends cancelled gets
         # logged by asyncio's streams as an error, so it ends normally instead.
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._link(reader, writer, upstream)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._link(reader, writer, upstream)
+        finally:
+            self._writers.discard(writer)
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     upstream: tuple[str, int]) -> None:  # fmt: skip
