@@ -75,6 +75,21 @@ def int_at_least(
     return value
 
 
+def int_between(
+    value: object,
+    name: str,
+    minimum: int,
+    maximum: int,
+    error: type[InvalidArgumentError] = InvalidArgumentError,
+) -> int:
+    """An int (not a bool) in minimum..maximum: a count past `maximum` is refused before any
+    work or memory is spent on it."""
+    int_at_least(value, name, minimum, error)
+    if value > maximum:  # type: ignore[operator]
+        raise error(f"{name} must be at most {maximum:,}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def non_negative_int(value: object, name: str) -> int:
     return int_at_least(value, name, 0)
 

@@ -35,7 +35,7 @@ from chronik_lab.bugs import resolve_bugs
 from chronik_lab.errors import ChronikLabError, NotebookError
 from chronik_lab.sim import observations
 from chronik_lab.sim.scenario import WORKLOAD_FIELDS, Scenario
-from chronik_lab.sim.splits import AUTO, seed_sizes
+from chronik_lab.sim.splits import AUTO, MAX_MESSAGES, seed_sizes
 
 __all__ = [
     "AUTO",
@@ -91,7 +91,7 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
     for `problems()` to report."""
     out = dict(values)
     messages = out.get("messages", SEED_MESSAGES)
-    if not _is_int(messages) or messages < 1:
+    if not _is_int(messages) or not 1 <= messages <= MAX_MESSAGES:
         return out
     if out.get("batch_sizes") == AUTO:
         out["batch_sizes"] = list(seed_sizes(messages))

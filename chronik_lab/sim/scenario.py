@@ -25,15 +25,25 @@ from chronik_lab.sim.faults import DELIVERY_DEFAULTS, FAULT_FIELDS, Schedule, ch
 from chronik_lab.sim.operations import Operations
 from chronik_lab.sim.recorder import Recorder
 from chronik_lab.sim.session import Session
-from chronik_lab.sim.splits import AUTO, seed_sizes
+from chronik_lab.sim.splits import AUTO, MAX_MESSAGES, seed_sizes
 
-__all__ = ["COMPAT", "SEED", "WORKLOAD_FIELDS", "Run", "Scenario", "run", "run_presets"]
+__all__ = [
+    "COMPAT",
+    "MAX_PARTITIONS",
+    "SEED",
+    "WORKLOAD_FIELDS",
+    "Run",
+    "Scenario",
+    "run",
+    "run_presets",
+]
 
 VERSIONS = ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0")  # chronik's releases, oldest first
 SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the recorder thins
 # The client workload of a Scenario: what an observation records, a notebook's and the CLI's
 # workload parameters (the rest are the broker version and the run's own settings).
 WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
+MAX_PARTITIONS = 1_000  # as the server's per-topic limit (wire/limits.py); the consumer polls each
 
 
 @dataclass(frozen=True)
@@ -96,13 +106,13 @@ class Scenario:
     rebalances: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        _int(self.messages, "messages", 1)
+        validate.int_between(self.messages, "messages", 1, MAX_MESSAGES, ScenarioError)
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "batch_sizes", _batch_sizes(self.batch_sizes, self.messages))
         validate.acks_value(self.acks, ScenarioError)
         set_(self, "bugs", _bugs(self.bugs))
         _int(self.flush_batches, "flush_batches", 1)
-        _int(self.partitions, "partitions", 1)
+        validate.int_between(self.partitions, "partitions", 1, MAX_PARTITIONS, ScenarioError)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ScenarioError(f"seed must be an int, not {self.seed!r}")
         try:

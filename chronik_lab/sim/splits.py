@@ -13,11 +13,14 @@ from collections.abc import Sequence
 from chronik_lab import validate
 from chronik_lab.errors import ScenarioError
 
-__all__ = ["AUTO", "SEED_REQUEST_SIZES", "seed_sizes", "short_split", "split_label"]
+__all__ = ["AUTO", "MAX_MESSAGES", "SEED_REQUEST_SIZES", "seed_sizes", "short_split", "split_label"]
 
 AUTO = "auto"  # batch_sizes: the seed's request sizes, repeated (seed_sizes)
 SEED_REQUEST_SIZES = (4, 6)  # the seed's two produce requests
 SPELLED_OUT = 6  # splits of up to this many requests are written out in full
+# A run holds every message in several tables (sent, received, history, trace): ten times the
+# benchmarks' largest run, far below what exhausts memory; past it a count is a typo.
+MAX_MESSAGES = 10_000_000
 MAX_PERIOD = 4  # the longest repeating pattern split_label writes as pattern × count
 
 
@@ -29,7 +32,7 @@ def seed_sizes(messages: int) -> tuple[int, ...]:
     simulate`): the same producer as the seed's, sending for longer, so a bigger run keeps the
     seed's request sizes and flush rhythm instead of changing the workload's shape.
     """
-    validate.int_at_least(messages, "messages", 1, ScenarioError)
+    validate.int_between(messages, "messages", 1, MAX_MESSAGES, ScenarioError)
     pair = sum(SEED_REQUEST_SIZES)
     sizes = list(SEED_REQUEST_SIZES) * (messages // pair)
     rest = messages % pair
