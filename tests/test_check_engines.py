@@ -16,6 +16,7 @@ import pytest
 import test_check as hand
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_dask import LOOPBACK
 
 import chronik_lab as cl
 from chronik_lab.checker import buckets
@@ -45,7 +46,7 @@ def dask_client():
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, **LOOPBACK
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -20,6 +20,7 @@ import test_check as hand
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback_dask import LOOPBACK
 from served import default_sigint
 
 import chronik_lab as cl
@@ -253,8 +254,9 @@ def test_lost_ids_in_memory_and_in_duckdb_match_a_set_difference(received, sent,
 def test_check_cli_runs_on_a_dask_scheduler_given_by_address(tmp_path):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     path = cl.write_history(hand.seed_history(), tmp_path / "seed.parquet")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, **LOOPBACK
+    ) as cluster:
         result = invoke("check", str(path), "--dask", cluster.scheduler_address, "--json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.output)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback_dask import LOOPBACK
 
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
@@ -386,9 +387,7 @@ def test_early_stop_finds_the_same_minimal_causes_on_random_workloads(data):
 # -- executors and progress ------------------------------------------------------------------
 def _dask_client():
     distributed = pytest.importorskip("distributed")
-    return distributed.Client(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    )
+    return distributed.Client(processes=False, n_workers=1, threads_per_worker=2, **LOOPBACK)
 
 
 EXECUTORS = {
