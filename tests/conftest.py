@@ -1,9 +1,10 @@
 """Shared fixtures: a tmp data directory and a fresh broker over it (closed after the test),
 and the two reports the notebook and report tests read, each built once per session.
 
-Hypothesis example counts come from a profile, chosen by HYPOTHESIS_PROFILE: `dev` (the edit
-loop, `make test-fast`), `ci` (the default, `make test`) or `thorough` (ten times ci, for a
-deliberate search). Tests set only what is theirs (deadline, health checks, step counts).
+Hypothesis example counts come from a profile, chosen by HYPOTHESIS_PROFILE: `dev` (10, the
+edit loop, `make test-fast`), `ci` (100, the default, `make test`) or `thorough` (1,000, for a
+deliberate search). Tests set only what is theirs (deadline, health checks, step counts); a test
+that needs more or fewer examples scales the profile's count (`settings().max_examples * k`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, settings
 import chronik_lab as cl
 
 _RELAXED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-settings.register_profile("dev", max_examples=20, **_RELAXED)
+settings.register_profile("dev", max_examples=10, **_RELAXED)
 settings.register_profile("ci", max_examples=100, **_RELAXED)
 settings.register_profile("thorough", max_examples=1000, **_RELAXED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -45,11 +46,15 @@ def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build):
         return result
 
 
+KERNEL_REPORTS = ("real_report", "standin_report")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test of the real report is slow: its build runs all the notebooks in kernels (a
-    minute of CPU), too much for the edit loop (`make test-fast`)."""
+    """Every test of a report built in kernels is slow: the real report runs all the notebooks
+    (a minute of CPU), the stand-ins' report starts a kernel per stand-in (10 s of CPU), too
+    much for the edit loop (`make test-fast`), which keeps the report's pre-flight tests."""
     for item in items:
-        if "real_report" in getattr(item, "fixturenames", ()):
+        if set(KERNEL_REPORTS) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -71,7 +76,8 @@ def standin_report(tmp_path_factory: pytest.TempPathFactory):
     """A report of the stand-in notebooks (tests/standins.py) with `-p messages 6 -p bugs
     v0.7.6`, built once per test run, two at a time. `chdir_calls` records every os.chdir()
     the build made and `cwd_before` the process's folder before it: the kernels must start in
-    the notebooks' folder without moving the process (threads share one cwd)."""
+    the notebooks' folder without moving the process (threads share one cwd). (Its tests are
+    slow too: see pytest_collection_modifyitems.)"""
     return _once_per_run(tmp_path_factory, "standin_report", _build_standins)
 
 

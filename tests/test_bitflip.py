@@ -120,6 +120,7 @@ def assert_only_prefixes_and_corruption(outcomes: Counter, trials: int) -> None:
     assert set(outcomes) <= {"prefix", "corrupt"}, outcomes  # no "different", "crash", "error"
 
 
+@pytest.mark.slow
 def test_a_seeded_sample_of_bit_flips_is_a_prefix_or_corrupt_never_silent(tmp_path) -> None:
     trials = random.Random(7).sample(all_bits(tmp_path), 400)
     outcomes = run_trials(tmp_path, trials)

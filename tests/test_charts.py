@@ -195,6 +195,7 @@ def test_explain_chart_rejects_a_bad_top():
         charts.explain_chart(ranking, top=0)
 
 
+@pytest.mark.slow
 def test_partitions_are_stacked_within_one_budget():
     run = cl.run(cl.Scenario(messages=30, batch_sizes=[10, 10, 10], partitions=3, bugs="v0.7.5"))
     for build in (charts.segment_map, charts.buffer_contents, charts.received_vs_sent):
@@ -477,6 +478,7 @@ def test_before_after_panels_share_one_offset_axis_and_label_their_bands(version
     assert len(texts) >= 2  # the labels are drawn in the v0.7.5 and the fixed panel
 
 
+@pytest.mark.slow
 def test_combination_grid_ticks_each_switch_and_names_the_preset():
     ranking = cl.explain([0, 1, 2, 3, *range(10), *range(4, 10)], cl.SEED)
     table = charts.combination_table(ranking, 3)

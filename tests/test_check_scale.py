@@ -228,7 +228,7 @@ def test_library_errors_stay_chronik_lab_errors(tmp_path):
 # --- lost ids against what was sent ----------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 5, deadline=None)  # ci 60, dev 6
 @given(
     received=st.lists(st.integers(-3, 60), max_size=40),
     sent=st.integers(0, 70) | st.lists(st.integers(-5, 70), max_size=30),

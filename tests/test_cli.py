@@ -226,6 +226,7 @@ def test_explain_finds_the_seeds_causes_inside_v075():
         assert set(bugs) <= cl.PRESETS["v0.7.5"]
 
 
+@pytest.mark.slow
 def test_explain_reads_ids_from_a_file_as_from_the_argument(tmp_path):
     path = tmp_path / "ids.txt"
     path.write_text(SEED_IDS.replace(",", " "))
@@ -236,6 +237,7 @@ def test_explain_reads_ids_from_a_file_as_from_the_argument(tmp_path):
     assert "minimal combinations" in from_arg.output
 
 
+@pytest.mark.slow
 def test_explain_prints_a_narrow_ranking_and_the_grid_only_with_wide():
     narrow = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["explain", SEED_IDS, "--top", "3"])
     assert narrow.exit_code == 0, narrow.output
@@ -251,6 +253,7 @@ def test_explain_prints_a_narrow_ranking_and_the_grid_only_with_wide():
     assert all(name in wide for name in cl.BUGS) and "True" in wide
 
 
+@pytest.mark.slow
 def test_explain_shows_progress_when_asked_and_not_by_default_off_a_terminal():
     shown = invoke("explain", SEED_IDS, "--top", "1", "--progress")
     assert shown.exit_code == 0 and "combinations" in shown.stderr
@@ -280,6 +283,7 @@ def test_bugs_table_names_every_bug():
 # --- report (real papermill runs of two small stand-in notebooks) -----------------------------
 
 
+@pytest.mark.slow
 def test_report_exits_3_when_a_notebook_fails_and_passes_p_values(tmp_path):
     notebooks = tmp_path / "nb"
     notebooks.mkdir()
@@ -296,6 +300,7 @@ def test_report_exits_3_when_a_notebook_fails_and_passes_p_values(tmp_path):
     assert (out / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_explain_takes_a_recorded_observations_own_workload_whatever_the_flags_say():
     recorded = str(ROOT / "data" / "observed" / "chronik_v0.7.6_verification.csv")
     out = json.loads(invoke("explain", "--observed-file", recorded, "--json").output)

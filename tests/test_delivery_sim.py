@@ -398,6 +398,7 @@ def minimal_causes(observed: list[int], scenario: cl.Scenario) -> list[tuple[str
     return sorted(tuple(b) for b in ranking.loc[ranking["minimal"], "bugs"])
 
 
+@pytest.mark.slow
 def test_explain_finds_a_lost_ack_retry_without_idempotence_needs_no_broker_switch():
     s = cl.Scenario(**LOST_ACK, retries=1, flush_batches=2)
     observed = cl.run(s).received_ids
@@ -405,6 +406,7 @@ def test_explain_finds_a_lost_ack_retry_without_idempotence_needs_no_broker_swit
     assert minimal_causes(observed, s) == [()]  # the workload's own retry: idempotence is off
 
 
+@pytest.mark.slow
 def test_explain_names_retry_on_ambiguous_error_not_chronik_s_buffer():
     s = cl.Scenario(**LOST_ACK, flush_batches=2)
     observed = cl.run(s.with_bugs(["retry_on_ambiguous_error"])).received_ids

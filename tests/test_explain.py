@@ -109,6 +109,7 @@ def test_explain_of_a_clean_observation_puts_the_fixed_broker_first():
     assert table.iloc[0]["bugs"] == () and table.iloc[0]["minimal"]
 
 
+@pytest.mark.slow
 def test_explain_accepts_numpy_and_pandas_ids(seed_observation):
     a = cl.explain(np.array(seed_observation), cl.SEED)
     b = cl.explain(pd.Series(seed_observation), cl.SEED)
@@ -284,6 +285,7 @@ EXPENSIVE = settings(max_examples=max(3, settings().max_examples // 10))
 SWITCH_SETS = st.sets(st.sampled_from(sorted(cl.BUGS)), min_size=1, max_size=6)
 
 
+@pytest.mark.slow
 @EXPENSIVE
 @given(st.data())
 def test_pruned_explain_gives_the_exhaustive_table_on_random_workloads(data):
@@ -333,6 +335,7 @@ def test_pruned_explain_gives_the_exhaustive_table_on_the_seed_and_compat(
     assert pruned.attrs["runs"] < exhaustive.attrs["runs"]
 
 
+@pytest.mark.slow
 def test_a_switch_no_run_reads_costs_no_run():
     table = cl.explain([], cl.SEED, executor="serial")
     read = table.attrs["switches_read"]
@@ -359,6 +362,7 @@ def _without_exact_subsets(table: pd.DataFrame) -> pd.DataFrame:
     return kept
 
 
+@pytest.mark.slow
 def test_early_stop_finds_the_same_minimal_causes_on_the_seed(seed_observation, seed_explained):
     early = cl.explain(seed_observation, cl.SEED, early_stop=True)
     assert early.loc[early["minimal"], "bugs"].tolist() == (
@@ -419,6 +423,7 @@ def test_a_users_executor_is_left_running():
         assert executor.submit(int, "7").result() == 7
 
 
+@pytest.mark.slow
 def test_progress_shows_the_combinations_settled_on_stderr_only_when_asked(capsys):
     cl.explain([0, 1], cl.SEED)
     assert capsys.readouterr().err == ""
@@ -477,6 +482,7 @@ def test_an_error_inside_a_run_reaches_the_caller_through_any_executor(monkeypat
 
 
 # -- the table's columns ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_one_bool_column_per_switch_says_whether_it_is_on(seed_explained):
     for name in cl.BUGS:
         on = seed_explained["bugs"].map(lambda bugs, name=name: name in bugs)

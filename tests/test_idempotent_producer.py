@@ -199,7 +199,7 @@ ops = st.lists(
 
 
 @given(ops=ops)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 5, deadline=None)  # ci 60, dev 6
 def test_the_engine_agrees_with_kafkas_rules_across_restarts(tmp_path_factory, ops) -> None:
     data_dir = tmp_path_factory.mktemp("idem")
     model = Model()

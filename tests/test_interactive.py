@@ -80,6 +80,7 @@ def test_use_renderer_enables_the_chosen_altair_renderer(restore_renderer):
     assert render.use_renderer("auto") == "svg"  # a plain process is not a live kernel
 
 
+@pytest.mark.slow
 def test_html_mode_inlines_the_vega_bundle_once_per_page(restore_renderer, seed):
     render.use_renderer("html")
     renderer = alt.renderers.get()
@@ -93,6 +94,7 @@ def test_html_mode_inlines_the_vega_bundle_once_per_page(restore_renderer, seed)
     assert "window.vegaEmbed" in renderer(interactive.explore_spec(seed))["text/html"]
 
 
+@pytest.mark.slow
 def test_every_existing_chart_builder_renders_as_a_live_jupyter_chart(seed):
     """The drop-in: notebooks 01-06 keep their charts.* calls; in JupyterLab each becomes a
     JupyterChart, whose spec is the chart's own."""
@@ -320,6 +322,7 @@ def test_a_preset_button_sets_every_switch(board):
     assert _anomalies(expected) in ui.status.value and "ANOMALIES" in board.status()
 
 
+@pytest.mark.slow
 def test_fields_rerun_together_and_a_bad_one_keeps_the_last_run(board):
     ui = Controls(board)
     ui.fields["batch sizes"].value = "3,3"  # does not sum to 10 yet

@@ -264,6 +264,7 @@ def test_observation_with_offsets_tells_a_record_read_again_from_a_duplicate():
     )
 
 
+@pytest.mark.slow
 def test_explanation_names_the_minimal_causes_or_says_there_are_none():
     seed = [0, 1, 2, 3, *range(10), *range(4, 10)]
     text = explain_prose.explanation(cl.explain(seed, cl.SEED))

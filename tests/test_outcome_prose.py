@@ -68,6 +68,7 @@ def test_each_single_fix_row_is_the_checkers_count_of_that_run(version):
         assert stated == checked_counts(cl.SEED.with_bugs(row.bugs)), row.fixed_bug
 
 
+@pytest.mark.slow
 def test_the_explain_rankings_outcomes_are_the_checkers_counts_of_those_runs():
     observed = cl.run(cl.SEED).received_ids
     ranking = cl.explain(observed, cl.SEED)

@@ -97,7 +97,7 @@ SCENARIOS = [
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.bugs}-{s.messages}")
-@pytest.mark.parametrize("limit", [40, 400])
+@pytest.mark.parametrize("limit", [40, pytest.param(400, marks=pytest.mark.slow)])
 def test_thinned_snapshots_hold_exact_states(scenario, limit, monkeypatch):
     full = record(scenario, UNLIMITED, monkeypatch)
     thin = record(scenario, limit, monkeypatch)
@@ -219,6 +219,7 @@ def big_run(request):
     return run, dict(_Witness.seen)
 
 
+@pytest.mark.slow
 def test_at_100k_the_snapshots_reach_the_end_of_the_run(big_run):
     run, _ = big_run
     off, buf, seg = run.offsets_snapshots, run.buffer_snapshots, run.segment_snapshots
@@ -234,6 +235,7 @@ def test_at_100k_the_snapshots_reach_the_end_of_the_run(big_run):
     assert len(buf) + len(seg) <= scenario_module.SNAPSHOT_ROW_LIMIT
 
 
+@pytest.mark.slow
 def test_at_100k_the_state_at_the_first_fetch_is_the_engines(big_run):
     run, seen = big_run
     buffered, segments = seen[0]

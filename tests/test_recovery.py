@@ -113,6 +113,7 @@ def test_torn_tail_is_cut_back_to_the_last_complete_batch(tmp_path, into_last_ba
         assert_exact_log(b, 7)
 
 
+@pytest.mark.slow
 def test_every_cut_position_serves_exactly_the_complete_batches(tmp_path) -> None:
     log = crashed_log(tmp_path, [2, 3, 1])
     intact = log.segment.read_bytes()
