@@ -50,13 +50,14 @@ MAX_PARTITIONS = 1_000  # as the server's per-topic limit (wire/limits.py); the 
 class Scenario:
     """A workload and a broker version. Fields are validated on creation.
 
-    messages: how many messages the producer sends (ids 0..messages-1)
+    messages: how many messages the producer sends (ids 0..messages-1), at most MAX_MESSAGES
     batch_sizes: messages per produce request (must sum to messages); None = one per message;
         "auto" = the seed's requests continued, 4, 6, 4, 6, ... (`seed_sizes`)
     acks: 0, 1 or -1 (kafka-python's default is 1)
     bugs: a preset name ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
     flush_batches: the broker flushes when this many batches are pending
-    partitions: partitions of the topic; messages go round-robin, or by key when `keyed`
+    partitions: partitions of the topic, at most MAX_PARTITIONS; messages go round-robin, or by
+        key when `keyed`
     seed: where the round-robin starts (Kafka's partitioner starts at a random partition);
         the only source of variation, so a seed fixes a run completely
     topic: the topic name
