@@ -23,6 +23,7 @@ from chronik_lab.errors import ScenarioError
 from chronik_lab.notebook import narrative
 from chronik_lab.sim.clients import plan_requests
 from chronik_lab.viz import charts
+from chronik_lab.viz.steps import fault_marks
 
 LOST_ACK = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "lost_acks": (2,)}
 GROUP = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "max_records": 2}
@@ -444,6 +445,18 @@ def test_each_fault_is_a_marker_on_the_step_axis(build):
     kinds = {"lost_ack", "reorder", "broker_restart", "consumer_crash", "rebalance"}
     assert sorted(f for f, _ in marked) == sorted(kinds)  # each a row of its own
     assert not _fault_rows(build(cl.run(cl.Scenario(**GROUP))))  # no faults, no marker
+
+
+def test_a_consumer_crash_marks_every_partition_its_member_owned():
+    # two partitions, one member that has polled both: the crash after poll 2 (partition 1's
+    # first) restarts both at their commits
+    s = cl.Scenario(**GROUP, partitions=2, commit="after", consumer_crashes=[2])
+    run = cl.run(s)
+    for p in (0, 1):
+        marks = fault_marks(run, p, len(run.trace))
+        assert marks["fault"].tolist() == ["consumer_crash"], p
+    text = narrative.delivery(run)
+    assert text.count("crash after poll 2") == 1  # one fault, told once
 
 
 # -- the prose says which side a duplicate is ------------------------------------------------
