@@ -5,6 +5,7 @@ sequences at 2^31, and rebuilds its state from the segments on recovery."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 import hypothesis.strategies as st
@@ -81,6 +82,23 @@ def test_sequences_wrap_at_two_to_the_31(make_broker) -> None:
     assert (nxt.base_offset, nxt.duplicate) == (3, False)
     assert send(b, top - 1, 3).duplicate  # the wrapped batch is still found in the window
     assert increment_sequence(top, 1) == 0 and increment_sequence(top - 1, 2) == 0
+
+
+@pytest.mark.parametrize("flush_batches", [1, 10], ids=["in-a-segment", "in-the-wal"])
+def test_a_batch_across_the_wrap_is_still_a_duplicate_after_a_kill(
+    make_broker, tmp_path, flush_batches
+):
+    top = 2**31 - 1
+    b = make_broker(flush_batches=flush_batches)
+    send(b, top - 1, 3)  # sequences 2^31-2, 2^31-1, 0 at offsets 0-2
+    # the data_dir as a SIGKILL now would leave it: unflushed, the batch is in the WAL only
+    killed = tmp_path / "after-kill"
+    shutil.copytree(b.data_dir, killed, ignore=shutil.ignore_patterns(".lock"))
+    b = make_broker(data_dir=killed, flush_batches=flush_batches)
+    assert b.pending(T, 0).num_rows == (0 if flush_batches == 1 else 3)
+    again = send(b, top - 1, 3)
+    assert (again.duplicate, again.base_offset, again.last_offset) == (True, 0, 2)
+    assert send(b, 1).base_offset == 3  # the next sequence after the wrap, in order
 
 
 def test_an_unknown_producer_may_start_at_any_sequence(make_broker) -> None:
