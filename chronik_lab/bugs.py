@@ -186,8 +186,9 @@ _CATALOGUE += [
     ),
     Bug(
         "dedup_last_sequence_only",
-        "one expected sequence per producer and partition instead of a window of 5 batches: "
-        "a lower sequence (a retry) is answered DUPLICATE_SEQUENCE_NUMBER with no offsets "
+        "one expected sequence per producer and partition instead of a window of 5 batches, "
+        "0 for a producer the partition holds nothing of: a lower sequence (a retry) is "
+        "answered DUPLICATE_SEQUENCE_NUMBER with no offsets, a higher one OUT_OF_ORDER "
         "(chronik's validate_producer_sequence at every tag v0.7.4 to v1.0.0; Tansu 0.6's "
         "idempotent_sequence_check)",
         "v0.7.4",

@@ -247,6 +247,18 @@ def test_a_retry_after_a_broker_restart_is_still_deduplicated():
     assert lost_state.report.counts["duplicate"] == 2
 
 
+def test_under_chronik_s_producer_check_a_retry_after_a_restart_is_refused_not_duplicated():
+    # chronik (every preset) lost its producer state on restart *and* expected sequence 0 of a
+    # producer it held nothing of: the retry of sequence 2 is OUT_OF_ORDER, the producer gives
+    # it up (outcome unknown), and a safe epoch bump lets the next request through
+    s = cl.Scenario(**IDEMPOTENT, broker_restarts=[3])
+    run = cl.run(s.with_bugs(["producer_state_lost_on_restart", "dedup_last_sequence_only"]))
+    assert [m for _, m in ids_at(run)] == list(range(6)) and run.report.counts["duplicate"] == 0
+    sends = run.history[run.history["f"] == "send"]
+    assert sends.loc[sends["type"] == "info", "value"].tolist() == [2, 3]
+    assert {"out_of_order", "gave_up", "safe_epoch_bump"} <= set(run.trace["step"])
+
+
 def test_no_producer_dedup_writes_the_retry_again():
     run = cl.run(cl.Scenario(**IDEMPOTENT, bugs=["no_producer_dedup"]))
     assert [m for _, m in ids_at(run)] == [0, 1, 2, 3, 2, 3, 4, 5]

@@ -108,6 +108,16 @@ def test_an_unknown_producer_may_start_at_any_sequence(make_broker) -> None:
     assert send(b, 42).base_offset == 1
 
 
+def test_under_chronik_s_one_sequence_check_an_unknown_producer_starts_at_zero(make_broker):
+    # chronik's validate_producer_sequence: `sequence_numbers.get(..).map(|s| s + 1)
+    # .unwrap_or(0)` -- a producer it holds nothing of is expected at 0
+    b = make_broker(bugs=["dedup_last_sequence_only"])
+    with pytest.raises(cl.OutOfOrderSequenceError) as info:
+        send(b, 41)
+    assert (info.value.expected_sequence, info.value.base_sequence) == (0, 41)
+    assert send(b, 0).base_offset == 0  # refused before: nothing was appended
+
+
 def test_producers_and_partitions_are_independent(make_broker) -> None:
     b = make_broker()
     send(b, 0, pid=1)
