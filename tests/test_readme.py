@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -33,8 +34,19 @@ import chronik_lab as cl
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
-SHELL = re.findall(r"```sh\n(.*?)```", TEXT, re.S)
+# The section "Faults on the wire" has tests of its own (tests/test_readme_faults.py): its proxy
+# runs in the foreground until stopped, and its recorder needs a broker it starts and kills.
+FAULTS_SECTION = "## Faults on the wire"
+
+
+def _outside_faults(text: str) -> str:
+    start = text.index(FAULTS_SECTION)
+    end = text.index("\n## ", start + len(FAULTS_SECTION))
+    return text[:start] + text[end:]
+
+
+BLOCKS = re.findall(r"```python\n(.*?)```", _outside_faults(TEXT), re.S)
+SHELL = re.findall(r"```sh\n(.*?)```", _outside_faults(TEXT), re.S)
 PORTS = ("9092", "8786")  # fixed in the README; free ones here
 BLOCK_TIMEOUT_S = 600
 
@@ -43,13 +55,36 @@ def test_readme_has_python_examples():
     assert len(BLOCKS) >= 2
 
 
+def _stated_outputs(block: str) -> dict[int, str]:
+    """The output each `print(...)  # comment` line states, by line number: the comment up to
+    its first ": " when it reads as printed output (a number, a list, True/False, a verdict),
+    "..." standing for what the comment leaves out. Other comments describe, and are skipped."""
+    stated = {}
+    for number, line in enumerate(block.splitlines(), 1):
+        if not line.lstrip().startswith("print(") or "  # " not in line:
+            continue
+        head = line.split("  # ", 1)[1].strip().split(": ", 1)[0]
+        if re.match(r"[\[\d(]|(True|False|ok)\b", head):
+            stated[number] = head
+    return stated
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(block, tmp_path, monkeypatch, capsys):
+def test_readme_example_runs_and_prints_what_its_comments_say(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, str(README), "exec"), {})
-    out = capsys.readouterr().out
-    if "pattern_text" in block:
-        assert "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9" in out
+    printed: dict[int, list[str]] = {}
+
+    def recording_print(*args: object, **kwargs: object) -> None:
+        line = sys._getframe(1).f_lineno  # the block's line that called print
+        printed.setdefault(line, []).append(" ".join(map(str, args)))
+
+    exec(compile(block, str(README), "exec"), {"print": recording_print})
+    for number, head in _stated_outputs(block).items():
+        pattern = ".*".join(map(re.escape, head.split("...")))
+        assert [re.fullmatch(pattern, out) is not None for out in printed[number]] == [True], (
+            block.splitlines()[number - 1],
+            printed[number],
+        )
 
 
 # -- shell examples ------------------------------------------------------------------------------
@@ -77,13 +112,24 @@ def _scratch_clone(tmp_path: Path) -> Path:
     return clone
 
 
+def _stated_words(line: str) -> str | None:
+    """What a command's comment says it prints after its exit code: "duplicate 10" in
+    "# exit 1: duplicate 10, the seed's 20 records"."""
+    found = re.search(r"#.*\bexit \d+[:,] ([a-z-]+ \d+)\b", line)
+    return found.group(1) if found else None
+
+
 def _script(block: str, rc_file: Path) -> str:
-    """The block as a bash script that records each checked command's exit code."""
+    """The block as a bash script that records each checked command's exit code and output
+    (`rc_file`.N; printed as well)."""
     lines = []
     for i, (line, expected) in enumerate(_commands(block)):
-        lines.append(line)
-        if expected is not None:
-            lines.append(f'echo "{i} $?" >> {rc_file}')
+        if expected is None:
+            lines.append(line)
+            continue
+        command = line.split("  #")[0].strip()
+        lines.append(f"{command} 2>&1 | tee {rc_file}.{i}; rc=${{PIPESTATUS[0]}}")
+        lines.append(f'echo "{i} $rc" >> {rc_file}')
     script = "\n".join(lines) + "\n"
     for port in PORTS:
         script = script.replace(port, str(free_port()))
@@ -155,6 +201,9 @@ def test_shell_example_runs_as_written(block, tmp_path):
     done, codes = run_shell_block(block, tmp_path)
     expected = {i: code for i, (_, code) in enumerate(_commands(block)) if code is not None}
     assert codes == expected, (codes, done.stdout[-3000:], done.stderr[-3000:])
+    for i, (line, _) in enumerate(_commands(block)):
+        if (words := _stated_words(line)) is not None:
+            assert words in (tmp_path / f"rc.txt.{i}").read_text(), line
     if "record" in block and "serve" in block:  # the seed, through a real client
         assert "duplicate 10" in done.stdout, done.stdout
         assert (tmp_path / "clone" / "history.parquet").exists()
