@@ -234,6 +234,14 @@ def test_the_presets_table_lists_each_presets_switches():
         assert listed == set(cl.PRESETS[name.strip("`")]), name
 
 
+def test_the_switches_in_no_preset_are_named_and_counted():
+    outside = set(cl.BUGS) - set().union(*cl.PRESETS.values())
+    intro = TEXT[TEXT.index("## Versions: the presets") : TEXT.index("| preset |")]
+    words = {1: "One switch is", 2: "Two switches are", 3: "Three switches are"}
+    assert f"{words[len(outside)]} in no preset" in " ".join(intro.split())
+    assert set(re.findall(r"`([a-z0-9_]+)`:", intro)) == outside
+
+
 def test_the_measured_table_is_measure_versions():
     from chronik_lab.notebook.digest import measured_table
     from chronik_lab.sim.versions import measure_versions
