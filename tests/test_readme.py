@@ -265,7 +265,24 @@ def test_explains_figures_are_what_explain_does():
     assert f"takes {runs} runs (one at a time) for {combinations:,} combinations" in TEXT
 
 
+def test_the_html_renderers_bundle_is_the_size_said():
+    import altair as alt
+
+    from chronik_lab.viz import interactive, render
+
+    seed, before = cl.run(cl.SEED), alt.renderers.active
+    try:
+        render.use_renderer("html")  # a new page: its first chart carries the bundle
+        renderer = alt.renderers.get()
+        first, second = (renderer(interactive.explore_spec(seed))["text/html"] for _ in "12")
+    finally:
+        alt.renderers.enable(before)
+    bundle_mb = (len(first.encode()) - len(second.encode())) / 1e6
+    assert f"inlines the Vega bundle once per\npage, about +{bundle_mb:.1f} MB" in TEXT
+
+
 def test_the_figures_in_the_prose_are_the_codes():
+    from chronik_lab.checker.dataset import BYTES_PER_ROW
     from chronik_lab.checker.dispatch import LOST_SHOWN
     from chronik_lab.cli.checking import LINE_MAX, SAMPLE_KEPT
     from chronik_lab.sim.clients import MAX_RESETS, poll_cap
@@ -278,6 +295,7 @@ def test_the_figures_in_the_prose_are_the_codes():
     assert f"cut at {LINE_MAX:,} characters" in TEXT
     assert f"the first {LOST_SHOWN:,} listed" in TEXT
     assert f"the first {SAMPLE_KEPT:,} anomalies of" in TEXT
+    assert f"the memory limit (about {BYTES_PER_ROW} bytes per history row)" in TEXT
     # the explain page's workload under v0.7.5: each id twice up to 250, nothing from 501 on
     assert "every id twice up to\n250 messages (500 records, one poll)" in TEXT
     assert "from 501 messages on nothing\ncomes back" in TEXT
