@@ -360,8 +360,14 @@ def test_the_real_notebooks_build_a_complete_offline_report(real_report):
     for nb in result.notebooks:
         assert f"{nb.name}.html" in index.hrefs
         assert nb.summary is not None, nb.name
-        # a run's figures, or (06) the sweep's
-        assert {"sent", "received", "counts"} <= set(nb.summary) or "sweep" in nb.summary
+        # a run's figures, (06) the sweep's, or (08) each compared setting's
+        figures = {"sent", "received", "counts"}
+        compared = nb.summary.get("versions", {}).values()
+        assert (
+            figures <= set(nb.summary)
+            or "sweep" in nb.summary
+            or (compared and all(figures <= set(v) for v in compared))
+        ), nb.name
         html = nb.html.read_text()
         assert not NETWORK_REFERENCE.findall(html), nb.name
         assert len(SVG_OUTPUT.findall(html)) == svg_outputs(nb.executed) > 0, nb.name
