@@ -242,6 +242,18 @@ def test_the_switches_in_no_preset_are_named_and_counted():
     assert set(re.findall(r"`([a-z0-9_]+)`:", intro)) == outside
 
 
+def test_the_reports_notebooks_are_listed_with_their_titles():
+    import nbformat
+
+    listed = re.findall(r"^- `(\d\d_\w+)`: (.+)$", TEXT, re.M)
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    titles = []
+    for path in notebooks:
+        first = next(c for c in nbformat.read(path, 4).cells if c.cell_type == "markdown")
+        titles.append((path.stem, re.sub(r"^# \d+\. ", "", first.source.splitlines()[0])))
+    assert listed == titles
+
+
 def test_the_measured_table_is_measure_versions():
     from chronik_lab.notebook.digest import measured_table
     from chronik_lab.sim.versions import measure_versions
