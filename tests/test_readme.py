@@ -308,6 +308,18 @@ def test_the_figures_in_the_prose_are_the_codes():
     assert f"the first {LOST_SHOWN:,} listed" in TEXT
     assert f"the first {SAMPLE_KEPT:,} anomalies of" in TEXT
     assert f"the memory limit (about {BYTES_PER_ROW} bytes per history row)" in TEXT
+    # the durability and idempotent-producer sections
+    from chronik_lab.engine.buffer import BUFFER_CAP
+    from chronik_lab.engine.producer_state import NUM_BATCHES_TO_RETAIN, SEQUENCE_MOD
+    from chronik_lab.wire import logs, service
+
+    assert f"the last {NUM_BATCHES_TO_RETAIN} batches' sequence" in TEXT
+    assert SEQUENCE_MOD == 2**31 and "sequences wrap at 2^31" in TEXT
+    assert f"logged once per {logs.INTERVAL_S:g} s" in TEXT
+    codes = (service.OUT_OF_ORDER_SEQUENCE_NUMBER, service.DUPLICATE_SEQUENCE_NUMBER,
+             service.INVALID_PRODUCER_EPOCH)  # fmt: skip
+    assert "checks Produce batches' fields (errors {}, {}, {})".format(*codes) in TEXT
+    assert f"chronik's {BUFFER_CAP}-record buffer cap" in TEXT
     # the explain page's workload under v0.7.5: each id twice up to 250, nothing from 501 on
     assert "every id twice up to\n250 messages (500 records, one poll)" in TEXT
     assert "from 501 messages on nothing\ncomes back" in TEXT
