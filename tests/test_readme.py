@@ -34,20 +34,9 @@ import chronik_lab as cl
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
-# The section "Faults on the wire" has tests of its own (tests/test_readme_faults.py): its proxy
-# runs in the foreground until stopped, and its recorder needs a broker it starts and kills.
-FAULTS_SECTION = "## Faults on the wire"
-
-
-def _outside_faults(text: str) -> str:
-    start = text.index(FAULTS_SECTION)
-    end = text.index("\n## ", start + len(FAULTS_SECTION))
-    return text[:start] + text[end:]
-
-
-BLOCKS = re.findall(r"```python\n(.*?)```", _outside_faults(TEXT), re.S)
-SHELL = re.findall(r"```sh\n(.*?)```", _outside_faults(TEXT), re.S)
-PORTS = ("9092", "8786")  # fixed in the README; free ones here
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+SHELL = re.findall(r"```sh\n(.*?)```", TEXT, re.S)
+PORTS = ("9092", "9093", "9094", "8786")  # fixed in the README; free ones here
 BLOCK_TIMEOUT_S = 600
 
 

@@ -113,7 +113,7 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
         out[-1].note = _explain_note(s, version)
         if isinstance(s.get("run"), Mapping):
             out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
-    elif isinstance(s.get("delivery"), Mapping):  # runs under faults, on one broker version
+    elif isinstance(s.get("delivery"), Mapping):  # 09: one broker version, several deliveries
         # each line is named by its fault and client setting, never by the broker version
         # alone: "fixed: 4 duplicated" would blame the broker for a lost acknowledgement
         lines = [
