@@ -24,7 +24,7 @@ import pyarrow as pa
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.util import calc_crc32c
 
-__all__ = ["plain_batch", "plain_records"]
+__all__ = ["plain_batch", "plain_columns", "plain_records"]
 
 _HEADER = DefaultRecordBatchBuilder.HEADER_STRUCT
 _AFTER_LEN = DefaultRecordBatchBuilder.AFTER_LEN_OFFSET
@@ -106,39 +106,125 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plain_records(batch: bytes | bytearray | memoryview) -> tuple[list, list] | None:
-    """Keys and values of one uncompressed v2 batch whose records carry no headers; None for
-    anything else (compressed, control, headers), which the library then reads. The batch's
-    CRC must have been checked already."""
+    """Keys and values of one uncompressed v2 batch whose records carry no headers, as lists;
+    None for anything else (compressed, control, headers), which the library then reads. The
+    batch's CRC must have been checked already."""
+    columns = plain_columns(batch)
+    if columns is None:
+        return None
+    keys, values = columns
+    return [None] * len(values) if keys is None else keys.to_pylist(), values.to_pylist()
+
+
+def plain_columns(batch: bytes | bytearray | memoryview) -> tuple[pa.Array | None, pa.Array] | None:
+    """`plain_records` as Arrow binary arrays (keys None when no record has a key), read
+    without a Python object per record: one loop over the records' length varints finds where
+    each record is, then numpy reads every record's fields at once and gathers the keys and
+    values out of the buffer."""
     buf = bytes(batch)
+    if len(buf) < _HEADER.size:
+        return None
     head = _HEADER.unpack_from(buf)
     attributes, count = head[5], head[12]
-    if attributes & 0x27:  # a codec, or a control batch
+    if attributes & 0x27 or count <= 0:  # a codec, or a control batch; or nothing to read
         return None
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
-    pos = _HEADER.size
-    end = len(buf)
+    starts, ends = _record_bounds(buf, count)
+    if starts is None:
+        return None
+    u = np.frombuffer(buf + bytes(_MAX_VARINT), np.uint8)  # varints never read past the pad
+    p = _skip_varint(u, starts + 1)  # after the attributes: the timestamp delta
+    p = _skip_varint(u, p) if p is not None else None  # the offset delta
+    if p is None or (p >= ends).any():
+        return None
+    key_len, p = _zigzag32(u, p)  # a negative length other than -1 is refused below
+    key_at, p = p, p + np.maximum(key_len, 0)
+    if (p >= ends).any():
+        return None
+    value_len, p = _zigzag32(u, p)
+    value_at, p = p, p + np.maximum(value_len, 0)
+    # what is left of each record must be exactly its header count, 0 (one byte): no headers
+    if (p + 1 != ends).any() or u[p].any() or (key_len < -1).any() or (value_len < -1).any():
+        return None
+    keys = None if (key_len == -1).all() else _binary(u, key_at, key_len)
+    return keys, _binary(u, value_at, value_len)
+
+
+def _record_bounds(buf: bytes, count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Where each of `count` records' bodies starts (after its length varint) and ends; None
+    when the lengths do not tile the batch exactly. The one loop per record left: a record's
+    place depends on every length before it."""
+    starts, ends = [0] * count, [0] * count
+    pos, end = _HEADER.size, len(buf)
     try:
-        for _ in range(count):
-            length, pos = _varint(buf, pos)
-            stop = pos + length
-            p = pos + 1  # attributes
-            _, p = _varint(buf, p)  # timestamp delta
-            _, p = _varint(buf, p)  # offset delta
-            n, p = _varint(buf, p)
-            key = None if n < 0 else buf[p : p + n]
-            p += max(n, 0)
-            n, p = _varint(buf, p)
-            value = None if n < 0 else buf[p : p + n]
-            p += max(n, 0)
-            if buf[p] != 0 or p + 1 != stop or stop > end:  # headers, or a bad length
-                return None
-            keys.append(key)
-            values.append(value)
-            pos = stop
+        for i in range(count):
+            b = buf[pos]
+            if b < 0x80:
+                length, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                length, pos = _varint(buf, pos)
+            if length < 6:  # attributes, timestamp, offset, key and value lengths, headers
+                return None, None
+            starts[i] = pos
+            pos += length
+            ends[i] = pos
     except IndexError:
+        return None, None
+    if pos != end:
+        return None, None
+    return np.array(starts, np.int64), np.array(ends, np.int64)
+
+
+_WIDTH = np.arange(_MAX_VARINT)
+
+
+def _varint_bytes(u: np.ndarray, at: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `width` bytes from each position, and how long each varint there is (width + 1
+    when it does not end within `width` bytes)."""
+    cols = u[at[:, None] + _WIDTH[None, :width]]
+    last = cols < 0x80
+    length = np.where(last.any(axis=1), last.argmax(axis=1) + 1, width + 1)
+    return cols, length
+
+
+def _skip_varint(u: np.ndarray, at: np.ndarray) -> np.ndarray | None:
+    """The positions after a varlong at each position; None when one is longer than 10 bytes."""
+    _, length = _varint_bytes(u, at, _MAX_VARINT)
+    if (length > _MAX_VARINT).any():
         return None
-    return (keys, values) if pos == end else None
+    return at + length
+
+
+def _zigzag32(u: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The zigzag varint32 at each position and the positions after them; a varint longer than
+    5 bytes reads as -2, which the caller's bounds checks refuse (a length is never < -1)."""
+    cols, length = _varint_bytes(u, at, 5)
+    used = _WIDTH[None, :5] < length[:, None]
+    raw = ((cols.astype(np.int64) & 0x7F) << (7 * _WIDTH[None, :5])) * used
+    zz = raw.sum(axis=1)
+    value = (zz >> 1) ^ -(zz & 1)
+    value[(length > 5) | (value < -1)] = -2
+    return value, at + np.minimum(length, 5)
+
+
+def _binary(u: np.ndarray, at: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """An Arrow binary array of the byte ranges at `at` of `lengths` (-1: null)."""
+    n = len(at)
+    sizes = np.maximum(lengths, 0)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    total = int(offsets[-1])
+    if total:  # each byte's source: its range's start, plus its place within the range
+        source = np.arange(total, dtype=np.int64) + np.repeat(at - offsets[:-1], sizes)
+        data = pa.py_buffer(u[source].tobytes())
+    else:
+        data = pa.py_buffer(b"")
+    nulls = int((lengths < 0).sum())
+    validity = None
+    if nulls:
+        validity = pa.py_buffer(np.packbits(lengths >= 0, bitorder="little").tobytes())
+    return pa.Array.from_buffers(
+        pa.binary(), n, [validity, pa.py_buffer(offsets.tobytes()), data], nulls
+    )
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
