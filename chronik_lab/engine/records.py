@@ -51,7 +51,12 @@ MAX_BATCH_BYTES = 1 << 30
 
 
 def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
-    """Values and keys: bytes, str (UTF-8) or None. Arrow does the type check in C."""
+    """Values and keys: bytes, str (UTF-8) or None, or an Arrow binary array as it is (the wire
+    reads a long producer batch into one). Arrow does the type check in C."""
+    if isinstance(items, pa.Array) and items.type == pa.binary():
+        if n is not None and len(items) != n:
+            raise InvalidArgumentError(f"{what} has {len(items)} items, values has {n}")
+        return items
     if isinstance(items, (bytes, bytearray, str)) or not isinstance(items, Sequence):
         raise InvalidArgumentError(f"{what} must be a list of bytes, str or None")
     if n is not None and len(items) != n:

@@ -160,6 +160,9 @@ def _record_bounds(buf: bytes, count: int) -> tuple[np.ndarray | None, np.ndarra
             b = buf[pos]
             if b < 0x80:
                 length, pos = (b >> 1) ^ -(b & 1), pos + 1
+            elif buf[pos + 1] < 0x80:  # two bytes: records of 64 to 8,191 bytes
+                b = (b & 0x7F) | buf[pos + 1] << 7
+                length, pos = (b >> 1) ^ -(b & 1), pos + 2
             else:
                 length, pos = _varint(buf, pos)
             if length < 6:  # attributes, timestamp, offset, key and value lengths, headers
