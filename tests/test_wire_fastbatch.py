@@ -124,10 +124,11 @@ def test_a_long_producer_batch_decodes_to_arrow_arrays_holding_what_the_library_
 ) -> None:
     from chronik_lab.wire.batches import decode_records
 
-    _, _, keys, values, _ = batch
+    _, times, keys, values, _ = batch
     keys, values = keys + [None] * extra, values + [b"v" * 100] * extra  # past COLUMNS_MIN
+    values[-1] = b"w" * 20_000  # a length of 3 varint bytes; the times' deltas reach 8 bytes
     n = len(values)
-    buf = library_batch(list(range(n)), [7] * n, keys, values)
+    buf = library_batch(list(range(n)), times + [7] * extra, keys, values)
     read = library_read(buf)
     decoded = decode_records(buf)
     assert isinstance(decoded.values, pa.Array)

@@ -118,9 +118,9 @@ def plain_records(batch: bytes | bytearray | memoryview) -> tuple[list, list] | 
 
 def plain_columns(batch: bytes | bytearray | memoryview) -> tuple[pa.Array | None, pa.Array] | None:
     """`plain_records` as Arrow binary arrays (keys None when no record has a key), read
-    without a Python object per record: one loop over the records' length varints finds where
-    each record is, then numpy reads every record's fields at once and gathers the keys and
-    values out of the buffer."""
+    without a Python object per record: a walk over the records' lengths (a step per run of
+    records of one length) finds where each record is, then numpy reads every record's fields
+    at once and gathers the keys and values out of the buffer."""
     buf = bytes(batch)
     if len(buf) < _HEADER.size:
         return None
@@ -128,10 +128,10 @@ def plain_columns(batch: bytes | bytearray | memoryview) -> tuple[pa.Array | Non
     attributes, count = head[5], head[12]
     if attributes & 0x27 or count <= 0:  # a codec, or a control batch; or nothing to read
         return None
-    starts, ends = _record_bounds(buf, count)
+    u = np.frombuffer(buf + bytes(_MAX_VARINT), np.uint8)  # varints never read past the pad
+    starts, ends = _record_bounds(buf, u, count)
     if starts is None:
         return None
-    u = np.frombuffer(buf + bytes(_MAX_VARINT), np.uint8)  # varints never read past the pad
     p = _skip_varint(u, starts + 1)  # after the attributes: the timestamp delta
     p = _skip_varint(u, p) if p is not None else None  # the offset delta
     if p is None or (p >= ends).any():
@@ -149,32 +149,53 @@ def plain_columns(batch: bytes | bytearray | memoryview) -> tuple[pa.Array | Non
     return keys, _binary(u, value_at, value_len)
 
 
-def _record_bounds(buf: bytes, count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _record_bounds(
+    buf: bytes, u: np.ndarray, count: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Where each of `count` records' bodies starts (after its length varint) and ends; None
-    when the lengths do not tile the batch exactly. The one loop per record left: a record's
-    place depends on every length before it."""
-    starts, ends = [0] * count, [0] * count
-    pos, end = _HEADER.size, len(buf)
+    when the lengths do not tile the batch exactly.
+
+    A record's place depends on every length before it, so this walks the records -- but a
+    producer's records mostly share one length (the same value size, deltas of the same width),
+    so each step reads one record's length, then checks at once (numpy) how many of the records
+    that follow, were they all that long, start with that same length: those are a run of equal
+    records, and the walk jumps past them. By induction each record of the run is where the
+    check looked (its predecessors all had that length)."""
+    runs: list[tuple[int, int, int, int]] = []  # (position, records, record size, varint size)
+    pos, end, i = _HEADER.size, len(buf), 0
     try:
-        for i in range(count):
-            b = buf[pos]
-            if b < 0x80:
-                length, pos = (b >> 1) ^ -(b & 1), pos + 1
-            elif buf[pos + 1] < 0x80:  # two bytes: records of 64 to 8,191 bytes
-                b = (b & 0x7F) | buf[pos + 1] << 7
-                length, pos = (b >> 1) ^ -(b & 1), pos + 2
-            else:
-                length, pos = _varint(buf, pos)
+        while i < count:
+            length, body = _varint(buf, pos)
             if length < 6:  # attributes, timestamp, offset, key and value lengths, headers
                 return None, None
-            starts[i] = pos
-            pos += length
-            ends[i] = pos
+            head, size = body - pos, body - pos + length
+            same = 1
+            if i + 1 < count and buf[pos + size : pos + size + head] == buf[pos:body]:
+                fit = min(count - i, (end - pos) // size)  # records that would fit whole
+                at = pos + size * np.arange(fit)
+                match = u[at] == buf[pos]
+                for k in range(1, head):
+                    match &= u[at + k] == buf[pos + k]
+                same = fit if match.all() else int(match.argmin())
+            runs.append((pos, same, size, head))
+            i += same
+            pos += same * size
     except IndexError:
         return None, None
     if pos != end:
         return None, None
-    return np.array(starts, np.int64), np.array(ends, np.int64)
+    if len(runs) == 1:
+        at, same, size, head = runs[0]
+        starts = np.arange(at + head, at + same * size, size, dtype=np.int64)
+        return starts, starts + (size - head)
+    starts = np.concatenate(
+        [
+            np.arange(at + head, at + same * size, size, dtype=np.int64)
+            for at, same, size, head in runs
+        ]
+    )
+    bodies = np.repeat([size - head for _, _, size, head in runs], [r[1] for r in runs])
+    return starts, starts + bodies
 
 
 _WIDTH = np.arange(_MAX_VARINT)
@@ -189,8 +210,24 @@ def _varint_bytes(u: np.ndarray, at: np.ndarray, width: int) -> tuple[np.ndarray
     return cols, length
 
 
+def _short_varints(u: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The unsigned varints at each position and the positions after them, when every one is
+    1 or 2 bytes long (lengths under 8 KB, deltas under 8,192: nearly always); else None."""
+    b0 = u[at].astype(np.int64)
+    more = b0 >= 0x80
+    if not more.any():
+        return b0, at + 1
+    b1 = u[at + 1].astype(np.int64)
+    if (more & (b1 >= 0x80)).any():
+        return None
+    return np.where(more, (b0 & 0x7F) | (b1 << 7), b0), at + 1 + more
+
+
 def _skip_varint(u: np.ndarray, at: np.ndarray) -> np.ndarray | None:
     """The positions after a varlong at each position; None when one is longer than 10 bytes."""
+    short = _short_varints(u, at)
+    if short is not None:
+        return short[1]
     _, length = _varint_bytes(u, at, _MAX_VARINT)
     if (length > _MAX_VARINT).any():
         return None
@@ -200,6 +237,10 @@ def _skip_varint(u: np.ndarray, at: np.ndarray) -> np.ndarray | None:
 def _zigzag32(u: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The zigzag varint32 at each position and the positions after them; a varint longer than
     5 bytes reads as -2, which the caller's bounds checks refuse (a length is never < -1)."""
+    short = _short_varints(u, at)
+    if short is not None:
+        zz, after = short
+        return (zz >> 1) ^ -(zz & 1), after
     cols, length = _varint_bytes(u, at, 5)
     used = _WIDTH[None, :5] < length[:, None]
     raw = ((cols.astype(np.int64) & 0x7F) << (7 * _WIDTH[None, :5])) * used
