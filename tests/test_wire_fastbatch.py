@@ -153,3 +153,15 @@ def test_plain_columns_declines_a_record_whose_lengths_overrun_it() -> None:
     assert plain_columns(bytes(buf)) is None
     buf[at + 5] = 0x80 | 6  # a value length that runs on into the value's bytes
     assert plain_columns(bytes(buf)) is None
+
+
+def test_runs_of_every_length_decode_exactly() -> None:
+    # runs of 1, 2, 3... records of one length, then a long run: the walk's window shrinks and
+    # grows, and every record is still read where it is
+    values = []
+    for run in range(1, 12):
+        values += [b"r" * (run % 3 + 1)] * run
+    values += [b"long"] * 500
+    n = len(values)
+    buf = library_batch(list(range(n)), [7] * n, [None] * n, values)
+    assert plain_records(buf) == ([None] * n, values)

@@ -30,6 +30,8 @@ _HEADER = DefaultRecordBatchBuilder.HEADER_STRUCT
 _AFTER_LEN = DefaultRecordBatchBuilder.AFTER_LEN_OFFSET
 _ATTRIBUTES = DefaultRecordBatchBuilder.ATTRIBUTES_OFFSET
 _MAX_VARINT = 10
+_RUN_WINDOW = 32  # records of one length checked at once at first (see _record_bounds)
+_SHORT_RUN = 8
 
 
 def plain_batch(
@@ -163,6 +165,10 @@ def _record_bounds(
     check looked (its predecessors all had that length)."""
     runs: list[tuple[int, int, int, int]] = []  # (position, records, record size, varint size)
     pos, end, i = _HEADER.size, len(buf), 0
+    # How many records one check looks at: doubles while runs fill it. After a short run the
+    # next records are walked one by one (for longer and longer), so that a hostile batch of
+    # short runs costs about what a plain loop does, never a check over the whole batch.
+    window, skip, patience = _RUN_WINDOW, 0, _SHORT_RUN
     try:
         while i < count:
             length, body = _varint(buf, pos)
@@ -170,13 +176,20 @@ def _record_bounds(
                 return None, None
             head, size = body - pos, body - pos + length
             same = 1
-            if i + 1 < count and buf[pos + size : pos + size + head] == buf[pos:body]:
-                fit = min(count - i, (end - pos) // size)  # records that would fit whole
+            if skip:
+                skip -= 1
+            elif i + 1 < count and buf[pos + size : pos + size + head] == buf[pos:body]:
+                fit = min(count - i, (end - pos) // size, window)  # records that'd fit whole
                 at = pos + size * np.arange(fit)
                 match = u[at] == buf[pos]
                 for k in range(1, head):
                     match &= u[at + k] == buf[pos + k]
                 same = fit if match.all() else int(match.argmin())
+                window = window * 2 if same == fit else _RUN_WINDOW
+                if same < _SHORT_RUN:
+                    skip, patience = patience, min(patience * 2, 1024)
+                else:
+                    patience = _SHORT_RUN
             runs.append((pos, same, size, head))
             i += same
             pos += same * size
@@ -184,18 +197,11 @@ def _record_bounds(
         return None, None
     if pos != end:
         return None, None
-    if len(runs) == 1:
-        at, same, size, head = runs[0]
-        starts = np.arange(at + head, at + same * size, size, dtype=np.int64)
-        return starts, starts + (size - head)
-    starts = np.concatenate(
-        [
-            np.arange(at + head, at + same * size, size, dtype=np.int64)
-            for at, same, size, head in runs
-        ]
-    )
-    bodies = np.repeat([size - head for _, _, size, head in runs], [r[1] for r in runs])
-    return starts, starts + bodies
+    r = np.array(runs, np.int64)  # one row per run: every record's place at once
+    counts = r[:, 1]
+    within = np.arange(count) - np.repeat(np.cumsum(counts) - counts, counts)
+    starts = np.repeat(r[:, 0] + r[:, 3], counts) + within * np.repeat(r[:, 2], counts)
+    return starts, starts + np.repeat(r[:, 2] - r[:, 3], counts)
 
 
 _WIDTH = np.arange(_MAX_VARINT)
