@@ -4,7 +4,8 @@ The format itself is kafka-python's `kafka.record` (magic 0/1 message sets and m
 batches, CRC-32C through the `crc32c` extension). This module only decides what goes in and out:
 
 - `decode_records` reads a producer's record data (any magic, compressed or not), checks each
-  batch as a Kafka broker does, and returns keys and values for `Broker.produce`, how many
+  batch as a Kafka broker does, and returns keys and values for `Broker.produce` (lists, or
+  for one plain batch of COLUMNS_MIN_RECORDS records or more, Arrow arrays), how many
   batches carried them and how many bytes they take decompressed, and an idempotent producer's
   fields (producer id, epoch, base sequence: Kafka's v3+ requests carry exactly one batch then).
   The producer's timestamps are dropped: the engine stamps its own time. What it refuses, with

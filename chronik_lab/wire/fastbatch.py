@@ -1,7 +1,8 @@
 """The plain case of a v2 record batch, both ways, faster than kafka-python's record codec:
 `plain_batch` encodes what every fetch of the lab's workloads returns (no key, no null value, no
-header, no compression), `plain_records` decodes what producers usually send (no header, no
-compression, keys and null values allowed). Anything else is left to the library (None).
+header, no compression), `plain_columns` decodes what producers usually send (no header, no
+compression, keys and null values allowed) into Arrow binary arrays, `plain_records` the same
+into lists. Anything else is left to the library (None).
 
 Encoding: kafka-python's builder appends one record at a time in Python (~4 us a record), which
 caps a fetch near 200,000 records/s before any socket work. Here numpy lays out every record of a
@@ -10,9 +11,13 @@ matrices, the values are copied from the Arrow data buffer with one gather, and 
 CRC-32C come from kafka-python's own struct and `calc_crc32c`. The output is byte-for-byte what
 `DefaultRecordBatchBuilder` writes for the same records.
 
-Decoding: kafka-python's reader builds a record object per record (~6 us each); here a tight loop
-reads each record's key and value and checks every length against the batch's end. The batch's
-CRC must have been checked already (wire/batches.py does).
+Decoding: kafka-python's reader builds a record object per record (~6 us each), and a tight
+Python loop over the records still cost ~1.2 us each (a produce request of 595 records: ~700 us).
+Here the records are placed by a walk over their length varints that jumps over runs of records
+of one length (a producer's records mostly are), checked at once with numpy; numpy then reads
+every record's fields (deltas, key and value lengths) and checks each against its record's end,
+and the keys and values are gathered out of the buffer into Arrow arrays (~250 us for those 595).
+The batch's CRC must have been checked already (wire/batches.py does).
 
 tests/test_wire_fastbatch.py checks both against `kafka.record` with hypothesis.
 """
