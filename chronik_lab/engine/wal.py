@@ -8,7 +8,8 @@ requests the segments do not hold back into the pending batches -- so `flush_bat
 and every preset's flush timing stay what they were, and a kill loses nothing acknowledged.
 
 The file is a short header (`MAGIC`), then one entry per request: its length and the CRC-32C of
-its bytes (8 bytes), then the request -- for one still held as lists (most), a fixed header
+its bytes (8 bytes), then the request -- for one still held as lists (most) or as Arrow arrays
+(the wire's long requests: written from the arrays' buffers, no copy per record), a fixed header
 (offsets, timestamp, producer fields) and the value and key lengths and bytes, as they came;
 for one already built as Arrow, its record batch message as a segment frames it. Framing a small
 request costs ~1 us (an Arrow message with its metadata would cost ~9 us and 550 bytes: this is
