@@ -26,12 +26,12 @@ import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece
 from chronik_lab.checker.columns import contiguous
-from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
+from chronik_lab.checker.dataset import CorruptHistoryError, Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_arrays
 from chronik_lab.checker.sink import AnomalyFile
 from chronik_lab.checker.verdict import CheckReport
-from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.errors import InvalidArgumentError, one_line
 
 __all__ = ["ENGINES", "SAMPLE", "CheckRun", "choose_engine", "default_memory_limit",
            "parse_memory", "run_check"]  # fmt: skip
@@ -157,10 +157,7 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
         # pyarrow reads plain files in their order with less memory than a DuckDB scan; one
         # column at a time, each made one array before the next is read, so the read's peak
         # is the table and one column's pieces (a whole read, then contiguous(), held twice).
-        files = [str(p) for p in ds.paths]
-        table = None if ds.hive else pa.table({
-            c: pq.read_table(files, columns=[c]).column(0).combine_chunks() for c in ds.columns
-        })  # fmt: skip
+        table = None if ds.hive else pa.table({c: _column(ds, c) for c in ds.columns})
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         table = None  # files whose schemas differ: DuckDB reads them by name
     if table is None:
@@ -169,6 +166,19 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
         with connect(memory_limit) as con, duckdb_errors(ds.path):
             table = read_table(con, ds, source_sql(ds.paths, ds.hive, numbered=False), "TRUE")
     return contiguous(table)
+
+
+def _column(ds: Dataset, name: str) -> pa.Array:
+    """One column of every file, in file order, as one array. A file whose pages do not decode
+    (IOError from pyarrow: corrupt compression, a cut-short page) is named in the error."""
+    pieces = []
+    for path in ds.paths:
+        try:
+            pieces.append(pq.read_table(path, columns=[name]).column(0))
+        except OSError as exc:
+            raise CorruptHistoryError(path, one_line(exc)) from exc
+    return pa.chunked_array([c for p in pieces for c in p.chunks],
+                            pieces[0].type).combine_chunks()  # fmt: skip
 
 
 def _to_pandas(frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
