@@ -269,3 +269,62 @@ def test_a_sample_keeps_the_first_anomalies_of_each_type_with_exact_totals():
     assert cut.streams["spans"].tolist() == full.streams["spans"].tolist() == [20, 20, 20]
     assert "… 16 more spans" in cut.pattern_text(4)
     assert cut.pattern_text(4) == full.pattern_text(4)
+
+
+def test_the_hand_made_histories_hold_every_anomaly_type():
+    # The agreement above covers every type only if some history has each: pinned here.
+    found = set().union(*(found_types(cl.check(h)) for h in hand_made().values()))
+    assert found == set(ANOMALY_TYPES)
+
+
+# --- consumer dumps (partition, offset, message id) as Parquet -------------------------------
+
+
+def dump_agrees(dump: pd.DataFrame, tmp: Path, client, sent: int | None = None) -> CheckReport:
+    """The three engines' reports (and lost ids) on `dump` written as Parquet, compared."""
+    path = tmp / "dump.parquet"
+    dump.to_parquet(path, index=False)
+    largest = int(dump.groupby([c for c in ("topic", "partition") if c in dump]).size().max())
+    runs = [run_check(path, "memory", sample=3, sent=sent)]
+    with buckets_of(largest):
+        runs.append(run_check(path, "duckdb", SMALL, sample=3, sent=sent))
+        runs.append(run_check(path, "dask", SMALL, client, sample=3, sent=sent))
+    for other in runs[1:]:
+        same_report(runs[0].report, other.report)
+        assert (runs[0].lost is None) == (other.lost is None)
+        if other.lost is not None:
+            assert other.lost.count == runs[0].lost.count
+            assert other.lost.first.tolist() == runs[0].lost.first.tolist()
+    return runs[0].report
+
+
+def test_a_parquet_dump_gets_the_same_report_and_lost_ids_from_every_engine(tmp_path, dask_client):
+    seed = pd.read_csv(REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv")
+    two = pd.concat([seed, seed.assign(partition=1, poll=seed["poll"] + 10)], ignore_index=True)
+    report = dump_agrees(two, tmp_path, dask_client, sent=14)
+    assert report.counts["duplicate"] == 20 and report.stats["received"] == 40
+    no_poll = two.drop(columns="poll").rename(columns={"message_id": "value"})
+    assert dump_agrees(no_poll, tmp_path, dask_client).counts == report.counts
+
+
+@pytest.mark.slow
+@SLOW_EXAMPLES
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 2),
+            st.integers(0, 8),
+            st.integers(0, 6),
+            st.sampled_from("ab"),
+        ),
+        min_size=1,
+        max_size=30,
+    ),  # fmt: skip
+    sent=st.none() | st.integers(0, 9),
+)
+def test_random_dumps_get_the_same_report_from_every_engine(rows, sent, tmp_path, dask_client):
+    rows = sorted(rows, key=lambda r: r[0])  # a poll's rows keep their order
+    dump = pd.DataFrame(rows, columns=["poll", "partition", "offset", "message_id", "topic"])
+    report = dump_agrees(dump, tmp_path, dask_client, sent)
+    assert report.stats["received"] == len(rows)

@@ -4,6 +4,7 @@ fault recorder adds (indeterminate sends, nemesis faults), and a check stopped b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,13 +25,29 @@ from served import default_sigint
 
 import chronik_lab as cl
 from chronik_lab.checker import buckets
-from chronik_lab.checker.dispatch import MIN_MEMORY, parse_memory, run_check
+from chronik_lab.checker.dispatch import (
+    MIN_MEMORY,
+    HistoryTooLargeError,
+    parse_memory,
+    run_check,
+)
 from chronik_lab.checker.sent import lost_in_arrays, lost_in_duckdb
 from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.cli import main
 from chronik_lab.errors import ChronikLabError, HistoryError, InvalidArgumentError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def local_dask():
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                 dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        yield client
 
 
 def invoke(*args: str):
@@ -73,11 +90,42 @@ def test_auto_checks_a_csv_larger_than_the_memory_limit_out_of_core(tmp_path):
     assert same.counts == run.report.counts and same.stats == run.report.stats
 
 
-def test_a_partition_larger_than_the_memory_limit_is_refused_naming_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+def test_a_partition_larger_than_the_memory_limit_is_refused_naming_it(
+    engine, tmp_path, monkeypatch
+):
     path = cl.write_history(big_history(1_000, partitions=2), tmp_path / "h.parquet")
     monkeypatch.setattr(buckets, "BYTES_PER_ROW", MIN_MEMORY // 600)  # 600 rows a bucket
-    with pytest.raises(buckets.PartitionTooLargeError, match="partition 0 has 1,000 history rows"):
-        run_check(path, "duckdb", MIN_MEMORY)
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(local_dask()) if engine == "dask" else None
+        with pytest.raises(buckets.PartitionTooLargeError,
+                           match="partition 0 has 1,000 history rows"):  # fmt: skip
+            run_check(path, engine, MIN_MEMORY, client)
+
+
+def test_the_memory_engine_refuses_a_history_beyond_a_memory_limit_it_was_given(tmp_path):
+    path = cl.write_history(big_history(200_000), tmp_path / "h.parquet")  # ~88 MB to check
+    with pytest.raises(HistoryTooLargeError) as caught:
+        run_check(path, "memory", "64MiB")
+    assert caught.value.memory_limit == 64 << 20 and caught.value.needed > 64 << 20
+    assert run_check(path, "memory").engine == "memory"  # no limit given: read whole
+    assert run_check(path, "auto", "64MiB", sample=1).engine == "duckdb"
+    result = invoke("check", str(path), "--engine", "memory", "--memory-limit", "64MiB")
+    assert result.exit_code == 2 and "use engine duckdb" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_progress_shows_the_stages_and_each_bucket_within_the_limit(tmp_path, monkeypatch):
+    path = cl.write_history(big_history(4_000), tmp_path / "h.parquet")  # 4 x 2,000 rows
+    monkeypatch.setattr(buckets, "BYTES_PER_ROW", MIN_MEMORY // 2_500)  # 2,500 rows a bucket
+    args = ["check", str(path), "--engine", "duckdb", "--memory-limit", "64MiB"]
+    shown = invoke(*args, "--progress")
+    assert shown.exit_code == 1, shown.output
+    for stage in ("check: duckdb engine, 8,000 rows", "check: partitioning", "checking buckets"):
+        assert stage in shown.stderr
+    assert "0/4 " in shown.stderr  # 4 buckets: 2,000 rows fit 2,500, two partitions do not
+    quiet = invoke(*args, "--no-progress")
+    assert quiet.stderr == "" and quiet.stdout == shown.stdout
 
 
 def test_anomalies_out_holds_every_anomaly_while_the_report_keeps_a_sample(tmp_path):
