@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -233,21 +234,22 @@ def test_history_writer_refuses_a_bad_row_and_keeps_the_groups_before_it(tmp_pat
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_an_out_of_core_check_within_seconds_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("engine", ["duckdb", "memory"])
+def test_ctrl_c_stops_a_check_within_seconds_and_cleans_up(engine, tmp_path):
     path = cl.write_history(big_history(1_500_000, partitions=32), tmp_path / "big.parquet")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(private_tmp)}
-    args = [sys.executable, "-m", "chronik_lab", "check", str(path), "--engine", "duckdb",
-            "--memory-limit", "64MiB", "--progress"]  # fmt: skip
+    args = [sys.executable, "-m", "chronik_lab", "check", str(path), "--engine", engine,
+            "--memory-limit", "64MiB" if engine == "duckdb" else "4GB", "--progress"]  # fmt: skip
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         preexec_fn=default_sigint,  # the test's Ctrl-C reaches it however pytest was started
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not any(private_tmp.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the check has started: DuckDB's spill directory exists
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        first = proc.stderr.readline().decode() if ready else ""
+        assert first.startswith(f"check: {engine} engine"), first  # the check has started
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         stopped = time.monotonic()
@@ -258,10 +260,11 @@ def test_ctrl_c_stops_an_out_of_core_check_within_seconds_and_cleans_up(tmp_path
             proc.kill()
             proc.wait()
     err = proc.stderr.read().decode()
+    out = proc.stdout.read().decode()
     proc.stdout.close()
     proc.stderr.close()
     assert code == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "history check" not in out  # stopped before its end
     assert list(private_tmp.iterdir()) == []  # spill, shuffle and staging directories removed
 
 
