@@ -104,7 +104,7 @@ def test_a_partition_larger_than_the_memory_limit_is_refused_naming_it(
             run_check(path, engine, MIN_MEMORY, client)
 
 
-def test_the_memory_engine_refuses_a_history_beyond_a_memory_limit_it_was_given(tmp_path):
+def test_a_history_beyond_the_memory_limit_is_checked_out_of_core_never_in_memory(tmp_path):
     path = cl.write_history(big_history(200_000), tmp_path / "h.parquet")  # ~88 MB to check
     with pytest.raises(HistoryTooLargeError) as caught:
         run_check(path, "memory", "64MiB")
@@ -114,6 +114,11 @@ def test_the_memory_engine_refuses_a_history_beyond_a_memory_limit_it_was_given(
     result = invoke("check", str(path), "--engine", "memory", "--memory-limit", "64MiB")
     assert result.exit_code == 2 and "use engine duckdb" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+    result = invoke("check", str(path), "--memory-limit", "64MiB", "--json")  # auto
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["engine"] == "duckdb" and data["stats"]["received"] == 200_000
+    assert data["counts"]["duplicate"] == 1 and data["counts"]["lost-write"] == 1
 
 
 def test_progress_shows_the_stages_and_each_bucket_within_the_limit(tmp_path, monkeypatch):
