@@ -41,11 +41,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def local_dask():
+def local_dask(protocol: str = "inproc"):
+    """A one-worker Dask cluster in this process (reached over TCP on 127.0.0.1 by a child)."""
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    where = {"protocol": "tcp", "host": "127.0.0.1"} if protocol == "tcp" else {}
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                 dashboard_address=None) as cluster,
+                                 dashboard_address=None, **where) as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         yield client
@@ -239,35 +241,47 @@ def test_history_writer_refuses_a_bad_row_and_keeps_the_groups_before_it(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["duckdb", "memory"])
+@pytest.mark.parametrize("engine", ["duckdb", "memory", "dask"])
 def test_ctrl_c_stops_a_check_within_seconds_and_cleans_up(engine, tmp_path):
     path = cl.write_history(big_history(1_500_000, partitions=32), tmp_path / "big.parquet")
+    with contextlib.ExitStack() as stack:
+        where = ["--engine", engine]
+        if engine == "dask":  # a cluster in this process, reached by address as a remote one
+            client = stack.enter_context(local_dask("tcp"))
+            where = ["--dask", client.scheduler.address]
+        limit = "4GB" if engine == "memory" else "64MiB"
+        interrupt_check(tmp_path, [str(path), *where, "--memory-limit", limit], engine)
+        if engine == "dask":  # the interrupted client cancelled its tasks
+            deadline = time.monotonic() + 20
+            while any(client.processing().values()):
+                assert time.monotonic() < deadline, client.processing()
+                time.sleep(0.2)
+
+
+def interrupt_check(tmp_path: Path, args: list[str], engine: str) -> None:
+    """`chronik-lab check ARGS --progress` in a child, interrupted (SIGINT) once it started."""
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(private_tmp)}
-    args = [sys.executable, "-m", "chronik_lab", "check", str(path), "--engine", engine,
-            "--memory-limit", "64MiB" if engine == "duckdb" else "4GB", "--progress"]  # fmt: skip
-    proc = subprocess.Popen(
+    args = [sys.executable, "-m", "chronik_lab", "check", *args, "--progress"]
+    with subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         preexec_fn=default_sigint,  # the test's Ctrl-C reaches it however pytest was started
-    )  # fmt: skip
-    try:
-        ready, _, _ = select.select([proc.stderr], [], [], 60)
-        first = proc.stderr.readline().decode() if ready else ""
-        assert first.startswith(f"check: {engine} engine"), first  # the check has started
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        stopped = time.monotonic()
-        code = proc.wait(timeout=30)
-        assert time.monotonic() - stopped < 10
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = proc.stderr.read().decode()
-    out = proc.stdout.read().decode()
-    proc.stdout.close()
-    proc.stderr.close()
+    ) as proc:  # fmt: skip
+        try:
+            ready, _, _ = select.select([proc.stderr], [], [], 60)
+            first = proc.stderr.readline().decode() if ready else ""
+            assert first.startswith(f"check: {engine} engine"), first  # the check has started
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            stopped = time.monotonic()
+            code = proc.wait(timeout=30)
+            assert time.monotonic() - stopped < 10
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err, out = proc.stderr.read().decode(), proc.stdout.read().decode()
     assert code == 130, err
     assert "Traceback" not in err and "history check" not in out  # stopped before its end
     assert list(private_tmp.iterdir()) == []  # spill, shuffle and staging directories removed
