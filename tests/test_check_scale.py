@@ -47,7 +47,7 @@ def local_dask(protocol: str = "inproc"):
     where = {"protocol": "tcp", "host": "127.0.0.1"} if protocol == "tcp" else {}
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                 dashboard_address=None, **where) as cluster,
+                                 dashboard_address="127.0.0.1:0", **where) as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         yield client
@@ -324,7 +324,7 @@ def test_check_cli_runs_on_a_dask_scheduler_given_by_address(tmp_path):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     path = cl.write_history(hand.seed_history(), tmp_path / "seed.parquet")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+                                  dashboard_address="127.0.0.1:0") as cluster:  # fmt: skip
         result = invoke("check", str(path), "--dask", cluster.scheduler_address, "--json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.output)

@@ -55,7 +55,7 @@ def test_a_parquet_file_cut_short_is_refused_naming_it_on_every_engine(cut, tmp_
         with pytest.raises(CorruptHistoryError) as caught:
             cl.check(path, engine=engine)
         assert caught.value.path == path
-    with pytest.raises(HistoryError):
+    with pytest.raises(CorruptHistoryError):
         cl.read_history(path)
     assert_one_line_exit_2(invoke("check", str(path)), str(path))
 
