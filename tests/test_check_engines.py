@@ -356,3 +356,28 @@ def test_anomalies_out_holds_the_same_rows_from_every_engine(tmp_path, dask_clie
 
     pd.testing.assert_frame_equal(rows(files["memory"]), rows(files["duckdb"]))
     pd.testing.assert_frame_equal(rows(files["memory"]), rows(files["dask"]))
+
+
+@pytest.mark.slow
+def test_a_fault_recorders_history_on_disk_gets_the_same_report_from_every_engine(
+    tmp_path, dask_client
+):
+    # A real run of the fault recorder (wire/faultrun.py) written by its HistoryWriter: nemesis
+    # rows, a time column, sends whose acknowledgement was dropped; two partitions.
+    from chronik_lab.wire.configs import idempotence_config
+    from chronik_lab.wire.faultrun import record_faults
+
+    path = tmp_path / "faults.parquet"
+    with cl.serve(bugs="fixed", partitions=2) as server:
+        rec = record_faults(
+            server.bootstrap, faults=["drop-response:api=produce,at=3"], messages=60, seed=1,
+            partitions=2, history_path=path,
+            producer_config=idempotence_config("kafka-python", False, 1000),
+        )  # fmt: skip
+    written = cl.read_history(path)
+    assert (written["process"] == "nemesis").sum() == len(rec.faults) >= 1
+    memory, duck, dask = all_engines(path, dask_client, largest_partition(written))
+    same_report(memory, duck)
+    same_report(memory, dask)
+    same_report(cl.check(rec.history, sample=3), memory)
+    assert memory.counts["duplicate"] >= 1  # the dropped acknowledgement's retry
