@@ -113,6 +113,15 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
         out[-1].note = _explain_note(s, version)
         if isinstance(s.get("run"), Mapping):
             out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
+    elif isinstance(s.get("delivery"), Mapping):  # 09: one broker version, several deliveries
+        # each line is named by its fault and client setting, never by the broker version
+        # alone: "fixed: 4 duplicated" would blame the broker for a lost acknowledgement
+        lines = [
+            _line(f"{version}, {str(label).split(': ')[0]}", d)
+            for label, d in s["delivery"].items()
+            if isinstance(d, Mapping)
+        ]
+        out.append(_Finding("delivery: " + _workload(params), lines))
     elif "sent" in s or "received" in s:  # a run's figures (a sweep's page has none)
         out.append(_Finding("run: " + _workload(params), [_line(version, s)]))
     if isinstance(s.get("sweep"), Mapping):

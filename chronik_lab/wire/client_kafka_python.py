@@ -27,7 +27,7 @@ or goes away leaves no socket or thread behind: KafkaProducer and KafkaConsumer 
 network client (a wake-up socketpair; the consumer's I/O thread) before the bootstrap and drop
 it unclosed when the bootstrap fails (`_constructed` closes it); a connect attempt that fails
 leaves its socket to the garbage collector (kafka/net/inet.py `sock_connect`;
-`_close_failed_connects`); and a producer's close() that times out raises before it stops its
+`close_failed_connects`); and a producer's close() that times out raises before it stops its
 sender thread (`close_producer` aborts what is left).
 """
 
@@ -57,7 +57,7 @@ class KafkaPythonClient:
     ) -> None:
         import kafka  # noqa: F401  (fail here, with the client's own ImportError)
 
-        _close_failed_connects()
+        close_failed_connects()
         self.bootstrap = bootstrap
         self.common: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -176,18 +176,8 @@ class KafkaPythonClient:
         """Close the producer, waiting at most 2 s for answers; what is still unsent then is
         dropped (the sends' outcomes are already recorded)."""
         producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        from kafka.errors import KafkaTimeoutError
-
-        try:
-            producer.close(timeout=2)
-        except KafkaTimeoutError:
-            # kafka-python 3.0.12's close() raises when its flush times out, before it stops
-            # the sender thread (and its __del__ raises again): abort what is left, as its
-            # own close does when the sender outlives the timeout, and close for good.
-            producer._sender.force_close()
-            producer.close(timeout=2)
+        if producer is not None:
+            close_producer(producer)
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         """Poll from earliest until `stop(records)` says enough; records are
@@ -242,7 +232,7 @@ def _constructed(cls: Any, **config: Any) -> Any:
         raise
 
 
-def _close_failed_connects() -> None:
+def close_failed_connects() -> None:
     """Make kafka-python close the socket of a connect attempt that failed (refused, timed
     out): its `sock_connect` raises and leaves the socket open. Once per process."""
     from kafka.net.inet import KafkaNetSocket
@@ -260,3 +250,18 @@ def _close_failed_connects() -> None:
 
     sock_connect.closes_on_failure = True  # type: ignore[attr-defined]
     KafkaNetSocket.sock_connect = sock_connect
+
+
+def close_producer(producer: Any, timeout_s: float = 2) -> None:
+    """Close a kafka-python KafkaProducer for good, waiting at most `timeout_s` for answers.
+
+    kafka-python 3.0.12's close() raises when its flush times out, before it stops the sender
+    thread (and its __del__ then raises again): abort what is left, as its own close does when
+    the sender outlives the timeout, and close again."""
+    from kafka.errors import KafkaTimeoutError
+
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaTimeoutError:
+        producer._sender.force_close()
+        producer.close(timeout=timeout_s)

@@ -287,9 +287,8 @@ class _Run:
         finally:
             with contextlib.suppress(Exception):
                 driver.close_producer()
-            if hasattr(driver, "close"):
-                with contextlib.suppress(Exception):
-                    driver.close()
+            with contextlib.suppress(Exception):
+                driver.close()
 
     def _sends(self, name: str, ids: list[int], outcomes: list[Outcome], invoked: float) -> None:
         completed = self.now()
@@ -309,11 +308,12 @@ class _Run:
             if not self.producing.is_set():
                 return
             try:
-                self._driver(bootstrap).consume(
-                    self.topic, self.partitions,
-                    lambda records, name=name: self._polled(name, records, False)
-                    or not self.producing.is_set(),
-                )  # fmt: skip
+                with contextlib.closing(self._driver(bootstrap)) as driver:
+                    driver.consume(
+                        self.topic, self.partitions,
+                        lambda records, name=name: self._polled(name, records, False)
+                        or not self.producing.is_set(),
+                    )  # fmt: skip
                 return
             except Exception as exc:  # noqa: BLE001 - a consumer the faults broke is replaced
                 self.note(f"{name} stopped: {one_line(exc)}")
@@ -367,7 +367,8 @@ class _Run:
                 )
 
             try:
-                self._driver(bootstrap).consume(self.topic, self.partitions, stop)
+                with contextlib.closing(self._driver(bootstrap)) as driver:
+                    driver.consume(self.topic, self.partitions, stop)
                 return
             except Exception as exc:  # noqa: BLE001
                 self.note(f"{name} stopped: {one_line(exc)}")
