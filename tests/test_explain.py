@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback_dask import LOOPBACK
 
 import chronik_lab as cl
 from chronik_lab.checker.counts import outcome
@@ -391,7 +390,11 @@ def test_early_stop_finds_the_same_minimal_causes_on_random_workloads(data):
 # -- executors and progress ------------------------------------------------------------------
 def _dask_client():
     distributed = pytest.importorskip("distributed")
-    return distributed.Client(processes=False, n_workers=1, threads_per_worker=2, **LOOPBACK)
+    # a dashboard address, not None: with None the scheduler's HTTP server takes 8787, where two
+    # clusters at once collide and tornado leaves the failed bind's socket open
+    return distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address="127.0.0.1:0"
+    )
 
 
 EXECUTORS = {
