@@ -45,8 +45,10 @@ def test_record_under_a_fault_writes_a_history_with_nemesis_rows_that_check_read
             "--producer-config", "request_timeout_ms=1000", "-o", str(out),
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    topic, summary = done.stdout.splitlines()
+    assert re.fullmatch(r"topic chronik-lab-\S+ \(a fresh one; --topic NAME to choose\)", topic)
     assert re.match(
-        r"40 sent \(40 ok, 0 info, 0 fail\), 1 faults applied, 40 distinct ids", done.stdout
+        r"40 sent \(40 ok, 0 info, 0 fail\), 1 faults applied, 40 distinct ids", summary
     )
     history = cl.read_history(out)
     assert history.loc[history["process"] == "nemesis", "f"].tolist() == ["drop-response"]

@@ -263,6 +263,12 @@ class _Run:
     def _driver(self, bootstrap: str) -> Any:
         return make_client(self.client, bootstrap, **self.configs)
 
+    def _consume(self, bootstrap: str, stop: Any) -> None:
+        """One reader from the beginning until `stop` says so; its client is closed after, on an
+        error too (aiokafka's driver owns an event loop and its sockets)."""
+        with contextlib.closing(self._driver(bootstrap)) as driver:
+            driver.consume(self.topic, self.partitions, stop)
+
     def _producer(self, bootstrap: str, k: int, producers: int) -> None:
         name = f"producer-{k}"
         ids = list(range(k, self.messages, producers))
@@ -272,6 +278,8 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - nothing sent: every send failed, definitely
             self.note(f"{name} could not start: {one_line(exc)}")
             self._sends(name, ids, [Outcome("fail", None, one_line(exc))] * len(ids), 0.0)
+            with contextlib.suppress(Exception):
+                driver.close()
             return
         try:
             for start in range(0, len(ids), self.chunk):
@@ -287,9 +295,8 @@ class _Run:
         finally:
             with contextlib.suppress(Exception):
                 driver.close_producer()
-            if hasattr(driver, "close"):
-                with contextlib.suppress(Exception):
-                    driver.close()
+            with contextlib.suppress(Exception):
+                driver.close()
 
     def _sends(self, name: str, ids: list[int], outcomes: list[Outcome], invoked: float) -> None:
         completed = self.now()
@@ -309,11 +316,12 @@ class _Run:
             if not self.producing.is_set():
                 return
             try:
-                self._driver(bootstrap).consume(
-                    self.topic, self.partitions,
-                    lambda records, name=name: self._polled(name, records, False)
-                    or not self.producing.is_set(),
-                )  # fmt: skip
+                self._consume(
+                    bootstrap,
+                    lambda records, name=name: (
+                        self._polled(name, records, False) or not self.producing.is_set()
+                    ),
+                )
                 return
             except Exception as exc:  # noqa: BLE001 - a consumer the faults broke is replaced
                 self.note(f"{name} stopped: {one_line(exc)}")
@@ -367,7 +375,7 @@ class _Run:
                 )
 
             try:
-                self._driver(bootstrap).consume(self.topic, self.partitions, stop)
+                self._consume(bootstrap, stop)
                 return
             except Exception as exc:  # noqa: BLE001
                 self.note(f"{name} stopped: {one_line(exc)}")
