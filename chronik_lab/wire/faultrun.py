@@ -23,6 +23,10 @@ began, a send's time is when its outcome was known), and one row per fault appli
 `nemesis` (`f` the fault's kind: drop-response, reset-after, delay, blackhole, blackhole-end,
 kill, restart, pause, resume). `sent` keeps each send's invoke and completion times,
 `faults` each fault's details (connection, API, correlation id, what was done).
+
+A `.parquet` `history_path` is written as the run goes (HistoryWriter, a row group at least every
+FLUSH_S): Ctrl-C and SIGTERM finish the file; after a kill -9 its row groups are in PATH.parts/,
+which `chronik-lab check` reads as a directory history.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ __all__ = ["FaultRecording", "record_faults"]
 
 REACH_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.2
+# A streamed history writes its waiting rows at least this often (a row group each, HistoryWriter),
+# so a recorder killed with kill -9 loses at most this long's rows: the rest is in PATH.parts/.
+FLUSH_S = 1.0
 NS = 1_000_000_000
 TIME = "time"
 SENT_COLUMNS = ["message_id", "process", "partition", "type", "offset", "invoked_s",
@@ -213,6 +220,7 @@ class _Run:
         self.notes: list[str] = []
         self.op = 0
         self.writer: HistoryWriter | None = None  # when set, each row is also written there
+        self.flushed = time.monotonic()
         self.producing = threading.Event()  # cleared: the consumers stop
         self.halt = threading.Event()  # set: the producers stop early (an error, Ctrl-C)
 
@@ -237,6 +245,9 @@ class _Run:
         self.rows.append(row)
         if self.writer is not None:
             self.writer.append(*row[:7], time=row[7])
+            if time.monotonic() - self.flushed >= FLUSH_S:
+                self.writer.flush()
+                self.flushed = time.monotonic()
 
     # -- the workload ---------------------------------------------------------------------
     def workload(self, bootstrap: str, producers: int, consumers: int) -> None:
