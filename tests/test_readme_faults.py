@@ -194,3 +194,15 @@ def test_the_fault_matrix_is_the_benchmarks_table_cell_for_cell():
         r"measured by `benchmarks/fault_matrix.py` \(.*?(\d+) messages", SECTION, re.S
     )
     assert described and int(described.group(1)) == matrix.MESSAGES
+
+
+def test_the_prose_after_the_matrix_quotes_its_cells():
+    _, rows = _matrix_table()
+    by_cell = {tuple(row[:4]): row for row in rows}
+    quoted = re.search(r"the checker's (\d+) `inconsistent offsets`", SECTION)
+    for fault in ("drop-response", "reset-after"):
+        row = by_cell[("tansu", "confluent-kafka", "on", fault)]
+        assert row[9] == quoted.group(1), row
+    for row in rows:  # the kill rows: nothing acknowledged lost, nothing unread
+        if row[3] == "kill":
+            assert row[8] == row[10] == "0", row
