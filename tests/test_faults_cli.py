@@ -81,7 +81,7 @@ def test_a_broker_that_never_listens_is_exit_2_in_one_line(tmp_path):
     assert "never became reachable" in done.stderr and "exited with 4" in done.stderr
 
 
-@pytest.mark.parametrize("when", ["while it starts", "mid-run"])
+@pytest.mark.parametrize("when", ["while it starts", "mid-run", "mid-run, twice"])
 def test_sigterm_to_record_stops_the_broker_it_started(tmp_path, when):
     port = free_port()
     cmd = " ".join(chronik_serve_cmd(port, str(tmp_path / "d")))
@@ -95,10 +95,13 @@ def test_sigterm_to_record_stops_the_broker_it_started(tmp_path, when):
             brokers = [p for p in psutil.Process(proc.pid).children(recursive=True)
                        if "serve" in p.cmdline()]  # fmt: skip
         assert brokers, proc.stderr.read() if proc.poll() is not None else "no broker started"
-        if when == "mid-run":
+        if when.startswith("mid-run"):
             assert reachable(f"127.0.0.1:{port}", 30)
             time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
+        if when.endswith("twice"):  # a second one while it cleans up is ignored
+            time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 130
         gone, alive = psutil.wait_procs(brokers, timeout=10)
         assert not alive
@@ -121,6 +124,16 @@ def test_proxy_prints_its_address_and_each_fault_then_stops_on_ctrl_c():
         assert re.match(r"\s*[\d.]+ s  drop-response connection \d+ produce #\d+: dropped", event)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
+
+
+def test_proxy_stops_cleanly_on_sigterm():
+    server = cl.serve(partitions=1)
+    with server, _ended(["proxy", "--upstream", server.bootstrap]) as proc:
+        line = proc.stdout.readline()
+        address = re.match(r"chronik-lab proxy on (127\.0\.0\.1:\d+)", line).group(1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0  # stopped as on Ctrl-C, not killed where it stood
+        assert not reachable(address, 0.5)
 
 
 def test_proxy_refuses_a_process_fault_in_one_line():
