@@ -121,8 +121,8 @@ def record_faults(
     for name, value in (("messages", messages), ("partitions", partitions),
                         ("producers", producers), ("chunk", chunk)):  # fmt: skip
         validate.positive_int(value, name)
-    if consumers < 0 or pace_ms < 0:
-        raise InvalidArgumentError("consumers and pace_ms must be >= 0")
+    validate.non_negative_int(consumers, "consumers")
+    validate.non_negative_int(pace_ms, "pace_ms")
     configs = {
         "producer_config": client_config(client, "producer", producer_config),
         "consumer_config": client_config(client, "consumer", consumer_config),
