@@ -107,6 +107,21 @@ def test_sigterm_to_record_stops_the_broker_it_started(tmp_path, when):
         assert not alive
 
 
+def test_kill_9_of_record_still_ends_the_broker_it_started(tmp_path):
+    port = free_port()
+    cmd = " ".join(chronik_serve_cmd(port, str(tmp_path / "d")))
+    args = ["record", "--broker-cmd", cmd, "--broker-ready", f"127.0.0.1:{port}", "--messages",
+            "100000", "-o", str(tmp_path / "h.parquet")]  # fmt: skip
+    with _ended(args) as proc:
+        assert reachable(f"127.0.0.1:{port}", 60), "the broker never listened"
+        started = psutil.Process(proc.pid).children(recursive=True)  # the broker, its watchdog
+        assert any("serve" in p.cmdline() for p in started)
+        proc.kill()  # kill -9: the recorder cleans up nothing
+        proc.wait(timeout=10)
+        gone, alive = psutil.wait_procs(started, timeout=15)
+        assert not alive, [p.cmdline() for p in alive]
+
+
 def test_proxy_prints_its_address_and_each_fault_then_stops_on_ctrl_c():
     from kafka import KafkaProducer
 
