@@ -35,7 +35,7 @@ README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
 SHELL = re.findall(r"```sh\n(.*?)```", TEXT, re.S)
-PORTS = ("9092", "8786")  # fixed in the README; free ones here
+PORTS = ("9092", "9093", "9094", "8786")  # fixed in the README; free ones here
 BLOCK_TIMEOUT_S = 600
 
 

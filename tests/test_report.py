@@ -360,8 +360,12 @@ def test_the_real_notebooks_build_a_complete_offline_report(real_report):
     for nb in result.notebooks:
         assert f"{nb.name}.html" in index.hrefs
         assert nb.summary is not None, nb.name
-        # a run's figures, or (06) the sweep's
-        assert {"sent", "received", "counts"} <= set(nb.summary) or "sweep" in nb.summary
+        # a run's figures, or (06) the sweep's, or (08) each client's
+        assert (
+            {"sent", "received", "counts"} <= set(nb.summary)
+            or "sweep" in nb.summary
+            or "versions" in nb.summary
+        ), nb.name
         html = nb.html.read_text()
         assert not NETWORK_REFERENCE.findall(html), nb.name
         assert len(SVG_OUTPUT.findall(html)) == svg_outputs(nb.executed) > 0, nb.name
@@ -391,6 +395,13 @@ def test_the_index_opens_with_one_outcome_sentence_per_version(real_report):
         "v0.7.4: 10 sent, 10 received: each exactly once.",
         "v0.7.6: 10 sent, 6 received: 4 lost.",
         "v1.0: 10 sent, 10 received: each exactly once.",
+        # 08: a lost acknowledgement through the fault proxy, kafka-python against the lab
+        "kafka-python, idempotence off: 60 sent, 70 received: 10 duplicated.",
+        "kafka-python, idempotence on: 60 sent, 60 received: each exactly once.",
+        # 09: the fixed broker, the simulated producer and consumer
+        "fixed, idempotence off: the retry is written again: 10 sent, 14 received: 4 duplicated.",
+        "fixed, idempotence on: the same lost response: 10 sent, 10 received: each exactly once.",
+        "fixed, a consumer crash before its commit: 10 sent, 14 received: 4 redelivered.",
     ]
     assert html.index('id="outcomes"') < html.index('id="summary"')
 

@@ -6,7 +6,6 @@ Bounded: a few trials of about a second each; every process ends in the test."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 import signal
 import threading
@@ -17,6 +16,7 @@ import pytest
 from served import served
 
 import chronik_lab as cl
+from chronik_lab.wire.client_kafka_python import close_producer
 
 pytest.importorskip("kafka")
 pytestmark = pytest.mark.slow
@@ -56,8 +56,7 @@ def trial(tmp_path: Path, seed: int, bugs: str) -> tuple[int, int]:
             proc.wait(timeout=10)
         finally:
             killer.cancel()
-            with contextlib.suppress(KafkaError):  # sends still waiting fail: not acknowledged
-                producer.close(timeout=2)
+            close_producer(producer)  # sends still waiting fail: not acknowledged
         assert proc.returncode == -signal.SIGKILL
     with cl.Broker(data, bugs=bugs) as broker:  # the restart: the server's own recovery
         stored = set()

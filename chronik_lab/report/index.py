@@ -107,6 +107,13 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
     if isinstance(s.get("versions"), Mapping):  # a before/after comparison
         lines = [_line(str(v), d) for v, d in s["versions"].items() if isinstance(d, Mapping)]
         out.append(_Finding("before/after: " + _workload(params), lines))
+    elif isinstance(s.get("delivery"), Mapping):  # 09: one broker version, several deliveries
+        lines = [
+            _line(f"{version}, {label}", d)
+            for label, d in s["delivery"].items()
+            if isinstance(d, Mapping)
+        ]
+        out.append(_Finding("delivery: " + _workload(params), lines))
     elif "observed_path" in params:  # an explanation: its numbers are the observation's
         name = str(params["observed_path"]).rsplit("/", 1)[-1]
         out.append(_Finding(f"observation {name}", [_line("observed", s)], observed=True))

@@ -176,18 +176,8 @@ class KafkaPythonClient:
         """Close the producer, waiting at most 2 s for answers; what is still unsent then is
         dropped (the sends' outcomes are already recorded)."""
         producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        from kafka.errors import KafkaTimeoutError
-
-        try:
-            producer.close(timeout=2)
-        except KafkaTimeoutError:
-            # kafka-python 3.0.12's close() raises when its flush times out, before it stops
-            # the sender thread (and its __del__ raises again): abort what is left, as its
-            # own close does when the sender outlives the timeout, and close for good.
-            producer._sender.force_close()
-            producer.close(timeout=2)
+        if producer is not None:
+            close_producer(producer)
 
     def consume(self, topic: str, partitions: int, stop: Any) -> None:
         """Poll from earliest until `stop(records)` says enough; records are
@@ -260,3 +250,18 @@ def _close_failed_connects() -> None:
 
     sock_connect.closes_on_failure = True  # type: ignore[attr-defined]
     KafkaNetSocket.sock_connect = sock_connect
+
+
+def close_producer(producer: Any, timeout_s: float = 2) -> None:
+    """Close a kafka-python KafkaProducer for good, waiting at most `timeout_s` for answers.
+
+    kafka-python 3.0.12's close() raises when its flush times out, before it stops the sender
+    thread (and its __del__ then raises again): abort what is left, as its own close does when
+    the sender outlives the timeout, and close again."""
+    from kafka.errors import KafkaTimeoutError
+
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaTimeoutError:
+        producer._sender.force_close()
+        producer.close(timeout=timeout_s)
