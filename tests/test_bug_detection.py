@@ -233,6 +233,22 @@ def test_a_told_only_switch_leaves_the_log_exact_and_the_client_without_offsets(
     assert with_bug.report.stats["acknowledged"] < without.report.stats["acknowledged"]
 
 
+def test_dedup_last_sequence_only_answers_a_retry_without_its_offsets():
+    # request 2's response is lost while request 3 is in flight: its retry's sequence is below
+    # the one expected. Kafka's window answers it with offsets 2-3; one expected sequence
+    # answers DUPLICATE_SEQUENCE_NUMBER, and the producer never learns where ids 2-3 are.
+    def sends(bugs: list[str]) -> list[tuple[int, str, object]]:
+        run = cl.run(cl.Scenario(**TOLD_ONLY["dedup_last_sequence_only"], bugs=bugs))
+        h = run.history[run.history["f"] == "send"]
+        offsets = h["offset"].astype(object).where(h["offset"].notna(), None)
+        return list(zip(h["value"], h["type"], offsets, strict=True))
+
+    assert sends([]) == [(i, "ok", i) for i in range(6)]
+    told = sends(["dedup_last_sequence_only"])
+    assert told == [(0, "ok", 0), (1, "ok", 1), (2, "info", None), (3, "info", None),
+                    (4, "ok", 4), (5, "ok", 5)]  # fmt: skip
+
+
 def test_every_bug_switch_has_a_pinned_detection_workload():
     assert set(PINNED) | set(MASKING) | WIRE_ONLY | set(TOLD_ONLY) == set(cl.BUGS)
     assert not set(PINNED) & set(MASKING)

@@ -45,7 +45,7 @@ def dask_client():
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -269,3 +269,115 @@ def test_a_sample_keeps_the_first_anomalies_of_each_type_with_exact_totals():
     assert cut.streams["spans"].tolist() == full.streams["spans"].tolist() == [20, 20, 20]
     assert "… 16 more spans" in cut.pattern_text(4)
     assert cut.pattern_text(4) == full.pattern_text(4)
+
+
+def test_the_hand_made_histories_hold_every_anomaly_type():
+    # The agreement above covers every type only if some history has each: pinned here.
+    found = set().union(*(found_types(cl.check(h)) for h in hand_made().values()))
+    assert found == set(ANOMALY_TYPES)
+
+
+# --- consumer dumps (partition, offset, message id) as Parquet -------------------------------
+
+
+def dump_agrees(dump: pd.DataFrame, tmp: Path, client, sent: int | None = None) -> CheckReport:
+    """The three engines' reports (and lost ids) on `dump` written as Parquet, compared."""
+    path = tmp / "dump.parquet"
+    dump.to_parquet(path, index=False)
+    largest = int(dump.groupby([c for c in ("topic", "partition") if c in dump]).size().max())
+    runs = [run_check(path, "memory", sample=3, sent=sent)]
+    with buckets_of(largest):
+        runs.append(run_check(path, "duckdb", SMALL, sample=3, sent=sent))
+        runs.append(run_check(path, "dask", SMALL, client, sample=3, sent=sent))
+    for other in runs[1:]:
+        same_report(runs[0].report, other.report)
+        assert (runs[0].lost is None) == (other.lost is None)
+        if other.lost is not None:
+            assert other.lost.count == runs[0].lost.count
+            assert other.lost.first.tolist() == runs[0].lost.first.tolist()
+    return runs[0].report
+
+
+def test_a_parquet_dump_gets_the_same_report_and_lost_ids_from_every_engine(tmp_path, dask_client):
+    seed = pd.read_csv(REPO / "data" / "observed" / "chronik_v0.7.5_seed.csv")
+    two = pd.concat([seed, seed.assign(partition=1, poll=seed["poll"] + 10)], ignore_index=True)
+    report = dump_agrees(two, tmp_path, dask_client, sent=14)
+    assert report.counts["duplicate"] == 20 and report.stats["received"] == 40
+    no_poll = two.drop(columns="poll").rename(columns={"message_id": "value"})
+    assert dump_agrees(no_poll, tmp_path, dask_client).counts == report.counts
+
+
+@pytest.mark.slow
+@SLOW_EXAMPLES
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 2),
+            st.integers(0, 8),
+            st.integers(0, 6),
+            st.sampled_from("ab"),
+        ),
+        min_size=1,
+        max_size=30,
+    ),  # fmt: skip
+    sent=st.none() | st.integers(0, 9),
+)
+def test_random_dumps_get_the_same_report_from_every_engine(rows, sent, tmp_path, dask_client):
+    rows = sorted(rows, key=lambda r: r[0])  # a poll's rows keep their order
+    dump = pd.DataFrame(rows, columns=["poll", "partition", "offset", "message_id", "topic"])
+    report = dump_agrees(dump, tmp_path, dask_client, sent)
+    assert report.stats["received"] == len(rows)
+
+
+def test_anomalies_out_holds_the_same_rows_from_every_engine(tmp_path, dask_client):
+    # Out of core the file is written a bucket at a time (whole partitions, partition order),
+    # so its rows are compared as a set; the report keeps one anomaly of each type.
+    made = hand_made()
+    parts = [made["partitions"], made["long lists"], made["two consumers"],
+             made["nonmonotonic-send"], made["offset-gap"], made["poll-skip"]]  # fmt: skip
+    history = pd.concat(
+        [p.assign(op_index=p["op_index"] + 100 * i, partition=p["partition"] + 10 * i)
+         for i, p in enumerate(parts)],
+        ignore_index=True,
+    )  # fmt: skip
+    path = write_history(history, tmp_path / "h.parquet")
+    files = {}
+    for engine, limit, client in (("memory", None, None), ("duckdb", SMALL, None),
+                                  ("dask", SMALL, dask_client)):  # fmt: skip
+        out = tmp_path / f"{engine}.parquet"
+        with buckets_of(largest_partition(history)):
+            run = run_check(path, engine, limit, client, sample=1, anomalies_out=out)
+        files[engine] = pd.read_parquet(out)
+        assert len(files[engine]) == sum(run.report.rows.values()) > len(run.report.anomalies)
+
+    def rows(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values(["partition", "type", "value", "detail"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(files["memory"]), rows(files["duckdb"]))
+    pd.testing.assert_frame_equal(rows(files["memory"]), rows(files["dask"]))
+
+
+@pytest.mark.slow
+def test_a_fault_recorders_history_on_disk_gets_the_same_report_from_every_engine(
+    tmp_path, dask_client
+):
+    # A real run of the fault recorder (wire/faultrun.py) written by its HistoryWriter: nemesis
+    # rows, a time column, sends whose acknowledgement was dropped; two partitions.
+    from chronik_lab.wire.configs import idempotence_config
+    from chronik_lab.wire.faultrun import record_faults
+
+    path = tmp_path / "faults.parquet"
+    with cl.serve(bugs="fixed", partitions=2) as server:
+        rec = record_faults(
+            server.bootstrap, faults=["drop-response:api=produce,at=3"], messages=60, seed=1,
+            partitions=2, history_path=path,
+            producer_config=idempotence_config("kafka-python", False, 1000),
+        )  # fmt: skip
+    written = cl.read_history(path)
+    assert (written["process"] == "nemesis").sum() == len(rec.faults) >= 1
+    memory, duck, dask = all_engines(path, dask_client, largest_partition(written))
+    same_report(memory, duck)
+    same_report(memory, dask)
+    same_report(cl.check(rec.history, sample=3), memory)
+    assert memory.counts["duplicate"] >= 1  # the dropped acknowledgement's retry

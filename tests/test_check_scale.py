@@ -4,8 +4,10 @@ fault recorder adds (indeterminate sends, nemesis faults), and a check stopped b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -24,13 +26,31 @@ from served import default_sigint
 
 import chronik_lab as cl
 from chronik_lab.checker import buckets
-from chronik_lab.checker.dispatch import MIN_MEMORY, parse_memory, run_check
+from chronik_lab.checker.dispatch import (
+    MIN_MEMORY,
+    HistoryTooLargeError,
+    parse_memory,
+    run_check,
+)
 from chronik_lab.checker.sent import lost_in_arrays, lost_in_duckdb
 from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.cli import main
 from chronik_lab.errors import ChronikLabError, HistoryError, InvalidArgumentError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def local_dask(protocol: str = "inproc"):
+    """A one-worker Dask cluster in this process (reached over TCP on 127.0.0.1 by a child)."""
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    where = {"protocol": "tcp", "host": "127.0.0.1"} if protocol == "tcp" else {}
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                 dashboard_address="127.0.0.1:0", **where) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        yield client
 
 
 def invoke(*args: str):
@@ -73,11 +93,47 @@ def test_auto_checks_a_csv_larger_than_the_memory_limit_out_of_core(tmp_path):
     assert same.counts == run.report.counts and same.stats == run.report.stats
 
 
-def test_a_partition_larger_than_the_memory_limit_is_refused_naming_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+def test_a_partition_larger_than_the_memory_limit_is_refused_naming_it(
+    engine, tmp_path, monkeypatch
+):
     path = cl.write_history(big_history(1_000, partitions=2), tmp_path / "h.parquet")
     monkeypatch.setattr(buckets, "BYTES_PER_ROW", MIN_MEMORY // 600)  # 600 rows a bucket
-    with pytest.raises(buckets.PartitionTooLargeError, match="partition 0 has 1,000 history rows"):
-        run_check(path, "duckdb", MIN_MEMORY)
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(local_dask()) if engine == "dask" else None
+        with pytest.raises(buckets.PartitionTooLargeError,
+                           match="partition 0 has 1,000 history rows"):  # fmt: skip
+            run_check(path, engine, MIN_MEMORY, client)
+
+
+def test_a_history_beyond_the_memory_limit_is_checked_out_of_core_never_in_memory(tmp_path):
+    path = cl.write_history(big_history(200_000), tmp_path / "h.parquet")  # ~88 MB to check
+    with pytest.raises(HistoryTooLargeError) as caught:
+        run_check(path, "memory", "64MiB")
+    assert caught.value.memory_limit == 64 << 20 and caught.value.needed > 64 << 20
+    assert run_check(path, "memory").engine == "memory"  # no limit given: read whole
+    assert run_check(path, "auto", "64MiB", sample=1).engine == "duckdb"
+    result = invoke("check", str(path), "--engine", "memory", "--memory-limit", "64MiB")
+    assert result.exit_code == 2 and "use engine duckdb" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = invoke("check", str(path), "--memory-limit", "64MiB", "--json")  # auto
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["engine"] == "duckdb" and data["stats"]["received"] == 200_000
+    assert data["counts"]["duplicate"] == 1 and data["counts"]["lost-write"] == 1
+
+
+def test_progress_shows_the_stages_and_each_bucket_within_the_limit(tmp_path, monkeypatch):
+    path = cl.write_history(big_history(4_000), tmp_path / "h.parquet")  # 4 x 2,000 rows
+    monkeypatch.setattr(buckets, "BYTES_PER_ROW", MIN_MEMORY // 2_500)  # 2,500 rows a bucket
+    args = ["check", str(path), "--engine", "duckdb", "--memory-limit", "64MiB"]
+    shown = invoke(*args, "--progress")
+    assert shown.exit_code == 1, shown.output
+    for stage in ("check: duckdb engine, 8,000 rows", "check: partitioning", "checking buckets"):
+        assert stage in shown.stderr
+    assert "0/4 " in shown.stderr  # 4 buckets: 2,000 rows fit 2,500, two partitions do not
+    quiet = invoke(*args, "--no-progress")
+    assert quiet.stderr == "" and quiet.stdout == shown.stdout
 
 
 def test_anomalies_out_holds_every_anomaly_while_the_report_keeps_a_sample(tmp_path):
@@ -185,35 +241,49 @@ def test_history_writer_refuses_a_bad_row_and_keeps_the_groups_before_it(tmp_pat
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_an_out_of_core_check_within_seconds_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("engine", ["duckdb", "memory", "dask"])
+def test_ctrl_c_stops_a_check_within_seconds_and_cleans_up(engine, tmp_path):
     path = cl.write_history(big_history(1_500_000, partitions=32), tmp_path / "big.parquet")
+    with contextlib.ExitStack() as stack:
+        where = ["--engine", engine]
+        if engine == "dask":  # a cluster in this process, reached by address as a remote one
+            client = stack.enter_context(local_dask("tcp"))
+            where = ["--dask", client.scheduler.address]
+        limit = "4GB" if engine == "memory" else "64MiB"
+        interrupt_check(tmp_path, [str(path), *where, "--memory-limit", limit], engine)
+        if engine == "dask":  # the interrupted client cancelled its tasks
+            deadline = time.monotonic() + 20
+            while any(client.processing().values()):
+                assert time.monotonic() < deadline, client.processing()
+                time.sleep(0.2)
+
+
+def interrupt_check(tmp_path: Path, args: list[str], engine: str) -> None:
+    """`chronik-lab check ARGS --progress` in a child, interrupted (SIGINT) once it started."""
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(private_tmp)}
-    args = [sys.executable, "-m", "chronik_lab", "check", str(path), "--engine", "duckdb",
-            "--memory-limit", "64MiB", "--progress"]  # fmt: skip
-    proc = subprocess.Popen(
+    args = [sys.executable, "-m", "chronik_lab", "check", *args, "--progress"]
+    with subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         preexec_fn=default_sigint,  # the test's Ctrl-C reaches it however pytest was started
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not any(private_tmp.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the check has started: DuckDB's spill directory exists
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        stopped = time.monotonic()
-        code = proc.wait(timeout=30)
-        assert time.monotonic() - stopped < 10
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = proc.stderr.read().decode()
-    proc.stdout.close()
-    proc.stderr.close()
+    ) as proc:  # fmt: skip
+        try:
+            ready, _, _ = select.select([proc.stderr], [], [], 60)
+            first = proc.stderr.readline().decode() if ready else ""
+            assert first.startswith(f"check: {engine} engine"), first  # the check has started
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            stopped = time.monotonic()
+            code = proc.wait(timeout=30)
+            assert time.monotonic() - stopped < 10
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err, out = proc.stderr.read().decode(), proc.stdout.read().decode()
     assert code == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "history check" not in out  # stopped before its end
     assert list(private_tmp.iterdir()) == []  # spill, shuffle and staging directories removed
 
 
@@ -254,7 +324,7 @@ def test_check_cli_runs_on_a_dask_scheduler_given_by_address(tmp_path):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     path = cl.write_history(hand.seed_history(), tmp_path / "seed.parquet")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+                                  dashboard_address="127.0.0.1:0") as cluster:  # fmt: skip
         result = invoke("check", str(path), "--dask", cluster.scheduler_address, "--json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.output)

@@ -250,6 +250,20 @@ def test_bugs_wraps_to_the_terminal_width(columns):
         assert bug.name in out and " ".join(bug.summary.split()) in words
 
 
+@pytest.mark.parametrize("columns", [140, 200])
+def test_bugs_table_keeps_every_switchs_fields_under_their_headers(columns):
+    # the catalogue's longer sources ("kafka clients", "librdkafka#4953") pushed their rows'
+    # fixed, commit and summary columns right of the headers
+    lines = invoke("bugs", env={"COLUMNS": str(columns)}).output.splitlines()
+    header = lines[0]
+    starts = [header.index(word) for word in ("introduced", "fixed", "commit", "summary")]
+    for bug in cl.BUGS.values():
+        line = next(line for line in lines if line.startswith(bug.name + " "))
+        fields = (bug.introduced_in, bug.fixed_in, bug.chronik_commit, bug.summary.split()[0])
+        for start, field in zip(starts, fields, strict=True):
+            assert line[start:].startswith(field + " "), line
+
+
 # --- check: a consumer dump, with and without the sends ---------------------------------------
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bug_detection import PINNED
 
@@ -23,6 +23,7 @@ from chronik_lab.errors import ScenarioError
 from chronik_lab.notebook import narrative
 from chronik_lab.sim.clients import plan_requests
 from chronik_lab.viz import charts
+from chronik_lab.viz.steps import fault_marks
 
 LOST_ACK = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "lost_acks": (2,)}
 GROUP = {"messages": 6, "batch_sizes": (2, 2, 2), "acks": -1, "max_records": 2}
@@ -193,8 +194,7 @@ def expected_log(s: cl.Scenario) -> dict[int, list[int]]:
     return log
 
 
-@given(producer_schedules())
-def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_after_lost_acks(s):
+def at_least_once(s: cl.Scenario) -> None:
     run = cl.run(s)
     expected = expected_log(s)
     got = Counter(run.received["message_id"].tolist())
@@ -206,6 +206,23 @@ def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_aft
         for p in range(s.partitions):
             mine = run.received[run.received["partition"] == p]["message_id"].tolist()
             assert mine == expected[p]
+
+
+# Each property runs the profile's examples (100 in `make test`, 1000 under
+# HYPOTHESIS_PROFILE=thorough) as a slow test, and a few as a fast one for the edit loop.
+FEW = settings(max_examples=12)
+
+
+@pytest.mark.slow
+@given(producer_schedules())
+def test_without_idempotence_the_fixed_lab_is_at_least_once_duplicating_only_after_lost_acks(s):
+    at_least_once(s)
+
+
+@FEW
+@given(producer_schedules())
+def test_without_idempotence_a_few_schedules_are_at_least_once(s):
+    at_least_once(s)
 
 
 # -- the idempotent producer (the engine's, issue 18 §1) -------------------------------------
@@ -228,6 +245,18 @@ def test_a_retry_after_a_broker_restart_is_still_deduplicated():
     assert cl.run(s).report.ok
     lost_state = cl.run(s.with_bugs(["producer_state_lost_on_restart"]))
     assert lost_state.report.counts["duplicate"] == 2
+
+
+def test_under_chronik_s_producer_check_a_retry_after_a_restart_is_refused_not_duplicated():
+    # chronik (every preset) lost its producer state on restart *and* expected sequence 0 of a
+    # producer it held nothing of: the retry of sequence 2 is OUT_OF_ORDER, the producer gives
+    # it up (outcome unknown), and a safe epoch bump lets the next request through
+    s = cl.Scenario(**IDEMPOTENT, broker_restarts=[3])
+    run = cl.run(s.with_bugs(["producer_state_lost_on_restart", "dedup_last_sequence_only"]))
+    assert [m for _, m in ids_at(run)] == list(range(6)) and run.report.counts["duplicate"] == 0
+    sends = run.history[run.history["f"] == "send"]
+    assert sends.loc[sends["type"] == "info", "value"].tolist() == [2, 3]
+    assert {"out_of_order", "gave_up", "safe_epoch_bump"} <= set(run.trace["step"])
 
 
 def test_no_producer_dedup_writes_the_retry_again():
@@ -270,8 +299,7 @@ def idempotent_schedules(draw) -> cl.Scenario:
     )
 
 
-@given(idempotent_schedules())
-def test_with_idempotence_the_fixed_lab_is_exactly_once_under_every_fault_schedule(s):
+def exactly_once(s: cl.Scenario) -> None:
     run = cl.run(s)
     sends = run.history[run.history["f"] == "send"]
     acknowledged = set(sends.loc[sends["type"] == "ok", "value"])
@@ -285,6 +313,23 @@ def test_with_idempotence_the_fixed_lab_is_exactly_once_under_every_fault_schedu
     stats = run.report.stats
     assert run.report.counts["duplicate"] == 0 and stats["lost"] == 0
     assert stats["redelivered"] == 0
+    if s.max_in_flight == 1:  # one at a time: each partition's log in send order
+        order = sends.drop_duplicates("value").set_index("value")["partition"]
+        for p in range(s.partitions):
+            mine = run.received[run.received["partition"] == p]["message_id"].tolist()
+            assert mine == [i for i in order.index if order[i] == p and got[i]]
+
+
+@pytest.mark.slow
+@given(idempotent_schedules())
+def test_with_idempotence_the_fixed_lab_is_exactly_once_under_every_fault_schedule(s):
+    exactly_once(s)
+
+
+@FEW
+@given(idempotent_schedules())
+def test_with_idempotence_a_few_fault_schedules_are_exactly_once(s):
+    exactly_once(s)
 
 
 # -- the consumer side -----------------------------------------------------------------------
@@ -322,16 +367,28 @@ def test_without_a_group_the_consumer_is_unchanged():
     assert [m for _, m in ids_at(plain)] == list(range(6))
 
 
-@given(
-    commit=st.sampled_from(["after", "auto", "before"]),
-    crashes=st.sets(st.integers(1, 12), max_size=3),
-    rebalances=st.sets(st.integers(1, 12), max_size=3),
-    max_records=st.integers(1, 4),
-    partitions=st.integers(1, 3),
-)
-def test_consumer_faults_never_duplicate_and_lose_only_under_commit_before(
-    commit, crashes, rebalances, max_records, partitions
-):
+CONSUMER_FAULTS = {
+    "commit": st.sampled_from(["after", "auto", "before"]),
+    "crashes": st.sets(st.integers(1, 12), max_size=3),
+    "rebalances": st.sets(st.integers(1, 12), max_size=3),
+    "max_records": st.integers(1, 4),
+    "partitions": st.integers(1, 3),
+}
+
+
+@pytest.mark.slow
+@given(**CONSUMER_FAULTS)
+def test_consumer_faults_never_duplicate_and_lose_only_under_commit_before(**fields):
+    consumer_faults_keep_their_side(**fields)
+
+
+@FEW
+@given(**CONSUMER_FAULTS)
+def test_a_few_consumer_fault_schedules_never_duplicate(**fields):
+    consumer_faults_keep_their_side(**fields)
+
+
+def consumer_faults_keep_their_side(commit, crashes, rebalances, max_records, partitions):
     s = cl.Scenario(
         messages=10,
         partitions=partitions,
@@ -353,20 +410,65 @@ def test_consumer_faults_never_duplicate_and_lose_only_under_commit_before(
         assert stats["redelivered"] == 0  # at most once
 
 
+def test_one_run_s_duplicates_are_told_apart_by_side():
+    # a lost response retried without idempotence (ids 2-3 at new offsets 4-5) and a crash
+    # before the commit of poll 2 (offsets 2-3 read again by the restarted member)
+    run = cl.run(
+        cl.Scenario(**GROUP, retries=1, lost_acks=[2], commit="after", consumer_crashes=[2])
+    )
+    assert ids_at(run) == [
+        (0, 0), (1, 1), (2, 2), (3, 3), (2, 2), (3, 3), (4, 2), (5, 3), (6, 4), (7, 5)
+    ]  # fmt: skip
+    assert run.report.counts["duplicate"] == 2  # producer side: the same id at a new offset
+    assert run.report.stats["redelivered"] == 2  # consumer side: the same offset again
+    assert run.report.stats["lost"] == 0
+    text = narrative.delivery(run)
+    assert "**Producer side:** 2 records duplicated -- the same id at a new offset" in text
+    assert "**Consumer side:** 2 records redelivered -- the same offsets read again" in text
+
+
 # -- the charts mark each fault on the step axis ---------------------------------------------
 def _fault_rows(chart) -> list[dict]:
     spec = chart.to_dict()
     return [row for rows in spec.get("datasets", {}).values() for row in rows if "fault" in row]
 
 
+# every kind of fault the schedule has, each once: the producer's and the consumer group's
+EVERY_FAULT = {
+    **GROUP,
+    "retries": 1,
+    "max_in_flight": 2,
+    "lost_acks": (2,),
+    "reordered": (1,),
+    "broker_restarts": (3,),
+    "flush_batches": 10,
+    "commit": "after",
+    "consumer_crashes": (1,),
+    "rebalances": (2,),
+}
+
+
 @pytest.mark.parametrize("build", [charts.segment_map, charts.buffer_contents])
 def test_each_fault_is_a_marker_on_the_step_axis(build):
-    run = cl.run(cl.Scenario(**LOST_ACK, retries=1, broker_restarts=[3], flush_batches=10))
+    run = cl.run(cl.Scenario(**EVERY_FAULT))
     marked = {(r["fault"], r["step_index"]) for r in _fault_rows(build(run))}
     t = run.trace[run.trace["actor"] == "nemesis"]
     assert marked == set(zip(t["step"], t["step_index"], strict=True))
-    assert {f for f, _ in marked} == {"lost_ack", "broker_restart"}
+    kinds = {"lost_ack", "reorder", "broker_restart", "consumer_crash", "rebalance"}
+    assert sorted(f for f, _ in marked) == sorted(kinds)  # each a row of its own
     assert not _fault_rows(build(cl.run(cl.Scenario(**GROUP))))  # no faults, no marker
+
+
+def test_a_consumer_crash_marks_every_partition_its_member_owned():
+    # two partitions, one member that has polled both: the crash after poll 2 (partition 1's
+    # first) restarts both at their commits
+    s = cl.Scenario(**GROUP, partitions=2, commit="after", consumer_crashes=[2])
+    run = cl.run(s)
+    for p in (0, 1):
+        marks = fault_marks(run, p, len(run.trace))
+        assert marks["fault"].tolist() == ["consumer_crash"], p
+    text = narrative.delivery(run)
+    assert text.count("crash after poll 2") == 1  # one fault, told once
 
 
 # -- the prose says which side a duplicate is ------------------------------------------------
@@ -393,19 +495,75 @@ def test_the_prose_does_not_blame_a_lost_ack_for_chronik_s_buffer():
 
 
 # -- explain ranks the client's settings and switches beside chronik's -----------------------
-def minimal_causes(observed: list[int], scenario: cl.Scenario) -> list[tuple[str, ...]]:
-    ranking = cl.explain(observed, scenario, early_stop=True)
+def minimal_causes(
+    observed: list[int], scenario: cl.Scenario, switches: list[str] | None = None
+) -> list[tuple[str, ...]]:
+    ranking = cl.explain(observed, scenario, early_stop=True, switches=switches)
     return sorted(tuple(b) for b in ranking.loc[ranking["minimal"], "bugs"])
 
 
-def test_explain_finds_a_lost_ack_retry_without_idempotence_needs_no_broker_switch():
+# v0.7.5's buffer switches the seed reads, for the fast variants (2^5 runs at most)
+CHRONIK_BUFFER = (
+    "cumulative_update_buffer",
+    "blind_append_buffer",
+    "no_mark_flushed",
+    "buffer_first_fetch",
+)
+BROKER_DEDUP = {"no_producer_dedup", "producer_state_lost_on_restart"}
+
+
+def explained_by_the_producer_state(s: cl.Scenario, bug: str, **explain) -> None:
+    """A duplicate at a new offset after a lost ack, idempotence on: explained by a switch of
+    the broker's producer state (the window or its recovery), never by chronik's buffer."""
+    observed = cl.run(s.with_bugs([bug])).received_ids
+    assert observed == [0, 1, 2, 3, 2, 3, 4, 5]
+    ranking = cl.explain(observed, s, early_stop=True, **explain)
+    causes = ranking.loc[ranking["minimal"], "bugs"].map(set).tolist()
+    assert causes and all(len(c) == 1 and c <= BROKER_DEDUP for c in causes)
+    assert {bug} in causes
+    exact = ranking.loc[ranking["exact"], "bugs"].map(set)
+    assert all(c & BROKER_DEDUP for c in exact)  # every exact explanation has one
+    assert not ranking.loc[ranking["bugs"].map(len) == 0, "exact"].any()  # fixed: no duplicate
+
+
+IDEMPOTENT_CASES = [
+    (IDEMPOTENT | {"flush_batches": 2}, "no_producer_dedup"),
+    (IDEMPOTENT | {"flush_batches": 2, "broker_restarts": (3,)}, "producer_state_lost_on_restart"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fields", "bug"), IDEMPOTENT_CASES, ids=["window", "restart"])
+def test_explain_blames_the_producer_state_not_chronik_s_buffer_for_a_retry_s_duplicate(
+    fields, bug
+):
+    explained_by_the_producer_state(cl.Scenario(**fields), bug)  # all 18 switches
+
+
+@pytest.mark.parametrize(("fields", "bug"), IDEMPOTENT_CASES, ids=["window", "restart"])
+def test_explain_among_chronik_s_buffer_switches_blames_the_producer_state(fields, bug):
+    switches = [*CHRONIK_BUFFER, bug]
+    explained_by_the_producer_state(cl.Scenario(**fields), bug, switches=switches)
+
+
+# every switch (slow), or chronik's buffer switches beside the client's (fast)
+SWITCH_SETS = [
+    pytest.param(None, marks=pytest.mark.slow, id="all"),
+    pytest.param([*CHRONIK_BUFFER, "no_producer_dedup", "retry_on_ambiguous_error"], id="few"),
+]
+
+
+@pytest.mark.parametrize("switches", SWITCH_SETS)
+def test_explain_finds_a_lost_ack_retry_without_idempotence_needs_no_broker_switch(switches):
     s = cl.Scenario(**LOST_ACK, retries=1, flush_batches=2)
     observed = cl.run(s).received_ids
     assert observed == [0, 1, 2, 3, 2, 3, 4, 5]
-    assert minimal_causes(observed, s) == [()]  # the workload's own retry: idempotence is off
+    # the workload's own retry: idempotence is off
+    assert minimal_causes(observed, s, switches) == [()]
 
 
-def test_explain_names_retry_on_ambiguous_error_not_chronik_s_buffer():
+@pytest.mark.parametrize("switches", SWITCH_SETS)
+def test_explain_names_retry_on_ambiguous_error_not_chronik_s_buffer(switches):
     s = cl.Scenario(**LOST_ACK, flush_batches=2)
     observed = cl.run(s.with_bugs(["retry_on_ambiguous_error"])).received_ids
-    assert minimal_causes(observed, s) == [("retry_on_ambiguous_error",)]
+    assert minimal_causes(observed, s, switches) == [("retry_on_ambiguous_error",)]

@@ -5,6 +5,7 @@ sequences at 2^31, and rebuilds its state from the segments on recovery."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 import hypothesis.strategies as st
@@ -83,11 +84,38 @@ def test_sequences_wrap_at_two_to_the_31(make_broker) -> None:
     assert increment_sequence(top, 1) == 0 and increment_sequence(top - 1, 2) == 0
 
 
+@pytest.mark.parametrize("flush_batches", [1, 10], ids=["in-a-segment", "in-the-wal"])
+def test_a_batch_across_the_wrap_is_still_a_duplicate_after_a_kill(
+    make_broker, tmp_path, flush_batches
+):
+    top = 2**31 - 1
+    b = make_broker(flush_batches=flush_batches)
+    send(b, top - 1, 3)  # sequences 2^31-2, 2^31-1, 0 at offsets 0-2
+    # the data_dir as a SIGKILL now would leave it: unflushed, the batch is in the WAL only
+    killed = tmp_path / "after-kill"
+    shutil.copytree(b.data_dir, killed, ignore=shutil.ignore_patterns(".lock"))
+    b = make_broker(data_dir=killed, flush_batches=flush_batches)
+    assert b.pending(T, 0).num_rows == (0 if flush_batches == 1 else 3)
+    again = send(b, top - 1, 3)
+    assert (again.duplicate, again.base_offset, again.last_offset) == (True, 0, 2)
+    assert send(b, 1).base_offset == 3  # the next sequence after the wrap, in order
+
+
 def test_an_unknown_producer_may_start_at_any_sequence(make_broker) -> None:
     # Kafka accepts a producer whose state it holds no more (retention removed its batches)
     b = make_broker()
     assert send(b, 41).base_offset == 0
     assert send(b, 42).base_offset == 1
+
+
+def test_under_chronik_s_one_sequence_check_an_unknown_producer_starts_at_zero(make_broker):
+    # chronik's validate_producer_sequence: `sequence_numbers.get(..).map(|s| s + 1)
+    # .unwrap_or(0)` -- a producer it holds nothing of is expected at 0
+    b = make_broker(bugs=["dedup_last_sequence_only"])
+    with pytest.raises(cl.OutOfOrderSequenceError) as info:
+        send(b, 41)
+    assert (info.value.expected_sequence, info.value.base_sequence) == (0, 41)
+    assert send(b, 0).base_offset == 0  # refused before: nothing was appended
 
 
 def test_producers_and_partitions_are_independent(make_broker) -> None:

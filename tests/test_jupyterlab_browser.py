@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import os
 import secrets
@@ -442,6 +443,41 @@ def test_each_switchs_name_shows_its_summary_on_hover_and_its_commit_under_it(la
             assert shown["title"] == f"{bug.summary} (chronik {bug.chronik_commit})", name
             assert bug.chronik_commit in shown["text"] and bug.introduced_in in shown["text"]
         page.screenshot(shots / "switchboard_captions.png")
+        _assert_offline(page)
+    finally:
+        page.ws.close()
+
+
+def test_every_switchs_name_and_caption_show_whole_inside_its_own_cell(lab, browser, shots):
+    """18 switches in the grid: the longer names and the new switches' sources ("kafka
+    clients", "librdkafka#4953") must neither be cut ("...") nor spill into a neighbour."""
+    import chronik_lab as cl
+
+    page = _open(browser, lab, "board.ipynb")
+    try:
+        page.wait_for(f"{_all('.widget-checkbox')}.length === {len(cl.BUGS)}")
+        cells = page.js(
+            f"{_all('.widget-checkbox')}.map(box => {{"
+            " const cell = box.parentElement, r = cell.getBoundingClientRect();"
+            " const label = box.querySelector('.widget-label-basic');"
+            " const caption = cell.querySelector('.widget-html-content span');"
+            " const c = caption.getBoundingClientRect();"
+            " return {name: box.innerText.trim(), cut: label.scrollWidth > label.clientWidth,"
+            " cell: [r.left, r.top, r.right, r.bottom], caption: [c.left, c.right],"
+            " grid: cell.parentElement.getBoundingClientRect().right,"
+            " area: cell.closest('.jp-OutputArea-output').getBoundingClientRect().right}; })"
+        )
+        page.screenshot(shots / "switchboard_grid.png")
+        assert sorted(c["name"] for c in cells) == sorted(cl.BUGS)
+        for c in cells:
+            left, _, right, _ = c["cell"]
+            assert not c["cut"], f"{c['name']}: its name is cut short"
+            assert left - 1 <= c["caption"][0] and c["caption"][1] <= right + 1, c
+            assert c["grid"] <= c["area"] + 1, "the grid is wider than the output area"
+        for a, b in itertools.combinations(cells, 2):
+            (l1, t1, r1, b1), (l2, t2, r2, b2) = a["cell"], b["cell"]
+            overlap = min(r1, r2) - max(l1, l2) > 1 and min(b1, b2) - max(t1, t2) > 1
+            assert not overlap, (a["name"], b["name"])
         _assert_offline(page)
     finally:
         page.ws.close()

@@ -363,8 +363,8 @@ def test_presets_story_counts_each_versions_switches_from_the_presets():
     lines = narrative.presets_story().splitlines()
     assert lines[1] == (
         "- **v0.7.5**, 12 of the 18 switches on; it turned 2 off (`flush_every_request`, "
-        "`hw_only_acks_all`) and 1 on (`active_segment_invisible`) — 10 sent, 20 received: "
-        "10 duplicated."
+        "`hw_only_acks_all`) and 2 on (`ack_before_durable`, `active_segment_invisible`) — "
+        "10 sent, 20 received: 10 duplicated."
     )
     assert lines[2] == (
         "- **v0.7.6**, 9 of the 18 switches on; it turned 4 off (`blind_append_buffer`, "

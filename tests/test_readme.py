@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,13 +44,36 @@ def test_readme_has_python_examples():
     assert len(BLOCKS) >= 2
 
 
+def _stated_outputs(block: str) -> dict[int, str]:
+    """The output each `print(...)  # comment` line states, by line number: the comment up to
+    its first ": " when it reads as printed output (a number, a list, True/False, a verdict),
+    "..." standing for what the comment leaves out. Other comments describe, and are skipped."""
+    stated = {}
+    for number, line in enumerate(block.splitlines(), 1):
+        if not line.lstrip().startswith("print(") or "  # " not in line:
+            continue
+        head = line.split("  # ", 1)[1].strip().split(": ", 1)[0]
+        if re.match(r"[\[\d(]|(True|False|ok)\b", head):
+            stated[number] = head
+    return stated
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(block, tmp_path, monkeypatch, capsys):
+def test_readme_example_runs_and_prints_what_its_comments_say(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, str(README), "exec"), {})
-    out = capsys.readouterr().out
-    if "pattern_text" in block:
-        assert "0–3 ↦ 0–3, 4–13 ↦ 0–9, 14–19 ↦ 4–9" in out
+    printed: dict[int, list[str]] = {}
+
+    def recording_print(*args: object, **kwargs: object) -> None:
+        line = sys._getframe(1).f_lineno  # the block's line that called print
+        printed.setdefault(line, []).append(" ".join(map(str, args)))
+
+    exec(compile(block, str(README), "exec"), {"print": recording_print})
+    for number, head in _stated_outputs(block).items():
+        pattern = ".*".join(map(re.escape, head.split("...")))
+        assert [re.fullmatch(pattern, out) is not None for out in printed[number]] == [True], (
+            block.splitlines()[number - 1],
+            printed[number],
+        )
 
 
 # -- shell examples ------------------------------------------------------------------------------
@@ -77,13 +101,24 @@ def _scratch_clone(tmp_path: Path) -> Path:
     return clone
 
 
+def _stated_words(line: str) -> str | None:
+    """What a command's comment says it prints after its exit code: "duplicate 10" in
+    "# exit 1: duplicate 10, the seed's 20 records"."""
+    found = re.search(r"#.*\bexit \d+[:,] ([a-z-]+ \d+)\b", line)
+    return found.group(1) if found else None
+
+
 def _script(block: str, rc_file: Path) -> str:
-    """The block as a bash script that records each checked command's exit code."""
+    """The block as a bash script that records each checked command's exit code and output
+    (`rc_file`.N; printed as well)."""
     lines = []
     for i, (line, expected) in enumerate(_commands(block)):
-        lines.append(line)
-        if expected is not None:
-            lines.append(f'echo "{i} $?" >> {rc_file}')
+        if expected is None:
+            lines.append(line)
+            continue
+        command = line.split("  #")[0].strip()
+        lines.append(f"{command} 2>&1 | tee {rc_file}.{i}; rc=${{PIPESTATUS[0]}}")
+        lines.append(f'echo "{i} $rc" >> {rc_file}')
     script = "\n".join(lines) + "\n"
     for port in PORTS:
         script = script.replace(port, str(free_port()))
@@ -155,6 +190,9 @@ def test_shell_example_runs_as_written(block, tmp_path):
     done, codes = run_shell_block(block, tmp_path)
     expected = {i: code for i, (_, code) in enumerate(_commands(block)) if code is not None}
     assert codes == expected, (codes, done.stdout[-3000:], done.stderr[-3000:])
+    for i, (line, _) in enumerate(_commands(block)):
+        if (words := _stated_words(line)) is not None:
+            assert words in (tmp_path / f"rc.txt.{i}").read_text(), line
     if "record" in block and "serve --bugs v0.7.5" in block:  # the seed, through a real client
         assert "duplicate 10" in done.stdout, done.stdout
         assert (tmp_path / "clone" / "history.parquet").exists()
@@ -185,6 +223,26 @@ def test_the_presets_table_lists_each_presets_switches():
         assert listed == set(cl.PRESETS[name.strip("`")]), name
 
 
+def test_the_switches_in_no_preset_are_named_and_counted():
+    outside = set(cl.BUGS) - set().union(*cl.PRESETS.values())
+    intro = TEXT[TEXT.index("## Versions: the presets") : TEXT.index("| preset |")]
+    words = {1: "One switch is", 2: "Two switches are", 3: "Three switches are"}
+    assert f"{words[len(outside)]} in no preset" in " ".join(intro.split())
+    assert set(re.findall(r"`([a-z0-9_]+)`:", intro)) == outside
+
+
+def test_the_reports_notebooks_are_listed_with_their_titles():
+    import nbformat
+
+    listed = re.findall(r"^- `(\d\d_\w+)`: (.+)$", TEXT, re.M)
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    titles = []
+    for path in notebooks:
+        first = next(c for c in nbformat.read(path, 4).cells if c.cell_type == "markdown")
+        titles.append((path.stem, re.sub(r"^# \d+\. ", "", first.source.splitlines()[0])))
+    assert listed == titles
+
+
 def test_the_measured_table_is_measure_versions():
     from chronik_lab.notebook.digest import measured_table
     from chronik_lab.sim.versions import measure_versions
@@ -208,7 +266,24 @@ def test_explains_figures_are_what_explain_does():
     assert f"takes {runs} runs (one at a time) for {combinations:,} combinations" in TEXT
 
 
+def test_the_html_renderers_bundle_is_the_size_said():
+    import altair as alt
+
+    from chronik_lab.viz import interactive, render
+
+    seed, before = cl.run(cl.SEED), alt.renderers.active
+    try:
+        render.use_renderer("html")  # a new page: its first chart carries the bundle
+        renderer = alt.renderers.get()
+        first, second = (renderer(interactive.explore_spec(seed))["text/html"] for _ in "12")
+    finally:
+        alt.renderers.enable(before)
+    bundle_mb = (len(first.encode()) - len(second.encode())) / 1e6
+    assert f"inlines the Vega bundle once per\npage, about +{bundle_mb:.1f} MB" in TEXT
+
+
 def test_the_figures_in_the_prose_are_the_codes():
+    from chronik_lab.checker.dataset import BYTES_PER_ROW
     from chronik_lab.checker.dispatch import LOST_SHOWN
     from chronik_lab.cli.checking import LINE_MAX, SAMPLE_KEPT
     from chronik_lab.sim.clients import MAX_RESETS, poll_cap
@@ -221,6 +296,19 @@ def test_the_figures_in_the_prose_are_the_codes():
     assert f"cut at {LINE_MAX:,} characters" in TEXT
     assert f"the first {LOST_SHOWN:,} listed" in TEXT
     assert f"the first {SAMPLE_KEPT:,} anomalies of" in TEXT
+    assert f"the memory limit (about {BYTES_PER_ROW} bytes per history row)" in TEXT
+    # the durability and idempotent-producer sections
+    from chronik_lab.engine.buffer import BUFFER_CAP
+    from chronik_lab.engine.producer_state import NUM_BATCHES_TO_RETAIN, SEQUENCE_MOD
+    from chronik_lab.wire import logs, service
+
+    assert f"the last {NUM_BATCHES_TO_RETAIN} batches' sequence" in TEXT
+    assert SEQUENCE_MOD == 2**31 and "sequences wrap at 2^31" in TEXT
+    assert f"logged once per {logs.INTERVAL_S:g} s" in TEXT
+    codes = (service.OUT_OF_ORDER_SEQUENCE_NUMBER, service.DUPLICATE_SEQUENCE_NUMBER,
+             service.INVALID_PRODUCER_EPOCH)  # fmt: skip
+    assert "checks Produce batches' fields (errors {}, {}, {})".format(*codes) in TEXT
+    assert f"chronik's {BUFFER_CAP}-record buffer cap" in TEXT
     # the explain page's workload under v0.7.5: each id twice up to 250, nothing from 501 on
     assert "every id twice up to\n250 messages (500 records, one poll)" in TEXT
     assert "from 501 messages on nothing\ncomes back" in TEXT

@@ -289,3 +289,14 @@ def test_bad_broker_arguments_are_invalid_argument_errors(tmp_path, kwargs, matc
 def test_flush_of_a_topic_that_is_not_a_name_is_refused(broker) -> None:
     with pytest.raises(cl.InvalidTopicError):
         broker.flush(5)
+
+
+def test_arrow_binary_values_are_taken_and_keys_of_another_length_refused(broker) -> None:
+    import pyarrow as pa
+
+    r = broker.produce("t", 0, pa.array([b"a", None, b"c"], pa.binary()), acks=-1)
+    assert (r.base_offset, r.last_offset) == (0, 2)
+    assert broker.fetch("t", 0, 0).records.column("value").to_pylist() == [b"a", None, b"c"]
+    with pytest.raises(cl.ChronikLabError, match="keys has 1 items"):
+        broker.produce("t", 0, pa.array([b"x", b"y"]), pa.array([b"k"]))
+    assert broker.high_watermark("t", 0) == 3  # the refused request wrote nothing

@@ -14,6 +14,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import chronik_lab as cl
@@ -160,6 +161,16 @@ def test_every_kind_of_request_replays_exactly(make_broker, tmp_path) -> None:
         T, 0, [b"%d" % i for i in range(300)], producer_id=2, producer_epoch=1, base_sequence=7
     )  # a long request: built as Arrow too
     b.produce(T, 0, [b"last"], keys=[b"key"], producer_id=2, producer_epoch=1, base_sequence=307)
+    # Arrow arrays (the wire's long requests): held as they are, logged as lists would be --
+    # with keys and nulls, a slice of a larger array, and a null whose slot holds bytes
+    whole = pa.array([b"skip", b"x", None, b"", b"yy"], pa.binary())
+    b.produce(T, 0, whole.slice(1), pa.array([None, b"k", None, b"k2"], pa.binary()))
+    odd = pa.Array.from_buffers(
+        pa.binary(), 2, [pa.py_buffer(bytes([0b10])), pa.py_buffer(b"\0\0\0\0\3\0\0\0\4\0\0\0"),
+                         pa.py_buffer(b"abcd")], 1,
+    )  # fmt: skip
+    b.produce(T, 0, odd)
+    assert b.pending(T, 0).column("value").to_pylist()[-6:] == [b"x", None, b"", b"yy", None, b"d"]
     before = b.fetch(T, 0).records
     recovered = make_broker(data_dir=killed_copy(b, tmp_path))
     assert recovered.fetch(T, 0).records.equals(before)

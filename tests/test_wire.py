@@ -450,3 +450,21 @@ def test_a_header_whose_tagged_fields_run_past_the_frame_closes_the_connection(s
     with _connect(server) as sock:
         sock.sendall(struct.pack(">i", len(frame)) + frame)
         assert _closed(sock)
+
+
+def test_a_long_produce_request_round_trips_through_arrow_with_keys_and_nulls():
+    # 64 records and more are decoded into Arrow arrays, which the engine takes as they are
+    from chronik_lab.wire.batches import COLUMNS_MIN_RECORDS, decode_records
+
+    n = COLUMNS_MIN_RECORDS + 10
+    records = [(None if i % 3 else b"k%d" % i, None if i % 7 == 0 else b"v" * i) for i in range(n)]
+    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 22)
+    for key, value in records:
+        b.append(timestamp=7, key=key, value=value)
+    b.close()
+    decoded = decode_records(b.buffer())
+    with cl.Broker(bugs="fixed") as broker:
+        broker.produce("t", 0, decoded.values, decoded.keys, acks=-1)
+        got = broker.fetch("t", 0, 0).records
+    assert got.column("key").to_pylist() == [k for k, _ in records]
+    assert got.column("value").to_pylist() == [v for _, v in records]

@@ -116,3 +116,52 @@ def test_plain_records_declines_a_compressed_batch(batch) -> None:
     assert DefaultRecordBatch(buf).compression_type == 1
     assert [r[3] for r in library_read(buf)] == values
     assert plain_records(buf) is None
+
+
+@given(batch=producer_batches(), extra=st.integers(64, 200))
+def test_a_long_producer_batch_decodes_to_arrow_arrays_holding_what_the_library_reads(
+    batch, extra
+) -> None:
+    from chronik_lab.wire.batches import decode_records
+
+    _, times, keys, values, _ = batch
+    keys, values = keys + [None] * extra, values + [b"v" * 100] * extra  # past COLUMNS_MIN
+    values[-1] = b"w" * 20_000  # a length of 3 varint bytes; the times' deltas reach 8 bytes
+    n = len(values)
+    buf = library_batch(list(range(n)), times + [7] * extra, keys, values)
+    read = library_read(buf)
+    decoded = decode_records(buf)
+    assert isinstance(decoded.values, pa.Array)
+    assert decoded.values.to_pylist() == [r[3] for r in read]
+    if all(k is None for k in keys):
+        assert decoded.keys is None
+    else:
+        assert decoded.keys.to_pylist() == [r[2] for r in read]
+    assert decoded.batches == 1 and decoded.size == len(buf)
+
+
+def test_plain_columns_declines_a_record_whose_lengths_overrun_it() -> None:
+    from chronik_lab.wire.fastbatch import plain_columns
+
+    buf = bytearray(library_batch(list(range(70)), [7] * 70, [None] * 70, [b"ab"] * 70))
+    at = DefaultRecordBatchBuilder.HEADER_STRUCT.size
+    assert plain_columns(bytes(buf)) is not None
+    # the first record: length, attributes, timestamp delta, offset delta, key length (-1),
+    # value length (2 -> zigzag 4): make the value claim 3 bytes, past its record's end
+    assert buf[at + 5] == 4
+    buf[at + 5] = 6
+    assert plain_columns(bytes(buf)) is None
+    buf[at + 5] = 0x80 | 6  # a value length that runs on into the value's bytes
+    assert plain_columns(bytes(buf)) is None
+
+
+def test_runs_of_every_length_decode_exactly() -> None:
+    # runs of 1, 2, 3... records of one length, then a long run: the walk's window shrinks and
+    # grows, and every record is still read where it is
+    values = []
+    for run in range(1, 12):
+        values += [b"r" * (run % 3 + 1)] * run
+    values += [b"long"] * 500
+    n = len(values)
+    buf = library_batch(list(range(n)), [7] * n, [None] * n, values)
+    assert plain_records(buf) == ([None] * n, values)

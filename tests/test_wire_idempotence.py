@@ -160,3 +160,41 @@ def test_a_transactional_init_producer_id_gets_a_clear_error_not_a_hang() -> Non
         finally:
             producer.close(1)
     assert "TransactionalIdAuthorization" in type(info.value).__name__ + str(info.value)
+
+
+def confluent_transactions(bootstrap: str) -> str:
+    from confluent_kafka import KafkaException, Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "tx"})
+    with pytest.raises(KafkaException) as info:
+        producer.init_transactions(10)
+    return info.value.args[0].name()
+
+
+def aiokafka_transactions(bootstrap: str) -> str:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    async def main() -> str:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, transactional_id="tx", request_timeout_ms=5000
+        )
+        try:
+            with pytest.raises(KafkaError) as info:
+                await producer.start()
+        finally:
+            await producer.stop()
+        return type(info.value).__name__
+
+    return asyncio.run(asyncio.wait_for(main(), 30))
+
+
+TRANSACTIONAL = {"confluent-kafka": confluent_transactions, "aiokafka": aiokafka_transactions}
+
+
+@pytest.mark.parametrize("client", sorted(TRANSACTIONAL))
+def test_every_client_s_transactional_init_gets_the_authorization_error(client) -> None:
+    pytest.importorskip(MODULES[client])
+    with cl.serve(partitions=1) as server:
+        error = TRANSACTIONAL[client](server.bootstrap)
+    assert error.replace("_", "").lower() == "transactionalidauthorizationfailed"

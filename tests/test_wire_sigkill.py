@@ -16,7 +16,7 @@ import pytest
 from served import served
 
 import chronik_lab as cl
-from chronik_lab.wire.client_kafka_python import close_producer
+from chronik_lab.wire.client_kafka_python import close_failed_connects, close_producer
 
 pytest.importorskip("kafka")
 pytestmark = pytest.mark.slow
@@ -29,6 +29,8 @@ def trial(tmp_path: Path, seed: int, bugs: str) -> tuple[int, int]:
     """(acknowledged, lost): records the producer was told were written, and how many of
     those the recovered data_dir does not hold."""
     from kafka import KafkaProducer
+
+    close_failed_connects()  # kafka-python leaves a failed reconnect's socket open otherwise
     from kafka.errors import KafkaError
 
     data = tmp_path / f"data-{bugs}-{seed}"

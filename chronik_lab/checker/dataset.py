@@ -18,6 +18,7 @@ Nothing here holds more than one chunk of a text file, or more than the columns 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from chronik_lab.checker.dump import DUMP_COLUMNS, ID_COLUMNS, consumer_history
 from chronik_lab.checker.history import COLUMNS, SUFFIXES, normalise_history, refuse_bytes
 from chronik_lab.errors import HistoryError, one_line
 
-__all__ = ["Dataset", "open_dataset"]
+__all__ = ["CorruptHistoryError", "Dataset", "open_dataset", "parquet_errors"]
 
 CHUNK_ROWS = 1_000_000  # rows of a text file read at a time
 CSV_BLOCK_BYTES = 16 << 20
@@ -46,6 +47,50 @@ BYTES_PER_ROW = 220
 # Text files: bytes of file per row, to estimate rows before reading (a history row of CSV is
 # 25-40 bytes, of JSON Lines 90-120): the estimate errs towards more rows, so towards out of core.
 TEXT_BYTES_PER_ROW = {"csv": 20, "jsonl": 60}
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+class CorruptHistoryError(HistoryError):
+    """A history file that does not read as what its name says: a Parquet file without its
+    footer (its writer was killed before closing it, or the copy was cut short) or with pages
+    that do not decode. `path` is the file itself (inside a directory dataset, the one file at
+    fault), `reason` what is wrong with it."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read history file {self.path}: {reason}")
+
+
+def footer_missing(path: Path) -> str | None:
+    """Why `path` has no Parquet footer (a writer killed before close() leaves the row groups
+    but not the footer that indexes them), or None when the file ends as Parquet ends."""
+    size = path.stat().st_size
+    if size < 2 * len(PARQUET_MAGIC) + 4:
+        return f"{size:,} bytes, too short for Parquet (empty, or cut short)"
+    with open(path, "rb") as file:
+        head = file.read(len(PARQUET_MAGIC))
+        file.seek(-len(PARQUET_MAGIC), 2)
+        tail = file.read(len(PARQUET_MAGIC))
+    if head != PARQUET_MAGIC:
+        return "not a Parquet file (it does not begin with PAR1)"
+    if tail != PARQUET_MAGIC:
+        return (
+            f"no Parquet footer ({size:,} bytes): its writer was killed before closing it, "
+            "or the file was cut short; a Parquet file without its footer cannot be read"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def parquet_errors(path: Path) -> Iterator[None]:
+    """pyarrow's errors on reading the Parquet file `path` as a CorruptHistoryError."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptHistoryError(path, one_line(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -121,15 +166,19 @@ def _parquet_dir(path: Path) -> Dataset:
 def _parquet(files: list[Path], path: Path, hive: bool) -> Dataset:
     names: list[str] = []
     rows = 0
-    try:
-        for f in files:
+    for f in files:
+        try:
+            missing = footer_missing(f)
+        except OSError as exc:
+            raise HistoryError(f"cannot read history {f}: {one_line(exc)}") from exc
+        if missing:
+            raise CorruptHistoryError(f, missing)
+        with parquet_errors(f):
             meta = pq.read_metadata(f)
-            rows += meta.num_rows
-            for name in meta.schema.names:
-                if name not in names:
-                    names.append(name)
-    except (OSError, pa.ArrowException) as exc:
-        raise HistoryError(f"cannot read history {path}: {one_line(exc)}") from exc
+        rows += meta.num_rows
+        for name in meta.schema.names:
+            if name not in names:
+                names.append(name)
     if hive:
         names += [p.split("=", 1)[0] for p in files[0].relative_to(path).parts[:-1] if "=" in p]
     columns, dump = needed_columns(names, path)

@@ -8,7 +8,11 @@
   history fits `memory_limit` (rows x BYTES_PER_ROW, dataset.py), else "duckdb".
 
 `memory_limit` is bytes or text ("2GB", "512MiB"); None means a quarter of this machine's
-memory. Every engine gives the same report (tests/test_check_engines.py); a path's report keeps
+memory. Each engine honours it: "duckdb" as DuckDB's own limit (spilling) and the size of its
+buckets, "dask" as the size of a bucket (one task's work); "memory" holds the history whole, so
+a `memory_limit` given with engine="memory" that the history's estimate exceeds is refused
+(HistoryTooLargeError) rather than passed; without one, "memory" reads the history whatever
+its size. Every engine gives the same report (tests/test_check_engines.py); a path's report keeps
 the first SAMPLE anomalies of each type and spans of each stream unless `sample` says otherwise.
 """
 
@@ -26,15 +30,15 @@ import pyarrow.parquet as pq
 
 from chronik_lab.checker.buckets import Job, check_piece
 from chronik_lab.checker.columns import contiguous
-from chronik_lab.checker.dataset import Dataset, open_dataset, text_chunks
+from chronik_lab.checker.dataset import CorruptHistoryError, Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import LostIds, lost_in_arrays
 from chronik_lab.checker.sink import AnomalyFile
 from chronik_lab.checker.verdict import CheckReport
-from chronik_lab.errors import InvalidArgumentError
+from chronik_lab.errors import HistoryError, InvalidArgumentError, one_line
 
-__all__ = ["ENGINES", "SAMPLE", "CheckRun", "choose_engine", "default_memory_limit",
-           "parse_memory", "run_check"]  # fmt: skip
+__all__ = ["ENGINES", "SAMPLE", "CheckRun", "HistoryTooLargeError", "choose_engine",
+           "default_memory_limit", "parse_memory", "run_check"]  # fmt: skip
 
 ENGINES = ("auto", "memory", "duckdb", "dask")
 SAMPLE = 1_000
@@ -73,9 +77,26 @@ def parse_memory(limit: int | str | None) -> int:
     return number
 
 
-def choose_engine(ds: Dataset, engine: str, memory_limit: int, client: object) -> str:
+class HistoryTooLargeError(HistoryError):
+    """engine="memory" was asked for with a memory limit that the in-memory check of the whole
+    history needs more than (`needed`, an estimate, and `memory_limit`, in bytes)."""
+
+    def __init__(self, path: Path, needed: int, memory_limit: int) -> None:
+        self.path, self.needed, self.memory_limit = path, needed, memory_limit
+        super().__init__(
+            f"history {path} needs about {needed / 2**20:,.0f} MiB to be checked in memory, more "
+            f"than the memory limit of {memory_limit / 2**20:,.0f} MiB: use engine duckdb (or "
+            "auto), or a larger memory limit"
+        )
+
+
+def choose_engine(
+    ds: Dataset, engine: str, memory_limit: int, client: object, limit_given: bool = False
+) -> str:
     if engine not in ENGINES:
         raise InvalidArgumentError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "memory" and limit_given and ds.memory_needed > memory_limit:
+        raise HistoryTooLargeError(ds.path, ds.memory_needed, memory_limit)
     if engine != "auto":
         return engine
     if client is not None:
@@ -111,7 +132,7 @@ def run_check(
         raise InvalidArgumentError(f"sample must be an int >= 0 or None, not {sample!r}")
     limit = parse_memory(memory_limit)
     ds = open_dataset(Path(path))
-    chosen = choose_engine(ds, engine, limit, client)
+    chosen = choose_engine(ds, engine, limit, client, memory_limit is not None)
     bar = Progress(progress)
     bar.step(f"{chosen} engine, {ds.rows:,} rows{'' if ds.rows_exact else ' (estimated)'}")
     sink = AnomalyFile(anomalies_out) if anomalies_out is not None else None
@@ -157,10 +178,7 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
         # pyarrow reads plain files in their order with less memory than a DuckDB scan; one
         # column at a time, each made one array before the next is read, so the read's peak
         # is the table and one column's pieces (a whole read, then contiguous(), held twice).
-        files = [str(p) for p in ds.paths]
-        table = None if ds.hive else pa.table({
-            c: pq.read_table(files, columns=[c]).column(0).combine_chunks() for c in ds.columns
-        })  # fmt: skip
+        table = None if ds.hive else pa.table({c: _column(ds, c) for c in ds.columns})
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         table = None  # files whose schemas differ: DuckDB reads them by name
     if table is None:
@@ -169,6 +187,19 @@ def read_whole(ds: Dataset, memory_limit: int, progress: Progress) -> pd.DataFra
         with connect(memory_limit) as con, duckdb_errors(ds.path):
             table = read_table(con, ds, source_sql(ds.paths, ds.hive, numbered=False), "TRUE")
     return contiguous(table)
+
+
+def _column(ds: Dataset, name: str) -> pa.Array:
+    """One column of every file, in file order, as one array. A file whose pages do not decode
+    (IOError from pyarrow: corrupt compression, a cut-short page) is named in the error."""
+    pieces = []
+    for path in ds.paths:
+        try:
+            pieces.append(pq.read_table(path, columns=[name]).column(0))
+        except OSError as exc:
+            raise CorruptHistoryError(path, one_line(exc)) from exc
+    return pa.chunked_array([c for p in pieces for c in p.chunks],
+                            pieces[0].type).combine_chunks()  # fmt: skip
 
 
 def _to_pandas(frame: pd.DataFrame | pa.Table) -> pd.DataFrame:

@@ -169,6 +169,10 @@ def read_history(path: str | Path) -> pd.DataFrame:
             # The pyarrow engine reads large CSVs several times faster than the C parser.
             df = pd.read_csv(path, engine="pyarrow")
         elif suffix == ".parquet":
+            from chronik_lab.checker.dataset import CorruptHistoryError, footer_missing
+
+            if missing := footer_missing(path):
+                raise CorruptHistoryError(path, missing)
             df = pd.read_parquet(path)
         else:
             # Not pyarrow's JSON reader: it crashed the process on a `null` line and on deeply

@@ -2,7 +2,10 @@
 
 A report keeps a bounded sample of anomalies; the file keeps all of them, written one part at a
 time (one bucket's list, or the whole list of an in-memory check), so writing it never holds more
-than one part's anomalies. Columns are the report's `anomalies` columns.
+than one part's anomalies. Columns are the report's `anomalies` columns. Rows come in the order
+found: an in-memory check's in the report's order, an out-of-core or Dask check's one bucket
+(whole partitions, in partition order) at a time, so every engine writes the same rows and a
+bucketed check groups them by partition first.
 """
 
 from __future__ import annotations

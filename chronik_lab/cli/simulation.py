@@ -234,14 +234,17 @@ def bugs(as_json: bool) -> None:
         )
         return
     columns = shutil.get_terminal_size((100, 24)).columns
-    width = max(map(len, cl.BUGS))
-    table = columns - (width + 31) >= 30  # room for the summary beside the other columns
+    # Each column as wide as its longest value: the catalogue's sources are not all chronik
+    # tags and short commits ("kafka clients", "librdkafka#4953").
+    head = ("bug", "introduced", "fixed", "commit")
+    rows = [(b.name, b.introduced_in, b.fixed_in, b.chronik_commit) for b in cl.BUGS.values()]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    table = columns - (sum(widths) + 2 * len(widths)) >= 30  # room for the summary beside
     if table:
-        click.echo(f"{'bug':<{width}}  introduced  fixed   commit   summary")
-    for b in cl.BUGS.values():
+        click.echo(_cells(head, widths) + "summary")
+    for b, row in zip(cl.BUGS.values(), rows, strict=True):
         if table:
-            start = f"{b.name:<{width}}  {b.introduced_in:<10}  {b.fixed_in:<6}  "
-            click.echo(_wrapped(start + f"{b.chronik_commit:<7}  ", b.summary, columns))
+            click.echo(_wrapped(_cells(row, widths), b.summary, columns))
         else:  # a narrow terminal: one block per bug
             click.echo(b.name)
             facts = f"introduced {b.introduced_in}, fixed {b.fixed_in}, commit {b.chronik_commit}"
@@ -250,6 +253,11 @@ def bugs(as_json: bool) -> None:
     click.echo("\npresets:")
     for name, members in cl.PRESETS.items():
         click.echo(_wrapped(f"  {name:<7} ", ", ".join(sorted(members)) or "(no bugs)", columns))
+
+
+def _cells(values: tuple[str, ...], widths: list[int]) -> str:
+    """The values left-aligned in their columns, two spaces after each."""
+    return "".join(f"{value:<{width}}  " for value, width in zip(values, widths, strict=True))
 
 
 def _wrapped(start: str, text: str, columns: int) -> str:

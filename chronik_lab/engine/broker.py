@@ -142,7 +142,8 @@ class Broker:
         producer_epoch: int | None = None,
         base_sequence: int | None = None,
     ) -> ProduceResult:
-        """Append records; returns their offsets. Creates the topic-partition if new.
+        """Append records; returns their offsets. Creates the topic-partition if new. Values
+        and keys: lists of bytes, str or None, or Arrow binary arrays (taken as they are).
 
         With `producer_id`, `producer_epoch` and `base_sequence` (all three, or none) the
         request is an idempotent producer's batch (Kafka's KIP-98): a retry of one of the

@@ -12,7 +12,8 @@ check (storage/.../internals/log), for a client's append:
   the last one (`inSequence`: last + 1, or 0 after 2^31 - 1): else OutOfOrderSequenceError --
   also for a sequence from before the window, which no retained batch matches;
 - a producer id this partition does not know accepts any sequence (Kafka accepts a producer
-  whose state retention removed: `currentEntry.producerEpoch() == NO_PRODUCER_EPOCH`).
+  whose state retention removed: `currentEntry.producerEpoch() == NO_PRODUCER_EPOCH`; chronik,
+  under dedup_last_sequence_only, expects 0).
 
 Sequences wrap at 2^31 as `DefaultRecordBatch.incrementSequence` does. The checks are per
 batch, never per record. The state is rebuilt on recovery from the producer fields every record
@@ -86,22 +87,26 @@ class ProducerState:
         or OutOfOrderSequenceError (or, under dedup_last_sequence_only, DuplicateSequenceError)
         and changes nothing."""
         entry = self.producers.get(pid)
-        if entry is None:
-            return None  # unknown producer: any sequence (Kafka's NO_PRODUCER_EPOCH case)
-        if epoch < entry.epoch:
-            raise InvalidProducerEpochError(pid, epoch, entry.epoch)
-        if epoch > entry.epoch:
-            if first_seq != 0:
-                raise OutOfOrderSequenceError(pid, epoch, 0, first_seq)
-            return None
-        expected = (entry.batches[-1][1] + 1) % SEQUENCE_MOD if entry.batches else 0
+        if entry is not None:
+            if epoch < entry.epoch:
+                raise InvalidProducerEpochError(pid, epoch, entry.epoch)
+            if epoch > entry.epoch:
+                if first_seq != 0:
+                    raise OutOfOrderSequenceError(pid, epoch, 0, first_seq)
+                return None
+        expected = (entry.batches[-1][1] + 1) % SEQUENCE_MOD if entry and entry.batches else 0
         if first_seq == expected:
             return None
-        if first_seq < expected and self.bugs.dedup_last_sequence_only:
-            # Tansu 0.6 (`idempotent_sequence_check`): one expected sequence per producer and
-            # partition, no window of batches; a lower one is DUPLICATE_SEQUENCE_NUMBER, with
-            # no offsets to answer it with.
-            raise DuplicateSequenceError(pid, epoch, expected, first_seq)
+        if self.bugs.dedup_last_sequence_only:
+            # chronik's validate_producer_sequence (Tansu 0.6's idempotent_sequence_check):
+            # one expected sequence per producer and partition -- 0 for a producer it holds
+            # nothing of (`unwrap_or(0)`) -- and no window of batches: a lower one is
+            # DUPLICATE_SEQUENCE_NUMBER, with no offsets to answer it with, a higher one
+            # OUT_OF_ORDER_SEQUENCE_NUMBER.
+            error = DuplicateSequenceError if first_seq < expected else OutOfOrderSequenceError
+            raise error(pid, epoch, expected, first_seq)
+        if entry is None:
+            return None  # unknown producer: any sequence (Kafka's NO_PRODUCER_EPOCH case)
         duplicate = entry.find(first_seq, increment_sequence(first_seq, count - 1))
         if duplicate is None:
             raise OutOfOrderSequenceError(pid, epoch, expected, first_seq)

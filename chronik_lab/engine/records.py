@@ -51,7 +51,12 @@ MAX_BATCH_BYTES = 1 << 30
 
 
 def _binary_column(items: object, what: str, n: int | None = None) -> pa.Array:
-    """Values and keys: bytes, str (UTF-8) or None. Arrow does the type check in C."""
+    """Values and keys: bytes, str (UTF-8) or None, or an Arrow binary array as it is (the wire
+    reads a long producer batch into one). Arrow does the type check in C."""
+    if isinstance(items, pa.Array) and items.type == pa.binary():
+        if n is not None and len(items) != n:
+            raise InvalidArgumentError(f"{what} has {len(items)} items, values has {n}")
+        return items
     if isinstance(items, (bytes, bytearray, str)) or not isinstance(items, Sequence):
         raise InvalidArgumentError(f"{what} must be a list of bytes, str or None")
     if n is not None and len(items) != n:
@@ -137,9 +142,13 @@ class LazyBatch:
     (`build_batch`), and an entry builds (and caches) its own batch only if a fetch or a chart
     asks for it. Immutable: the lists are copies, so the caller may reuse theirs.
 
+    The wire hands a long request over as Arrow binary arrays: held as they are in the same
+    way (`columns()`), so a flush builds the offset, timestamp and producer columns once for
+    all its requests, and the write-ahead log writes their buffers as it writes lists.
+
     Invariants: `first..last` are the offsets held, contiguous (last = first - 1: empty);
-    `num_rows` of them. Its records never change; only their form does, lists to Arrow on first
-    use (`batch()`), so it is not thread-safe.
+    `num_rows` of them. Its records never change; only their form does, lists or arrays to a
+    record batch on first use (`batch()`), so it is not thread-safe.
     """
 
     __slots__ = ("first", "last", "nbytes", "producer", "_values", "_keys", "_timestamp", "_batch")
@@ -180,9 +189,16 @@ class LazyBatch:
 
     def lists(self) -> tuple[list, list | None, int] | None:
         """(values, keys, timestamp) while the records are still the request's lists (keys
-        None: no key), None once they are built as Arrow. The lists are this entry's own:
-        read them, never change them."""
-        if self._values is None:
+        None: no key), None once they are built as Arrow (or held as Arrow arrays). The lists
+        are this entry's own: read them, never change them."""
+        if self._values is None or isinstance(self._values, pa.Array):
+            return None
+        return self._values, self._keys, self._timestamp
+
+    def columns(self) -> tuple[pa.Array, pa.Array | None, int] | None:
+        """(values, keys, timestamp) while the records are the request's Arrow binary arrays
+        (keys None: no key), not yet a record batch; None otherwise."""
+        if not isinstance(self._values, pa.Array):
             return None
         return self._values, self._keys, self._timestamp
 
@@ -204,7 +220,7 @@ class LazyBatch:
         return LazyBatch(start, count, batch=piece, nbytes=self.nbytes, producer=self.producer)
 
     def __repr__(self) -> str:
-        state = "built" if self._batch is not None else "lists"
+        state = "built" if self._batch is not None else "lists" if self.lists() else "arrays"
         return f"LazyBatch({self.first}..{self.last}, {state})"
 
 
@@ -217,10 +233,15 @@ def make_request(
 ) -> LazyBatch:
     """One produce request's records, validated now and built as Arrow when first needed.
 
-    Short lists of bytes/None stay lists until a flush; anything else (str values, other
-    sequences, long requests) is built at once, so that conversion errors are raised here,
-    before any state moves.
+    Short lists of bytes/None stay lists until a flush, and so do Arrow binary arrays (the
+    wire's long requests: already checked); anything else (str values, other sequences, long
+    lists) is built at once, so that conversion errors are raised here, before any state moves.
     """
+    if _arrow_request(values, keys):
+        # The wire's long requests: held as their arrays until a flush builds the batch (the
+        # offset, timestamp and producer columns once per flush, not once per request).
+        nbytes = _array_bytes(values) + (0 if keys is None else _array_bytes(keys))
+        return LazyBatch(base_offset, len(values), values, keys, timestamp, None, nbytes, producer)
     if _plain(values) and (keys is None or (_plain(keys) and len(keys) == len(values))):
         value_bytes = _list_bytes(values)
         key_bytes = 0 if keys is None else _list_bytes(keys)
@@ -233,6 +254,22 @@ def make_request(
     batch = LazyBatch.wrap(make_batch(base_offset, values, keys, timestamp, producer))
     batch.producer = producer
     return batch
+
+
+def _arrow_request(values: object, keys: object) -> bool:
+    """Arrow binary arrays (keys None, or as many), at least one record."""
+    binary = pa.binary()
+    if not isinstance(values, pa.Array) or values.type != binary or not len(values):
+        return False
+    return keys is None or (
+        isinstance(keys, pa.Array) and keys.type == binary and len(keys) == len(values)
+    )
+
+
+def _array_bytes(column: pa.Array) -> int:
+    """Bytes of a binary array's items (the span of its offsets)."""
+    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
+    return int(offsets[-1] - offsets[0])
 
 
 def group_by_size(entries: list[LazyBatch], limit: int | None = None) -> list[LazyBatch]:
@@ -266,18 +303,37 @@ def build_batch(entries: list[LazyBatch]) -> pa.RecordBatch:
 
 
 def _from_lists(entries: list[LazyBatch]) -> pa.RecordBatch:
-    values = pa.array(list(chain.from_iterable(e._values for e in entries)), type=pa.binary())
-    if all(e._keys is None for e in entries):
-        keys = pa.nulls(len(values), pa.binary())
+    """One record batch of entries held as lists or as Arrow arrays (not yet built)."""
+    if any(isinstance(e._values, pa.Array) for e in entries):
+        values, keys = _from_arrays(entries)
     else:
-        keys = pa.array(
-            list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries)),
-            type=pa.binary(),
-        )
+        values = pa.array(list(chain.from_iterable(e._values for e in entries)), pa.binary())
+        if all(e._keys is None for e in entries):
+            keys = pa.nulls(len(values), pa.binary())
+        else:
+            keys = pa.array(
+                list(chain.from_iterable(e._keys or [None] * e.num_rows for e in entries)),
+                type=pa.binary(),
+            )
     counts = [e.num_rows for e in entries]
     stamps = np.repeat(np.array([e._timestamp for e in entries], dtype=np.int64), counts)
     producers = [e.producer for e in entries]
     return _assemble(entries[0].first, stamps, keys, values, producers, counts)
+
+
+def _from_arrays(entries: list[LazyBatch]) -> tuple[pa.Array, pa.Array]:
+    """The values and keys of entries some of which hold Arrow arrays, as one array each."""
+
+    def array(items: object, n: int) -> pa.Array:
+        if items is None:
+            return pa.nulls(n, pa.binary())
+        return items if isinstance(items, pa.Array) else pa.array(items, pa.binary())
+
+    values = [array(e._values, e.num_rows) for e in entries]
+    keys = [array(e._keys, e.num_rows) for e in entries]
+    if len(entries) == 1:
+        return values[0], keys[0]
+    return pa.concat_arrays(values), pa.concat_arrays(keys)
 
 
 def first_offset(batch: pa.RecordBatch) -> int:

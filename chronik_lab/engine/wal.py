@@ -8,7 +8,8 @@ requests the segments do not hold back into the pending batches -- so `flush_bat
 and every preset's flush timing stay what they were, and a kill loses nothing acknowledged.
 
 The file is a short header (`MAGIC`), then one entry per request: its length and the CRC-32C of
-its bytes (8 bytes), then the request -- for one still held as lists (most), a fixed header
+its bytes (8 bytes), then the request -- for one still held as lists (most) or as Arrow arrays
+(the wire's long requests: written from the arrays' buffers, no copy per record), a fixed header
 (offsets, timestamp, producer fields) and the value and key lengths and bytes, as they came;
 for one already built as Arrow, its record batch message as a segment frames it. Framing a small
 request costs ~1 us (an Arrow message with its metadata would cost ~9 us and 550 bytes: this is
@@ -213,7 +214,10 @@ class WriteAheadLog:
 def _encode(batch: LazyBatch) -> bytes:
     """One request's entry: its prefix (length, CRC-32C), then its bytes."""
     held = batch.lists()
-    if held is None:  # built as Arrow already (a long request, or str values)
+    columns = batch.columns() if held is None else None
+    if columns is not None:  # the wire's long requests: their arrays' buffers, as lists'd be
+        payload = _columns_payload(batch, *columns)
+    elif held is None:  # built as Arrow already (str values, other sequences)
         head, body = fastframe.encode_entries([batch])
         payload = b"".join((_ARROW, head, bytes(body)))
     else:
@@ -228,6 +232,33 @@ def _encode(batch: LazyBatch) -> bytes:
             parts += filter(None, keys)
         payload = b"".join(parts)
     return _PREFIX.pack(len(payload), framing.crc32c(payload)) + payload
+
+
+def _columns_payload(
+    batch: LazyBatch, values: pa.Array, keys: pa.Array | None, stamp: int
+) -> bytes:
+    """A request held as Arrow arrays, in the layout of one held as lists (kind 0): the same
+    bytes, read back as lists."""
+    fixed = _LISTS.pack(0, batch.first, batch.num_rows, stamp, *batch.producer, keys is not None)
+    spans = [_span(values)] if keys is None else [_span(values), _span(keys)]
+    return b"".join([fixed, *(lengths for lengths, _ in spans), *(items for _, items in spans)])
+
+
+def _span(column: pa.Array) -> tuple[bytes, bytes | memoryview]:
+    """A binary array's int32 lengths (-1 for null) and its items' bytes, straight from its
+    buffers (through lists only if a null item has bytes of its own: Arrow allows it)."""
+    n = len(column)
+    offsets = np.frombuffer(column.buffers()[1], np.int32, n + 1, column.offset * 4)
+    lengths = np.diff(offsets)
+    if column.null_count:
+        null = ~column.is_valid().to_numpy(zero_copy_only=False)
+        if lengths[null].any():
+            items = column.to_pylist()
+            return _lengths(items), b"".join(filter(None, items))
+        lengths[null] = -1
+    data = column.buffers()[2]
+    items = memoryview(data)[offsets[0] : offsets[-1]] if data is not None else b""
+    return lengths.astype("<i4").tobytes(), items
 
 
 def _lengths(items: list[bytes | None]) -> bytes:

@@ -107,19 +107,21 @@ def _findings(nb: Mapping[str, Any]) -> list[_Finding]:
     if isinstance(s.get("versions"), Mapping):  # a before/after comparison
         lines = [_line(str(v), d) for v, d in s["versions"].items() if isinstance(d, Mapping)]
         out.append(_Finding("before/after: " + _workload(params), lines))
-    elif isinstance(s.get("delivery"), Mapping):  # 09: one broker version, several deliveries
-        lines = [
-            _line(f"{version}, {label}", d)
-            for label, d in s["delivery"].items()
-            if isinstance(d, Mapping)
-        ]
-        out.append(_Finding("delivery: " + _workload(params), lines))
     elif "observed_path" in params:  # an explanation: its numbers are the observation's
         name = str(params["observed_path"]).rsplit("/", 1)[-1]
         out.append(_Finding(f"observation {name}", [_line("observed", s)], observed=True))
         out[-1].note = _explain_note(s, version)
         if isinstance(s.get("run"), Mapping):
             out.append(_Finding("run: " + _workload(params), [_line(version, s["run"])]))
+    elif isinstance(s.get("delivery"), Mapping):  # 09: one broker version, several deliveries
+        # each line is named by its fault and client setting, never by the broker version
+        # alone: "fixed: 4 duplicated" would blame the broker for a lost acknowledgement
+        lines = [
+            _line(f"{version}, {str(label).split(': ')[0]}", d)
+            for label, d in s["delivery"].items()
+            if isinstance(d, Mapping)
+        ]
+        out.append(_Finding("delivery: " + _workload(params), lines))
     elif "sent" in s or "received" in s:  # a run's figures (a sweep's page has none)
         out.append(_Finding("run: " + _workload(params), [_line(version, s)]))
     if isinstance(s.get("sweep"), Mapping):

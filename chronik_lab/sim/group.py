@@ -130,16 +130,14 @@ class GroupConsumer(Consumer):
         lost = (
             "processed and not committed" if self.mode != "before" else "committed, not processed"
         )
-        self.fault(
-            "consumer_crash",
-            p,
-            f"crash after poll {poll + 1} ({lost}); restarts as {name}",
-            poll=poll,
-        )
-        for q, owner in list(self.owner.items()):
-            if owner == crashed:
-                self.owner[q] = code
-                self.positions.pop(q, None)
+        detail = f"crash after poll {poll + 1} ({lost}); restarts as {name}"
+        # A row for each partition the member owned (p first), as a broker restart has one per
+        # partition: each of them restarts at its committed offset, so each one's chart marks it.
+        owned = [p] + sorted(q for q, owner in self.owner.items() if owner == crashed and q != p)
+        for q in owned:
+            self.fault("consumer_crash", q, detail, poll=poll)
+            self.owner[q] = code
+            self.positions.pop(q, None)
         if self.process == crashed:
             self.process = code
 

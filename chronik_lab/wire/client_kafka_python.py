@@ -27,7 +27,7 @@ or goes away leaves no socket or thread behind: KafkaProducer and KafkaConsumer 
 network client (a wake-up socketpair; the consumer's I/O thread) before the bootstrap and drop
 it unclosed when the bootstrap fails (`_constructed` closes it); a connect attempt that fails
 leaves its socket to the garbage collector (kafka/net/inet.py `sock_connect`;
-`_close_failed_connects`); and a producer's close() that times out raises before it stops its
+`close_failed_connects`); and a producer's close() that times out raises before it stops its
 sender thread (`close_producer` aborts what is left).
 """
 
@@ -57,7 +57,7 @@ class KafkaPythonClient:
     ) -> None:
         import kafka  # noqa: F401  (fail here, with the client's own ImportError)
 
-        _close_failed_connects()
+        close_failed_connects()
         self.bootstrap = bootstrap
         self.common: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -232,7 +232,7 @@ def _constructed(cls: Any, **config: Any) -> Any:
         raise
 
 
-def _close_failed_connects() -> None:
+def close_failed_connects() -> None:
     """Make kafka-python close the socket of a connect attempt that failed (refused, timed
     out): its `sock_connect` raises and leaves the socket open. Once per process."""
     from kafka.net.inet import KafkaNetSocket
