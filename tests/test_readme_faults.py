@@ -154,7 +154,8 @@ def test_the_proxy_and_lost_ack_block_runs_as_written(tmp_path):
     assert held, done.stdout  # the proxy's log, as grep printed it
     assert (tmp_path / "clone" / "through.parquet").exists()
     checked = (logs / f"{len(_commands(block)) - 2}.out").read_text()  # check lost.parquet
-    assert re.match(r"history check: \d+ anomalies: duplicate \d+\n", checked), checked
+    # duplicates, at times a nonmonotonic-send too (a retried batch split, its first id resent last)
+    assert re.match(r"history check: \d+ anomalies: duplicate \d+[,\n]", checked), checked
 
 
 @pytest.mark.slow
