@@ -76,6 +76,7 @@ def cell(broker: str, client: str, idempotence: bool, fault: str, args, tmp: Pat
             len(acked - final), len(rec.faults), f"{seconds:.0f}"]  # fmt: skip
 
 
+MESSAGES = 200
 HEADER = ["broker", "client", "idempotence", "fault", "ok", "info", "fail", "duplicate", "lost",
           "inconsistent offsets", "not read", "faults", "s"]  # fmt: skip
 
@@ -85,7 +86,7 @@ def main() -> int:
     ap.add_argument("--brokers", default="lab,tansu")
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--faults", default=",".join(FAULTS))
-    ap.add_argument("--messages", type=int, default=200)
+    ap.add_argument("--messages", type=int, default=MESSAGES)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     brokers = args.brokers.split(",")
@@ -97,15 +98,23 @@ def main() -> int:
     print("| " + " | ".join(HEADER) + " |")
     print("|" + "---|" * len(HEADER))
     with tempfile.TemporaryDirectory(prefix="fault_matrix-") as tmp:
-        for broker in brokers:
-            for fault in args.faults.split(","):
-                if broker == "tansu" and fault == "kill":
-                    continue  # memory storage: a restart starts empty
-                for client in args.clients.split(","):
-                    for idempotence in (False, True):
-                        row = cell(broker, client, idempotence, fault, args, Path(tmp))
-                        print("| " + " | ".join(map(str, row)) + " |", flush=True)
+        for broker, fault, client, idempotence in cells(
+            brokers, args.faults.split(","), args.clients.split(",")
+        ):
+            row = cell(broker, client, idempotence, fault, args, Path(tmp))
+            print("| " + " | ".join(map(str, row)) + " |", flush=True)
     return 0
+
+
+def cells(brokers: list[str], faults: list[str], clients: list[str]):
+    """(broker, fault, client, idempotence) of every cell, in the table's order."""
+    for broker in brokers:
+        for fault in faults:
+            if broker == "tansu" and fault == "kill":
+                continue  # memory storage: a restart starts empty
+            for client in clients:
+                for idempotence in (False, True):
+                    yield broker, fault, client, idempotence
 
 
 if __name__ == "__main__":

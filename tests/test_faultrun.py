@@ -147,6 +147,8 @@ def test_bad_configs_process_faults_without_a_broker_and_no_broker_are_refused()
         record_faults("127.0.0.1:9", producer_config={"enable.idempotence": "true"})
     with pytest.raises(InvalidArgumentError, match="process faults need broker_cmd"):
         record_faults("127.0.0.1:9", faults=["kill:every=1s"])
+    with pytest.raises(InvalidArgumentError, match="consumers must be an int >= 0, not -1"):
+        record_faults("127.0.0.1:9", consumers=-1)
     with cl.serve() as server:
         port = server.port
     with pytest.raises(BrokerUnreachableError, match=f"127.0.0.1:{port} never became reachable"):

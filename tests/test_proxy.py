@@ -101,6 +101,19 @@ def test_a_real_client_through_the_proxy_reads_exactly_what_it_wrote(server):
     assert p.requests[0] >= 1 and p.requests[1] >= 1  # produce and fetch went through it
 
 
+def test_bandwidth_holds_a_direction_to_its_rate_and_changes_no_byte(server):
+    value = bytes(range(256)) * 32  # 8 KiB: a frame takes about a second at 8 KB/s
+    faults = ["bandwidth:rate=8,on=request"]
+    with proxy(server.bootstrap, faults=faults) as p, _connect(p.bootstrap) as sock:
+        started = time.monotonic()
+        sock.sendall(_produce_frame(value, 1) + _produce_frame(value, 2))
+        answers = [_answer(sock), _answer(sock)]
+        elapsed = time.monotonic() - started
+    assert answers == [(1, 0), (2, 1)]  # written at offsets: their CRCs held, no byte changed
+    assert elapsed >= 0.9  # the second request waited for the first's 8 KiB to pass
+    assert len(server.produced) == 2
+
+
 def test_drop_response_lets_the_broker_write_and_discards_only_that_answer(server):
     with proxy(server.bootstrap, faults=["drop-response:api=produce,at=1"]) as p:
         with _connect(p.bootstrap) as sock:

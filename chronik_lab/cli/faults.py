@@ -67,8 +67,7 @@ def record_under_faults(
 
     if flags["broker_cmd"] and not (flags["broker_ready"] or bootstrap):
         raise BadInput("--broker-cmd needs --broker-ready HOST:PORT (where the broker listens)")
-    # SIGTERM ends the run as Ctrl-C does: the broker the lab started is stopped, not orphaned.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = _interrupt_once()
     try:
         rec = record_faults(
             bootstrap,
@@ -84,7 +83,7 @@ def record_under_faults(
             **workload,
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _restore(previous)
     kinds = rec.sent["type"].value_counts()
     finals = rec.received[rec.received["final"]]
     click.echo(
@@ -122,12 +121,34 @@ def proxy(upstream, port, host, faults, seed) -> None:
         click.echo(f"{event.time_s:9.3f} s  {event.kind}{where}{api}: {event.action}")
 
     p = Proxy(upstream, list(faults), seed, port=port, host=host, on_event=show)
-    p.start()
-    click.echo(f"chronik-lab proxy on {p.bootstrap} -> {upstream} ({len(p.faults)} faults)")
+    previous = _interrupt_once()
     try:
+        p.start()
+        click.echo(f"chronik-lab proxy on {p.bootstrap} -> {upstream} ({len(p.faults)} faults)")
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         p.stop()
+        _restore(previous)
+
+
+def _interrupt_once() -> dict[int, Any]:
+    """Make the first Ctrl-C or SIGTERM a KeyboardInterrupt, and ignore any later one while the
+    command cleans up, so that a second signal cannot cut short the stopping of the broker the
+    lab started (it would be left running). Returns the handlers replaced."""
+
+    def handler(signum: int, frame: Any) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    # A SIGINT ignored on entry (a background job of a script) stays ignored, as Python leaves it.
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) != signal.SIG_IGN]
+    return {sig: signal.signal(sig, handler) for sig in signals}
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -23,6 +23,10 @@ began, a send's time is when its outcome was known), and one row per fault appli
 `nemesis` (`f` the fault's kind: drop-response, reset-after, delay, blackhole, blackhole-end,
 kill, restart, pause, resume). `sent` keeps each send's invoke and completion times,
 `faults` each fault's details (connection, API, correlation id, what was done).
+
+A `.parquet` `history_path` is written as the run goes (HistoryWriter, a row group at least every
+FLUSH_S): Ctrl-C and SIGTERM finish the file; after a kill -9 its row groups are in PATH.parts/,
+which `chronik-lab check` reads as a directory history.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ __all__ = ["FaultRecording", "record_faults"]
 
 REACH_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.2
+# A streamed history writes its waiting rows at least this often (a row group each, HistoryWriter),
+# so a recorder killed with kill -9 loses at most this long's rows: the rest is in PATH.parts/.
+FLUSH_S = 1.0
 NS = 1_000_000_000
 TIME = "time"
 SENT_COLUMNS = ["message_id", "process", "partition", "type", "offset", "invoked_s",
@@ -66,9 +73,7 @@ class FaultRecording:
     (a consumer replaced, a restart that failed), never a reason to discard the history."""
 
     history: pd.DataFrame
-    sent: (
-        pd.DataFrame
-    )  # message_id, process, partition, type, offset, invoked_s, completed_s, error
+    sent: pd.DataFrame  # SENT_COLUMNS: message_id, process, partition, type, offset, ...
     received: pd.DataFrame  # process, partition, offset, message_id, time_s, final
     faults: pd.DataFrame  # time_s, kind, action, connection, api, correlation_id, spec
     notes: tuple[str, ...]
@@ -114,8 +119,8 @@ def record_faults(
     for name, value in (("messages", messages), ("partitions", partitions),
                         ("producers", producers), ("chunk", chunk)):  # fmt: skip
         validate.positive_int(value, name)
-    if consumers < 0 or pace_ms < 0:
-        raise InvalidArgumentError("consumers and pace_ms must be >= 0")
+    validate.non_negative_int(consumers, "consumers")
+    validate.non_negative_int(pace_ms, "pace_ms")
     configs = {
         "producer_config": client_config(client, "producer", producer_config),
         "consumer_config": client_config(client, "consumer", consumer_config),
@@ -213,6 +218,7 @@ class _Run:
         self.notes: list[str] = []
         self.op = 0
         self.writer: HistoryWriter | None = None  # when set, each row is also written there
+        self.flushed = time.monotonic()
         self.producing = threading.Event()  # cleared: the consumers stop
         self.halt = threading.Event()  # set: the producers stop early (an error, Ctrl-C)
 
@@ -237,6 +243,9 @@ class _Run:
         self.rows.append(row)
         if self.writer is not None:
             self.writer.append(*row[:7], time=row[7])
+            if time.monotonic() - self.flushed >= FLUSH_S:
+                self.writer.flush()
+                self.flushed = time.monotonic()
 
     # -- the workload ---------------------------------------------------------------------
     def workload(self, bootstrap: str, producers: int, consumers: int) -> None:
@@ -263,6 +272,12 @@ class _Run:
     def _driver(self, bootstrap: str) -> Any:
         return make_client(self.client, bootstrap, **self.configs)
 
+    def _consume(self, bootstrap: str, stop: Any) -> None:
+        """One reader from the beginning until `stop` says so; its client is closed after, on an
+        error too (aiokafka's driver owns an event loop and its sockets)."""
+        with contextlib.closing(self._driver(bootstrap)) as driver:
+            driver.consume(self.topic, self.partitions, stop)
+
     def _producer(self, bootstrap: str, k: int, producers: int) -> None:
         name = f"producer-{k}"
         ids = list(range(k, self.messages, producers))
@@ -272,6 +287,8 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - nothing sent: every send failed, definitely
             self.note(f"{name} could not start: {one_line(exc)}")
             self._sends(name, ids, [Outcome("fail", None, one_line(exc))] * len(ids), 0.0)
+            with contextlib.suppress(Exception):
+                driver.close()
             return
         try:
             for start in range(0, len(ids), self.chunk):
@@ -308,12 +325,12 @@ class _Run:
             if not self.producing.is_set():
                 return
             try:
-                with contextlib.closing(self._driver(bootstrap)) as driver:
-                    driver.consume(
-                        self.topic, self.partitions,
-                        lambda records, name=name: self._polled(name, records, False)
-                        or not self.producing.is_set(),
-                    )  # fmt: skip
+                self._consume(
+                    bootstrap,
+                    lambda records, name=name: (
+                        self._polled(name, records, False) or not self.producing.is_set()
+                    ),
+                )
                 return
             except Exception as exc:  # noqa: BLE001 - a consumer the faults broke is replaced
                 self.note(f"{name} stopped: {one_line(exc)}")
@@ -367,8 +384,7 @@ class _Run:
                 )
 
             try:
-                with contextlib.closing(self._driver(bootstrap)) as driver:
-                    driver.consume(self.topic, self.partitions, stop)
+                self._consume(bootstrap, stop)
                 return
             except Exception as exc:  # noqa: BLE001
                 self.note(f"{name} stopped: {one_line(exc)}")
@@ -379,12 +395,7 @@ class _Run:
     # -- the tables -----------------------------------------------------------------------
     def recording(self, settings: dict[str, Any]) -> FaultRecording:
         with self.lock:
-            rows, sent, got, events = (
-                list(self.rows),
-                list(self.sent),
-                list(self.got),
-                list(self.events),
-            )
+            rows, sent, got, events = map(list, (self.rows, self.sent, self.got, self.events))
         history = pd.DataFrame(
             rows, columns=["op_index", "process", "f", "type", "partition", "offset", "value", TIME]
         )

@@ -10,7 +10,12 @@ counts from the end of the previous fault (a kill's period starts once the broke
 as Jepsen's nemesis sleeps between operations.
 
 Nothing is left behind: `stop()` (and leaving a `with` block, by an error or Ctrl-C too) sends
-SIGCONT, SIGTERM, then SIGKILL after STOP_TIMEOUT_S, and reaps the process.
+SIGCONT, SIGTERM, then SIGKILL after STOP_TIMEOUT_S, and reaps the process. A process that
+cannot clean up (the recorder killed with kill -9) is covered by a watchdog started beside each
+broker: a small Python process reading a pipe whose other end only the lab's process holds;
+when that process ends, the pipe closes and the watchdog kills the broker's process group. The
+lab ends the watchdog itself (SIGKILL) before it lets go of the pipe, so a watchdog never
+signals a group whose number the system may have given to someone else.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +40,16 @@ from chronik_lab.wire.links import FaultEvent, parse_address
 
 __all__ = ["BrokerProcess", "BrokerUnreachableError", "Nemesis"]
 
+# The watchdog: waits for end of file on its stdin, then kills the process group argv[1].
+WATCHDOG = (
+    "import os, signal, sys\n"
+    "sys.stdin.buffer.read()\n"
+    "for sig in (signal.SIGCONT, signal.SIGKILL):\n"
+    "    try:\n"
+    "        os.killpg(int(sys.argv[1]), sig)\n"
+    "    except OSError:\n"
+    "        pass\n"
+)
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
@@ -83,6 +99,7 @@ class BrokerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._log: IO[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BrokerProcess:
         """Start the command and wait until it listens (BrokerUnreachableError otherwise)."""
@@ -100,6 +117,7 @@ class BrokerProcess:
                                        f"{exc.strerror or exc}") from None  # fmt: skip
         self.starts += 1
         try:
+            self._watch()
             self.wait_ready()
         except BaseException:  # Ctrl-C or SIGTERM while it starts: no process left behind
             self.stop()
@@ -123,6 +141,7 @@ class BrokerProcess:
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(STOP_TIMEOUT_S)
+        self._unwatch()
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
@@ -145,9 +164,30 @@ class BrokerProcess:
                 self.kill()
             self._signal(signal.SIGKILL)  # children that outlived their parent
             self._wait_group_gone()
+        self._unwatch()
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def _watch(self) -> None:
+        """Start the watchdog of the broker's group (see the module doc)."""
+        self._unwatch()
+        assert self.process is not None
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-S", "-c", WATCHDOG, str(self.process.pid)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C is the lab's to handle, not its
+        )  # fmt: skip
+
+    def _unwatch(self) -> None:
+        """End the watchdog first, then close its pipe: it never fires on a group gone."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        watchdog.kill()
+        watchdog.wait()
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
 
     def _signal(self, sig: int) -> None:
         if self.process is None:
