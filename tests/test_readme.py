@@ -34,8 +34,11 @@ import chronik_lab as cl
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
-SHELL = re.findall(r"```sh\n(.*?)```", TEXT, re.S)
+# "Faults on the wire" has its own tests (tests/test_readme_faults.py): the rest is run here.
+_FAULTS = TEXT.index("## Faults on the wire")
+REST = TEXT[:_FAULTS] + TEXT[TEXT.index("\n## ", _FAULTS + 1) :]
+BLOCKS = re.findall(r"```python\n(.*?)```", REST, re.S)
+SHELL = re.findall(r"```sh\n(.*?)```", REST, re.S)
 PORTS = ("9092", "9093", "9094", "8786")  # fixed in the README; free ones here
 BLOCK_TIMEOUT_S = 600
 
