@@ -1,15 +1,10 @@
 """The README runs as written: its Python examples, every shell example, and its figures.
 
 Python blocks run in this process, in a scratch directory. Shell blocks run as a new user runs
-them: `bash` in a fresh shell (no `.venv/bin` on the PATH, a scratch HOME) from a scratch copy
-of the clone's root (`.venv`, `data`, `notebooks` linked, so what a block writes stays there).
-Each command's exit code is checked against the one its comment states ("# exit 1"), 0 when
-it states none. Two things differ from a user's run, both so that tests never clash with each
-other or with a running service: the fixed ports a block names (9092, 8786) become free ports,
-and when the block ends every process it left in its session is stopped (a server started in
-the background and not killed by a failed block). The `make` block is checked with `make -n`:
-`make test` inside the test suite would run it again, and `make report` runs every notebook,
-which the notebook tests do once per session already.
+them (tests/readme_blocks.py: a fresh shell, a scratch copy of the clone's root, each command's
+stated exit code and words checked; free ports for the fixed ones). The `make` block is checked
+with `make -n`: `make test` inside the test suite would run it again, and `make report` runs
+every notebook, which the notebook tests do once per session already.
 
 The figures are held to the code that makes them: the presets table to `cl.PRESETS`, the
 measured table to `measure_versions()`, explain's runs and combinations to `cl.explain`.
@@ -17,17 +12,14 @@ measured table to `measure_versions()`, explain's runs and combinations to `cl.e
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from served import free_port
+from readme_blocks import commands, run_shell_block
 
 import chronik_lab as cl
 
@@ -39,8 +31,6 @@ _FAULTS = TEXT.index("## Faults on the wire")
 REST = TEXT[:_FAULTS] + TEXT[TEXT.index("\n## ", _FAULTS + 1) :]
 BLOCKS = re.findall(r"```python\n(.*?)```", REST, re.S)
 SHELL = re.findall(r"```sh\n(.*?)```", REST, re.S)
-PORTS = ("9092", "9093", "9094", "8786")  # fixed in the README; free ones here
-BLOCK_TIMEOUT_S = 600
 
 
 def test_readme_has_python_examples():
@@ -82,102 +72,17 @@ def test_readme_example_runs_and_prints_what_its_comments_say(block, tmp_path, m
 # -- shell examples ------------------------------------------------------------------------------
 
 
-def _commands(block: str) -> list[tuple[str, int | None]]:
-    """The block's lines with the exit code each states (None: a line run in the background,
-    a loop or a kill, whose code is not the example's point)."""
-    out = []
-    for line in block.splitlines():
-        command = line.split("  #")[0].strip()
-        if not command or command.startswith("#"):
-            continue
-        stated = re.search(r"#.*\bexit (\d+)", line)
-        checked = command.startswith(".venv/bin/chronik-lab") and not command.endswith("&")
-        out.append((line, int(stated.group(1)) if stated else 0 if checked else None))
-    return out
-
-
-def _scratch_clone(tmp_path: Path) -> Path:
-    clone = tmp_path / "clone"
-    clone.mkdir()
-    for name in (".venv", "data", "notebooks", "Makefile", "pyproject.toml"):
-        (clone / name).symlink_to(ROOT / name)
-    return clone
-
-
-def _stated_words(line: str) -> str | None:
-    """What a command's comment says it prints after its exit code: "duplicate 10" in
-    "# exit 1: duplicate 10, the seed's 20 records"."""
-    found = re.search(r"#.*\bexit \d+[:,] ([a-z-]+ \d+)\b", line)
-    return found.group(1) if found else None
-
-
-def _script(block: str, rc_file: Path) -> str:
-    """The block as a bash script that records each checked command's exit code and output
-    (`rc_file`.N; printed as well)."""
-    lines = []
-    for i, (line, expected) in enumerate(_commands(block)):
-        if expected is None:
-            lines.append(line)
-            continue
-        command = line.split("  #")[0].strip()
-        lines.append(f"{command} 2>&1 | tee {rc_file}.{i}; rc=${{PIPESTATUS[0]}}")
-        lines.append(f'echo "{i} $rc" >> {rc_file}')
-    script = "\n".join(lines) + "\n"
-    for port in PORTS:
-        script = script.replace(port, str(free_port()))
-    return script
-
-
-def _stop_session(proc: subprocess.Popen) -> None:
-    """Stop every process the block left in its session: SIGTERM, then SIGKILL."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.2)
-
-
-def run_shell_block(block: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    clone, rc_file = _scratch_clone(tmp_path), tmp_path / "rc.txt"
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    proc = subprocess.Popen(
-        ["bash", "-c", _script(block, rc_file)], cwd=clone, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=BLOCK_TIMEOUT_S)
-    finally:
-        _stop_session(proc)
-        if proc.poll() is None:
-            proc.kill()
-            out, err = proc.communicate()
-    codes = {}
-    if rc_file.exists():
-        for entry in rc_file.read_text().split("\n"):
-            if entry:
-                index, code = entry.split()
-                codes[int(index)] = int(code)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), codes
-
-
 def test_every_shell_example_calls_the_cli_as_a_fresh_shell_finds_it():
     assert len(SHELL) >= 4
     for block in SHELL:
-        for line, _ in _commands(block):
+        for line, _ in commands(block):
             words = line.split()
             assert words[0] != "chronik-lab", f"not on a fresh shell's PATH: {line}"
 
 
 def test_the_make_block_names_targets_make_knows():
     (block,) = [b for b in SHELL if b.lstrip().startswith("make ")]
-    for line, _ in _commands(block):
+    for line, _ in commands(block):
         target = line.split()[1]
         dry = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, timeout=60)
         assert dry.returncode == 0, (target, dry.stderr)
@@ -190,14 +95,10 @@ def test_the_make_block_names_targets_make_knows():
     ids=lambda b: re.sub(r"\W+", "-", b.split("\n")[0].removeprefix(".venv/bin/"))[:40],
 )
 def test_shell_example_runs_as_written(block, tmp_path):
-    done, codes = run_shell_block(block, tmp_path)
-    expected = {i: code for i, (_, code) in enumerate(_commands(block)) if code is not None}
-    assert codes == expected, (codes, done.stdout[-3000:], done.stderr[-3000:])
-    for i, (line, _) in enumerate(_commands(block)):
-        if (words := _stated_words(line)) is not None:
-            assert words in (tmp_path / f"rc.txt.{i}").read_text(), line
+    run = run_shell_block(block, tmp_path)
+    run.check(block)
     if "record" in block and "serve --bugs v0.7.5" in block:  # the seed, through a real client
-        assert "duplicate 10" in done.stdout, done.stdout
+        assert "duplicate 10" in run.done.stdout, run.done.stdout
         assert (tmp_path / "clone" / "history.parquet").exists()
 
 
