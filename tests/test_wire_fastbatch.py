@@ -165,3 +165,38 @@ def test_runs_of_every_length_decode_exactly() -> None:
     n = len(values)
     buf = library_batch(list(range(n)), [7] * n, [None] * n, values)
     assert plain_records(buf) == ([None] * n, values)
+
+
+@given(
+    n=st.integers(2, 700),
+    size=st.integers(1, 200),
+    keyed=st.booleans(),
+    odd=st.one_of(st.none(), st.integers(0, 699)),
+)
+def test_records_of_one_size_decode_through_the_strided_copy_as_the_library_reads(
+    n, size, keyed, odd
+) -> None:
+    from chronik_lab.wire import fastbatch
+
+    values = [bytes([i % 251]) * size for i in range(n)]
+    odd = odd if odd is not None and odd < n else None
+    if odd is not None:  # one record of another size: the general gather
+        values[odd] = b"o" * (size + 1)
+    keys = [b"k%04d" % i for i in range(n)] if keyed else [None] * n
+    buf = library_batch(list(range(n)), [7] * n, keys, values)
+    read = library_read(buf)
+    strided = []
+    real = fastbatch._evenly_spaced
+
+    def spy(u, at, lengths):
+        column = real(u, at, lengths)
+        strided.append(column is not None)
+        return column
+
+    fastbatch._evenly_spaced = spy
+    try:
+        assert plain_records(buf) == ([r[2] for r in read], [r[3] for r in read])
+    finally:
+        fastbatch._evenly_spaced = real
+    # the values took the strided copy exactly when they were all of one size
+    assert strided[-1] == (odd is None)

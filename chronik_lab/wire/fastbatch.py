@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.util import calc_crc32c
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["plain_batch", "plain_columns", "plain_records"]
 
@@ -210,6 +211,7 @@ def _record_bounds(
 
 
 _WIDTH = np.arange(_MAX_VARINT)
+_MAX_RUNS = 32  # more runs of one stride than this: the general gather
 
 
 def _varint_bytes(u: np.ndarray, at: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +266,9 @@ def _zigzag32(u: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _binary(u: np.ndarray, at: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """An Arrow binary array of the byte ranges at `at` of `lengths` (-1: null)."""
     n = len(at)
+    even = _evenly_spaced(u, at, lengths)
+    if even is not None:
+        return even
     sizes = np.maximum(lengths, 0)
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(sizes, out=offsets[1:])
@@ -280,6 +285,30 @@ def _binary(u: np.ndarray, at: np.ndarray, lengths: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(
         pa.binary(), n, [validity, pa.py_buffer(offsets.tobytes()), data], nulls
     )
+
+
+def _evenly_spaced(u: np.ndarray, at: np.ndarray, lengths: np.ndarray) -> pa.Array | None:
+    """`_binary` when every range has one length and they lie in a few runs, each one stride
+    apart (a producer's records of one size: a run per width of the offset and timestamp
+    deltas' varints), else None: each run's ranges are the rows of a strided view, copied out
+    in one step, where the general gather builds an index per byte (~50x slower)."""
+    n = len(at)
+    size = int(lengths[0]) if n else 0
+    if n < 2 or size <= 0 or (lengths != size).any():
+        return None
+    gaps = np.diff(at)
+    cuts = (np.flatnonzero(np.diff(gaps)) + 1).tolist()  # a run starts where the gap changes
+    if len(cuts) > _MAX_RUNS or gaps.min() < size:
+        return None
+    parts = []
+    # in bounds: the caller checked every range ends within its record, inside the buffer
+    for start, end in zip([0, *cuts], [*cuts, n], strict=True):
+        stride = int(gaps[start]) if end - start > 1 else size
+        rows = as_strided(u[int(at[start]) :], (end - start, size), (stride, 1), writeable=False)
+        parts.append(rows.tobytes())
+    offsets = np.arange(0, (n + 1) * size, size, dtype=np.int32)
+    data = pa.py_buffer(b"".join(parts))
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), data], 0)
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
