@@ -1,7 +1,6 @@
 """The write-ahead log (engine/wal.py): every acknowledged produce is in a file before it is
-answered, recovery puts the unflushed ones back in the pending batches (never the flushed ones
-a log under RESET_BYTES keeps), a flush empties a log past RESET_BYTES, a torn tail is cut, a
-failed append refuses the produce, and links are never followed.
+answered, recovery puts the unflushed ones back in the pending batches, a flush empties it, a
+torn tail is cut, a failed append refuses the produce, and links are never followed.
 
 A killed process is stood in for by copying its data_dir while the broker is still open (what
 the files hold at that instant); tests/test_crash.py and tests/test_wire_sigkill.py kill real
@@ -52,36 +51,14 @@ def test_acknowledged_unflushed_records_survive_a_kill_and_stay_pending(
     assert recovered.produce(T, 0, [b"10"]).base_offset == 10
 
 
-def test_a_flush_cuts_the_log_back_to_its_header_once_it_passes_reset_bytes(
-    make_broker, data_dir, monkeypatch
-) -> None:
-    monkeypatch.setattr(wal, "RESET_BYTES", 200)
+def test_a_flush_cuts_the_log_back_to_its_header(make_broker, data_dir) -> None:
     b = make_broker(flush_batches=3)
     log = data_dir / f"{T}-0" / wal.FILE_NAME
     b.produce(T, 0, [b"a"])
     assert log.stat().st_size > len(wal.HEADER)
     b.produce(T, 0, [b"b"])
-    b.produce(T, 0, [b"c"])  # the third request: a flush, the log still under 200 bytes
-    kept = log.stat().st_size
-    assert len(wal.HEADER) < kept <= 200
-    for value in (b"d", b"e", b"f"):  # the next flush finds it past 200 bytes
-        b.produce(T, 0, [value])
+    b.produce(T, 0, [b"c"])  # the third request: a flush
     assert log.stat().st_size == len(wal.HEADER)
-
-
-def test_flushed_requests_kept_in_the_log_are_not_replayed_after_a_kill(
-    make_broker, tmp_path
-) -> None:
-    b = make_broker(flush_batches=3)
-    for i in range(5):  # one flush of 3 (kept in the log, under RESET_BYTES), 2 pending
-        b.produce(T, 0, [b"%d" % i])
-    assert b.pending(T, 0).num_rows == 2
-    copy = killed_copy(b, tmp_path)
-    recovered = make_broker(data_dir=copy, flush_batches=3)
-    assert values(recovered) == [b"%d" % i for i in range(5)]  # no record twice
-    assert recovered.pending(T, 0).num_rows == 2
-    assert recovered.produce(T, 0, [b"5"]).base_offset == 5
-    assert values(recovered) == [b"%d" % i for i in range(6)]
 
 
 def test_a_torn_tail_is_cut_and_the_requests_before_it_kept(make_broker, tmp_path) -> None:

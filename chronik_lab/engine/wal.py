@@ -15,9 +15,7 @@ for one already built as Arrow, its record batch message as a segment frames it.
 request costs ~1 us (an Arrow message with its metadata would cost ~9 us and 550 bytes: this is
 on every produce's path). It is written through the page cache: a process kill loses nothing in it;
 a power loss can, unless the broker runs with `fsync=True` (then every append is fsynced).
-After a flush leaves nothing unflushed, the file is cut back to its header once it passes
-RESET_BYTES (below that the flushed requests stay, and recovery skips what the segments hold:
-appends after a cut allocate the file's blocks anew, which stalled them); while batches stay
+After a flush leaves nothing unflushed, the file is cut back to its header; while batches stay
 unflushed for long (a flush in flight, a failing disk) it is rewritten with just those once it
 passes REWRITE_BYTES. A torn tail (a request whose append was cut by the kill, so never
 answered) is cut on recovery, as a segment's is.
@@ -48,7 +46,6 @@ _ARROW = b"\x01"  # kind 1: the request's record batch message, as framing write
 
 FILE_NAME = "pending.wal"
 REWRITE_BYTES = 64 * 1024 * 1024
-RESET_BYTES = 16 * 1024 * 1024
 
 
 def _write(fd: int, data: bytes, offset: int) -> int:
@@ -91,11 +88,8 @@ class WriteAheadLog:
         self.size = end
 
     def reset(self) -> None:
-        """Nothing is unflushed any more: cut the file back to its header once it passes
-        RESET_BYTES. Below that the flushed requests stay (recovery skips what the segments
-        hold): truncating after every flush made the next appends allocate the file's blocks
-        anew, and up to one append in five then stalled 1-3 ms (ext4, a busy machine)."""
-        if self._fd is None or self.size <= max(len(HEADER), RESET_BYTES):
+        """Nothing is unflushed any more: cut the file back to its header."""
+        if self._fd is None or self.size <= len(HEADER):
             return
         try:
             os.ftruncate(self._fd, len(HEADER))
