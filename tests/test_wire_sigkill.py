@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 
 T = "kill"
 TRIALS = [11, 23, 37]  # seeds: each picks the moment of the kill
+# Under the switch a kill loses records only when it lands while acknowledged batches wait in
+# memory, about one trial in two: up to this many seeds, until one loses (1 in 256 that none).
+SWITCH_TRIALS = [11, 23, 37, 41, 53, 67, 79, 97]
 
 
 def trial(tmp_path: Path, seed: int, bugs: str) -> tuple[int, int]:
@@ -75,7 +78,11 @@ def test_sigkill_loses_no_acknowledged_record_at_default_settings(tmp_path) -> N
 
 
 def test_sigkill_loses_acknowledged_records_under_chroniks_switch(tmp_path) -> None:
-    results = [trial(tmp_path, seed, "ack_before_durable") for seed in TRIALS]
+    results = []
+    for seed in SWITCH_TRIALS:
+        results.append(trial(tmp_path, seed, "ack_before_durable"))
+        if results[-1][1] > 0:
+            break
     print("ack_before_durable (acknowledged, lost):", results)
     assert all(acked > 50 for acked, _ in results), results
     assert sum(lost for _, lost in results) > 0, results  # batches held only in memory
