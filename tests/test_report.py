@@ -393,13 +393,18 @@ def outcome_sentences(html: str) -> list[str]:
 def test_the_index_opens_with_one_outcome_sentence_per_version(real_report):
     html = real_report.index.read_text()
     sentences = outcome_sentences(html)
-    assert sentences == [
+    # 08: a lost acknowledgement through the fault proxy, kafka-python against the lab: the
+    # retried request's records are duplicated, as many as kafka-python put in it (9 or 10:
+    # its sender may send a chunk's first record alone)
+    retried = re.fullmatch(
+        r"kafka-python, idempotence off: 60 sent, (\d+) received: (\d+) duplicated\.", sentences[4]
+    )
+    assert retried and int(retried[1]) == 60 + int(retried[2]) and int(retried[2]) in (9, 10)
+    assert sentences[:4] + sentences[5:] == [
         "v0.7.5: 10 sent, 20 received: 10 duplicated.",
         "v0.7.4: 10 sent, 10 received: each exactly once.",
         "v0.7.6: 10 sent, 6 received: 4 lost.",
         "v1.0: 10 sent, 10 received: each exactly once.",
-        # 08: a lost acknowledgement through the fault proxy, kafka-python against the lab
-        "kafka-python, idempotence off: 60 sent, 70 received: 10 duplicated.",
         "kafka-python, idempotence on: 60 sent, 60 received: each exactly once.",
         # 09: the fixed broker, the simulated producer and consumer
         "fixed, idempotence off: 10 sent, 14 received: 4 duplicated.",
