@@ -282,15 +282,13 @@ class _Run:
         name = f"producer-{k}"
         ids = list(range(k, self.messages, producers))
         driver = self._driver(bootstrap)
-        try:
-            driver.open_plain_producer(self.acks)
-        except Exception as exc:  # noqa: BLE001 - nothing sent: every send failed, definitely
-            self.note(f"{name} could not start: {one_line(exc)}")
-            self._sends(name, ids, [Outcome("fail", None, one_line(exc))] * len(ids), 0.0)
-            with contextlib.suppress(Exception):
-                driver.close()
-            return
-        try:
+        try:  # every driver's close() closes its producer first
+            try:
+                driver.open_plain_producer(self.acks)
+            except Exception as exc:  # noqa: BLE001 - nothing sent: every send failed, definitely
+                self.note(f"{name} could not start: {one_line(exc)}")
+                self._sends(name, ids, [Outcome("fail", None, one_line(exc))] * len(ids), 0.0)
+                return
             for start in range(0, len(ids), self.chunk):
                 if self.halt.is_set():
                     return
@@ -302,8 +300,6 @@ class _Run:
                 if self.pace_ms:
                     time.sleep(self.pace_ms / 1000)
         finally:
-            with contextlib.suppress(Exception):
-                driver.close_producer()
             with contextlib.suppress(Exception):
                 driver.close()
 
