@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -32,6 +33,7 @@ from chronik_lab.checker.dispatch import (
     parse_memory,
     run_check,
 )
+from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.sent import lost_in_arrays, lost_in_duckdb
 from chronik_lab.checker.writer import HistoryWriter
 from chronik_lab.cli import main
@@ -256,6 +258,28 @@ def test_ctrl_c_stops_a_check_within_seconds_and_cleans_up(engine, tmp_path):
             while any(client.processing().values()):
                 assert time.monotonic() < deadline, client.processing()
                 time.sleep(0.2)
+
+
+def test_a_dask_check_stopped_between_buckets_cancels_its_graph_cleanly(
+    tmp_path, monkeypatch, caplog
+):
+    """Stopped after its first bucket, the check cancels the rest of its graph in one message
+    the scheduler accepts: a scheduler that met a released piece while cancelling would log an
+    error, drop the client's connection, and the client's reconnect would print a traceback."""
+    paths = [tmp_path / f"h{i}.parquet" for i in range(3)]
+    for i, path in enumerate(paths):
+        cl.write_history(big_history(2_000).assign(op_index=lambda d, i=i: d.op_index + i), path)
+    monkeypatch.setattr(buckets, "BYTES_PER_ROW", MIN_MEMORY // 3_200)  # a partition a bucket
+
+    def over(self, items, name, total=None):
+        yield next(iter(items))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "over", over)
+    with local_dask() as client, pytest.raises(KeyboardInterrupt):
+        run_check(tmp_path, "dask", MIN_MEMORY, client)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 def interrupt_check(tmp_path: Path, args: list[str], engine: str) -> None:

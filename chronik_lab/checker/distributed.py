@@ -86,15 +86,14 @@ def check_on_dask(
         plan = dict(zip(keys, bucket.tolist(), strict=True))
         n = int(bucket.max()) + 1 if len(bucket) else 1
         splits = client.map(_split, files, ds=ds, plan=plan, n=n, pure=False)
+        # Every future is held until the end: the scheduler, cancelling a split, also cancels
+        # the pieces cut from it, and asserts that someone still wants each (a released piece
+        # drops the client's connection, and its reconnect prints a traceback on Ctrl-C).
+        pieces = [[client.submit(operator.getitem, s, k) for s in splits] for k in range(n)]
         checks = [
             client.submit(
-                _check,
-                [client.submit(operator.getitem, s, k) for s in splits],
-                ds.dump,
-                None if sink else sample,
-                int_process,
-                pure=False,
-            )  # fmt: skip
+                _check, pieces[k], ds.dump, None if sink else sample, int_process, pure=False
+            )
             for k in range(n)
         ]
         try:
@@ -105,7 +104,7 @@ def check_on_dask(
                     report = cut_report(report, sample)
                 reports.append(report)
         except BaseException:  # Ctrl-C or a failed bucket: stop the rest of the graph
-            client.cancel([*splits, *checks])
+            client.cancel([*checks, *(p for bucket in pieces for p in bucket), *splits])
             raise
     return merge_reports(reports, sample), lost
 
