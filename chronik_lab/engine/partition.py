@@ -120,7 +120,7 @@ class Partition:
             replayed = []
         for batch in replayed if rebuild else ():
             if batch.producer[0] >= 0:
-                self.producers.record(*batch.producer, batch.first, batch.last)
+                self.producers.record(batch.producer, batch.first, batch.last)
         self.next_offset = self.high_watermark = self.writer.next_offset
         for batch in replayed:
             self.add_pending(batch)

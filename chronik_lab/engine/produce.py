@@ -70,25 +70,25 @@ def produce_to_partition(
 ) -> ProduceResult:
     # Validate the request before any state moves: bad input changes nothing.
     batch = make_request(p.next_offset, values, keys, p.clock.now_ms, producer)
-    pid = producer[0]
-    if pid >= 0 and not p.bugs.no_producer_dedup:
+    base, last = batch.first, batch.last
+    idempotent = producer[0] >= 0
+    if idempotent and not p.bugs.no_producer_dedup:
         # Redpanda <= 21.10.2 (redpanda#3039) kept no window: a retried batch was appended
         # again (there by way of an OutOfOrderSequence and the client's epoch bump).
-        duplicate = p.producers.check(pid, producer[1], producer[2], batch.num_rows)
+        duplicate = p.producers.check(producer, base, last)
         if duplicate is not None:
-            _, _, first, last = duplicate
-            return ProduceResult(p.topic, p.number, first, last, p.high_watermark, duplicate=True)
+            _, _, first, end = duplicate
+            return ProduceResult(p.topic, p.number, first, end, p.high_watermark, duplicate=True)
     if p.inflight is not None:
         complete_due_flush(p)
     # Kafka appends to its log before it answers (chronik did not: ack_before_durable, read at
     # recovery). After the flush above, which may empty the log of what it wrote, and before
     # the batch is pending. A failed append raises WalWriteError: nothing appended.
     p.wal.append(batch)
-    base, last = batch.first, batch.last
     p.next_offset = last + 1
     p.add_pending(batch)
-    if pid >= 0:
-        p.producers.record(pid, producer[1], producer[2], base, last)
+    if idempotent:
+        p.producers.record(producer, base, last)
     if p.tracer is not None:  # no detail strings to build when nobody listens
         p.emit("pending_push", base, last, f"{len(p.pending_batches)} pending batches", acks=acks)
 

@@ -45,18 +45,23 @@ def increment_sequence(sequence: int, increment: int) -> int:
 # One appended batch of a producer: (first_seq, last_seq, first_offset, last_offset). A plain
 # tuple: one is made per idempotent produce, and a NamedTuple costs ten times as much to make.
 BatchMetadata = tuple[int, int, int, int]
+# A request's (producer_id, producer_epoch, base_sequence), as records.Producer.
+Producer = tuple[int, int, int]
 
 
 class ProducerEntry:
     """One producer id on one partition: its current `epoch` and its last batches, oldest
     first, at most NUM_BATCHES_TO_RETAIN, all of that epoch, their sequences and offsets
-    increasing. Not thread-safe."""
+    increasing; `next_sequence`: the sequence the next batch of the epoch must start at (the
+    last batch's last sequence + 1, wrapped), kept beside them so that the in-sequence check
+    of every idempotent produce reads one slot. Not thread-safe."""
 
-    __slots__ = ("epoch", "batches")
+    __slots__ = ("epoch", "batches", "next_sequence")
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
         self.batches: deque[BatchMetadata] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+        self.next_sequence = 0
 
     def find(self, first_seq: int, last_seq: int) -> BatchMetadata | None:
         for batch in self.batches:
@@ -81,12 +86,21 @@ class ProducerState:
         self.bugs = bugs
         self.producers: dict[int, ProducerEntry] = {}
 
-    def check(self, pid: int, epoch: int, first_seq: int, count: int) -> BatchMetadata | None:
-        """The retained batch this one repeats (a duplicate: append nothing, answer its
-        offsets), or None: a new batch, in sequence, to append. Raises InvalidProducerEpochError
-        or OutOfOrderSequenceError (or, under dedup_last_sequence_only, DuplicateSequenceError)
+    def check(self, producer: Producer, first: int, last: int) -> BatchMetadata | None:
+        """The retained batch this one -- `producer`'s fields, records at offsets
+        `first..last` if appended -- repeats (a duplicate: append nothing, answer its offsets),
+        or None: a new batch, in sequence, to append. Raises InvalidProducerEpochError or
+        OutOfOrderSequenceError (or, under dedup_last_sequence_only, DuplicateSequenceError)
         and changes nothing."""
+        pid, epoch, first_seq = producer
         entry = self.producers.get(pid)
+        if entry is not None and epoch == entry.epoch and first_seq == entry.next_sequence:
+            return None  # the usual case, on every idempotent produce: the next batch
+        return self._check(entry, pid, epoch, first_seq, last - first + 1)
+
+    def _check(
+        self, entry: ProducerEntry | None, pid: int, epoch: int, first_seq: int, count: int
+    ) -> BatchMetadata | None:
         if entry is not None:
             if epoch < entry.epoch:
                 raise InvalidProducerEpochError(pid, epoch, entry.epoch)
@@ -94,7 +108,7 @@ class ProducerState:
                 if first_seq != 0:
                     raise OutOfOrderSequenceError(pid, epoch, 0, first_seq)
                 return None
-        expected = (entry.batches[-1][1] + 1) % SEQUENCE_MOD if entry and entry.batches else 0
+        expected = 0 if entry is None else entry.next_sequence
         if first_seq == expected:
             return None
         if self.bugs.dedup_last_sequence_only:
@@ -112,15 +126,19 @@ class ProducerState:
             raise OutOfOrderSequenceError(pid, epoch, expected, first_seq)
         return duplicate
 
-    def record(self, pid: int, epoch: int, first_seq: int, first: int, last: int) -> None:
-        """An idempotent batch of records `first..last` was appended (or is replayed)."""
+    def record(self, producer: Producer, first: int, last: int) -> None:
+        """An idempotent batch of `producer` (its fields), records `first..last`, was appended
+        (or is replayed)."""
+        pid, epoch, first_seq = producer
         entry = self.producers.get(pid)
         if entry is None:
             entry = self.producers[pid] = ProducerEntry(epoch)
-        if entry.epoch != epoch:  # maybeUpdateProducerEpoch: a new epoch clears the window
+        elif entry.epoch != epoch:  # maybeUpdateProducerEpoch: a new epoch clears the window
             entry.epoch = epoch
             entry.batches.clear()
-        entry.batches.append((first_seq, (first_seq + last - first) % SEQUENCE_MOD, first, last))
+        last_seq = (first_seq + last - first) % SEQUENCE_MOD
+        entry.batches.append((first_seq, last_seq, first, last))
+        entry.next_sequence = (last_seq + 1) % SEQUENCE_MOD
 
     def replay(self, ids: np.ndarray, epochs: np.ndarray, seqs: np.ndarray, base: int) -> None:
         """Rebuild from the producer columns of records at offsets base, base+1, ... (a
@@ -141,7 +159,8 @@ class ProducerState:
         keep = np.sort(order[rank_from_end < NUM_BATCHES_TO_RETAIN])
         for i in keep.tolist():
             s = int(starts[i])
-            self.record(int(ids[s]), int(epochs[s]), int(seqs[s]), base + s, base + int(ends[i]))
+            producer = (int(ids[s]), int(epochs[s]), int(seqs[s]))
+            self.record(producer, base + s, base + int(ends[i]))
 
     def __len__(self) -> int:
         return len(self.producers)
