@@ -100,7 +100,7 @@ def _producer_columns(entries: Sequence[LazyBatch], n: int) -> tuple[bytes, byte
         pid, epoch, seq = first  # one producer's batch, or none (all -1: 0xff bytes)
         return _Q.pack(pid) * n, _H1.pack(epoch) * n, _I1.pack(seq) * n
     # an idempotent producer's requests each have their own sequence
-    ids, epochs, seqs = zip(*[e.producer for e in entries])  # each producer: 3 fields
+    ids, epochs, seqs = zip(*[e.producer for e in entries], strict=True)
     if n == len(entries):  # one record a request: one value each, no repeats
         # struct packs a tuple of ints in one call, twice as fast as array() iterating it
         return (
