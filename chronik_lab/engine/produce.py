@@ -75,7 +75,9 @@ def produce_to_partition(
     if idempotent and not p.bugs.no_producer_dedup:
         # Redpanda <= 21.10.2 (redpanda#3039) kept no window: a retried batch was appended
         # again (there by way of an OutOfOrderSequence and the client's epoch bump).
-        duplicate = p.producers.check(producer, base, last)
+        state = p.producers
+        # the next batch of the partition's last idempotent producer, in order: no check to run
+        duplicate = None if producer == state.expected_next else state.check(producer, base, last)
         if duplicate is not None:
             _, _, first, end = duplicate
             return ProduceResult(p.topic, p.number, first, end, p.high_watermark, duplicate=True)

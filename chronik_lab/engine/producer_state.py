@@ -78,13 +78,18 @@ class ProducerState:
 
     Invariants: each entry holds only batches of its epoch, at most NUM_BATCHES_TO_RETAIN, the
     ones appended last (in offset order); `check` changes nothing, `record` is called once per
-    appended idempotent batch, after its append. Not thread-safe: the partition's caller
-    serialises requests.
+    appended idempotent batch, after its append. `expected_next` is the (producer id, epoch,
+    base sequence) of the batch that continues the last one recorded (None before any): a
+    batch with exactly these fields is in sequence, and `check` would return None for it. Not
+    thread-safe: the partition's caller serialises requests.
     """
 
     def __init__(self, bugs: BugSet) -> None:
         self.bugs = bugs
         self.producers: dict[int, ProducerEntry] = {}
+        # The produce path compares a request's fields with this before calling `check`: one
+        # producer sending in order (the usual case) costs a tuple comparison, not a call.
+        self.expected_next: Producer | None = None
 
     def check(self, producer: Producer, first: int, last: int) -> BatchMetadata | None:
         """The retained batch this one -- `producer`'s fields, records at offsets
@@ -136,9 +141,11 @@ class ProducerState:
         elif entry.epoch != epoch:  # maybeUpdateProducerEpoch: a new epoch clears the window
             entry.epoch = epoch
             entry.batches.clear()
-        last_seq = (first_seq + last - first) % SEQUENCE_MOD
+        # a one-record batch ends at the sequence it starts at: no int arithmetic to allocate
+        last_seq = first_seq if first == last else (first_seq + last - first) % SEQUENCE_MOD
         entry.batches.append((first_seq, last_seq, first, last))
         entry.next_sequence = (last_seq + 1) % SEQUENCE_MOD
+        self.expected_next = (pid, epoch, entry.next_sequence)
 
     def replay(self, ids: np.ndarray, epochs: np.ndarray, seqs: np.ndarray, base: int) -> None:
         """Rebuild from the producer columns of records at offsets base, base+1, ... (a
