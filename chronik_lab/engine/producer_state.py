@@ -144,8 +144,8 @@ class ProducerState:
         # a one-record batch ends at the sequence it starts at: no int arithmetic to allocate
         last_seq = first_seq if first == last else (first_seq + last - first) % SEQUENCE_MOD
         entry.batches.append((first_seq, last_seq, first, last))
-        entry.next_sequence = (last_seq + 1) % SEQUENCE_MOD
-        self.expected_next = (pid, epoch, entry.next_sequence)
+        entry.next_sequence = next_sequence = (last_seq + 1) % SEQUENCE_MOD
+        self.expected_next = (pid, epoch, next_sequence)
 
     def replay(self, ids: np.ndarray, epochs: np.ndarray, seqs: np.ndarray, base: int) -> None:
         """Rebuild from the producer columns of records at offsets base, base+1, ... (a
