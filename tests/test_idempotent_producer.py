@@ -127,6 +127,23 @@ def test_producers_and_partitions_are_independent(make_broker) -> None:
     assert b.log_end_offset(T, 0) == 2 and b.log_end_offset(T, 1) == 1
 
 
+def test_each_request_meets_its_own_producer_s_state_when_producers_take_turns(make_broker):
+    # the produce path skips the check for the batch that continues the last one recorded:
+    # only the same producer id, epoch and sequence may take that shortcut
+    b = make_broker()
+    send(b, 0, pid=2)  # producer 2 continues at sequence 1
+    send(b, 0, 2, pid=1)  # producer 1 continues at sequence 2: the batch recorded last
+    with pytest.raises(cl.OutOfOrderSequenceError, match="base sequence 2, expected 1"):
+        send(b, 2, pid=2)  # producer 1's next sequence, a gap for producer 2
+    assert send(b, 0, epoch=1, pid=1).base_offset == 3  # a new epoch starts at 0
+    with pytest.raises(cl.InvalidProducerEpochError):
+        send(b, 1, epoch=0, pid=1)  # the fenced epoch, at the sequence that followed in it
+    assert send(b, 1, epoch=1, pid=1).base_offset == 4
+    assert send(b, 1, epoch=1, pid=1).duplicate  # a retry of the batch recorded last
+    assert send(b, 1, pid=2).base_offset == 5
+    assert b.log_end_offset(T, 0) == 6
+
+
 @pytest.mark.parametrize(
     "fields",
     [
