@@ -140,6 +140,7 @@ def test_lost_ids_keep_the_offset_the_producer_got(versions, fixed):
     assert chartdata.lost_points(fixed, 0).empty
 
 
+@pytest.mark.slow
 def test_before_after_puts_one_panel_per_version_two_to_a_row(versions):
     chart = charts.before_after(versions)
     spec = chart.to_dict()

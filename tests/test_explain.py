@@ -24,7 +24,7 @@ from chronik_lab.sim import observations
 from chronik_lab.sim.causes import edit_distance
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
-from chronik_lab.sim.switch_reads import ALL, names_of, run_combination
+from chronik_lab.sim.switch_reads import ALL, names_by_mask, names_of, run_combination
 from chronik_lab.validate import listed
 
 OBSERVED = Path(__file__).resolve().parents[1] / "data" / "observed" / "chronik_v0.7.5_seed.csv"
@@ -734,3 +734,10 @@ def test_the_combination_grid_can_leave_the_presets_to_a_table_of_their_own(seed
     table = combination_table(presets, len(presets))
     assert sorted(table["preset"]) == sorted({"v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"})
     assert not table.isna().any().any() and not ranked.isna().any().any()
+
+
+def test_names_by_mask_gives_each_masks_sorted_names():
+    masks = np.random.default_rng(0).integers(0, ALL + 1, 5_000)  # each call builds all 2^n
+    assert names_by_mask(masks) == [names_of(int(m)) for m in masks]
+    assert names_by_mask([0, ALL, 5]) == [(), names_of(ALL), names_of(5)]
+    assert names_by_mask([]) == []

@@ -64,6 +64,7 @@ def test_record_under_a_fault_writes_a_history_with_nemesis_rows_that_check_read
         (["--producer-config", "nope=1"], "Error: kafka-python has no producer setting 'nope'"),
         (["--producer-config", "retries"], "Error: --producer-config takes KEY=VALUE"),
         (["--fault", "kill:every=1s"], "Error: kill:every=1s: process faults need broker_cmd"),
+        (["--producers", "2", "--batch-sizes", "4,6"], "Error: --batch-sizes applies to a calm"),
     ],
 )
 def test_bad_fault_flags_are_one_line_and_exit_2(args, says):

@@ -299,6 +299,7 @@ def _received(board: cl.Switchboard) -> int:
     return len(Controls(board).chart.spec["datasets"]["received"])
 
 
+@pytest.mark.slow
 def test_unticking_a_checkbox_reruns_and_redraws(board):
     ui = Controls(board)
     assert "ANOMALIES: duplicate 10" in ui.status.value

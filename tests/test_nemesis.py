@@ -26,6 +26,7 @@ def _stopped(pid: int, want: bool = True) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_start_waits_until_it_listens_and_stop_ends_the_whole_group():
     before = living()
     port = free_port()
@@ -75,6 +76,7 @@ def test_a_command_that_exits_is_unreachable_with_its_exit_code_and_last_line(tm
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_command_listening_elsewhere_times_out_and_is_stopped():
     before = living()
     port = free_port()

@@ -83,6 +83,7 @@ def test_metadata_answers_point_clients_at_the_proxy(server):
     assert p.events == []
 
 
+@pytest.mark.slow
 def test_a_real_client_through_the_proxy_reads_exactly_what_it_wrote(server):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -101,6 +102,7 @@ def test_a_real_client_through_the_proxy_reads_exactly_what_it_wrote(server):
     assert p.requests[0] >= 1 and p.requests[1] >= 1  # produce and fetch went through it
 
 
+@pytest.mark.slow
 def test_bandwidth_holds_a_direction_to_its_rate_and_changes_no_byte(server):
     value = bytes(range(256)) * 32  # 8 KiB: a frame takes about a second at 8 KB/s
     faults = ["bandwidth:rate=8,on=request"]

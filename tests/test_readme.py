@@ -51,7 +51,13 @@ def _stated_outputs(block: str) -> dict[int, str]:
     return stated
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+# a block whose consumer waits out its timeout takes seconds: make test only
+SLOW_BLOCKS = [
+    pytest.param(b, marks=pytest.mark.slow) if "consumer_timeout_ms" in b else b for b in BLOCKS
+]
+
+
+@pytest.mark.parametrize("block", SLOW_BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs_and_prints_what_its_comments_say(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     printed: dict[int, list[str]] = {}
@@ -170,6 +176,7 @@ def test_explains_figures_are_what_explain_does():
     assert f"takes {runs} runs (one at a time) for {combinations:,} combinations" in TEXT
 
 
+@pytest.mark.slow
 def test_the_html_renderers_bundle_is_the_size_said():
     import altair as alt
 

@@ -171,6 +171,24 @@ def test_snapshot_rows_are_per_buffer_entry_not_per_record():
     assert len(run.buffer_snapshots) <= 2
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="counts maps in /proc")
+def test_a_run_holds_no_segment_map_past_the_poll_that_read_it(monkeypatch):
+    """Each segment read maps the file; what the consumer keeps of a poll must not point into
+    that map, or every poll of a big batch keeps a map of the whole file alive."""
+    live = []
+    fetch = cl.Broker.fetch
+
+    def counting_fetch(self, *args, **kwargs):
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        live.append(sum(str(self.data_dir) in line for line in maps))
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(cl.Broker, "fetch", counting_fetch)
+    run = cl.run(cl.Scenario(messages=20_000, batch_sizes=[20_000], flush_batches=1))
+    assert len(run.received) == 20_000 and len(live) >= 20  # many polls of one segment batch
+    assert max(live) <= 1, live
+
+
 def test_snapshots_thin_at_the_row_limit_instead_of_stopping(monkeypatch):
     monkeypatch.setattr(scenario_module, "SNAPSHOT_ROW_LIMIT", 300)
     run = cl.run(cl.Scenario(messages=50, bugs="v0.7.5", flush_batches=100))

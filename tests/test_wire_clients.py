@@ -70,6 +70,7 @@ def test_kafka_python_with_and_without_version_discovery(api_version, bugs):
     assert run.received["offset"].tolist() == list(range(len(expected)))
 
 
+@pytest.mark.slow  # waits out its consumers' timeouts
 def test_under_kafkas_fetch_range_the_client_resets_and_reads_the_seed_again():
     kafka_rule = sorted(cl.PRESETS["v0.7.5"] - {"chronik_fetch_range"})
     run = _run(cl.SEED.with_bugs(kafka_rule), "kafka-python")
@@ -132,6 +133,7 @@ def _take(consumer, n: int | None = None) -> list[int]:
     return got
 
 
+@pytest.mark.slow  # waits out its consumers' timeouts
 def test_a_second_group_member_resumes_after_the_committed_offset():
     with cl.serve(bugs="fixed", partitions=1) as server:
         _produce(server.bootstrap, _values(10))
@@ -198,7 +200,9 @@ def test_a_broker_that_stops_mid_run_gives_a_partial_history():
     assert not [t for t in threading.enumerate() if t not in threads and t.is_alive()]
 
 
-@pytest.mark.parametrize("client", ["kafka-python", "aiokafka"])
+@pytest.mark.parametrize(
+    "client", [pytest.param("kafka-python", marks=pytest.mark.slow), "aiokafka"]
+)  # kafka-python waits out its metadata timeout
 def test_an_unreachable_broker_gives_failed_sends_and_one_line_and_leaks_nothing(client):
     pytest.importorskip(client.split("-")[0])
     threads, sockets = set(threading.enumerate()), _open_sockets()
@@ -223,6 +227,7 @@ def _open_sockets() -> set[str]:
     return {t for t in targets if t.startswith("socket:")}
 
 
+@pytest.mark.slow  # waits out its consumers' timeouts
 def test_the_readme_five_line_kafka_python_example_sees_the_duplication():
     # The example of the README's "Speak Kafka" section, as written there.
     from kafka import KafkaConsumer, KafkaProducer

@@ -411,6 +411,7 @@ def test_a_null_array_gets_an_error_answer_on_an_open_connection():
         assert _produce(sock, record_batch(b"still served")) == (0, 0)
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_no_request_for_idle_ms_is_closed():
     with (
         cl.serve(idle_ms=300) as server,

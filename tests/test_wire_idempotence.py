@@ -96,7 +96,13 @@ def stored(server) -> tuple[list[int], list[int]]:
     return ids, records.column("producer_id").to_pylist()
 
 
-@pytest.mark.parametrize("client", sorted(CLIENTS))
+@pytest.mark.parametrize(
+    "client",
+    [
+        pytest.param(c, marks=pytest.mark.slow) if c == "confluent-kafka" else c
+        for c in sorted(CLIENTS)
+    ],
+)  # librdkafka takes about a second to give up on the lost answers and retry
 def test_lost_answers_are_retried_and_every_message_kept_once_at_its_offset(client) -> None:
     pytest.importorskip(MODULES[client])
     with cl.serve(partitions=1, drop_produce_responses=DROPPED) as server:

@@ -93,9 +93,10 @@ def serve(bugs, port, host, data_dir, flush_batches, linger_ms, partitions) -> N
 )
 @click.option(
     "--batch-sizes",
-    default=AUTO,
-    show_default=True,
-    help='Messages per produce request, e.g. "4,6"; "none": one each; "auto": 4,6,4,6,...',
+    default=None,
+    show_default=AUTO,
+    help='Messages per produce request, e.g. "4,6"; "none": one each; "auto": 4,6,4,6,... '
+    "(a calm run only: under faults each producer sends chunks of 10).",
 )
 @click.option(
     "--acks",
@@ -143,6 +144,8 @@ def record(
 
     if bootstrap is None and not flags["broker_ready"]:
         raise BadInput("give --bootstrap HOST:PORT (or --broker-cmd with --broker-ready)")
+    if batch_sizes is not None and under_faults(flags):  # fixed chunks there: refuse, not ignore
+        raise BadInput("--batch-sizes applies to a calm run, not with the fault options")
     if topic is None:
         topic = fresh_topic()
         click.echo(f"topic {topic} (a fresh one; --topic NAME to choose)")
@@ -159,7 +162,7 @@ def record(
         bootstrap,
         topic=topic,
         messages=messages,
-        batch_sizes=record_sizes(batch_sizes, messages),
+        batch_sizes=record_sizes(AUTO if batch_sizes is None else batch_sizes, messages),
         acks=acks_value,
         client=client,
         partitions=partitions,

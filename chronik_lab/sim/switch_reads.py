@@ -76,15 +76,15 @@ def names_by_mask(masks: Iterable[int]) -> list[tuple[str, ...]]:
     """`names_of` for many masks at once (explain's table has one row per combination, 2^n):
     every mask's tuple built in one pass that adds the switches in name order -- each tuple is
     a smaller mask's plus one name, never sorted again."""
-    table: list[tuple[str, ...]] = [()] * (1 << len(SWITCHES))
-    filled = [0]  # the masks made of the switches added so far
+    table = np.empty(1 << len(SWITCHES), dtype=object)
+    table[0] = ()
+    filled = np.zeros(1, dtype=np.int64)  # the masks made of the switches added so far
     for i in sorted(range(len(SWITCHES)), key=SWITCHES.__getitem__):
         bit, name = 1 << i, (SWITCHES[i],)
-        grown = [m | bit for m in filled]
-        for m, g in zip(filled, grown, strict=True):
-            table[g] = table[m] + name
-        filled += grown
-    return [table[int(m)] for m in masks]
+        grown = filled | bit
+        table[grown] = [names + name for names in table[filled]]
+        filled = np.concatenate([filled, grown])
+    return table[np.asarray(masks, dtype=np.int64)].tolist()
 
 
 def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict[str, int]]:

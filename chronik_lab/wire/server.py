@@ -43,7 +43,12 @@ from typing import Any
 from chronik_lab import validate
 from chronik_lab.engine.broker import Broker
 from chronik_lab.engine.clock import SimClock
-from chronik_lab.errors import BrokerAdvanceError, ChronikLabError, InvalidArgumentError
+from chronik_lab.errors import (
+    BrokerAdvanceError,
+    BrokerClosedError,
+    ChronikLabError,
+    InvalidArgumentError,
+)
 from chronik_lab.wire import scratch
 from chronik_lab.wire.connections import LOST, Connections
 from chronik_lab.wire.groups import Coordinator
@@ -274,6 +279,8 @@ class Server:
                     before = self._watermarks()
                     self._tick()
                     moved = self._watermarks() != before
+            except BrokerClosedError:  # stop() closed it: a thread that outlived the join
+                return
             except Exception as exc:  # the tick never dies: log, and tick again
                 self.throttle.log("tick", logging.ERROR, "the tick failed: %r", exc)
                 continue
