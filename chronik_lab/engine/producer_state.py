@@ -27,6 +27,7 @@ from collections import deque
 import numpy as np
 
 from chronik_lab.bugs import BugSet
+from chronik_lab.engine.records import Producer
 from chronik_lab.errors import (
     DuplicateSequenceError,
     InvalidProducerEpochError,
@@ -45,8 +46,6 @@ def increment_sequence(sequence: int, increment: int) -> int:
 # One appended batch of a producer: (first_seq, last_seq, first_offset, last_offset). A plain
 # tuple: one is made per idempotent produce, and a NamedTuple costs ten times as much to make.
 BatchMetadata = tuple[int, int, int, int]
-# A request's (producer_id, producer_epoch, base_sequence), as records.Producer.
-Producer = tuple[int, int, int]
 
 
 class ProducerEntry:
