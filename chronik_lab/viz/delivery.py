@@ -100,12 +100,17 @@ def _received_one(
             .mark_rect()
             .encode(
                 x=x,
-                x2="offset_end:Q",
+                x2=alt.X2("offset_end:Q"),
                 y=y,
-                y2="id_end:Q",
+                y2=alt.Y2("id_end:Q"),
                 color=color,
                 opacity=alt.Opacity("count:Q", legend=None),
-                tooltip=["offset:Q", "message_id:Q", "count:Q", "duplicates:Q"],
+                tooltip=[
+                    alt.Tooltip("offset:Q"),
+                    alt.Tooltip("message_id:Q"),
+                    alt.Tooltip("count:Q"),
+                    alt.Tooltip("duplicates:Q"),
+                ],
             )
         )
     else:
@@ -127,7 +132,9 @@ def _received_one(
         )
     if points.empty:  # say it where the points would be
         note = pd.DataFrame({"text": ["nothing received"]})
-        layers.append(alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text="text:N"))
+        layers.append(
+            alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text=alt.Text("text:N"))
+        )
     plot = alt.layer(*layers).properties(width=width, height=height)
     lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False, zero=False), axis=None)
     lane = _lost_lane(lost, lane_y, color, shape, height, compact)
@@ -180,7 +187,13 @@ def _lost_lane(
         marks = (
             alt.Chart(data)
             .mark_rect()
-            .encode(x=x, y=y, y2="id_end:Q", color=color, tooltip=["message_id:Q", "count:Q"])
+            .encode(
+                x=x,
+                y=y,
+                y2=alt.Y2("id_end:Q"),
+                color=color,
+                tooltip=[alt.Tooltip("message_id:Q"), alt.Tooltip("count:Q")],
+            )
         )
     else:
         marks = (
@@ -191,7 +204,10 @@ def _lost_lane(
                 y=y,
                 color=color,
                 shape=shape,
-                tooltip=["message_id:Q", alt.Tooltip("offset:Q", title="offset the producer got")],
+                tooltip=[
+                    alt.Tooltip("message_id:Q"),
+                    alt.Tooltip("offset:Q", title="offset the producer got"),
+                ],
             )
         )
     return marks.properties(width=LANE_WIDTH, height=height, title=f"lost: {n:,}")
@@ -205,9 +221,9 @@ def _band_layers(bands: pd.DataFrame | None, compact: bool, width: int) -> list[
         .mark_rect(color="#888888")
         .encode(
             x=alt.X("band_start:Q"),
-            x2="band_end:Q",
+            x2=alt.X2("band_end:Q"),
             opacity=alt.Opacity("band:N", scale=alt.Scale(range=[0.07, 0.17]), legend=None),
-            tooltip=["label:N", "count:Q"],
+            tooltip=[alt.Tooltip("label:N"), alt.Tooltip("count:Q")],
         )
     ]
     room = width / max(1, len(bands))  # pixels per band: a label needs about 60
@@ -215,7 +231,7 @@ def _band_layers(bands: pd.DataFrame | None, compact: bool, width: int) -> list[
         layers.append(
             alt.Chart(bands)
             .mark_text(baseline="top", dy=4, fontSize=9 if compact else 11, font="sans-serif")
-            .encode(x=alt.X("middle:Q"), y=alt.value(0), text="label:N")
+            .encode(x=alt.X("middle:Q"), y=alt.YValue(0), text=alt.Text("label:N"))
         )
     return layers
 

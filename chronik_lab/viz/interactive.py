@@ -201,7 +201,7 @@ def _received_panel(aggregated: bool) -> alt.Chart:
     shape = alt.Shape("status:N", scale=SHAPES, title="record")
     if aggregated:  # an offset x id grid: no single records to pick
         return base.mark_rect().encode(
-            x=x, x2="offset_end:Q", y=y, y2="id_end:Q", color=color,
+            x=x, x2=alt.X2("offset_end:Q"), y=y, y2=alt.Y2("id_end:Q"), color=color,
             opacity=alt.Opacity("count:Q", legend=None),
             tooltip=_tips(
                 ("offset:Q", "client offsets from"), ("offset_end:Q", "to (excl.)"),
@@ -265,14 +265,14 @@ def _span_panel(
         .mark_rect(**mark)
         .encode(
             x=_step_x(step_end),
-            x2="step_end:Q",
+            x2=alt.X2("step_end:Q"),
             y=alt.Y(
                 "lo:Q",
                 title="broker offset",
                 axis=_INTEGER,
                 scale=alt.Scale(nice=False, zero=False),
             ),
-            y2="hi:Q",
+            y2=alt.Y2("hi:Q"),
             color=color,
             stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
             strokeWidth=alt.condition(_SPAN_HIT, alt.value(2), alt.value(0)),
@@ -286,7 +286,7 @@ def _fetch_layer() -> alt.Chart:
         alt.Chart(alt.NamedData(name="fetches"))
         .mark_rule(strokeDash=[2, 2], color="#333333")
         .encode(
-            x="step_index:Q",
+            x=alt.X("step_index:Q"),
             tooltip=_tips(
                 ("step_label:N", "step"),
                 ("poll:Q", "poll"),

@@ -39,12 +39,17 @@ def orders(
     )
     rect = base.mark_rect(stroke="white").encode(
         color=alt.Color("type:N", scale=TYPES, title="operation"),
-        tooltip=["row:N", "column:N", "value:Q", "type:N"],
+        tooltip=[
+            alt.Tooltip("row:N"),
+            alt.Tooltip("column:N"),
+            alt.Tooltip("value:Q"),
+            alt.Tooltip("type:N"),
+        ],
     )
     outline = base.transform_filter("datum.anomalous").mark_rect(
         fill=None, stroke="#222222", strokeWidth=1.5
     )
-    text = base.mark_text(fontSize=10).encode(text="value:Q")
+    text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q"))
     return alt.layer(rect, outline, text).properties(
         title=titled(title, subtitle),
         width=max(CELL * 4, CELL * len(columns)),

@@ -45,7 +45,7 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
         .mark_rect(stroke="white", strokeWidth=1 if len(entries) <= 60 else 0)
         .encode(
             x=x,
-            x2="position_end:Q",
+            x2=alt.X2("position_end:Q"),
             y=alt.Y(
                 "first_offset:Q",
                 title="offset stored",
@@ -54,9 +54,14 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
                 # would otherwise be a one-pixel line along the top
                 scale=alt.Scale(zero=False, nice=False, domain=_held(entries)),
             ),
-            y2="offset_end:Q",
+            y2=alt.Y2("offset_end:Q"),
             color=alt.Color("held:N", scale=kinds, title="offsets held"),
-            tooltip=["label:N", "position:Q", "count:Q", "held:N"],
+            tooltip=[
+                alt.Tooltip("label:N"),
+                alt.Tooltip("position:Q"),
+                alt.Tooltip("count:Q"),
+                alt.Tooltip("held:N"),
+            ],
         )
     )
     layers = [bars]
@@ -64,11 +69,11 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
         layers.append(
             alt.Chart(entries)
             .mark_text(color="white", fontSize=10)
-            .encode(x="middle:Q", y="mid_offset:Q", text="label:N")
+            .encode(x=alt.X("middle:Q"), y=alt.Y("mid_offset:Q"), text=alt.Text("label:N"))
         )
     if entries.empty:  # say it on the chart, not only in a table
         note = pd.DataFrame({"text": [what]})
-        layers = [alt.Chart(note).mark_text(fontSize=13).encode(text="text:N")]
+        layers = [alt.Chart(note).mark_text(fontSize=13).encode(text=alt.Text("text:N"))]
     chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT * 2 // 3)
     return chart.properties(title=titled(title, what))
 

@@ -88,23 +88,25 @@ def legend(
     fill = (
         base.transform_filter(alt.datum.kind == "fill")
         .mark_rect(opacity=0.5, height=12)
-        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color)
+        .encode(x=alt.XValue(2), x2=alt.X2Value(26), y=y, color=color)
     )
     # Vega-Lite drops a strokeDash encoding on rect marks: each outline is a layer of its own,
     # its dash a mark property, as the chart draws it.
     outlines = [
         base.transform_filter(alt.datum.label == label)
         .mark_rect(filled=False, strokeWidth=1.5, height=12, strokeDash=dashes.get(label, [1, 0]))
-        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color)
+        .encode(x=alt.XValue(2), x2=alt.X2Value(26), y=y, color=color)
         for label, kind in entries
         if kind == "outline"
     ]
     line = (
         base.transform_filter(alt.datum.kind == "line")
         .mark_rule(strokeWidth=2.5)
-        .encode(x=alt.value(2), x2=alt.value(26), y=y, color=color, strokeDash=dash)
+        .encode(x=alt.XValue(2), x2=alt.X2Value(26), y=y, color=color, strokeDash=dash)
     )
-    text = base.mark_text(align="left", fontSize=11).encode(x=alt.value(32), y=y, text="label:N")
+    text = base.mark_text(align="left", fontSize=11).encode(
+        x=alt.XValue(32), y=y, text=alt.Text("label:N")
+    )
     chart = alt.layer(fill, *outlines, line, text)
     return chart.properties(
         width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None)

@@ -111,10 +111,14 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
         alt.Chart(data)
         .mark_circle(size=90, opacity=1)
         .encode(
-            x="distance:Q",
+            x=alt.X("distance:Q"),
             y=y,
             color=alt.Color("kind:N", scale=kinds, title=None),
-            tooltip=["combination:N", "distance:Q", "kind:N"],
+            tooltip=[
+                alt.Tooltip("combination:N"),
+                alt.Tooltip("distance:Q"),
+                alt.Tooltip("kind:N"),
+            ],
         )
     )
     return alt.layer(stick, dot).properties(
@@ -174,9 +178,9 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
         .encode(
             x=x,
             y=y,
-            text="on:N",
+            text=alt.Text("on:N"),
             color=alt.condition(alt.datum.minimal, alt.value("#b22222"), alt.value("#333333")),
-            tooltip=["row:N", "switch:N", "result:N"],
+            tooltip=[alt.Tooltip("row:N"), alt.Tooltip("switch:N"), alt.Tooltip("result:N")],
         )
     )
     size = {"width": 34 * len(BUGS), "height": 20 * len(order)}
@@ -184,9 +188,9 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
         alt.Chart(table)
         .mark_text(align="left", fontSize=11)
         .encode(
-            x=alt.value(4),
+            x=alt.XValue(4),
             y=alt.Y("row:N", sort=order, axis=None),
-            text="result:N",
+            text=alt.Text("result:N"),
             color=alt.condition(
                 alt.datum.result == "minimal cause", alt.value("#b22222"), alt.value("#333333")
             ),

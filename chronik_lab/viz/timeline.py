@@ -48,7 +48,7 @@ def fault_timeline(
         x=x,
         y=alt.Y("count:Q", title=f"per {width_s:.2g} s"),
         color=alt.Color("series:N", scale=SERIES, title=None, legend=alt.Legend(orient="top")),
-        tooltip=["series:N", alt.Tooltip("t:Q", format=".2f"), "count:Q"],
+        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("count:Q")],
     )  # fmt: skip
     upper = alt.layer(_bands(intervals, domain, label=True), counts).properties(
         width=WIDTH, height=HEIGHT
@@ -100,15 +100,15 @@ def _bands(intervals: pd.DataFrame, domain: list[float], label: bool) -> alt.Lay
     base = alt.Chart(bands)
     rect = base.mark_rect(color=FAULT_COLOR, opacity=0.25).encode(
         x=alt.X("t:Q", scale=alt.Scale(domain=domain, nice=False)),
-        x2="t2:Q",
-        tooltip=["kind:N", alt.Tooltip("start_s:Q", format=".3f"),
+        x2=alt.X2("t2:Q"),
+        tooltip=[alt.Tooltip("kind:N"), alt.Tooltip("start_s:Q", format=".3f"),
                  alt.Tooltip("end_s:Q", format=".3f")],
     )  # fmt: skip
     if not label:
         return alt.layer(rect)
     text = base.mark_text(
         align="left", baseline="top", dx=2, dy=2, fontSize=10, color=FAULT_COLOR
-    ).encode(x="t:Q", y=alt.value(0), text="kind:N")
+    ).encode(x=alt.X("t:Q"), y=alt.value(0), text=alt.Text("kind:N"))
     return alt.layer(rect, text)
 
 
@@ -121,5 +121,6 @@ def _anomaly_lane(anomalies: pd.DataFrame, domain: list[float]) -> alt.Chart:
         y=alt.Y("type:N", title=None, scale=alt.Scale(domain=ANOMALY.domain)),
         color=alt.Color("type:N", scale=ANOMALY, title="anomaly",
                         legend=alt.Legend(orient="bottom")),
-        tooltip=["type:N", "message_id:Q", "cause:N", alt.Tooltip("time_s:Q", format=".3f")],
+        tooltip=[alt.Tooltip("type:N"), alt.Tooltip("message_id:Q"), alt.Tooltip("cause:N"),
+                 alt.Tooltip("time_s:Q", format=".3f")],
     )  # fmt: skip
