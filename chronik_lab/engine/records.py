@@ -266,9 +266,15 @@ def _arrow_request(values: object, keys: object) -> bool:
     )
 
 
+def binary_offsets(column: pa.Array) -> np.ndarray:
+    """A binary array's int32 item offsets (len + 1 of them), a view of its buffer: item i is
+    data[offsets[i]:offsets[i + 1]]."""
+    return np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
+
+
 def _array_bytes(column: pa.Array) -> int:
     """Bytes of a binary array's items (the span of its offsets)."""
-    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
+    offsets = binary_offsets(column)
     return int(offsets[-1] - offsets[0])
 
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from chronik_lab.engine import fastframe, files, framing
 from chronik_lab.engine.framing import FrameError
-from chronik_lab.engine.records import LazyBatch
+from chronik_lab.engine.records import LazyBatch, binary_offsets
 from chronik_lab.errors import CorruptSegmentError, WalWriteError
 
 HEADER = b"chronik_lab write-ahead log 1\n"
@@ -247,8 +247,7 @@ def _columns_payload(
 def _span(column: pa.Array) -> tuple[bytes, bytes | memoryview]:
     """A binary array's int32 lengths (-1 for null) and its items' bytes, straight from its
     buffers (through lists only if a null item has bytes of its own: Arrow allows it)."""
-    n = len(column)
-    offsets = np.frombuffer(column.buffers()[1], np.int32, n + 1, column.offset * 4)
+    offsets = binary_offsets(column)
     lengths = np.diff(offsets)
     if column.null_count:
         null = ~column.is_valid().to_numpy(zero_copy_only=False)

@@ -30,6 +30,8 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.util import calc_crc32c
 from numpy.lib.stride_tricks import as_strided
 
+from chronik_lab.engine.records import binary_offsets
+
 __all__ = ["plain_batch", "plain_columns", "plain_records"]
 
 _HEADER = DefaultRecordBatchBuilder.HEADER_STRUCT
@@ -55,7 +57,7 @@ def plain_batch(
     base, first_ts = int(offsets[0]), int(stamps[0])
     ts_bytes, ts_len = _varints(stamps - first_ts)
     od_bytes, od_len = _varints(offsets - base)
-    value_offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
+    value_offsets = binary_offsets(values)
     value_len = np.diff(value_offsets).astype(np.int64)
     vl_bytes, vl_len = _varints(value_len)
     # body: attributes(1) ts od key(-1: 1 byte) value_len value headers(0: 1 byte)
