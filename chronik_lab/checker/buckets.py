@@ -27,7 +27,14 @@ from chronik_lab.checker.progress import Progress
 from chronik_lab.checker.verdict import CheckReport, check_table
 from chronik_lab.errors import HistoryError
 
-__all__ = ["Job", "PartitionTooLargeError", "check_piece", "plan_buckets", "rows_within"]
+__all__ = [
+    "Job",
+    "PartitionTooLargeError",
+    "check_piece",
+    "plan_buckets",
+    "rows_within",
+    "size_text",
+]
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,13 @@ class PartitionTooLargeError(HistoryError):
         self.where, self.rows, self.memory_limit = where, rows, memory_limit
         super().__init__(
             f"{where} has {rows:,} history rows; checking a partition holds it whole, about "
-            f"{_size(rows * BYTES_PER_ROW)}, more than the memory limit of {_size(memory_limit)}:"
-            " give a larger memory limit (--memory-limit)"
+            f"{size_text(rows * BYTES_PER_ROW)}, more than the memory limit of "
+            f"{size_text(memory_limit)}: give a larger memory limit (--memory-limit)"
         )
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """Bytes as an error message gives them: GiB with one decimal from 1 GiB, else MiB."""
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chronik_lab.checker.buckets import Job, check_piece
+from chronik_lab.checker.buckets import Job, check_piece, size_text
 from chronik_lab.checker.columns import contiguous
 from chronik_lab.checker.dataset import CorruptHistoryError, Dataset, open_dataset, text_chunks
 from chronik_lab.checker.progress import Progress
@@ -84,9 +84,9 @@ class HistoryTooLargeError(HistoryError):
     def __init__(self, path: Path, needed: int, memory_limit: int) -> None:
         self.path, self.needed, self.memory_limit = path, needed, memory_limit
         super().__init__(
-            f"history {path} needs about {needed / 2**20:,.0f} MiB to be checked in memory, more "
-            f"than the memory limit of {memory_limit / 2**20:,.0f} MiB: use engine duckdb (or "
-            "auto), or a larger memory limit"
+            f"history {path} needs about {size_text(needed)} to be checked in memory, more than "
+            f"the memory limit of {size_text(memory_limit)}: use engine duckdb (or auto), or a "
+            "larger memory limit"
         )
 
 
