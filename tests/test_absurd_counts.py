@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import chronik_lab as cl
 from chronik_lab.cli import main
 from chronik_lab.errors import ScenarioError
-from chronik_lab.sim.scenario import MAX_PARTITIONS
+from chronik_lab.sim.scenario import MAX_PARTITIONS_PER_TOPIC as MAX_PARTITIONS
 from chronik_lab.sim.splits import MAX_MESSAGES
 
 INT32_MAX = "2147483647"

@@ -29,7 +29,7 @@ from chronik_lab.sim.splits import AUTO, MAX_MESSAGES, seed_sizes
 
 __all__ = [
     "COMPAT",
-    "MAX_PARTITIONS",
+    "MAX_PARTITIONS_PER_TOPIC",
     "SEED",
     "WORKLOAD_FIELDS",
     "Run",
@@ -43,7 +43,7 @@ SNAPSHOT_ROW_LIMIT = 100_000  # per run, buffer + segment rows; beyond it the re
 # The client workload of a Scenario: what an observation records, a notebook's and the CLI's
 # workload parameters (the rest are the broker version and the run's own settings).
 WORKLOAD_FIELDS = ("messages", "batch_sizes", "acks", "flush_batches")
-MAX_PARTITIONS = 1_000  # as the server's per-topic limit (wire/limits.py); the consumer polls each
+MAX_PARTITIONS_PER_TOPIC = 1_000  # the server's limit too (wire/limits.py); the consumer polls each
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class Scenario:
     acks: 0, 1 or -1 (kafka-python's default is 1)
     bugs: a preset name ("v0.7.4", "v0.7.5", "v0.7.6", "v1.0", "fixed"), bug names, or None
     flush_batches: the broker flushes when this many batches are pending
-    partitions: partitions of the topic, at most MAX_PARTITIONS; messages go round-robin, or by
-        key when `keyed`
+    partitions: partitions of the topic, at most MAX_PARTITIONS_PER_TOPIC; messages go
+        round-robin, or by key when `keyed`
     seed: where the round-robin starts (Kafka's partitioner starts at a random partition);
         the only source of variation, so a seed fixes a run completely
     topic: the topic name
@@ -113,7 +113,9 @@ class Scenario:
         validate.acks_value(self.acks, ScenarioError)
         set_(self, "bugs", _bugs(self.bugs))
         _int(self.flush_batches, "flush_batches", 1)
-        validate.int_between(self.partitions, "partitions", 1, MAX_PARTITIONS, ScenarioError)
+        validate.int_between(
+            self.partitions, "partitions", 1, MAX_PARTITIONS_PER_TOPIC, ScenarioError
+        )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ScenarioError(f"seed must be an int, not {self.seed!r}")
         try:

@@ -46,6 +46,8 @@ request trickled in byte by byte does not keep a connection alive).
 
 from __future__ import annotations
 
+from chronik_lab.sim.scenario import MAX_PARTITIONS_PER_TOPIC  # one limit for runs and server
+
 __all__ = [
     "FETCH_MAX_BYTES",
     "IDLE_MS",
@@ -63,7 +65,6 @@ MAX_FRAME_BYTES = 100 * 1024 * 1024
 MAX_OTHER_FRAME_BYTES = 1024 * 1024
 MAX_MESSAGE_BYTES = 1_048_588
 FETCH_MAX_BYTES = 55 * 1024 * 1024
-MAX_PARTITIONS_PER_TOPIC = 1_000
 MAX_PARTITIONS = 10_000
 MAX_GROUPS = 10_000
 MAX_COMMITTED_OFFSETS = 100_000
