@@ -98,13 +98,6 @@ class ProducerState:
         and changes nothing."""
         pid, epoch, first_seq = producer
         entry = self.producers.get(pid)
-        if entry is not None and epoch == entry.epoch and first_seq == entry.next_sequence:
-            return None  # the usual case, on every idempotent produce: the next batch
-        return self._check(entry, pid, epoch, first_seq, last - first + 1)
-
-    def _check(
-        self, entry: ProducerEntry | None, pid: int, epoch: int, first_seq: int, count: int
-    ) -> BatchMetadata | None:
         if entry is not None:
             if epoch < entry.epoch:
                 raise InvalidProducerEpochError(pid, epoch, entry.epoch)
@@ -125,7 +118,7 @@ class ProducerState:
             raise error(pid, epoch, expected, first_seq)
         if entry is None:
             return None  # unknown producer: any sequence (Kafka's NO_PRODUCER_EPOCH case)
-        duplicate = entry.find(first_seq, increment_sequence(first_seq, count - 1))
+        duplicate = entry.find(first_seq, increment_sequence(first_seq, last - first))
         if duplicate is None:
             raise OutOfOrderSequenceError(pid, epoch, expected, first_seq)
         return duplicate
