@@ -22,6 +22,7 @@ from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.notebook import digest, explain_prose
 from chronik_lab.sim import observations
 from chronik_lab.sim.causes import edit_distance
+from chronik_lab.sim.combinations import mask_of
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
 from chronik_lab.sim.switch_reads import ALL, names_by_mask, names_of, run_combination
@@ -737,7 +738,19 @@ def test_the_combination_grid_can_leave_the_presets_to_a_table_of_their_own(seed
 
 
 def test_names_by_mask_gives_each_masks_sorted_names():
-    masks = np.random.default_rng(0).integers(0, ALL + 1, 5_000)  # each call builds all 2^n
-    assert names_by_mask(masks) == [names_of(int(m)) for m in masks]
-    assert names_by_mask([0, ALL, 5]) == [(), names_of(ALL), names_of(5)]
-    assert names_by_mask([]) == []
+    masks = np.random.default_rng(0).integers(0, ALL + 1, 5_000)
+    assert names_by_mask(masks).tolist() == [names_of(int(m)) for m in masks]
+    assert names_by_mask([0, ALL, 5]).tolist() == [(), names_of(ALL), names_of(5)]
+    assert names_by_mask([]).tolist() == []
+
+
+def test_a_caller_changing_the_names_it_got_does_not_change_the_next_callers():
+    got = names_by_mask([3, 5])
+    got[0] = ("not", "a", "switch")
+    got[1] = None
+    assert names_by_mask([3, 5]).tolist() == [names_of(3), names_of(5)]
+    table = cl.explain(list(range(10)) * 2, cl.SEED, executor="serial", switches="v0.7.5")
+    table.loc[0, "bugs"] = ("changed",)
+    again = cl.explain(list(range(10)) * 2, cl.SEED, executor="serial", switches="v0.7.5")
+    assert again.loc[0, "bugs"] == names_of(mask_of(frozenset(again.loc[0, "bugs"])))
+    assert ("changed",) not in set(again["bugs"])
