@@ -30,6 +30,7 @@ __all__ = [
     "SwitchReads",
     "names_by_mask",
     "names_of",
+    "switches_on",
     "run_combination",
     "run_exhaustive",
 ]
@@ -99,6 +100,21 @@ def _names_table() -> np.ndarray:
         filled = np.concatenate([filled, grown])
     table.flags.writeable = False
     return table
+
+
+def switches_on(masks: np.ndarray) -> np.ndarray:
+    """How many switches each mask turns on (int64), from a table of every mask's count."""
+    return _switch_counts()[masks]
+
+
+@functools.cache
+def _switch_counts() -> np.ndarray:
+    masks = np.arange(1 << len(SWITCHES), dtype=np.int64)
+    counts = np.zeros_like(masks)
+    for i in range(len(SWITCHES)):
+        counts += (masks >> i) & 1
+    counts.flags.writeable = False
+    return counts
 
 
 def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict[str, int]]:
