@@ -23,7 +23,7 @@ import numpy as np
 
 from chronik_lab.bugs import BUGS, BugSet
 from chronik_lab.checker.counts import outcome
-from chronik_lab.sim.scenario import Scenario, received_records
+from chronik_lab.sim.scenario import Scenario, received_columns
 
 __all__ = [
     "SWITCHES",
@@ -135,8 +135,9 @@ def run_exhaustive(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict
 
 
 def _received(scenario: Scenario, bugs: BugSet | None) -> tuple[np.ndarray, dict[str, int]]:
-    records = received_records(scenario, bugs=bugs)
-    return records["message_id"].to_numpy(np.int64), outcome(records, scenario.messages)
+    received = received_columns(scenario, bugs=bugs)
+    ids = received["message_id"]
+    return ids, outcome(ids, scenario.messages, received["offset"], received["partition"])
 
 
 Runner = Callable[[Scenario, int], tuple[int, np.ndarray, dict[str, int]]]
