@@ -62,6 +62,28 @@ def test_explain_ranks_exact_matches_first_then_by_distance_then_by_fewer_bugs(s
     assert seed_explained["exact"].iloc[0]
 
 
+def test_explain_breaks_ties_by_the_combinations_mask(seed_explained):
+    # The whole order is total: exact first, then distance, fewer bugs, and the mask (bit i:
+    # the i-th switch of cl.BUGS), so a table is the same however it was computed.
+    masks = sum(seed_explained[name].to_numpy(np.int64) << i for i, name in enumerate(cl.BUGS))
+    keys = [seed_explained[c].to_numpy() for c in ("distance", "n_bugs")]
+    order = np.lexsort((masks, *keys[::-1], ~seed_explained["exact"].to_numpy()))
+    assert (order == np.arange(len(seed_explained))).all()
+    assert len(np.unique(masks)) == len(masks)
+
+
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_the_preset_columns_have_the_dtype_pandas_gives_their_names(seed_explained, early_stop):
+    # Both are gathered from each class's name rather than built from 2^n objects: they must
+    # hold what a column built from every row's name (or None) would, dtype included.
+    tables = [seed_explained] if not early_stop else []
+    tables.append(cl.explain([0, 1, 2], cl.SEED, switches="v0.7.5", early_stop=early_stop))
+    for table in tables:
+        for column in ("preset", "same_as_preset"):
+            names = np.array([None if pd.isna(v) else v for v in table[column]], dtype=object)
+            pd.testing.assert_series_equal(table[column], pd.Series(names, name=column))
+
+
 def test_explain_names_the_cumulative_update_in_every_minimal_cause(seed_explained):
     minimal = seed_explained[seed_explained["minimal"]]
     assert len(minimal) >= 1
