@@ -125,9 +125,8 @@ def _table(found: Explored, masks: np.ndarray, observed: np.ndarray, sent: int) 
     n_bugs = switches_on(masks)
     distance = per_class["distance"][found.owner[masks]]
     ranked = np.lexsort((masks, n_bugs, distance, distance != 0))
-    masks, n_bugs = masks[ranked], n_bugs[ranked]
+    masks, n_bugs, exact = masks[ranked], n_bugs[ranked], distance[ranked] == 0
     classes = found.owner[masks]
-    exact = per_class["distance"][classes] == 0
     presets = _preset_names()
     preset = np.zeros(len(masks), np.int64)  # an index into [None, *presets.values()]
     for code, mask in enumerate(presets, start=1):
