@@ -30,9 +30,9 @@ __all__ = [
     "SwitchReads",
     "names_by_mask",
     "names_of",
-    "switches_on",
     "run_combination",
     "run_exhaustive",
+    "switches_on",
 ]
 
 SWITCHES: tuple[str, ...] = tuple(BUGS)  # bit i of a combination's mask is SWITCHES[i]
