@@ -143,7 +143,8 @@ def _table(found: Explored, masks: np.ndarray, observed: np.ndarray, sent: int) 
             "minimal": _minimal(masks, exact),
             "same_as_preset": _gathered(alike_class, classes),
             **{name: (masks >> i & 1).astype(bool) for i, name in enumerate(SWITCHES)},
-        }
+        },
+        copy=False,  # every column is an array made above for this table alone: no second copy
     )
 
 
