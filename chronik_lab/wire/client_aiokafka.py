@@ -25,6 +25,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from chronik_lab.wire.configs import FETCH_WAIT_MS
 from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
@@ -175,7 +176,7 @@ class AiokafkaClient:
                     "enable_auto_commit": False,
                     "auto_offset_reset": "earliest",
                     "check_crcs": self.check_crcs,
-                    "fetch_max_wait_ms": 100,
+                    "fetch_max_wait_ms": FETCH_WAIT_MS,
                     "request_timeout_ms": 10_000,
                 }
                 | self.consumer_config
@@ -186,7 +187,7 @@ class AiokafkaClient:
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
                 while True:
-                    polled = await consumer.getmany(timeout_ms=100, max_records=500)
+                    polled = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=500)
                     got = [
                         (tp.partition, m.offset, m.value)
                         for tp, msgs in sorted(polled.items(), key=lambda kv: kv[0].partition)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from chronik_lab.wire.configs import FETCH_WAIT_MS
 from chronik_lab.wire.outcomes import Outcome, classify, kind_of_code
 
 CONNECT_TIMEOUT_MS = 5_000
@@ -104,7 +105,7 @@ class ConfluentClient:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "check.crcs": self.check_crcs,
-                "fetch.wait.max.ms": 100,
+                "fetch.wait.max.ms": FETCH_WAIT_MS,
                 "enable.partition.eof": False,
             }
             | self.consumer_config
@@ -116,7 +117,7 @@ class ConfluentClient:
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
             while True:
                 got = []
-                for m in consumer.consume(num_messages=500, timeout=0.1):
+                for m in consumer.consume(num_messages=500, timeout=FETCH_WAIT_MS / 1000):
                     err = m.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:

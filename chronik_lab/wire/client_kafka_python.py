@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from chronik_lab.wire.configs import FETCH_WAIT_MS
 from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
@@ -190,7 +191,7 @@ class KafkaPythonClient:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             check_crcs=self.check_crcs,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
             **self.common | self.consumer_config,
         )
         try:
@@ -198,7 +199,7 @@ class KafkaPythonClient:
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             while True:
-                polled = consumer.poll(timeout_ms=100, max_records=500)
+                polled = consumer.poll(timeout_ms=FETCH_WAIT_MS, max_records=500)
                 got = [
                     (tp.partition, m.offset, m.value)
                     for tp, msgs in sorted(polled.items(), key=lambda kv: kv[0].partition)
