@@ -74,8 +74,7 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
     if entries.empty:  # say it on the chart, not only in a table
         note = pd.DataFrame({"text": [what]})
         layers = [alt.Chart(note).mark_text(fontSize=13).encode(text=alt.Text("text:N"))]
-    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT * 2 // 3)
-    return chart.properties(title=titled(title, what))
+    return alt.layer(*layers, width=WIDTH, height=HEIGHT * 2 // 3, title=titled(title, what))
 
 
 def _held(entries: pd.DataFrame) -> list[float] | alt.UndefinedType:
