@@ -195,6 +195,18 @@ def test_explore_spec_is_explore_without_rebuilding(seed):
     )
 
 
+def test_changing_an_explore_chart_changes_no_later_one(seed):
+    """explore copies a cached layout: what a caller sets on one chart stays in that chart."""
+    before = interactive.explore(seed).to_dict()
+    changed = interactive.explore(seed)
+    changed.title = "changed"
+    changed.vconcat[1].title = "changed"
+    changed.vconcat[1].layer[0].encoding.x.scale.domain = [0, 99]
+    changed.datasets["received"].clear()
+    assert interactive.explore(seed).to_dict() == before
+    assert changed.to_dict()["title"] == "changed"
+
+
 def test_seed_records_carry_the_broker_offsets_of_the_duplication(seed):
     data = interactive.explore_spec(seed)["datasets"]
     received = data["received"]
