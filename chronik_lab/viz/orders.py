@@ -50,7 +50,10 @@ def orders(
         fill=None, stroke="#222222", strokeWidth=1.5
     )
     text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q"))
-    return alt.layer(rect, outline, text).properties(
+    return alt.layer(
+        rect,
+        outline,
+        text,
         title=titled(title, subtitle),
         width=max(CELL * 4, CELL * len(columns)),
         height=max(CELL * 2, CELL * len(rows)),
