@@ -34,6 +34,7 @@ from chronik_lab.viz.style import (
     HEIGHT,
     WIDTH,
     bugs_label,
+    concat,
     legend,
     number_format,
     per_partition,
@@ -261,14 +262,10 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     entries += [(FAULT, "line")] if len(faults) else []
     axis = _step_axis(run, partition, end, "step (each step's event is named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.LANES), x_scale, axis)
-    body = alt.vconcat(plot, lanes_chart, spacing=4, resolve=resolved(color="independent"))
+    body = concat("vconcat", [plot, lanes_chart], spacing=4, resolve=resolved(color="independent"))
     notes = [st.coverage_note(run), _sampled(segments, "segment")]
-    return alt.hconcat(
-        body,
-        legend(entries, COLORS, DASHES),
-        resolve=independent,
-        title=titled(title, _joined(notes)),
-    )
+    key = [body, legend(entries, COLORS, DASHES)]
+    return concat("hconcat", key, resolve=independent, title=titled(title, _joined(notes)))
 
 
 def _fault_layers(faults: pd.DataFrame) -> list[alt.Chart]:
@@ -382,10 +379,10 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         )
     head = titled(title, _joined(notes))
     if not shown:
-        return alt.vconcat(plot, lanes_chart, spacing=4, title=head)
-    body = alt.vconcat(plot, lanes_chart, spacing=4)
+        return concat("vconcat", [plot, lanes_chart], spacing=4, title=head)
+    body = concat("vconcat", [plot, lanes_chart], spacing=4)
     independent = resolved(color="independent", strokeDash="independent")
-    return alt.hconcat(body, legend(shown, COLORS, DASHES), resolve=independent, title=head)
+    return concat("hconcat", [body, legend(shown, COLORS, DASHES)], resolve=independent, title=head)
 
 
 def _sampled(spans: pd.DataFrame, what: str) -> str | None:

@@ -22,6 +22,7 @@ from chronik_lab.viz.style import (
     HEIGHT,
     WIDTH,
     bugs_label,
+    concat,
     number_format,
     per_partition,
     resolved,
@@ -152,7 +153,7 @@ def _received_one(
     if bands is None:
         notes.append("pattern bands left out: too many runs to draw")
     head = titled(title, notes or None)
-    return alt.hconcat(plot, lane, spacing=6, resolve=resolved(y="shared"), title=head)
+    return concat("hconcat", [plot, lane], spacing=6, resolve=resolved(y="shared"), title=head)
 
 
 def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
@@ -277,9 +278,9 @@ def before_after(
         for label, run in runs.items()
     ]
     if len(charts) <= PANELS_PER_ROW:
-        return alt.hconcat(*charts, resolve=resolved(y="shared"))
+        return concat("hconcat", charts, resolve=resolved(y="shared"))
     rows = [charts[i : i + PANELS_PER_ROW] for i in range(0, len(charts), PANELS_PER_ROW)]
-    return alt.vconcat(*(alt.hconcat(*row) for row in rows), resolve=resolved(y="shared"))
+    return concat("vconcat", [concat("hconcat", row) for row in rows], resolve=resolved(y="shared"))
 
 
 PANELS_PER_ROW = 2  # a compact panel and its lost lane are about 420 px wide

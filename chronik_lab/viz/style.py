@@ -10,6 +10,7 @@ Composed charts (layer, hconcat, vconcat) take their title, size, spacing and `r
 scales as constructor arguments, never as `.properties()` / `.resolve_scale()` afterwards:
 altair 6 rebuilds a composed chart for each of those calls, deep-copying every chart inside it,
 and a copied composed chart copies its own subcharts again -- the cost compounds with nesting.
+For the same reason charts without selections are placed side by side with `concat`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "HEIGHT",
     "WIDTH",
     "bugs_label",
+    "concat",
     "legend",
     "number_format",
     "per_partition",
@@ -82,6 +84,37 @@ def _conditional(channel: type[V], test: str, then: Any, otherwise: Any) -> V:
     return channel.from_dict(spec, validate=False)
 
 
+def concat(
+    kind: str, charts: Sequence[alt.TopLevelMixin], **props: Any
+) -> alt.HConcatChart | alt.VConcatChart:
+    """`alt.hconcat(*charts, **props)` (kind "hconcat") or `alt.vconcat(...)`, the same spec.
+
+    altair's constructor deep-copies every subchart to lift selections (and shared data) to
+    the top, and a copied composed chart copies its own subcharts again, so each level of
+    nesting doubles the copies below it. For charts without selections and without one shared
+    dataset those copies are all it does, and to_dict lifts again on its own copy anyway: such
+    charts are set as the attribute instead. Other charts go through the constructor."""
+    cls = alt.HConcatChart if kind == "hconcat" else alt.VConcatChart
+    parts = list(charts)
+    data = parts[0].data if parts else alt.Undefined
+    shared = data is not alt.Undefined and all(c.data is data for c in parts)
+    if shared or any(_selects(c) for c in parts):
+        return cls(**{kind: parts}, **props)
+    chart = cls(**props)
+    setattr(chart, kind, parts)
+    return chart
+
+
+def _selects(chart: alt.SchemaBase) -> bool:
+    """Whether a chart or any chart inside it has params (selections or variables)."""
+    if chart._get("params") is not alt.Undefined:
+        return True
+    inner = [chart._get(k) for k in ("layer", "hconcat", "vconcat", "concat")]
+    return any(_selects(c) for part in inner if isinstance(part, list) for c in part) or (
+        isinstance(chart._get("spec"), alt.SchemaBase) and _selects(chart._get("spec"))
+    )
+
+
 def per_partition(
     run: RunTables,
     build: Callable[[RunTables, int, int, str], alt.TopLevelMixin],
@@ -94,7 +127,7 @@ def per_partition(
         return build(run, parts[0], budget, title)
     share = max(1, budget // len(parts))
     charts = [build(run, p, share, f"partition {p}") for p in parts]
-    return alt.vconcat(*charts, title=title)
+    return concat("vconcat", charts, title=title)
 
 
 def legend(

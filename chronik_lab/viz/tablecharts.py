@@ -20,7 +20,7 @@ import pandas as pd
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz.chartdata import MAX_ROWS, fit_rows
-from chronik_lab.viz.style import resolved, when
+from chronik_lab.viz.style import concat, resolved, when
 
 __all__ = ["combination_table", "explain_chart", "explain_grid", "sweep_heatmap"]
 
@@ -199,9 +199,9 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
         )
         .properties(width=130, height=size["height"], title="result")
     )
-    return alt.hconcat(
-        alt.layer(grid, ticks, **size),
-        results,
+    return concat(
+        "hconcat",
+        [alt.layer(grid, ticks, **size), results],
         spacing=8,
         resolve=resolved(y="shared"),
         title="Which switch combinations reproduce the observation (✓ = switch on)",

@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from chronik_lab.viz.style import WIDTH, resolved, titled
+from chronik_lab.viz.style import WIDTH, concat, resolved, titled
 
 __all__ = ["fault_timeline"]
 
@@ -53,9 +53,9 @@ def fault_timeline(
     upper = alt.layer(_bands(intervals, domain, label=True), counts, width=WIDTH, height=HEIGHT)
     lane = _anomaly_lane(anomalies, domain)
     lower = alt.layer(_bands(intervals, domain, label=False), lane, width=WIDTH, height=LANE_HEIGHT)
-    return alt.vconcat(
-        upper,
-        lower,
+    return concat(
+        "vconcat",
+        [upper, lower],
         spacing=4,
         resolve=resolved(color="independent"),
         title=titled(title, subtitle),
