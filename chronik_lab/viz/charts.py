@@ -34,7 +34,7 @@ from chronik_lab.viz.style import (
     HEIGHT,
     WIDTH,
     bugs_label,
-    concat,
+    compose,
     legend,
     number_format,
     per_partition,
@@ -255,17 +255,17 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     # under them it could not be seen.
     layers = [seg, rules, watermarks, *_fault_layers(faults), band]
     independent = resolved(color="independent", strokeDash="independent")
-    plot = alt.layer(*layers, width=WIDTH, height=HEIGHT, resolve=independent)
+    plot = compose("layer", layers, width=WIDTH, height=HEIGHT, resolve=independent)
     entries = [(s, "fill") for s in shown]
     entries += [(BUFFER, "outline")] if len(ranges) else []
     entries += [(m, "line") for m in measures] + ([(FETCH, "line")] if len(fetches) else [])
     entries += [(FAULT, "line")] if len(faults) else []
     axis = _step_axis(run, partition, end, "step (each step's event is named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.LANES), x_scale, axis)
-    body = concat("vconcat", [plot, lanes_chart], spacing=4, resolve=resolved(color="independent"))
+    body = compose("vconcat", [plot, lanes_chart], spacing=4, resolve=resolved(color="independent"))
     notes = [st.coverage_note(run), _sampled(segments, "segment")]
     key = [body, legend(entries, COLORS, DASHES)]
-    return concat("hconcat", key, resolve=independent, title=titled(title, _joined(notes)))
+    return compose("hconcat", key, resolve=independent, title=titled(title, _joined(notes)))
 
 
 def _fault_layers(faults: pd.DataFrame) -> list[alt.Chart]:
@@ -364,7 +364,8 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         )
     )
     faults = st.fault_marks(run, partition, end)
-    plot = alt.layer(heat, cleared, *_fault_layers(faults), width=WIDTH, height=HEIGHT)
+    layers = [heat, cleared, *_fault_layers(faults)]
+    plot = compose("layer", layers, width=WIDTH, height=HEIGHT)
     axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
     shown = [(CLEARED, "line")] * bool(len(marks)) + [(FAULT, "line")] * bool(len(faults))
@@ -379,10 +380,12 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         )
     head = titled(title, _joined(notes))
     if not shown:
-        return concat("vconcat", [plot, lanes_chart], spacing=4, title=head)
-    body = concat("vconcat", [plot, lanes_chart], spacing=4)
+        return compose("vconcat", [plot, lanes_chart], spacing=4, title=head)
+    body = compose("vconcat", [plot, lanes_chart], spacing=4)
     independent = resolved(color="independent", strokeDash="independent")
-    return concat("hconcat", [body, legend(shown, COLORS, DASHES)], resolve=independent, title=head)
+    return compose(
+        "hconcat", [body, legend(shown, COLORS, DASHES)], resolve=independent, title=head
+    )
 
 
 def _sampled(spans: pd.DataFrame, what: str) -> str | None:

@@ -22,7 +22,7 @@ from chronik_lab.viz.style import (
     HEIGHT,
     WIDTH,
     bugs_label,
-    concat,
+    compose,
     number_format,
     per_partition,
     resolved,
@@ -144,7 +144,7 @@ def _received_one(
         layers.append(
             alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text=alt.Text("text:N"))
         )
-    plot = alt.layer(*layers, width=width, height=height)
+    plot = compose("layer", layers, width=width, height=height)
     lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False, zero=False), axis=None)
     lane = _lost_lane(lost, lane_y, color, shape, height, compact)
     notes = []
@@ -153,7 +153,7 @@ def _received_one(
     if bands is None:
         notes.append("pattern bands left out: too many runs to draw")
     head = titled(title, notes or None)
-    return concat("hconcat", [plot, lane], spacing=6, resolve=resolved(y="shared"), title=head)
+    return compose("hconcat", [plot, lane], spacing=6, resolve=resolved(y="shared"), title=head)
 
 
 def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
@@ -278,9 +278,11 @@ def before_after(
         for label, run in runs.items()
     ]
     if len(charts) <= PANELS_PER_ROW:
-        return concat("hconcat", charts, resolve=resolved(y="shared"))
+        return compose("hconcat", charts, resolve=resolved(y="shared"))
     rows = [charts[i : i + PANELS_PER_ROW] for i in range(0, len(charts), PANELS_PER_ROW)]
-    return concat("vconcat", [concat("hconcat", row) for row in rows], resolve=resolved(y="shared"))
+    return compose(
+        "vconcat", [compose("hconcat", row) for row in rows], resolve=resolved(y="shared")
+    )
 
 
 PANELS_PER_ROW = 2  # a compact panel and its lost lane are about 420 px wide

@@ -10,7 +10,7 @@ Composed charts (layer, hconcat, vconcat) take their title, size, spacing and `r
 scales as constructor arguments, never as `.properties()` / `.resolve_scale()` afterwards:
 altair 6 rebuilds a composed chart for each of those calls, deep-copying every chart inside it,
 and a copied composed chart copies its own subcharts again -- the cost compounds with nesting.
-For the same reason charts without selections are placed side by side with `concat`.
+For the same reason charts without selections are composed with `compose`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
     "HEIGHT",
     "WIDTH",
     "bugs_label",
-    "concat",
+    "compose",
     "legend",
     "number_format",
     "per_partition",
@@ -84,21 +84,25 @@ def _conditional(channel: type[V], test: str, then: Any, otherwise: Any) -> V:
     return channel.from_dict(spec, validate=False)
 
 
-def concat(
+def compose(
     kind: str, charts: Sequence[alt.TopLevelMixin], **props: Any
-) -> alt.HConcatChart | alt.VConcatChart:
-    """`alt.hconcat(*charts, **props)` (kind "hconcat") or `alt.vconcat(...)`, the same spec.
+) -> alt.LayerChart | alt.HConcatChart | alt.VConcatChart:
+    """`alt.layer(*charts, **props)` (kind "layer"), `alt.hconcat(...)` or `alt.vconcat(...)`:
+    the same spec.
 
-    altair's constructor deep-copies every subchart to lift selections (and shared data) to
-    the top, and a copied composed chart copies its own subcharts again, so each level of
-    nesting doubles the copies below it. For charts without selections and without one shared
-    dataset those copies are all it does, and to_dict lifts again on its own copy anyway: such
+    altair's constructor deep-copies every subchart to lift selections (and shared data; for a
+    layer also the subcharts' sizes) to the top, and a copied composed chart copies its own
+    subcharts again, so each level of nesting doubles the copies below it. For charts with none
+    of those the copies are all it does, and to_dict lifts again on its own copy anyway: such
     charts are set as the attribute instead. Other charts go through the constructor."""
-    cls = alt.HConcatChart if kind == "hconcat" else alt.VConcatChart
+    cls = {"layer": alt.LayerChart, "hconcat": alt.HConcatChart, "vconcat": alt.VConcatChart}[kind]
     parts = list(charts)
     data = parts[0].data if parts else alt.Undefined
     shared = data is not alt.Undefined and all(c.data is data for c in parts)
-    if shared or any(_selects(c) for c in parts):
+    sized = kind == "layer" and any(
+        c._get(k) is not alt.Undefined for c in parts for k in ("width", "height", "view")
+    )
+    if shared or sized or any(_selects(c) for c in parts):
         return cls(**{kind: parts}, **props)
     chart = cls(**props)
     setattr(chart, kind, parts)
@@ -127,7 +131,7 @@ def per_partition(
         return build(run, parts[0], budget, title)
     share = max(1, budget // len(parts))
     charts = [build(run, p, share, f"partition {p}") for p in parts]
-    return concat("vconcat", charts, title=title)
+    return compose("vconcat", charts, title=title)
 
 
 def legend(
@@ -178,7 +182,7 @@ def legend(
     text = base.mark_text(align="left", fontSize=11).encode(
         x=alt.XValue(32), y=y, text=alt.Text("label:N")
     )
-    return alt.layer(
-        fill, *outlines, line, text,
+    return compose(
+        "layer", [fill, *outlines, line, text],
         width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None),
     )  # fmt: skip

@@ -20,7 +20,7 @@ import pandas as pd
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz.chartdata import MAX_ROWS, fit_rows
-from chronik_lab.viz.style import concat, resolved, when
+from chronik_lab.viz.style import compose, resolved, when
 
 __all__ = ["combination_table", "explain_chart", "explain_grid", "sweep_heatmap"]
 
@@ -125,8 +125,8 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
             ],
         )
     )
-    return alt.layer(
-        stick, dot, width=WIDTH, title="Which bug combinations reproduce the observation"
+    return compose(
+        "layer", [stick, dot], width=WIDTH, title="Which bug combinations reproduce the observation"
     )
 
 
@@ -199,9 +199,9 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
         )
         .properties(width=130, height=size["height"], title="result")
     )
-    return concat(
+    return compose(
         "hconcat",
-        [alt.layer(grid, ticks, **size), results],
+        [compose("layer", [grid, ticks], **size), results],
         spacing=8,
         resolve=resolved(y="shared"),
         title="Which switch combinations reproduce the observation (✓ = switch on)",

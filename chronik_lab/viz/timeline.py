@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from chronik_lab.viz.style import WIDTH, concat, resolved, titled
+from chronik_lab.viz.style import WIDTH, compose, resolved, titled
 
 __all__ = ["fault_timeline"]
 
@@ -50,10 +50,12 @@ def fault_timeline(
         color=alt.Color("series:N", scale=SERIES, title=None, legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("series:N"), alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("count:Q")],
     )  # fmt: skip
-    upper = alt.layer(_bands(intervals, domain, label=True), counts, width=WIDTH, height=HEIGHT)
+    size = {"width": WIDTH, "height": HEIGHT}
+    upper = compose("layer", [_bands(intervals, domain, label=True), counts], **size)
     lane = _anomaly_lane(anomalies, domain)
-    lower = alt.layer(_bands(intervals, domain, label=False), lane, width=WIDTH, height=LANE_HEIGHT)
-    return concat(
+    size = {"width": WIDTH, "height": LANE_HEIGHT}
+    lower = compose("layer", [_bands(intervals, domain, label=False), lane], **size)
+    return compose(
         "vconcat",
         [upper, lower],
         spacing=4,
