@@ -10,6 +10,8 @@ at the first fetch is the engine's own buffer and segment list at that moment.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,27 +39,35 @@ def states(run: cl.Run) -> dict[tuple[int, int], tuple]:
     """(partition, step) -> (buffer entries, segments, offsets, held_until) of every kept
     snapshot, rebuilt from the change-only tables: the last buffer (segment) rows at or before
     the snapshot, unless its offsets row says the buffer is empty."""
+    seg_last = run.segment_snapshots.assign(
+        last_offset=run.segment_snapshots["last_offset"].fillna(-1)
+    )
+    buffers = _rows_by_step(run.buffer_snapshots, ["first_offset", "last_offset", "count"])
+    segments = _rows_by_step(seg_last, ["base_offset", "last_offset", "visible", "sealed"])
     out = {}
-    buf, seg = run.buffer_snapshots, run.segment_snapshots
     for row in run.offsets_snapshots.itertuples(index=False):
         p, step = row.partition, row.step_index
-        b = buf[(buf["partition"] == p) & (buf["step_index"] <= step)]
-        b = b[b["step_index"] == b["step_index"].max()] if row.buffer_entries else b.iloc[:0]
-        s = seg[(seg["partition"] == p) & (seg["step_index"] <= step)]
-        s = s[s["step_index"] == s["step_index"].max()]
-        entries = tuple(zip(b["first_offset"], b["last_offset"], b["count"], strict=True))
-        segments = tuple(
-            zip(
-                s["base_offset"],
-                s["last_offset"].fillna(-1),
-                s["visible"],
-                s["sealed"],
-                strict=True,
-            )
-        )
+        entries = _last_at(buffers, p, step) if row.buffer_entries else ()
         offsets = (row.high_watermark, row.log_end_offset, row.pending_records, row.buffer_records)
-        out[(p, step)] = (entries, segments, offsets, row.held_until)
+        out[(p, step)] = (entries, _last_at(segments, p, step), offsets, row.held_until)
     return out
+
+
+def _rows_by_step(table: pd.DataFrame, columns: list[str]) -> dict[int, tuple[list, list]]:
+    """partition -> (its steps, ascending; the rows of each step as tuples of `columns`)."""
+    out: dict[int, tuple[list, list]] = {}
+    for (p, step), rows in table.groupby(["partition", "step_index"], sort=True):
+        steps, rows_of = out.setdefault(p, ([], []))
+        steps.append(step)
+        rows_of.append(tuple(zip(*(rows[c] for c in columns), strict=True)))
+    return out
+
+
+def _last_at(by_step: dict[int, tuple[list, list]], partition: int, step: int) -> tuple:
+    """The rows of `partition`'s last step at or before `step` (none before its first)."""
+    steps, rows_of = by_step.get(partition, ([], []))
+    i = bisect.bisect_right(steps, step)
+    return rows_of[i - 1] if i else ()
 
 
 def expected_steps(full: cl.Run, stride: int) -> set[tuple[int, int]]:
