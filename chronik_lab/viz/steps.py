@@ -128,10 +128,9 @@ def _binned_lanes(lane: np.ndarray, index: np.ndarray, end: int, bins: int) -> p
     counts = df.groupby(["lane", "bin"], as_index=False).size()
     counts = counts.sort_values(["lane", "bin"])
     new = counts["lane"].ne(counts["lane"].shift()) | counts["bin"].ne(counts["bin"].shift() + 1)
-    counts["run"] = new.cumsum()
-    out = counts.groupby("run").agg(
-        lane=("lane", "first"), b0=("bin", "first"), b1=("bin", "last"), steps=("size", "sum")
-    )
+    runs = counts.groupby(new.cumsum())
+    out = {"lane": runs["lane"].first(), "b0": runs["bin"].first(), "b1": runs["bin"].last()}
+    out["steps"] = runs["size"].sum()
     return pd.DataFrame(
         {
             "lane": out["lane"].to_numpy(object),
