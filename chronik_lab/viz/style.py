@@ -159,7 +159,7 @@ def legend(
         scale=alt.Scale(domain=labels, range=[dashes.get(x, [1, 0]) for x in labels]),
         legend=None,
     )
-    base = alt.Chart(rows)
+    base = alt.Chart()  # the rows go on the layer, where altair would lift them to
     fill = (
         base.transform_filter(alt.datum.kind == "fill")
         .mark_rect(opacity=0.5, height=12)
@@ -183,6 +183,6 @@ def legend(
         x=alt.XValue(32), y=y, text=alt.Text("label:N")
     )
     return compose(
-        "layer", [fill, *outlines, line, text],
+        "layer", [fill, *outlines, line, text], data=rows,
         width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None),
     )  # fmt: skip
