@@ -22,6 +22,7 @@ from chronik_lab.errors import ChronikLabError, InvalidArgumentError
 from chronik_lab.notebook import digest, explain_prose
 from chronik_lab.sim import observations
 from chronik_lab.sim.causes import edit_distance
+from chronik_lab.sim.combinations import mask_of
 from chronik_lab.sim.levenshtein import bit_parallel, by_rows
 from chronik_lab.sim.scenario import received_ids
 from chronik_lab.sim.switch_reads import ALL, names_by_mask, names_of, run_combination
@@ -59,6 +60,29 @@ def test_explain_ranks_exact_matches_first_then_by_distance_then_by_fewer_bugs(s
     )
     assert key == sorted(key)
     assert seed_explained["exact"].iloc[0]
+
+
+def test_explain_breaks_ties_by_the_combinations_mask(seed_explained):
+    # The whole order is total: exact first, then distance, fewer bugs, and the mask (bit i:
+    # the i-th switch of cl.BUGS), so a table is the same however it was computed.
+    masks = sum(seed_explained[name].to_numpy(np.int64) << i for i, name in enumerate(cl.BUGS))
+    keys = [seed_explained[c].to_numpy() for c in ("distance", "n_bugs")]
+    order = np.lexsort((masks, *keys[::-1], ~seed_explained["exact"].to_numpy()))
+    assert (order == np.arange(len(seed_explained))).all()
+    assert len(np.unique(masks)) == len(masks)
+
+
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_the_preset_columns_have_the_dtype_pandas_gives_their_names(seed_explained, early_stop):
+    # Both are gathered from each class's name rather than built from 2^n objects: they must
+    # hold what a column built from every row's name (or None) would, dtype included.
+    tables = [seed_explained] if not early_stop else []
+    tables.append(cl.explain([0, 1, 2], cl.SEED, switches="v0.7.5", early_stop=early_stop))
+    for table in tables:
+        for column in ("preset", "same_as_preset"):
+            missing = table[column].isna().to_numpy()
+            names = np.where(missing, None, table[column].to_numpy(object))
+            pd.testing.assert_series_equal(table[column], pd.Series(names, name=column))
 
 
 def test_explain_names_the_cumulative_update_in_every_minimal_cause(seed_explained):
@@ -739,7 +763,19 @@ def test_the_combination_grid_can_leave_the_presets_to_a_table_of_their_own(seed
 
 
 def test_names_by_mask_gives_each_masks_sorted_names():
-    masks = np.random.default_rng(0).integers(0, ALL + 1, 5_000)  # each call builds all 2^n
-    assert names_by_mask(masks) == [names_of(int(m)) for m in masks]
-    assert names_by_mask([0, ALL, 5]) == [(), names_of(ALL), names_of(5)]
-    assert names_by_mask([]) == []
+    masks = np.random.default_rng(0).integers(0, ALL + 1, 5_000)
+    assert names_by_mask(masks).tolist() == [names_of(int(m)) for m in masks]
+    assert names_by_mask([0, ALL, 5]).tolist() == [(), names_of(ALL), names_of(5)]
+    assert names_by_mask([]).tolist() == []
+
+
+def test_a_caller_changing_the_names_it_got_does_not_change_the_next_callers():
+    got = names_by_mask([3, 5])
+    got[0] = ("not", "a", "switch")
+    got[1] = None
+    assert names_by_mask([3, 5]).tolist() == [names_of(3), names_of(5)]
+    table = cl.explain(list(range(10)) * 2, cl.SEED, executor="serial", switches="v0.7.5")
+    table.loc[0, "bugs"] = ("changed",)
+    again = cl.explain(list(range(10)) * 2, cl.SEED, executor="serial", switches="v0.7.5")
+    assert again.loc[0, "bugs"] == names_of(mask_of(frozenset(again.loc[0, "bugs"])))
+    assert ("changed",) not in set(again["bugs"])

@@ -15,6 +15,7 @@ a proper subset known to be exact, and none has one), which is what explain show
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 
@@ -23,7 +24,13 @@ import numpy as np
 from chronik_lab.bugs import PRESETS
 from chronik_lab.sim.executors import Pool, progress_bar
 from chronik_lab.sim.scenario import Scenario
-from chronik_lab.sim.switch_reads import ALL, SWITCHES, run_combination, run_exhaustive
+from chronik_lab.sim.switch_reads import (
+    ALL,
+    SWITCHES,
+    run_combination,
+    run_exhaustive,
+    switches_on,
+)
 
 __all__ = ["Explored", "explore", "mask_of"]
 
@@ -52,14 +59,25 @@ def mask_of(names: frozenset[str]) -> int:
 
 
 class _Search:
-    """The bookkeeping of one exploration (the loop itself is `explore`)."""
+    """The bookkeeping of one exploration (the loop itself is `explore`).
+
+    Invariants: a combination's owner is set once (classes never overlap) and `dominated` only
+    grows, so the combinations still wanted only ever become unwanted: every combination before
+    `order[start]` is settled (or dominated, under early stop), and `next` scans on from there a
+    chunk at a time rather than over all 2^n per call. `n_settled` counts the combinations
+    `settled` counts, kept as classes settle. Not thread-safe: `explore` alone uses it.
+    """
+
+    CHUNK = 2048  # combinations `next` looks at in one numpy pass
 
     def __init__(self, observed: np.ndarray, early_stop: bool, allowed: int = ALL) -> None:
         size = 1 << len(SWITCHES)
         self.masks = np.arange(size, dtype=np.int64)
+        self.allowed = allowed
         self.inside = (self.masks & ~allowed) == 0  # the combinations of the allowed switches
-        bits = sum((self.masks >> i) & 1 for i in range(len(SWITCHES)))  # switches on, per mask
-        self.order = self.masks[np.lexsort((self.masks, bits))]  # fewest bugs first
+        order = _fewest_first()
+        self.order = order[self.inside[order]]  # the allowed ones, fewest bugs first
+        self.start = 0  # every combination before order[start] is no longer wanted
         self.owner = np.full(size, -1, dtype=np.int64)
         self.dominated = np.zeros(size, dtype=bool)
         self.required = np.zeros(size, dtype=bool)  # settled even under early stop
@@ -71,11 +89,13 @@ class _Search:
         self.ids: list[np.ndarray] = []
         self.counts: list[dict[str, int]] = []
         self.seen = ALL  # the switches read so far; before any run, assume all of them
+        self.n_settled = 0
 
     def settle(self, mask: int, read: int, ids: np.ndarray, counts: dict[str, int]) -> None:
         if self.owner[mask] >= 0:
             return  # a redundant run: its class was settled while it ran
-        members = ((self.masks & read) == (mask & read)) & self.inside
+        base = mask & read  # the class: base plus any of the allowed switches it did not read
+        members = _class_of(base, self.allowed & ~read)
         if (self.owner[members] >= 0).any():
             raise RuntimeError(  # two classes overlap: a run was not deterministic
                 f"explain: the runs of combination {mask} and of an earlier one disagree"
@@ -85,25 +105,66 @@ class _Search:
         self.ids.append(ids)
         self.counts.append(counts)
         self.seen = read if len(self.reads) == 1 else self.seen | read
-        if self.early_stop and np.array_equal(ids, self.observed):
-            for exact in self.masks[members]:
-                self.dominated |= ((self.masks & exact) == exact) & (self.masks != exact)
+        if not self.early_stop:
+            self.n_settled += len(members)
+            return
+        self.n_settled += len(members) - int(np.count_nonzero(self.dominated[members]))
+        if np.array_equal(ids, self.observed):
+            # The strict supersets of the class's members are those of base (itself a member)
+            # but base: one pass, whatever the class's size.
+            wider = (self.masks & base) == base
+            wider[base] = False
+            wider &= ~self.dominated
+            self.dominated |= wider
+            self.n_settled += int(np.count_nonzero(wider & self.inside & (self.owner < 0)))
 
     def settled(self) -> int:
-        done = self.owner >= 0
-        done = (done | self.dominated) & self.inside if self.early_stop else done
-        return int(np.count_nonzero(done))
+        return self.n_settled
 
     def next(self, in_flight: list[int]) -> int | None:
         """The next combination to run, or None when nothing is left to submit now."""
-        wanted = (self.owner[self.order] < 0) & self.inside[self.order]
+        self._skip_unwanted()
+        for at in range(self.start, len(self.order), self.CHUNK):
+            chunk = self.order[at : at + self.CHUNK]
+            candidates = chunk[self._wanted(chunk)]
+            for mask in in_flight:
+                # Not one that differs from a submitted run only in switches never read so far.
+                candidates = candidates[((candidates ^ mask) & self.seen) != 0]
+            if len(candidates):
+                return int(candidates[0])
+        return None
+
+    def _wanted(self, masks: np.ndarray) -> np.ndarray:
+        wanted = self.owner[masks] < 0
         if self.early_stop:
-            wanted &= ~self.dominated[self.order] | self.required[self.order]
-        candidates = self.order[wanted]
-        for mask in in_flight:
-            # Not one that differs from a submitted run only in switches never read so far.
-            candidates = candidates[((candidates ^ mask) & self.seen) != 0]
-        return int(candidates[0]) if len(candidates) else None
+            wanted &= ~self.dominated[masks] | self.required[masks]
+        return wanted
+
+    def _skip_unwanted(self) -> None:
+        while self.start < len(self.order):
+            wanted = self._wanted(self.order[self.start : self.start + self.CHUNK])
+            if wanted.any():
+                self.start += int(np.argmax(wanted))
+                return
+            self.start += len(wanted)
+
+
+@functools.cache
+def _fewest_first() -> np.ndarray:
+    """Every combination mask, fewest switches on first, then by mask: the order runs start in."""
+    masks = np.arange(1 << len(SWITCHES), dtype=np.int64)
+    order = masks[np.lexsort((masks, switches_on(masks)))]
+    order.flags.writeable = False
+    return order
+
+
+def _class_of(base: int, free: int) -> np.ndarray:
+    """The masks base | s for every s within `free`: a run's class, 2^|free| of them."""
+    members = np.array([base], dtype=np.int64)
+    for i in range(len(SWITCHES)):
+        if free >> i & 1:
+            members = np.concatenate([members, members | (1 << i)])
+    return members
 
 
 def explore(
@@ -128,7 +189,7 @@ def explore(
     pending: dict[Future, int] = {}
     with (
         Pool(executor, max_workers) as pool,
-        progress_bar(progress, int(search.inside.sum()), "combinations") as bar,
+        progress_bar(progress, len(search.order), "combinations") as bar,
     ):
         try:
             while True:

@@ -16,13 +16,14 @@ looks at the set instead of one switch makes the pruning conservative, never wro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from chronik_lab.bugs import BUGS, BugSet
 from chronik_lab.checker.counts import outcome
-from chronik_lab.sim.scenario import Scenario, received_records
+from chronik_lab.sim.scenario import Scenario, received_columns
 
 __all__ = [
     "SWITCHES",
@@ -31,6 +32,7 @@ __all__ = [
     "names_of",
     "run_combination",
     "run_exhaustive",
+    "switches_on",
 ]
 
 SWITCHES: tuple[str, ...] = tuple(BUGS)  # bit i of a combination's mask is SWITCHES[i]
@@ -72,10 +74,22 @@ def names_of(mask: int) -> tuple[str, ...]:
     return tuple(sorted(name for i, name in enumerate(SWITCHES) if mask >> i & 1))
 
 
-def names_by_mask(masks: Iterable[int]) -> list[tuple[str, ...]]:
-    """`names_of` for many masks at once (explain's table has one row per combination, 2^n):
-    every mask's tuple built in one pass that adds the switches in name order -- each tuple is
-    a smaller mask's plus one name, never sorted again."""
+def names_by_mask(masks: Iterable[int] | np.ndarray) -> np.ndarray:
+    """`names_of` for many masks at once, as an object array of tuples (explain's table has one
+    row per combination, 2^n). The tuples are shared: they come from one table of every mask's
+    names, built once per process (`_names_table`)."""
+    return _names_table()[np.asarray(masks, dtype=np.int64)]
+
+
+@functools.cache
+def _names_table() -> np.ndarray:
+    """Every mask's names, indexed by mask: built in one pass that adds the switches in name
+    order -- each tuple is a smaller mask's plus one name, never sorted again.
+
+    Kept for the process because it depends only on SWITCHES, while building it costs more than
+    a fifth of an explain of the seed (2^18 tuples, ~0.1 s); it holds ~30 MB, which a table of
+    every combination holds anyway while it lives (its `bugs` column shares these tuples).
+    Read-only, and tuples are immutable: no caller can change what the next one gets."""
     table = np.empty(1 << len(SWITCHES), dtype=object)
     table[0] = ()
     filled = np.zeros(1, dtype=np.int64)  # the masks made of the switches added so far
@@ -84,7 +98,23 @@ def names_by_mask(masks: Iterable[int]) -> list[tuple[str, ...]]:
         grown = filled | bit
         table[grown] = [names + name for names in table[filled]]
         filled = np.concatenate([filled, grown])
-    return table[np.asarray(masks, dtype=np.int64)].tolist()
+    table.flags.writeable = False
+    return table
+
+
+def switches_on(masks: np.ndarray) -> np.ndarray:
+    """How many switches each mask turns on (int64), from a table of every mask's count."""
+    return _switch_counts()[masks]
+
+
+@functools.cache
+def _switch_counts() -> np.ndarray:
+    masks = np.arange(1 << len(SWITCHES), dtype=np.int64)
+    counts = np.zeros_like(masks)
+    for i in range(len(SWITCHES)):
+        counts += (masks >> i) & 1
+    counts.flags.writeable = False
+    return counts
 
 
 def run_combination(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict[str, int]]:
@@ -105,8 +135,9 @@ def run_exhaustive(scenario: Scenario, mask: int) -> tuple[int, np.ndarray, dict
 
 
 def _received(scenario: Scenario, bugs: BugSet | None) -> tuple[np.ndarray, dict[str, int]]:
-    records = received_records(scenario, bugs=bugs)
-    return records["message_id"].to_numpy(np.int64), outcome(records, scenario.messages)
+    received = received_columns(scenario, bugs=bugs)
+    ids = received["message_id"]
+    return ids, outcome(ids, scenario.messages, received["offset"], received["partition"])
 
 
 Runner = Callable[[Scenario, int], tuple[int, np.ndarray, dict[str, int]]]
