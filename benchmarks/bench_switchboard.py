@@ -10,10 +10,12 @@
    chart drawn (skipped without /usr/bin/chromium).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_switchboard.py
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_switchboard.py --only redraw   # 1. only
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -170,6 +172,11 @@ def bench_pages() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["redraw", "pages"], help="one of the two figures")
+    only = parser.parse_args().only
     sys.stdout.reconfigure(line_buffering=True)
-    bench_redraw()
-    bench_pages()
+    if only in (None, "redraw"):
+        bench_redraw()
+    if only in (None, "pages"):
+        bench_pages()

@@ -21,7 +21,7 @@ from synthetic_runs import seed_shaped_run
 
 import chronik_lab as cl
 from chronik_lab.errors import InvalidArgumentError
-from chronik_lab.viz import chartdata, charts, steps
+from chronik_lab.viz import chartdata, charts, steps, style
 
 
 @pytest.fixture(scope="module")
@@ -570,3 +570,24 @@ def test_buffer_contents_says_when_mark_flushed_steps_are_too_many_to_draw():
     spec = json.dumps(charts.buffer_contents(many).to_dict())
     assert "mark_flushed steps: too many to draw as lines (see the lanes)" in spec
     assert "too many to draw" not in json.dumps(charts.buffer_contents(cl.run(cl.SEED)).to_dict())
+
+
+def test_style_helpers_give_the_spec_altair_composing_gives():
+    """compose, resolved and when: the chart altair's own composition and condition make."""
+    a = alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q"))
+    b = alt.Chart(pd.DataFrame({"x": [2]})).mark_tick().encode(x=alt.X("x:Q"))
+    picked = a.add_params(alt.selection_point(name="pick", fields=["x"]))
+    one = pd.DataFrame({"x": [3]})
+    same_data = [alt.Chart(one).mark_point(), alt.Chart(one).mark_rule()]
+    for parts in ([a, b], [picked, b], same_data, [alt.hconcat(a, b), alt.layer(a, b)]):
+        for kind in ("layer", "hconcat", "vconcat")[
+            1 if isinstance(parts[0], alt.HConcatChart) else 0 :
+        ]:
+            ours = style.compose(kind, parts, title="t", resolve=style.resolved(x="shared"))
+            theirs = getattr(alt, kind)(*parts, title="t").resolve_scale(x="shared")
+            assert ours.to_dict() == theirs.to_dict()
+    test = "datum.x > 1"
+    ours = a.encode(color=style.when(alt.ColorValue, test, "red", "blue"))
+    theirs = a.encode(color=alt.condition(test, alt.value("red"), alt.value("blue")))
+    assert ours.to_dict() == theirs.to_dict()
+    assert repr(ours.encoding.color) == repr(theirs.encoding.color)  # view names hash reprs

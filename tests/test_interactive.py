@@ -195,6 +195,18 @@ def test_explore_spec_is_explore_without_rebuilding(seed):
     )
 
 
+def test_changing_an_explore_chart_changes_no_later_one(seed):
+    """explore copies a cached layout: what a caller sets on one chart stays in that chart."""
+    before = interactive.explore(seed).to_dict()
+    changed = interactive.explore(seed)
+    changed.title = "changed"
+    changed.vconcat[1].title = "changed"
+    changed.vconcat[1].layer[0].encoding.x.scale.domain = [0, 99]
+    changed.datasets["received"].clear()
+    assert interactive.explore(seed).to_dict() == before
+    assert changed.to_dict()["title"] == "changed"
+
+
 def test_seed_records_carry_the_broker_offsets_of_the_duplication(seed):
     data = interactive.explore_spec(seed)["datasets"]
     received = data["received"]
@@ -217,6 +229,39 @@ def test_seed_buffer_marks_name_the_step_and_the_invisible_segment(seed):
     (segment,) = data["segments"]
     assert (segment["lo"], segment["hi"], segment["visible"]) == (0, 10, False)
     assert segment["step_label"].startswith("segment_write")
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        cl.SEED,
+        cl.Scenario(messages=30, batch_sizes=(7, 3, 11, 9), bugs="v0.7.6", flush_batches=1),
+        cl.Scenario(messages=12, batch_sizes=(4, 4, 4), acks=-1, broker_restarts=(3,)),
+    ],
+    ids=["seed", "v0.7.6-four-batches", "restart"],
+)
+def test_buffer_marks_name_the_segment_and_step_in_force_when_they_start(scenario):
+    """Each buffer mark's segment fields and step label, against a plain reference: the
+    segment snapshot in force at the mark's first step (the last at or before it), its first
+    segment holding the mark's lowest offset; the last trace row of that step."""
+    run = cl.run(scenario)
+    seg, trace = run.segment_snapshots, run.trace
+    rows = interactive.explore_spec(run)["datasets"]["buffer"]
+    assert rows
+    for row in rows:
+        before = seg[seg["step_index"] <= row["step_start"]]
+        snapshot = seg[seg["step_index"] == before["step_index"].max()] if len(before) else seg[:0]
+        last = snapshot["last_offset"].fillna(snapshot["base_offset"] - 1)
+        holding = snapshot[(snapshot["base_offset"] <= row["lo"]) & (last >= row["lo"])]
+        if holding.empty:
+            assert (row["segment_file"], row["segment_visible"]) == ("not flushed", "-")
+        else:
+            hit = holding.iloc[0]
+            assert row["segment_file"].endswith(f"{int(hit['base_offset']):020d}.arrows")
+            assert row["segment_base"] == hit["base_offset"]
+            assert row["segment_visible"] == ("yes" if hit["visible"] else "no")
+        step = trace[trace["step_index"] == row["step_start"]].iloc[-1]
+        assert row["step_label"].startswith(f"{step['step']} (from ")
 
 
 def test_correct_broker_segment_is_visible(seed):

@@ -89,11 +89,18 @@ def _merge_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if df.empty:
         return df.drop(columns="ord")
     df = df.sort_values([*keys, "ord"], kind="stable")
-    same = df[keys].eq(df[keys].shift()).all(axis=1) & df["ord"].eq(df["ord"].shift() + 1)
-    group = (~same).cumsum()
-    agg = {k: "first" for k in df.columns if k not in ("ord", "step_end")}
-    agg["step_end"] = "max"
-    out = df.groupby(group, sort=False).agg(agg)
+    firsts = [k for k in df.columns if k not in ("ord", "step_end")]
+    if df[firsts].isna().to_numpy().any():  # groupby's first() skips nulls: let it
+        same = df[keys].eq(df[keys].shift()).all(axis=1) & df["ord"].eq(df["ord"].shift() + 1)
+        grouped = df.groupby((~same).cumsum(), sort=False)
+        out = grouped[firsts].first().assign(step_end=grouped["step_end"].max())
+    else:  # each group's first row and greatest step_end, in numpy (~2x faster than groupby)
+        key, order = df[keys].to_numpy(), df["ord"].to_numpy()
+        same = np.zeros(len(df), bool)
+        same[1:] = (key[1:] == key[:-1]).all(axis=1) & (order[1:] == order[:-1] + 1)
+        starts = np.flatnonzero(~same)
+        out = df[firsts].iloc[starts]
+        out = out.assign(step_end=np.maximum.reduceat(df["step_end"].to_numpy(), starts))
     return out.sort_values(["step_start", *keys], kind="stable").reset_index(drop=True)
 
 
@@ -261,25 +268,10 @@ def _multiplicity_spans(
     first = df["first_offset"].to_numpy(np.int64)
     stop = df["last_offset"].to_numpy(np.int64) + 1
     state = df["step_index"].to_numpy(np.int64)
-    events = pd.DataFrame(
-        {
-            "state": np.concatenate([state, state]),
-            "pos": np.concatenate([first, stop]),
-            "delta": np.concatenate([np.ones(len(df), np.int64), -np.ones(len(df), np.int64)]),
-        }
-    )
-    events = events.groupby(["state", "pos"], as_index=False)["delta"].sum()
-    events = events[events["delta"] != 0]  # an entry ending where the next starts: no change
-    events["multiplicity"] = events.groupby("state")["delta"].cumsum()
-    events["next"] = events.groupby("state")["pos"].shift(-1)
-    spans = events[(events["multiplicity"] > 0) & events["next"].notna()]
-    spans = pd.DataFrame(
-        {
-            "state": spans["state"].to_numpy(np.int64),
-            "offset_start": spans["pos"].to_numpy(np.int64),
-            "offset_end": spans["next"].to_numpy(np.int64),
-            "multiplicity": spans["multiplicity"].to_numpy(np.int64),
-        }
+    spans = _sweep(
+        np.concatenate([state, state]),
+        np.concatenate([first, stop]),
+        np.concatenate([np.ones(len(df), np.int64), -np.ones(len(df), np.int64)]),
     )
     binned = bins is not None and len(spans) > 0
     if binned:
@@ -292,6 +284,39 @@ def _multiplicity_spans(
     spans["step"] = spans["state"].map(step_names).astype(object).to_numpy()
     spans = spans.drop(columns="state")
     return _merge_runs(spans, ["offset_start", "offset_end", "multiplicity"])
+
+
+def _sweep(state: np.ndarray, pos: np.ndarray, delta: np.ndarray) -> pd.DataFrame:
+    """+1 / -1 events at offsets, per state, summed into ranges of constant multiplicity > 0:
+    state, offset_start, offset_end, multiplicity (numpy sorts and sums; pandas' groupby per
+    step cost a small run's chart more than the rest of its data)."""
+    order = np.lexsort((pos, state))
+    state, pos, delta = state[order], pos[order], delta[order]
+    new = np.ones(len(state), bool)
+    new[1:] = (state[1:] != state[:-1]) | (pos[1:] != pos[:-1])
+    starts = np.flatnonzero(new)
+    summed = np.add.reduceat(delta, starts) if len(starts) else delta[:0]
+    moved = summed != 0  # an entry ending where the next starts: no change
+    state, pos, summed = state[starts][moved], pos[starts][moved], summed[moved]
+    # The running sum within each state: the whole running sum less its value before the state.
+    total = np.cumsum(summed)
+    first = np.ones(len(state), bool)
+    first[1:] = state[1:] != state[:-1]
+    before = (total - summed)[first][np.cumsum(first) - 1]
+    multiplicity = total - before
+    follows = np.zeros(len(state), bool)  # a next event in the same state ends the range
+    follows[:-1] = state[1:] == state[:-1]
+    keep = (multiplicity > 0) & follows
+    nxt = np.zeros_like(pos)
+    nxt[:-1] = pos[1:]
+    return pd.DataFrame(
+        {
+            "state": state[keep].astype(np.int64),
+            "offset_start": pos[keep].astype(np.int64),
+            "offset_end": nxt[keep].astype(np.int64),
+            "multiplicity": multiplicity[keep].astype(np.int64),
+        }
+    )
 
 
 def _bin_offsets(spans: pd.DataFrame, bins: int) -> pd.DataFrame:
@@ -331,12 +356,14 @@ def _bin_runs(
         | rows["bin"].ne(rows["bin"].shift() + 1)
         | rows["multiplicity"].ne(rows["multiplicity"].shift())
     )
-    rows["run"] = new.cumsum()
-    return rows.groupby("run").agg(
-        state=("state", "first"),
-        b0=("bin", "first"),
-        b1=("bin", "last"),
-        multiplicity=("multiplicity", "first"),
+    runs = rows.groupby(new.cumsum().rename("run"))
+    return pd.DataFrame(
+        {
+            "state": runs["state"].first(),
+            "b0": runs["bin"].first(),
+            "b1": runs["bin"].last(),
+            "multiplicity": runs["multiplicity"].first(),
+        }
     )
 
 
@@ -351,7 +378,9 @@ def _ramp(reps: np.ndarray) -> np.ndarray:
 def _range_spans(entries: pd.DataFrame, steps: np.ndarray, end: int) -> pd.DataFrame:
     ends = _state_ends(steps, end)
     order = {s: i for i, s in enumerate(steps.tolist())}
-    g = entries.groupby("step_index").agg(lo=("first_offset", "min"), hi=("last_offset", "max"))
+    # Each column's own min()/max(): the values agg(lo=..., hi=...) gives, in a tenth the time.
+    by_step = entries.groupby("step_index")
+    g = pd.DataFrame({"lo": by_step["first_offset"].min(), "hi": by_step["last_offset"].max()})
     g = g[g.index.isin(steps)]
     df = pd.DataFrame(
         {

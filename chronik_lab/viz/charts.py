@@ -34,9 +34,11 @@ from chronik_lab.viz.style import (
     HEIGHT,
     WIDTH,
     bugs_label,
+    compose,
     legend,
     number_format,
     per_partition,
+    resolved,
     titled,
 )
 from chronik_lab.viz.tablecharts import (
@@ -252,19 +254,18 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
     # The buffer's outline last: it often runs along the high watermark and log end lines, and
     # under them it could not be seen.
     layers = [seg, rules, watermarks, *_fault_layers(faults), band]
-    plot = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
-    plot = plot.resolve_scale(color="independent", strokeDash="independent")
+    independent = resolved(color="independent", strokeDash="independent")
+    plot = compose("layer", layers, width=WIDTH, height=HEIGHT, resolve=independent)
     entries = [(s, "fill") for s in shown]
     entries += [(BUFFER, "outline")] if len(ranges) else []
     entries += [(m, "line") for m in measures] + ([(FETCH, "line")] if len(fetches) else [])
     entries += [(FAULT, "line")] if len(faults) else []
     axis = _step_axis(run, partition, end, "step (each step's event is named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.LANES), x_scale, axis)
-    body = alt.vconcat(plot, lanes_chart, spacing=4).resolve_scale(color="independent")
-    chart = alt.hconcat(body, legend(entries, COLORS, DASHES))
-    chart = chart.resolve_scale(color="independent", strokeDash="independent")
+    body = compose("vconcat", [plot, lanes_chart], spacing=4, resolve=resolved(color="independent"))
     notes = [st.coverage_note(run), _sampled(segments, "segment")]
-    return chart.properties(title=titled(title, _joined(notes)))
+    key = [body, legend(entries, COLORS, DASHES)]
+    return compose("hconcat", key, resolve=independent, title=titled(title, _joined(notes)))
 
 
 def _fault_layers(faults: pd.DataFrame) -> list[alt.Chart]:
@@ -363,14 +364,11 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
         )
     )
     faults = st.fault_marks(run, partition, end)
-    plot = alt.layer(heat, cleared, *_fault_layers(faults)).properties(width=WIDTH, height=HEIGHT)
+    layers = [heat, cleared, *_fault_layers(faults)]
+    plot = compose("layer", layers, width=WIDTH, height=HEIGHT)
     axis = _step_axis(run, partition, end, "step (the buffer's events are named in the lanes)")
     lanes_chart = _lanes_chart(lanes, list(st.BUFFER_LANES), x_scale, axis)
-    body = alt.vconcat(plot, lanes_chart, spacing=4)
     shown = [(CLEARED, "line")] * bool(len(marks)) + [(FAULT, "line")] * bool(len(faults))
-    if shown:
-        body = alt.hconcat(body, legend(shown, COLORS, DASHES))
-        body = body.resolve_scale(color="independent", strokeDash="independent")
     notes = [st.coverage_note(run), _sampled(spans, "buffer")]
     if undrawn:
         notes.append(f"{undrawn:,} mark_flushed steps: too many to draw as lines (see the lanes)")
@@ -380,7 +378,14 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
             f"each cell: {sw:,} steps × {ow:,} offsets, coloured by the most copies any "
             "snapshot in it held"
         )
-    return body.properties(title=titled(title, _joined(notes)))
+    head = titled(title, _joined(notes))
+    if not shown:
+        return compose("vconcat", [plot, lanes_chart], spacing=4, title=head)
+    body = compose("vconcat", [plot, lanes_chart], spacing=4)
+    independent = resolved(color="independent", strokeDash="independent")
+    return compose(
+        "hconcat", [body, legend(shown, COLORS, DASHES)], resolve=independent, title=head
+    )
 
 
 def _sampled(spans: pd.DataFrame, what: str) -> str | None:

@@ -18,7 +18,16 @@ from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.sim.tables import CheckedTables, RunTables
 from chronik_lab.viz import chartdata as cd
-from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_partition, titled
+from chronik_lab.viz.style import (
+    HEIGHT,
+    WIDTH,
+    bugs_label,
+    compose,
+    number_format,
+    per_partition,
+    resolved,
+    titled,
+)
 
 __all__ = ["before_after", "received_vs_sent"]
 
@@ -118,7 +127,7 @@ def _received_one(
         # shows around that point instead of hiding it.
         small = 30 if compact else 60
         again = points["status"] == "redelivered"
-        tooltip = ["offset:Q", "message_id:Q", "status:N"]
+        tooltip = [alt.Tooltip("offset:Q"), alt.Tooltip("message_id:Q"), alt.Tooltip("status:N")]
         if again.any():
             layers.append(
                 alt.Chart(points[again])
@@ -135,7 +144,7 @@ def _received_one(
         layers.append(
             alt.Chart(note).mark_text(fontSize=13, color="#666666").encode(text=alt.Text("text:N"))
         )
-    plot = alt.layer(*layers).properties(width=width, height=height)
+    plot = compose("layer", layers, width=width, height=height)
     lane_y = alt.Y("message_id:Q", scale=alt.Scale(domain=ids, nice=False, zero=False), axis=None)
     lane = _lost_lane(lost, lane_y, color, shape, height, compact)
     notes = []
@@ -143,8 +152,8 @@ def _received_one(
         notes.append("each cell counts the records of a block of offsets × ids")
     if bands is None:
         notes.append("pattern bands left out: too many runs to draw")
-    chart = alt.hconcat(plot, lane, spacing=6).resolve_scale(y="shared")
-    return chart.properties(title=titled(title, notes or None))
+    head = titled(title, notes or None)
+    return compose("hconcat", [plot, lane], spacing=6, resolve=resolved(y="shared"), title=head)
 
 
 def offset_domain(runs: list[RunTables]) -> tuple[float, float]:
@@ -269,9 +278,11 @@ def before_after(
         for label, run in runs.items()
     ]
     if len(charts) <= PANELS_PER_ROW:
-        return alt.hconcat(*charts).resolve_scale(y="shared")
+        return compose("hconcat", charts, resolve=resolved(y="shared"))
     rows = [charts[i : i + PANELS_PER_ROW] for i in range(0, len(charts), PANELS_PER_ROW)]
-    return alt.vconcat(*(alt.hconcat(*row) for row in rows)).resolve_scale(y="shared")
+    return compose(
+        "vconcat", [compose("hconcat", row) for row in rows], resolve=resolved(y="shared")
+    )
 
 
 PANELS_PER_ROW = 2  # a compact panel and its lost lane are about 420 px wide

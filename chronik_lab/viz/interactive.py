@@ -30,6 +30,7 @@ run's data without rebuilding the altair objects (the switchboard redraws that w
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import warnings
 from typing import Any
@@ -41,6 +42,7 @@ from chronik_lab.checker.counts import outcome, outcome_sentence
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz import chartdata as cd
 from chronik_lab.viz.explore_data import panel_data, restrict
+from chronik_lab.viz.style import resolved, when
 
 __all__ = ["DATASETS", "PARAMS", "explore", "explore_spec", "restrict"]
 
@@ -93,8 +95,16 @@ def explore(
     to see single records of a big run. The row budget is shared between the panels.
     """
     data, titles = _prepare(run, partition, offsets, max_rows)
-    chart = _layout("count" in data["received"], titles, cd.run_end(run))
-    return chart.properties(datasets={name: _records(df) for name, df in data.items()})
+    # A deep copy of a cached layout with this run's titles and data set on it: the spec of
+    # `_layout(..., titles, end, datasets)`, at a third of the cost (most of a build is altair
+    # validating the selections at each composition level). The step axis stays part of the
+    # key: altair names each view by hashing its encoding, the axis's domain included.
+    chart = _template("count" in data["received"], cd.run_end(run)).copy(deep=True)
+    chart.title = titles[0]
+    for panel, title in zip(chart.vconcat, titles[1:], strict=True):
+        panel.title = title
+    chart.datasets = {name: _records(df) for name, df in data.items()}
+    return chart
 
 
 def explore_spec(
@@ -149,7 +159,15 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 # -- layout: the spec, data-free --------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def _template(aggregated: bool, step_end: int) -> alt.VConcatChart:
+    """The layout without titles or data; never changed (explore changes deep copies)."""
+    return _layout(aggregated, ["", "", "", ""], step_end)
+
+
 def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatChart:
+    """The linked panels; titles, sizes and resolves are constructor arguments (style.py says
+    why)."""
     pick, brush, zoom_rec, zoom_log = _params()
     received = _received_panel(aggregated).add_params(pick, zoom_rec)
     buffer = _buffer_panel(step_end).add_params(brush, zoom_log)
@@ -157,21 +175,27 @@ def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatCh
     # Lost ids never had a client offset: a lane of their own beside the received records,
     # sharing only the message-id axis (and one legend: a lost id is a cross in both).
     received_row = alt.hconcat(
-        alt.layer(received).properties(width=WIDTH, height=HEIGHT),
+        alt.layer(received, width=WIDTH, height=HEIGHT),
         _lost_lane().properties(width=LANE_WIDTH, height=HEIGHT, title="lost"),
         spacing=6,
-    ).resolve_scale(y="shared")
+        resolve=resolved(y="shared"),
+        title=titles[1],
+    )
+    size = {"width": WIDTH, "height": HEIGHT}
     layers = [
-        received_row.properties(title=titles[1]),
-        alt.layer(buffer).properties(title=titles[2], width=WIDTH, height=HEIGHT),
-        alt.layer(segments, _fetch_layer()).properties(title=titles[3], width=WIDTH, height=HEIGHT),
+        received_row,
+        alt.layer(buffer, title=titles[2], **size),
+        alt.layer(segments, _fetch_layer(), title=titles[3], **size),
     ]
     # The brush and the zoom are one selection over two panels; altair merges the two copies
     # into one top-level param (what we want) and warns that it did.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Automatically deduplicated", UserWarning)
-        chart = alt.vconcat(*layers).properties(title=titles[0])
-    return chart.resolve_scale(color="independent", shape="independent")
+        return alt.vconcat(
+            *layers,
+            title=titles[0],
+            resolve=resolved(color="independent", shape="independent"),
+        )
 
 
 def _params() -> tuple[Any, ...]:
@@ -212,8 +236,8 @@ def _received_panel(aggregated: bool) -> alt.Chart:
     bright = f"!{_ACTIVE} || {_IN_BRUSH} || {_PICKED_ID}"
     return base.mark_point(filled=True, size=70, strokeWidth=2).encode(
         x=x, y=y, color=color, shape=shape,
-        opacity=alt.condition(bright, alt.value(0.95), alt.value(0.15)),
-        stroke=alt.condition(_PICKED_ID, alt.value("black"), alt.value("transparent")),
+        opacity=when(alt.OpacityValue, bright, 0.95, 0.15),
+        stroke=when(alt.StrokeValue, _PICKED_ID, "black", "transparent"),
         tooltip=_tips(
             ("offset:Q", "offset (client saw)"), ("server_offset:Q", "broker offset"),
             ("message_id:Q", "message id"), ("poll:Q", "poll"), ("status:N", "record"),
@@ -274,8 +298,8 @@ def _span_panel(
             ),
             y2=alt.Y2("hi:Q"),
             color=color,
-            stroke=alt.condition(_SPAN_HIT, alt.value("black"), alt.value("transparent")),
-            strokeWidth=alt.condition(_SPAN_HIT, alt.value(2), alt.value(0)),
+            stroke=when(alt.StrokeValue, _SPAN_HIT, "black", "transparent"),
+            strokeWidth=when(alt.StrokeWidthValue, _SPAN_HIT, 2, 0),
             tooltip=_span_tips(*tips),
         )
     )

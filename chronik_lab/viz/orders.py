@@ -13,7 +13,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from chronik_lab.viz.style import titled
+from chronik_lab.viz.style import compose, titled
 
 __all__ = ["orders"]
 
@@ -50,7 +50,9 @@ def orders(
         fill=None, stroke="#222222", strokeWidth=1.5
     )
     text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q"))
-    return alt.layer(rect, outline, text).properties(
+    return compose(
+        "layer",
+        [rect, outline, text],
         title=titled(title, subtitle),
         width=max(CELL * 4, CELL * len(columns)),
         height=max(CELL * 2, CELL * len(rows)),

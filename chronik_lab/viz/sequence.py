@@ -10,7 +10,15 @@ import pandas as pd
 from chronik_lab.sim.tables import RunTables
 from chronik_lab.viz import steps as st
 from chronik_lab.viz.rows import MAX_ROWS
-from chronik_lab.viz.style import HEIGHT, WIDTH, bugs_label, number_format, per_partition, titled
+from chronik_lab.viz.style import (
+    HEIGHT,
+    WIDTH,
+    bugs_label,
+    compose,
+    number_format,
+    per_partition,
+    titled,
+)
 
 __all__ = ["buffer_sequence"]
 
@@ -74,8 +82,8 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
     if entries.empty:  # say it on the chart, not only in a table
         note = pd.DataFrame({"text": [what]})
         layers = [alt.Chart(note).mark_text(fontSize=13).encode(text=alt.Text("text:N"))]
-    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT * 2 // 3)
-    return chart.properties(title=titled(title, what))
+    size = {"width": WIDTH, "height": HEIGHT * 2 // 3}
+    return compose("layer", layers, **size, title=titled(title, what))
 
 
 def _held(entries: pd.DataFrame) -> list[float] | alt.UndefinedType:

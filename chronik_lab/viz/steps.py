@@ -109,17 +109,21 @@ def _lanes(t: pd.DataFrame, lane: np.ndarray, end: int, budget: int) -> pd.DataF
     new = np.concatenate([[True], lane[1:] != lane[:-1]])
     if int(new.sum()) > budget:
         return _binned_lanes(lane, index, end, max(1, budget // 3))
-    names = t["step"].astype(object).to_numpy(object)
-    df = pd.DataFrame({"group": np.cumsum(new) - 1, "lane": lane, "step": index, "name": names})
-    out = df.groupby("group", sort=True).agg(
-        lane=("lane", "first"),
-        step_start=("step", "first"),
-        last=("step", "last"),
-        steps=("step", "size"),
-        what=("name", lambda s: ", ".join(dict.fromkeys(s))),
+    names = t["step"].astype(object).to_numpy(object).tolist()
+    # Runs are contiguous rows: slice them (a groupby with a Python lambda per run cost more).
+    starts = np.flatnonzero(new)
+    stops = np.append(starts[1:], len(index))
+    what = [", ".join(dict.fromkeys(names[a:b])) for a, b in zip(starts, stops, strict=True)]
+    out = pd.DataFrame(
+        {
+            "lane": lane[starts].tolist(),  # lists of str: the str dtype groupby gave
+            "step_start": index[starts],
+            "step_end": index[stops - 1] + 1,
+            "steps": stops - starts,
+            "what": what,
+        }
     )
-    out["step_end"] = out["last"] + 1
-    return out[["lane", "step_start", "step_end", "steps", "what"]].reset_index(drop=True)
+    return out.astype({"steps": np.int64})
 
 
 def _binned_lanes(lane: np.ndarray, index: np.ndarray, end: int, bins: int) -> pd.DataFrame:
@@ -128,10 +132,9 @@ def _binned_lanes(lane: np.ndarray, index: np.ndarray, end: int, bins: int) -> p
     counts = df.groupby(["lane", "bin"], as_index=False).size()
     counts = counts.sort_values(["lane", "bin"])
     new = counts["lane"].ne(counts["lane"].shift()) | counts["bin"].ne(counts["bin"].shift() + 1)
-    counts["run"] = new.cumsum()
-    out = counts.groupby("run").agg(
-        lane=("lane", "first"), b0=("bin", "first"), b1=("bin", "last"), steps=("size", "sum")
-    )
+    runs = counts.groupby(new.cumsum())
+    out = {"lane": runs["lane"].first(), "b0": runs["bin"].first(), "b1": runs["bin"].last()}
+    out["steps"] = runs["size"].sum()
     return pd.DataFrame(
         {
             "lane": out["lane"].to_numpy(object),

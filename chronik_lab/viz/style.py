@@ -5,11 +5,19 @@ Vega-Lite draws a colour legend as squares (or as the symbols of the first layer
 marks are, and lists a scale's whole domain, seen or not. `legend` instead draws each entry with
 the mark the chart uses for it -- a filled square, a dashed outline, a solid, dashed or dotted
 line -- and only the entries the caller passes, i.e. those the chart shows.
+
+Composed charts (layer, hconcat, vconcat) take their title, size, spacing and `resolved(...)`
+scales as constructor arguments, never as `.properties()` / `.resolve_scale()` afterwards:
+altair 6 rebuilds a composed chart for each of those calls, deep-copying every chart inside it,
+and a copied composed chart copies its own subcharts again -- the cost compounds with nesting.
+For the same reason charts without selections are composed with `compose`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import altair as alt
 import pandas as pd
@@ -17,9 +25,21 @@ import pandas as pd
 from chronik_lab.sim.tables import RunTables
 from chronik_lab.viz import chartdata as cd
 
-__all__ = ["HEIGHT", "WIDTH", "bugs_label", "legend", "number_format", "per_partition", "titled"]
+__all__ = [
+    "HEIGHT",
+    "WIDTH",
+    "bugs_label",
+    "compose",
+    "legend",
+    "number_format",
+    "per_partition",
+    "resolved",
+    "when",
+    "titled",
+]
 
 WIDTH, HEIGHT = 640, 280
+V = TypeVar("V", bound=alt.SchemaBase)
 
 
 def bugs_label(run: RunTables) -> str:
@@ -44,6 +64,61 @@ def titled(
     return alt.TitleParams(text=text, subtitle=subtitle, subtitleColor="#b22222", anchor="start")
 
 
+def resolved(**scales: str) -> alt.Resolve:
+    """`resolve=` of a composed chart: `resolved(color="independent")` is what
+    `.resolve_scale(color="independent")` sets, without rebuilding the chart."""
+    return alt.Resolve(scale=alt.ScaleResolveMap(**scales))
+
+
+def when(channel: type[V], test: str, then: Any, otherwise: Any) -> V:
+    """`alt.condition(test, alt.value(then), alt.value(otherwise))` as the channel object
+    `encode` makes of it (`when(alt.OpacityValue, ...)`), built once per process: altair turns
+    the dict `alt.condition` returns into a channel through from_dict, ~7 ms a call. The very
+    object, not a hand-made equivalent, because a chart's view name hashes its channels' reprs."""
+    return _conditional(channel, test, then, otherwise).copy()
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _conditional(channel: type[V], test: str, then: Any, otherwise: Any) -> V:
+    spec = {"condition": {"test": test, "value": then}, "value": otherwise}
+    return channel.from_dict(spec, validate=False)
+
+
+def compose(
+    kind: str, charts: Sequence[alt.TopLevelMixin], **props: Any
+) -> alt.LayerChart | alt.HConcatChart | alt.VConcatChart:
+    """`alt.layer(*charts, **props)` (kind "layer"), `alt.hconcat(...)` or `alt.vconcat(...)`:
+    the same spec.
+
+    altair's constructor deep-copies every subchart to lift selections (and shared data; for a
+    layer also the subcharts' sizes) to the top, and a copied composed chart copies its own
+    subcharts again, so each level of nesting doubles the copies below it. For charts with none
+    of those the copies are all it does, and to_dict lifts again on its own copy anyway: such
+    charts are set as the attribute instead. Other charts go through the constructor."""
+    cls = {"layer": alt.LayerChart, "hconcat": alt.HConcatChart, "vconcat": alt.VConcatChart}[kind]
+    parts = list(charts)
+    data = parts[0].data if parts else alt.Undefined
+    shared = data is not alt.Undefined and all(c.data is data for c in parts)
+    sized = kind == "layer" and any(
+        c._get(k) is not alt.Undefined for c in parts for k in ("width", "height", "view")
+    )
+    if shared or sized or any(_selects(c) for c in parts):
+        return cls(**{kind: parts}, **props)
+    chart = cls(**props)
+    setattr(chart, kind, parts)
+    return chart
+
+
+def _selects(chart: alt.SchemaBase) -> bool:
+    """Whether a chart or any chart inside it has params (selections or variables)."""
+    if chart._get("params") is not alt.Undefined:
+        return True
+    inner = [chart._get(k) for k in ("layer", "hconcat", "vconcat", "concat")]
+    return any(_selects(c) for part in inner if isinstance(part, list) for c in part) or (
+        isinstance(chart._get("spec"), alt.SchemaBase) and _selects(chart._get("spec"))
+    )
+
+
 def per_partition(
     run: RunTables,
     build: Callable[[RunTables, int, int, str], alt.TopLevelMixin],
@@ -56,7 +131,7 @@ def per_partition(
         return build(run, parts[0], budget, title)
     share = max(1, budget // len(parts))
     charts = [build(run, p, share, f"partition {p}") for p in parts]
-    return alt.vconcat(*charts).properties(title=title)
+    return compose("vconcat", charts, title=title)
 
 
 def legend(
@@ -84,7 +159,7 @@ def legend(
         scale=alt.Scale(domain=labels, range=[dashes.get(x, [1, 0]) for x in labels]),
         legend=None,
     )
-    base = alt.Chart(rows)
+    base = alt.Chart()  # the rows go on the layer, where altair would lift them to
     fill = (
         base.transform_filter(alt.datum.kind == "fill")
         .mark_rect(opacity=0.5, height=12)
@@ -107,7 +182,7 @@ def legend(
     text = base.mark_text(align="left", fontSize=11).encode(
         x=alt.XValue(32), y=y, text=alt.Text("label:N")
     )
-    chart = alt.layer(fill, *outlines, line, text)
-    return chart.properties(
-        width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None)
-    )
+    return compose(
+        "layer", [fill, *outlines, line, text], data=rows,
+        width=190, height=22 * max(1, len(entries)), view=alt.ViewBackground(stroke=None),
+    )  # fmt: skip

@@ -20,6 +20,7 @@ import pandas as pd
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz.chartdata import MAX_ROWS, fit_rows
+from chronik_lab.viz.style import compose, resolved, when
 
 __all__ = ["combination_table", "explain_chart", "explain_grid", "sweep_heatmap"]
 
@@ -53,20 +54,23 @@ def sweep_heatmap(
         color=alt.Color(
             f"{metric}:Q", scale=alt.Scale(scheme="orangered", domain=[0, 1]), title=name
         ),
-        tooltip=[f"{x}:O", f"{y}:O", f"{facet}:N", alt.Tooltip(f"{metric}:Q", format=".0%")],
+        tooltip=[
+            alt.Tooltip(f"{x}:O"),
+            alt.Tooltip(f"{y}:O"),
+            alt.Tooltip(f"{facet}:N"),
+            alt.Tooltip(f"{metric}:Q", format=".0%"),
+        ],
     )
     labels = base.mark_text(fontSize=10).encode(
         text=alt.Text(f"{metric}:Q", format=".0%"),
-        color=alt.condition(f"datum['{metric}'] > 0.5", alt.value("white"), alt.value("black")),
+        color=when(alt.ColorValue, f"datum['{metric}'] > 0.5", "white", "black"),
     )
     outline = base.mark_rect(fill=None, stroke="black", strokeWidth=2.5).transform_filter(
         alt.datum.highlight
     )
-    return (
-        alt.layer(heat, labels, outline, data=data)
-        .properties(width=220, height=160)
-        .facet(column=alt.Column(f"{facet}:N", title=None, sort=None))
-        .properties(title=f"{name} by {x.replace('_', ' ')} and {y.replace('_', ' ')}")
+    return alt.layer(heat, labels, outline, data=data, width=220, height=160).facet(
+        column=alt.Column(f"{facet}:N", title=None, sort=None),
+        title=f"{name} by {x.replace('_', ' ')} and {y.replace('_', ' ')}",
     )
 
 
@@ -121,8 +125,8 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
             ],
         )
     )
-    return alt.layer(stick, dot).properties(
-        width=WIDTH, title="Which bug combinations reproduce the observation"
+    return compose(
+        "layer", [stick, dot], width=WIDTH, title="Which bug combinations reproduce the observation"
     )
 
 
@@ -179,7 +183,7 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
             x=x,
             y=y,
             text=alt.Text("on:N"),
-            color=alt.condition(alt.datum.minimal, alt.value("#b22222"), alt.value("#333333")),
+            color=when(alt.ColorValue, "datum.minimal", "#b22222", "#333333"),
             tooltip=[alt.Tooltip("row:N"), alt.Tooltip("switch:N"), alt.Tooltip("result:N")],
         )
     )
@@ -191,16 +195,16 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
             x=alt.XValue(4),
             y=alt.Y("row:N", sort=order, axis=None),
             text=alt.Text("result:N"),
-            color=alt.condition(
-                alt.datum.result == "minimal cause", alt.value("#b22222"), alt.value("#333333")
-            ),
+            color=when(alt.ColorValue, "(datum.result === 'minimal cause')", "#b22222", "#333333"),
         )
         .properties(width=130, height=size["height"], title="result")
     )
-    plot = alt.layer(grid, ticks).properties(**size)
-    chart = alt.hconcat(plot, results, spacing=8).resolve_scale(y="shared")
-    return chart.properties(
-        title="Which switch combinations reproduce the observation (✓ = switch on)"
+    return compose(
+        "hconcat",
+        [compose("layer", [grid, ticks], **size), results],
+        spacing=8,
+        resolve=resolved(y="shared"),
+        title="Which switch combinations reproduce the observation (✓ = switch on)",
     )
 
 

@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from chronik_lab.viz.style import WIDTH, titled
+from chronik_lab.viz.style import WIDTH, compose, resolved, titled
 
 __all__ = ["fault_timeline"]
 
@@ -50,17 +50,17 @@ def fault_timeline(
         color=alt.Color("series:N", scale=SERIES, title=None, legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("series:N"), alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("count:Q")],
     )  # fmt: skip
-    upper = alt.layer(_bands(intervals, domain, label=True), counts).properties(
-        width=WIDTH, height=HEIGHT
-    )
+    size = {"width": WIDTH, "height": HEIGHT}
+    upper = compose("layer", [_bands(intervals, domain, label=True), counts], **size)
     lane = _anomaly_lane(anomalies, domain)
-    lower = alt.layer(_bands(intervals, domain, label=False), lane).properties(
-        width=WIDTH, height=LANE_HEIGHT
-    )
-    return (
-        alt.vconcat(upper, lower, spacing=4)
-        .resolve_scale(color="independent")
-        .properties(title=titled(title, subtitle))
+    size = {"width": WIDTH, "height": LANE_HEIGHT}
+    lower = compose("layer", [_bands(intervals, domain, label=False), lane], **size)
+    return compose(
+        "vconcat",
+        [upper, lower],
+        spacing=4,
+        resolve=resolved(color="independent"),
+        title=titled(title, subtitle),
     )
 
 
@@ -108,7 +108,7 @@ def _bands(intervals: pd.DataFrame, domain: list[float], label: bool) -> alt.Lay
         return alt.layer(rect)
     text = base.mark_text(
         align="left", baseline="top", dx=2, dy=2, fontSize=10, color=FAULT_COLOR
-    ).encode(x=alt.X("t:Q"), y=alt.value(0), text=alt.Text("kind:N"))
+    ).encode(x=alt.X("t:Q"), y=alt.YValue(0), text=alt.Text("kind:N"))
     return alt.layer(rect, text)
 
 
