@@ -43,6 +43,7 @@ from chronik_lab.wire.outcomes import Outcome, classify, windowed
 
 CONNECT_TIMEOUT_MS = 5_000
 MAX_IN_FLIGHT = 16  # produce requests unanswered on the connection
+METADATA_BACKOFF_MS = 10  # the least time between two metadata refreshes
 
 
 class KafkaPythonClient:
@@ -223,6 +224,10 @@ def _constructed(cls: Any, **config: Any) -> Any:
 
     def kafka_client(**configs: Any) -> Any:  # kafka-python's documented client factory hook
         made.append(make(**configs))
+        # kafka-python 3.0.12 paces metadata refreshes by a retry_backoff_ms of its own (the
+        # default, 100 ms, whatever the client was given), counted from the bootstrap's: so a
+        # topic's first send or fetch waited 100 ms for its metadata.
+        made[-1].cluster.config["retry_backoff_ms"] = METADATA_BACKOFF_MS
         return made[-1]
 
     try:
