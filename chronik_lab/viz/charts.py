@@ -39,6 +39,7 @@ from chronik_lab.viz.style import (
     number_format,
     per_partition,
     resolved,
+    tips,
     titled,
 )
 from chronik_lab.viz.tablecharts import (
@@ -144,7 +145,6 @@ def _lanes_chart(
     """Lanes naming each step's event, under a chart with the same x scale."""
     fields = ["lane:N", "what:N", "step_start:Q", "step_end:Q", "steps:Q"]
     fields += [c for c in ("detail:N", "count:Q") if c.split(":")[0] in lanes]
-    tooltip = [alt.Tooltip(f) for f in fields]  # objects: altair looks a string up at ~2 ms
     return (
         alt.Chart(lanes)
         .mark_rect(color=LANE_COLOR, stroke="white", strokeWidth=0.5 if len(lanes) <= 100 else 0)
@@ -152,7 +152,7 @@ def _lanes_chart(
             x=alt.X("step_start:Q", scale=x_scale, axis=axis),
             x2=alt.X2("step_end:Q"),
             y=alt.Y("lane:N", sort=domain, scale=alt.Scale(domain=domain), title=None),
-            tooltip=tooltip,
+            tooltip=tips(*fields),
         )
         .properties(width=WIDTH, height=18 * len(domain))
     )
@@ -200,13 +200,7 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             y=y,
             y2=alt.Y2("end_offset:Q"),
             color=alt.Color("what:N", scale=_scale(shown or [SEG_VISIBLE]), legend=None),
-            tooltip=[
-                alt.Tooltip("what:N"),
-                alt.Tooltip("base_offset:Q"),
-                alt.Tooltip("end_offset:Q"),
-                alt.Tooltip("record_count:Q"),
-                alt.Tooltip("sealed:N"),
-            ],
+            tooltip=tips("what:N", "base_offset:Q", "end_offset:Q", "record_count:Q", "sealed:N"),
         )
     )
     # An outline only: a fill over a segment would mix into a colour no legend explains.
@@ -218,19 +212,17 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
             x2=alt.X2("step_end:Q"),
             y=alt.Y("offset_start:Q"),
             y2=alt.Y2("offset_end:Q"),
-            tooltip=[
+            tooltip=tips(
                 alt.Tooltip("offset_start:Q", title="buffer from offset"),
                 alt.Tooltip("offset_end:Q", title="to offset (excl.)"),
-                alt.Tooltip("step_start:Q"),
-            ],
+                "step_start:Q",
+            ),
         )
     )
     rules = (
         alt.Chart(fetches)
         .mark_rule(strokeDash=DASHES[FETCH], color=COLORS[FETCH])
-        .encode(
-            x=alt.X("step_index:Q"), tooltip=[alt.Tooltip("step_index:Q"), alt.Tooltip("detail:N")]
-        )
+        .encode(x=alt.X("step_index:Q"), tooltip=tips("step_index:Q", "detail:N"))
     )
     measures = [m for m in (HW, LEO) if m in set(lines["what"])]
     watermarks = (
@@ -247,7 +239,7 @@ def _segment_map_one(run: RunTables, partition: int, budget: int, title: str):
                 ),
                 legend=None,
             ),
-            tooltip=[alt.Tooltip("what:N"), alt.Tooltip("value:Q"), alt.Tooltip("step_index:Q")],
+            tooltip=tips("what:N", "value:Q", "step_index:Q"),
         )
     )
     faults = st.fault_marks(run, partition, end)
@@ -274,7 +266,7 @@ def _fault_layers(faults: pd.DataFrame) -> list[alt.Chart]:
         return []
     base = alt.Chart(faults).encode(
         x=alt.X("step_index:Q"),
-        tooltip=[alt.Tooltip("fault:N"), alt.Tooltip("step_index:Q"), alt.Tooltip("detail:N")],
+        tooltip=tips("fault:N", "step_index:Q", "detail:N"),
     )
     rule = base.mark_rule(color=COLORS[FAULT], strokeWidth=2)
     label = base.mark_text(
@@ -345,23 +337,21 @@ def _buffer_contents_one(run: RunTables, partition: int, budget: int, title: str
                 scale=_copies_scale(spans),
                 legend=alt.Legend(title="copies in buffer", orient="right"),
             ),
-            tooltip=[
-                alt.Tooltip("offset_start:Q"),
+            tooltip=tips(
+                "offset_start:Q",
                 alt.Tooltip("offset_end:Q", title="to offset (excl.)"),
-                alt.Tooltip("multiplicity:Q"),
-                alt.Tooltip("binned:N"),
-                alt.Tooltip("step:N"),
-                alt.Tooltip("step_start:Q"),
-                alt.Tooltip("step_end:Q"),
-            ],
+                "multiplicity:Q",
+                "binned:N",
+                "step:N",
+                "step_start:Q",
+                "step_end:Q",
+            ),
         )
     )
     cleared = (
         alt.Chart(marks)
         .mark_rule(strokeDash=DASHES[CLEARED], color=COLORS[CLEARED], strokeWidth=1.5)
-        .encode(
-            x=alt.X("step_index:Q"), tooltip=[alt.Tooltip("step_index:Q"), alt.Tooltip("detail:N")]
-        )
+        .encode(x=alt.X("step_index:Q"), tooltip=tips("step_index:Q", "detail:N"))
     )
     faults = st.fault_marks(run, partition, end)
     layers = [heat, cleared, *_fault_layers(faults)]

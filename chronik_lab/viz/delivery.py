@@ -26,6 +26,7 @@ from chronik_lab.viz.style import (
     number_format,
     per_partition,
     resolved,
+    tips,
     titled,
 )
 
@@ -114,12 +115,7 @@ def _received_one(
                 y2=alt.Y2("id_end:Q"),
                 color=color,
                 opacity=alt.Opacity("count:Q", legend=None),
-                tooltip=[
-                    alt.Tooltip("offset:Q"),
-                    alt.Tooltip("message_id:Q"),
-                    alt.Tooltip("count:Q"),
-                    alt.Tooltip("duplicates:Q"),
-                ],
+                tooltip=tips("offset:Q", "message_id:Q", "count:Q", "duplicates:Q"),
             )
         )
     else:
@@ -127,7 +123,7 @@ def _received_one(
         # shows around that point instead of hiding it.
         small = 30 if compact else 60
         again = points["status"] == "redelivered"
-        tooltip = [alt.Tooltip("offset:Q"), alt.Tooltip("message_id:Q"), alt.Tooltip("status:N")]
+        tooltip = tips("offset:Q", "message_id:Q", "status:N")
         if again.any():
             layers.append(
                 alt.Chart(points[again])
@@ -201,7 +197,7 @@ def _lost_lane(
                 y=y,
                 y2=alt.Y2("id_end:Q"),
                 color=color,
-                tooltip=[alt.Tooltip("message_id:Q"), alt.Tooltip("count:Q")],
+                tooltip=tips("message_id:Q", "count:Q"),
             )
         )
     else:
@@ -213,10 +209,9 @@ def _lost_lane(
                 y=y,
                 color=color,
                 shape=shape,
-                tooltip=[
-                    alt.Tooltip("message_id:Q"),
-                    alt.Tooltip("offset:Q", title="offset the producer got"),
-                ],
+                tooltip=tips(
+                    "message_id:Q", alt.Tooltip("offset:Q", title="offset the producer got")
+                ),
             )
         )
     return marks.properties(width=LANE_WIDTH, height=height, title=f"lost: {n:,}")
@@ -232,7 +227,7 @@ def _band_layers(bands: pd.DataFrame | None, compact: bool, width: int) -> list[
             x=alt.X("band_start:Q"),
             x2=alt.X2("band_end:Q"),
             opacity=alt.Opacity("band:N", scale=alt.Scale(range=[0.07, 0.17]), legend=None),
-            tooltip=[alt.Tooltip("label:N"), alt.Tooltip("count:Q")],
+            tooltip=tips("label:N", "count:Q"),
         )
     ]
     room = width / max(1, len(bands))  # pixels per band: a label needs about 60

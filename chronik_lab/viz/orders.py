@@ -13,7 +13,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from chronik_lab.viz.style import compose, titled
+from chronik_lab.viz.style import compose, tips, titled
 
 __all__ = ["orders"]
 
@@ -39,12 +39,7 @@ def orders(
     )
     rect = base.mark_rect(stroke="white").encode(
         color=alt.Color("type:N", scale=TYPES, title="operation"),
-        tooltip=[
-            alt.Tooltip("row:N"),
-            alt.Tooltip("column:N"),
-            alt.Tooltip("value:Q"),
-            alt.Tooltip("type:N"),
-        ],
+        tooltip=tips("row:N", "column:N", "value:Q", "type:N"),
     )
     outline = base.transform_filter("datum.anomalous").mark_rect(
         fill=None, stroke="#222222", strokeWidth=1.5

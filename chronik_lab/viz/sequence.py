@@ -17,6 +17,7 @@ from chronik_lab.viz.style import (
     compose,
     number_format,
     per_partition,
+    tips,
     titled,
 )
 
@@ -64,12 +65,7 @@ def _sequence_one(run: RunTables, partition: int, budget: int, title: str) -> al
             ),
             y2=alt.Y2("offset_end:Q"),
             color=alt.Color("held:N", scale=kinds, title="offsets held"),
-            tooltip=[
-                alt.Tooltip("label:N"),
-                alt.Tooltip("position:Q"),
-                alt.Tooltip("count:Q"),
-                alt.Tooltip("held:N"),
-            ],
+            tooltip=tips("label:N", "position:Q", "count:Q", "held:N"),
         )
     )
     layers = [bars]

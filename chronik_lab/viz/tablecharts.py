@@ -20,7 +20,7 @@ import pandas as pd
 from chronik_lab.bugs import BUGS, PRESETS
 from chronik_lab.errors import InvalidArgumentError
 from chronik_lab.viz.chartdata import MAX_ROWS, fit_rows
-from chronik_lab.viz.style import compose, resolved, when
+from chronik_lab.viz.style import compose, resolved, tips, when
 
 __all__ = ["combination_table", "explain_chart", "explain_grid", "sweep_heatmap"]
 
@@ -54,12 +54,7 @@ def sweep_heatmap(
         color=alt.Color(
             f"{metric}:Q", scale=alt.Scale(scheme="orangered", domain=[0, 1]), title=name
         ),
-        tooltip=[
-            alt.Tooltip(f"{x}:O"),
-            alt.Tooltip(f"{y}:O"),
-            alt.Tooltip(f"{facet}:N"),
-            alt.Tooltip(f"{metric}:Q", format=".0%"),
-        ],
+        tooltip=tips(f"{x}:O", f"{y}:O", f"{facet}:N", alt.Tooltip(f"{metric}:Q", format=".0%")),
     )
     labels = base.mark_text(fontSize=10).encode(
         text=alt.Text(f"{metric}:Q", format=".0%"),
@@ -118,11 +113,7 @@ def explain_chart(df: pd.DataFrame, top: int = 10) -> alt.Chart:
             x=alt.X("distance:Q"),
             y=y,
             color=alt.Color("kind:N", scale=kinds, title=None),
-            tooltip=[
-                alt.Tooltip("combination:N"),
-                alt.Tooltip("distance:Q"),
-                alt.Tooltip("kind:N"),
-            ],
+            tooltip=tips("combination:N", "distance:Q", "kind:N"),
         )
     )
     return compose(
@@ -184,7 +175,7 @@ def explain_grid(ranking: pd.DataFrame, top: int = 10) -> alt.HConcatChart:
             y=y,
             text=alt.Text("on:N"),
             color=when(alt.ColorValue, "datum.minimal", "#b22222", "#333333"),
-            tooltip=[alt.Tooltip("row:N"), alt.Tooltip("switch:N"), alt.Tooltip("result:N")],
+            tooltip=tips("row:N", "switch:N", "result:N"),
         )
     )
     size = {"width": 34 * len(BUGS), "height": 20 * len(order)}

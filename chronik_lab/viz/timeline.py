@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from chronik_lab.viz.style import WIDTH, compose, resolved, titled
+from chronik_lab.viz.style import WIDTH, compose, resolved, tips, titled
 
 __all__ = ["fault_timeline"]
 
@@ -48,7 +48,7 @@ def fault_timeline(
         x=x,
         y=alt.Y("count:Q", title=f"per {width_s:.2g} s"),
         color=alt.Color("series:N", scale=SERIES, title=None, legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("count:Q")],
+        tooltip=tips("series:N", alt.Tooltip("t:Q", format=".2f"), "count:Q"),
     )  # fmt: skip
     size = {"width": WIDTH, "height": HEIGHT}
     upper = compose("layer", [_bands(intervals, domain, label=True), counts], **size)
@@ -101,8 +101,8 @@ def _bands(intervals: pd.DataFrame, domain: list[float], label: bool) -> alt.Lay
     rect = base.mark_rect(color=FAULT_COLOR, opacity=0.25).encode(
         x=alt.X("t:Q", scale=alt.Scale(domain=domain, nice=False)),
         x2=alt.X2("t2:Q"),
-        tooltip=[alt.Tooltip("kind:N"), alt.Tooltip("start_s:Q", format=".3f"),
-                 alt.Tooltip("end_s:Q", format=".3f")],
+        tooltip=tips("kind:N", alt.Tooltip("start_s:Q", format=".3f"),
+                     alt.Tooltip("end_s:Q", format=".3f")),
     )  # fmt: skip
     if not label:
         return alt.layer(rect)
@@ -121,6 +121,5 @@ def _anomaly_lane(anomalies: pd.DataFrame, domain: list[float]) -> alt.Chart:
         y=alt.Y("type:N", title=None, scale=alt.Scale(domain=ANOMALY.domain)),
         color=alt.Color("type:N", scale=ANOMALY, title="anomaly",
                         legend=alt.Legend(orient="bottom")),
-        tooltip=[alt.Tooltip("type:N"), alt.Tooltip("message_id:Q"), alt.Tooltip("cause:N"),
-                 alt.Tooltip("time_s:Q", format=".3f")],
+        tooltip=tips("type:N", "message_id:Q", "cause:N", alt.Tooltip("time_s:Q", format=".3f")),
     )  # fmt: skip
