@@ -89,18 +89,15 @@ def _merge_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if df.empty:
         return df.drop(columns="ord")
     df = df.sort_values([*keys, "ord"], kind="stable")
+    # Each merged span's first row and greatest step_end, in numpy (~2x faster than a groupby).
+    # Every caller's columns are int, bool or str arrays: no null for a "first" to skip.
     firsts = [k for k in df.columns if k not in ("ord", "step_end")]
-    if df[firsts].isna().to_numpy().any():  # groupby's first() skips nulls: let it
-        same = df[keys].eq(df[keys].shift()).all(axis=1) & df["ord"].eq(df["ord"].shift() + 1)
-        grouped = df.groupby((~same).cumsum(), sort=False)
-        out = grouped[firsts].first().assign(step_end=grouped["step_end"].max())
-    else:  # each group's first row and greatest step_end, in numpy (~2x faster than groupby)
-        key, order = df[keys].to_numpy(), df["ord"].to_numpy()
-        same = np.zeros(len(df), bool)
-        same[1:] = (key[1:] == key[:-1]).all(axis=1) & (order[1:] == order[:-1] + 1)
-        starts = np.flatnonzero(~same)
-        out = df[firsts].iloc[starts]
-        out = out.assign(step_end=np.maximum.reduceat(df["step_end"].to_numpy(), starts))
+    key, order = df[keys].to_numpy(), df["ord"].to_numpy()
+    same = np.zeros(len(df), bool)
+    same[1:] = (key[1:] == key[:-1]).all(axis=1) & (order[1:] == order[:-1] + 1)
+    starts = np.flatnonzero(~same)
+    out = df[firsts].iloc[starts]
+    out = out.assign(step_end=np.maximum.reduceat(df["step_end"].to_numpy(), starts))
     return out.sort_values(["step_start", *keys], kind="stable").reset_index(drop=True)
 
 

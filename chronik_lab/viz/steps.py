@@ -114,7 +114,7 @@ def _lanes(t: pd.DataFrame, lane: np.ndarray, end: int, budget: int) -> pd.DataF
     starts = np.flatnonzero(new)
     stops = np.append(starts[1:], len(index))
     what = [", ".join(dict.fromkeys(names[a:b])) for a, b in zip(starts, stops, strict=True)]
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "lane": lane[starts].tolist(),  # lists of str: the str dtype groupby gave
             "step_start": index[starts],
@@ -123,7 +123,6 @@ def _lanes(t: pd.DataFrame, lane: np.ndarray, end: int, budget: int) -> pd.DataF
             "what": what,
         }
     )
-    return out.astype({"steps": np.int64})
 
 
 def _binned_lanes(lane: np.ndarray, index: np.ndarray, end: int, bins: int) -> pd.DataFrame:
