@@ -56,7 +56,7 @@ def pattern_text(
     rows: dict[tuple, list[int]] = {}  # stream key -> its spans' rows, in stream order
     for row, key in enumerate(zip(*columns, strict=True) if keys else [()] * len(pattern)):
         rows.setdefault(key, []).append(row)
-    total = {key: len(spans) for key, spans in rows.items()}
+    total: dict[tuple, int] = {}  # spans per stream where a sampled pattern holds fewer
     if streams is not None and len(streams):
         stream_keys = zip(*(streams[k].tolist() for k in keys), strict=True)
         total = dict(zip(stream_keys, streams["spans"].tolist(), strict=True))
