@@ -80,7 +80,6 @@ _SPAN_HIT = (
     "&& pick.server_offset[0] < datum.hi))"
 )
 _INTEGER = alt.Axis(tickMinStep=1, format="d")
-_templates: dict[bool, dict[str, Any]] = {}
 
 
 def explore(
@@ -95,11 +94,11 @@ def explore(
     to see single records of a big run. The row budget is shared between the panels.
     """
     data, titles = _prepare(run, partition, offsets, max_rows)
-    # A deep copy of a cached layout with this run's titles and data set on it: the spec of
-    # `_layout(..., titles, end, datasets)`, at a third of the cost (most of a build is altair
-    # validating the selections at each composition level). The step axis stays part of the
-    # key: altair names each view by hashing its encoding, the axis's domain included.
-    chart = _template("count" in data["received"], cd.run_end(run)).copy(deep=True)
+    # A deep copy of the cached layout with this run's titles and data set on it: a third of
+    # the cost of building it again (most of a build is altair validating the selections at
+    # each composition level). The step axis stays part of the key: altair names each view by
+    # hashing its encoding, the axis's domain included.
+    chart = _layout("count" in data["received"], cd.run_end(run)).copy(deep=True)
     chart.title = titles[0]
     for panel, title in zip(chart.vconcat, titles[1:], strict=True):
         panel.title = title
@@ -117,9 +116,7 @@ def explore_spec(
     and titles put in (no altair objects built or validated after the first call)."""
     data, titles = _prepare(run, partition, offsets, max_rows)
     aggregated = "count" in data["received"]
-    if aggregated not in _templates:
-        _templates[aggregated] = _layout(aggregated, ["", "", "", ""], 1).to_dict()
-    spec = copy.deepcopy(_templates[aggregated])
+    spec = copy.deepcopy(_layout_spec(aggregated))
     for panel in spec["vconcat"][1:]:  # the step axes of the buffer and segment panels
         panel["layer"][0]["encoding"]["x"]["scale"]["domain"] = [0, cd.run_end(run)]
     spec["title"] = titles[0]
@@ -159,14 +156,16 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 # -- layout: the spec, data-free --------------------------------------------------------------
 
 
+@functools.cache
+def _layout_spec(aggregated: bool) -> dict[str, Any]:
+    """`_layout(aggregated, 1).to_dict()`, never changed (explore_spec changes deep copies)."""
+    return _layout(aggregated, 1).to_dict()
+
+
 @functools.lru_cache(maxsize=16)
-def _template(aggregated: bool, step_end: int) -> alt.VConcatChart:
-    """The layout without titles or data; never changed (explore changes deep copies)."""
-    return _layout(aggregated, ["", "", "", ""], step_end)
-
-
-def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatChart:
-    """The linked panels; titles, sizes and resolves are constructor arguments (style.py says
+def _layout(aggregated: bool, step_end: int) -> alt.VConcatChart:
+    """The linked panels, with empty titles and no data; cached, so never changed (explore
+    changes deep copies). Titles, sizes and resolves are constructor arguments (style.py says
     why)."""
     pick, brush, zoom_rec, zoom_log = _params()
     received = _received_panel(aggregated).add_params(pick, zoom_rec)
@@ -179,13 +178,13 @@ def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatCh
         _lost_lane().properties(width=LANE_WIDTH, height=HEIGHT, title="lost"),
         spacing=6,
         resolve=resolved(y="shared"),
-        title=titles[1],
+        title="",
     )
     size = {"width": WIDTH, "height": HEIGHT}
     layers = [
         received_row,
-        alt.layer(buffer, title=titles[2], **size),
-        alt.layer(segments, _fetch_layer(), title=titles[3], **size),
+        alt.layer(buffer, title="", **size),
+        alt.layer(segments, _fetch_layer(), title="", **size),
     ]
     # The brush and the zoom are one selection over two panels; altair merges the two copies
     # into one top-level param (what we want) and warns that it did.
@@ -193,7 +192,7 @@ def _layout(aggregated: bool, titles: list[str], step_end: int) -> alt.VConcatCh
         warnings.filterwarnings("ignore", "Automatically deduplicated", UserWarning)
         return alt.vconcat(
             *layers,
-            title=titles[0],
+            title="",
             resolve=resolved(color="independent", shape="independent"),
         )
 
